@@ -1,0 +1,97 @@
+package engine
+
+import (
+	"fmt"
+
+	"github.com/ddpm-runner/ddpm-runner/diffusion"
+	"github.com/ddpm-runner/ddpm-runner/losses"
+	"github.com/ddpm-runner/ddpm-runner/plugins"
+	"github.com/ddpm-runner/ddpm-runner/spec"
+)
+
+// Job is a trial with every plugin built: what Run needs, checked before anything is
+// written. Building a job touches no file and no database.
+type Job struct {
+	Trial     *spec.Trial
+	Process   *diffusion.Process
+	Data      plugins.Dataset
+	Predictor plugins.Predictor
+	Loss      plugins.Loss
+	Net       plugins.Network
+	Sampler   plugins.Sampler
+	// SampleProcess and SampleTimesteps are the sampler's plan: the chain it runs and the
+	// original timestep of each of its steps.
+	SampleProcess   *diffusion.Process
+	SampleTimesteps []int
+	Metrics         []namedMetric
+	Timesteps       losses.TimestepSampler
+}
+
+type namedMetric struct {
+	Name   string
+	Metric plugins.Metric
+}
+
+// Prepare builds the plugins of a trial. Its errors are spec errors (bad input).
+func Prepare(t *spec.Trial) (*Job, error) {
+	j := &Job{Trial: t}
+	build := func(kind plugins.Kind, section string) (any, error) {
+		c := t.Section(section)
+		p, err := plugins.Lookup(kind, c.Name)
+		if err != nil {
+			return nil, err
+		}
+		own := plugins.Values{}
+		for _, d := range p.Params {
+			own[d.Name] = c.Params[d.Name]
+		}
+		v, err := p.New(own)
+		if err != nil {
+			return nil, fmt.Errorf("[%s] %s: %w", section, c.Name, err)
+		}
+		return v, nil
+	}
+	sched, err := build(plugins.KindSchedule, "schedule")
+	if err != nil {
+		return nil, err
+	}
+	betas, err := sched.(plugins.Schedule).Betas(t.T())
+	if err != nil {
+		return nil, err
+	}
+	if j.Process, err = diffusion.NewProcess(betas); err != nil {
+		return nil, err
+	}
+	parts := []struct {
+		kind    plugins.Kind
+		section string
+		into    func(any)
+	}{
+		{plugins.KindDataset, "data", func(v any) { j.Data = v.(plugins.Dataset) }},
+		{plugins.KindPredictor, "predictor", func(v any) { j.Predictor = v.(plugins.Predictor) }},
+		{plugins.KindLoss, "loss", func(v any) { j.Loss = v.(plugins.Loss) }},
+		{plugins.KindNetwork, "network", func(v any) { j.Net = v.(plugins.Network) }},
+		{plugins.KindSampler, "sample", func(v any) { j.Sampler = v.(plugins.Sampler) }},
+	}
+	for _, p := range parts {
+		v, err := build(p.kind, p.section)
+		if err != nil {
+			return nil, err
+		}
+		p.into(v)
+	}
+	if j.SampleProcess, j.SampleTimesteps, err = j.Sampler.Plan(j.Process); err != nil {
+		return nil, fmt.Errorf("[sample] %s: %w", t.Section("sample").Name, err)
+	}
+	for _, name := range t.Section("eval").Params.Strings("metrics") {
+		m, err := plugins.Build(plugins.KindMetric, name, nil)
+		if err != nil {
+			return nil, fmt.Errorf("[eval] metrics: %w", err)
+		}
+		j.Metrics = append(j.Metrics, namedMetric{name, m.(plugins.Metric)})
+	}
+	if j.Timesteps, err = losses.NewTimestepSampler(t.Section("loss").Params.String("timesteps"), j.Process.T); err != nil {
+		return nil, err
+	}
+	return j, nil
+}

@@ -1,0 +1,210 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // graph code reads like the equations
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/pkg/ml/train"
+	"github.com/gomlx/gomlx/pkg/ml/train/metrics"
+	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
+
+	"github.com/ddpm-runner/ddpm-runner/losses"
+	"github.com/ddpm-runner/ddpm-runner/plugins"
+)
+
+// Scopes of the context: the network's weights and their exponential moving average.
+const (
+	modelScope = "model"
+	emaScope   = "ema"
+)
+
+// trainOutputs are the per-step values the training graph returns, in order, after the
+// trainer's own batch loss and moving-average loss.
+var trainOutputs = []string{"per_example", "mse", "vlb_t"}
+
+// trainModelFn builds the training graph: q_sample x_t from (x_0, t, eps), run the network,
+// and add the (importance-weighted) loss. It returns the per-example loss (for the timestep
+// sampler) and the batch means of the MSE and of L_t, which every run logs whatever its loss.
+func (j *Job) trainModelFn(ctx *context.Context, _ any, inputs []*Node) []*Node {
+	x0, t, noise, weights := inputs[0], inputs[1], inputs[2], inputs[3]
+	xt := j.Process.QSample(x0, t, noise)
+	out := j.Net.Apply(ctx.In(modelScope), xt, t, j.Data.Dim()*j.Predictor.OutputMultiplier())
+	in := plugins.LossInput{Process: j.Process, Predictor: j.Predictor, X0: x0, Xt: xt, T: t, Noise: noise,
+		Output: out, Discrete: j.Data.Discrete()}
+	perExample := j.Loss.Loss(in)
+	train.AddLoss(ctx, ReduceAllMean(Mul(weights, perExample)))
+	mse := ReduceAllMean(StopGradient(losses.MSE(in)))
+	vlb := ReduceAllMean(StopGradient(losses.VLBTerm(in, false)))
+	return []*Node{StopGradient(perExample), mse, vlb}
+}
+
+// passthrough is a train metric that returns one of the model outputs unchanged, so that
+// the trainer's TrainStep hands it back (GoMLX's own metrics must be scalars).
+type passthrough struct {
+	name  string
+	index int
+}
+
+func (m passthrough) Name() string                                       { return m.name }
+func (m passthrough) ShortName() string                                  { return m.name }
+func (m passthrough) MetricType() string                                 { return "output" }
+func (m passthrough) ScopeName() string                                  { return "passthrough_" + m.name }
+func (m passthrough) PrettyPrint(v *tensors.Tensor) string               { return fmt.Sprint(v.Value()) }
+func (m passthrough) Reset(*context.Context)                             {}
+func (m passthrough) UpdateGraph(_ *context.Context, _, p []*Node) *Node { return p[m.index] }
+
+var _ metrics.Interface = passthrough{}
+
+// optimizer is Adam (with decoupled weight decay) plus what DDPM training adds around it:
+// clipping of the global gradient norm, linear learning-rate warmup, and an exponential
+// moving average of the weights, all inside the training graph.
+type optimizer struct {
+	adam     gradientOptimizer
+	lr       float64
+	warmup   int
+	clip     float64
+	emaDecay float64
+}
+
+// gradientOptimizer is an optimizer that can apply gradients computed elsewhere (GoMLX's
+// Adam can; its Interface does not say so).
+type gradientOptimizer interface {
+	optimizers.Interface
+	UpdateGraphWithGradients(ctx *context.Context, grads []*Node, lossDType dtypes.DType)
+}
+
+// UpdateGraph implements optimizers.Interface.
+func (o *optimizer) UpdateGraph(ctx *context.Context, g *Graph, loss *Node) {
+	grads := ctx.BuildTrainableVariablesGradientsGraph(loss)
+	if o.clip > 0 {
+		var sq *Node
+		for _, gr := range grads {
+			s := ReduceAllSum(Square(gr))
+			if sq == nil {
+				sq = s
+			} else {
+				sq = Add(sq, s)
+			}
+		}
+		norm := Sqrt(sq)
+		scale := Min(ScalarOne(g, norm.DType()), Div(Scalar(g, norm.DType(), o.clip), AddScalar(norm, 1e-6)))
+		for i := range grads {
+			grads[i] = Mul(grads[i], ConvertDType(scale, grads[i].DType()))
+		}
+	}
+	// Warmup: lr_step = lr * min(1, step / warmup), with step counting from 1. The learning
+	// rate variable is set inside the graph so that the schedule is part of the checkpoint.
+	lrVar := optimizers.LearningRateVar(ctx, dtypes.Float32, o.lr)
+	if o.warmup > 0 {
+		step := ConvertDType(AddScalar(optimizers.GetGlobalStepVar(ctx).ValueGraph(g), 1), dtypes.Float32)
+		factor := Min(ScalarOne(g, dtypes.Float32), DivScalar(step, float64(o.warmup)))
+		lrVar.SetValueGraph(MulScalar(factor, o.lr))
+	} else {
+		lrVar.SetValueGraph(Scalar(g, dtypes.Float32, o.lr))
+	}
+	o.adam.UpdateGraphWithGradients(ctx, grads, loss.DType())
+	if o.emaDecay > 0 {
+		o.updateEMA(ctx, g)
+	}
+}
+
+// updateEMA keeps ema = decay * ema + (1 - decay) * w for every model weight, starting from
+// the weights after the first step.
+func (o *optimizer) updateEMA(ctx *context.Context, g *Graph) {
+	first := Equal(optimizers.GetGlobalStepVar(ctx).ValueGraph(g), Scalar(g, dtypes.Int64, 1))
+	zeros := func(g *Graph, s shapes.Shape) *Node { return Zeros(g, s) }
+	var model []*context.Variable
+	for v := range ctx.IterVariables() {
+		if v.Trainable && isUnder(v.Scope(), "/"+modelScope) {
+			model = append(model, v)
+		}
+	}
+	for _, v := range model {
+		ema := ctx.InAbsPath("/"+emaScope+v.Scope()).Checked(false).WithInitializer(zeros).
+			VariableWithShape(v.Name(), v.Shape()).SetTrainable(false)
+		w := v.ValueGraph(g)
+		avg := Add(MulScalar(ema.ValueGraph(g), o.emaDecay), MulScalar(w, 1-o.emaDecay))
+		ema.SetValueGraph(Where(first, w, avg))
+	}
+}
+
+// UpdateGraphWithGradients implements optimizers.Interface.
+func (o *optimizer) UpdateGraphWithGradients(ctx *context.Context, grads []*Node, dt dtypes.DType) {
+	o.adam.UpdateGraphWithGradients(ctx, grads, dt)
+}
+
+// Clear implements optimizers.Interface.
+func (o *optimizer) Clear(ctx *context.Context) error { return o.adam.Clear(ctx) }
+
+func isUnder(scope, prefix string) bool {
+	return scope == prefix || (len(scope) > len(prefix) && scope[:len(prefix)] == prefix && scope[len(prefix)] == '/')
+}
+
+// evalContext returns a context holding the weights used for sampling and evaluation: the
+// EMA of the trained weights when there is one, else the weights themselves.
+func evalContext(trained *context.Context, useEMA bool) (*context.Context, error) {
+	out := context.New()
+	for v := range trained.IterVariables() {
+		if !v.Trainable || !isUnder(v.Scope(), "/"+modelScope) {
+			continue
+		}
+		value, err := v.Value()
+		if err != nil {
+			return nil, err
+		}
+		if useEMA {
+			ema := trained.InspectVariable("/"+emaScope+v.Scope(), v.Name())
+			if ema == nil {
+				return nil, fmt.Errorf("no EMA for %s/%s", v.Scope(), v.Name())
+			}
+			if value, err = ema.Value(); err != nil {
+				return nil, err
+			}
+		}
+		clone, err := value.LocalClone()
+		if err != nil {
+			return nil, err
+		}
+		out.InAbsPath(v.Scope()).VariableWithValue(v.Name(), clone)
+	}
+	return out.Reuse(), nil
+}
+
+// sampleStepFn is one step of the sampler's chain on a batch: the network sees the original
+// timestep netT, the sampler its own step index t.
+func (j *Job) sampleStepFn(ctx *context.Context, x, t, netT, noise *Node) *Node {
+	out := j.Net.Apply(ctx.In(modelScope), x, netT, j.Data.Dim()*j.Predictor.OutputMultiplier())
+	return j.Sampler.Step(j.SampleProcess, j.Predictor, out, x, t, noise, j.clip())
+}
+
+// clip says whether x0-hat is clipped to [-1, 1]: only for data that live there (images).
+func (j *Job) clip() bool {
+	return j.Data.Discrete() && j.Trial.Section("sample").Params.Bool("clip_denoised")
+}
+
+// boundTermFn computes L_t per example (nats/dim) for the examples x0 at timesteps t.
+func (j *Job) boundTermFn(ctx *context.Context, x0, t, noise *Node) *Node {
+	xt := j.Process.QSample(x0, t, noise)
+	out := j.Net.Apply(ctx.In(modelScope), xt, t, j.Data.Dim()*j.Predictor.OutputMultiplier())
+	meanOut, varOut := j.Predictor.Split(out)
+	mean, logVar, _ := j.Predictor.Reverse(j.Process, meanOut, varOut, xt, t, j.clip())
+	return j.Process.VLBTerm(x0, xt, t, mean, logVar, j.Data.Discrete())
+}
+
+// priorKL is L_T per dimension averaged over examples, computed on the host in float64:
+// KL(N(sqrt(alpha_bar_T) x, 1 - alpha_bar_T) || N(0, 1)).
+func (j *Job) priorKL(x []float32) float64 {
+	last := j.Process.T - 1
+	m, v := j.Process.SqrtAlphaBar[last], 1-j.Process.AlphaBar[last]
+	var sum float64
+	for _, xi := range x {
+		mean := m * float64(xi)
+		sum += 0.5 * (-1 - math.Log(v) + v + mean*mean)
+	}
+	return sum / float64(len(x))
+}

@@ -1,0 +1,456 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	gctx "github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/pkg/ml/context/checkpoints"
+	"github.com/gomlx/gomlx/pkg/ml/train"
+	"github.com/gomlx/gomlx/pkg/ml/train/metrics"
+	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
+
+	"github.com/ddpm-runner/ddpm-runner/plugins"
+	"github.com/ddpm-runner/ddpm-runner/results"
+)
+
+// Options configures Run.
+type Options struct {
+	Store *results.Store
+	// Progress receives the progress bar or lines; nil or io.Discard for none.
+	Progress io.Writer
+	// ArtifactRoot is the folder of per-run artifacts; default results/runs.
+	ArtifactRoot string
+	// MetricBatch is how many metric rows go in one transaction; default 256.
+	MetricBatch int
+}
+
+// Outcome is how a run ended.
+type Outcome struct {
+	RunID     int64
+	Status    string
+	Err       error
+	Summaries map[string]float64
+}
+
+// Run trains, samples and evaluates one prepared trial and records it all. It never panics:
+// a GoMLX panic becomes a failed run with the message.
+func Run(ctx context.Context, job *Job, opt Options) Outcome {
+	if opt.ArtifactRoot == "" {
+		opt.ArtifactRoot = filepath.Join("results", "runs")
+	}
+	if opt.MetricBatch <= 0 {
+		opt.MetricBatch = 256
+	}
+	t := job.Trial
+	env := results.Provenance()
+	env["backend"] = t.Backend
+	id, err := opt.Store.CreateRun(results.NewRun{
+		Spec: t.Spec, SpecFile: t.File, Hash: t.Hash(), GroupHash: t.GroupHash(), Resolved: t.Canonical(),
+		Seed: t.Seed, Backend: t.Backend, Params: t.Params(), Env: env,
+	})
+	if err != nil {
+		return Outcome{Status: results.StatusFailed, Err: err}
+	}
+	r := &runner{job: job, opt: opt, id: id, dir: filepath.Join(opt.ArtifactRoot, strconv.FormatInt(id, 10)),
+		timings: map[string]float64{}, summaries: map[string]float64{}}
+	status, runErr := r.execute(ctx)
+	msg := ""
+	if runErr != nil {
+		msg = runErr.Error()
+	}
+	if err := opt.Store.SetTimings(id, r.timings); err != nil && runErr == nil {
+		status, runErr, msg = results.StatusFailed, err, err.Error()
+	}
+	if err := opt.Store.SetSummaries(id, r.summaries); err != nil && runErr == nil {
+		status, runErr, msg = results.StatusFailed, err, err.Error()
+	}
+	if err := opt.Store.EndRun(id, status, msg); err != nil && runErr == nil {
+		runErr = err
+	}
+	return Outcome{RunID: id, Status: status, Err: runErr, Summaries: r.summaries}
+}
+
+// runner holds the state of one run while it executes.
+type runner struct {
+	job       *Job
+	opt       Options
+	id        int64
+	dir       string
+	timings   map[string]float64
+	summaries map[string]float64
+	backend   backends.Backend
+	ctx       *gctx.Context
+}
+
+// errDiverged marks a run stopped by the NaN/Inf guard.
+var errDiverged = errors.New("diverged")
+
+func (r *runner) execute(ctx context.Context) (status string, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			status, err = results.StatusFailed, fmt.Errorf("panic: %v", p)
+		}
+	}()
+	start := time.Now()
+	if r.backend, err = NewBackend(r.job.Trial.Backend); err != nil {
+		return results.StatusFailed, err
+	}
+	defer r.backend.Finalize()
+	r.timings["backend"] = time.Since(start).Seconds()
+
+	if err := os.MkdirAll(r.dir, 0o755); err != nil {
+		return results.StatusFailed, err
+	}
+	interrupted, err := r.train(ctx)
+	if errors.Is(err, errDiverged) {
+		return results.StatusDiverged, err
+	}
+	if err != nil {
+		return results.StatusFailed, err
+	}
+	if interrupted {
+		return results.StatusInterrupted, fmt.Errorf("interrupted by signal; checkpoint in %s", r.dir)
+	}
+	if err := r.sampleAndEvaluate(); err != nil {
+		return results.StatusFailed, err
+	}
+	r.timings["total"] = time.Since(start).Seconds()
+	return results.StatusFinished, nil
+}
+
+// batchRNG is the random stream of one training step: data, timesteps and noise are a pure
+// function of (seed, step), so a resumed run sees exactly the data it would have seen.
+func batchRNG(seed, step int) *rand.Rand {
+	return rand.New(rand.NewPCG(uint64(seed), uint64(step)))
+}
+
+func (r *runner) train(ctx context.Context) (interrupted bool, err error) {
+	j, tr := r.job, r.job.Trial.Train()
+	steps, batch, dim := tr.Int("steps"), tr.Int("batch"), j.Data.Dim()
+	r.ctx = gctx.New()
+	if err := r.ctx.SetRNGStateFromSeed(int64(j.Trial.Seed)); err != nil {
+		return false, err
+	}
+	adam := optimizers.Adam().LearningRate(tr.Float("lr")).WeightDecay(tr.Float("weight_decay")).Done()
+	opt := &optimizer{adam: adam.(gradientOptimizer), lr: tr.Float("lr"), warmup: tr.Int("warmup"),
+		clip: tr.Float("grad_clip"), emaDecay: tr.Float("ema")}
+	var extra []metrics.Interface
+	for i, name := range trainOutputs {
+		extra = append(extra, passthrough{name: name, index: i})
+	}
+	trainer := train.NewTrainer(r.backend, r.ctx, j.trainModelFn, nil, opt, extra, nil)
+
+	ckpt, err := checkpoints.Build(r.ctx).Dir(filepath.Join(r.dir, "checkpoint")).Keep(2).Done()
+	if err != nil {
+		return false, fmt.Errorf("checkpoints: %w", err)
+	}
+	mw := r.opt.Store.Metrics(r.id, r.opt.MetricBatch)
+	prog := newProgress(r.opt.Progress, fmt.Sprintf("run %d", r.id), 0, steps)
+	defer prog.done()
+
+	x0 := make([]float32, batch*dim)
+	noise := make([]float32, batch*dim)
+	ts := make([]int32, batch)
+	ws := make([]float32, batch)
+	logEvery, ckptEvery := tr.Int("log_every"), tr.Int("checkpoint_every")
+	var recent []float64 // losses of the last steps, for the final-loss summary
+	lastFinite, lastFiniteStep := math.NaN(), 0
+	trainStart := time.Now()
+	var firstStep time.Duration
+	lastBeat := time.Now()
+	saveCheckpoint := func() error {
+		if err := mw.Flush(); err != nil {
+			return err
+		}
+		if err := ckpt.Save(); err != nil {
+			return fmt.Errorf("checkpoint: %w", err)
+		}
+		return saveJSON(filepath.Join(r.dir, "checkpoint", "timesteps.json"), j.Timesteps)
+	}
+
+	for step := 1; step <= steps; step++ {
+		if ctx.Err() != nil {
+			r.timings["train"] = time.Since(trainStart).Seconds()
+			if err := saveCheckpoint(); err != nil {
+				return true, err
+			}
+			r.summaries["interrupted_at_step"] = float64(step - 1)
+			return true, nil
+		}
+		rng := batchRNG(j.Trial.Seed, step)
+		j.Data.Train(rng, batch, x0)
+		j.Timesteps.Sample(rng, ts, ws)
+		for i := range noise {
+			noise[i] = float32(rng.NormFloat64())
+		}
+		stepStart := time.Now()
+		out, err := trainer.TrainStep(nil,
+			[]*tensors.Tensor{
+				tensors.FromFlatDataAndDimensions(x0, batch, dim),
+				tensors.FromFlatDataAndDimensions(ts, batch),
+				tensors.FromFlatDataAndDimensions(noise, batch, dim),
+				tensors.FromFlatDataAndDimensions(ws, batch),
+			}, nil)
+		if err != nil {
+			return false, fmt.Errorf("step %d: %w", step, err)
+		}
+		if step == 1 {
+			firstStep = time.Since(stepStart)
+		}
+		loss := scalar(out[0])
+		perExample := tensors.MustCopyFlatData[float32](out[2])
+		mse, vlb := scalar(out[3]), scalar(out[4])
+		if math.IsNaN(loss) || math.IsInf(loss, 0) {
+			_ = mw.Add("loss", step, loss)
+			_ = mw.Flush()
+			r.summaries["diverged_at_step"] = float64(step)
+			r.summaries["last_finite_loss"] = lastFinite
+			return false, fmt.Errorf("%w: loss is %v at step %d (last finite loss %.6g at step %d)",
+				errDiverged, loss, step, lastFinite, lastFiniteStep)
+		}
+		lastFinite, lastFiniteStep = loss, step
+		j.Timesteps.Update(ts, perExample)
+		recent = append(recent, loss)
+		if len(recent) > 100 {
+			recent = recent[1:]
+		}
+		if step%logEvery == 0 || step == steps || step == 1 {
+			for _, kv := range []struct {
+				k string
+				v float64
+			}{{"loss", loss}, {"mse", mse}, {"vlb_t", vlb}} {
+				if err := mw.Add(kv.k, step, kv.v); err != nil {
+					return false, err
+				}
+			}
+		}
+		if time.Since(lastBeat) > 10*time.Second {
+			if err := r.opt.Store.Heartbeat(r.id); err != nil {
+				return false, err
+			}
+			lastBeat = time.Now()
+		}
+		if ckptEvery > 0 && step%ckptEvery == 0 && step < steps {
+			if err := saveCheckpoint(); err != nil {
+				return false, err
+			}
+		}
+		prog.step(step, loss, step)
+	}
+	trainTime := time.Since(trainStart)
+	r.timings["compile"] = firstStep.Seconds()
+	r.timings["train"] = trainTime.Seconds()
+	if err := saveCheckpoint(); err != nil {
+		return false, err
+	}
+	mean := 0.0
+	for _, v := range recent {
+		mean += v
+	}
+	r.summaries["final_loss"] = mean / float64(len(recent))
+	if steps > 1 {
+		r.summaries["steps_per_sec"] = float64(steps-1) / (trainTime - firstStep).Seconds()
+	}
+	return false, nil
+}
+
+func scalar(t *tensors.Tensor) float64 {
+	switch v := t.Value().(type) {
+	case float32:
+		return float64(v)
+	case float64:
+		return v
+	}
+	return math.NaN()
+}
+
+func saveJSON(path string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
+}
+
+// sampleAndEvaluate draws samples with the EMA weights, writes them, and runs the metrics.
+func (r *runner) sampleAndEvaluate() error {
+	j := r.job
+	evalCtx, err := evalContext(r.ctx, j.Trial.Train().Float("ema") > 0)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	n := j.Trial.Section("sample").Params.Int("n")
+	samples, err := Sample(r.backend, evalCtx, j, n)
+	if err != nil {
+		return fmt.Errorf("sampling: %w", err)
+	}
+	el := time.Since(start).Seconds()
+	r.timings["sample"] = el
+	r.summaries["samples_per_sec"] = float64(n) / el
+	if j.Data.Dim() <= 16 {
+		path := filepath.Join(r.dir, "samples.csv")
+		if err := writeCSV(path, samples, j.Data.Dim()); err != nil {
+			return err
+		}
+		if err := r.opt.Store.AddArtifact(r.id, "samples.csv", path); err != nil {
+			return err
+		}
+	}
+	m := j.Trial.Section("eval").Params.Int("n")
+	held := j.Data.HeldOut(m)
+	trainRef := make([]float32, m*j.Data.Dim())
+	j.Data.Train(rand.New(rand.NewPCG(uint64(j.Trial.Seed), math.MaxUint64)), m, trainRef)
+	in := plugins.EvalInput{Dim: j.Data.Dim(), Discrete: j.Data.Discrete(), Samples: samples, HeldOut: held,
+		Train: trainRef, ArtifactDir: r.dir,
+		Bound: func(x []float32) (float64, float64, float64, error) { return Bound(r.backend, evalCtx, j, x) }}
+	for _, nm := range j.Metrics {
+		ms := time.Now()
+		values, arts, err := nm.Metric.Evaluate(in)
+		if err != nil {
+			return fmt.Errorf("metric %s: %w", nm.Name, err)
+		}
+		r.timings["metric."+nm.Name] = time.Since(ms).Seconds()
+		for k, v := range values {
+			r.summaries[k] = v
+		}
+		names := make([]string, 0, len(arts))
+		for k := range arts {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		for _, k := range names {
+			if err := r.opt.Store.AddArtifact(r.id, k, arts[k]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func writeCSV(path string, x []float32, dim int) error {
+	var b strings.Builder
+	for d := range dim {
+		if d > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "x%d", d)
+	}
+	b.WriteByte('\n')
+	for i := 0; i < len(x); i += dim {
+		for d := range dim {
+			if d > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(strconv.FormatFloat(float64(x[i+d]), 'g', -1, 32))
+		}
+		b.WriteByte('\n')
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+// sampleSeedOffset separates the sampling streams from the training ones (which use step
+// numbers as their second seed word).
+const sampleSeedOffset = 1 << 62
+
+// Sample draws n samples by running the sampler's chain from x_T ~ N(0, I) with the weights
+// in evalCtx. It is deterministic for a given seed.
+func Sample(backend backends.Backend, evalCtx *gctx.Context, j *Job, n int) ([]float32, error) {
+	dim := j.Data.Dim()
+	exec, err := gctx.NewExec(backend, evalCtx, j.sampleStepFn)
+	if err != nil {
+		return nil, err
+	}
+	defer exec.Finalize()
+	seed := uint64(j.Trial.Seed)
+	rng := rand.New(rand.NewPCG(seed, sampleSeedOffset))
+	x := make([]float32, n*dim)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	noise := make([]float32, n*dim)
+	tIdx := make([]int32, n)
+	netT := make([]int32, n)
+	for i := len(j.SampleTimesteps) - 1; i >= 0; i-- {
+		rng := rand.New(rand.NewPCG(seed, sampleSeedOffset+uint64(i)+1))
+		for k := range noise {
+			noise[k] = float32(rng.NormFloat64())
+		}
+		for k := range tIdx {
+			tIdx[k], netT[k] = int32(i), int32(j.SampleTimesteps[i])
+		}
+		out, err := exec.Exec(tensors.FromFlatDataAndDimensions(x, n, dim), tIdx, netT,
+			tensors.FromFlatDataAndDimensions(noise, n, dim))
+		if err != nil {
+			return nil, err
+		}
+		x = tensors.MustCopyFlatData[float32](out[0])
+	}
+	return x, nil
+}
+
+// boundBatch caps how many examples one bound evaluation handles at once.
+const boundBatch = 1000
+
+// Bound computes the variational bound on examples x with the weights in evalCtx, averaged
+// over examples, in nats per dimension: the prior term L_T, the sum over t >= 1 of L_t, and
+// the decoder term L_0. Every timestep is evaluated (no sampling of t).
+func Bound(backend backends.Backend, evalCtx *gctx.Context, j *Job, x []float32) (prior, terms, decoder float64, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("bound: %v", p)
+		}
+	}()
+	dim := j.Data.Dim()
+	n := len(x) / dim
+	exec, err := gctx.NewExec(backend, evalCtx, j.boundTermFn)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer exec.Finalize()
+	prior = j.priorKL(x)
+	for start := 0; start < n; start += boundBatch {
+		end := min(n, start+boundBatch)
+		m := end - start
+		xb := tensors.FromFlatDataAndDimensions(x[start*dim:end*dim], m, dim)
+		ts := make([]int32, m)
+		noise := make([]float32, m*dim)
+		for t := range j.Process.T {
+			rng := rand.New(rand.NewPCG(uint64(j.Trial.Seed)^0xb0b0, uint64(t)<<32|uint64(start)))
+			for k := range noise {
+				noise[k] = float32(rng.NormFloat64())
+			}
+			for k := range ts {
+				ts[k] = int32(t)
+			}
+			out, err := exec.Exec(xb, ts, tensors.FromFlatDataAndDimensions(noise, m, dim))
+			if err != nil {
+				return 0, 0, 0, err
+			}
+			var sum float64
+			for _, v := range tensors.MustCopyFlatData[float32](out[0]) {
+				sum += float64(v)
+			}
+			if t == 0 {
+				decoder += sum
+			} else {
+				terms += sum
+			}
+		}
+	}
+	return prior, terms / float64(n), decoder / float64(n), nil
+}

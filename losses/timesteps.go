@@ -1,0 +1,138 @@
+package losses
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+)
+
+// TimestepSampler draws training timesteps and the weights that keep the loss unbiased.
+type TimestepSampler interface {
+	// Sample draws n timesteps into t and their importance weights 1/(T p_t) into w.
+	Sample(rng *rand.Rand, t []int32, w []float32)
+	// Update gives the sampler the per-example losses of the last batch.
+	Update(t []int32, losses []float32)
+}
+
+// NewTimestepSampler returns the named sampler ("uniform" or "importance") for T steps.
+func NewTimestepSampler(name string, T int) (TimestepSampler, error) {
+	switch name {
+	case "uniform":
+		return Uniform{T: T}, nil
+	case "importance":
+		return NewLossSecondMoment(T), nil
+	}
+	return nil, fmt.Errorf("unknown timestep sampler %q (valid: uniform, importance)", name)
+}
+
+// Uniform draws t uniformly; every weight is 1.
+type Uniform struct{ T int }
+
+// Sample implements TimestepSampler.
+func (u Uniform) Sample(rng *rand.Rand, t []int32, w []float32) {
+	for i := range t {
+		t[i] = int32(rng.IntN(u.T))
+		w[i] = 1
+	}
+}
+
+// Update implements TimestepSampler; uniform sampling keeps no state.
+func (Uniform) Update([]int32, []float32) {}
+
+// LossSecondMoment is Improved DDPM's importance sampler: p_t proportional to
+// sqrt(E[L_t^2]) over the last HistoryPerT losses seen at t, mixed with UniformProb of the
+// uniform distribution; uniform until every t has a full history.
+type LossSecondMoment struct {
+	T       int
+	History [][]float64 // per t, a ring of the last HistoryPerT losses
+	Count   []int       // how many losses each t has seen (capped at HistoryPerT)
+	Next    []int       // ring position per t
+}
+
+// HistoryPerT and UniformProb are Improved DDPM's settings.
+const (
+	HistoryPerT = 10
+	UniformProb = 0.001
+)
+
+// NewLossSecondMoment returns an empty importance sampler for T steps.
+func NewLossSecondMoment(T int) *LossSecondMoment {
+	s := &LossSecondMoment{T: T, History: make([][]float64, T), Count: make([]int, T), Next: make([]int, T)}
+	for i := range s.History {
+		s.History[i] = make([]float64, HistoryPerT)
+	}
+	return s
+}
+
+// WarmedUp reports whether every timestep has a full history.
+func (s *LossSecondMoment) WarmedUp() bool {
+	for _, c := range s.Count {
+		if c < HistoryPerT {
+			return false
+		}
+	}
+	return true
+}
+
+// Probabilities returns p_t.
+func (s *LossSecondMoment) Probabilities() []float64 {
+	p := make([]float64, s.T)
+	if !s.WarmedUp() {
+		for i := range p {
+			p[i] = 1 / float64(s.T)
+		}
+		return p
+	}
+	var sum float64
+	for i, h := range s.History {
+		var sq float64
+		for _, v := range h {
+			sq += v * v
+		}
+		p[i] = math.Sqrt(sq / float64(len(h)))
+		sum += p[i]
+	}
+	for i := range p {
+		p[i] = p[i]/sum*(1-UniformProb) + UniformProb/float64(s.T)
+	}
+	return p
+}
+
+// Sample implements TimestepSampler by inverse-CDF sampling of p_t.
+func (s *LossSecondMoment) Sample(rng *rand.Rand, t []int32, w []float32) {
+	p := s.Probabilities()
+	cdf := make([]float64, len(p))
+	acc := 0.0
+	for i, v := range p {
+		acc += v
+		cdf[i] = acc
+	}
+	for i := range t {
+		u := rng.Float64() * acc
+		k := 0
+		lo, hi := 0, len(cdf)-1
+		for lo < hi {
+			mid := (lo + hi) / 2
+			if cdf[mid] < u {
+				lo = mid + 1
+			} else {
+				hi = mid
+			}
+		}
+		k = lo
+		t[i] = int32(k)
+		w[i] = float32(1 / (float64(s.T) * p[k]))
+	}
+}
+
+// Update implements TimestepSampler.
+func (s *LossSecondMoment) Update(t []int32, losses []float32) {
+	for i, ti := range t {
+		k := int(ti)
+		s.History[k][s.Next[k]] = float64(losses[i])
+		s.Next[k] = (s.Next[k] + 1) % HistoryPerT
+		if s.Count[k] < HistoryPerT {
+			s.Count[k]++
+		}
+	}
+}

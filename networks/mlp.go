@@ -1,0 +1,76 @@
+// Package networks holds the denoiser network plugins. Every network takes x_t and the
+// integer timestep and keeps its variables in the GoMLX context it is given.
+package networks
+
+import (
+	"math"
+
+	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // graph code reads like the equations
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/ddpm-runner/ddpm-runner/plugins"
+)
+
+// MLP is a multilayer perceptron on [x_t, embedding(t)] with SiLU activations.
+type MLP struct {
+	Hidden   []int
+	EmbedDim int
+}
+
+// TimestepEmbedding is the sinusoidal embedding of Vaswani et al. as DDPM uses it:
+// [cos(t f_i), sin(t f_i)] with f_i = 10000^(-i/half), i < half = dim/2.
+func TimestepEmbedding(t *Node, dim int) *Node {
+	g := t.Graph()
+	half := dim / 2
+	freqs := make([]float32, half)
+	for i := range freqs {
+		freqs[i] = float32(math.Exp(-math.Log(10000) * float64(i) / float64(half)))
+	}
+	args := Mul(ExpandAxes(ConvertDType(t, dtypes.Float32), -1), ExpandAxes(Const(g, freqs), 0)) // [batch, half]
+	emb := Concatenate([]*Node{Cos(args), Sin(args)}, -1)
+	if dim%2 == 1 {
+		emb = Concatenate([]*Node{emb, ZerosLike(SliceAxis(emb, -1, AxisRange(0, 1)))}, -1)
+	}
+	return emb
+}
+
+// Dense is x W + b, with W [in, out] initialised by the context's initializer (He normal, from
+// the context's seeded random state) and b zeros. It uses DotGeneral, whose gradient the
+// engine registers as two DotGenerals (see engine/dotgrad.go).
+func Dense(ctx *context.Context, x *Node, out int) *Node {
+	in := x.Shape().Dimensions[x.Rank()-1]
+	w := ctx.VariableWithShape("weights", shapes.Make(x.DType(), in, out)).ValueGraph(x.Graph())
+	b := ctx.VariableWithShape("biases", shapes.Make(x.DType(), out)).ValueGraph(x.Graph())
+	y := DotGeneral(x, []int{x.Rank() - 1}, nil, w, []int{0}, nil)
+	return Add(y, ExpandLeftToRank(b, y.Rank()))
+}
+
+// SiLU is x * sigmoid(x).
+func SiLU(x *Node) *Node { return Mul(x, Sigmoid(x)) }
+
+// Apply implements plugins.Network.
+func (m MLP) Apply(ctx *context.Context, xt, t *Node, outDim int) *Node {
+	h := Concatenate([]*Node{xt, TimestepEmbedding(t, m.EmbedDim)}, -1)
+	for i, width := range m.Hidden {
+		h = SiLU(Dense(ctx.Inf("layer%d", i), h, width))
+	}
+	return Dense(ctx.In("out"), h, outDim)
+}
+
+func init() {
+	plugins.Register(plugins.Plugin{
+		Kind: plugins.KindNetwork, Name: "mlp",
+		Doc: "MLP on [x_t, sinusoidal embedding of t] with SiLU activations",
+		Params: []plugins.Param{
+			{Name: "hidden", Type: plugins.IntList, Default: []int{128, 128, 128}, Min: plugins.Bound(1), Max: plugins.Bound(65536), MinLen: 1,
+				Doc: "widths of the hidden layers"},
+			{Name: "embed", Type: plugins.Int, Default: 32, Min: plugins.Bound(2), Max: plugins.Bound(4096),
+				Doc: "width of the sinusoidal timestep embedding"},
+		},
+		New: func(v plugins.Values) (any, error) {
+			return MLP{Hidden: v.Ints("hidden"), EmbedDim: v.Int("embed")}, nil
+		},
+	})
+}

@@ -1,0 +1,106 @@
+package plugins
+
+import (
+	"math/rand/v2"
+
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/ddpm-runner/ddpm-runner/diffusion"
+)
+
+// Node is a GoMLX graph node; the contracts below build graph code.
+type Node = graph.Node
+
+// Schedule is the contract of a beta-schedule plugin: it returns beta_1..beta_T (stored at
+// indices 0..T-1) computed in float64. Everything derived from the betas is computed in one
+// place, diffusion.NewProcess, never by the plugin.
+type Schedule interface {
+	Betas(T int) ([]float64, error)
+}
+
+// Predictor says what the network predicts and how its output becomes the reverse process
+// p(x_{t-1} | x_t) = N(mean, exp(logVar)).
+type Predictor interface {
+	// OutputMultiplier is how many times the data's width the network outputs: 1 for a fixed
+	// variance, 2 when the variance is learned as well.
+	OutputMultiplier() int
+	// LearnsVariance reports whether part of the output is a variance.
+	LearnsVariance() bool
+	// Split separates the network output into the mean part and the variance part (nil for
+	// a fixed variance).
+	Split(out *Node) (meanOut, varOut *Node)
+	// Target is what the mean part regresses to in L_simple.
+	Target(p *diffusion.Process, x0, xt, t, noise *Node) *Node
+	// Reverse turns the two parts into the mean and log-variance of p(x_{t-1} | x_t) and the
+	// implied x_0-hat (clipped to [-1, 1] when clip is set).
+	Reverse(p *diffusion.Process, meanOut, varOut, xt, t *Node, clip bool) (mean, logVar, x0 *Node)
+}
+
+// LossInput is everything a loss may look at for one batch.
+type LossInput struct {
+	Process   *diffusion.Process
+	Predictor Predictor
+	X0, Xt, T *Node // data, noised data, int32 timesteps [batch]
+	Noise     *Node
+	Output    *Node // the network output
+	Discrete  bool  // 8-bit data: the decoder term is discretized
+}
+
+// Loss is the contract of a loss plugin: the per-example loss to minimise. (The engine logs
+// the MSE and VLB terms of every run, whatever its loss.)
+type Loss interface {
+	Loss(in LossInput) (perExample *Node)
+}
+
+// Dataset is the contract of a data plugin. Examples are flat float32 vectors of Dim()
+// values in the range the model sees ([-1, 1] for images).
+type Dataset interface {
+	// Dim is the number of values per example.
+	Dim() int
+	// Discrete reports 8-bit data (likelihoods in bits/dim with the discretized decoder);
+	// otherwise data are continuous and likelihoods are densities in nats/dim.
+	Discrete() bool
+	// Train fills dst (n*Dim values) with n training examples drawn with rng.
+	Train(rng *rand.Rand, n int, dst []float32)
+	// HeldOut returns n examples never used for training, the same for the same n.
+	HeldOut(n int) []float32
+}
+
+// Network is the contract of a denoiser network: given x_t [batch, dim] and t [batch]
+// (int32), it returns outDim values per example. Its variables live in ctx.
+type Network interface {
+	Apply(ctx *context.Context, xt, t *Node, outDim int) *Node
+}
+
+// Sampler is the contract of a sampler plugin: it picks the timesteps a chain visits and
+// how one step moves from x_t to the next x.
+type Sampler interface {
+	// Plan returns the process the sampler runs on (possibly respaced to fewer steps) and,
+	// for each of its steps, the timestep of the original chain that the network is told.
+	Plan(p *diffusion.Process) (*diffusion.Process, []int, error)
+	// Step builds one reverse step: from x at step index i of the plan (t holds i, and
+	// netT the original timestep) to the next x, given standard normal noise.
+	Step(p *diffusion.Process, pred Predictor, modelOut, x, t, noise *Node, clip bool) *Node
+}
+
+// EvalInput is what a metric can use: samples drawn from the trained model, held-out data,
+// and, for likelihoods, a function that computes the full bound on given examples.
+type EvalInput struct {
+	Dim      int
+	Discrete bool
+	Samples  []float32 // n*Dim values
+	HeldOut  []float32 // m*Dim values
+	Train    []float32 // training examples, as many as HeldOut
+	// Bound computes the variational bound per dimension on examples (prior, sum of the L_t
+	// terms, decoder), averaged over them, in nats per dimension.
+	Bound func(x []float32) (prior, terms, decoder float64, err error)
+	// ArtifactDir is where a metric may write files (plots); empty for none.
+	ArtifactDir string
+}
+
+// Metric is the contract of a metric plugin: named summary values (and any artifact files it
+// wrote, name -> path).
+type Metric interface {
+	Evaluate(in EvalInput) (values map[string]float64, artifacts map[string]string, err error)
+}

@@ -1,0 +1,218 @@
+package plugins
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// Kind names a family of plugins; it is also the name of the spec table that selects one,
+// except for datasets ([data]) and samplers ([sample]).
+type Kind string
+
+// The plugin kinds that ddpm-runner knows.
+const (
+	KindSchedule  Kind = "schedule"
+	KindPredictor Kind = "predictor"
+	KindLoss      Kind = "loss"
+	KindDataset   Kind = "dataset"
+	KindNetwork   Kind = "network"
+	KindSampler   Kind = "sampler"
+	KindMetric    Kind = "metric"
+)
+
+// Kinds lists every plugin kind in the order a spec uses them.
+func Kinds() []Kind {
+	return []Kind{KindSchedule, KindPredictor, KindLoss, KindDataset, KindNetwork, KindSampler, KindMetric}
+}
+
+// ParseKind accepts a kind name, singular or plural ("schedules" works too).
+func ParseKind(s string) (Kind, error) {
+	s = strings.TrimSuffix(strings.ToLower(s), "s")
+	for _, k := range Kinds() {
+		if string(k) == s {
+			return k, nil
+		}
+	}
+	names := make([]string, 0, len(Kinds()))
+	for _, k := range Kinds() {
+		names = append(names, string(k))
+	}
+	return "", fmt.Errorf("unknown plugin kind %q (valid: %s)", s, strings.Join(names, ", "))
+}
+
+// Plugin describes one registered plugin: what it is called, what it does, the parameters it
+// takes and how to build it from resolved parameter values.
+type Plugin struct {
+	Kind   Kind
+	Name   string
+	Doc    string
+	Params []Param
+	// New builds the plugin from parameters that have already been validated against Params
+	// and filled with defaults. What it returns depends on the kind (a Schedule for
+	// KindSchedule, and so on).
+	New func(p Values) (any, error)
+}
+
+// Param returns the declared parameter with the given name.
+func (p *Plugin) Param(name string) (Param, bool) {
+	for _, d := range p.Params {
+		if d.Name == name {
+			return d, true
+		}
+	}
+	return Param{}, false
+}
+
+// ParamNames lists the plugin's parameter names in declaration order.
+func (p *Plugin) ParamNames() []string {
+	names := make([]string, len(p.Params))
+	for i, d := range p.Params {
+		names[i] = d.Name
+	}
+	return names
+}
+
+var (
+	mu       sync.RWMutex
+	registry = map[Kind]map[string]*Plugin{}
+)
+
+// Register adds a plugin to the registry. It is meant to be called from init functions and
+// panics on a duplicate name, an empty name, a parameter declared twice, or a default that
+// its own declaration rejects: all of these are programming errors that must show at start-up.
+func Register(p Plugin) {
+	if p.Name == "" || p.Kind == "" {
+		panic("plugins: Register needs a kind and a name")
+	}
+	if p.New == nil {
+		panic(fmt.Sprintf("plugins: %s %q registered without a constructor", p.Kind, p.Name))
+	}
+	seen := map[string]bool{}
+	for _, d := range p.Params {
+		if seen[d.Name] {
+			panic(fmt.Sprintf("plugins: %s %q declares parameter %q twice", p.Kind, p.Name, d.Name))
+		}
+		seen[d.Name] = true
+		if _, err := d.Check(d.Default); err != nil {
+			panic(fmt.Sprintf("plugins: %s %q: default of %q: %v", p.Kind, p.Name, d.Name, err))
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if registry[p.Kind] == nil {
+		registry[p.Kind] = map[string]*Plugin{}
+	}
+	if _, dup := registry[p.Kind][p.Name]; dup {
+		panic(fmt.Sprintf("plugins: Register called twice for %s %q", p.Kind, p.Name))
+	}
+	cp := p
+	registry[p.Kind][p.Name] = &cp
+}
+
+// Names returns the registered plugin names of a kind, sorted.
+func Names(kind Kind) []string {
+	mu.RLock()
+	defer mu.RUnlock()
+	names := make([]string, 0, len(registry[kind]))
+	for n := range registry[kind] {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Lookup finds a registered plugin. An unknown name gives an error that lists the registered
+// names and the closest match.
+func Lookup(kind Kind, name string) (*Plugin, error) {
+	mu.RLock()
+	p, ok := registry[kind][name]
+	mu.RUnlock()
+	if ok {
+		return p, nil
+	}
+	names := Names(kind)
+	if len(names) == 0 {
+		return nil, fmt.Errorf("unknown %s %q: no %s plugins are registered", kind, name, kind)
+	}
+	msg := fmt.Sprintf("unknown %s %q (registered: %s)", kind, name, strings.Join(names, ", "))
+	if best := Closest(name, names); best != "" {
+		msg += fmt.Sprintf("; did you mean %q?", best)
+	}
+	return nil, fmt.Errorf("%s", msg)
+}
+
+// Build looks a plugin up, checks and completes the given raw parameter values, and calls its
+// constructor. It is a convenience for code that builds plugins outside a spec (tests, the
+// schedule command).
+func Build(kind Kind, name string, raw map[string]any) (any, error) {
+	p, err := Lookup(kind, name)
+	if err != nil {
+		return nil, err
+	}
+	vals, err := p.Resolve(raw)
+	if err != nil {
+		return nil, err
+	}
+	return p.New(vals)
+}
+
+// Resolve checks raw parameter values against the declarations and fills in defaults.
+func (p *Plugin) Resolve(raw map[string]any) (Values, error) {
+	vals := Values{}
+	for k, v := range raw {
+		d, ok := p.Param(k)
+		if !ok {
+			return nil, fmt.Errorf("unknown key %q for %s %q (%s takes: %s)", k, p.Kind, p.Name, p.Name, strings.Join(p.ParamNames(), ", "))
+		}
+		cv, err := d.Check(v)
+		if err != nil {
+			return nil, fmt.Errorf("%s %q: key %q: %v", p.Kind, p.Name, k, err)
+		}
+		vals[k] = cv
+	}
+	for _, d := range p.Params {
+		if _, ok := vals[d.Name]; !ok {
+			vals[d.Name] = d.Default
+		}
+	}
+	return vals, nil
+}
+
+// Closest returns the candidate nearest to s by edit distance, or "" when none is close
+// enough to be a plausible typo (more than half of the longer string would have to change).
+func Closest(s string, candidates []string) string {
+	best, bestD := "", 1<<30
+	for _, c := range candidates {
+		d := levenshtein(strings.ToLower(s), strings.ToLower(c))
+		if d < bestD {
+			best, bestD = c, d
+		}
+	}
+	limit := max(len(s), len(best))/2 + 1
+	if bestD > limit {
+		return ""
+	}
+	return best
+}
+
+func levenshtein(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

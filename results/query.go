@@ -1,0 +1,191 @@
+package results
+
+import (
+	"database/sql"
+	"fmt"
+	"math"
+	"strings"
+)
+
+// Run is a recorded run as reports see it.
+type Run struct {
+	ID        int64              `json:"id"`
+	Spec      string             `json:"spec"`
+	SpecFile  string             `json:"spec_file"`
+	Hash      string             `json:"hash"`
+	GroupHash string             `json:"group_hash"`
+	Resolved  string             `json:"-"`
+	Seed      int                `json:"seed"`
+	Backend   string             `json:"backend"`
+	Status    string             `json:"status"`
+	Error     string             `json:"error,omitempty"`
+	Started   string             `json:"started"`
+	Ended     string             `json:"ended,omitempty"`
+	Heartbeat string             `json:"heartbeat,omitempty"`
+	Params    map[string]string  `json:"params"`
+	Summaries map[string]float64 `json:"summaries"`
+	Timings   map[string]float64 `json:"timings"`
+	Env       map[string]string  `json:"env"`
+}
+
+// Filter selects runs; zero values select everything.
+type Filter struct {
+	Spec   string
+	Status string
+	Last   int // only the newest N
+	IDs    []int64
+}
+
+// Runs returns the runs that match f, oldest first, with their params, summaries, timings
+// and provenance.
+func (s *Store) Runs(f Filter) ([]*Run, error) {
+	q := `SELECT id, spec, spec_file, hash, group_hash, resolved, seed, backend, status, error, started,
+		COALESCE(ended, ''), COALESCE(heartbeat, '') FROM runs`
+	var where []string
+	var args []any
+	if f.Spec != "" {
+		where = append(where, "spec = ?")
+		args = append(args, f.Spec)
+	}
+	if f.Status != "" {
+		where = append(where, "status = ?")
+		args = append(args, f.Status)
+	}
+	if len(f.IDs) > 0 {
+		ph := strings.TrimSuffix(strings.Repeat("?,", len(f.IDs)), ",")
+		where = append(where, "id IN ("+ph+")")
+		for _, id := range f.IDs {
+			args = append(args, id)
+		}
+	}
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY id DESC"
+	if f.Last > 0 {
+		q += fmt.Sprintf(" LIMIT %d", f.Last)
+	}
+	rows, err := s.DB.Query(q, args...)
+	if err != nil {
+		return nil, err
+	}
+	var runs []*Run
+	for rows.Next() {
+		r := &Run{Params: map[string]string{}, Summaries: map[string]float64{}, Timings: map[string]float64{}, Env: map[string]string{}}
+		if err := rows.Scan(&r.ID, &r.Spec, &r.SpecFile, &r.Hash, &r.GroupHash, &r.Resolved, &r.Seed, &r.Backend,
+			&r.Status, &r.Error, &r.Started, &r.Ended, &r.Heartbeat); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		runs = append([]*Run{r}, runs...)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for _, r := range runs {
+		if err := s.fillStrings("params", r.ID, r.Params); err != nil {
+			return nil, err
+		}
+		if err := s.fillStrings("env", r.ID, r.Env); err != nil {
+			return nil, err
+		}
+		if err := s.fillReals("SELECT key, value FROM summaries WHERE run_id = ?", r.ID, r.Summaries); err != nil {
+			return nil, err
+		}
+		if err := s.fillReals("SELECT phase, seconds FROM timings WHERE run_id = ?", r.ID, r.Timings); err != nil {
+			return nil, err
+		}
+	}
+	return runs, nil
+}
+
+// Run returns one run by id.
+func (s *Store) Run(id int64) (*Run, error) {
+	runs, err := s.Runs(Filter{IDs: []int64{id}})
+	if err != nil {
+		return nil, err
+	}
+	if len(runs) == 0 {
+		return nil, fmt.Errorf("no run with id %d in %s", id, s.Path)
+	}
+	return runs[0], nil
+}
+
+func (s *Store) fillStrings(table string, id int64, into map[string]string) error {
+	rows, err := s.DB.Query(fmt.Sprintf("SELECT key, value FROM %s WHERE run_id = ?", table), id)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k, v string
+		if err := rows.Scan(&k, &v); err != nil {
+			return err
+		}
+		into[k] = v
+	}
+	return rows.Err()
+}
+
+func (s *Store) fillReals(q string, id int64, into map[string]float64) error {
+	rows, err := s.DB.Query(q, id)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k string
+		var v sql.NullFloat64
+		if err := rows.Scan(&k, &v); err != nil {
+			return err
+		}
+		into[k] = math.NaN()
+		if v.Valid {
+			into[k] = v.Float64
+		}
+	}
+	return rows.Err()
+}
+
+// Point is one recorded metric value.
+type Point struct {
+	Step  int
+	Value float64 // NaN where a non-finite value was recorded
+	Wall  float64
+}
+
+// History returns the recorded values of one metric of a run, by step.
+func (s *Store) History(id int64, key string) ([]Point, error) {
+	rows, err := s.DB.Query("SELECT step, value, wall FROM metrics WHERE run_id = ? AND key = ? ORDER BY step, rowid", id, key)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Point
+	for rows.Next() {
+		var p Point
+		var v sql.NullFloat64
+		if err := rows.Scan(&p.Step, &v, &p.Wall); err != nil {
+			return nil, err
+		}
+		p.Value = math.NaN()
+		if v.Valid {
+			p.Value = v.Float64
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// CountMetrics returns how many metric rows a run has (all runs when id is 0).
+func (s *Store) CountMetrics(id int64) (int, error) {
+	var n int
+	var err error
+	if id == 0 {
+		err = s.DB.QueryRow("SELECT COUNT(*) FROM metrics").Scan(&n)
+	} else {
+		err = s.DB.QueryRow("SELECT COUNT(*) FROM metrics WHERE run_id = ?", id).Scan(&n)
+	}
+	return n, err
+}

@@ -1,0 +1,198 @@
+package results
+
+import (
+	"database/sql"
+	"fmt"
+	"math"
+	"sort"
+	"time"
+)
+
+// Run statuses.
+const (
+	StatusRunning     = "running"
+	StatusFinished    = "finished"
+	StatusFailed      = "failed"
+	StatusDiverged    = "diverged"
+	StatusInterrupted = "interrupted"
+)
+
+// NewRun is what is recorded when a run starts.
+type NewRun struct {
+	Spec      string
+	SpecFile  string
+	Hash      string
+	GroupHash string
+	Resolved  string // the canonical resolved spec; enough to re-run
+	Seed      int
+	Backend   string
+	Params    map[string]string
+	Env       map[string]string
+}
+
+// CreateRun records a run as running, with its params and provenance, in one transaction.
+func (s *Store) CreateRun(r NewRun) (int64, error) {
+	tx, err := s.DB.Begin()
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	t := now()
+	res, err := tx.Exec(`INSERT INTO runs (spec, spec_file, hash, group_hash, resolved, seed, backend, status, started, heartbeat)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.Spec, r.SpecFile, r.Hash, r.GroupHash, r.Resolved, r.Seed, r.Backend, StatusRunning, t, t)
+	if err != nil {
+		return 0, fmt.Errorf("results: recording run: %w", err)
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return 0, err
+	}
+	if err := insertPairs(tx, "params", id, r.Params); err != nil {
+		return 0, err
+	}
+	if err := insertPairs(tx, "env", id, r.Env); err != nil {
+		return 0, err
+	}
+	return id, tx.Commit()
+}
+
+func insertPairs(tx *sql.Tx, table string, id int64, kv map[string]string) error {
+	stmt, err := tx.Prepare(fmt.Sprintf("INSERT OR REPLACE INTO %s (run_id, key, value) VALUES (?, ?, ?)", table))
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for _, k := range sortedKeys(kv) {
+		if _, err := stmt.Exec(id, k, kv[k]); err != nil {
+			return fmt.Errorf("results: writing %s: %w", table, err)
+		}
+	}
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// EndRun sets a run's final status and error message and its end time.
+func (s *Store) EndRun(id int64, status, errMsg string) error {
+	_, err := s.DB.Exec(`UPDATE runs SET status = ?, error = ?, ended = ?, heartbeat = ? WHERE id = ?`,
+		status, errMsg, now(), now(), id)
+	return err
+}
+
+// Heartbeat marks a run as alive; a running run whose heartbeat is old has crashed.
+func (s *Store) Heartbeat(id int64) error {
+	_, err := s.DB.Exec(`UPDATE runs SET heartbeat = ? WHERE id = ?`, now(), id)
+	return err
+}
+
+// SetSummaries records (or replaces) summary values of a run in one transaction.
+func (s *Store) SetSummaries(id int64, kv map[string]float64) error {
+	return s.setReals("summaries", "key", "value", id, kv)
+}
+
+// SetTimings records (or replaces) per-phase timings, in seconds.
+func (s *Store) SetTimings(id int64, kv map[string]float64) error {
+	return s.setReals("timings", "phase", "seconds", id, kv)
+}
+
+func (s *Store) setReals(table, keyCol, valCol string, id int64, kv map[string]float64) error {
+	tx, err := s.DB.Begin()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	stmt, err := tx.Prepare(fmt.Sprintf("INSERT OR REPLACE INTO %s (run_id, %s, %s) VALUES (?, ?, ?)", table, keyCol, valCol))
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for _, k := range sortedKeys(kv) {
+		if _, err := stmt.Exec(id, k, finiteOrNil(kv[k])); err != nil {
+			return fmt.Errorf("results: writing %s: %w", table, err)
+		}
+	}
+	return tx.Commit()
+}
+
+// AddArtifact lists a file that a run produced (path relative to the working directory).
+func (s *Store) AddArtifact(id int64, name, path string) error {
+	_, err := s.DB.Exec(`INSERT OR REPLACE INTO artifacts (run_id, name, path) VALUES (?, ?, ?)`, id, name, path)
+	return err
+}
+
+// finiteOrNil stores NaN and infinities as NULL: SQLite has no NaN.
+func finiteOrNil(v float64) any {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	return v
+}
+
+// MetricWriter buffers metric rows of one run and writes them in batched transactions.
+// It is not safe for concurrent use.
+type MetricWriter struct {
+	store *Store
+	run   int64
+	batch int
+	start time.Time
+	buf   []metricRow
+}
+
+type metricRow struct {
+	key   string
+	step  int
+	value float64
+	wall  float64
+}
+
+// Metrics returns a writer for a run's metrics that flushes every batch rows (and on Flush).
+func (s *Store) Metrics(run int64, batch int) *MetricWriter {
+	if batch < 1 {
+		batch = 1
+	}
+	return &MetricWriter{store: s, run: run, batch: batch, start: time.Now()}
+}
+
+// Add queues one value; it writes the batch when it is full.
+func (w *MetricWriter) Add(key string, step int, value float64) error {
+	w.buf = append(w.buf, metricRow{key, step, value, time.Since(w.start).Seconds()})
+	if len(w.buf) >= w.batch {
+		return w.Flush()
+	}
+	return nil
+}
+
+// Flush writes every queued row in one transaction.
+func (w *MetricWriter) Flush() error {
+	if len(w.buf) == 0 {
+		return nil
+	}
+	tx, err := w.store.DB.Begin()
+	if err != nil {
+		return fmt.Errorf("results: metrics: %w", err)
+	}
+	defer tx.Rollback()
+	stmt, err := tx.Prepare("INSERT INTO metrics (run_id, key, step, value, wall) VALUES (?, ?, ?, ?, ?)")
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for _, r := range w.buf {
+		if _, err := stmt.Exec(w.run, r.key, r.step, finiteOrNil(r.value), r.wall); err != nil {
+			return fmt.Errorf("results: metrics: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("results: metrics: %w", err)
+	}
+	w.buf = w.buf[:0]
+	return nil
+}

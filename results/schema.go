@@ -1,0 +1,66 @@
+package results
+
+// migrations[i] brings a database from schema version i to i+1. Never edit a migration
+// that has shipped: add a new one.
+var migrations = []string{
+	// 1: the core tables.
+	`CREATE TABLE runs (
+		id         INTEGER PRIMARY KEY AUTOINCREMENT,
+		spec       TEXT NOT NULL,
+		spec_file  TEXT NOT NULL,
+		hash       TEXT NOT NULL,
+		group_hash TEXT NOT NULL,
+		resolved   TEXT NOT NULL,
+		seed       INTEGER NOT NULL,
+		status     TEXT NOT NULL,
+		error      TEXT NOT NULL DEFAULT '',
+		started    TEXT NOT NULL,
+		ended      TEXT
+	);
+	CREATE TABLE params (
+		run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+		key    TEXT NOT NULL,
+		value  TEXT NOT NULL,
+		PRIMARY KEY (run_id, key)
+	);
+	CREATE TABLE metrics (
+		run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+		key    TEXT NOT NULL,
+		step   INTEGER NOT NULL,
+		value  REAL,
+		wall   REAL NOT NULL
+	);
+	CREATE TABLE summaries (
+		run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+		key    TEXT NOT NULL,
+		value  REAL,
+		PRIMARY KEY (run_id, key)
+	);`,
+	// 2: provenance, timings, artifacts, heartbeats and the indexes reports need.
+	`ALTER TABLE runs ADD COLUMN backend TEXT NOT NULL DEFAULT '';
+	ALTER TABLE runs ADD COLUMN heartbeat TEXT;
+	CREATE TABLE env (
+		run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+		key    TEXT NOT NULL,
+		value  TEXT NOT NULL,
+		PRIMARY KEY (run_id, key)
+	);
+	CREATE TABLE timings (
+		run_id  INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+		phase   TEXT NOT NULL,
+		seconds REAL NOT NULL,
+		PRIMARY KEY (run_id, phase)
+	);
+	CREATE TABLE artifacts (
+		run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+		name   TEXT NOT NULL,
+		path   TEXT NOT NULL DEFAULT '',
+		blob   BLOB,
+		PRIMARY KEY (run_id, name)
+	);
+	CREATE INDEX metrics_run_key_step ON metrics(run_id, key, step);
+	CREATE INDEX runs_group ON runs(group_hash);`,
+}
+
+// SchemaVersion is the version a database has after Open.
+var SchemaVersion = len(migrations)

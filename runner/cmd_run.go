@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/ddpm-runner/ddpm-runner/engine"
+	"github.com/ddpm-runner/ddpm-runner/results"
+	"github.com/ddpm-runner/ddpm-runner/spec"
+)
+
+func runCommand() *cli.Command {
+	return withUsageErrors(&cli.Command{
+		Name:      "run",
+		Usage:     "train the trials of one or more experiment specs and record them",
+		ArgsUsage: "SPEC...",
+		Description: "Every SPEC is read and validated first (with --set overrides, defaults, sweep and seeds);\n" +
+			"nothing is written unless all are valid. Then each trial trains in turn and is recorded in the\n" +
+			"database. A diverged or failed trial does not stop the next one; SIGINT/SIGTERM checkpoints the\n" +
+			"current trial, records it as interrupted and stops.",
+		Flags: []cli.Flag{
+			dbFlag(),
+			&cli.StringSliceFlag{Name: "set", Usage: "override a spec key: section.key=value (repeatable)"},
+			&cli.StringFlag{Name: "backend", Usage: "go, xla, xla:cpu or xla:cuda (overrides $GOMLX_BACKEND and the spec)"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "print the resolved trials and write nothing"},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() == 0 {
+				return usagef("run needs at least one SPEC file (for example experiments/linear_beta.toml)")
+			}
+			jobs, err := loadJobs(c.Args().Slice(), c.StringSlice("set"), c.String("backend"))
+			if err != nil {
+				return err
+			}
+			if c.Bool("dry-run") {
+				printTrials(c.App.Writer, jobs)
+				return nil
+			}
+			store, err := results.Open(c.String("db"))
+			if err != nil {
+				return usagef("%v", err)
+			}
+			defer store.Close()
+
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			progress := c.App.Writer
+			if c.Bool("quiet") {
+				progress = io.Discard
+			}
+			failed := 0
+			for i, job := range jobs {
+				t := job.Trial
+				fmt.Fprintf(c.App.ErrWriter, "trial %d/%d: %s seed %d%s\n", i+1, len(jobs), t.Spec, t.Seed, sweepLabel(t))
+				out := engine.Run(ctx, job, engine.Options{Store: store, Progress: progress})
+				fmt.Fprintf(c.App.ErrWriter, "run %d: %s%s\n", out.RunID, out.Status, errSuffix(out.Err))
+				if out.Status != results.StatusFinished {
+					failed++
+				}
+				if out.Status == results.StatusInterrupted || ctx.Err() != nil {
+					return cli.Exit(fmt.Sprintf("interrupted: run %d checkpointed; continue it later", out.RunID), exitRunFail)
+				}
+			}
+			if failed > 0 {
+				return cli.Exit(fmt.Sprintf("%d of %d trials did not finish", failed, len(jobs)), exitRunFail)
+			}
+			return nil
+		},
+	})
+}
+
+func errSuffix(err error) string {
+	if err == nil {
+		return ""
+	}
+	return ": " + err.Error()
+}
+
+// loadJobs reads and validates every spec and builds every trial's plugins before anything
+// runs, applying the backend override, so that one bad file stops the command before it
+// writes anything.
+func loadJobs(files, sets []string, backendFlag string) ([]*engine.Job, error) {
+	var all []*engine.Job
+	for _, f := range files {
+		trials, err := spec.Load(f, sets)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range trials {
+			t.Backend = engine.ResolveBackend(backendFlag, t.Backend)
+			if err := engine.CheckBackend(t.Backend); err != nil {
+				return nil, usagef("%s: %v", f, err)
+			}
+			job, err := engine.Prepare(t)
+			if err != nil {
+				return nil, usagef("%s: %v", f, err)
+			}
+			all = append(all, job)
+		}
+	}
+	return all, nil
+}
+
+func sweepLabel(t *spec.Trial) string {
+	if len(t.Sweep) == 0 {
+		return ""
+	}
+	keys := make([]string, 0, len(t.Sweep))
+	for k := range t.Sweep {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s=%s", k, spec.FormatValue(t.Sweep[k]))
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
+}
+
+// printTrials shows what --dry-run resolved: every trial with its hash and settings.
+func printTrials(w io.Writer, jobs []*engine.Job) {
+	for i, job := range jobs {
+		t := job.Trial
+		fmt.Fprintf(w, "# trial %d/%d  spec=%s  seed=%d  hash=%s  group=%s%s\n", i+1, len(jobs), t.Spec, t.Seed, t.Hash(), t.GroupHash(), sweepLabel(t))
+		fmt.Fprintf(w, "backend = %q\n", t.Backend)
+		for _, sec := range spec.SectionOrder {
+			c := t.Sections[sec]
+			fmt.Fprintf(w, "[%s]\n", sec)
+			if c.Name != "" {
+				fmt.Fprintf(w, "name = %q\n", c.Name)
+			}
+			keys := make([]string, 0, len(c.Params))
+			for k := range c.Params {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				v := c.Params[k]
+				if s, ok := v.(string); ok {
+					fmt.Fprintf(w, "%s = %q\n", k, s)
+				} else {
+					fmt.Fprintf(w, "%s = %s\n", k, spec.FormatValue(v))
+				}
+			}
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "%d trial(s); nothing was written (--dry-run)\n", len(jobs))
+}

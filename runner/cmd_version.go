@@ -1,0 +1,40 @@
+package main
+
+import (
+	"fmt"
+	"runtime"
+	"runtime/debug"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/ddpm-runner/ddpm-runner/engine"
+)
+
+func versionCommand() *cli.Command {
+	return withUsageErrors(&cli.Command{
+		Name:  "version",
+		Usage: "print the runner, Go and GoMLX versions and the backends available here",
+		Action: func(c *cli.Context) error {
+			w := c.App.Writer
+			fmt.Fprintf(w, "runner   %s\n", Version)
+			fmt.Fprintf(w, "go       %s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			fmt.Fprintf(w, "gomlx    %s\n", moduleVersion("github.com/gomlx/gomlx"))
+			fmt.Fprintf(w, "backends %s\n", strings.Join(engine.BackendStatus(), "; "))
+			return nil
+		},
+	})
+}
+
+func moduleVersion(path string) string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	for _, d := range bi.Deps {
+		if d.Path == path {
+			return d.Version
+		}
+	}
+	return "unknown"
+}

@@ -1,0 +1,321 @@
+package spec
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/ddpm-runner/ddpm-runner/plugins"
+)
+
+// Component is one resolved table of a spec: the plugin it names (empty for [train] and
+// [eval]) and every parameter, defaults filled in.
+type Component struct {
+	Name   string         `json:"name,omitempty"`
+	Params plugins.Values `json:"params"`
+}
+
+// Trial is one fully resolved run: a spec at one sweep point and one seed.
+type Trial struct {
+	File        string `json:"-"`
+	Spec        string `json:"spec"`
+	Description string `json:"description,omitempty"`
+	Seed        int    `json:"seed"`
+	Backend     string `json:"backend"`
+	// Sections maps a table name (data, schedule, ..., train, eval) to its resolved values.
+	Sections map[string]Component `json:"sections"`
+	// Sweep holds the swept keys of this trial and their values, for display.
+	Sweep map[string]any `json:"sweep,omitempty"`
+}
+
+// Section returns a resolved table; it panics on a name that no spec has.
+func (t *Trial) Section(name string) Component {
+	c, ok := t.Sections[name]
+	if !ok {
+		panic(fmt.Sprintf("spec: no section %q", name))
+	}
+	return c
+}
+
+// Train returns the resolved [train] values.
+func (t *Trial) Train() plugins.Values { return t.Sections["train"].Params }
+
+// T returns the number of diffusion steps.
+func (t *Trial) T() int { return t.Sections["schedule"].Params.Int("T") }
+
+// Params flattens the trial into dotted keys ("schedule.name", "train.lr", ...) with
+// values formatted as in TOML; this is what the params table and reports show.
+func (t *Trial) Params() map[string]string {
+	out := map[string]string{"seed": fmt.Sprint(t.Seed), "backend": t.Backend}
+	for sec, c := range t.Sections {
+		if c.Name != "" {
+			out[sec+".name"] = c.Name
+		}
+		for k, v := range c.Params {
+			out[sec+"."+k] = FormatValue(v)
+		}
+	}
+	return out
+}
+
+// FormatValue writes a parameter value the way a spec or --set would.
+func FormatValue(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case []string:
+		return "[" + strings.Join(quoteAll(x), ", ") + "]"
+	case []int, []float64:
+		b, _ := json.Marshal(x)
+		return strings.ReplaceAll(string(b), ",", ", ")
+	}
+	return fmt.Sprint(v)
+}
+
+func quoteAll(s []string) []string {
+	out := make([]string, len(s))
+	for i, e := range s {
+		out[i] = fmt.Sprintf("%q", e)
+	}
+	return out
+}
+
+// Canonical is the trial's canonical JSON: every table in a fixed order with sorted keys and
+// defaults filled in. Stored with each run, it is all that is needed to re-run it.
+func (t *Trial) Canonical() string {
+	b, err := json.Marshal(t)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+// Hash identifies the trial's settings: the canonical form without the name and
+// description (which change no number). GroupHash leaves out the seed too, so the seeds of
+// one setting share it.
+func (t *Trial) Hash() string { return t.hash(true) }
+
+// GroupHash is Hash without the seed.
+func (t *Trial) GroupHash() string { return t.hash(false) }
+
+func (t *Trial) hash(withSeed bool) string {
+	c := *t
+	c.Spec, c.Description, c.Sweep = "", "", nil
+	if !withSeed {
+		c.Seed = -1
+	}
+	sum := sha256.Sum256([]byte(c.Canonical()))
+	return hex.EncodeToString(sum[:])[:16]
+}
+
+// FromCanonical rebuilds a trial from its canonical JSON (as stored with a run). Values are
+// re-checked against the current plugin declarations, so a run recorded by an older runner
+// still re-runs, or fails with a clear message.
+func FromCanonical(js string) (*Trial, error) {
+	var raw struct {
+		Spec        string                    `json:"spec"`
+		Description string                    `json:"description"`
+		Seed        int                       `json:"seed"`
+		Backend     string                    `json:"backend"`
+		Sections    map[string]map[string]any `json:"sections"`
+	}
+	if err := json.Unmarshal([]byte(js), &raw); err != nil {
+		return nil, fmt.Errorf("stored spec is not valid JSON: %w", err)
+	}
+	doc := map[string]any{"name": raw.Spec, "backend": raw.Backend, "seeds": []any{int64(raw.Seed)}}
+	if raw.Description != "" {
+		doc["description"] = raw.Description
+	}
+	for sec, c := range raw.Sections {
+		tbl := map[string]any{}
+		if n, ok := c["name"]; ok {
+			tbl["name"] = n
+		}
+		if p, ok := c["params"].(map[string]any); ok {
+			for k, v := range p {
+				tbl[k] = fromJSON(v)
+			}
+		}
+		doc[sec] = tbl
+	}
+	d := &document{file: "stored spec", raw: doc, lines: map[string]int{}, setKeys: map[string]string{}}
+	trials, err := d.expand()
+	if err != nil {
+		return nil, err
+	}
+	return trials[0], nil
+}
+
+// fromJSON turns JSON numbers that are integral into int64, as TOML would decode them, so
+// that integer parameters accept them.
+func fromJSON(v any) any {
+	switch x := v.(type) {
+	case float64:
+		if x == float64(int64(x)) {
+			return int64(x)
+		}
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = fromJSON(e)
+		}
+		return out
+	}
+	return v
+}
+
+// resolve validates one raw document (one sweep point) and builds its trial.
+func (d *document) resolve(raw map[string]any, point []assignment, seed int) (*Trial, error) {
+	swept := map[string]bool{}
+	sweepVals := map[string]any{}
+	for _, a := range point {
+		swept[a.key] = true
+		sweepVals[a.key] = a.value
+	}
+	// loc is the key whose line an error should point at: the sweep entry for a swept key.
+	loc := func(key string) string {
+		if swept[key] {
+			return "sweep." + key
+		}
+		return key
+	}
+	t := &Trial{File: d.file, Seed: seed, Sections: map[string]Component{}}
+	if len(sweepVals) > 0 {
+		t.Sweep = sweepVals
+	}
+	str := func(key, def string) (string, error) {
+		v, ok := raw[key]
+		if !ok {
+			return def, nil
+		}
+		s, ok := v.(string)
+		if !ok {
+			return "", d.errf(key, "key %q: want a string, got %T", key, v)
+		}
+		return s, nil
+	}
+	var err error
+	if t.Spec, err = str("name", DefaultName(d.file)); err != nil {
+		return nil, err
+	}
+	if t.Description, err = str("description", ""); err != nil {
+		return nil, err
+	}
+	if t.Backend, err = str("backend", "go"); err != nil {
+		return nil, err
+	}
+	if !slices.Contains(Backends, t.Backend) {
+		return nil, d.errf("backend", "key \"backend\": %q is not a backend (valid: %s)", t.Backend, strings.Join(Backends, ", "))
+	}
+
+	table := func(name string) map[string]any {
+		if m, ok := raw[name].(map[string]any); ok {
+			return m
+		}
+		return map[string]any{}
+	}
+	for _, ps := range pluginSections {
+		tbl := table(ps.Table)
+		name := ps.DefaultName
+		if v, ok := tbl["name"]; ok {
+			s, ok := v.(string)
+			if !ok {
+				return nil, d.errf(loc(ps.Table+".name"), "key \"name\" in [%s]: want a string, got %T", ps.Table, v)
+			}
+			name = s
+		}
+		plug, err := plugins.Lookup(ps.Kind, name)
+		if err != nil {
+			return nil, d.errf(loc(ps.Table+".name"), "[%s] %v", ps.Table, err)
+		}
+		decls := append(append([]plugins.Param{}, ps.Common...), plug.Params...)
+		vals, err := checkTable(d, ps.Table, tbl, decls, name, loc)
+		if err != nil {
+			return nil, err
+		}
+		t.Sections[ps.Table] = Component{Name: name, Params: vals}
+	}
+	for _, fixed := range []struct {
+		name   string
+		params []plugins.Param
+	}{{"train", TrainParams}, {"eval", EvalParams}} {
+		vals, err := checkTable(d, fixed.name, table(fixed.name), fixed.params, "", loc)
+		if err != nil {
+			return nil, err
+		}
+		t.Sections[fixed.name] = Component{Params: vals}
+	}
+	for _, m := range t.Sections["eval"].Params.Strings("metrics") {
+		if _, err := plugins.Lookup(plugins.KindMetric, m); err != nil {
+			return nil, d.errf(loc("eval.metrics"), "[eval] metrics: %v", err)
+		}
+	}
+	if err := checkCombination(t); err != nil {
+		return nil, d.errf("", "%v", err)
+	}
+	return t, nil
+}
+
+// checkTable checks one table's keys against their declarations and fills in defaults.
+func checkTable(d *document, table string, tbl map[string]any, decls []plugins.Param, plugin string,
+	loc func(string) string) (plugins.Values, error) {
+	names := make([]string, len(decls))
+	for i, p := range decls {
+		names[i] = p.Name
+	}
+	keys := make([]string, 0, len(tbl))
+	for k := range tbl {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	vals := plugins.Values{}
+	for _, k := range keys {
+		if k == "name" && plugin != "" {
+			continue
+		}
+		idx := slices.Index(names, k)
+		if idx < 0 {
+			takes := "[" + table + "] takes"
+			if plugin != "" {
+				takes = plugin + " takes"
+			}
+			msg := fmt.Sprintf("unknown key %q in [%s] (%s: %s)", k, table, takes, strings.Join(names, ", "))
+			if best := plugins.Closest(k, names); best != "" {
+				msg += fmt.Sprintf("; did you mean %q?", best)
+			}
+			return nil, d.errf(loc(table+"."+k), "%s", msg)
+		}
+		cv, err := decls[idx].Check(tbl[k])
+		if err != nil {
+			return nil, d.errf(loc(table+"."+k), "key %q in [%s]: %v", k, table, err)
+		}
+		vals[k] = cv
+	}
+	for _, p := range decls {
+		if _, ok := vals[p.Name]; !ok {
+			vals[p.Name] = p.Default
+		}
+	}
+	return vals, nil
+}
+
+// Combination checks are registered by plugin families that know which settings cannot go
+// together (for example a loss that needs a learned variance); each returns nil or an
+// error explaining why.
+var combinationChecks []func(t *Trial) error
+
+// RegisterCheck adds a whole-trial validity check, run after every table has been resolved.
+func RegisterCheck(f func(t *Trial) error) { combinationChecks = append(combinationChecks, f) }
+
+func checkCombination(t *Trial) error {
+	for _, f := range combinationChecks {
+		if err := f(t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
