@@ -52,6 +52,9 @@ func (d Param) Range() string {
 	if len(d.Choices) > 0 {
 		return "one of " + strings.Join(d.Choices, ", ")
 	}
+	if d.Type == Bool {
+		return "true or false"
+	}
 	if d.Min == nil && d.Max == nil {
 		if d.MinLen > 0 {
 			return fmt.Sprintf("at least %d element(s)", d.MinLen)

@@ -80,4 +80,3 @@ func tableOf(k plugins.Kind) string {
 func commonParams(k plugins.Kind) []plugins.Param {
 	return spec.CommonParams(k)
 }
-

@@ -8,6 +8,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/urfave/cli/v2"
@@ -27,17 +28,18 @@ const (
 )
 
 func main() {
-	os.Exit(run(os.Args))
+	os.Exit(run(os.Args, os.Stdout, os.Stderr))
 }
 
 // run executes the command line and returns the process exit status.
-func run(args []string) int {
+func run(args []string, stdout, stderr io.Writer) int {
 	app := newApp()
+	app.Writer, app.ErrWriter = stdout, stderr
 	err := app.Run(hoistFlags(app, args))
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintln(os.Stderr, "runner:", err)
+	fmt.Fprintln(stderr, "runner:", err)
 	var ec cli.ExitCoder
 	if errors.As(err, &ec) {
 		return ec.ExitCode()
@@ -69,7 +71,9 @@ func newApp() *cli.App {
 			"metrics, timings and provenance in SQLite; runner report compares the recorded runs.",
 		Version:         Version,
 		HideHelpCommand: true,
-		ExitErrHandler:  func(*cli.Context, error) {}, // main decides the exit status
+		// --set values such as seeds=[0, 1] contain commas; they are not lists of flags.
+		DisableSliceFlagSeparator: true,
+		ExitErrHandler:            func(*cli.Context, error) {}, // main decides the exit status
 		OnUsageError: func(c *cli.Context, err error, isSubcommand bool) error {
 			return usagef("%v (see --help)", err)
 		},

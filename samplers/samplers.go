@@ -124,8 +124,8 @@ func init() {
 	}
 	plugins.Register(plugins.Plugin{
 		Kind: plugins.KindSampler, Name: "ancestral",
-		Doc:  "all T steps of p(x_{t-1}|x_t) (DDPM's Algorithm 2)",
-		New:  func(plugins.Values) (any, error) { return Ancestral{}, nil },
+		Doc: "all T steps of p(x_{t-1}|x_t) (DDPM's Algorithm 2)",
+		New: func(plugins.Values) (any, error) { return Ancestral{}, nil },
 	})
 	plugins.Register(plugins.Plugin{
 		Kind: plugins.KindSampler, Name: "respaced",

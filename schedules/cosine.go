@@ -17,7 +17,7 @@ func (s Cosine) Betas(T int) ([]float64, error) {
 		return nil, err
 	}
 	f := func(t float64) float64 {
-		c := math.Cos((t + s.S) / (1 + s.S) * math.Pi / 2)
+		c := libmCos((t + s.S) / (1 + s.S) * math.Pi / 2)
 		return c * c
 	}
 	betas := make([]float64, T)

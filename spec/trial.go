@@ -122,6 +122,7 @@ func FromCanonical(js string) (*Trial, error) {
 		Seed        int                       `json:"seed"`
 		Backend     string                    `json:"backend"`
 		Sections    map[string]map[string]any `json:"sections"`
+		Sweep       map[string]any            `json:"sweep"`
 	}
 	if err := json.Unmarshal([]byte(js), &raw); err != nil {
 		return nil, fmt.Errorf("stored spec is not valid JSON: %w", err)
@@ -146,6 +147,12 @@ func FromCanonical(js string) (*Trial, error) {
 	trials, err := d.expand()
 	if err != nil {
 		return nil, err
+	}
+	if len(raw.Sweep) > 0 {
+		trials[0].Sweep = map[string]any{}
+		for k, v := range raw.Sweep {
+			trials[0].Sweep[k] = fromJSON(v)
+		}
 	}
 	return trials[0], nil
 }

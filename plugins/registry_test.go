@@ -1,0 +1,80 @@
+package plugins
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+func TestRegisterDuplicatePanics(t *testing.T) {
+	p := Plugin{Kind: "testkind", Name: "dup", New: func(Values) (any, error) { return nil, nil }}
+	Register(p)
+	defer func() {
+		r := recover()
+		if r == nil || !strings.Contains(r.(string), "twice") {
+			t.Errorf("second Register: recovered %v, want a panic about registering twice", r)
+		}
+	}()
+	Register(p)
+}
+
+func TestRegisterRejectsBadDefault(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Error("a default outside its own range was accepted")
+		}
+	}()
+	Register(Plugin{Kind: "testkind", Name: "baddefault", New: func(Values) (any, error) { return nil, nil },
+		Params: []Param{{Name: "x", Type: Float, Default: 2.0, Max: Bound(1)}}})
+}
+
+func TestLookupSuggestsClosest(t *testing.T) {
+	for _, n := range []string{"cosine", "linear"} {
+		Register(Plugin{Kind: "testsched", Name: n, New: func(Values) (any, error) { return nil, nil }})
+	}
+	_, err := Lookup("testsched", "cosin")
+	if err == nil || !strings.Contains(err.Error(), `did you mean "cosine"`) || !strings.Contains(err.Error(), "cosine, linear") {
+		t.Errorf("Lookup error %v", err)
+	}
+	_, err = Lookup("testsched", "zzzzzzzzzzzz")
+	if err == nil || strings.Contains(err.Error(), "did you mean") {
+		t.Errorf("a far-off name got a suggestion: %v", err)
+	}
+}
+
+func TestParamCheck(t *testing.T) {
+	cases := []struct {
+		p       Param
+		in      any
+		want    any
+		wantErr string
+	}{
+		{Param{Type: Int, Min: Bound(1)}, int64(3), 3, ""},
+		{Param{Type: Int, Min: Bound(1)}, int64(0), nil, "out of range"},
+		{Param{Type: Int}, 2.5, nil, "want an integer"},
+		{Param{Type: Int}, 4.0, 4, ""},
+		{Param{Type: Float, Min: Bound(0), ExclusiveMin: true}, 0.0, nil, "out of range (valid: (0, inf))"},
+		{Param{Type: Float}, int64(2), 2.0, ""},
+		{Param{Type: Float}, "x", nil, "want a number"},
+		{Param{Type: String, Choices: []string{"uniform", "importance"}}, "importanse", nil, `did you mean "importance"`},
+		{Param{Type: Bool}, "yes", nil, "want true or false"},
+		{Param{Type: IntList, MinLen: 1}, []any{}, nil, "at least 1"},
+		{Param{Type: IntList, Min: Bound(1)}, []any{int64(2), int64(0)}, nil, "element 1"},
+		{Param{Type: StringList}, []any{"a", "b"}, []string{"a", "b"}, ""},
+	}
+	for i, c := range cases {
+		got, err := c.p.Check(c.in)
+		if c.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+				t.Errorf("case %d: error %v, want one containing %q", i, err, c.wantErr)
+			}
+			continue
+		}
+		if err != nil || typed(got) != typed(c.want) {
+			t.Errorf("case %d: got %v (%v), want %v", i, got, err, c.want)
+		}
+	}
+}
+
+// typed prints a value with its type, so that 3 and 3.0 differ.
+func typed(v any) string { return fmt.Sprintf("%T %v", v, v) }

@@ -1,0 +1,288 @@
+package main
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/csv"
+	"encoding/json"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// runCLI runs the runner in-process and returns its exit status and outputs.
+func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = run(append([]string{"runner"}, args...), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// quickSpec trains in a fraction of a second: tests use it with small step counts.
+const quickSpec = `name = "quick"
+seeds = [0]
+[data]
+name = "swissroll"
+[schedule]
+name = "linear"
+T = 20
+[network]
+hidden = [16]
+embed = 8
+[train]
+steps = 5
+batch = 16
+log_every = 1
+checkpoint_every = 0
+[sample]
+n = 20
+[eval]
+metrics = ["frechet"]
+n = 20
+`
+
+func TestScheduleCSVMatchesNumpyGolden(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		T    int
+	}{{"cosine", 50}, {"cosine", 1000}, {"cosine", 4000}, {"linear", 50}, {"linear", 1000}, {"linear", 4000}} {
+		code, out, errOut := runCLI(t, "schedule", tc.name, "--T", strconv.Itoa(tc.T), "--format", "csv")
+		if code != 0 {
+			t.Fatalf("schedule %s: exit %d: %s", tc.name, code, errOut)
+		}
+		got := readCSV(t, strings.NewReader(out))
+		f, err := os.Open(filepath.Join("testdata", tc.name+"_T"+strconv.Itoa(tc.T)+".csv.gz"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		zr, err := gzip.NewReader(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := readCSV(t, zr)
+		f.Close()
+		if strings.Join(got[0], ",") != strings.Join(scheduleColumns, ",") {
+			t.Fatalf("header %v, want %v", got[0], scheduleColumns)
+		}
+		if len(got) != len(want) || len(got) != tc.T+1 {
+			t.Fatalf("%s: %d rows, golden has %d, want %d", tc.name, len(got), len(want), tc.T+1)
+		}
+		for i := 1; i < len(want); i++ {
+			for c := range want[i] {
+				g, _ := strconv.ParseFloat(got[i][c], 64)
+				w, _ := strconv.ParseFloat(want[i][c], 64)
+				if g != w && math.Abs(g-w)/math.Max(math.Abs(g), math.Abs(w)) > 1e-12 {
+					t.Fatalf("%s T=%d row %d column %s: %s, numpy gives %s", tc.name, tc.T, i-1, want[0][c], got[i][c], want[i][c])
+				}
+			}
+		}
+	}
+}
+
+func readCSV(t *testing.T, r io.Reader) [][]string {
+	t.Helper()
+	rows, err := csv.NewReader(r).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
+func TestBadSpecsExit2AndWriteNothing(t *testing.T) {
+	dir := t.TempDir()
+	binary := writeFile(t, dir, "binary.toml", "name = \"x\"\x00\x01\x02")
+	cases := []struct {
+		name    string
+		spec    string   // written to <name>.toml unless file is set
+		file    string   // a path to give instead
+		extra   []string // extra arguments
+		want    []string // substrings of the error
+		line    int      // the line the error must name (0: none)
+		keyWant string
+	}{
+		{name: "syntax", spec: "name = \"x\"\n[train]\nsteps = = 1\n", line: 3, want: []string{"TOML syntax error"}},
+		{name: "unknown_table", spec: "[trian]\nsteps = 1\n", line: 1, want: []string{`unknown table "trian"`, `did you mean "train"`}},
+		{name: "unknown_key", spec: "name = \"x\"\n[schedule]\nname = \"linear\"\nlr = 1\n", line: 4,
+			want: []string{`unknown key "lr" in [schedule] (linear takes: T, beta_start, beta_end)`}},
+		{name: "wrong_type", spec: "[train]\nsteps = \"many\"\n", line: 2, want: []string{`"steps"`, "want an integer"}},
+		{name: "T_zero", spec: "[schedule]\nT = 0\n", line: 2, want: []string{`"T"`, "out of range"}},
+		{name: "beta_range", spec: "[schedule]\nname = \"linear\"\nbeta_end = 1.5\n", line: 3, want: []string{`"beta_end"`, "out of range", "(0, 1)"}},
+		{name: "lr_nonpositive", spec: "[train]\nlr = 0.0\n", line: 2, want: []string{`"lr"`, "out of range"}},
+		{name: "unknown_plugin", spec: "[schedule]\nname = \"cosin\"\n", line: 2, want: []string{`unknown schedule "cosin"`, "registered:", `did you mean "cosine"`}},
+		{name: "empty_sweep", spec: "[sweep]\n\"loss.name\" = []\n", line: 2, want: []string{`"loss.name"`, "empty"}},
+		{name: "sweep_unknown_key", spec: "[sweep]\n\"schedule.foo\" = [1, 2]\n", line: 2, want: []string{`unknown key "foo" in [schedule]`}},
+		{name: "sweep_bad_value", spec: "[schedule]\nname = \"linear\"\n[sweep]\n\"schedule.name\" = [\"linear\", \"nope\"]\n", line: 4, want: []string{`unknown schedule "nope"`}},
+		{name: "duplicate_seeds", spec: "seeds = [1, 2, 1]\n", line: 1, want: []string{"seed 1 is listed twice"}},
+		{name: "missing_file", file: filepath.Join(dir, "nope.toml"), want: []string{"nope.toml", "no such spec file"}},
+		{name: "directory", file: dir, want: []string{"is a directory"}},
+		{name: "binary", file: binary, want: []string{"binary.toml", "not a text file"}},
+		{name: "set_unknown_key", spec: quickSpec, extra: []string{"--set", "train.lr2=1"}, want: []string{"--set train.lr2=1", `unknown key "lr2" in [train]`}},
+		{name: "set_bad_value", spec: quickSpec, extra: []string{"--set", "train.steps=abc"}, want: []string{"--set train.steps=abc", "want an integer"}},
+		{name: "bad_backend", spec: "backend = \"tpu\"\n", line: 1, want: []string{`"tpu" is not a backend`}},
+		{name: "sampler_steps", spec: quickSpec + "", extra: []string{"--set", "sample.name=respaced", "--set", "sample.steps=50"}, want: []string{"respaced", "cannot take 50 steps out of T = 20"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			path := tc.file
+			if path == "" {
+				path = writeFile(t, dir, tc.name+".toml", tc.spec)
+			}
+			db := filepath.Join(dir, tc.name+".db")
+			args := append([]string{"run", "--db", db, path}, tc.extra...)
+			code, _, errOut := runCLI(t, args...)
+			if code != 2 {
+				t.Fatalf("exit %d, want 2; stderr: %s", code, errOut)
+			}
+			if !strings.Contains(errOut, path) {
+				t.Errorf("error does not name the file %s: %s", path, errOut)
+			}
+			if tc.line > 0 && !strings.Contains(errOut, path+":"+strconv.Itoa(tc.line)+":") {
+				t.Errorf("error does not name line %d: %s", tc.line, errOut)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(errOut, w) {
+					t.Errorf("error lacks %q: %s", w, errOut)
+				}
+			}
+			if _, err := os.Stat(db); !os.IsNotExist(err) {
+				t.Errorf("database %s was created by a failed command", db)
+			}
+		})
+	}
+}
+
+func TestDryRunResolvesSweepAndSeedsAndWritesNothing(t *testing.T) {
+	dir := t.TempDir()
+	spec := writeFile(t, dir, "sweep.toml", quickSpec+"[sweep]\n\"schedule.name\" = [\"linear\", \"cosine\"]\n\"loss.name\" = [\"simple\", \"hybrid\"]\n")
+	db := filepath.Join(dir, "runs.db")
+	code, out, errOut := runCLI(t, "run", spec, "--db", db, "--dry-run", "--set", "seeds=[0, 1, 2]", "--set", "schedule.T=30")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if n := strings.Count(out, "# trial "); n != 12 {
+		t.Errorf("%d trials, want 2 schedules x 2 losses x 3 seeds = 12\n%s", n, out)
+	}
+	if !strings.Contains(out, "T = 30") || strings.Contains(out, "T = 20") {
+		t.Errorf("--set schedule.T=30 not applied:\n%s", out)
+	}
+	if _, err := os.Stat(db); !os.IsNotExist(err) {
+		t.Error("--dry-run created the database")
+	}
+}
+
+func TestRunRecordsAndReportShowsIt(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	spec := writeFile(t, dir, "quick.toml", quickSpec)
+	db := filepath.Join(dir, "sub", "runs.db")
+	code, _, errOut := runCLI(t, "run", "-q", spec, "--db", db, "--set", "seeds=[3, 4]")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	code, out, errOut := runCLI(t, "report", "--db", db, "--format", "json")
+	if code != 0 {
+		t.Fatalf("report exit %d: %s", code, errOut)
+	}
+	var runs []struct {
+		ID        int64              `json:"id"`
+		Spec      string             `json:"spec"`
+		Status    string             `json:"status"`
+		Seed      int                `json:"seed"`
+		Params    map[string]string  `json:"params"`
+		Summaries map[string]float64 `json:"summaries"`
+		Env       map[string]string  `json:"env"`
+	}
+	if err := json.Unmarshal([]byte(out), &runs); err != nil {
+		t.Fatalf("report json: %v\n%s", err, out)
+	}
+	if len(runs) != 2 {
+		t.Fatalf("%d runs, want 2", len(runs))
+	}
+	for i, r := range runs {
+		if r.Spec != "quick" || r.Status != "finished" || r.Seed != 3+i {
+			t.Errorf("run %+v, want spec quick, finished, seed %d", r, 3+i)
+		}
+		if r.Params["schedule.T"] != "20" || r.Params["train.steps"] != "5" {
+			t.Errorf("params %v lack the resolved values", r.Params)
+		}
+		if _, ok := r.Summaries["frechet"]; !ok {
+			t.Errorf("summaries %v lack frechet", r.Summaries)
+		}
+		for _, k := range []string{"go.version", "os", "arch", "cpu.model", "backend"} {
+			if r.Env[k] == "" {
+				t.Errorf("provenance lacks %s: %v", k, r.Env)
+			}
+		}
+	}
+	code, out, _ = runCLI(t, "report", "--db", db)
+	if code != 0 || !strings.Contains(out, "quick") || !strings.Contains(out, "finished") {
+		t.Errorf("table report (exit %d):\n%s", code, out)
+	}
+}
+
+func TestReportOnMissingDatabase(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "none.db")
+	code, _, errOut := runCLI(t, "report", "--db", db)
+	if code != 2 || !strings.Contains(errOut, "no results database") {
+		t.Errorf("exit %d, %s", code, errOut)
+	}
+	if _, err := os.Stat(db); !os.IsNotExist(err) {
+		t.Error("report created a database")
+	}
+}
+
+func TestPluginsListsSchedulesWithParams(t *testing.T) {
+	code, out, _ := runCLI(t, "plugins", "schedule")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, want := range []string{"linear", "cosine", "quadratic", "sigmoid", "const", "jsd", "warmup",
+		"beta_start", "max_beta", "fraction", "default 0.008", "(0, 1)", "T "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("plugins output lacks %q:\n%s", want, out)
+		}
+	}
+	code, _, errOut := runCLI(t, "plugins", "nonsense")
+	if code != 2 || !strings.Contains(errOut, "unknown plugin kind") {
+		t.Errorf("unknown kind: exit %d %s", code, errOut)
+	}
+}
+
+func TestVersionAndHelp(t *testing.T) {
+	code, out, _ := runCLI(t, "version")
+	if code != 0 || !strings.Contains(out, "gomlx") || !strings.Contains(out, "go (pure Go, available)") {
+		t.Errorf("version: exit %d\n%s", code, out)
+	}
+	for _, cmd := range []string{"run", "report", "plugins", "schedule", "version"} {
+		code, out, _ := runCLI(t, cmd, "--help")
+		if code != 0 || !strings.Contains(out, "USAGE") {
+			t.Errorf("%s --help: exit %d\n%s", cmd, code, out)
+		}
+	}
+	if code, _, _ := runCLI(t, "run", "--no-such-flag", "x.toml"); code != 2 {
+		t.Errorf("unknown flag: exit %d, want 2", code)
+	}
+}
+
+func TestXLAWithoutPluginIsAClearError(t *testing.T) {
+	t.Setenv("PJRT_PLUGIN_LIBRARY_PATH", t.TempDir())
+	dir := t.TempDir()
+	spec := writeFile(t, dir, "quick.toml", quickSpec)
+	code, _, errOut := runCLI(t, "run", spec, "--db", filepath.Join(dir, "x.db"), "--backend", "xla:cpu")
+	if code != 2 || !strings.Contains(errOut, "PJRT plugin") || !strings.Contains(errOut, "never downloads") {
+		t.Errorf("exit %d: %s", code, errOut)
+	}
+}
