@@ -3,6 +3,7 @@ package diffusion
 import (
 	"math"
 
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // graph code reads like the equations
 )
 
@@ -90,7 +91,12 @@ func StandardNormalCDF(x *Node) *Node {
 // Gaussian discretized into 256 bins of width 2/255: log[Phi((x + 1/255 - mean)/sigma) -
 // Phi((x - 1/255 - mean)/sigma)], with the edge bins open (x = -1 takes all mass below, x = 1
 // all mass above). Probabilities are floored at 1e-12 as in Improved DDPM.
+//
+// It computes in float64: a bin is narrow, and in float32 the difference of two CDF values
+// near 1 loses about four digits (GoMLX has no erfc to work in the tail instead).
 func DiscretizedGaussianLogLikelihood(x, mean, logVar *Node) *Node {
+	dt := x.DType()
+	x, mean, logVar = ConvertDType(x, dtypes.Float64), ConvertDType(mean, dtypes.Float64), ConvertDType(logVar, dtypes.Float64)
 	g := x.Graph()
 	invStd := Exp(MulScalar(logVar, -0.5))
 	centered := Sub(x, mean)
@@ -102,7 +108,7 @@ func DiscretizedGaussianLogLikelihood(x, mean, logVar *Node) *Node {
 	logDelta := Log(floor(Sub(cdfPlus, cdfMin)))
 	low := LessThan(x, Scalar(g, x.DType(), -0.999))
 	high := GreaterThan(x, Scalar(g, x.DType(), 0.999))
-	return Where(low, logCdfPlus, Where(high, logOneMinusCdfMin, logDelta))
+	return ConvertDType(Where(low, logCdfPlus, Where(high, logOneMinusCdfMin, logDelta)), dt)
 }
 
 // GaussianLogDensity is log N(x; mean, exp(logVar)) element-wise, for continuous data:

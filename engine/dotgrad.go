@@ -14,10 +14,14 @@ import (
 // expresses both operand gradients as DotGenerals instead. It is registered for every
 // graph built by this program (graph.VJPRegistration is GoMLX's documented hook).
 func init() {
+	stockDotGeneralVJP = graph.VJPRegistration[graph.NodeTypeDotGeneral]
 	graph.VJPRegistration[graph.NodeTypeDotGeneral] = func(node *graph.Node, v []*graph.Node, _ shapes.Shape) []*graph.Node {
 		return DotGeneralVJP(node, v[0])
 	}
 }
+
+// stockDotGeneralVJP is GoMLX's own gradient, kept for benchmarks and tests that compare.
+var stockDotGeneralVJP graph.VJP
 
 // DotGeneralVJP returns the gradients of out = DotGeneral(lhs, lc, lb, rhs, rc, rb) with
 // respect to lhs and rhs, given v = dLoss/dOut.

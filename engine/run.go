@@ -20,9 +20,10 @@ import (
 	gctx "github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/gomlx/gomlx/pkg/ml/context/checkpoints"
 	"github.com/gomlx/gomlx/pkg/ml/train"
-	"github.com/gomlx/gomlx/pkg/ml/train/metrics"
+	gmetrics "github.com/gomlx/gomlx/pkg/ml/train/metrics"
 	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 
+	"github.com/ddpm-runner/ddpm-runner/metrics"
 	"github.com/ddpm-runner/ddpm-runner/plugins"
 	"github.com/ddpm-runner/ddpm-runner/results"
 )
@@ -32,7 +33,7 @@ type Options struct {
 	Store *results.Store
 	// Progress receives the progress bar or lines; nil or io.Discard for none.
 	Progress io.Writer
-	// ArtifactRoot is the folder of per-run artifacts; default results/runs.
+	// ArtifactRoot is the folder of per-run artifacts, runs/ beside the database by default.
 	ArtifactRoot string
 	// MetricBatch is how many metric rows go in one transaction; default 256.
 	MetricBatch int
@@ -50,7 +51,7 @@ type Outcome struct {
 // a GoMLX panic becomes a failed run with the message.
 func Run(ctx context.Context, job *Job, opt Options) Outcome {
 	if opt.ArtifactRoot == "" {
-		opt.ArtifactRoot = filepath.Join("results", "runs")
+		opt.ArtifactRoot = filepath.Join(filepath.Dir(opt.Store.Path), "runs")
 	}
 	if opt.MetricBatch <= 0 {
 		opt.MetricBatch = 256
@@ -112,7 +113,7 @@ func (r *runner) execute(ctx context.Context) (status string, err error) {
 	defer r.backend.Finalize()
 	r.timings["backend"] = time.Since(start).Seconds()
 
-	if err := os.MkdirAll(r.dir, 0o755); err != nil {
+	if err := freshDir(r.dir); err != nil {
 		return results.StatusFailed, err
 	}
 	interrupted, err := r.train(ctx)
@@ -132,6 +133,19 @@ func (r *runner) execute(ctx context.Context) (status string, err error) {
 	return results.StatusFinished, nil
 }
 
+// freshDir creates a run's artifact folder. A folder already there belongs to a run of
+// another (deleted or replaced) database that had the same id: it is moved aside, never
+// reused, since its checkpoint would otherwise be loaded into this run.
+func freshDir(dir string) error {
+	if _, err := os.Stat(dir); err == nil {
+		stale := fmt.Sprintf("%s.stale-%s", dir, time.Now().UTC().Format("20060102T150405.000000000"))
+		if err := os.Rename(dir, stale); err != nil {
+			return fmt.Errorf("moving aside stale artifacts %s: %w", dir, err)
+		}
+	}
+	return os.MkdirAll(dir, 0o755)
+}
+
 // batchRNG is the random stream of one training step: data, timesteps and noise are a pure
 // function of (seed, step), so a resumed run sees exactly the data it would have seen.
 func batchRNG(seed, step int) *rand.Rand {
@@ -142,17 +156,10 @@ func (r *runner) train(ctx context.Context) (interrupted bool, err error) {
 	j, tr := r.job, r.job.Trial.Train()
 	steps, batch, dim := tr.Int("steps"), tr.Int("batch"), j.Data.Dim()
 	r.ctx = gctx.New()
-	if err := r.ctx.SetRNGStateFromSeed(int64(j.Trial.Seed)); err != nil {
+	trainer, err := j.newTrainer(r.backend, r.ctx)
+	if err != nil {
 		return false, err
 	}
-	adam := optimizers.Adam().LearningRate(tr.Float("lr")).WeightDecay(tr.Float("weight_decay")).Done()
-	opt := &optimizer{adam: adam.(gradientOptimizer), lr: tr.Float("lr"), warmup: tr.Int("warmup"),
-		clip: tr.Float("grad_clip"), emaDecay: tr.Float("ema")}
-	var extra []metrics.Interface
-	for i, name := range trainOutputs {
-		extra = append(extra, passthrough{name: name, index: i})
-	}
-	trainer := train.NewTrainer(r.backend, r.ctx, j.trainModelFn, nil, opt, extra, nil)
 
 	ckpt, err := checkpoints.Build(r.ctx).Dir(filepath.Join(r.dir, "checkpoint")).Keep(2).Done()
 	if err != nil {
@@ -162,10 +169,7 @@ func (r *runner) train(ctx context.Context) (interrupted bool, err error) {
 	prog := newProgress(r.opt.Progress, fmt.Sprintf("run %d", r.id), 0, steps)
 	defer prog.done()
 
-	x0 := make([]float32, batch*dim)
-	noise := make([]float32, batch*dim)
-	ts := make([]int32, batch)
-	ws := make([]float32, batch)
+	bb := newBatchBuffers(batch, dim)
 	logEvery, ckptEvery := tr.Int("log_every"), tr.Int("checkpoint_every")
 	var recent []float64 // losses of the last steps, for the final-loss summary
 	lastFinite, lastFiniteStep := math.NaN(), 0
@@ -191,20 +195,9 @@ func (r *runner) train(ctx context.Context) (interrupted bool, err error) {
 			r.summaries["interrupted_at_step"] = float64(step - 1)
 			return true, nil
 		}
-		rng := batchRNG(j.Trial.Seed, step)
-		j.Data.Train(rng, batch, x0)
-		j.Timesteps.Sample(rng, ts, ws)
-		for i := range noise {
-			noise[i] = float32(rng.NormFloat64())
-		}
+		inputs := j.batchInputs(step, bb)
 		stepStart := time.Now()
-		out, err := trainer.TrainStep(nil,
-			[]*tensors.Tensor{
-				tensors.FromFlatDataAndDimensions(x0, batch, dim),
-				tensors.FromFlatDataAndDimensions(ts, batch),
-				tensors.FromFlatDataAndDimensions(noise, batch, dim),
-				tensors.FromFlatDataAndDimensions(ws, batch),
-			}, nil)
+		out, err := trainer.TrainStep(nil, inputs, nil)
 		if err != nil {
 			return false, fmt.Errorf("step %d: %w", step, err)
 		}
@@ -223,7 +216,7 @@ func (r *runner) train(ctx context.Context) (interrupted bool, err error) {
 				errDiverged, loss, step, lastFinite, lastFiniteStep)
 		}
 		lastFinite, lastFiniteStep = loss, step
-		j.Timesteps.Update(ts, perExample)
+		j.Timesteps.Update(bb.ts, perExample)
 		recent = append(recent, loss)
 		if len(recent) > 100 {
 			recent = recent[1:]
@@ -266,6 +259,53 @@ func (r *runner) train(ctx context.Context) (interrupted bool, err error) {
 		r.summaries["steps_per_sec"] = float64(steps-1) / (trainTime - firstStep).Seconds()
 	}
 	return false, nil
+}
+
+// newTrainer builds the GoMLX trainer of a job on ctx, seeding ctx's random state (used to
+// initialise the weights) from the trial's seed.
+func (j *Job) newTrainer(backend backends.Backend, ctx *gctx.Context) (*train.Trainer, error) {
+	tr := j.Trial.Train()
+	if err := ctx.SetRNGStateFromSeed(int64(j.Trial.Seed)); err != nil {
+		return nil, err
+	}
+	adam := optimizers.Adam().LearningRate(tr.Float("lr")).WeightDecay(tr.Float("weight_decay")).Done()
+	opt := &optimizer{adam: adam.(gradientOptimizer), lr: tr.Float("lr"), warmup: tr.Int("warmup"),
+		clip: tr.Float("grad_clip"), emaDecay: tr.Float("ema")}
+	var extra []gmetrics.Interface
+	for i, name := range trainOutputs {
+		extra = append(extra, passthrough{name: name, index: i})
+	}
+	return train.NewTrainer(backend, ctx, j.trainModelFn, nil, opt, extra, nil), nil
+}
+
+// batchBuffers are the host buffers of one training batch, reused across steps.
+type batchBuffers struct {
+	batch, dim int
+	x0, noise  []float32
+	ts         []int32
+	ws         []float32
+}
+
+func newBatchBuffers(batch, dim int) *batchBuffers {
+	return &batchBuffers{batch: batch, dim: dim, x0: make([]float32, batch*dim), noise: make([]float32, batch*dim),
+		ts: make([]int32, batch), ws: make([]float32, batch)}
+}
+
+// batchInputs draws the inputs of a training step (x_0, t, eps, importance weights) from the
+// step's own random stream.
+func (j *Job) batchInputs(step int, bb *batchBuffers) []*tensors.Tensor {
+	rng := batchRNG(j.Trial.Seed, step)
+	j.Data.Train(rng, bb.batch, bb.x0)
+	j.Timesteps.Sample(rng, bb.ts, bb.ws)
+	for i := range bb.noise {
+		bb.noise[i] = float32(rng.NormFloat64())
+	}
+	return []*tensors.Tensor{
+		tensors.FromFlatDataAndDimensions(bb.x0, bb.batch, bb.dim),
+		tensors.FromFlatDataAndDimensions(bb.ts, bb.batch),
+		tensors.FromFlatDataAndDimensions(bb.noise, bb.batch, bb.dim),
+		tensors.FromFlatDataAndDimensions(bb.ws, bb.batch),
+	}
 }
 
 func scalar(t *tensors.Tensor) float64 {
@@ -313,6 +353,16 @@ func (r *runner) sampleAndEvaluate() error {
 	}
 	m := j.Trial.Section("eval").Params.Int("n")
 	held := j.Data.HeldOut(m)
+	if j.Data.Dim() == 2 {
+		path := filepath.Join(r.dir, "samples.png")
+		title := fmt.Sprintf("run %d: %s seed %d", r.id, j.Trial.Spec, j.Trial.Seed)
+		if err := metrics.ScatterPNG(path, title, samples, held, 2); err != nil {
+			return fmt.Errorf("scatter plot: %w", err)
+		}
+		if err := r.opt.Store.AddArtifact(r.id, "samples.png", path); err != nil {
+			return err
+		}
+	}
 	trainRef := make([]float32, m*j.Data.Dim())
 	j.Data.Train(rand.New(rand.NewPCG(uint64(j.Trial.Seed), math.MaxUint64)), m, trainRef)
 	in := plugins.EvalInput{Dim: j.Data.Dim(), Discrete: j.Data.Discrete(), Samples: samples, HeldOut: held,

@@ -46,12 +46,25 @@ func (p Predictor) LearnsVariance() bool { return p.Variance == Learned || p.Var
 
 // Split implements plugins.Predictor: with a learned variance the first half of the last
 // axis is the mean part and the second half the variance part.
+//
+// The halves are taken with a mask and a sum rather than a slice: the pure-Go backend
+// cannot differentiate Slice (its gradient needs Pad), while Mul and ReduceSum are cheap and
+// differentiable everywhere.
 func (p Predictor) Split(out *Node) (meanOut, varOut *Node) {
 	if !p.LearnsVariance() {
 		return out, nil
 	}
-	parts := Split(out, -1, 2)
-	return parts[0], parts[1]
+	g := out.Graph()
+	dims := out.Shape().Dimensions
+	last := dims[len(dims)-1] / 2
+	halves := Reshape(out, append(append([]int{}, dims[:len(dims)-1]...), 2, last)...) // [..., 2, D]
+	pick := func(k int) *Node {
+		mask := make([]float32, 2)
+		mask[k] = 1
+		m := Reshape(ConvertDType(Const(g, mask), out.DType()), 2, 1)
+		return ReduceSum(Mul(halves, ExpandLeftToRank(m, halves.Rank())), halves.Rank()-2)
+	}
+	return pick(0), pick(1)
 }
 
 // Target implements plugins.Predictor.

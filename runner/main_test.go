@@ -286,3 +286,52 @@ func TestXLAWithoutPluginIsAClearError(t *testing.T) {
 		t.Errorf("exit %d: %s", code, errOut)
 	}
 }
+
+func TestShippedSpecsResolve(t *testing.T) {
+	specs, _ := filepath.Glob(filepath.Join("..", "experiments", "*.toml"))
+	if len(specs) < 3 {
+		t.Fatalf("found %d specs in experiments/", len(specs))
+	}
+	for _, s := range specs {
+		code, out, errOut := runCLI(t, "run", "--dry-run", s)
+		if code != 0 || !strings.Contains(out, "nothing was written") {
+			t.Errorf("%s: exit %d: %s", s, code, errOut)
+		}
+	}
+}
+
+// TestQuickSpecEndToEnd runs the shipped smoke-test spec through the CLI: train with
+// checkpoints, respaced sampling, every 2-D metric, artifacts.
+func TestQuickSpecEndToEnd(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "runs.db")
+	code, _, errOut := runCLI(t, "run", "-q", filepath.Join("..", "experiments", "quick_2d.toml"), "--db", db)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	code, out, _ := runCLI(t, "report", "--db", db, "--format", "json")
+	var runs []struct {
+		Status    string             `json:"status"`
+		Summaries map[string]float64 `json:"summaries"`
+		Timings   map[string]float64 `json:"timings"`
+	}
+	if err := json.Unmarshal([]byte(out), &runs); err != nil || code != 0 || len(runs) != 1 {
+		t.Fatalf("report: %v %d\n%s", err, code, out)
+	}
+	r := runs[0]
+	for _, k := range []string{"nll_nats_per_dim", "frechet", "mmd", "chamfer", "final_loss", "steps_per_sec", "samples_per_sec"} {
+		if v, ok := r.Summaries[k]; !ok || math.IsNaN(v) {
+			t.Errorf("summary %s missing or NaN: %v", k, r.Summaries)
+		}
+	}
+	for _, k := range []string{"train", "sample", "metric.nll"} {
+		if r.Timings[k] <= 0 {
+			t.Errorf("timing %s missing: %v", k, r.Timings)
+		}
+	}
+	for _, f := range []string{"samples.csv", "samples.png", "checkpoint"} {
+		if _, err := os.Stat(filepath.Join(dir, "runs", "1", f)); err != nil {
+			t.Errorf("artifact %s: %v", f, err)
+		}
+	}
+}

@@ -1,0 +1,290 @@
+package diffusion_test
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/backends/simplego"
+	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+
+	"github.com/ddpm-runner/ddpm-runner/diffusion"
+	"github.com/ddpm-runner/ddpm-runner/predictors"
+)
+
+var backend backends.Backend
+
+func goBackend(t *testing.T) backends.Backend {
+	t.Helper()
+	if backend == nil {
+		b, err := simplego.New("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		backend = b
+	}
+	return backend
+}
+
+// testProcess is a short cosine-like chain with betas spread over (0, 0.5).
+func testProcess(t *testing.T) *diffusion.Process {
+	t.Helper()
+	T := 8
+	betas := make([]float64, T)
+	for i := range betas {
+		betas[i] = 0.01 + 0.009*float64(i*i)
+	}
+	p, err := diffusion.NewProcess(betas)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+const n, d = 8, 3 // batch and data width of every test tensor
+
+// inputs are shared random values: x0 in [-1, 1] (with exact edge values for the decoder's
+// open bins), x_t, eps, two means and log-variances, and one timestep per example.
+type inputs struct {
+	x0, xt, eps, m1, lv1, m2, lv2 []float64
+	ts                            []int32
+}
+
+func randomInputs() inputs {
+	rng := rand.New(rand.NewPCG(1, 2))
+	vec := func(scale, shift float64) []float64 {
+		v := make([]float64, n*d)
+		for i := range v {
+			v[i] = shift + scale*(2*rng.Float64()-1)
+		}
+		return v
+	}
+	in := inputs{x0: vec(1, 0), xt: vec(2, 0), eps: vec(1.5, 0), m1: vec(1, 0), lv1: vec(1, -2), m2: vec(1, 0), lv2: vec(1, -2)}
+	// Pixel values on the 8-bit grid, including both edges.
+	for i := range in.x0 {
+		in.x0[i] = float64(rng.IntN(256))/127.5 - 1
+	}
+	in.x0[0], in.x0[1] = -1, 1
+	in.ts = make([]int32, n)
+	for i := range in.ts {
+		in.ts[i] = int32(i % 8)
+	}
+	return in
+}
+
+func f32(v []float64) *tensors.Tensor {
+	out := make([]float32, len(v))
+	for i, x := range v {
+		out[i] = float32(x)
+	}
+	return tensors.FromFlatDataAndDimensions(out, n, d)
+}
+
+func run(t *testing.T, fn func(x0, xt, eps, m1, lv1, m2, lv2, ts *Node) *Node, in inputs) []float64 {
+	t.Helper()
+	exec, err := NewExec(goBackend(t), func(a []*Node) *Node {
+		return fn(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7])
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Exec(f32(in.x0), f32(in.xt), f32(in.eps), f32(in.m1), f32(in.lv1), f32(in.m2), f32(in.lv2),
+		tensors.FromFlatDataAndDimensions(in.ts, n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	flat := tensors.MustCopyFlatData[float32](out[0])
+	res := make([]float64, len(flat))
+	for i, v := range flat {
+		res[i] = float64(v)
+	}
+	return res
+}
+
+func closeTo(t *testing.T, what string, got, want []float64, tol float64) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d values, want %d", what, len(got), len(want))
+	}
+	for i := range want {
+		if math.Abs(got[i]-want[i]) > tol*(1+math.Abs(want[i])) {
+			t.Fatalf("%s[%d] = %.7g, float64 reference %.7g", what, i, got[i], want[i])
+		}
+	}
+}
+
+// Float64 references, written from the equations in DESIGN.md, element by element.
+func phi(x float64) float64 { return 0.5 * (1 + math.Erf(x/math.Sqrt2)) }
+
+func refDiscretized(x, mean, logVar float64) float64 {
+	s := math.Exp(0.5 * logVar)
+	switch {
+	case x < -0.999:
+		return math.Log(math.Max(phi((x+1.0/255-mean)/s), 1e-12))
+	case x > 0.999:
+		return math.Log(math.Max(1-phi((x-1.0/255-mean)/s), 1e-12))
+	}
+	return math.Log(math.Max(phi((x+1.0/255-mean)/s)-phi((x-1.0/255-mean)/s), 1e-12))
+}
+
+func refKL(m1, lv1, m2, lv2 float64) float64 {
+	return 0.5 * (-1 + lv2 - lv1 + math.Exp(lv1-lv2) + (m1-m2)*(m1-m2)*math.Exp(-lv2))
+}
+
+func TestFormulasAgainstFloat64(t *testing.T) {
+	p := testProcess(t)
+	in := randomInputs()
+	each := func(f func(i int, tt int) float64) []float64 {
+		out := make([]float64, n*d)
+		for i := range out {
+			out[i] = f(i, int(in.ts[i/d]))
+		}
+		return out
+	}
+	ab := p.AlphaBar
+	abPrev := func(tt int) float64 {
+		if tt == 0 {
+			return 1
+		}
+		return ab[tt-1]
+	}
+	postVar := func(tt int) float64 { return p.Betas[tt] * (1 - abPrev(tt)) / (1 - ab[tt]) }
+	postMean := func(i, tt int) float64 {
+		return p.Betas[tt]*math.Sqrt(abPrev(tt))/(1-ab[tt])*in.x0[i] + (1-abPrev(tt))*math.Sqrt(1-p.Betas[tt])/(1-ab[tt])*in.xt[i]
+	}
+	clippedLogVar := func(tt int) float64 {
+		if tt == 0 {
+			return math.Log(postVar(1))
+		}
+		return math.Log(postVar(tt))
+	}
+	cases := []struct {
+		name string
+		fn   func(x0, xt, eps, m1, lv1, m2, lv2, ts *Node) *Node
+		want []float64
+	}{
+		{"q_sample", func(x0, xt, eps, _, _, _, _, ts *Node) *Node { return p.QSample(x0, ts, eps) },
+			each(func(i, tt int) float64 { return math.Sqrt(ab[tt])*in.x0[i] + math.Sqrt(1-ab[tt])*in.eps[i] })},
+		{"posterior_mean", func(x0, xt, _, _, _, _, _, ts *Node) *Node { m, _ := p.QPosterior(x0, xt, ts); return m },
+			each(postMean)},
+		{"posterior_log_variance_clipped", func(x0, xt, _, _, _, _, _, ts *Node) *Node { _, v := p.QPosterior(x0, xt, ts); return v },
+			each(func(_, tt int) float64 { return clippedLogVar(tt) })},
+		{"x0_from_eps", func(_, xt, eps, _, _, _, _, ts *Node) *Node { return p.X0FromEps(xt, ts, eps) },
+			each(func(i, tt int) float64 { return math.Sqrt(1/ab[tt])*in.xt[i] - math.Sqrt(1/ab[tt]-1)*in.eps[i] })},
+		{"eps_from_x0", func(x0, xt, _, _, _, _, _, ts *Node) *Node { return p.EpsFromX0(xt, ts, x0) },
+			each(func(i, tt int) float64 { return (math.Sqrt(1/ab[tt])*in.xt[i] - in.x0[i]) / math.Sqrt(1/ab[tt]-1) })},
+		{"x0_from_v", func(_, xt, eps, _, _, _, _, ts *Node) *Node { return p.X0FromV(xt, ts, eps) },
+			each(func(i, tt int) float64 { return math.Sqrt(ab[tt])*in.xt[i] - math.Sqrt(1-ab[tt])*in.eps[i] })},
+		{"v_target", func(x0, _, eps, _, _, _, _, ts *Node) *Node { return p.VTarget(x0, ts, eps) },
+			each(func(i, tt int) float64 { return math.Sqrt(ab[tt])*in.eps[i] - math.Sqrt(1-ab[tt])*in.x0[i] })},
+		{"x0_from_mu(posterior mean) = x0", func(x0, xt, _, _, _, _, _, ts *Node) *Node {
+			m, _ := p.QPosterior(x0, xt, ts)
+			return p.X0FromMu(xt, ts, m)
+		}, in.x0},
+		{"normal_kl", func(_, _, _, m1, lv1, m2, lv2, _ *Node) *Node { return diffusion.NormalKL(m1, lv1, m2, lv2) },
+			each(func(i, _ int) float64 { return refKL(in.m1[i], in.lv1[i], in.m2[i], in.lv2[i]) })},
+		{"discretized_gaussian_loglik", func(x0, _, _, m1, lv1, _, _, _ *Node) *Node {
+			return diffusion.DiscretizedGaussianLogLikelihood(x0, m1, lv1)
+		}, each(func(i, _ int) float64 { return refDiscretized(in.x0[i], in.m1[i], in.lv1[i]) })},
+		{"gaussian_log_density", func(x0, _, _, m1, lv1, _, _, _ *Node) *Node { return diffusion.GaussianLogDensity(x0, m1, lv1) },
+			each(func(i, _ int) float64 {
+				return -0.5 * (math.Log(2*math.Pi) + in.lv1[i] + (in.x0[i]-in.m1[i])*(in.x0[i]-in.m1[i])*math.Exp(-in.lv1[i]))
+			})},
+	}
+	for _, c := range cases {
+		closeTo(t, c.name, run(t, c.fn, in), c.want, 2e-5)
+	}
+}
+
+func TestVLBTermAndPrior(t *testing.T) {
+	p := testProcess(t)
+	in := randomInputs()
+	for _, discrete := range []bool{true, false} {
+		got := run(t, func(x0, xt, _, m1, lv1, _, _, ts *Node) *Node {
+			return p.VLBTerm(x0, xt, ts, m1, lv1, discrete)
+		}, in)
+		for i := range n {
+			tt := int(in.ts[i])
+			var want float64
+			for k := range d {
+				j := i*d + k
+				if tt == 0 {
+					if discrete {
+						want -= refDiscretized(in.x0[j], in.m1[j], in.lv1[j]) / d
+					} else {
+						want -= -0.5 * (math.Log(2*math.Pi) + in.lv1[j] + math.Pow(in.x0[j]-in.m1[j], 2)*math.Exp(-in.lv1[j])) / d
+					}
+					continue
+				}
+				abPrev := p.AlphaBar[tt-1]
+				mean := p.Betas[tt]*math.Sqrt(abPrev)/(1-p.AlphaBar[tt])*in.x0[j] + (1-abPrev)*math.Sqrt(1-p.Betas[tt])/(1-p.AlphaBar[tt])*in.xt[j]
+				lv := math.Log(p.Betas[tt] * (1 - abPrev) / (1 - p.AlphaBar[tt]))
+				want += refKL(mean, lv, in.m1[j], in.lv1[j]) / d
+			}
+			if math.Abs(got[i]-want) > 2e-5*(1+math.Abs(want)) {
+				t.Fatalf("discrete=%v example %d (t=%d): L_t = %.7g, float64 %.7g", discrete, i, tt, got[i], want)
+			}
+		}
+	}
+	prior := run(t, func(x0, _, _, _, _, _, _, _ *Node) *Node { return p.PriorKL(x0) }, in)
+	last := p.T - 1
+	for i := range n {
+		var want float64
+		for k := range d {
+			m := math.Sqrt(p.AlphaBar[last]) * in.x0[i*d+k]
+			v := 1 - p.AlphaBar[last]
+			want += 0.5 * (-1 - math.Log(v) + v + m*m) / d
+		}
+		if math.Abs(prior[i]-want) > 2e-5*(1+want) {
+			t.Fatalf("prior KL example %d = %.7g, float64 %.7g", i, prior[i], want)
+		}
+	}
+}
+
+func TestVariances(t *testing.T) {
+	p := testProcess(t)
+	in := randomInputs()
+	fixed := func(kind string) []float64 {
+		pred := predictors.Predictor{Mean: "eps", Variance: kind}
+		return run(t, func(_, xt, _, _, _, _, _, ts *Node) *Node { return pred.LogVariance(p, nil, xt, ts) }, in)
+	}
+	small, large := fixed("fixed_small"), fixed("fixed_large")
+	for i := range n * d {
+		tt := int(in.ts[i/d])
+		wantLarge := math.Log(p.Betas[tt])
+		if tt == 0 {
+			wantLarge = math.Log(p.PosteriorVariance[1])
+		}
+		wantSmall := p.PosteriorLogVarianceClipped[tt]
+		if math.Abs(small[i]-wantSmall) > 1e-5*(1+math.Abs(wantSmall)) || math.Abs(large[i]-wantLarge) > 1e-5*(1+math.Abs(wantLarge)) {
+			t.Fatalf("t=%d: fixed_small %.7g (want %.7g), fixed_large %.7g (want %.7g)", tt, small[i], wantSmall, large[i], wantLarge)
+		}
+	}
+	// learned_range: v = -1 gives the posterior variance, v = +1 gives beta_t.
+	pred := predictors.Predictor{Mean: "eps", Variance: "learned_range"}
+	for _, v := range []float64{-1, 1, 0} {
+		got := run(t, func(_, xt, _, _, _, _, _, ts *Node) *Node {
+			return pred.LogVariance(p, AddScalar(ZerosLike(xt), v), xt, ts)
+		}, in)
+		for i := range n * d {
+			tt := int(in.ts[i/d])
+			frac := (v + 1) / 2
+			want := frac*math.Log(p.Betas[tt]) + (1-frac)*p.PosteriorLogVarianceClipped[tt]
+			if math.Abs(got[i]-want) > 1e-5*(1+math.Abs(want)) {
+				t.Fatalf("learned_range v=%g t=%d: %.7g, want %.7g", v, tt, got[i], want)
+			}
+		}
+	}
+}
+
+func TestProcessPosteriorVarianceIsZeroAtFirstStep(t *testing.T) {
+	p := testProcess(t)
+	if p.PosteriorVariance[0] != 0 || p.PosteriorLogVarianceClipped[0] != math.Log(p.PosteriorVariance[1]) {
+		t.Errorf("t=0: variance %g, clipped log %g", p.PosteriorVariance[0], p.PosteriorLogVarianceClipped[0])
+	}
+	if _, err := diffusion.NewProcess([]float64{0.1, 0}); err == nil {
+		t.Error("a zero beta was accepted")
+	}
+}

@@ -1,0 +1,84 @@
+package engine
+
+import (
+	"testing"
+
+	"github.com/gomlx/gomlx/backends/simplego"
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	gctx "github.com/gomlx/gomlx/pkg/ml/context"
+
+	_ "github.com/ddpm-runner/ddpm-runner/datasets"
+	_ "github.com/ddpm-runner/ddpm-runner/networks"
+	_ "github.com/ddpm-runner/ddpm-runner/predictors"
+	_ "github.com/ddpm-runner/ddpm-runner/samplers"
+	_ "github.com/ddpm-runner/ddpm-runner/schedules"
+	"github.com/ddpm-runner/ddpm-runner/spec"
+)
+
+// The reference MLP of DESIGN.md: [x (784), embedding (128)] = 912 -> 256 -> 256 -> 784,
+// batch 128. The data source does not change the step's cost.
+const benchMNISTMLP = `
+[data]
+name = "gaussian"
+dim = 784
+[network]
+hidden = [256, 256]
+embed = 128
+[train]
+batch = 128
+`
+
+// The 2-D MLP of experiments/linear_beta.toml.
+const bench2DMLP = `
+[data]
+name = "swissroll"
+[network]
+hidden = [128, 128, 128]
+embed = 32
+[train]
+batch = 256
+`
+
+func benchTrainStep(b *testing.B, text string, stockGradient bool) {
+	if stockGradient {
+		ours := graph.VJPRegistration[graph.NodeTypeDotGeneral]
+		graph.VJPRegistration[graph.NodeTypeDotGeneral] = stockDotGeneralVJP
+		defer func() { graph.VJPRegistration[graph.NodeTypeDotGeneral] = ours }()
+	}
+	trials, err := spec.Parse("bench.toml", []byte(text), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	j, err := Prepare(trials[0])
+	if err != nil {
+		b.Fatal(err)
+	}
+	backend, err := simplego.New("")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer backend.Finalize()
+	trainer, err := j.newTrainer(backend, gctx.New())
+	if err != nil {
+		b.Fatal(err)
+	}
+	tr := j.Trial.Train()
+	bb := newBatchBuffers(tr.Int("batch"), j.Data.Dim())
+	// The first step compiles the graph; it is not part of the measurement.
+	if _, err := trainer.TrainStep(nil, j.batchInputs(0, bb), nil); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := trainer.TrainStep(nil, j.batchInputs(i+1, bb), nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "steps/s")
+	b.ReportMetric(float64(b.N*tr.Int("batch"))/b.Elapsed().Seconds(), "examples/s")
+}
+
+func BenchmarkTrainStepMNISTMLP(b *testing.B)      { benchTrainStep(b, benchMNISTMLP, false) }
+func BenchmarkTrainStepMNISTMLPStock(b *testing.B) { benchTrainStep(b, benchMNISTMLP, true) }
+func BenchmarkTrainStep2DMLP(b *testing.B)         { benchTrainStep(b, bench2DMLP, false) }
+func BenchmarkTrainStep2DMLPStock(b *testing.B)    { benchTrainStep(b, bench2DMLP, true) }
