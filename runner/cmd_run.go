@@ -6,7 +6,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -41,6 +43,7 @@ func runCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			warnEMA(c.App.ErrWriter, jobs)
 			if c.Bool("dry-run") {
 				printTrials(c.App.Writer, jobs)
 				return nil
@@ -63,6 +66,10 @@ func runCommand() *cli.Command {
 				fmt.Fprintf(c.App.ErrWriter, "trial %d/%d: %s seed %d%s\n", i+1, len(jobs), t.Spec, t.Seed, sweepLabel(t))
 				out := engine.Run(ctx, job, engine.Options{Store: store, Progress: progress})
 				fmt.Fprintf(c.App.ErrWriter, "run %d: %s%s\n", out.RunID, out.Status, errSuffix(out.Err))
+				if out.Status == results.StatusFinished {
+					printSummaries(c.App.Writer, out.Summaries)
+					fmt.Fprintf(c.App.Writer, "  artifacts: %s\n", filepath.Join(filepath.Dir(store.Path), "runs", strconv.FormatInt(out.RunID, 10)))
+				}
 				if out.Status != results.StatusFinished {
 					failed++
 				}
@@ -76,6 +83,37 @@ func runCommand() *cli.Command {
 			return nil
 		},
 	})
+}
+
+// warnEMA points out an EMA that averages over more steps than the run has: its weights,
+// used for sampling and evaluation, would be mostly the untrained ones.
+func warnEMA(w io.Writer, jobs []*engine.Job) {
+	seen := map[string]bool{}
+	for _, j := range jobs {
+		tr := j.Trial.Train()
+		decay, steps := tr.Float("ema"), tr.Int("steps")
+		if decay <= 0 || float64(steps) >= 3/(1-decay) {
+			continue
+		}
+		msg := fmt.Sprintf("warning: %s: train.ema = %g averages over about %.0f steps but train.steps = %d; "+
+			"samples and metrics will use barely trained weights (lower ema, or set it to 0)", j.Trial.File, decay, 1/(1-decay), steps)
+		if !seen[msg] {
+			fmt.Fprintln(w, msg)
+			seen[msg] = true
+		}
+	}
+}
+
+// printSummaries prints a finished run's summary values, one per line, sorted.
+func printSummaries(w io.Writer, s map[string]float64) {
+	keys := make([]string, 0, len(s))
+	for k := range s {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(w, "  %-28s %.6g\n", k, s[k])
+	}
 }
 
 func errSuffix(err error) string {
