@@ -342,6 +342,15 @@ func (r *runner) sampleAndEvaluate() error {
 	el := time.Since(start).Seconds()
 	r.timings["sample"] = el
 	r.summaries["samples_per_sec"] = float64(n) / el
+	// A chain can blow up (for example an untrained model on a schedule whose alpha_bar_T is
+	// tiny): say so as a number rather than only through NaN metrics.
+	nonFinite := 0
+	for _, v := range samples {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			nonFinite++
+		}
+	}
+	r.summaries["samples_nonfinite_frac"] = float64(nonFinite) / float64(len(samples))
 	if j.Data.Dim() <= 16 {
 		path := filepath.Join(r.dir, "samples.csv")
 		if err := writeCSV(path, samples, j.Data.Dim()); err != nil {

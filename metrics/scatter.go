@@ -1,7 +1,9 @@
 package metrics
 
 import (
+	"fmt"
 	"image/color"
+	"math"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -10,15 +12,25 @@ import (
 )
 
 // ScatterPNG draws the first two coordinates of samples over those of data and writes a
-// PNG: the picture a person checks first for a 2-D model.
+// PNG: the picture a person checks first for a 2-D model. Non-finite samples (a diverging
+// chain) are left out and counted in the legend.
 func ScatterPNG(path, title string, samples, data []float32, dim int) error {
 	p := plot.New()
 	p.Title.Text = title
 	p.X.Label.Text, p.Y.Label.Text = "x0", "x1"
 	add := func(x []float32, c color.Color, label string) error {
-		pts := make(plotter.XYs, len(x)/dim)
-		for i := range pts {
-			pts[i].X, pts[i].Y = float64(x[i*dim]), float64(x[i*dim+1])
+		var pts plotter.XYs
+		dropped := 0
+		for i := 0; i+1 < len(x); i += dim {
+			px, py := float64(x[i]), float64(x[i+1])
+			if math.IsNaN(px) || math.IsInf(px, 0) || math.IsNaN(py) || math.IsInf(py, 0) {
+				dropped++
+				continue
+			}
+			pts = append(pts, plotter.XY{X: px, Y: py})
+		}
+		if dropped > 0 {
+			label = fmt.Sprintf("%s (%d non-finite not shown)", label, dropped)
 		}
 		s, err := plotter.NewScatter(pts)
 		if err != nil {
