@@ -27,8 +27,12 @@ func (g *Generator) Dim() int { return g.D }
 // Discrete implements plugins.Dataset: generated data are continuous.
 func (g *Generator) Discrete() bool { return false }
 
-// Train implements plugins.Dataset.
-func (g *Generator) Train(rng *rand.Rand, n int, dst []float32) {
+// Train implements plugins.Dataset: fresh points from the step's own random stream.
+func (g *Generator) Train(seed uint64, step, n int, dst []float32) {
+	g.draw(rand.New(rand.NewPCG(seed, uint64(step))), n, dst)
+}
+
+func (g *Generator) draw(rng *rand.Rand, n int, dst []float32) {
 	for i := range n {
 		g.Draw(rng, dst[i*g.D:(i+1)*g.D])
 	}
@@ -37,7 +41,7 @@ func (g *Generator) Train(rng *rand.Rand, n int, dst []float32) {
 // HeldOut implements plugins.Dataset.
 func (g *Generator) HeldOut(n int) []float32 {
 	out := make([]float32, n*g.D)
-	g.Train(rand.New(rand.NewPCG(heldOutSeed, uint64(n))), n, out)
+	g.draw(rand.New(rand.NewPCG(heldOutSeed, uint64(n))), n, out)
 	return out
 }
 

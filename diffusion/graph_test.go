@@ -5,8 +5,8 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/ddpm-runner/ddpm-runner/internal/gobackend"
 	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/backends/simplego"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 
@@ -19,7 +19,7 @@ var backend backends.Backend
 func goBackend(t *testing.T) backends.Backend {
 	t.Helper()
 	if backend == nil {
-		b, err := simplego.New("")
+		b, err := gobackend.New("")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,6 +9,8 @@ import (
 	"github.com/gomlx/gomlx/backends"
 	_ "github.com/gomlx/gomlx/backends/simplego" // the pure-Go backend, "go"
 	"github.com/gomlx/gomlx/backends/xla"
+
+	"github.com/ddpm-runner/ddpm-runner/internal/gobackend"
 )
 
 func init() {
@@ -80,7 +82,13 @@ func NewBackend(config string) (backends.Backend, error) {
 	if err := CheckBackend(config); err != nil {
 		return nil, err
 	}
-	b, err := backends.NewWithConfig(config)
+	var b backends.Backend
+	var err error
+	if name, opts, _ := strings.Cut(config, ":"); name == "go" {
+		b, err = gobackend.New(opts)
+	} else {
+		b, err = backends.NewWithConfig(config)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("backend %q: %w", config, err)
 	}

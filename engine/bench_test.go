@@ -1,9 +1,10 @@
 package engine
 
 import (
+	"os"
 	"testing"
 
-	"github.com/gomlx/gomlx/backends/simplego"
+	"github.com/ddpm-runner/ddpm-runner/internal/gobackend"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	gctx "github.com/gomlx/gomlx/pkg/ml/context"
 
@@ -39,6 +40,15 @@ embed = 32
 batch = 256
 `
 
+// benchBackendConfig is the simplego configuration the benchmarks use (BENCH_GO_CONFIG
+// overrides it, to compare settings).
+var benchBackendConfig = func() string {
+	if v, ok := os.LookupEnv("BENCH_GO_CONFIG"); ok {
+		return v
+	}
+	return ""
+}()
+
 func benchTrainStep(b *testing.B, text string, stockGradient bool) {
 	if stockGradient {
 		ours := graph.VJPRegistration[graph.NodeTypeDotGeneral]
@@ -53,7 +63,7 @@ func benchTrainStep(b *testing.B, text string, stockGradient bool) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	backend, err := simplego.New("")
+	backend, err := gobackend.New(benchBackendConfig)
 	if err != nil {
 		b.Fatal(err)
 	}

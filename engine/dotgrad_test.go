@@ -5,7 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/gomlx/gomlx/backends/simplego"
+	"github.com/ddpm-runner/ddpm-runner/internal/gobackend"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
@@ -43,7 +43,7 @@ func randomF64(rng *rand.Rand, dims []int) []float64 {
 // TestDotGeneralVJPFiniteDifferences checks the hand-written gradient of DotGeneral against
 // central finite differences of loss = sum(DotGeneral(a, b) * r) in float64.
 func TestDotGeneralVJPFiniteDifferences(t *testing.T) {
-	backend, err := simplego.New("")
+	backend, err := gobackend.New("")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func TestDotGeneralVJPFiniteDifferences(t *testing.T) {
 // TestDotGeneralVJPMatchesStock compares the registered gradient with GoMLX's own on every
 // layout, and checks the reflection that reads the axes (pinned to GoMLX v0.26.0).
 func TestDotGeneralVJPMatchesStock(t *testing.T) {
-	backend, err := simplego.New("")
+	backend, err := gobackend.New("")
 	if err != nil {
 		t.Fatal(err)
 	}

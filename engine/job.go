@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/ddpm-runner/ddpm-runner/diffusion"
 	"github.com/ddpm-runner/ddpm-runner/losses"
@@ -25,6 +26,8 @@ type Job struct {
 	SampleTimesteps []int
 	Metrics         []namedMetric
 	Timesteps       losses.TimestepSampler
+	// DataSeconds is how long building the dataset (reading and preparing files) took.
+	DataSeconds float64
 }
 
 type namedMetric struct {
@@ -74,11 +77,23 @@ func Prepare(t *spec.Trial) (*Job, error) {
 		{plugins.KindSampler, "sample", func(v any) { j.Sampler = v.(plugins.Sampler) }},
 	}
 	for _, p := range parts {
+		start := time.Now()
 		v, err := build(p.kind, p.section)
 		if err != nil {
 			return nil, err
 		}
 		p.into(v)
+		if p.kind == plugins.KindDataset {
+			j.DataSeconds = time.Since(start).Seconds()
+		}
+	}
+	if in, ok := j.Net.(plugins.ImageNetwork); ok {
+		img, ok := j.Data.(plugins.ImageData)
+		if !ok {
+			return nil, fmt.Errorf("[network] %s needs image data; [data] %s is not images (use mlp)",
+				t.Section("network").Name, t.Section("data").Name)
+		}
+		in.SetImageShape(img.ImageShape())
 	}
 	if j.SampleProcess, j.SampleTimesteps, err = j.Sampler.Plan(j.Process); err != nil {
 		return nil, fmt.Errorf("[sample] %s: %w", t.Section("sample").Name, err)

@@ -145,10 +145,9 @@ func isUnder(scope, prefix string) bool {
 	return scope == prefix || (len(scope) > len(prefix) && scope[:len(prefix)] == prefix && scope[len(prefix)] == '/')
 }
 
-// evalContext returns a context holding the weights used for sampling and evaluation: the
+// evalContext fills out (a fresh context) with the weights used for sampling and evaluation: the
 // EMA of the trained weights when there is one, else the weights themselves.
-func evalContext(trained *context.Context, useEMA bool) (*context.Context, error) {
-	out := context.New()
+func evalContext(trained, out *context.Context, useEMA bool) (*context.Context, error) {
 	for v := range trained.IterVariables() {
 		if !v.Trainable || !isUnder(v.Scope(), "/"+modelScope) {
 			continue

@@ -24,6 +24,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 
 	"github.com/ddpm-runner/ddpm-runner/metrics"
+	"github.com/ddpm-runner/ddpm-runner/networks"
 	"github.com/ddpm-runner/ddpm-runner/plugins"
 	"github.com/ddpm-runner/ddpm-runner/results"
 )
@@ -112,6 +113,7 @@ func (r *runner) execute(ctx context.Context) (status string, err error) {
 	}
 	defer r.backend.Finalize()
 	r.timings["backend"] = time.Since(start).Seconds()
+	r.timings["data"] = r.job.DataSeconds
 
 	if err := freshDir(r.dir); err != nil {
 		return results.StatusFailed, err
@@ -146,16 +148,32 @@ func freshDir(dir string) error {
 	return os.MkdirAll(dir, 0o755)
 }
 
-// batchRNG is the random stream of one training step: data, timesteps and noise are a pure
-// function of (seed, step), so a resumed run sees exactly the data it would have seen.
+// newContext is a GoMLX context configured for the backend: the pure-Go backend cannot
+// differentiate native convolutions, so networks use the im2col ones there.
+func newContext(backend string) *gctx.Context {
+	ctx := gctx.New()
+	impl := "native"
+	if strings.HasPrefix(backend, "go") {
+		impl = "im2col"
+	}
+	ctx.SetParam(networks.ParamConv, impl)
+	return ctx
+}
+
+// noiseStream separates the timestep-and-noise stream of a step from the dataset's own
+// stream for the same (seed, step).
+const noiseStream = 0x9e3779b97f4a7c15
+
+// batchRNG is the random stream of one training step's timesteps and noise. Like the data,
+// it is a pure function of (seed, step), so a resumed run sees exactly what it would have.
 func batchRNG(seed, step int) *rand.Rand {
-	return rand.New(rand.NewPCG(uint64(seed), uint64(step)))
+	return rand.New(rand.NewPCG(uint64(seed)^noiseStream, uint64(step)))
 }
 
 func (r *runner) train(ctx context.Context) (interrupted bool, err error) {
 	j, tr := r.job, r.job.Trial.Train()
 	steps, batch, dim := tr.Int("steps"), tr.Int("batch"), j.Data.Dim()
-	r.ctx = gctx.New()
+	r.ctx = newContext(r.job.Trial.Backend)
 	trainer, err := j.newTrainer(r.backend, r.ctx)
 	if err != nil {
 		return false, err
@@ -294,8 +312,8 @@ func newBatchBuffers(batch, dim int) *batchBuffers {
 // batchInputs draws the inputs of a training step (x_0, t, eps, importance weights) from the
 // step's own random stream.
 func (j *Job) batchInputs(step int, bb *batchBuffers) []*tensors.Tensor {
+	j.Data.Train(uint64(j.Trial.Seed), step, bb.batch, bb.x0)
 	rng := batchRNG(j.Trial.Seed, step)
-	j.Data.Train(rng, bb.batch, bb.x0)
 	j.Timesteps.Sample(rng, bb.ts, bb.ws)
 	for i := range bb.noise {
 		bb.noise[i] = float32(rng.NormFloat64())
@@ -329,7 +347,7 @@ func saveJSON(path string, v any) error {
 // sampleAndEvaluate draws samples with the EMA weights, writes them, and runs the metrics.
 func (r *runner) sampleAndEvaluate() error {
 	j := r.job
-	evalCtx, err := evalContext(r.ctx, j.Trial.Train().Float("ema") > 0)
+	evalCtx, err := evalContext(r.ctx, newContext(j.Trial.Backend), j.Trial.Train().Float("ema") > 0)
 	if err != nil {
 		return err
 	}
@@ -342,6 +360,7 @@ func (r *runner) sampleAndEvaluate() error {
 	el := time.Since(start).Seconds()
 	r.timings["sample"] = el
 	r.summaries["samples_per_sec"] = float64(n) / el
+	r.summaries["seconds_per_sample"] = el / float64(n)
 	// A chain can blow up (for example an untrained model on a schedule whose alpha_bar_T is
 	// tiny): say so as a number rather than only through NaN metrics.
 	nonFinite := 0
@@ -362,6 +381,16 @@ func (r *runner) sampleAndEvaluate() error {
 	}
 	m := j.Trial.Section("eval").Params.Int("n")
 	held := j.Data.HeldOut(m)
+	if img, ok := j.Data.(plugins.ImageData); ok {
+		path := filepath.Join(r.dir, "samples_grid.png")
+		h, w, c := img.ImageShape()
+		if err := metrics.GridPNG(path, samples, h, w, c, 10); err != nil {
+			return fmt.Errorf("sample grid: %w", err)
+		}
+		if err := r.opt.Store.AddArtifact(r.id, "samples_grid.png", path); err != nil {
+			return err
+		}
+	}
 	if j.Data.Dim() == 2 {
 		path := filepath.Join(r.dir, "samples.png")
 		title := fmt.Sprintf("run %d: %s seed %d", r.id, j.Trial.Spec, j.Trial.Seed)
@@ -372,30 +401,41 @@ func (r *runner) sampleAndEvaluate() error {
 			return err
 		}
 	}
+	// Training examples for the metrics' data floor: the first batch of a stream no step uses.
 	trainRef := make([]float32, m*j.Data.Dim())
-	j.Data.Train(rand.New(rand.NewPCG(uint64(j.Trial.Seed), math.MaxUint64)), m, trainRef)
+	j.Data.Train(uint64(j.Trial.Seed)^referenceStream, 0, m, trainRef)
 	in := plugins.EvalInput{Dim: j.Data.Dim(), Discrete: j.Data.Discrete(), Samples: samples, HeldOut: held,
 		Train: trainRef, ArtifactDir: r.dir,
 		Bound: func(x []float32) (float64, float64, float64, error) { return Bound(r.backend, evalCtx, j, x) }}
+	if img, ok := j.Data.(plugins.ImageData); ok {
+		in.H, in.W, in.C = img.ImageShape()
+	}
 	for _, nm := range j.Metrics {
 		ms := time.Now()
-		values, arts, err := nm.Metric.Evaluate(in)
+		res, err := nm.Metric.Evaluate(in)
 		if err != nil {
 			return fmt.Errorf("metric %s: %w", nm.Name, err)
 		}
 		r.timings["metric."+nm.Name] = time.Since(ms).Seconds()
-		for k, v := range values {
+		for k, v := range res.Values {
 			r.summaries[k] = v
 		}
-		names := make([]string, 0, len(arts))
-		for k := range arts {
+		names := make([]string, 0, len(res.Artifacts))
+		for k := range res.Artifacts {
 			names = append(names, k)
 		}
 		sort.Strings(names)
 		for _, k := range names {
-			if err := r.opt.Store.AddArtifact(r.id, k, arts[k]); err != nil {
+			if err := r.opt.Store.AddArtifact(r.id, k, res.Artifacts[k]); err != nil {
 				return err
 			}
+		}
+		notes := map[string]string{}
+		for k, v := range res.Notes {
+			notes["metric."+nm.Name+"."+k] = v
+		}
+		if err := r.opt.Store.AddEnv(r.id, notes); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -421,6 +461,9 @@ func writeCSV(path string, x []float32, dim int) error {
 	}
 	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
+
+// referenceStream seeds the training examples that metrics compare held-out data with.
+const referenceStream = 0x7265666572656e63
 
 // sampleSeedOffset separates the sampling streams from the training ones (which use step
 // numbers as their second seed word).

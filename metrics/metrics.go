@@ -19,24 +19,24 @@ import (
 type NLL struct{}
 
 // Evaluate implements plugins.Metric.
-func (NLL) Evaluate(in plugins.EvalInput) (map[string]float64, map[string]string, error) {
+func (NLL) Evaluate(in plugins.EvalInput) (plugins.EvalResult, error) {
 	if in.Bound == nil {
-		return nil, nil, fmt.Errorf("nll needs the model's bound")
+		return plugins.EvalResult{}, fmt.Errorf("nll needs the model's bound")
 	}
 	prior, terms, decoder, err := in.Bound(in.HeldOut)
 	if err != nil {
-		return nil, nil, err
+		return plugins.EvalResult{}, err
 	}
 	unit, scale := "nats_per_dim", 1.0
 	if in.Discrete {
 		unit, scale = "bits_per_dim", 1/math.Ln2
 	}
-	return map[string]float64{
+	return plugins.EvalResult{Values: map[string]float64{
 		"nll_" + unit:         (prior + terms + decoder) * scale,
 		"nll_prior_" + unit:   prior * scale,
 		"nll_terms_" + unit:   terms * scale,
 		"nll_decoder_" + unit: decoder * scale,
-	}, nil, nil
+	}}, nil
 }
 
 // toDense views n*dim values as an n x dim matrix in float64.
@@ -52,9 +52,12 @@ func toDense(x []float32, dim int) *mat.Dense {
 // Frechet is the Fréchet distance between Gaussians fitted to a and b (each n x dim):
 // ||mu_a - mu_b||^2 + tr(S_a + S_b - 2 (S_a^{1/2} S_b S_a^{1/2})^{1/2}).
 func Frechet(a, b []float32, dim int) (float64, error) {
-	ma, mb := toDense(a, dim), toDense(b, dim)
-	muA, covA := meanCov(ma)
-	muB, covB := meanCov(mb)
+	return FeatureFrechet(toDense(a, dim), toDense(b, dim))
+}
+
+// frechetFromStats is ||mu_a - mu_b||^2 + tr(S_a + S_b - 2 (S_a^{1/2} S_b S_a^{1/2})^{1/2}).
+func frechetFromStats(muA []float64, covA *mat.SymDense, muB []float64, covB *mat.SymDense) (float64, error) {
+	dim := len(muA)
 	var d2 float64
 	for i := range dim {
 		d := muA[i] - muB[i]
@@ -166,17 +169,17 @@ type sampleDistances struct {
 }
 
 // Evaluate implements plugins.Metric.
-func (m sampleDistances) Evaluate(in plugins.EvalInput) (map[string]float64, map[string]string, error) {
+func (m sampleDistances) Evaluate(in plugins.EvalInput) (plugins.EvalResult, error) {
 	n := min(len(in.Samples), len(in.HeldOut))
 	v, err := m.fn(in.Samples[:n], in.HeldOut[:n], in.Dim)
 	if err != nil {
-		return nil, nil, err
+		return plugins.EvalResult{}, err
 	}
 	floor, err := m.fn(in.Train[:n], in.HeldOut[:n], in.Dim)
 	if err != nil {
-		return nil, nil, err
+		return plugins.EvalResult{}, err
 	}
-	return map[string]float64{m.name: v, m.name + "_data_floor": floor}, nil, nil
+	return plugins.EvalResult{Values: map[string]float64{m.name: v, m.name + "_data_floor": floor}}, nil
 }
 
 // MMDBandwidth is the RBF bandwidth of the mmd metric, in data units (the toy sets span

@@ -21,14 +21,15 @@ type MLP struct {
 
 // TimestepEmbedding is the sinusoidal embedding of Vaswani et al. as DDPM uses it:
 // [cos(t f_i), sin(t f_i)] with f_i = 10000^(-i/half), i < half = dim/2.
-func TimestepEmbedding(t *Node, dim int) *Node {
+// The embedding has the given dtype (the network's).
+func TimestepEmbedding(t *Node, dim int, dtype dtypes.DType) *Node {
 	g := t.Graph()
 	half := dim / 2
 	freqs := make([]float32, half)
 	for i := range freqs {
 		freqs[i] = float32(math.Exp(-math.Log(10000) * float64(i) / float64(half)))
 	}
-	args := Mul(ExpandAxes(ConvertDType(t, dtypes.Float32), -1), ExpandAxes(Const(g, freqs), 0)) // [batch, half]
+	args := Mul(ExpandAxes(ConvertDType(t, dtype), -1), ExpandAxes(ConvertDType(Const(g, freqs), dtype), 0)) // [batch, half]
 	emb := Concatenate([]*Node{Cos(args), Sin(args)}, -1)
 	if dim%2 == 1 {
 		emb = Concatenate([]*Node{emb, ZerosLike(SliceAxis(emb, -1, AxisRange(0, 1)))}, -1)
@@ -52,7 +53,7 @@ func SiLU(x *Node) *Node { return Mul(x, Sigmoid(x)) }
 
 // Apply implements plugins.Network.
 func (m MLP) Apply(ctx *context.Context, xt, t *Node, outDim int) *Node {
-	h := Concatenate([]*Node{xt, TimestepEmbedding(t, m.EmbedDim)}, -1)
+	h := Concatenate([]*Node{xt, TimestepEmbedding(t, m.EmbedDim, xt.DType())}, -1)
 	for i, width := range m.Hidden {
 		h = SiLU(Dense(ctx.Inf("layer%d", i), h, width))
 	}

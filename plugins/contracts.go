@@ -1,8 +1,6 @@
 package plugins
 
 import (
-	"math/rand/v2"
-
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
@@ -61,8 +59,9 @@ type Dataset interface {
 	// Discrete reports 8-bit data (likelihoods in bits/dim with the discretized decoder);
 	// otherwise data are continuous and likelihoods are densities in nats/dim.
 	Discrete() bool
-	// Train fills dst (n*Dim values) with n training examples drawn with rng.
-	Train(rng *rand.Rand, n int, dst []float32)
+	// Train fills dst (n*Dim values) with the n training examples of one step. They are a
+	// pure function of (seed, step), so a run resumed at a step sees the same data.
+	Train(seed uint64, step, n int, dst []float32)
 	// HeldOut returns n examples never used for training, the same for the same n.
 	HeldOut(n int) []float32
 }
@@ -89,6 +88,8 @@ type Sampler interface {
 type EvalInput struct {
 	Dim      int
 	Discrete bool
+	// H, W, C give the image layout of an example (HWC order); zero for data that are not images.
+	H, W, C  int
 	Samples  []float32 // n*Dim values
 	HeldOut  []float32 // m*Dim values
 	Train    []float32 // training examples, as many as HeldOut
@@ -99,8 +100,26 @@ type EvalInput struct {
 	ArtifactDir string
 }
 
-// Metric is the contract of a metric plugin: named summary values (and any artifact files it
-// wrote, name -> path).
+// EvalResult is what a metric reports: summary values, artifact files it wrote (name ->
+// path), and provenance notes (for example which featurizer a distance used).
+type EvalResult struct {
+	Values    map[string]float64
+	Artifacts map[string]string
+	Notes     map[string]string
+}
+
+// Metric is the contract of a metric plugin.
 type Metric interface {
-	Evaluate(in EvalInput) (values map[string]float64, artifacts map[string]string, err error)
+	Evaluate(in EvalInput) (EvalResult, error)
+}
+
+// ImageData is implemented by datasets of images: examples are H*W*C values in HWC order.
+type ImageData interface {
+	ImageShape() (h, w, c int)
+}
+
+// ImageNetwork is implemented by networks that need the image layout of the data (a U-Net);
+// the engine calls SetImageShape before training and fails for data that are not images.
+type ImageNetwork interface {
+	SetImageShape(h, w, c int)
 }

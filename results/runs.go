@@ -122,6 +122,22 @@ func (s *Store) setReals(table, keyCol, valCol string, id int64, kv map[string]f
 	return tx.Commit()
 }
 
+// AddEnv records more provenance of a run (for example which featurizer a metric used).
+func (s *Store) AddEnv(id int64, kv map[string]string) error {
+	if len(kv) == 0 {
+		return nil
+	}
+	tx, err := s.DB.Begin()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := insertPairs(tx, "env", id, kv); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
 // AddArtifact lists a file that a run produced (path relative to the working directory).
 func (s *Store) AddArtifact(id int64, name, path string) error {
 	_, err := s.DB.Exec(`INSERT OR REPLACE INTO artifacts (run_id, name, path) VALUES (?, ?, ?)`, id, name, path)

