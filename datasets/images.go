@@ -85,8 +85,8 @@ func readImage(path string, size, channels int) ([]byte, error) {
 	}
 	b := src.Bounds()
 	side := min(b.Dx(), b.Dy())
-	crop := image.Rect(b.Min.X+(b.Dx()-side)/2, b.Min.Y+(b.Dy()-side)/2, 0, 0)
-	crop.Max = crop.Min.Add(image.Pt(side, side))
+	corner := image.Pt(b.Min.X+(b.Dx()-side)/2, b.Min.Y+(b.Dy()-side)/2)
+	crop := image.Rectangle{Min: corner, Max: corner.Add(image.Pt(side, side))}
 	dst := image.NewRGBA(image.Rect(0, 0, size, size))
 	draw.CatmullRom.Scale(dst, dst.Bounds(), src, crop, draw.Src, nil)
 	out := make([]byte, size*size*channels)

@@ -92,3 +92,17 @@ func BenchmarkTrainStepMNISTMLP(b *testing.B)      { benchTrainStep(b, benchMNIS
 func BenchmarkTrainStepMNISTMLPStock(b *testing.B) { benchTrainStep(b, benchMNISTMLP, true) }
 func BenchmarkTrainStep2DMLP(b *testing.B)         { benchTrainStep(b, bench2DMLP, false) }
 func BenchmarkTrainStep2DMLPStock(b *testing.B)    { benchTrainStep(b, bench2DMLP, true) }
+
+// A small U-Net on 28x28 MNIST-shaped data, batch 32.
+const benchUNet = `
+[data]
+name = "mnist"
+[network]
+name = "unet"
+channels = 16
+mults = [1, 2]
+[train]
+batch = 32
+`
+
+func BenchmarkTrainStepMNISTUNet(b *testing.B) { benchTrainStep(b, benchUNet, false) }

@@ -2,7 +2,9 @@ package engine_test
 
 import (
 	"context"
+	"fmt"
 	"math"
+	"os"
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
@@ -261,5 +263,45 @@ func TestInterruptCheckpointsAndRecords(t *testing.T) {
 	}
 	if got := len(h.losses(out.RunID)); got != 3 {
 		t.Errorf("%d losses logged before the interrupt, want 3 (steps 1, 5, 10)", got)
+	}
+}
+
+// TestUNetTrainsOnImages runs a few training steps of the U-Net on the go backend (im2col
+// convolutions) on a folder of images the test writes, then samples a grid.
+func TestUNetTrainsOnImages(t *testing.T) {
+	dir := t.TempDir()
+	writeImages(t, dir, 6, 8)
+	h := newHarness(t)
+	text := fmt.Sprintf(`name = "unet"
+[data]
+name = "images"
+path = %q
+size = 8
+[schedule]
+name = "cosine"
+T = 10
+[network]
+name = "unet"
+channels = 4
+mults = [1, 2]
+[train]
+steps = 3
+batch = 4
+log_every = 1
+checkpoint_every = 0
+ema = 0
+[sample]
+n = 4
+`, dir)
+	out := h.run(h.jobs(text)[0])
+	if out.Status != results.StatusFinished {
+		t.Fatalf("%s: %v", out.Status, out.Err)
+	}
+	ls := h.losses(out.RunID)
+	if len(ls) != 3 || math.IsNaN(ls[2]) {
+		t.Errorf("losses %v", ls)
+	}
+	if _, err := os.Stat(filepath.Join(h.dir, "runs", itoa(out.RunID), "samples_grid.png")); err != nil {
+		t.Errorf("no sample grid: %v", err)
 	}
 }

@@ -2,7 +2,12 @@ package engine_test
 
 import (
 	"encoding/csv"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
 	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 )
@@ -31,4 +36,25 @@ func readSamples(t *testing.T, path string) []float32 {
 		}
 	}
 	return out
+}
+
+// writeImages writes n small gradient PNGs of side size.
+func writeImages(t *testing.T, dir string, n, size int) {
+	t.Helper()
+	for i := range n {
+		img := image.NewGray(image.Rect(0, 0, size, size))
+		for y := range size {
+			for x := range size {
+				img.SetGray(x, y, color.Gray{Y: uint8((x*31 + y*17 + i*40) % 256)})
+			}
+		}
+		f, err := os.Create(filepath.Join(dir, fmt.Sprintf("img%02d.png", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := png.Encode(f, img); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
 }

@@ -69,7 +69,32 @@ func Run(ctx context.Context, job *Job, opt Options) Outcome {
 	}
 	r := &runner{job: job, opt: opt, id: id, dir: filepath.Join(opt.ArtifactRoot, strconv.FormatInt(id, 10)),
 		timings: map[string]float64{}, summaries: map[string]float64{}}
-	status, runErr := r.execute(ctx)
+	return r.finish(r.execute(ctx))
+}
+
+// Resume continues a recorded run (interrupted, or crashed while running) from its last
+// checkpoint, in place: same run id, the loss history after the checkpoint's step replaced.
+// With the data and noise of a step a pure function of (seed, step) and the checkpoint
+// holding weights, Adam moments, EMA, global step and RNG state, the finished history equals
+// that of a run never interrupted, bit for bit.
+func Resume(ctx context.Context, job *Job, opt Options, id int64) Outcome {
+	if opt.ArtifactRoot == "" {
+		opt.ArtifactRoot = filepath.Join(filepath.Dir(opt.Store.Path), "runs")
+	}
+	if opt.MetricBatch <= 0 {
+		opt.MetricBatch = 256
+	}
+	r := &runner{job: job, opt: opt, id: id, dir: filepath.Join(opt.ArtifactRoot, strconv.FormatInt(id, 10)),
+		timings: map[string]float64{}, summaries: map[string]float64{}, resume: true}
+	if err := opt.Store.MarkResumed(id); err != nil {
+		return Outcome{RunID: id, Status: results.StatusFailed, Err: err}
+	}
+	return r.finish(r.execute(ctx))
+}
+
+// finish records how the run ended.
+func (r *runner) finish(status string, runErr error) Outcome {
+	id, opt := r.id, r.opt
 	msg := ""
 	if runErr != nil {
 		msg = runErr.Error()
@@ -96,6 +121,7 @@ type runner struct {
 	summaries map[string]float64
 	backend   backends.Backend
 	ctx       *gctx.Context
+	resume    bool // continue from the run's checkpoint instead of starting afresh
 }
 
 // errDiverged marks a run stopped by the NaN/Inf guard.
@@ -115,8 +141,10 @@ func (r *runner) execute(ctx context.Context) (status string, err error) {
 	r.timings["backend"] = time.Since(start).Seconds()
 	r.timings["data"] = r.job.DataSeconds
 
-	if err := freshDir(r.dir); err != nil {
-		return results.StatusFailed, err
+	if !r.resume {
+		if err := freshDir(r.dir); err != nil {
+			return results.StatusFailed, err
+		}
 	}
 	interrupted, err := r.train(ctx)
 	if errors.Is(err, errDiverged) {
@@ -174,14 +202,38 @@ func (r *runner) train(ctx context.Context) (interrupted bool, err error) {
 	j, tr := r.job, r.job.Trial.Train()
 	steps, batch, dim := tr.Int("steps"), tr.Int("batch"), j.Data.Dim()
 	r.ctx = newContext(r.job.Trial.Backend)
+	if r.resume {
+		// The checkpoint loads the variables before the graph asks for them: let the graph
+		// reuse them (and still create the trainer's own bookkeeping variables).
+		r.ctx = r.ctx.Checked(false)
+	}
 	trainer, err := j.newTrainer(r.backend, r.ctx)
 	if err != nil {
 		return false, err
 	}
 
-	ckpt, err := checkpoints.Build(r.ctx).Dir(filepath.Join(r.dir, "checkpoint")).Keep(2).Done()
+	ckptDir := filepath.Join(r.dir, "checkpoint")
+	if r.resume {
+		if has, _ := os.ReadDir(ckptDir); len(has) == 0 {
+			return false, fmt.Errorf("run %d has no checkpoint in %s to resume from", r.id, ckptDir)
+		}
+	}
+	ckpt, err := checkpoints.Build(r.ctx).Dir(ckptDir).Keep(2).Done()
 	if err != nil {
 		return false, fmt.Errorf("checkpoints: %w", err)
+	}
+	first := 1
+	if r.resume {
+		done := int(optimizers.GetGlobalStep(r.ctx))
+		if b, err := os.ReadFile(filepath.Join(ckptDir, "timesteps.json")); err == nil {
+			if err := json.Unmarshal(b, j.Timesteps); err != nil {
+				return false, fmt.Errorf("timestep sampler state: %w", err)
+			}
+		}
+		if err := r.opt.Store.TruncateMetrics(r.id, done); err != nil {
+			return false, err
+		}
+		first = done + 1
 	}
 	mw := r.opt.Store.Metrics(r.id, r.opt.MetricBatch)
 	prog := newProgress(r.opt.Progress, fmt.Sprintf("run %d", r.id), 0, steps)
@@ -204,7 +256,7 @@ func (r *runner) train(ctx context.Context) (interrupted bool, err error) {
 		return saveJSON(filepath.Join(r.dir, "checkpoint", "timesteps.json"), j.Timesteps)
 	}
 
-	for step := 1; step <= steps; step++ {
+	for step := first; step <= steps; step++ {
 		if ctx.Err() != nil {
 			r.timings["train"] = time.Since(trainStart).Seconds()
 			if err := saveCheckpoint(); err != nil {

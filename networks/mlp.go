@@ -14,9 +14,16 @@ import (
 )
 
 // MLP is a multilayer perceptron on [x_t, embedding(t)] with SiLU activations.
+//
+// With Skip, the output also gets s(t) * x_t (repeated over the output's halves when a
+// variance is learned), where s is a learned linear function of the timestep embedding. At
+// large t the eps target is nearly x_t itself, and a narrow MLP (the reference 912 -> 256 ->
+// 256 -> 784) cannot carry 784 values of noise through 256 units: on MNIST without the skip
+// the L_simple loss was still 0.82 after 2,000 steps.
 type MLP struct {
 	Hidden   []int
 	EmbedDim int
+	Skip     bool
 }
 
 // TimestepEmbedding is the sinusoidal embedding of Vaswani et al. as DDPM uses it:
@@ -53,11 +60,23 @@ func SiLU(x *Node) *Node { return Mul(x, Sigmoid(x)) }
 
 // Apply implements plugins.Network.
 func (m MLP) Apply(ctx *context.Context, xt, t *Node, outDim int) *Node {
-	h := Concatenate([]*Node{xt, TimestepEmbedding(t, m.EmbedDim, xt.DType())}, -1)
+	temb := TimestepEmbedding(t, m.EmbedDim, xt.DType())
+	h := Concatenate([]*Node{xt, temb}, -1)
 	for i, width := range m.Hidden {
 		h = SiLU(Dense(ctx.Inf("layer%d", i), h, width))
 	}
-	return Dense(ctx.In("out"), h, outDim)
+	out := Dense(ctx.In("out"), h, outDim)
+	if !m.Skip {
+		return out
+	}
+	d := xt.Shape().Dimensions[1]
+	if outDim%d != 0 {
+		return out
+	}
+	reps := outDim / d
+	s := Dense(ctx.In("skip"), temb, reps) // [batch, reps]: one scale per output half
+	skip := Reshape(Mul(ExpandAxes(s, -1), ExpandAxes(xt, 1)), xt.Shape().Dimensions[0], outDim)
+	return Add(out, skip)
 }
 
 func init() {
@@ -69,9 +88,11 @@ func init() {
 				Doc: "widths of the hidden layers"},
 			{Name: "embed", Type: plugins.Int, Default: 32, Min: plugins.Bound(2), Max: plugins.Bound(4096),
 				Doc: "width of the sinusoidal timestep embedding"},
+			{Name: "skip", Type: plugins.Bool, Default: false,
+				Doc: "add s(t) * x_t to the output (s learned from the timestep embedding): lets a narrow MLP predict high-dimensional noise"},
 		},
 		New: func(v plugins.Values) (any, error) {
-			return MLP{Hidden: v.Ints("hidden"), EmbedDim: v.Int("embed")}, nil
+			return MLP{Hidden: v.Ints("hidden"), EmbedDim: v.Int("embed"), Skip: v.Bool("skip")}, nil
 		},
 	})
 }

@@ -89,10 +89,10 @@ type EvalInput struct {
 	Dim      int
 	Discrete bool
 	// H, W, C give the image layout of an example (HWC order); zero for data that are not images.
-	H, W, C  int
-	Samples  []float32 // n*Dim values
-	HeldOut  []float32 // m*Dim values
-	Train    []float32 // training examples, as many as HeldOut
+	H, W, C int
+	Samples []float32 // n*Dim values
+	HeldOut []float32 // m*Dim values
+	Train   []float32 // training examples, as many as HeldOut
 	// Bound computes the variational bound per dimension on examples (prior, sum of the L_t
 	// terms, decoder), averaged over them, in nats per dimension.
 	Bound func(x []float32) (prior, terms, decoder float64, err error)

@@ -189,3 +189,13 @@ func (s *Store) CountMetrics(id int64) (int, error) {
 	}
 	return n, err
 }
+
+// ArtifactPath returns the path recorded for a run's artifact ("" if none).
+func (s *Store) ArtifactPath(id int64, name string) (string, error) {
+	var p string
+	err := s.DB.QueryRow("SELECT path FROM artifacts WHERE run_id = ? AND name = ?", id, name).Scan(&p)
+	if err == sql.ErrNoRows {
+		return "", nil
+	}
+	return p, err
+}

@@ -87,6 +87,29 @@ func (s *Store) EndRun(id int64, status, errMsg string) error {
 	return err
 }
 
+// MarkResumed sets a run back to running for `runner resume`, clearing its end, error and
+// the summaries its interruption left.
+func (s *Store) MarkResumed(id int64) error {
+	tx, err := s.DB.Begin()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.Exec(`UPDATE runs SET status = ?, error = '', ended = NULL, heartbeat = ? WHERE id = ?`, StatusRunning, now(), id); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(`DELETE FROM summaries WHERE run_id = ?`, id); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// TruncateMetrics deletes a run's metric rows after a step: those a resumed run recomputes.
+func (s *Store) TruncateMetrics(id int64, afterStep int) error {
+	_, err := s.DB.Exec(`DELETE FROM metrics WHERE run_id = ? AND step > ?`, id, afterStep)
+	return err
+}
+
 // Heartbeat marks a run as alive; a running run whose heartbeat is old has crashed.
 func (s *Store) Heartbeat(id int64) error {
 	_, err := s.DB.Exec(`UPDATE runs SET heartbeat = ? WHERE id = ?`, now(), id)

@@ -74,7 +74,7 @@ func runCommand() *cli.Command {
 					failed++
 				}
 				if out.Status == results.StatusInterrupted || ctx.Err() != nil {
-					return cli.Exit(fmt.Sprintf("interrupted: run %d checkpointed; continue it later", out.RunID), exitRunFail)
+					return cli.Exit(fmt.Sprintf("interrupted: run %d checkpointed; continue it with `runner resume %d`", out.RunID, out.RunID), exitRunFail)
 				}
 			}
 			if failed > 0 {

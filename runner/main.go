@@ -84,6 +84,8 @@ func newApp() *cli.App {
 			scheduleCommand(),
 			versionCommand(),
 			featurizerCommand(),
+			rerunCommand(),
+			resumeCommand(),
 		},
 	}
 }

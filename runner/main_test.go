@@ -335,3 +335,56 @@ func TestQuickSpecEndToEnd(t *testing.T) {
 		}
 	}
 }
+
+func TestBadImageFoldersExit2(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty")
+	corrupt := filepath.Join(dir, "corrupt")
+	for _, d := range []string{empty, corrupt} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeFile(t, corrupt, "broken.png", "this is not a PNG")
+	for _, c := range []struct {
+		name, path, want string
+	}{
+		{"missing", filepath.Join(dir, "nowhere"), "nowhere"},
+		{"empty", empty, "no .png, .jpg or .jpeg files"},
+		{"corrupt", corrupt, "broken.png"},
+	} {
+		spec := writeFile(t, dir, c.name+".toml", quickSpec+"")
+		db := filepath.Join(dir, c.name+".db")
+		code, _, errOut := runCLI(t, "run", spec, "--db", db, "--set", "data.name=images", "--set", "data.path="+strconv.Quote(c.path))
+		if code != 2 || !strings.Contains(errOut, c.want) {
+			t.Errorf("%s: exit %d, %s", c.name, code, errOut)
+		}
+		if _, err := os.Stat(db); !os.IsNotExist(err) {
+			t.Errorf("%s: a database was created", c.name)
+		}
+	}
+}
+
+func TestRerunVerifyAndResume(t *testing.T) {
+	dir := t.TempDir()
+	spec := writeFile(t, dir, "quick.toml", quickSpec)
+	db := filepath.Join(dir, "runs.db")
+	if code, _, errOut := runCLI(t, "run", "-q", spec, "--db", db, "--set", "train.steps=40"); code != 0 {
+		t.Fatalf("run: %d %s", code, errOut)
+	}
+	code, out, errOut := runCLI(t, "rerun", "1", "--verify", "-q", "--db", db)
+	if code != 0 || strings.TrimSpace(out) != "identical" {
+		t.Fatalf("rerun --verify: exit %d, %q, %s", code, out, errOut)
+	}
+	code, out, _ = runCLI(t, "report", "--db", db, "--format", "json")
+	if !strings.Contains(out, `"rerun.verdict": "identical"`) {
+		t.Errorf("verdict not stored:\n%s", out)
+	}
+	// A finished run cannot be resumed.
+	if code, _, errOut := runCLI(t, "resume", "1", "--db", db); code != 2 || !strings.Contains(errOut, "is finished") {
+		t.Errorf("resume of a finished run: exit %d, %s", code, errOut)
+	}
+	if code, _, errOut := runCLI(t, "rerun", "99", "--db", db); code != 2 || !strings.Contains(errOut, "no run with id 99") {
+		t.Errorf("rerun of a missing run: exit %d, %s", code, errOut)
+	}
+}

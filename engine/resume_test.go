@@ -1,0 +1,117 @@
+package engine_test
+
+import (
+	"context"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ddpm-runner/ddpm-runner/engine"
+	"github.com/ddpm-runner/ddpm-runner/results"
+)
+
+// resumeSpec trains long enough to be interrupted midway, with an importance sampler whose
+// state must survive the checkpoint too.
+var resumeSets = []string{"train.steps=200", "train.log_every=1", "train.checkpoint_every=50",
+	"loss.name=hybrid", "predictor.variance=learned_range", "loss.timesteps=importance", "train.warmup=20"}
+
+func sameHistory(t *testing.T, what string, got, want []float64) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d losses, uninterrupted run has %d", what, len(got), len(want))
+	}
+	for i := range want {
+		if math.Float64bits(got[i]) != math.Float64bits(want[i]) {
+			t.Fatalf("%s: step %d loss %v, uninterrupted %v", what, i+1, got[i], want[i])
+		}
+	}
+}
+
+func TestResumeAfterInterruptIsBitIdentical(t *testing.T) {
+	ref := newHarness(t)
+	want := ref.losses(ref.run(ref.jobs(tiny, resumeSets...)[0]).RunID)
+
+	h := newHarness(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	out := engine.Run(ctx, h.jobs(tiny, resumeSets...)[0], engine.Options{Store: h.store, ArtifactRoot: filepath.Join(h.dir, "runs"),
+		Progress: cancelOnWrite{cancel}})
+	cancel()
+	if out.Status != results.StatusInterrupted {
+		t.Fatalf("first leg %s: %v", out.Status, out.Err)
+	}
+	res := engine.Resume(context.Background(), h.jobs(tiny, resumeSets...)[0], engine.Options{Store: h.store, ArtifactRoot: filepath.Join(h.dir, "runs")}, out.RunID)
+	if res.Status != results.StatusFinished || res.RunID != out.RunID {
+		t.Fatalf("resume: %s (run %d): %v", res.Status, res.RunID, res.Err)
+	}
+	sameHistory(t, "after SIGINT", h.losses(out.RunID), want)
+}
+
+// TestHelperCrashingRun is the child of TestResumeAfterKill9: it trains until killed.
+func TestHelperCrashingRun(t *testing.T) {
+	db := os.Getenv("ENGINE_HELPER_DB")
+	if db == "" {
+		t.Skip("helper process only")
+	}
+	store, err := results.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, dir: filepath.Dir(db), store: store}
+	sets := append(append([]string{}, resumeSets...), "train.steps=100000")
+	h.run(h.jobs(tiny, sets...)[0])
+}
+
+func TestResumeAfterKill9IsBitIdentical(t *testing.T) {
+	ref := newHarness(t)
+	want := ref.losses(ref.run(ref.jobs(tiny, resumeSets...)[0]).RunID)
+
+	dir := t.TempDir()
+	db := filepath.Join(dir, "runs.db")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperCrashingRun$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "ENGINE_HELPER_DB="+db)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Kill it mid-way between checkpoints once it has logged 120 steps.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if s, err := results.Open(db); err == nil {
+			n, _ := s.CountMetrics(1)
+			s.Close()
+			if n >= 3*120 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatal("the helper did not log 120 steps in time")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+
+	store, err := results.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	h := &harness{t: t, dir: dir, store: store}
+	r, _ := store.Run(1)
+	if r.Status != results.StatusRunning {
+		t.Fatalf("killed run recorded as %s, want running", r.Status)
+	}
+	// The killed run asked for 100000 steps; resume the same trial but with the reference's
+	// 200, which changes nothing before step 200 (the schedule of steps does not depend on the total).
+	res := engine.Resume(context.Background(), h.jobs(tiny, resumeSets...)[0], engine.Options{Store: store, ArtifactRoot: filepath.Join(dir, "runs")}, 1)
+	if res.Status != results.StatusFinished {
+		t.Fatalf("resume: %s: %v", res.Status, res.Err)
+	}
+	sameHistory(t, "after kill -9", h.losses(1), want)
+}

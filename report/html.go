@@ -1,0 +1,296 @@
+package report
+
+import (
+	"bytes"
+	"encoding/base64"
+	"fmt"
+	"html/template"
+	"image/color"
+	"io"
+	"math"
+	"os"
+	"sort"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+
+	"github.com/ddpm-runner/ddpm-runner/results"
+)
+
+// HTMLInput is what the HTML report shows besides the groups.
+type HTMLInput struct {
+	Groups   []*Group
+	Store    *results.Store
+	Schedule func(params map[string]string) ([]float64, error) // alpha_bar of a group's schedule
+}
+
+type figure struct {
+	Title string
+	PNG   template.URL
+}
+
+type htmlRun struct {
+	ID     int64
+	Label  string
+	Status string
+	Seed   int
+	Error  string
+	Env    [][2]string
+	Grids  []figure
+}
+
+// WriteHTML writes one self-contained page: the comparison table, loss curves per group
+// (mean over seeds with a min-max band), a bar chart per ranked metric with 95% CI whiskers,
+// alpha_bar of each schedule, the sample pictures and each run's provenance.
+func WriteHTML(w io.Writer, in HTMLInput) error {
+	header, rows := Columns(in.Groups)
+	var figs []figure
+	if f, err := lossFigure(in); err == nil && f != nil {
+		figs = append(figs, *f)
+	}
+	for _, k := range MetricKeys(in.Groups) {
+		if _, known := LowerIsBetter(k); !known {
+			continue
+		}
+		if f, err := barFigure(in.Groups, k); err == nil && f != nil {
+			figs = append(figs, *f)
+		}
+	}
+	if in.Schedule != nil {
+		if f, err := scheduleFigure(in); err == nil && f != nil {
+			figs = append(figs, *f)
+		}
+	}
+	var runs []htmlRun
+	for _, g := range in.Groups {
+		for _, r := range g.Runs {
+			hr := htmlRun{ID: r.ID, Label: g.Label, Status: r.Status, Seed: r.Seed, Error: r.Error}
+			keys := make([]string, 0, len(r.Env))
+			for k := range r.Env {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				if len(k) > 7 && k[:7] == "module." && k != "module.github.com/gomlx/gomlx" {
+					continue
+				}
+				hr.Env = append(hr.Env, [2]string{k, r.Env[k]})
+			}
+			if in.Store != nil {
+				for _, name := range []string{"samples_grid.png", "samples.png"} {
+					path, err := in.Store.ArtifactPath(r.ID, name)
+					if err != nil || path == "" {
+						continue
+					}
+					if b, err := os.ReadFile(path); err == nil {
+						hr.Grids = append(hr.Grids, figure{Title: name, PNG: dataURL(b)})
+					}
+				}
+			}
+			runs = append(runs, hr)
+		}
+	}
+	return pageTemplate.Execute(w, map[string]any{"Header": header, "Rows": rows, "Figures": figs, "Runs": runs})
+}
+
+func dataURL(png []byte) template.URL {
+	return template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png))
+}
+
+func render(p *plot.Plot, title string) (*figure, error) {
+	wt, err := p.WriterTo(7*vg.Inch, 4*vg.Inch, "png")
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if _, err := wt.WriteTo(&buf); err != nil {
+		return nil, err
+	}
+	return &figure{Title: title, PNG: dataURL(buf.Bytes())}, nil
+}
+
+func lossFigure(in HTMLInput) (*figure, error) {
+	if in.Store == nil {
+		return nil, nil
+	}
+	p := plot.New()
+	p.Title.Text = "training loss (mean over seeds, band: min to max)"
+	p.X.Label.Text, p.Y.Label.Text = "step", "loss"
+	drawn := 0
+	for gi, g := range in.Groups {
+		byStep := map[int][]float64{}
+		for _, r := range g.Runs {
+			h, err := in.Store.History(r.ID, "loss")
+			if err != nil {
+				return nil, err
+			}
+			for _, pt := range h {
+				if !math.IsNaN(pt.Value) {
+					byStep[pt.Step] = append(byStep[pt.Step], pt.Value)
+				}
+			}
+		}
+		if len(byStep) == 0 {
+			continue
+		}
+		steps := make([]int, 0, len(byStep))
+		for s := range byStep {
+			steps = append(steps, s)
+		}
+		sort.Ints(steps)
+		mean, lo, hi := make(plotter.XYs, len(steps)), make(plotter.XYs, len(steps)), make(plotter.XYs, len(steps))
+		for i, s := range steps {
+			v := byStep[s]
+			sum, mn, mx := 0.0, math.Inf(1), math.Inf(-1)
+			for _, x := range v {
+				sum += x
+				mn, mx = math.Min(mn, x), math.Max(mx, x)
+			}
+			mean[i] = plotter.XY{X: float64(s), Y: sum / float64(len(v))}
+			lo[i], hi[i] = plotter.XY{X: float64(s), Y: mn}, plotter.XY{X: float64(s), Y: mx}
+		}
+		c := plotutil.Color(gi)
+		band := append(append(plotter.XYs{}, lo...), reversed(hi)...)
+		poly, err := plotter.NewPolygon(band)
+		if err == nil {
+			r, g2, b, _ := c.RGBA()
+			poly.Color = color.NRGBA{uint8(r >> 8), uint8(g2 >> 8), uint8(b >> 8), 50}
+			poly.LineStyle.Width = 0
+			p.Add(poly)
+		}
+		line, err := plotter.NewLine(mean)
+		if err != nil {
+			return nil, err
+		}
+		line.Color = c
+		p.Add(line)
+		p.Legend.Add(g.Label, line)
+		drawn++
+	}
+	if drawn == 0 {
+		return nil, nil
+	}
+	p.Legend.Top = true
+	return render(p, "loss curves")
+}
+
+func reversed(xy plotter.XYs) plotter.XYs {
+	out := make(plotter.XYs, len(xy))
+	for i := range xy {
+		out[i] = xy[len(xy)-1-i]
+	}
+	return out
+}
+
+func barFigure(groups []*Group, key string) (*figure, error) {
+	var vals plotter.Values
+	var errs plotter.YErrors
+	var names []string
+	for _, g := range groups {
+		s := g.Stats[key]
+		if s == nil || math.IsNaN(s.Mean) {
+			continue
+		}
+		vals = append(vals, s.Mean)
+		ci := s.CI95
+		if math.IsNaN(ci) {
+			ci = 0
+		}
+		errs = append(errs, struct{ Low, High float64 }{ci, ci})
+		name := g.Label
+		if len(name) > 40 {
+			name = name[:40] + "…"
+		}
+		names = append(names, name)
+	}
+	if len(vals) == 0 {
+		return nil, nil
+	}
+	p := plot.New()
+	p.Title.Text = key + " (mean, whiskers: 95% CI)"
+	bars, err := plotter.NewBarChart(vals, vg.Points(24))
+	if err != nil {
+		return nil, err
+	}
+	bars.Color = plotutil.Color(0)
+	p.Add(bars)
+	pts := make(plotter.XYs, len(vals))
+	for i, v := range vals {
+		pts[i] = plotter.XY{X: float64(i), Y: v}
+	}
+	eb, err := plotter.NewYErrorBars(struct {
+		plotter.XYs
+		plotter.YErrors
+	}{pts, errs})
+	if err != nil {
+		return nil, err
+	}
+	p.Add(eb)
+	p.NominalX(names...)
+	p.X.Tick.Label.Rotation = 0.4
+	p.X.Tick.Label.XAlign = draw.XRight
+	return render(p, key)
+}
+
+func scheduleFigure(in HTMLInput) (*figure, error) {
+	p := plot.New()
+	p.Title.Text = "alpha_bar_t of each schedule"
+	p.X.Label.Text, p.Y.Label.Text = "t / T", "alpha_bar"
+	seen := map[string]bool{}
+	i := 0
+	for _, g := range in.Groups {
+		key := fmt.Sprint(g.Params["schedule.name"], g.Params["schedule.T"], g.Params["schedule.beta_start"], g.Params["schedule.beta_end"])
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		ab, err := in.Schedule(g.Params)
+		if err != nil {
+			continue
+		}
+		pts := make(plotter.XYs, len(ab))
+		for t, v := range ab {
+			pts[t] = plotter.XY{X: float64(t+1) / float64(len(ab)), Y: v}
+		}
+		line, err := plotter.NewLine(pts)
+		if err != nil {
+			return nil, err
+		}
+		line.Color = plotutil.Color(i)
+		i++
+		p.Add(line)
+		p.Legend.Add(g.Params["schedule.name"]+" T="+g.Params["schedule.T"], line)
+	}
+	if i == 0 {
+		return nil, nil
+	}
+	return render(p, "schedules")
+}
+
+var pageTemplate = template.Must(template.New("report").Parse(`<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>ddpm-runner report</title>
+<style>
+body { font-family: sans-serif; margin: 2em; }
+table { border-collapse: collapse; margin-bottom: 1.5em; }
+td, th { border: 1px solid #ccc; padding: 0.3em 0.6em; font-size: 0.9em; text-align: left; }
+img { max-width: 100%; }
+.fig { display: inline-block; margin: 0.5em; vertical-align: top; }
+</style></head><body>
+<h1>ddpm-runner report</h1>
+<h2>Comparison</h2>
+<p>mean ± 95% CI half-width (Student t over seeds) of finished runs, (n runs); * best of the groups.</p>
+<table><tr>{{range .Header}}<th>{{.}}</th>{{end}}</tr>
+{{range .Rows}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>{{end}}</table>
+<h2>Figures</h2>
+{{range .Figures}}<div class="fig"><img src="{{.PNG}}" alt="{{.Title}}"></div>{{end}}
+<h2>Runs</h2>
+{{range .Runs}}<h3>run {{.ID}}: {{.Label}}, seed {{.Seed}}, {{.Status}}</h3>
+{{if .Error}}<p>error: {{.Error}}</p>{{end}}
+{{range .Grids}}<div class="fig"><img src="{{.PNG}}" alt="{{.Title}}"></div>{{end}}
+<table>{{range .Env}}<tr><td>{{index . 0}}</td><td>{{index . 1}}</td></tr>{{end}}</table>
+{{end}}
+</body></html>
+`))

@@ -1,0 +1,215 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/signal"
+	"sort"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/ddpm-runner/ddpm-runner/engine"
+	"github.com/ddpm-runner/ddpm-runner/results"
+	"github.com/ddpm-runner/ddpm-runner/spec"
+)
+
+// staleHeartbeat is how old a running run's heartbeat must be before resume treats the
+// run as crashed (a live run beats every 10 seconds).
+const staleHeartbeat = 60 * time.Second
+
+// timeDependent summaries measure the machine, not the model: rerun --verify skips them.
+var timeDependent = map[string]bool{"steps_per_sec": true, "samples_per_sec": true, "seconds_per_sample": true}
+
+func runIDArg(c *cli.Context) (int64, error) {
+	if c.NArg() != 1 {
+		return 0, usagef("%s needs exactly one run ID (see runner report)", c.Command.Name)
+	}
+	id, err := strconv.ParseInt(c.Args().First(), 10, 64)
+	if err != nil {
+		return 0, usagef("%q is not a run ID", c.Args().First())
+	}
+	return id, nil
+}
+
+// jobOf rebuilds a recorded run's trial from its stored resolved spec.
+func jobOf(r *results.Run) (*engine.Job, error) {
+	t, err := spec.FromCanonical(r.Resolved)
+	if err != nil {
+		return nil, usagef("run %d: %v", r.ID, err)
+	}
+	t.File = r.SpecFile
+	job, err := engine.Prepare(t)
+	if err != nil {
+		return nil, usagef("run %d: %v", r.ID, err)
+	}
+	return job, nil
+}
+
+func rerunCommand() *cli.Command {
+	return withUsageErrors(&cli.Command{
+		Name:      "rerun",
+		Usage:     "run a recorded run again from its stored resolved spec (a new run)",
+		ArgsUsage: "ID",
+		Description: "With --verify, compares the new loss history (loss, mse, vlb_t at every logged step) and\n" +
+			"summaries (all but the timing ones) with the recorded run bit for bit and prints `identical` or the\n" +
+			"first difference; the verdict is stored with the new run (env rerun.verdict). Exit 1 if they differ.",
+		Flags: []cli.Flag{dbFlag(), &cli.BoolFlag{Name: "verify", Usage: "compare with the recorded run bit for bit"},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"}},
+		Action: func(c *cli.Context) error {
+			id, err := runIDArg(c)
+			if err != nil {
+				return err
+			}
+			store, err := openExisting(c.String("db"))
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			orig, err := store.Run(id)
+			if err != nil {
+				return usagef("%v", err)
+			}
+			job, err := jobOf(orig)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			out := engine.Run(ctx, job, engine.Options{Store: store, Progress: progressWriter(c)})
+			fmt.Fprintf(c.App.ErrWriter, "run %d (rerun of %d): %s%s\n", out.RunID, id, out.Status, errSuffix(out.Err))
+			note := map[string]string{"rerun.of": strconv.FormatInt(id, 10)}
+			if !c.Bool("verify") {
+				_ = store.AddEnv(out.RunID, note)
+				if out.Status != results.StatusFinished {
+					return cli.Exit("", exitRunFail)
+				}
+				return nil
+			}
+			verdict, err := verify(store, id, out.RunID)
+			if err != nil {
+				return err
+			}
+			note["rerun.verdict"] = verdict
+			if err := store.AddEnv(out.RunID, note); err != nil {
+				return err
+			}
+			fmt.Fprintln(c.App.Writer, verdict)
+			if verdict != "identical" {
+				return cli.Exit("", exitRunFail)
+			}
+			return nil
+		},
+	})
+}
+
+// verify compares two runs' histories and model summaries bit for bit.
+func verify(store *results.Store, a, b int64) (string, error) {
+	ra, err := store.Run(a)
+	if err != nil {
+		return "", err
+	}
+	rb, err := store.Run(b)
+	if err != nil {
+		return "", err
+	}
+	if ra.Status != rb.Status {
+		return fmt.Sprintf("status differs: recorded %s, rerun %s", ra.Status, rb.Status), nil
+	}
+	for _, key := range []string{"loss", "mse", "vlb_t"} {
+		ha, err := store.History(a, key)
+		if err != nil {
+			return "", err
+		}
+		hb, err := store.History(b, key)
+		if err != nil {
+			return "", err
+		}
+		for i := range min(len(ha), len(hb)) {
+			if ha[i].Step != hb[i].Step || math.Float64bits(ha[i].Value) != math.Float64bits(hb[i].Value) {
+				return fmt.Sprintf("differs: %s at step %d: recorded %.17g, rerun %.17g", key, ha[i].Step, ha[i].Value, hb[i].Value), nil
+			}
+		}
+		if len(ha) != len(hb) {
+			return fmt.Sprintf("differs: %s has %d logged steps recorded, %d in the rerun", key, len(ha), len(hb)), nil
+		}
+	}
+	keys := make([]string, 0, len(ra.Summaries))
+	for k := range ra.Summaries {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if timeDependent[k] {
+			continue
+		}
+		va, vb := ra.Summaries[k], rb.Summaries[k]
+		if math.Float64bits(va) != math.Float64bits(vb) && !(math.IsNaN(va) && math.IsNaN(vb)) {
+			return fmt.Sprintf("differs: summary %s: recorded %.17g, rerun %.17g", k, va, vb), nil
+		}
+	}
+	return "identical", nil
+}
+
+func resumeCommand() *cli.Command {
+	return withUsageErrors(&cli.Command{
+		Name:      "resume",
+		Usage:     "continue an interrupted (or crashed) run from its last checkpoint",
+		ArgsUsage: "ID",
+		Description: "Resumes a run recorded as interrupted, or one still marked running whose heartbeat is older than\n" +
+			"a minute (its process died). The run keeps its ID; steps after the checkpoint are recomputed, and the\n" +
+			"finished loss history equals that of an uninterrupted run bit for bit.",
+		Flags: []cli.Flag{dbFlag(), &cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"}},
+		Action: func(c *cli.Context) error {
+			id, err := runIDArg(c)
+			if err != nil {
+				return err
+			}
+			store, err := openExisting(c.String("db"))
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			r, err := store.Run(id)
+			if err != nil {
+				return usagef("%v", err)
+			}
+			switch r.Status {
+			case results.StatusInterrupted:
+			case results.StatusRunning:
+				hb, err := time.Parse(time.RFC3339Nano, r.Heartbeat)
+				if err == nil && time.Since(hb) < staleHeartbeat {
+					return usagef("run %d is running (heartbeat %s ago); resume only a run whose process has stopped",
+						id, time.Since(hb).Round(time.Second))
+				}
+			default:
+				return usagef("run %d is %s; only interrupted or crashed runs can be resumed", id, r.Status)
+			}
+			job, err := jobOf(r)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			out := engine.Resume(ctx, job, engine.Options{Store: store, Progress: progressWriter(c)}, id)
+			fmt.Fprintf(c.App.ErrWriter, "run %d: %s%s\n", out.RunID, out.Status, errSuffix(out.Err))
+			if out.Status != results.StatusFinished {
+				return cli.Exit("", exitRunFail)
+			}
+			printSummaries(c.App.Writer, out.Summaries)
+			return nil
+		},
+	})
+}
+
+func progressWriter(c *cli.Context) io.Writer {
+	if c.Bool("quiet") {
+		return io.Discard
+	}
+	return c.App.Writer
+}
