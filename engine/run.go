@@ -608,3 +608,24 @@ func Bound(backend backends.Backend, evalCtx *gctx.Context, j *Job, x []float32)
 	}
 	return prior, terms / float64(n), decoder / float64(n), nil
 }
+
+// BareLoop times steps training steps of a job through its GoMLX trainer alone, with the same
+// batches as Run, after one untimed step that compiles the graph: the baseline against which
+// the runner's own overhead is measured.
+func BareLoop(backend backends.Backend, ctx *gctx.Context, j *Job, steps int) (time.Duration, error) {
+	trainer, err := j.newTrainer(backend, ctx)
+	if err != nil {
+		return 0, err
+	}
+	bb := newBatchBuffers(j.Trial.Train().Int("batch"), j.Data.Dim())
+	if _, err := trainer.TrainStep(nil, j.batchInputs(1, bb), nil); err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	for step := 2; step <= steps+1; step++ {
+		if _, err := trainer.TrainStep(nil, j.batchInputs(step, bb), nil); err != nil {
+			return 0, err
+		}
+	}
+	return time.Since(start), nil
+}

@@ -86,6 +86,7 @@ func newApp() *cli.App {
 			featurizerCommand(),
 			rerunCommand(),
 			resumeCommand(),
+			benchCommand(),
 		},
 	}
 }
