@@ -6,7 +6,6 @@ import (
 	"image/color"
 	_ "image/jpeg" // decoders for image.Decode
 	_ "image/png"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
@@ -115,18 +114,8 @@ func (im *Images) ImageShape() (h, w, c int) { return im.Size, im.Size, im.Chann
 
 // Train implements plugins.Dataset: shuffled epochs, as for MNIST.
 func (im *Images) Train(seed uint64, step, n int, dst []float32) {
-	N, d := len(im.train), im.Dim()
-	var perm []int
-	permEpoch := -1
-	for i := range n {
-		pos := step*n + i
-		epoch, k := pos/N, pos%N
-		if epoch != permEpoch {
-			perm = rand.New(rand.NewPCG(seed, uint64(epoch))).Perm(N)
-			permEpoch = epoch
-		}
-		toFloat(im.train[perm[k]], dst[i*d:(i+1)*d])
-	}
+	d := im.Dim()
+	shuffledEpochs(seed, step, n, len(im.train), func(i, k int) { toFloat(im.train[k], dst[i*d:(i+1)*d]) })
 }
 
 // HeldOut implements plugins.Dataset: the held-out images, repeated if n is larger.

@@ -182,8 +182,14 @@ func (m *MNIST) ImageShape() (h, w, c int) { return m.Size, m.Size, 1 }
 // Train implements plugins.Dataset: epochs of the training set, each in its own order
 // shuffled from (seed, epoch), so the examples of a step depend only on (seed, step).
 func (m *MNIST) Train(seed uint64, step, n int, dst []float32) {
-	N := len(m.trainX)
 	d := m.Dim()
+	shuffledEpochs(seed, step, n, len(m.trainX), func(i, k int) { toFloat(m.trainX[k], dst[i*d:(i+1)*d]) })
+}
+
+// shuffledEpochs calls take(i, k) for the n examples of a step: example i of the step is
+// example k of a training set of N, visited in epochs each shuffled from (seed, epoch). The
+// position in the data is step*n, so any step's batch can be recomputed on its own.
+func shuffledEpochs(seed uint64, step, n, N int, take func(i, k int)) {
 	var perm []int
 	permEpoch := -1
 	for i := range n {
@@ -193,7 +199,7 @@ func (m *MNIST) Train(seed uint64, step, n int, dst []float32) {
 			perm = rand.New(rand.NewPCG(seed, uint64(epoch))).Perm(N)
 			permEpoch = epoch
 		}
-		toFloat(m.trainX[perm[k]], dst[i*d:(i+1)*d])
+		take(i, perm[k])
 	}
 }
 

@@ -26,15 +26,26 @@ const staleHeartbeat = 60 * time.Second
 // timeDependent summaries measure the machine, not the model: rerun --verify skips them.
 var timeDependent = map[string]bool{"steps_per_sec": true, "samples_per_sec": true, "seconds_per_sample": true}
 
-func runIDArg(c *cli.Context) (int64, error) {
+// recordedRun opens the database and reads the run named by the command's one argument.
+// The caller closes the store.
+func recordedRun(c *cli.Context) (*results.Store, *results.Run, error) {
 	if c.NArg() != 1 {
-		return 0, usagef("%s needs exactly one run ID (see runner report)", c.Command.Name)
+		return nil, nil, usagef("%s needs exactly one run ID (see runner report)", c.Command.Name)
 	}
 	id, err := strconv.ParseInt(c.Args().First(), 10, 64)
 	if err != nil {
-		return 0, usagef("%q is not a run ID", c.Args().First())
+		return nil, nil, usagef("%q is not a run ID", c.Args().First())
 	}
-	return id, nil
+	store, err := openExisting(c.String("db"))
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := store.Run(id)
+	if err != nil {
+		store.Close()
+		return nil, nil, usagef("%v", err)
+	}
+	return store, r, nil
 }
 
 // jobOf rebuilds a recorded run's trial from its stored resolved spec.
@@ -62,19 +73,12 @@ func rerunCommand() *cli.Command {
 		Flags: []cli.Flag{dbFlag(), &cli.BoolFlag{Name: "verify", Usage: "compare with the recorded run bit for bit"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"}},
 		Action: func(c *cli.Context) error {
-			id, err := runIDArg(c)
-			if err != nil {
-				return err
-			}
-			store, err := openExisting(c.String("db"))
+			store, orig, err := recordedRun(c)
 			if err != nil {
 				return err
 			}
 			defer store.Close()
-			orig, err := store.Run(id)
-			if err != nil {
-				return usagef("%v", err)
-			}
+			id := orig.ID
 			job, err := jobOf(orig)
 			if err != nil {
 				return err
@@ -166,19 +170,12 @@ func resumeCommand() *cli.Command {
 			"finished loss history equals that of an uninterrupted run bit for bit.",
 		Flags: []cli.Flag{dbFlag(), &cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"}},
 		Action: func(c *cli.Context) error {
-			id, err := runIDArg(c)
-			if err != nil {
-				return err
-			}
-			store, err := openExisting(c.String("db"))
+			store, r, err := recordedRun(c)
 			if err != nil {
 				return err
 			}
 			defer store.Close()
-			r, err := store.Run(id)
-			if err != nil {
-				return usagef("%v", err)
-			}
+			id := r.ID
 			switch r.Status {
 			case results.StatusInterrupted:
 			case results.StatusRunning:

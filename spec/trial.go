@@ -261,9 +261,6 @@ func (d *document) resolve(raw map[string]any, point []assignment, seed int) (*T
 			return nil, d.errf(loc("eval.metrics"), "[eval] metrics: %v", err)
 		}
 	}
-	if err := checkCombination(t); err != nil {
-		return nil, d.errf("", "%v", err)
-	}
 	return t, nil
 }
 
@@ -308,21 +305,4 @@ func checkTable(d *document, table string, tbl map[string]any, decls []plugins.P
 		}
 	}
 	return vals, nil
-}
-
-// Combination checks are registered by plugin families that know which settings cannot go
-// together (for example a loss that needs a learned variance); each returns nil or an
-// error explaining why.
-var combinationChecks []func(t *Trial) error
-
-// RegisterCheck adds a whole-trial validity check, run after every table has been resolved.
-func RegisterCheck(f func(t *Trial) error) { combinationChecks = append(combinationChecks, f) }
-
-func checkCombination(t *Trial) error {
-	for _, f := range combinationChecks {
-		if err := f(t); err != nil {
-			return err
-		}
-	}
-	return nil
 }
