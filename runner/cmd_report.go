@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -37,8 +38,9 @@ func reportCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "where", Usage: "only runs whose param key has this value: key=value (repeatable)"},
 			&cli.IntFlag{Name: "last", Usage: "only the newest N runs"},
 			&cli.Int64SliceFlag{Name: "compare", Usage: "two run ids to show side by side: --compare 3 --compare 7"},
+			&cli.StringFlag{Name: "out", Usage: "write the report to this file instead of standard output"},
 		},
-		Action: func(c *cli.Context) error {
+		Action: func(c *cli.Context) (err error) {
 			format := c.String("format")
 			if !containsStr([]string{"table", "markdown", "csv", "json", "html"}, format) {
 				return usagef("--format %q: want table, markdown, csv, json or html", format)
@@ -58,11 +60,29 @@ func reportCommand() *cli.Command {
 				return err
 			}
 			defer store.Close()
+			w := c.App.Writer
+			if path := c.String("out"); path != "" {
+				// Written to a temporary file and renamed, so a failed report leaves no half page.
+				tmp, cerr := os.CreateTemp(filepath.Dir(path), ".report-*")
+				if cerr != nil {
+					return cerr
+				}
+				defer os.Remove(tmp.Name())
+				defer tmp.Close()
+				w = tmp
+				defer func() {
+					if err == nil {
+						if err = tmp.Close(); err == nil {
+							err = os.Rename(tmp.Name(), path)
+						}
+					}
+				}()
+			}
 			if ids := c.Int64Slice("compare"); len(ids) > 0 {
 				if len(ids) != 2 {
 					return usagef("--compare takes exactly two run ids, got %d", len(ids))
 				}
-				return compareRuns(c.App.Writer, store, ids[0], ids[1])
+				return compareRuns(w, store, ids[0], ids[1])
 			}
 			runs, err := store.Runs(results.Filter{Spec: c.String("spec"), Status: c.String("status"), Last: c.Int("last")})
 			if err != nil {
@@ -72,7 +92,6 @@ func reportCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			w := c.App.Writer
 			if view == "runs" {
 				if format == "json" {
 					return writeRunsJSON(w, runs)

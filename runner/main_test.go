@@ -8,10 +8,13 @@ import (
 	"io"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/ddpm-runner/ddpm-runner/results"
 )
 
 // runCLI runs the runner in-process and returns its exit status and outputs.
@@ -386,5 +389,98 @@ func TestRerunVerifyAndResume(t *testing.T) {
 	}
 	if code, _, errOut := runCLI(t, "rerun", "99", "--db", db); code != 2 || !strings.Contains(errOut, "no run with id 99") {
 		t.Errorf("rerun of a missing run: exit %d, %s", code, errOut)
+	}
+}
+
+func TestVerifyReportsAlteredLoss(t *testing.T) {
+	dir := t.TempDir()
+	spec := writeFile(t, dir, "quick.toml", quickSpec)
+	db := filepath.Join(dir, "runs.db")
+	if code, _, errOut := runCLI(t, "run", "-q", spec, "--db", db); code != 0 {
+		t.Fatalf("run: %d %s", code, errOut)
+	}
+	s, err := results.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DB.Exec("UPDATE metrics SET value = value + 1e-9 WHERE run_id = 1 AND key = 'loss' AND step = 3"); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	code, out, _ := runCLI(t, "rerun", "1", "--verify", "-q", "--db", db)
+	if code != 1 || !strings.Contains(out, "differs: loss at step 3") {
+		t.Errorf("exit %d, %q: want the altered step reported", code, out)
+	}
+}
+
+// TestReportEscapesNames: spec names and params with HTML and SQL metacharacters are
+// stored, filtered and shown verbatim, and escaped in HTML.
+func TestReportEscapesNames(t *testing.T) {
+	dir := t.TempDir()
+	nasty := `x'); DROP TABLE runs; -- <script>alert(1)</script>`
+	spec := writeFile(t, dir, "nasty.toml", strings.Replace(quickSpec, `name = "quick"`, "name = "+strconv.Quote(nasty), 1))
+	db := filepath.Join(dir, "runs.db")
+	if code, _, errOut := runCLI(t, "run", "-q", spec, "--db", db); code != 0 {
+		t.Fatalf("run: %d %s", code, errOut)
+	}
+	code, out, errOut := runCLI(t, "report", "--db", db, "--spec", nasty, "--format", "json")
+	if code != 0 || !strings.Contains(out, `DROP TABLE`) {
+		t.Fatalf("filter by a nasty name: exit %d %s %s", code, out, errOut)
+	}
+	html := filepath.Join(dir, "report.html")
+	if code, _, errOut := runCLI(t, "report", "--db", db, "--format", "html", "--out", html); code != 0 {
+		t.Fatalf("html: %d %s", code, errOut)
+	}
+	page, _ := os.ReadFile(html)
+	if strings.Contains(string(page), "<script>alert(1)</script>") || !strings.Contains(string(page), "&lt;script&gt;") {
+		t.Error("the name is not escaped in the html page")
+	}
+	if code, out, _ := runCLI(t, "report", "--db", db, "--format", "csv"); code != 0 || !strings.Contains(out, "group,spec") {
+		t.Errorf("csv after a nasty name: %d %s", code, out)
+	}
+}
+
+// TestReportFormatsParseAndRender checks every format on a small database; the HTML page is
+// opened in headless Chromium when it is installed (.ci/run installs Debian's chromium).
+func TestReportFormatsParseAndRender(t *testing.T) {
+	dir := t.TempDir()
+	spec := writeFile(t, dir, "two.toml", quickSpec+"[sweep]\n\"schedule.name\" = [\"linear\", \"cosine\"]\n")
+	db := filepath.Join(dir, "runs.db")
+	if code, _, errOut := runCLI(t, "run", "-q", spec, "--db", db, "--set", "seeds=[0, 1]"); code != 0 {
+		t.Fatalf("run: %d %s", code, errOut)
+	}
+	_, out, _ := runCLI(t, "report", "--db", db, "--format", "json", "--view", "groups")
+	var groups []map[string]any
+	if err := json.Unmarshal([]byte(out), &groups); err != nil || len(groups) != 2 {
+		t.Fatalf("groups json: %v (%d groups)\n%s", err, len(groups), out)
+	}
+	_, out, _ = runCLI(t, "report", "--db", db, "--format", "csv")
+	rows := readCSV(t, strings.NewReader(out))
+	if len(rows) < 3 || rows[0][3] != "metric" {
+		t.Fatalf("csv: %v", rows)
+	}
+	html := filepath.Join(dir, "report.html")
+	if code, _, errOut := runCLI(t, "report", "--db", db, "--format", "html", "--out", html); code != 0 {
+		t.Fatalf("html: %d %s", code, errOut)
+	}
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Skip("chromium is not installed (apt-get install chromium); the HTML page was written but not rendered")
+	}
+	args := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--user-data-dir=" + t.TempDir()}
+	dom, err := exec.Command(chromium, append(args, "--dump-dom", "file://"+html)...).Output()
+	if err != nil {
+		t.Fatalf("chromium: %v", err)
+	}
+	if !strings.Contains(string(dom), "<table>") || !strings.Contains(string(dom), "<img src=\"data:image/png;base64,") {
+		t.Error("the rendered page lacks the table or a figure")
+	}
+	shot := filepath.Join(dir, "shot.png")
+	if err := exec.Command(chromium, append(args, "--screenshot="+shot, "--window-size=1200,1600", "file://"+html)...).Run(); err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	if st, err := os.Stat(shot); err != nil || st.Size() < 10000 {
+		t.Errorf("screenshot %v %v", st, err)
 	}
 }
