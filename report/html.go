@@ -100,8 +100,8 @@ func dataURL(png []byte) template.URL {
 	return template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png))
 }
 
-func render(p *plot.Plot, title string) (*figure, error) {
-	wt, err := p.WriterTo(7*vg.Inch, 4*vg.Inch, "png")
+func render(p *plot.Plot, title string, width, height vg.Length) (*figure, error) {
+	wt, err := p.WriterTo(width, height, "png")
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +174,7 @@ func lossFigure(in HTMLInput) (*figure, error) {
 		return nil, nil
 	}
 	p.Legend.Top = true
-	return render(p, "loss curves")
+	return render(p, "loss curves", 8*vg.Inch, 4*vg.Inch)
 }
 
 func reversed(xy plotter.XYs) plotter.XYs {
@@ -232,7 +232,7 @@ func barFigure(groups []*Group, key string) (*figure, error) {
 	p.NominalX(names...)
 	p.X.Tick.Label.Rotation = 0.4
 	p.X.Tick.Label.XAlign = draw.XRight
-	return render(p, key)
+	return render(p, key, vg.Length(2.2+0.7*float64(len(vals)))*vg.Inch, 3.2*vg.Inch)
 }
 
 func scheduleFigure(in HTMLInput) (*figure, error) {
@@ -267,7 +267,7 @@ func scheduleFigure(in HTMLInput) (*figure, error) {
 	if i == 0 {
 		return nil, nil
 	}
-	return render(p, "schedules")
+	return render(p, "schedules", 5*vg.Inch, 3.2*vg.Inch)
 }
 
 var pageTemplate = template.Must(template.New("report").Parse(`<!DOCTYPE html>
@@ -275,7 +275,7 @@ var pageTemplate = template.Must(template.New("report").Parse(`<!DOCTYPE html>
 <style>
 body { font-family: sans-serif; margin: 2em; }
 table { border-collapse: collapse; margin-bottom: 1.5em; }
-td, th { border: 1px solid #ccc; padding: 0.3em 0.6em; font-size: 0.9em; text-align: left; }
+td, th { border: 1px solid #ccc; padding: 0.3em 0.6em; font-size: 0.9em; text-align: left; white-space: nowrap; }
 img { max-width: 100%; }
 .fig { display: inline-block; margin: 0.5em; vertical-align: top; }
 </style></head><body>
