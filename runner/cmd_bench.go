@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -170,14 +171,18 @@ func benchSQLite(path string) (int, float64, error) {
 	return rows, rows / time.Since(start).Seconds(), nil
 }
 
-// benchTorch runs bench/torch_mlp.py when python3 can import torch.
+// benchTorch runs bench/torch_mlp.py with the first python that can import torch: the one
+// on PATH, or Debian's /usr/bin/python3 (python3-torch installs there).
 func benchTorch() string {
-	if err := exec.Command("python3", "-c", "import torch").Run(); err != nil {
-		return "pytorch: not available (python3 cannot import torch); skipped"
+	for _, py := range []string{"python3", "/usr/bin/python3"} {
+		if err := exec.Command(py, "-c", "import torch").Run(); err != nil {
+			continue
+		}
+		out, err := exec.Command(py, "bench/torch_mlp.py").CombinedOutput()
+		if err != nil {
+			return fmt.Sprintf("pytorch: bench/torch_mlp.py failed: %v\n%s", err, out)
+		}
+		return "pytorch (reference MLP step, " + py + "): " + strings.TrimSpace(string(out))
 	}
-	out, err := exec.Command("python3", "bench/torch_mlp.py").CombinedOutput()
-	if err != nil {
-		return fmt.Sprintf("pytorch: bench/torch_mlp.py failed: %v\n%s", err, out)
-	}
-	return "pytorch: " + string(out)
+	return "pytorch: not available (no python3 here can import torch; Debian: apt-get install python3-torch); skipped"
 }
