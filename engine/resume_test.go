@@ -17,7 +17,8 @@ import (
 // resumeSpec trains long enough to be interrupted midway, with an importance sampler whose
 // state must survive the checkpoint too.
 var resumeSets = []string{"train.steps=200", "train.log_every=1", "train.checkpoint_every=50",
-	"loss.name=hybrid", "predictor.variance=learned_range", "loss.timesteps=importance", "train.warmup=20"}
+	"loss.name=hybrid", "predictor.variance=learned_range", "loss.timesteps=importance", "train.warmup=20",
+	`eval.metrics=["nll", "frechet"]`}
 
 func sameHistory(t *testing.T, what string, got, want []float64) {
 	t.Helper()
@@ -33,7 +34,8 @@ func sameHistory(t *testing.T, what string, got, want []float64) {
 
 func TestResumeAfterInterruptIsBitIdentical(t *testing.T) {
 	ref := newHarness(t)
-	want := ref.losses(ref.run(ref.jobs(tiny, resumeSets...)[0]).RunID)
+	refOut := ref.run(ref.jobs(tiny, resumeSets...)[0])
+	want := ref.losses(refOut.RunID)
 
 	h := newHarness(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -48,6 +50,11 @@ func TestResumeAfterInterruptIsBitIdentical(t *testing.T) {
 		t.Fatalf("resume: %s (run %d): %v", res.Status, res.RunID, res.Err)
 	}
 	sameHistory(t, "after SIGINT", h.losses(out.RunID), want)
+	for _, k := range []string{"final_loss", "nll_nats_per_dim", "frechet"} {
+		if a, b := res.Summaries[k], refOut.Summaries[k]; math.Float64bits(a) != math.Float64bits(b) && !(math.IsNaN(a) && math.IsNaN(b)) {
+			t.Errorf("summary %s: resumed %v, uninterrupted %v", k, a, b)
+		}
+	}
 }
 
 // TestHelperCrashingRun is the child of TestResumeAfterKill9: it trains until killed.

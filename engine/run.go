@@ -241,7 +241,6 @@ func (r *runner) train(ctx context.Context) (interrupted bool, err error) {
 
 	bb := newBatchBuffers(batch, dim)
 	logEvery, ckptEvery := tr.Int("log_every"), tr.Int("checkpoint_every")
-	var recent []float64 // losses of the last steps, for the final-loss summary
 	lastFinite, lastFiniteStep := math.NaN(), 0
 	trainStart := time.Now()
 	var firstStep time.Duration
@@ -271,8 +270,8 @@ func (r *runner) train(ctx context.Context) (interrupted bool, err error) {
 		if err != nil {
 			return false, fmt.Errorf("step %d: %w", step, err)
 		}
-		if step == 1 {
-			firstStep = time.Since(stepStart)
+		if step == first {
+			firstStep = time.Since(stepStart) // includes building and compiling the graph
 		}
 		loss := scalar(out[0])
 		perExample := tensors.MustCopyFlatData[float32](out[2])
@@ -287,10 +286,6 @@ func (r *runner) train(ctx context.Context) (interrupted bool, err error) {
 		}
 		lastFinite, lastFiniteStep = loss, step
 		j.Timesteps.Update(bb.ts, perExample)
-		recent = append(recent, loss)
-		if len(recent) > 100 {
-			recent = recent[1:]
-		}
 		if step%logEvery == 0 || step == steps || step == 1 {
 			for _, kv := range []struct {
 				k string
@@ -320,13 +315,24 @@ func (r *runner) train(ctx context.Context) (interrupted bool, err error) {
 	if err := saveCheckpoint(); err != nil {
 		return false, err
 	}
-	mean := 0.0
-	for _, v := range recent {
-		mean += v
+	// The final loss is the mean of the losses logged in the last tenth of training, read
+	// back from the store so that a resumed run reports what an uninterrupted one would.
+	hist, err := r.opt.Store.History(r.id, "loss")
+	if err != nil {
+		return false, err
 	}
-	r.summaries["final_loss"] = mean / float64(len(recent))
-	if steps > 1 {
-		r.summaries["steps_per_sec"] = float64(steps-1) / (trainTime - firstStep).Seconds()
+	from := steps - max(steps/10, 1)
+	var sum float64
+	var n int
+	for _, p := range hist {
+		if p.Step > from {
+			sum += p.Value
+			n++
+		}
+	}
+	r.summaries["final_loss"] = sum / float64(n)
+	if leg := steps - first + 1; leg > 1 {
+		r.summaries["steps_per_sec"] = float64(leg-1) / (trainTime - firstStep).Seconds()
 	}
 	return false, nil
 }
@@ -403,6 +409,9 @@ func (r *runner) sampleAndEvaluate() error {
 	if err != nil {
 		return err
 	}
+	if err := r.opt.Store.Heartbeat(r.id); err != nil {
+		return err
+	}
 	start := time.Now()
 	n := j.Trial.Section("sample").Params.Int("n")
 	samples, err := Sample(r.backend, evalCtx, j, n)
@@ -463,6 +472,9 @@ func (r *runner) sampleAndEvaluate() error {
 		in.H, in.W, in.C = img.ImageShape()
 	}
 	for _, nm := range j.Metrics {
+		if err := r.opt.Store.Heartbeat(r.id); err != nil {
+			return err
+		}
 		ms := time.Now()
 		res, err := nm.Metric.Evaluate(in)
 		if err != nil {
