@@ -37,9 +37,19 @@ func statusCell(g *Group) string {
 	return strings.Join(parts, ", ")
 }
 
-// Columns returns the header and rows of the comparison table.
-func Columns(groups []*Group) (header []string, rows [][]string) {
+// Columns returns the header and rows of the comparison table: every summary, or with
+// rankedOnly only those with a direction (the at-a-glance terminal view).
+func Columns(groups []*Group, rankedOnly ...bool) (header []string, rows [][]string) {
 	keys := MetricKeys(groups)
+	if len(rankedOnly) > 0 && rankedOnly[0] {
+		var ranked []string
+		for _, k := range keys {
+			if _, known := LowerIsBetter(k); known {
+				ranked = append(ranked, k)
+			}
+		}
+		keys = ranked
+	}
 	header = append([]string{"group", "spec", "runs"}, keys...)
 	for _, g := range groups {
 		row := []string{g.Label, g.Spec, statusCell(g)}
@@ -53,7 +63,7 @@ func Columns(groups []*Group) (header []string, rows [][]string) {
 
 // WriteTable writes an aligned text table; with color, the best cells are green (ANSI).
 func WriteTable(w io.Writer, groups []*Group, color bool) error {
-	header, rows := Columns(groups)
+	header, rows := Columns(groups, true)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	// Escape codes take no room on screen but tabwriter counts them: every metric cell gets
 	// codes of the same length (green, or the default colour) so the columns stay aligned.
@@ -78,7 +88,8 @@ func WriteTable(w io.Writer, groups []*Group, color bool) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintln(w, "\nmean ± 95% CI half-width (Student t over seeds) (finished runs); * best of the groups")
+	fmt.Fprintln(w, "\nmean ± 95% CI half-width (Student t over seeds) of finished runs (n); * best of the groups;")
+	fmt.Fprintln(w, "ranked metrics only: --format csv, json or html for every summary")
 	return nil
 }
 
