@@ -67,6 +67,24 @@ func Summarize(values []float64) *Stat {
 	return s
 }
 
+// KeepMetrics drops every statistic whose key is not listed (all are kept for an empty list).
+func KeepMetrics(groups []*Group, keys []string) {
+	if len(keys) == 0 {
+		return
+	}
+	keep := map[string]bool{}
+	for _, k := range keys {
+		keep[k] = true
+	}
+	for _, g := range groups {
+		for k := range g.Stats {
+			if !keep[k] {
+				delete(g.Stats, k)
+			}
+		}
+	}
+}
+
 // GroupRuns groups runs by spec and settings hash, in order of first appearance, labels
 // each group by the params that differ between groups, and marks the best mean per metric.
 func GroupRuns(runs []*results.Run) []*Group {

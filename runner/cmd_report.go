@@ -39,6 +39,7 @@ func reportCommand() *cli.Command {
 			&cli.IntFlag{Name: "last", Usage: "only the newest N runs"},
 			&cli.Int64SliceFlag{Name: "compare", Usage: "two run ids to show side by side: --compare 3 --compare 7"},
 			&cli.StringFlag{Name: "out", Usage: "write the report to this file instead of standard output"},
+			&cli.StringSliceFlag{Name: "metrics", Usage: "only these summaries, in the group views (repeatable or comma-separated: --metrics fid,is)"},
 		},
 		Action: func(c *cli.Context) (err error) {
 			format := c.String("format")
@@ -100,6 +101,11 @@ func reportCommand() *cli.Command {
 				return nil
 			}
 			groups := report.GroupRuns(runs)
+			var keep []string
+			for _, m := range c.StringSlice("metrics") {
+				keep = append(keep, strings.Split(m, ",")...)
+			}
+			report.KeepMetrics(groups, keep)
 			switch format {
 			case "markdown":
 				return report.WriteMarkdown(w, groups)
