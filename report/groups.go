@@ -136,7 +136,7 @@ func GroupRuns(runs []*results.Run) []*Group {
 	return groups
 }
 
-// DifferingParams lists the params (not the seed) whose values differ between groups.
+// DifferingParams lists the params (not the seed) that take different values in different groups.
 func DifferingParams(groups []*Group) []string {
 	vals := map[string]map[string]bool{}
 	for _, g := range groups {
@@ -147,15 +147,11 @@ func DifferingParams(groups []*Group) []string {
 			vals[k][v] = true
 		}
 	}
+	// A key that only some groups have belongs to a plugin that the others do not use; the
+	// plugin's name already tells them apart, so only values that differ count.
 	var out []string
 	for k, vs := range vals {
-		missing := false
-		for _, g := range groups {
-			if _, ok := g.Params[k]; !ok {
-				missing = true
-			}
-		}
-		if len(vs) > 1 || missing {
+		if len(vs) > 1 {
 			out = append(out, k)
 		}
 	}
