@@ -66,6 +66,7 @@ func benchCommand() *cli.Command {
 		Flags: []cli.Flag{
 			dbFlag(),
 			&cli.IntFlag{Name: "steps", Value: 60, Usage: "timed training steps per config"},
+			&cli.StringSliceFlag{Name: "config", Usage: "only these configs (2d_mlp, mnist_mlp, mnist_unet; repeatable)"},
 		},
 		Action: func(c *cli.Context) error {
 			store, err := results.Open(c.String("db"))
@@ -76,7 +77,14 @@ func benchCommand() *cli.Command {
 			w := tabwriter.NewWriter(c.App.Writer, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(w, "config\trunner steps/s\tbare steps/s\toverhead\tsamples/s\tpeak RSS")
 			steps := c.Int("steps")
+			only := map[string]bool{}
+			for _, n := range c.StringSlice("config") {
+				only[n] = true
+			}
 			for _, cfg := range benchConfigs {
+				if len(only) > 0 && !only[cfg.name] {
+					continue
+				}
 				res, err := benchOne(store, cfg.name, cfg.text, steps)
 				if err != nil {
 					return fmt.Errorf("bench %s: %w", cfg.name, err)
