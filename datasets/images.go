@@ -24,6 +24,7 @@ type Images struct {
 	Size           int
 	Channels       int
 	train, heldOut [][]byte
+	shuffler       epochShuffler
 }
 
 // LoadImages reads every .png, .jpg and .jpeg file in dir.
@@ -115,7 +116,7 @@ func (im *Images) ImageShape() (h, w, c int) { return im.Size, im.Size, im.Chann
 // Train implements plugins.Dataset: shuffled epochs, as for MNIST.
 func (im *Images) Train(seed uint64, step, n int, dst []float32) {
 	d := im.Dim()
-	shuffledEpochs(seed, step, n, len(im.train), func(i, k int) { toFloat(im.train[k], dst[i*d:(i+1)*d]) })
+	im.shuffler.take(seed, step, n, len(im.train), func(i, k int) { toFloat(im.train[k], dst[i*d:(i+1)*d]) })
 }
 
 // HeldOut implements plugins.Dataset: the held-out images, repeated if n is larger.

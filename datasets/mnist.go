@@ -116,6 +116,7 @@ type MNIST struct {
 	Size          int
 	trainX, testX [][]byte // already filtered and resized
 	trainY, testY []int
+	shuffler      epochShuffler
 }
 
 // LoadMNIST reads MNIST (once per process) and prepares the chosen digits at the chosen
@@ -183,23 +184,29 @@ func (m *MNIST) ImageShape() (h, w, c int) { return m.Size, m.Size, 1 }
 // shuffled from (seed, epoch), so the examples of a step depend only on (seed, step).
 func (m *MNIST) Train(seed uint64, step, n int, dst []float32) {
 	d := m.Dim()
-	shuffledEpochs(seed, step, n, len(m.trainX), func(i, k int) { toFloat(m.trainX[k], dst[i*d:(i+1)*d]) })
+	m.shuffler.take(seed, step, n, len(m.trainX), func(i, k int) { toFloat(m.trainX[k], dst[i*d:(i+1)*d]) })
 }
 
-// shuffledEpochs calls take(i, k) for the n examples of a step: example i of the step is
-// example k of a training set of N, visited in epochs each shuffled from (seed, epoch). The
-// position in the data is step*n, so any step's batch can be recomputed on its own.
-func shuffledEpochs(seed uint64, step, n, N int, take func(i, k int)) {
-	var perm []int
-	permEpoch := -1
+// epochShuffler visits a training set of N examples in epochs, each in an order shuffled
+// from (seed, epoch). It keeps the last permutation: computing one per step would put a
+// 60,000-element shuffle on the training step's path.
+type epochShuffler struct {
+	seed  uint64
+	epoch int
+	perm  []int
+}
+
+// take calls fn(i, k) for the n examples of a step: example i of the step is example k of
+// the set. The position in the data is step*n, so any step's batch can be recomputed alone.
+func (e *epochShuffler) take(seed uint64, step, n, N int, fn func(i, k int)) {
 	for i := range n {
 		pos := step*n + i
 		epoch, k := pos/N, pos%N
-		if epoch != permEpoch {
-			perm = rand.New(rand.NewPCG(seed, uint64(epoch))).Perm(N)
-			permEpoch = epoch
+		if e.perm == nil || len(e.perm) != N || e.seed != seed || e.epoch != epoch {
+			e.seed, e.epoch = seed, epoch
+			e.perm = rand.New(rand.NewPCG(seed, uint64(epoch))).Perm(N)
 		}
-		take(i, perm[k])
+		fn(i, e.perm[k])
 	}
 }
 

@@ -291,7 +291,7 @@ func writeRunsTable(w io.Writer, runs []*results.Run) {
 		return
 	}
 	cols := append([]string{}, keyParams...)
-	for _, k := range differingParams(runs) {
+	for _, k := range report.DifferingParams(report.GroupRuns(runs)) {
 		if !containsStr(cols, k) && k != "seed" {
 			cols = append(cols, k)
 		}
@@ -322,27 +322,6 @@ func writeRunsTable(w io.Writer, runs []*results.Run) {
 		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	}
 	tw.Flush()
-}
-
-// differingParams lists the params whose value is not the same in every run.
-func differingParams(runs []*results.Run) []string {
-	vals := map[string]map[string]bool{}
-	for _, r := range runs {
-		for k, v := range r.Params {
-			if vals[k] == nil {
-				vals[k] = map[string]bool{}
-			}
-			vals[k][v] = true
-		}
-	}
-	var out []string
-	for k, vs := range vals {
-		if len(vs) > 1 {
-			out = append(out, k)
-		}
-	}
-	sort.Strings(out)
-	return out
 }
 
 func sortedSet(m map[string]bool) []string {
