@@ -120,6 +120,7 @@ func lossFigure(in HTMLInput) (*figure, error) {
 	p.Title.Text = "training loss (mean over seeds, band: min to max)"
 	p.X.Label.Text, p.Y.Label.Text = "step", "loss"
 	drawn := 0
+	lo, hi := math.Inf(1), math.Inf(-1)
 	for gi, g := range in.Groups {
 		byStep := map[int][]float64{}
 		for _, r := range g.Runs {
@@ -130,6 +131,7 @@ func lossFigure(in HTMLInput) (*figure, error) {
 			for _, pt := range h {
 				if !math.IsNaN(pt.Value) {
 					byStep[pt.Step] = append(byStep[pt.Step], pt.Value)
+					lo, hi = math.Min(lo, pt.Value), math.Max(hi, pt.Value)
 				}
 			}
 		}
@@ -172,6 +174,13 @@ func lossFigure(in HTMLInput) (*figure, error) {
 	}
 	if drawn == 0 {
 		return nil, nil
+	}
+	// Losses of different objectives (a T * L_t against an MSE) span orders of magnitude; a
+	// log axis keeps every curve readable when all of them are positive.
+	if lo > 0 && hi/lo > 100 {
+		p.Y.Scale = plot.LogScale{}
+		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+		p.Y.Label.Text = "loss (log scale)"
 	}
 	p.Legend.Top = true
 	return render(p, "loss curves", 8*vg.Inch, 4*vg.Inch)
