@@ -242,9 +242,6 @@ func (m *MNIST) TestLabels(n int) []int {
 // TrainSet returns every training image and label (for the featurizer).
 func (m *MNIST) TrainSet() ([][]byte, []int) { return m.trainX, m.trainY }
 
-// TestSet returns every test image and label.
-func (m *MNIST) TestSet() ([][]byte, []int) { return m.testX, m.testY }
-
 // toFloat maps pixel p in 0..255 to p/127.5 - 1 in [-1, 1].
 func toFloat(px []byte, dst []float32) {
 	for i, p := range px {

@@ -16,30 +16,6 @@ import (
 	"github.com/ddpm-runner/ddpm-runner/spec"
 )
 
-// The reference MLP of DESIGN.md: [x (784), embedding (128)] = 912 -> 256 -> 256 -> 784,
-// batch 128. The data source does not change the step's cost.
-const benchMNISTMLP = `
-[data]
-name = "gaussian"
-dim = 784
-[network]
-hidden = [256, 256]
-embed = 128
-[train]
-batch = 128
-`
-
-// The 2-D MLP of experiments/linear_beta.toml.
-const bench2DMLP = `
-[data]
-name = "swissroll"
-[network]
-hidden = [128, 128, 128]
-embed = 32
-[train]
-batch = 256
-`
-
 // benchBackendConfig is the simplego configuration the benchmarks use (BENCH_GO_CONFIG
 // overrides it, to compare settings).
 var benchBackendConfig = func() string {
@@ -88,21 +64,15 @@ func benchTrainStep(b *testing.B, text string, stockGradient bool) {
 	b.ReportMetric(float64(b.N*tr.Int("batch"))/b.Elapsed().Seconds(), "examples/s")
 }
 
-func BenchmarkTrainStepMNISTMLP(b *testing.B)      { benchTrainStep(b, benchMNISTMLP, false) }
-func BenchmarkTrainStepMNISTMLPStock(b *testing.B) { benchTrainStep(b, benchMNISTMLP, true) }
-func BenchmarkTrainStep2DMLP(b *testing.B)         { benchTrainStep(b, bench2DMLP, false) }
-func BenchmarkTrainStep2DMLPStock(b *testing.B)    { benchTrainStep(b, bench2DMLP, true) }
+func BenchmarkTrainStepMNISTMLP(b *testing.B) {
+	benchTrainStep(b, BenchConfigNamed("mnist_mlp"), false)
+}
+func BenchmarkTrainStepMNISTMLPStock(b *testing.B) {
+	benchTrainStep(b, BenchConfigNamed("mnist_mlp"), true)
+}
+func BenchmarkTrainStep2DMLP(b *testing.B)      { benchTrainStep(b, BenchConfigNamed("2d_mlp"), false) }
+func BenchmarkTrainStep2DMLPStock(b *testing.B) { benchTrainStep(b, BenchConfigNamed("2d_mlp"), true) }
 
-// A small U-Net on 28x28 MNIST-shaped data, batch 32.
-const benchUNet = `
-[data]
-name = "mnist"
-[network]
-name = "unet"
-channels = 16
-mults = [1, 2]
-[train]
-batch = 32
-`
-
-func BenchmarkTrainStepMNISTUNet(b *testing.B) { benchTrainStep(b, benchUNet, false) }
+func BenchmarkTrainStepMNISTUNet(b *testing.B) {
+	benchTrainStep(b, BenchConfigNamed("mnist_unet"), false)
+}

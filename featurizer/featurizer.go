@@ -21,9 +21,6 @@ import (
 // Layer widths: input, hidden, feature, classes.
 var Widths = []int{784, 512, 256, 10}
 
-// FeatureDim is the width of the features used for Fréchet distances.
-const FeatureDim = 256
-
 //go:embed mnist_mlp.bin
 var shippedWeights []byte
 
@@ -109,7 +106,7 @@ func Decode(b []byte, m Manifest) (*Model, error) {
 }
 
 // Forward runs n images (784 values each in [-1, 1]) through the classifier and returns the
-// features (n x FeatureDim, after the second ReLU) and the class probabilities (n x 10).
+// features (n x 256, the units after the second ReLU) and the class probabilities (n x 10).
 func (m *Model) Forward(x []float32) (features, probs *mat.Dense) {
 	d := Widths[0]
 	n := len(x) / d

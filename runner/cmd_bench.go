@@ -19,42 +19,6 @@ import (
 	"github.com/ddpm-runner/ddpm-runner/spec"
 )
 
-// benchConfigs are the reference configurations: the 2-D MLP of swissroll_2d, the MNIST
-// reference MLP (912 -> 256 -> 256 -> 784, batch 128) and a small MNIST U-Net.
-var benchConfigs = []struct{ name, text string }{
-	{"2d_mlp", `[data]
-name = "swissroll"
-[schedule]
-T = 100
-[network]
-hidden = [128, 128, 128]
-embed = 32
-[train]
-batch = 256
-`},
-	{"mnist_mlp", `[data]
-name = "mnist"
-[schedule]
-T = 250
-[network]
-hidden = [256, 256]
-embed = 128
-[train]
-batch = 128
-`},
-	{"mnist_unet", `[data]
-name = "mnist"
-[schedule]
-T = 250
-[network]
-name = "unet"
-channels = 16
-mults = [1, 2]
-[train]
-batch = 32
-`},
-}
-
 func benchCommand() *cli.Command {
 	return withUsageErrors(&cli.Command{
 		Name:  "bench",
@@ -81,15 +45,15 @@ func benchCommand() *cli.Command {
 			for _, n := range c.StringSlice("config") {
 				only[n] = true
 			}
-			for _, cfg := range benchConfigs {
-				if len(only) > 0 && !only[cfg.name] {
+			for _, cfg := range engine.BenchConfigs {
+				if len(only) > 0 && !only[cfg.Name] {
 					continue
 				}
-				res, err := benchOne(store, cfg.name, cfg.text, steps)
+				res, err := benchOne(store, cfg.Name, cfg.Spec, steps)
 				if err != nil {
-					return fmt.Errorf("bench %s: %w", cfg.name, err)
+					return fmt.Errorf("bench %s: %w", cfg.Name, err)
 				}
-				fmt.Fprintf(w, "%s\t%.2f\t%.2f\t%+.1f%%\t%.1f\t%.0f MiB\n", cfg.name, res["runner_steps_per_sec"],
+				fmt.Fprintf(w, "%s\t%.2f\t%.2f\t%+.1f%%\t%.1f\t%.0f MiB\n", cfg.Name, res["runner_steps_per_sec"],
 					res["bare_steps_per_sec"], res["overhead_percent"], res["samples_per_sec"], res["peak_rss_mib"])
 			}
 			w.Flush()

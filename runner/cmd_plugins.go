@@ -44,7 +44,7 @@ func printPlugins(w io.Writer, kinds []plugins.Kind) {
 		if len(names) == 0 {
 			fmt.Fprintf(tw, "  (none registered)\n")
 		}
-		common := commonParams(k)
+		common := spec.CommonParams(k)
 		if len(common) > 0 {
 			fmt.Fprintf(tw, "  keys every %s takes:\n", k)
 			printParams(tw, common)
@@ -75,8 +75,4 @@ func tableOf(k plugins.Kind) string {
 		return "eval] metrics = [..."
 	}
 	return string(k)
-}
-
-func commonParams(k plugins.Kind) []plugins.Param {
-	return spec.CommonParams(k)
 }
