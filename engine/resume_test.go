@@ -122,3 +122,36 @@ func TestResumeAfterKill9IsBitIdentical(t *testing.T) {
 	}
 	sameHistory(t, "after kill -9", h.losses(1), want)
 }
+
+// TestResumeSkipsATruncatedCheckpoint: a checkpoint cut short (the process killed while
+// writing it) is moved aside and the run resumes from the one before, still bit-identical.
+func TestResumeSkipsATruncatedCheckpoint(t *testing.T) {
+	sets := append(append([]string{}, resumeSets...), "train.checkpoint_every=5")
+	ref := newHarness(t)
+	want := ref.losses(ref.run(ref.jobs(tiny, sets...)[0]).RunID)
+
+	h := newHarness(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	out := engine.Run(ctx, h.jobs(tiny, sets...)[0], engine.Options{Store: h.store, ArtifactRoot: filepath.Join(h.dir, "runs"),
+		Progress: cancelOnWrite{cancel}})
+	cancel()
+	if out.Status != results.StatusInterrupted {
+		t.Fatalf("first leg %s: %v", out.Status, out.Err)
+	}
+	bins, _ := filepath.Glob(filepath.Join(h.dir, "runs", "1", "checkpoint", "checkpoint-*.bin"))
+	if len(bins) < 2 {
+		t.Fatalf("%d checkpoints, want 2", len(bins))
+	}
+	newest := bins[len(bins)-1]
+	if err := os.Truncate(newest, 100); err != nil {
+		t.Fatal(err)
+	}
+	res := engine.Resume(context.Background(), h.jobs(tiny, sets...)[0], engine.Options{Store: h.store, ArtifactRoot: filepath.Join(h.dir, "runs")}, 1)
+	if res.Status != results.StatusFinished {
+		t.Fatalf("resume: %s: %v", res.Status, res.Err)
+	}
+	if _, err := os.Stat(newest + ".broken"); err != nil {
+		t.Errorf("the truncated checkpoint was not moved aside: %v", err)
+	}
+	sameHistory(t, "after a truncated checkpoint", h.losses(1), want)
+}

@@ -188,6 +188,52 @@ func newContext(backend string) *gctx.Context {
 	return ctx
 }
 
+// timestepsFile is where the timestep sampler's state at a checkpoint step is kept.
+func timestepsFile(dir string, step int) string {
+	return filepath.Join(dir, fmt.Sprintf("timesteps-step-%08d.json", step))
+}
+
+// pruneTimesteps keeps the newest keep sampler-state files (checkpoints keep two).
+func pruneTimesteps(dir string, keep int) error {
+	files, err := filepath.Glob(filepath.Join(dir, "timesteps-step-*.json"))
+	if err != nil {
+		return err
+	}
+	sort.Strings(files)
+	for len(files) > keep {
+		if err := os.Remove(files[0]); err != nil {
+			return err
+		}
+		files = files[1:]
+	}
+	return nil
+}
+
+// dropBrokenCheckpoints moves aside the newest checkpoints that cannot be read, so that a
+// run killed while writing one (kill -9, power loss) resumes from the one before. Each is
+// tried on a scratch context; what is moved aside keeps its files with a .broken suffix.
+func dropBrokenCheckpoints(dir string) error {
+	for {
+		_, err := checkpoints.Build(gctx.New()).Dir(dir).Done()
+		if err == nil {
+			return nil
+		}
+		bins, _ := filepath.Glob(filepath.Join(dir, "checkpoint-*.bin"))
+		if len(bins) < 2 {
+			return fmt.Errorf("no readable checkpoint in %s: %w", dir, err)
+		}
+		sort.Strings(bins)
+		base := strings.TrimSuffix(bins[len(bins)-1], ".bin")
+		for _, ext := range []string{".bin", ".json"} {
+			if _, statErr := os.Stat(base + ext); statErr == nil {
+				if err := os.Rename(base+ext, base+ext+".broken"); err != nil {
+					return err
+				}
+			}
+		}
+	}
+}
+
 // noiseStream separates the timestep-and-noise stream of a step from the dataset's own
 // stream for the same (seed, step).
 const noiseStream = 0x9e3779b97f4a7c15
@@ -218,6 +264,11 @@ func (r *runner) train(ctx context.Context) (interrupted bool, err error) {
 			return false, fmt.Errorf("run %d has no checkpoint in %s to resume from", r.id, ckptDir)
 		}
 	}
+	if r.resume {
+		if err := dropBrokenCheckpoints(ckptDir); err != nil {
+			return false, err
+		}
+	}
 	ckpt, err := checkpoints.Build(r.ctx).Dir(ckptDir).Keep(2).Done()
 	if err != nil {
 		return false, fmt.Errorf("checkpoints: %w", err)
@@ -225,7 +276,7 @@ func (r *runner) train(ctx context.Context) (interrupted bool, err error) {
 	first := 1
 	if r.resume {
 		done := int(optimizers.GetGlobalStep(r.ctx))
-		if b, err := os.ReadFile(filepath.Join(ckptDir, "timesteps.json")); err == nil {
+		if b, err := os.ReadFile(timestepsFile(ckptDir, done)); err == nil {
 			if err := json.Unmarshal(b, j.Timesteps); err != nil {
 				return false, fmt.Errorf("timestep sampler state: %w", err)
 			}
@@ -252,7 +303,13 @@ func (r *runner) train(ctx context.Context) (interrupted bool, err error) {
 		if err := ckpt.Save(); err != nil {
 			return fmt.Errorf("checkpoint: %w", err)
 		}
-		return saveJSON(filepath.Join(r.dir, "checkpoint", "timesteps.json"), j.Timesteps)
+		// The timestep sampler's state is saved per checkpoint step, so a resume that falls
+		// back to an older checkpoint also gets the matching state.
+		step := int(optimizers.GetGlobalStep(r.ctx))
+		if err := saveJSON(timestepsFile(ckptDir, step), j.Timesteps); err != nil {
+			return err
+		}
+		return pruneTimesteps(ckptDir, 3)
 	}
 
 	for step := first; step <= steps; step++ {
