@@ -17,6 +17,8 @@ import (
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/backends/simplego"
+
+	"github.com/ddpm-runner/ddpm-runner/internal/fastdot"
 )
 
 // DefaultConfig is added to every "go" backend configuration that does not set
@@ -43,5 +45,10 @@ func New(config string) (backends.Backend, error) {
 		os.Stdout = devnull
 		defer func() { os.Stdout = saved; devnull.Close() }()
 	}
-	return simplego.New(config)
+	b, err := simplego.New(config)
+	if err != nil {
+		return nil, err
+	}
+	fastdot.Ensure(b)
+	return b, nil
 }

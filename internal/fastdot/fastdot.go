@@ -1,0 +1,192 @@
+package fastdot
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+)
+
+// EnvVar turns the fast kernel off when set to 0, false or off (and on with 1, true, on).
+// The runner's --fast-matmul flag sets the same switch.
+const EnvVar = "DDPM_FAST_MATMUL"
+
+// Tolerance is the largest relative difference, max|fast - stock| / max|stock| over an
+// output, that the self-check accepts between the fast and the stock kernel. Both sum in
+// float32 in different orders; on the self-check's shapes they differ by about 1e-7.
+const Tolerance = 1e-5
+
+var (
+	mu       sync.Mutex
+	wanted   = wantedFromEnv()
+	checked  bool   // the self-check has run in this process
+	failure  string // why the fast kernel is not in use, once checked
+	warnings io.Writer = os.Stderr
+)
+
+func wantedFromEnv() bool {
+	switch strings.ToLower(strings.TrimSpace(os.Getenv(EnvVar))) {
+	case "0", "false", "off", "no":
+		return false
+	}
+	return true
+}
+
+// SetEnabled asks for the fast kernel (the default unless $DDPM_FAST_MATMUL says otherwise)
+// or for GoMLX's stock kernel. It takes effect at once and for every go backend.
+func SetEnabled(on bool) {
+	mu.Lock()
+	defer mu.Unlock()
+	wanted = on
+	active.Store(on && checked && failure == "")
+}
+
+// Ensure is called with every new go backend. The first time the fast kernel is wanted it
+// installs the hook and runs the self-check on that backend; if anything fails it prints one
+// warning line and leaves GoMLX's stock kernel in place for the rest of the process.
+func Ensure(backend backends.Backend) {
+	mu.Lock()
+	defer mu.Unlock()
+	if !wanted {
+		active.Store(false)
+		return
+	}
+	if !checked {
+		checked = true
+		failure = setUp(backend)
+		if failure != "" && warnings != nil {
+			fmt.Fprintf(warnings, "warning: fast matmul disabled, using GoMLX's stock kernel: %s\n", failure)
+		}
+	}
+	active.Store(failure == "")
+}
+
+func setUp(backend backends.Backend) string {
+	if !kernelSupported {
+		return "this CPU has no AVX2/FMA"
+	}
+	if err := installHook(); err != nil {
+		return "GoMLX internals changed: " + err.Error()
+	}
+	if err := selfCheck(backend); err != nil {
+		return "self-check failed: " + err.Error()
+	}
+	return ""
+}
+
+// Kernel names the DotGeneral kernel in use (for `runner version` and run provenance).
+func Kernel() string {
+	mu.Lock()
+	defer mu.Unlock()
+	switch {
+	case active.Load():
+		return "fastdot " + kernelName
+	case !wanted:
+		return "gomlx-stock (fast matmul turned off)"
+	case !checked:
+		if !kernelSupported {
+			return "gomlx-stock (this CPU has no AVX2/FMA)"
+		}
+		return "fastdot " + kernelName + " (pending self-check)"
+	default:
+		return "gomlx-stock (" + failure + ")"
+	}
+}
+
+// Active reports whether DotGeneral currently runs on the fast kernel.
+func Active() bool { return active.Load() }
+
+// Calls returns how many DotGenerals ran on the fast kernel and how many fell back to the
+// stock kernel while the fast one was active.
+func Calls() (fast, fallback int64) { return fastCalls.Load(), fallbackCalls.Load() }
+
+// SetCorruptForTest makes the fast kernel return a wrong value (one element off by 0.1%) so
+// tests can check that the self-check catches a broken kernel. Never set it outside tests.
+func SetCorruptForTest(on bool) { corruptForTest.Store(on) }
+
+// ResetForTest forgets the self-check's verdict so the next Ensure runs it again.
+func ResetForTest() {
+	mu.Lock()
+	defer mu.Unlock()
+	checked, failure = false, ""
+	active.Store(false)
+}
+
+// selfCheck runs a few products on both kernels: both contracting layouts of each operand
+// (the forward and the two gradient products of a dense layer), a batch axis, a
+// contraction over two kc blocks, and odd sizes that exercise edge tiles.
+func selfCheck(backend backends.Backend) error {
+	cases := []struct {
+		lhs, rhs               []int
+		lhsC, lhsB, rhsC, rhsB []int
+	}{
+		{[]int{17, 33}, []int{33, 19}, []int{1}, nil, []int{0}, nil},
+		{[]int{33, 17}, []int{33, 19}, []int{0}, nil, []int{0}, nil},
+		{[]int{17, 33}, []int{19, 33}, []int{1}, nil, []int{1}, nil},
+		{[]int{33, 17}, []int{19, 33}, []int{0}, nil, []int{1}, nil},
+		{[]int{3, 7, 40}, []int{3, 40, 9}, []int{2}, []int{0}, []int{1}, []int{0}},
+		{[]int{65, 300}, []int{300, 40}, []int{1}, nil, []int{0}, nil},
+	}
+	rng := rand.New(rand.NewPCG(0x5e1f, 0xc43c))
+	for _, tc := range cases {
+		exec, err := graph.NewExecAny(backend, func(l, r *graph.Node) *graph.Node {
+			return graph.DotGeneral(l, tc.lhsC, tc.lhsB, r, tc.rhsC, tc.rhsB)
+		})
+		if err != nil {
+			return err
+		}
+		l := tensors.FromFlatDataAndDimensions(randomData(rng, tc.lhs), tc.lhs...)
+		r := tensors.FromFlatDataAndDimensions(randomData(rng, tc.rhs), tc.rhs...)
+		run := func(fast bool) ([]float32, error) {
+			active.Store(fast)
+			out, err := exec.Exec(l, r)
+			if err != nil {
+				return nil, err
+			}
+			return tensors.MustCopyFlatData[float32](out[0]), nil
+		}
+		stock, err := run(false)
+		if err != nil {
+			return err
+		}
+		before, _ := Calls()
+		fast, err := run(true)
+		active.Store(false)
+		if err != nil {
+			return err
+		}
+		if after, _ := Calls(); after == before {
+			return fmt.Errorf("DotGeneral %v x %v did not reach the fast kernel", tc.lhs, tc.rhs)
+		}
+		var maxDiff, maxAbs float64
+		for i := range stock {
+			maxDiff = max(maxDiff, math.Abs(float64(fast[i])-float64(stock[i])))
+			maxAbs = max(maxAbs, math.Abs(float64(stock[i])))
+		}
+		if !(maxDiff <= Tolerance*maxAbs) {
+			return fmt.Errorf("DotGeneral %v x %v (contracting %v, %v; batch %v, %v) differs from the stock kernel by %.3g relative (tolerance %g)",
+				tc.lhs, tc.rhs, tc.lhsC, tc.rhsC, tc.lhsB, tc.rhsB, maxDiff/maxAbs, Tolerance)
+		}
+		exec.Finalize()
+	}
+	return nil
+}
+
+func randomData(rng *rand.Rand, dims []int) []float32 {
+	n := 1
+	for _, d := range dims {
+		n *= d
+	}
+	out := make([]float32, n)
+	for i := range out {
+		out[i] = float32(rng.NormFloat64())
+	}
+	return out
+}

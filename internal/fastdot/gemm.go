@@ -1,0 +1,201 @@
+package fastdot
+
+import (
+	"runtime"
+	"sync"
+)
+
+// Blocking of the GotoBLAS/BLIS kind: a kc-deep slice of B is packed into nr-wide panels
+// (each panel, kc x nr floats = 16 KiB, stays in L1 while it is used), an mc x kc block of A
+// is packed into mr-tall panels (72 KiB, L2), and the micro-kernel multiplies one A panel by
+// one B panel into an mr x nr tile of C held in registers.
+const (
+	mr = 6
+	nr = 16
+	kc = 256
+	mc = 72 // a multiple of mr
+
+	// minFlopsPerWorker keeps small products on one goroutine: below about 10 µs of work
+	// the hand-off costs more than it saves.
+	minFlopsPerWorker = 1 << 19
+)
+
+// strided is a read-only matrix view: element (i, j) is data[off + i*rs + j*cs].
+type strided struct {
+	data        []float32
+	off, rs, cs int
+}
+
+var panelPool sync.Pool
+
+func getPanel(n int) *[]float32 {
+	if p, ok := panelPool.Get().(*[]float32); ok && cap(*p) >= n {
+		*p = (*p)[:n]
+		return p
+	}
+	s := make([]float32, n)
+	return &s
+}
+
+// gemm sets c (row-major m x n, row stride n) to a (m x k) times b (k x n).
+//
+// Every element of c is the sum over k in the same order (kc blocks in turn, FMAs in k order
+// within a block) whatever the number of workers, so results are bit-identical for any
+// GOMAXPROCS.
+func gemm(m, n, k int, a, b strided, c []float32, maxWorkers int) {
+	if k == 0 {
+		clear(c[:m*n])
+		return
+	}
+	nPanels := (n + nr - 1) / nr
+	mPanels := (m + mr - 1) / mr
+	workers := maxWorkers
+	if w := 2 * m * n * k / minFlopsPerWorker; w < workers {
+		workers = w
+	}
+	if workers < 1 {
+		workers = 1
+	}
+	// Split the rows of c among the workers, or its columns when there are too few rows.
+	splitRows := mPanels >= workers || mPanels >= nPanels
+	parts := workers
+	if splitRows && mPanels < parts {
+		parts = mPanels
+	} else if !splitRows && nPanels < parts {
+		parts = nPanels
+	}
+
+	bufB := getPanel(min(k, kc) * nPanels * nr)
+	defer panelPool.Put(bufB)
+	bp := *bufB
+	for p0 := 0; p0 < k; p0 += kc {
+		kcb := min(kc, k-p0)
+		accumulate := p0 > 0
+		run(parts, func(part int) {
+			lo, hi := partRange(nPanels, parts, part)
+			packB(bp, b, p0, kcb, n, lo, hi)
+		})
+		run(parts, func(part int) {
+			rowLo, rowHi, colLo, colHi := 0, mPanels, 0, nPanels
+			if splitRows {
+				rowLo, rowHi = partRange(mPanels, parts, part)
+			} else {
+				colLo, colHi = partRange(nPanels, parts, part)
+			}
+			bufA := getPanel(mc * kcb)
+			defer panelPool.Put(bufA)
+			ap := *bufA
+			for i0 := rowLo * mr; i0 < min(rowHi*mr, m); i0 += mc {
+				mcb := min(mc, min(rowHi*mr, m)-i0)
+				packA(ap, a, i0, mcb, p0, kcb)
+				macroKernel(ap, bp, c, n, i0, mcb, kcb, colLo, colHi, accumulate)
+			}
+		})
+	}
+}
+
+// partRange splits [0, total) into parts nearly equal contiguous ranges and returns the i-th.
+func partRange(total, parts, i int) (lo, hi int) {
+	return total * i / parts, total * (i + 1) / parts
+}
+
+// run calls f(0) ... f(parts-1), concurrently when parts > 1.
+func run(parts int, f func(int)) {
+	if parts == 1 {
+		f(0)
+		return
+	}
+	var wg sync.WaitGroup
+	for i := 1; i < parts; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); f(i) }()
+	}
+	f(0)
+	wg.Wait()
+}
+
+// packB copies rows p0 .. p0+kcb of b, panels lo .. hi-1 (nr columns each, zero-padded past
+// n), into bp: panel j holds kcb rows of nr consecutive floats.
+func packB(bp []float32, b strided, p0, kcb, n, lo, hi int) {
+	for j := lo; j < hi; j++ {
+		panel := bp[j*kcb*nr : (j+1)*kcb*nr]
+		col0 := j * nr
+		cols := min(nr, n-col0)
+		for p := 0; p < kcb; p++ {
+			dst := panel[p*nr : p*nr+nr]
+			src := b.off + (p0+p)*b.rs + col0*b.cs
+			if b.cs == 1 {
+				copy(dst[:cols], b.data[src:src+cols])
+			} else {
+				for jj := 0; jj < cols; jj++ {
+					dst[jj] = b.data[src+jj*b.cs]
+				}
+			}
+			clear(dst[cols:])
+		}
+	}
+}
+
+// packA copies rows i0 .. i0+mcb, columns p0 .. p0+kcb of a into ap: panel i holds kcb
+// columns of mr consecutive floats (rows past mcb are zero).
+func packA(ap []float32, a strided, i0, mcb, p0, kcb int) {
+	for i := 0; i*mr < mcb; i++ {
+		panel := ap[i*kcb*mr : (i+1)*kcb*mr]
+		rows := min(mr, mcb-i*mr)
+		for ii := 0; ii < mr; ii++ {
+			if ii >= rows {
+				for p := 0; p < kcb; p++ {
+					panel[p*mr+ii] = 0
+				}
+				continue
+			}
+			src := a.off + (i0+i*mr+ii)*a.rs + p0*a.cs
+			if a.cs == 1 {
+				row := a.data[src : src+kcb]
+				for p, v := range row {
+					panel[p*mr+ii] = v
+				}
+			} else {
+				for p := 0; p < kcb; p++ {
+					panel[p*mr+ii] = a.data[src+p*a.cs]
+				}
+			}
+		}
+	}
+}
+
+// macroKernel multiplies the packed mcb x kcb block of A by B's panels colLo .. colHi-1 into
+// rows i0 .. i0+mcb of c, overwriting or adding to c.
+func macroKernel(ap, bp, c []float32, n, i0, mcb, kcb, colLo, colHi int, accumulate bool) {
+	var tile [mr * nr]float32
+	for j := colLo; j < colHi; j++ {
+		cols := min(nr, n-j*nr)
+		bPanel := &bp[j*kcb*nr]
+		for i := 0; i*mr < mcb; i++ {
+			rows := min(mr, mcb-i*mr)
+			aPanel := &ap[i*kcb*mr]
+			cOff := (i0+i*mr)*n + j*nr
+			if rows == mr && cols == nr {
+				kernel6x16(kcb, aPanel, bPanel, &c[cOff], n, accumulate)
+				continue
+			}
+			// Edge tile: the same kernel into a scratch tile, then the valid part. c + tile
+			// rounds exactly as the kernel's own c + accumulator would.
+			kernel6x16(kcb, aPanel, bPanel, &tile[0], nr, false)
+			for r := 0; r < rows; r++ {
+				dst := c[cOff+r*n : cOff+r*n+cols]
+				src := tile[r*nr : r*nr+cols]
+				if accumulate {
+					for x := range dst {
+						dst[x] += src[x]
+					}
+				} else {
+					copy(dst, src)
+				}
+			}
+		}
+	}
+}
+
+// defaultWorkers is how many goroutines one product may use.
+func defaultWorkers() int { return runtime.GOMAXPROCS(0) }

@@ -1,0 +1,14 @@
+package fastdot
+
+import "golang.org/x/sys/cpu"
+
+// kernelSupported reports whether this CPU (and its operating system) can run kernel6x16.
+var kernelSupported = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+// kernelName names the micro-kernel for `runner version` and the runs' provenance.
+const kernelName = "avx2-fma 6x16"
+
+// kernel6x16 is the AVX2/FMA micro-kernel in kernel_amd64.s.
+//
+//go:noescape
+func kernel6x16(k int, a, b, c *float32, ldc int, accumulate bool)

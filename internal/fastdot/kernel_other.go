@@ -1,0 +1,12 @@
+//go:build !amd64
+
+package fastdot
+
+const (
+	kernelSupported = false
+	kernelName      = "none (not amd64)"
+)
+
+func kernel6x16(k int, a, b, c *float32, ldc int, accumulate bool) {
+	panic("fastdot: no micro-kernel on this architecture")
+}
