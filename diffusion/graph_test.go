@@ -203,7 +203,7 @@ func TestVLBTermAndPrior(t *testing.T) {
 	in := randomInputs()
 	for _, discrete := range []bool{true, false} {
 		got := run(t, func(x0, xt, _, m1, lv1, _, _, ts *Node) *Node {
-			return p.VLBTerm(x0, xt, ts, m1, lv1, discrete)
+			return p.VLBTerm(x0, xt, ts, m1, lv1, discrete, nil)
 		}, in)
 		for i := range n {
 			tt := int(in.ts[i])

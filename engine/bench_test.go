@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"os"
 	"testing"
 
@@ -75,4 +76,35 @@ func BenchmarkTrainStep2DMLPStock(b *testing.B) { benchTrainStep(b, BenchConfigN
 
 func BenchmarkTrainStepMNISTUNet(b *testing.B) {
 	benchTrainStep(b, BenchConfigNamed("mnist_unet"), false)
+}
+
+// BenchmarkMatmulKernels alternates the fast and the stock DotGeneral kernel on the
+// reference MNIST MLP step (batch 128 and 512) in one process and reports both medians and
+// their ratio; b.N is the number of rounds of 5 steps each.
+func BenchmarkMatmulKernels(b *testing.B) {
+	for _, batch := range []int{128, 512} {
+		b.Run(fmt.Sprintf("mnist_mlp/batch=%d", batch), func(b *testing.B) {
+			trials, err := spec.Parse("bench.toml", []byte(BenchConfigNamed("mnist_mlp")), []string{fmt.Sprintf("train.batch=%d", batch)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			j, err := Prepare(trials[0])
+			if err != nil {
+				b.Fatal(err)
+			}
+			backend, err := gobackend.New(benchBackendConfig)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer backend.Finalize()
+			res, err := CompareMatmulKernels(backend, j, b.N, 5)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(res.FastStepsPerSec, "fast-steps/s")
+			b.ReportMetric(res.FastStepsPerSec*float64(batch), "fast-examples/s")
+			b.ReportMetric(res.StockStepsPerSec, "stock-steps/s")
+			b.ReportMetric(res.Speedup(), "speedup")
+		})
+	}
 }

@@ -27,17 +27,28 @@ const (
 // trainer's own batch loss and moving-average loss.
 var trainOutputs = []string{"per_example", "mse", "vlb_t"}
 
+// logStep is the trainer spec of the steps whose MSE and L_t are logged. Other steps (spec
+// nil) run a graph without them: L_t needs the posterior, the reverse mean and a KL over
+// every value, about a fifth of an MLP step, and is only logged every log_every steps.
+const logStep = "log"
+
 // trainModelFn builds the training graph: q_sample x_t from (x_0, t, eps), run the network,
-// and add the (importance-weighted) loss. It returns the per-example loss (for the timestep
-// sampler) and the batch means of the MSE and of L_t, which every run logs whatever its loss.
-func (j *Job) trainModelFn(ctx *context.Context, _ any, inputs []*Node) []*Node {
-	x0, t, noise, weights := inputs[0], inputs[1], inputs[2], inputs[3]
+// and add the (importance-weighted) loss; the fifth input lists the rows with t = 0 (see
+// diffusion.DecoderRows). It returns the per-example loss (for the timestep sampler) and,
+// when spec is logStep, the batch means of the MSE and of L_t, which every run logs whatever
+// its loss (zeros otherwise).
+func (j *Job) trainModelFn(ctx *context.Context, spec any, inputs []*Node) []*Node {
+	x0, t, noise, weights, decoderRows := inputs[0], inputs[1], inputs[2], inputs[3], inputs[4]
 	xt := j.Process.QSample(x0, t, noise)
 	out := j.Net.Apply(ctx.In(modelScope), xt, t, j.Data.Dim()*j.Predictor.OutputMultiplier())
 	in := plugins.LossInput{Process: j.Process, Predictor: j.Predictor, X0: x0, Xt: xt, T: t, Noise: noise,
-		Output: out, Discrete: j.Data.Discrete()}
+		Output: out, Discrete: j.Data.Discrete(), DecoderRows: decoderRows}
 	perExample := j.Loss.Loss(in)
 	train.AddLoss(ctx, ReduceAllMean(Mul(weights, perExample)))
+	if spec != logStep {
+		zero := ScalarZero(x0.Graph(), perExample.DType())
+		return []*Node{StopGradient(perExample), zero, zero}
+	}
 	mse := ReduceAllMean(StopGradient(losses.MSE(in)))
 	vlb := ReduceAllMean(StopGradient(losses.VLBTerm(in, false)))
 	return []*Node{StopGradient(perExample), mse, vlb}
@@ -192,7 +203,7 @@ func (j *Job) boundTermFn(ctx *context.Context, x0, t, noise *Node) *Node {
 	out := j.Net.Apply(ctx.In(modelScope), xt, t, j.Data.Dim()*j.Predictor.OutputMultiplier())
 	meanOut, varOut := j.Predictor.Split(out)
 	mean, logVar, _ := j.Predictor.Reverse(j.Process, meanOut, varOut, xt, t, j.clip())
-	return j.Process.VLBTerm(x0, xt, t, mean, logVar, j.Data.Discrete())
+	return j.Process.VLBTerm(x0, xt, t, mean, logVar, j.Data.Discrete(), nil)
 }
 
 // priorKL is L_T per dimension averaged over examples, computed on the host in float64:

@@ -23,6 +23,7 @@ import (
 	gmetrics "github.com/gomlx/gomlx/pkg/ml/train/metrics"
 	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 
+	"github.com/ddpm-runner/ddpm-runner/diffusion"
 	"github.com/ddpm-runner/ddpm-runner/metrics"
 	"github.com/ddpm-runner/ddpm-runner/networks"
 	"github.com/ddpm-runner/ddpm-runner/plugins"
@@ -322,8 +323,13 @@ func (r *runner) train(ctx context.Context) (interrupted bool, err error) {
 			return true, nil
 		}
 		inputs := j.batchInputs(step, bb)
+		logged := step%logEvery == 0 || step == steps || step == 1
+		var spec any
+		if logged {
+			spec = logStep
+		}
 		stepStart := time.Now()
-		out, err := trainer.TrainStep(nil, inputs, nil)
+		out, err := trainer.TrainStep(spec, inputs, nil)
 		if err != nil {
 			return false, fmt.Errorf("step %d: %w", step, err)
 		}
@@ -343,7 +349,7 @@ func (r *runner) train(ctx context.Context) (interrupted bool, err error) {
 		}
 		lastFinite, lastFiniteStep = loss, step
 		j.Timesteps.Update(bb.ts, perExample)
-		if step%logEvery == 0 || step == steps || step == 1 {
+		if logged {
 			for _, kv := range []struct {
 				k string
 				v float64
@@ -415,17 +421,17 @@ func (j *Job) newTrainer(backend backends.Backend, ctx *gctx.Context) (*train.Tr
 type batchBuffers struct {
 	batch, dim int
 	x0, noise  []float32
-	ts         []int32
+	ts, rows   []int32
 	ws         []float32
 }
 
 func newBatchBuffers(batch, dim int) *batchBuffers {
 	return &batchBuffers{batch: batch, dim: dim, x0: make([]float32, batch*dim), noise: make([]float32, batch*dim),
-		ts: make([]int32, batch), ws: make([]float32, batch)}
+		ts: make([]int32, batch), rows: make([]int32, batch), ws: make([]float32, batch)}
 }
 
 // batchInputs draws the inputs of a training step (x_0, t, eps, importance weights) from the
-// step's own random stream.
+// step's own random stream, and lists the rows with t = 0 for the decoder term.
 func (j *Job) batchInputs(step int, bb *batchBuffers) []*tensors.Tensor {
 	j.Data.Train(uint64(j.Trial.Seed), step, bb.batch, bb.x0)
 	rng := batchRNG(j.Trial.Seed, step)
@@ -438,6 +444,7 @@ func (j *Job) batchInputs(step int, bb *batchBuffers) []*tensors.Tensor {
 		tensors.FromFlatDataAndDimensions(bb.ts, bb.batch),
 		tensors.FromFlatDataAndDimensions(bb.noise, bb.batch, bb.dim),
 		tensors.FromFlatDataAndDimensions(bb.ws, bb.batch),
+		tensors.FromValue(diffusion.DecoderRows(bb.ts, bb.rows)),
 	}
 }
 

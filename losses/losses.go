@@ -23,7 +23,7 @@ func VLBTerm(in plugins.LossInput, freezeMean bool) *Node {
 		meanOut = StopGradient(meanOut)
 	}
 	mean, logVar, _ := in.Predictor.Reverse(in.Process, meanOut, varOut, in.Xt, in.T, false)
-	return in.Process.VLBTerm(in.X0, in.Xt, in.T, mean, logVar, in.Discrete)
+	return in.Process.VLBTerm(in.X0, in.Xt, in.T, mean, logVar, in.Discrete, in.DecoderRows)
 }
 
 // Simple is L_simple (Ho et al. 2020), with Improved DDPM's variance term when the

@@ -43,6 +43,9 @@ type LossInput struct {
 	Noise     *Node
 	Output    *Node // the network output
 	Discrete  bool  // 8-bit data: the decoder term is discretized
+	// DecoderRows, if not nil, lists the rows whose t is 0 (see diffusion.DecoderRows) so
+	// that VLB terms compute the costly decoder term for those rows only.
+	DecoderRows *Node
 }
 
 // Loss is the contract of a loss plugin: the per-example loss to minimise. (The engine logs

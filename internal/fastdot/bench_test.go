@@ -20,8 +20,8 @@ func BenchmarkGemm(b *testing.B) {
 	for _, s := range matmulShapes {
 		b.Run(fmt.Sprintf("%dx%dx%d", s.m, s.n, s.k), func(b *testing.B) {
 			rng := rand.New(rand.NewPCG(1, 1))
-			x := strided{data: randomFloats(rng, s.m*s.k), rs: s.k, cs: 1}
-			y := strided{data: randomFloats(rng, s.k*s.n), rs: s.n, cs: 1}
+			x := stridedMatrix(randomFloats(rng, s.m*s.k), 0, s.m, s.k, s.k, 1)
+			y := stridedMatrix(randomFloats(rng, s.k*s.n), 0, s.k, s.n, s.n, 1)
 			c := make([]float32, s.m*s.n)
 			workers := defaultWorkers()
 			b.ResetTimer()

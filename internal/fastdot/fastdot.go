@@ -26,8 +26,8 @@ const Tolerance = 1e-5
 var (
 	mu       sync.Mutex
 	wanted   = wantedFromEnv()
-	checked  bool   // the self-check has run in this process
-	failure  string // why the fast kernel is not in use, once checked
+	checked  bool      // the self-check has run in this process
+	failure  string    // why the fast kernel is not in use, once checked
 	warnings io.Writer = os.Stderr
 )
 
@@ -98,6 +98,24 @@ func Kernel() string {
 	default:
 		return "gomlx-stock (" + failure + ")"
 	}
+}
+
+// Wanted reports whether the fast kernel is asked for (by default, $DDPM_FAST_MATMUL or
+// SetEnabled), whether or not it passed its self-check.
+func Wanted() bool {
+	mu.Lock()
+	defer mu.Unlock()
+	return wanted
+}
+
+// SetWarningOutput sets where the self-check's warning goes (standard error by default)
+// and returns the previous writer.
+func SetWarningOutput(w io.Writer) io.Writer {
+	mu.Lock()
+	defer mu.Unlock()
+	prev := warnings
+	warnings = w
+	return prev
 }
 
 // Active reports whether DotGeneral currently runs on the fast kernel.

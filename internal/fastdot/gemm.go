@@ -20,10 +20,41 @@ const (
 	minFlopsPerWorker = 1 << 19
 )
 
-// strided is a read-only matrix view: element (i, j) is data[off + i*rs + j*cs].
-type strided struct {
-	data        []float32
-	off, rs, cs int
+// matrix is a read-only view of a matrix inside a flat buffer: element (i, j) is
+// data[rowOff[i] + colOff[j]]. Offset tables let one view describe any DotGeneral operand
+// (axes in any order, free or contracted axes not adjacent) without copying it first.
+type matrix struct {
+	data           []float32
+	rowOff, colOff []int
+	// unitRows: rowOff[i] = rowOff[0] + i; unitCols: colOff[j] = colOff[0] + j. They select
+	// the packing loops that read contiguous memory.
+	unitRows, unitCols bool
+}
+
+func newMatrix(data []float32, rowOff, colOff []int) matrix {
+	return matrix{data: data, rowOff: rowOff, colOff: colOff, unitRows: isUnit(rowOff), unitCols: isUnit(colOff)}
+}
+
+// stridedMatrix is the view of a rows x cols matrix with element (i, j) at off + i*rs + j*cs.
+func stridedMatrix(data []float32, off, rows, cols, rs, cs int) matrix {
+	return newMatrix(data, progression(off, rs, rows), progression(0, cs, cols))
+}
+
+func progression(start, step, n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = start + i*step
+	}
+	return out
+}
+
+func isUnit(off []int) bool {
+	for i := range off {
+		if off[i] != off[0]+i {
+			return false
+		}
+	}
+	return true
 }
 
 var panelPool sync.Pool
@@ -42,7 +73,7 @@ func getPanel(n int) *[]float32 {
 // Every element of c is the sum over k in the same order (kc blocks in turn, FMAs in k order
 // within a block) whatever the number of workers, so results are bit-identical for any
 // GOMAXPROCS.
-func gemm(m, n, k int, a, b strided, c []float32, maxWorkers int) {
+func gemm(m, n, k int, a, b matrix, c []float32, maxWorkers int) {
 	if k == 0 {
 		clear(c[:m*n])
 		return
@@ -116,48 +147,60 @@ func run(parts int, f func(int)) {
 
 // packB copies rows p0 .. p0+kcb of b, panels lo .. hi-1 (nr columns each, zero-padded past
 // n), into bp: panel j holds kcb rows of nr consecutive floats.
-func packB(bp []float32, b strided, p0, kcb, n, lo, hi int) {
+func packB(bp []float32, b matrix, p0, kcb, n, lo, hi int) {
 	for j := lo; j < hi; j++ {
 		panel := bp[j*kcb*nr : (j+1)*kcb*nr]
 		col0 := j * nr
 		cols := min(nr, n-col0)
-		for p := 0; p < kcb; p++ {
-			dst := panel[p*nr : p*nr+nr]
-			src := b.off + (p0+p)*b.rs + col0*b.cs
-			if b.cs == 1 {
+		colOff := b.colOff[col0 : col0+cols]
+		switch {
+		case b.unitCols: // rows of b are contiguous
+			for p := 0; p < kcb; p++ {
+				src := b.rowOff[p0+p] + colOff[0]
+				dst := panel[p*nr : p*nr+nr]
 				copy(dst[:cols], b.data[src:src+cols])
-			} else {
-				for jj := 0; jj < cols; jj++ {
-					dst[jj] = b.data[src+jj*b.cs]
+				clear(dst[cols:])
+			}
+		case b.unitRows: // columns of b are contiguous
+			clear(panel)
+			for jj, co := range colOff {
+				col := b.data[co+b.rowOff[p0] : co+b.rowOff[p0]+kcb]
+				for p, v := range col {
+					panel[p*nr+jj] = v
 				}
 			}
-			clear(dst[cols:])
+		default:
+			for p := 0; p < kcb; p++ {
+				ro := b.rowOff[p0+p]
+				dst := panel[p*nr : p*nr+nr]
+				for jj, co := range colOff {
+					dst[jj] = b.data[ro+co]
+				}
+				clear(dst[cols:])
+			}
 		}
 	}
 }
 
 // packA copies rows i0 .. i0+mcb, columns p0 .. p0+kcb of a into ap: panel i holds kcb
 // columns of mr consecutive floats (rows past mcb are zero).
-func packA(ap []float32, a strided, i0, mcb, p0, kcb int) {
+func packA(ap []float32, a matrix, i0, mcb, p0, kcb int) {
+	colOff := a.colOff[p0 : p0+kcb]
 	for i := 0; i*mr < mcb; i++ {
 		panel := ap[i*kcb*mr : (i+1)*kcb*mr]
 		rows := min(mr, mcb-i*mr)
-		for ii := 0; ii < mr; ii++ {
-			if ii >= rows {
-				for p := 0; p < kcb; p++ {
-					panel[p*mr+ii] = 0
-				}
-				continue
-			}
-			src := a.off + (i0+i*mr+ii)*a.rs + p0*a.cs
-			if a.cs == 1 {
-				row := a.data[src : src+kcb]
-				for p, v := range row {
+		if rows < mr {
+			clear(panel)
+		}
+		for ii := 0; ii < rows; ii++ {
+			ro := a.rowOff[i0+i*mr+ii]
+			if a.unitCols { // rows of a are contiguous
+				for p, v := range a.data[ro+colOff[0] : ro+colOff[0]+kcb] {
 					panel[p*mr+ii] = v
 				}
 			} else {
-				for p := 0; p < kcb; p++ {
-					panel[p*mr+ii] = a.data[src+p*a.cs]
+				for p, co := range colOff {
+					panel[p*mr+ii] = a.data[ro+co]
 				}
 			}
 		}

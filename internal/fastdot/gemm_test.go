@@ -8,13 +8,13 @@ import (
 )
 
 // refGemm is the float64 reference: c[i][j] = sum_p a(i,p) b(p,j), accumulated in float64.
-func refGemm(m, n, k int, a, b strided) []float64 {
+func refGemm(m, n, k int, a, b matrix) []float64 {
 	c := make([]float64, m*n)
 	for i := 0; i < m; i++ {
 		for j := 0; j < n; j++ {
 			var s float64
 			for p := 0; p < k; p++ {
-				s += float64(a.data[a.off+i*a.rs+p*a.cs]) * float64(b.data[b.off+p*b.rs+j*b.cs])
+				s += float64(a.data[a.rowOff[i]+a.colOff[p]]) * float64(b.data[b.rowOff[p]+b.colOff[j]])
 			}
 			c[i*n+j] = s
 		}
@@ -23,8 +23,8 @@ func refGemm(m, n, k int, a, b strided) []float64 {
 }
 
 // absRef is the float64 sum of |a||b| per element, the scale float32 rounding errors grow with.
-func absRef(m, n, k int, a, b strided) []float64 {
-	abs := func(s strided) strided {
+func absRef(m, n, k int, a, b matrix) []float64 {
+	abs := func(s matrix) matrix {
 		d := make([]float32, len(s.data))
 		for i, v := range s.data {
 			d[i] = float32(math.Abs(float64(v)))
@@ -51,7 +51,7 @@ func requireKernel(t testing.TB) {
 
 // checkAgainstReference fails if any element is further from the float64 value than float32
 // summation can explain: k * 2^-23 * sum|a||b| is a strict bound for any order of summation.
-func checkAgainstReference(t *testing.T, name string, m, n, k int, a, b strided, got []float32) {
+func checkAgainstReference(t *testing.T, name string, m, n, k int, a, b matrix, got []float32) {
 	t.Helper()
 	want, scale := refGemm(m, n, k, a, b), absRef(m, n, k, a, b)
 	bound := float64(k+2) * math.Pow(2, -23)
@@ -71,17 +71,14 @@ func TestGemmMatchesFloat64Reference(t *testing.T) {
 		for _, n := range sizes {
 			for _, k := range sizes {
 				for _, layout := range []string{"NN", "TN", "NT", "TT"} {
-					a := strided{data: randomFloats(rng, m*k+3), off: 3}
-					b := strided{data: randomFloats(rng, k*n+1), off: 1}
-					if layout[0] == 'N' {
-						a.rs, a.cs = k, 1
-					} else {
-						a.rs, a.cs = 1, m
+					ad, bd := randomFloats(rng, m*k+3), randomFloats(rng, k*n+1)
+					a := stridedMatrix(ad, 3, m, k, k, 1)
+					if layout[0] == 'T' {
+						a = stridedMatrix(ad, 3, m, k, 1, m)
 					}
-					if layout[1] == 'N' {
-						b.rs, b.cs = n, 1
-					} else {
-						b.rs, b.cs = 1, k
+					b := stridedMatrix(bd, 1, k, n, n, 1)
+					if layout[1] == 'T' {
+						b = stridedMatrix(bd, 1, k, n, 1, k)
 					}
 					c := randomFloats(rng, m*n) // garbage that must be overwritten
 					gemm(m, n, k, a, b, c, 2)
@@ -92,12 +89,37 @@ func TestGemmMatchesFloat64Reference(t *testing.T) {
 	}
 }
 
+// TestGemmScatteredOffsets uses offset tables that are neither rows nor columns of a
+// row-major matrix (the generic packing loops).
+func TestGemmScatteredOffsets(t *testing.T) {
+	requireKernel(t)
+	rng := rand.New(rand.NewPCG(5, 6))
+	m, n, k := 13, 21, 40
+	data := randomFloats(rng, 4096)
+	perm := func(count, spread int) []int {
+		return rng.Perm(spread)[:count]
+	}
+	// Rows and columns drawn from disjoint ranges so that every (row, column) pair is distinct.
+	a := newMatrix(data, perm(m, 50), offsetsFrom(perm(k, 40), 100))
+	b := newMatrix(data, offsetsFrom(perm(k, 40), 1000), offsetsFrom(perm(n, 30), 2000))
+	c := make([]float32, m*n)
+	gemm(m, n, k, a, b, c, 2)
+	checkAgainstReference(t, "scattered", m, n, k, a, b, c)
+}
+
+func offsetsFrom(idx []int, base int) []int {
+	for i := range idx {
+		idx[i] = base + 10*idx[i]
+	}
+	return idx
+}
+
 func TestGemmLargeAndWorkerCountInvariant(t *testing.T) {
 	requireKernel(t)
 	rng := rand.New(rand.NewPCG(3, 4))
 	m, n, k := 300, 531, 700 // several kc blocks, mc blocks and edge tiles
-	a := strided{data: randomFloats(rng, m*k), rs: k, cs: 1}
-	b := strided{data: randomFloats(rng, k*n), rs: n, cs: 1}
+	a := stridedMatrix(randomFloats(rng, m*k), 0, m, k, k, 1)
+	b := stridedMatrix(randomFloats(rng, k*n), 0, k, n, n, 1)
 	c1 := make([]float32, m*n)
 	gemm(m, n, k, a, b, c1, 1)
 	checkAgainstReference(t, "300x531x700", m, n, k, a, b, c1)

@@ -2,7 +2,9 @@ package fastdot
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
+	"sync"
 	"sync/atomic"
 	"unsafe"
 
@@ -128,64 +130,85 @@ func dotGeneralParams(data any) (*dotGeneralLayout, bool) {
 	return (*dotGeneralLayout)((*[2]unsafe.Pointer)(unsafe.Pointer(&data))[1]), true
 }
 
-// view is one operand of a DotGeneral as a batch of strided matrices: element (b, i, p),
-// with i its free ("cross") index and p the contracted one, is at b*batchStride +
-// i*crossStride + p*contractStride.
-type view struct {
-	batch, cross, contract                   int
-	batchStride, crossStride, contractStride int
-}
-
-// operandView describes an operand as a view without copying. It fails when an axis group
-// (batch axes in the given order, free axes in axis order, contracting axes in the given
-// order) is not one arithmetic progression in memory: then simplego's own kernel, which
-// transposes first, is used.
-func operandView(dims, batchAxes, contractingAxes []int) (view, bool) {
+// operandOffsets returns, for one DotGeneral operand, the flat offsets of its batch index
+// (batch axes in the given order), its free index (the remaining axes in order) and its
+// contracted index (contracting axes in the given order); the element at (batch b, free i,
+// contracted p) is at batch[b] + free[i] + contract[p]. This matches simplego's normalized
+// [batch, free, contracted] layout, so the output needs no reordering.
+func operandOffsets(dims, batchAxes, contractingAxes []int) (batch, free, contract []int) {
 	strides := make([]int, len(dims))
 	s := 1
 	for ax := len(dims) - 1; ax >= 0; ax-- {
 		strides[ax] = s
 		s *= dims[ax]
 	}
-	kind := make([]byte, len(dims))
+	used := make([]bool, len(dims))
 	for _, ax := range batchAxes {
-		kind[ax] = 'b'
+		used[ax] = true
 	}
 	for _, ax := range contractingAxes {
-		kind[ax] = 'c'
+		used[ax] = true
 	}
-	var cross []int
-	for ax, k := range kind {
-		if k == 0 {
-			cross = append(cross, ax)
+	var freeAxes []int
+	for ax := range dims {
+		if !used[ax] {
+			freeAxes = append(freeAxes, ax)
 		}
 	}
-	var v view
-	var ok1, ok2, ok3 bool
-	v.batch, v.batchStride, ok1 = mergeAxes(dims, strides, batchAxes)
-	v.cross, v.crossStride, ok2 = mergeAxes(dims, strides, cross)
-	v.contract, v.contractStride, ok3 = mergeAxes(dims, strides, contractingAxes)
-	return v, ok1 && ok2 && ok3
+	return axesOffsets(dims, strides, batchAxes), axesOffsets(dims, strides, freeAxes), axesOffsets(dims, strides, contractingAxes)
 }
 
-// mergeAxes flattens axes (outermost first) into one index, if their strides allow it.
-func mergeAxes(dims, strides, axes []int) (size, stride int, ok bool) {
-	size, last := 1, -1
+// axesOffsets lists the offsets of every index of the given axes, the first axis outermost.
+func axesOffsets(dims, strides, axes []int) []int {
+	size := 1
 	for _, ax := range axes {
-		if dims[ax] == 1 {
-			continue
-		}
-		if last >= 0 && strides[last] != strides[ax]*dims[ax] {
-			return 0, 0, false
-		}
 		size *= dims[ax]
-		stride, last = strides[ax], ax
 	}
-	return size, stride, true
+	out := make([]int, 1, size)
+	for _, ax := range axes {
+		n := len(out)
+		for x := 1; x < dims[ax]; x++ {
+			for _, o := range out[:n] {
+				out = append(out, o+x*strides[ax])
+			}
+		}
+		// Reorder so that the new axis varies fastest: out[i*dims[ax]+x].
+		reordered := make([]int, 0, len(out))
+		for i := 0; i < n; i++ {
+			for x := 0; x < dims[ax]; x++ {
+				reordered = append(reordered, out[x*n+i])
+			}
+		}
+		out = reordered
+	}
+	return out
 }
 
-// execDotGeneral replaces simplego's DotGeneral executor: float32 products whose operands
-// are strided views run on the packed AVX2/FMA kernel, everything else on the stock one.
+var (
+	fallbackMu    sync.Mutex
+	fallbackKinds = map[string]int{}
+)
+
+// noteFallback counts a call that went to the stock kernel, by what made it.
+func noteFallback(why string) {
+	fallbackCalls.Add(1)
+	fallbackMu.Lock()
+	defer fallbackMu.Unlock()
+	if len(fallbackKinds) < 64 {
+		fallbackKinds[why]++
+	}
+}
+
+// Fallbacks describes the DotGenerals that went to the stock kernel while the fast one was
+// active (operand dimensions and axes, or dtype), with how often each was seen.
+func Fallbacks() map[string]int {
+	fallbackMu.Lock()
+	defer fallbackMu.Unlock()
+	return maps.Clone(fallbackKinds)
+}
+
+// execDotGeneral replaces simplego's DotGeneral executor: float32 products run on the packed
+// AVX2/FMA kernel, other dtypes on the stock one.
 func execDotGeneral(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, inputsOwned []bool) (*simplego.Buffer, error) {
 	if !active.Load() {
 		return stockExec(backend, node, inputs, inputsOwned)
@@ -195,14 +218,19 @@ func execDotGeneral(backend *simplego.Backend, node *simplego.Node, inputs []*si
 	rhs := (*bufferLayout)(unsafe.Pointer(inputs[1]))
 	params, ok := dotGeneralParams(n.data)
 	if !ok || lhs.shape.DType != dtypes.Float32 || rhs.shape.DType != dtypes.Float32 || n.shape.DType != dtypes.Float32 {
-		fallbackCalls.Add(1)
+		if ok {
+			noteFallback(fmt.Sprintf("dtype %s x %s", lhs.shape.DType, rhs.shape.DType))
+		} else {
+			noteFallback("unverified node data")
+		}
 		return stockExec(backend, node, inputs, inputsOwned)
 	}
-	lv, okL := operandView(lhs.shape.Dimensions, params.lhsBatchAxes, params.lhsContractingAxes)
-	rv, okR := operandView(rhs.shape.Dimensions, params.rhsBatchAxes, params.rhsContractingAxes)
-	m, nn, k := lv.cross, rv.cross, lv.contract
-	if !okL || !okR || lv.batch != rv.batch || k != rv.contract || n.shape.Size() != lv.batch*m*nn {
-		fallbackCalls.Add(1)
+	lBatch, lFree, lContract := operandOffsets(lhs.shape.Dimensions, params.lhsBatchAxes, params.lhsContractingAxes)
+	rBatch, rFree, rContract := operandOffsets(rhs.shape.Dimensions, params.rhsBatchAxes, params.rhsContractingAxes)
+	m, nn, k := len(lFree), len(rFree), len(lContract)
+	if len(lBatch) != len(rBatch) || k != len(rContract) || n.shape.Size() != len(lBatch)*m*nn {
+		noteFallback(fmt.Sprintf("%v x %v contracting %v, %v batch %v, %v", lhs.shape.Dimensions, rhs.shape.Dimensions,
+			params.lhsContractingAxes, params.rhsContractingAxes, params.lhsBatchAxes, params.rhsBatchAxes))
 		return stockExec(backend, node, inputs, inputsOwned)
 	}
 	out := getBufferForShape(backend, n.shape)
@@ -212,10 +240,8 @@ func execDotGeneral(backend *simplego.Backend, node *simplego.Node, inputs []*si
 	a, b := lhs.flat.([]float32), rhs.flat.([]float32)
 	c := (*bufferLayout)(unsafe.Pointer(out)).flat.([]float32)
 	workers := defaultWorkers()
-	for bi := 0; bi < lv.batch; bi++ {
-		gemm(m, nn, k,
-			strided{data: a, off: bi * lv.batchStride, rs: lv.crossStride, cs: lv.contractStride},
-			strided{data: b, off: bi * rv.batchStride, rs: rv.contractStride, cs: rv.crossStride},
+	for bi := range lBatch {
+		gemm(m, nn, k, newMatrix(a[lBatch[bi]:], lFree, lContract), newMatrix(b[rBatch[bi]:], rContract, rFree),
 			c[bi*m*nn:(bi+1)*m*nn], workers)
 	}
 	if corruptForTest.Load() {

@@ -1,0 +1,138 @@
+package engine_test
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/ddpm-runner/ddpm-runner/internal/fastdot"
+	"github.com/ddpm-runner/ddpm-runner/results"
+)
+
+// withKernel runs f with the fast kernel asked for or not, restoring the process's choice.
+func withKernel(t *testing.T, fast bool, f func()) {
+	t.Helper()
+	prev := fastdot.Wanted()
+	defer fastdot.SetEnabled(prev)
+	fastdot.SetEnabled(fast)
+	f()
+}
+
+func (h *harness) finishedLosses(text string, sets ...string) []float64 {
+	h.t.Helper()
+	out := h.run(h.jobs(text, sets...)[0])
+	if out.Status != results.StatusFinished {
+		h.t.Fatalf("%s: %v", out.Status, out.Err)
+	}
+	return h.losses(out.RunID)
+}
+
+func TestFastKernelIsDeterministicAndTracksStock(t *testing.T) {
+	h := newHarness(t)
+	var fast1, fast2, stock []float64
+	withKernel(t, true, func() {
+		calls0, _ := fastdot.Calls()
+		fast1 = h.finishedLosses(tiny)
+		fast2 = h.finishedLosses(tiny)
+		if calls, _ := fastdot.Calls(); calls == calls0 {
+			t.Skipf("the fast kernel did not run (%s)", fastdot.Kernel())
+		}
+	})
+	withKernel(t, false, func() {
+		calls0, _ := fastdot.Calls()
+		stock = h.finishedLosses(tiny)
+		if calls, _ := fastdot.Calls(); calls != calls0 {
+			t.Fatal("the fast kernel ran while turned off")
+		}
+	})
+	for i := range fast1 {
+		if math.Float64bits(fast1[i]) != math.Float64bits(fast2[i]) {
+			t.Fatalf("step %d: %v then %v with the same seed and kernel", i+1, fast1[i], fast2[i])
+		}
+	}
+	// The kernels sum in different orders, so losses differ by float32 rounding at first;
+	// training amplifies that only slowly over a few steps.
+	differs := false
+	for i := 0; i < 5; i++ {
+		rel := math.Abs(fast1[i]-stock[i]) / math.Abs(stock[i])
+		if rel > 1e-5 {
+			t.Errorf("step %d: fast %.9g vs stock %.9g (relative %.2g > 1e-5)", i+1, fast1[i], stock[i], rel)
+		}
+		differs = differs || rel > 0
+		t.Logf("step %d: fast %.9g stock %.9g relative %.2g", i+1, fast1[i], stock[i], rel)
+	}
+	if !differs {
+		t.Log("note: the first losses are identical with both kernels")
+	}
+}
+
+func TestCorruptKernelIsCaughtAndTheRunFallsBack(t *testing.T) {
+	h := newHarness(t)
+	var stock []float64
+	withKernel(t, false, func() { stock = h.finishedLosses(tiny) })
+
+	var warn bytes.Buffer
+	prevOut := fastdot.SetWarningOutput(&warn)
+	fastdot.SetCorruptForTest(true)
+	fastdot.ResetForTest()
+	defer func() {
+		fastdot.SetCorruptForTest(false)
+		fastdot.ResetForTest()
+		fastdot.SetWarningOutput(prevOut)
+	}()
+	var got []float64
+	withKernel(t, true, func() { got = h.finishedLosses(tiny) })
+	if !strings.Contains(warn.String(), "fast matmul disabled") || strings.Count(warn.String(), "\n") != 1 {
+		t.Fatalf("want one warning line, got %q", warn.String())
+	}
+	if !strings.Contains(warn.String(), "self-check failed") {
+		t.Skipf("no self-check on this machine: %q", warn.String())
+	}
+	for i := range stock {
+		if math.Float64bits(got[i]) != math.Float64bits(stock[i]) {
+			t.Fatalf("step %d: %v after the fallback, %v with the stock kernel: the run trained on the corrupt kernel", i+1, got[i], stock[i])
+		}
+	}
+}
+
+// TestTrainingStepsNeedNoFallback checks that every DotGeneral of an MLP and a U-Net run
+// (training, sampling, evaluation) is one the fast kernel covers.
+func TestTrainingStepsNeedNoFallback(t *testing.T) {
+	dir := t.TempDir()
+	writeImages(t, dir, 6, 8)
+	unet := fmt.Sprintf(`name = "unet"
+[data]
+name = "images"
+path = %q
+size = 8
+[schedule]
+name = "cosine"
+T = 10
+[network]
+name = "unet"
+channels = 4
+mults = [1, 2]
+[train]
+steps = 2
+batch = 4
+checkpoint_every = 0
+[sample]
+n = 4
+`, dir)
+	h := newHarness(t)
+	withKernel(t, true, func() {
+		for name, text := range map[string]string{"mlp": tiny, "unet": unet} {
+			fast0, fb0 := fastdot.Calls()
+			h.finishedLosses(text)
+			fast, fb := fastdot.Calls()
+			if fast == fast0 {
+				t.Skipf("the fast kernel did not run (%s)", fastdot.Kernel())
+			}
+			if fb != fb0 {
+				t.Errorf("%s: %d DotGenerals fell back to the stock kernel: %v", name, fb-fb0, fastdot.Fallbacks())
+			}
+		}
+	})
+}

@@ -1,0 +1,89 @@
+package engine
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/gomlx/gomlx/backends"
+	gctx "github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/ddpm-runner/ddpm-runner/internal/fastdot"
+)
+
+// KernelComparison is the outcome of CompareMatmulKernels: the median training speed of the
+// same trainer with the fast DotGeneral kernel and with GoMLX's stock kernel.
+type KernelComparison struct {
+	Rounds           int
+	FastStepsPerSec  float64
+	StockStepsPerSec float64
+	Batch            int
+}
+
+// Speedup is fast over stock.
+func (k KernelComparison) Speedup() float64 { return k.FastStepsPerSec / k.StockStepsPerSec }
+
+func (k KernelComparison) String() string {
+	return fmt.Sprintf("fast %.2f steps/s (%.0f examples/s), stock %.2f steps/s: %.2fx (medians of %d alternating rounds)",
+		k.FastStepsPerSec, k.FastStepsPerSec*float64(k.Batch), k.StockStepsPerSec, k.Speedup(), k.Rounds)
+}
+
+// CompareMatmulKernels times one trainer (compiled once) in alternating rounds of
+// stepsPerRound steps with the fast kernel and with the stock one, so both see the same
+// machine state, and returns the medians. The graph, including the project's DotGeneral
+// gradient, is the same in both: only the matmul kernel differs. The fast kernel's earlier
+// state is restored afterwards.
+func CompareMatmulKernels(backend backends.Backend, j *Job, rounds, stepsPerRound int) (KernelComparison, error) {
+	res := KernelComparison{Rounds: rounds, Batch: j.Trial.Train().Int("batch")}
+	if !fastdot.Active() {
+		return res, fmt.Errorf("the fast matmul kernel is not active: %s", fastdot.Kernel())
+	}
+	defer fastdot.SetEnabled(true)
+	trainer, err := j.newTrainer(backend, gctx.New())
+	if err != nil {
+		return res, err
+	}
+	bb := newBatchBuffers(res.Batch, j.Data.Dim())
+	step := 0
+	timed := func(fast bool) (float64, error) {
+		fastdot.SetEnabled(fast)
+		start := time.Now()
+		for range stepsPerRound {
+			step++
+			if _, err := trainer.TrainStep(nil, j.batchInputs(step, bb), nil); err != nil {
+				return 0, err
+			}
+		}
+		return float64(stepsPerRound) / time.Since(start).Seconds(), nil
+	}
+	if _, err := timed(true); err != nil { // compile and warm up
+		return res, err
+	}
+	var fast, stock []float64
+	for r := range rounds {
+		// Alternate which goes first, so neither always follows the other.
+		order := []bool{r%2 == 0, r%2 != 0}
+		for _, f := range order {
+			rate, err := timed(f)
+			if err != nil {
+				return res, err
+			}
+			if f {
+				fast = append(fast, rate)
+			} else {
+				stock = append(stock, rate)
+			}
+		}
+	}
+	res.FastStepsPerSec, res.StockStepsPerSec = median(fast), median(stock)
+	return res, nil
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
