@@ -3,6 +3,7 @@ package diffusion_test
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/ddpm-runner/ddpm-runner/internal/gobackend"
@@ -286,5 +287,70 @@ func TestProcessPosteriorVarianceIsZeroAtFirstStep(t *testing.T) {
 	}
 	if _, err := diffusion.NewProcess([]float64{0.1, 0}); err == nil {
 		t.Error("a zero beta was accepted")
+	}
+}
+
+func TestDecoderRows(t *testing.T) {
+	ts := make([]int32, 20)
+	for i := range ts {
+		ts[i] = int32(i%7 + 1)
+	}
+	ts[3], ts[11] = 0, 0
+	rows := diffusion.DecoderRows(ts, make([]int32, len(ts)))
+	if want := []int32{3, 11, -1, -1, -1, -1, -1, -1}; !slices.Equal(rows, want) {
+		t.Fatalf("rows = %v, want %v", rows, want)
+	}
+	for i := range 9 {
+		ts[i] = 0
+	}
+	if rows := diffusion.DecoderRows(ts, make([]int32, len(ts))); len(rows) != len(ts) || rows[8] != 8 || rows[9] != 11 || rows[10] != -1 {
+		t.Fatalf("with 10 rows at t = 0: %v, want the whole batch's size", rows)
+	}
+}
+
+// TestVLBTermOnDecoderRowsIsBitIdentical checks that computing the decoder for the rows with
+// t = 0 only gives exactly the values and gradients of computing it for every row (a zero
+// gradient may come out as -0 one way and +0 the other, which no later sum can tell apart).
+func TestVLBTermOnDecoderRowsIsBitIdentical(t *testing.T) {
+	p := testProcess(t)
+	in := randomInputs()
+	for _, pattern := range []string{"random", "none", "one", "all"} {
+		switch pattern {
+		case "none":
+			for i := range in.ts {
+				in.ts[i] = int32(i%(p.T-1)) + 1
+			}
+		case "one":
+			in.ts[2] = 0
+		case "all":
+			clear(in.ts)
+		}
+		rows := diffusion.DecoderRows(in.ts, make([]int32, n))
+		for _, discrete := range []bool{true, false} {
+			for _, what := range []string{"value", "d/dmean", "d/dlogvar"} {
+				build := func(withRows bool) func(x0, xt, eps, m1, lv1, m2, lv2, ts *Node) *Node {
+					return func(x0, xt, _, m1, lv1, _, _, ts *Node) *Node {
+						var r *Node
+						if withRows {
+							r = Const(x0.Graph(), rows)
+						}
+						v := p.VLBTerm(x0, xt, ts, m1, lv1, discrete, r)
+						switch what {
+						case "d/dmean":
+							return Gradient(ReduceAllSum(v), m1)[0]
+						case "d/dlogvar":
+							return Gradient(ReduceAllSum(v), lv1)[0]
+						}
+						return v
+					}
+				}
+				all, selected := run(t, build(false), in), run(t, build(true), in)
+				for i := range all {
+					if all[i] != selected[i] || math.IsNaN(all[i]) != math.IsNaN(selected[i]) {
+						t.Fatalf("%s, discrete=%v, %s[%d]: %v on all rows, %v on the rows %v", pattern, discrete, what, i, all[i], selected[i], rows)
+					}
+				}
+			}
+		}
 	}
 }
