@@ -10,6 +10,7 @@ import (
 	_ "github.com/gomlx/gomlx/backends/simplego" // the pure-Go backend, "go"
 	"github.com/gomlx/gomlx/backends/xla"
 
+	"github.com/ddpm-runner/ddpm-runner/internal/fastdot"
 	"github.com/ddpm-runner/ddpm-runner/internal/gobackend"
 )
 
@@ -77,6 +78,10 @@ func xlaPlugins() []string {
 	return xlaAvail
 }
 
+// MatmulEnvKey is the run environment key that records the go backend's DotGeneral kernel
+// (fastdot.Kernel()).
+const MatmulEnvKey = "matmul"
+
 // NewBackend creates the backend for a configuration that CheckBackend accepted.
 func NewBackend(config string) (backends.Backend, error) {
 	if err := CheckBackend(config); err != nil {
@@ -93,6 +98,15 @@ func NewBackend(config string) (backends.Backend, error) {
 		return nil, fmt.Errorf("backend %q: %w", config, err)
 	}
 	return b, nil
+}
+
+// MatmulKernel names the go backend's DotGeneral kernel, creating a backend first so that
+// the fast kernel's self-check has run.
+func MatmulKernel() string {
+	if b, err := NewBackend("go"); err == nil {
+		b.Finalize()
+	}
+	return fastdot.Kernel()
 }
 
 // BackendStatus describes each backend and whether it can run here, for `runner version`.

@@ -24,6 +24,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 
 	"github.com/ddpm-runner/ddpm-runner/diffusion"
+	"github.com/ddpm-runner/ddpm-runner/internal/fastdot"
 	"github.com/ddpm-runner/ddpm-runner/metrics"
 	"github.com/ddpm-runner/ddpm-runner/networks"
 	"github.com/ddpm-runner/ddpm-runner/plugins"
@@ -140,6 +141,12 @@ func (r *runner) execute(ctx context.Context) (status string, err error) {
 	}
 	defer r.backend.Finalize()
 	r.timings["backend"] = time.Since(start).Seconds()
+	if r.backend.String() == "go" {
+		// Which matmul kernel ran is part of what it takes to reproduce the numbers.
+		if err := r.opt.Store.AddEnv(r.id, map[string]string{MatmulEnvKey: fastdot.Kernel()}); err != nil {
+			return results.StatusFailed, err
+		}
+	}
 	r.timings["data"] = r.job.DataSeconds
 
 	if !r.resume {

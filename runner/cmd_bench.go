@@ -31,8 +31,10 @@ func benchCommand() *cli.Command {
 			dbFlag(),
 			&cli.IntFlag{Name: "steps", Value: 60, Usage: "timed training steps per config"},
 			&cli.StringSliceFlag{Name: "config", Usage: "only these configs (2d_mlp, mnist_mlp, mnist_unet; repeatable)"},
+			fastMatmulFlag(),
 		},
 		Action: func(c *cli.Context) error {
+			applyFastMatmul(c)
 			store, err := results.Open(c.String("db"))
 			if err != nil {
 				return usagef("%v", err)

@@ -71,13 +71,14 @@ func rerunCommand() *cli.Command {
 			"summaries (all but the timing ones) with the recorded run bit for bit and prints `identical` or the\n" +
 			"first difference; the verdict is stored with the new run (env rerun.verdict). Exit 1 if they differ.",
 		Flags: []cli.Flag{dbFlag(), &cli.BoolFlag{Name: "verify", Usage: "compare with the recorded run bit for bit"},
-			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"}},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"}, fastMatmulFlag()},
 		Action: func(c *cli.Context) error {
 			store, orig, err := recordedRun(c)
 			if err != nil {
 				return err
 			}
 			defer store.Close()
+			followRecordedMatmul(c, c.App.ErrWriter, orig)
 			id := orig.ID
 			job, err := jobOf(orig)
 			if err != nil {
@@ -168,13 +169,14 @@ func resumeCommand() *cli.Command {
 		Description: "Resumes a run recorded as interrupted, or one still marked running whose heartbeat is older than\n" +
 			"a minute (its process died). The run keeps its ID; steps after the checkpoint are recomputed, and the\n" +
 			"finished loss history equals that of an uninterrupted run bit for bit.",
-		Flags: []cli.Flag{dbFlag(), &cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"}},
+		Flags: []cli.Flag{dbFlag(), &cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"}, fastMatmulFlag()},
 		Action: func(c *cli.Context) error {
 			store, r, err := recordedRun(c)
 			if err != nil {
 				return err
 			}
 			defer store.Close()
+			followRecordedMatmul(c, c.App.ErrWriter, r)
 			id := r.ID
 			switch r.Status {
 			case results.StatusInterrupted:

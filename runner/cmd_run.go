@@ -34,8 +34,10 @@ func runCommand() *cli.Command {
 			&cli.StringFlag{Name: "backend", Usage: "go, xla, xla:cpu or xla:cuda (overrides $GOMLX_BACKEND and the spec)"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "print the resolved trials and write nothing"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"},
+			fastMatmulFlag(),
 		},
 		Action: func(c *cli.Context) error {
+			applyFastMatmul(c)
 			if c.NArg() == 0 {
 				return usagef("run needs at least one SPEC file (for example experiments/linear_beta.toml)")
 			}

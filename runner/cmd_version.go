@@ -15,12 +15,15 @@ func versionCommand() *cli.Command {
 	return withUsageErrors(&cli.Command{
 		Name:  "version",
 		Usage: "print the runner, Go and GoMLX versions and the backends available here",
+		Flags: []cli.Flag{fastMatmulFlag()},
 		Action: func(c *cli.Context) error {
+			applyFastMatmul(c)
 			w := c.App.Writer
 			fmt.Fprintf(w, "runner   %s\n", Version)
 			fmt.Fprintf(w, "go       %s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
 			fmt.Fprintf(w, "gomlx    %s\n", moduleVersion("github.com/gomlx/gomlx"))
 			fmt.Fprintf(w, "backends %s\n", strings.Join(engine.BackendStatus(), "; "))
+			fmt.Fprintf(w, "matmul   %s\n", engine.MatmulKernel())
 			return nil
 		},
 	})

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ddpm-runner/ddpm-runner/engine"
+	"github.com/ddpm-runner/ddpm-runner/internal/fastdot"
 	"github.com/ddpm-runner/ddpm-runner/results"
 )
 
@@ -269,6 +271,15 @@ func TestVersionAndHelp(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "gomlx") || !strings.Contains(out, "go (pure Go, available)") {
 		t.Errorf("version: exit %d\n%s", code, out)
 	}
+	if !strings.Contains(out, "matmul   "+fastdot.Kernel()+"\n") {
+		t.Errorf("version does not name the matmul kernel (%s):\n%s", fastdot.Kernel(), out)
+	}
+	prev := fastdot.Wanted()
+	code, out, _ = runCLI(t, "version", "--fast-matmul=false")
+	fastdot.SetEnabled(prev)
+	if code != 0 || !strings.Contains(out, "matmul   gomlx-stock (fast matmul turned off)") {
+		t.Errorf("version --fast-matmul=false: exit %d\n%s", code, out)
+	}
 	for _, cmd := range []string{"run", "report", "plugins", "schedule", "version"} {
 		code, out, _ := runCLI(t, cmd, "--help")
 		if code != 0 || !strings.Contains(out, "USAGE") {
@@ -482,5 +493,37 @@ func TestReportFormatsParseAndRender(t *testing.T) {
 	}
 	if st, err := os.Stat(shot); err != nil || st.Size() < 10000 {
 		t.Errorf("screenshot %v %v", st, err)
+	}
+}
+
+// TestMatmulKernelIsRecordedAndFollowedByRerun runs with the stock kernel, checks that the
+// run says so, and that rerun --verify (with the fast kernel asked for by default) switches
+// to the recorded kernel and reproduces the run bit for bit; then that the two kernels give
+// different bits, so the check above could fail.
+func TestMatmulKernelIsRecordedAndFollowedByRerun(t *testing.T) {
+	prev := fastdot.Wanted()
+	defer fastdot.SetEnabled(prev)
+	fastdot.SetEnabled(true)
+	if k := engine.MatmulKernel(); !strings.HasPrefix(k, "fastdot") {
+		t.Skipf("no fast kernel here: %s", k)
+	}
+	dir := t.TempDir()
+	spec := writeFile(t, dir, "quick.toml", quickSpec)
+	db := filepath.Join(dir, "runs.db")
+	if code, _, errOut := runCLI(t, "run", "-q", spec, "--db", db, "--set", "train.steps=40", "--fast-matmul=false"); code != 0 {
+		t.Fatalf("run: %d %s", code, errOut)
+	}
+	fastdot.SetEnabled(true)
+	code, out, errOut := runCLI(t, "rerun", "1", "--verify", "-q", "--db", db)
+	if code != 0 || strings.TrimSpace(out) != "identical" || !strings.Contains(errOut, "used GoMLX's stock matmul kernel; using it again") {
+		t.Fatalf("rerun --verify of a stock-kernel run: exit %d, %q, %s", code, out, errOut)
+	}
+	code, out, errOut = runCLI(t, "rerun", "1", "--verify", "-q", "--db", db, "--fast-matmul")
+	if code != 1 || !strings.Contains(out, "differs") {
+		t.Fatalf("rerun --verify --fast-matmul of a stock-kernel run: exit %d, %q, %s", code, out, errOut)
+	}
+	_, out, _ = runCLI(t, "report", "--db", db, "--format", "json")
+	if !strings.Contains(out, `"matmul": "gomlx-stock (fast matmul turned off)"`) || !strings.Contains(out, `"matmul": "fastdot avx2-fma 6x16"`) {
+		t.Errorf("the runs' matmul kernels are not recorded:\n%s", out)
 	}
 }
