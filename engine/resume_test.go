@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -154,4 +155,30 @@ func TestResumeSkipsATruncatedCheckpoint(t *testing.T) {
 		t.Errorf("the truncated checkpoint was not moved aside: %v", err)
 	}
 	sameHistory(t, "after a truncated checkpoint", h.losses(1), want)
+}
+
+// TestResumeNeedsTheSamplerStateOfItsCheckpoint: the sampler state is written before its
+// checkpoint, so a checkpoint without one is damage, reported as such rather than resumed
+// with a fresh sampler (which trains on different timesteps).
+func TestResumeNeedsTheSamplerStateOfItsCheckpoint(t *testing.T) {
+	sets := append(append([]string{}, resumeSets...), "train.checkpoint_every=5")
+	h := newHarness(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	out := engine.Run(ctx, h.jobs(tiny, sets...)[0], engine.Options{Store: h.store, ArtifactRoot: filepath.Join(h.dir, "runs"),
+		Progress: cancelOnWrite{cancel}})
+	cancel()
+	if out.Status != results.StatusInterrupted {
+		t.Fatalf("first leg %s: %v", out.Status, out.Err)
+	}
+	states, _ := filepath.Glob(filepath.Join(h.dir, "runs", "1", "checkpoint", "timesteps-step-*.json"))
+	if len(states) == 0 {
+		t.Fatal("no sampler state saved")
+	}
+	if err := os.Remove(states[len(states)-1]); err != nil {
+		t.Fatal(err)
+	}
+	res := engine.Resume(context.Background(), h.jobs(tiny, sets...)[0], engine.Options{Store: h.store, ArtifactRoot: filepath.Join(h.dir, "runs")}, 1)
+	if res.Status != results.StatusFailed || res.Err == nil || !strings.Contains(res.Err.Error(), "timestep sampler state") {
+		t.Fatalf("resume without the sampler state: %s: %v", res.Status, res.Err)
+	}
 }

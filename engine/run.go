@@ -284,10 +284,12 @@ func (r *runner) train(ctx context.Context) (interrupted bool, err error) {
 	first := 1
 	if r.resume {
 		done := int(optimizers.GetGlobalStep(r.ctx))
-		if b, err := os.ReadFile(timestepsFile(ckptDir, done)); err == nil {
-			if err := json.Unmarshal(b, j.Timesteps); err != nil {
-				return false, fmt.Errorf("timestep sampler state: %w", err)
-			}
+		b, err := os.ReadFile(timestepsFile(ckptDir, done))
+		if err != nil {
+			return false, fmt.Errorf("timestep sampler state of the step %d checkpoint: %w", done, err)
+		}
+		if err := json.Unmarshal(b, j.Timesteps); err != nil {
+			return false, fmt.Errorf("timestep sampler state: %w", err)
 		}
 		if err := r.opt.Store.TruncateMetrics(r.id, done); err != nil {
 			return false, err
@@ -308,14 +310,16 @@ func (r *runner) train(ctx context.Context) (interrupted bool, err error) {
 		if err := mw.Flush(); err != nil {
 			return err
 		}
-		if err := ckpt.Save(); err != nil {
-			return fmt.Errorf("checkpoint: %w", err)
-		}
 		// The timestep sampler's state is saved per checkpoint step, so a resume that falls
-		// back to an older checkpoint also gets the matching state.
+		// back to an older checkpoint also gets the matching state. It is written (atomically)
+		// before the checkpoint, so a process killed in between leaves no checkpoint without
+		// its sampler state.
 		step := int(optimizers.GetGlobalStep(r.ctx))
 		if err := saveJSON(timestepsFile(ckptDir, step), j.Timesteps); err != nil {
 			return err
+		}
+		if err := ckpt.Save(); err != nil {
+			return fmt.Errorf("checkpoint: %w", err)
 		}
 		return pruneTimesteps(ckptDir, 3)
 	}
@@ -465,12 +469,17 @@ func scalar(t *tensors.Tensor) float64 {
 	return math.NaN()
 }
 
+// saveJSON writes v to path atomically: a reader sees the old file or the whole new one.
 func saveJSON(path string, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(path, b, 0o644)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 // sampleAndEvaluate draws samples with the EMA weights, writes them, and runs the metrics.
