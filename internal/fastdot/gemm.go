@@ -96,33 +96,45 @@ func gemm(m, n, k int, a, b matrix, c []float32, maxWorkers int) {
 		parts = nPanels
 	}
 
-	bufB := getPanel(min(k, kc) * nPanels * nr)
+	// All of B is packed first (kc-deep blocks one after another), so that the workers then
+	// run through every block without meeting again.
+	kBlocks := (k + kc - 1) / kc
+	bufB := getPanel(k * nPanels * nr)
 	defer panelPool.Put(bufB)
-	bp := *bufB
-	for p0 := 0; p0 < k; p0 += kc {
-		kcb := min(kc, k-p0)
-		accumulate := p0 > 0
-		run(parts, func(part int) {
-			lo, hi := partRange(nPanels, parts, part)
-			packB(bp, b, p0, kcb, n, lo, hi)
-		})
-		run(parts, func(part int) {
-			rowLo, rowHi, colLo, colHi := 0, mPanels, 0, nPanels
-			if splitRows {
-				rowLo, rowHi = partRange(mPanels, parts, part)
-			} else {
-				colLo, colHi = partRange(nPanels, parts, part)
-			}
-			bufA := getPanel(mc * kcb)
-			defer panelPool.Put(bufA)
-			ap := *bufA
-			for i0 := rowLo * mr; i0 < min(rowHi*mr, m); i0 += mc {
-				mcb := min(mc, min(rowHi*mr, m)-i0)
-				packA(ap, a, i0, mcb, p0, kcb)
-				macroKernel(ap, bp, c, n, i0, mcb, kcb, colLo, colHi, accumulate)
-			}
-		})
+	blockB := func(q int) []float32 {
+		return (*bufB)[q*kc*nPanels*nr : (q*kc+min(kc, k-q*kc))*nPanels*nr]
 	}
+	packAllB := func(lo, hi int) {
+		for q := range kBlocks {
+			packB(blockB(q), b, q*kc, min(kc, k-q*kc), n, lo, hi)
+		}
+	}
+	compute := func(rowLo, rowHi, colLo, colHi int) {
+		bufA := getPanel(mc * min(k, kc))
+		defer panelPool.Put(bufA)
+		rowEnd := min(rowHi*mr, m)
+		for q := range kBlocks {
+			p0, kcb := q*kc, min(kc, k-q*kc)
+			for i0 := rowLo * mr; i0 < rowEnd; i0 += mc {
+				mcb := min(mc, rowEnd-i0)
+				packA(*bufA, a, i0, mcb, p0, kcb)
+				macroKernel(*bufA, blockB(q), c, n, i0, mcb, kcb, colLo, colHi, q > 0)
+			}
+		}
+	}
+	if splitRows {
+		run(parts, func(part int) { packAllB(partRange(nPanels, parts, part)) })
+		run(parts, func(part int) {
+			lo, hi := partRange(mPanels, parts, part)
+			compute(lo, hi, 0, nPanels)
+		})
+		return
+	}
+	run(parts, func(part int) {
+		lo, hi := partRange(nPanels, parts, part)
+		packAllB(lo, hi)
+		compute(0, mPanels, lo, hi)
+	})
 }
 
 // partRange splits [0, total) into parts nearly equal contiguous ranges and returns the i-th.
