@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -15,6 +17,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/ddpm-runner/ddpm-runner/engine"
+	"github.com/ddpm-runner/ddpm-runner/internal/fastdot"
 	"github.com/ddpm-runner/ddpm-runner/results"
 	"github.com/ddpm-runner/ddpm-runner/spec"
 )
@@ -26,12 +29,17 @@ func benchCommand() *cli.Command {
 		Description: "For each reference config: train steps/s through the runner (progress, logging, checkpoints off) and\n" +
 			"through a bare GoMLX loop on the same model and batches, the overhead between them, samples/s, and\n" +
 			"the process's peak memory; then SQLite metric-write throughput. Results are recorded in the database\n" +
-			"as runs of spec \"bench\". With python3 and torch available, bench/torch_mlp.py times the MNIST MLP step in PyTorch.",
+			"as runs of spec \"bench\". Then (--kernels) the fast and the stock matmul kernel: GFLOP/s of the MNIST MLP's\n" +
+			"products and of 1024^3 through the go backend, and the MNIST MLP step (batch 128 and 512) and U-Net step\n" +
+			"timed in alternating rounds in this process (medians); with python3 and torch available, bench/torch_mlp.py\n" +
+			"times the same MLP step in PyTorch at 1 and 2 threads, and the best setting is compared.",
 		Flags: []cli.Flag{
 			dbFlag(),
 			&cli.IntFlag{Name: "steps", Value: 60, Usage: "timed training steps per config"},
 			&cli.StringSliceFlag{Name: "config", Usage: "only these configs (2d_mlp, mnist_mlp, mnist_unet; repeatable)"},
 			fastMatmulFlag(),
+			&cli.BoolFlag{Name: "kernels", Value: true, Usage: "also compare the fast and the stock matmul kernel, and PyTorch"},
+			&cli.IntFlag{Name: "rounds", Value: 7, Usage: "alternating rounds per kernel comparison"},
 		},
 		Action: func(c *cli.Context) error {
 			applyFastMatmul(c)
@@ -64,9 +72,10 @@ func benchCommand() *cli.Command {
 				return err
 			}
 			fmt.Fprintf(c.App.Writer, "sqlite: %d metric rows in batches of 256: %.0f rows/s\n", rows, rate)
-			torch := benchTorch()
-			fmt.Fprintln(c.App.Writer, torch)
-			return nil
+			if !c.Bool("kernels") {
+				return nil
+			}
+			return benchKernels(c.App.Writer, c.Int("rounds"))
 		},
 	})
 }
@@ -145,18 +154,117 @@ func benchSQLite(path string) (int, float64, error) {
 	return rows, rows / time.Since(start).Seconds(), nil
 }
 
-// benchTorch runs bench/torch_mlp.py with the first python that can import torch: the one
-// on PATH, or Debian's /usr/bin/python3 (python3-torch installs there).
-func benchTorch() string {
+// benchKernels compares the fast and the stock matmul kernel: raw products, then training
+// steps in alternating rounds, then PyTorch on the same MLP step.
+func benchKernels(w io.Writer, rounds int) error {
+	backend, err := engine.NewBackend("go")
+	if err != nil {
+		return err
+	}
+	defer backend.Finalize()
+	if !fastdot.Active() {
+		fmt.Fprintf(w, "matmul kernels: not compared, the fast kernel is off (%s)\n", fastdot.Kernel())
+		return nil
+	}
+	fmt.Fprintf(w, "\nmatmul through the go backend (GFLOP/s), fast kernel: %s\n", fastdot.Kernel())
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "M x N x K\tfast\tstock\tspeedup")
+	for _, s := range engine.MatmulShapes {
+		fast, err := engine.MatmulGFLOPS(backend, s[0], s[1], s[2], true, time.Second)
+		if err != nil {
+			return err
+		}
+		stock, err := engine.MatmulGFLOPS(backend, s[0], s[1], s[2], false, time.Second)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(tw, "%d x %d x %d\t%.1f\t%.1f\t%.1fx\n", s[0], s[1], s[2], fast, stock, fast/stock)
+	}
+	tw.Flush()
+
+	torch, blas := benchTorch([]int{128, 512})
+	fmt.Fprintf(w, "\ntraining step, fast vs stock kernel in alternating rounds (medians of %d)\n", rounds)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "config\tbatch\tfast steps/s\tfast examples/s\tstock steps/s\tspeedup\tpytorch best steps/s\tfast/pytorch")
+	for _, cfg := range []struct {
+		name         string
+		batch, steps int
+	}{{"mnist_mlp", 128, 5}, {"mnist_mlp", 512, 5}, {"mnist_unet", 32, 1}} {
+		trials, err := spec.Parse(cfg.name+".toml", []byte(engine.BenchConfigNamed(cfg.name)), []string{fmt.Sprintf("train.batch=%d", cfg.batch)})
+		if err != nil {
+			return err
+		}
+		job, err := engine.Prepare(trials[0])
+		if err != nil {
+			return err
+		}
+		rs := rounds
+		if cfg.name == "mnist_unet" {
+			rs = min(rounds, 3) // a stock-kernel U-Net step takes seconds
+		}
+		res, err := engine.CompareMatmulKernels(backend, job, rs, cfg.steps)
+		if err != nil {
+			return err
+		}
+		pt, ratio := "-", "-"
+		if best, ok := torch[cfg.batch]; ok && cfg.name == "mnist_mlp" {
+			pt = fmt.Sprintf("%.1f (%d thread%s)", best.stepsPerSec, best.threads, plural(best.threads))
+			ratio = fmt.Sprintf("%.2f", res.FastStepsPerSec/best.stepsPerSec)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.0f\t%.2f\t%.2fx\t%s\t%s\n", cfg.name, cfg.batch, res.FastStepsPerSec,
+			res.FastStepsPerSec*float64(cfg.batch), res.StockStepsPerSec, res.Speedup(), pt, ratio)
+	}
+	tw.Flush()
+	if blas != "" {
+		fmt.Fprintf(w, "pytorch: bench/torch_mlp.py, BLAS %s; its step computes only the MSE loss (ours also clips the gradient norm and keeps an EMA of the weights)\n", blas)
+	} else {
+		fmt.Fprintln(w, "pytorch: not available (no python3 here can import torch; Debian: apt-get install python3-torch libopenblas0); skipped")
+	}
+	return nil
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+type torchResult struct {
+	threads     int
+	stepsPerSec float64
+}
+
+// benchTorch runs bench/torch_mlp.py with the first python that can import torch (the one
+// on PATH, or Debian's /usr/bin/python3, where python3-torch installs) and returns its best
+// thread setting per batch size and the BLAS library torch used.
+func benchTorch(batches []int) (map[int]torchResult, string) {
+	best := map[int]torchResult{}
 	for _, py := range []string{"python3", "/usr/bin/python3"} {
 		if err := exec.Command(py, "-c", "import torch").Run(); err != nil {
 			continue
 		}
-		out, err := exec.Command(py, "bench/torch_mlp.py").CombinedOutput()
-		if err != nil {
-			return fmt.Sprintf("pytorch: bench/torch_mlp.py failed: %v\n%s", err, out)
+		args := []string{"bench/torch_mlp.py"}
+		for _, b := range batches {
+			args = append(args, strconv.Itoa(b))
 		}
-		return "pytorch (reference MLP step, " + py + "): " + strings.TrimSpace(string(out))
+		out, err := exec.Command(py, args...).Output()
+		if err != nil {
+			return best, ""
+		}
+		blas := "unknown"
+		for _, line := range strings.Split(string(out), "\n") {
+			var b, n int
+			var s float64
+			if _, err := fmt.Sscanf(line, "batch %d threads %d: %g steps/s", &b, &n, &s); err == nil {
+				if s > best[b].stepsPerSec {
+					best[b] = torchResult{threads: n, stepsPerSec: s}
+				}
+			} else if rest, ok := strings.CutPrefix(line, "blas "); ok {
+				blas = rest
+			}
+		}
+		return best, blas
 	}
-	return "pytorch: not available (no python3 here can import torch; Debian: apt-get install python3-torch); skipped"
+	return best, ""
 }

@@ -1,0 +1,55 @@
+// Package fastdot replaces the float32 matrix product of GoMLX's pure-Go backend
+// (simplego, the "go" backend) with a packed AVX2/FMA kernel.
+//
+// This package is the only code in ddpm-runner that reaches into simplego's internals:
+// GoMLX v0.26.0 has no exported way to replace an op's implementation, so the hook goes
+// through go:linkname to simplego's executor table (nodeExecutors) and its buffer pool
+// ((*Backend).getBufferForShape), and reads simplego's Node, Buffer and DotGeneral node data
+// through mirrored struct layouts. (engine/dotgrad.go reads two unexported fields of GoMLX's
+// graph package by reflection, read-only, to build the DotGeneral gradient.) Three guards
+// keep this safe:
+//
+//   - TestPinnedToGoMLX fails, saying what to re-check, if GoMLX is not v0.26.0 or if any
+//     mirrored layout differs (field names, types and offsets, compared by reflection).
+//   - At run time the layouts are compared again before the hook goes in, and the node
+//     data's type is verified on first use; any difference keeps the stock kernel.
+//   - The first go backend of a process runs a self-check: a few products in every operand
+//     layout, a batch axis and a two-block contraction, on the fast and the stock kernel. If
+//     they differ by more than Tolerance (relative to the largest output) or anything above
+//     fails, one warning line goes to standard error and the stock kernel stays in use.
+//
+// The fast kernel is on by default where the CPU has AVX2 and FMA; $DDPM_FAST_MATMUL=0 or
+// the runner's --fast-matmul=false turns it off, and `runner version` and every run's
+// environment (key "matmul") say which kernel ran.
+//
+// # The kernel
+//
+// A GotoBLAS/BLIS-style product: B is packed into 16-wide panels and A into 6-tall panels,
+// kc = 256 deep, and an assembly micro-kernel (kernel_amd64.s) keeps a 6 x 16 tile of C in
+// twelve YMM registers, one FMA chain per element. Operands are described by offset tables
+// (the flat offset of each free and each contracted index), so any DotGeneral layout,
+// including the U-Net's im2col patches with non-adjacent contracting axes, is read in place
+// without a transpose. Rows (or, for short products, columns) of C are split between
+// GOMAXPROCS goroutines; every element is summed in the same order whatever the split, so
+// results are bit-identical for any number of workers and on any AVX2/FMA machine.
+//
+// # Why assembly and not OpenBLAS
+//
+// Both were measured on this project's 2-core machine (AMD EPYC, AVX2/FMA/AVX-512):
+//
+//	                         OpenBLAS 0.3.21 sgemm      fastdot
+//	                         1 thread   2 threads       1 worker   2 workers
+//	128 x 256 x 912 (fwd)      96.7       180.8           80.2       88-90
+//	912 x 256 x 128 (dW)       98.4       125.9           94.1      136-143
+//	1024 x 1024 x 1024         95.9       181.5           87.0      160-177  GFLOP/s
+//
+// (OpenBLAS: bench/openblas_sgemm.c; fastdot: go test -bench Gemm ./internal/fastdot with
+// -cpu 1 and 2; the machine is shared and repeated runs vary by about 10%.) OpenBLAS is
+// faster on small products, but the assembly kernel was chosen: it needs no system library
+// (Debian's libopenblas is not on a fresh machine, and dlopen'ing it would make the fast
+// path depend on what happens to be installed), and its summation order is fixed, so the
+// same spec and seed give the same bits on every AVX2 machine, whereas Debian's OpenBLAS
+// picks its kernel, and with it the order, per CPU model (DYNAMIC_ARCH). At about 90% of
+// OpenBLAS on the products that matter the training step is no longer matmul-bound (see the
+// README's Speed section).
+package fastdot
