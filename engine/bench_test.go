@@ -26,7 +26,11 @@ var benchBackendConfig = func() string {
 	return ""
 }()
 
-func benchTrainStep(b *testing.B, text string, stockGradient bool) {
+func benchTrainStep(b *testing.B, text string, stockGradient bool, trainerSpec ...any) {
+	var trainSpec any
+	if len(trainerSpec) > 0 {
+		trainSpec = trainerSpec[0]
+	}
 	if stockGradient {
 		ours := graph.VJPRegistration[graph.NodeTypeDotGeneral]
 		graph.VJPRegistration[graph.NodeTypeDotGeneral] = stockDotGeneralVJP
@@ -52,12 +56,12 @@ func benchTrainStep(b *testing.B, text string, stockGradient bool) {
 	tr := j.Trial.Train()
 	bb := newBatchBuffers(tr.Int("batch"), j.Data.Dim())
 	// The first step compiles the graph; it is not part of the measurement.
-	if _, err := trainer.TrainStep(nil, j.batchInputs(0, bb), nil); err != nil {
+	if _, err := trainer.TrainStep(trainSpec, j.batchInputs(0, bb), nil); err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
 	for i := range b.N {
-		if _, err := trainer.TrainStep(nil, j.batchInputs(i+1, bb), nil); err != nil {
+		if _, err := trainer.TrainStep(trainSpec, j.batchInputs(i+1, bb), nil); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -71,6 +75,13 @@ func BenchmarkTrainStepMNISTMLP(b *testing.B) {
 func BenchmarkTrainStepMNISTMLPStock(b *testing.B) {
 	benchTrainStep(b, BenchConfigNamed("mnist_mlp"), true)
 }
+
+// BenchmarkTrainStepMNISTMLPLogged times the graph of the steps whose MSE and L_t are
+// logged (every log_every steps), for comparison with the plain step above.
+func BenchmarkTrainStepMNISTMLPLogged(b *testing.B) {
+	benchTrainStep(b, BenchConfigNamed("mnist_mlp"), false, logStep)
+}
+
 func BenchmarkTrainStep2DMLP(b *testing.B)      { benchTrainStep(b, BenchConfigNamed("2d_mlp"), false) }
 func BenchmarkTrainStep2DMLPStock(b *testing.B) { benchTrainStep(b, BenchConfigNamed("2d_mlp"), true) }
 
