@@ -5,6 +5,7 @@ import (
 
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // graph code reads like the equations
 	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/ddpm-runner/ddpm-runner/plugins"
@@ -118,34 +119,43 @@ func (c *convCtx) conv(ctx *context.Context, x *Node, h, w, stride, cout int) *N
 // Gather of the nine neighbours of every output position (out-of-image neighbours read an
 // appended zero row) followed by one DotGeneral. Both ops have gradients on every backend,
 // which the pure-Go backend's native convolution does not.
+//
+// The patches are gathered as [Pout, B, 9, cin], rows of (position, example) pairs, so that
+// the product contracts the two innermost axes (contiguous for the matmul) and its gradient
+// comes back in the same order, with no transpose of the nine-fold patch tensor.
 func Im2ColConv(x, kernel *Node, h, w, stride int) *Node {
 	g := x.Graph()
+	batch, cin := x.Shape().Dimensions[1], x.Shape().Dimensions[2]
 	zeros := ZerosLike(SliceAxis(x, 0, AxisRange(0, 1)))
-	padded := Concatenate([]*Node{x, zeros}, 0) // [P+1, B, cin]; row P is the zero row
-	idx := im2colIndices(h, w, stride)
-	gathered := Gather(padded, Const(g, idx))                               // [Pout, 9, B, cin]
-	return DotGeneral(gathered, []int{1, 3}, nil, kernel, []int{0, 1}, nil) // [Pout, B, cout]
+	padded := Concatenate([]*Node{x, zeros}, 0) // [P+1, B, cin]; position P is the zero row
+	rows := Reshape(padded, (h*w+1)*batch, cin) // row p*B + b
+	idx := im2colIndices(h, w, stride, batch)
+	oh, ow := (h+stride-1)/stride, (w+stride-1)/stride
+	// One flat gather (GoMLX's Gather wants index rank <= operand rank + 1), then a free reshape.
+	gathered := Reshape(Gather(rows, ConstTensor(g, tensors.FromFlatDataAndDimensions(idx, len(idx), 1))), oh*ow, batch, 9, cin)
+	return DotGeneral(gathered, []int{2, 3}, nil, kernel, []int{0, 1}, nil) // [Pout, B, cout]
 }
 
 // im2colIndices lists, for each output position of a stride-s 3x3 same convolution on an
-// h x w map, the input positions of its nine taps ([Pout][9][1]); h*w marks padding.
-func im2colIndices(h, w, stride int) [][][]int32 {
+// h x w map, each of batch examples and each of the nine taps, the row position*batch +
+// example that the tap reads, flat (Pout*batch*9 values); position h*w is the padding.
+func im2colIndices(h, w, stride, batch int) []int32 {
 	oh, ow := (h+stride-1)/stride, (w+stride-1)/stride
-	out := make([][][]int32, oh*ow)
+	out := make([]int32, 0, oh*ow*batch*9)
 	for oy := range oh {
 		for ox := range ow {
-			taps := make([][]int32, 0, 9)
-			for dy := -1; dy <= 1; dy++ {
-				for dx := -1; dx <= 1; dx++ {
-					y, x := oy*stride+dy, ox*stride+dx
-					p := int32(h * w)
-					if y >= 0 && y < h && x >= 0 && x < w {
-						p = int32(y*w + x)
+			for b := range batch {
+				for dy := -1; dy <= 1; dy++ {
+					for dx := -1; dx <= 1; dx++ {
+						y, x := oy*stride+dy, ox*stride+dx
+						p := h * w
+						if y >= 0 && y < h && x >= 0 && x < w {
+							p = y*w + x
+						}
+						out = append(out, int32(p*batch+b))
 					}
-					taps = append(taps, []int32{p})
 				}
 			}
-			out[oy*ow+ox] = taps
 		}
 	}
 	return out
