@@ -305,3 +305,43 @@ n = 4
 		t.Errorf("no sample grid: %v", err)
 	}
 }
+
+// TestLoggingEveryStepChangesNoNumber: steps that do not log MSE and L_t run a graph without
+// them; the losses must be the same bits as when every step logs.
+func TestLoggingEveryStepChangesNoNumber(t *testing.T) {
+	h := newHarness(t)
+	sets := []string{"loss.name=hybrid", "predictor.variance=learned_range", `eval.metrics=["nll", "mmd"]`}
+	ref := h.run(h.jobs(tiny, append(sets, "train.log_every=1")...)[0])
+	out := h.run(h.jobs(tiny, append(sets, "train.log_every=7")...)[0])
+	if ref.Status != results.StatusFinished || out.Status != results.StatusFinished {
+		t.Fatalf("%s: %v; %s: %v", ref.Status, ref.Err, out.Status, out.Err)
+	}
+	every := h.losses(ref.RunID)
+	pts, err := h.store.History(out.RunID, "loss")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pts) < 4 {
+		t.Fatalf("%d logged losses with log_every=7", len(pts))
+	}
+	for _, p := range pts {
+		if math.Float64bits(p.Value) != math.Float64bits(every[p.Step-1]) {
+			t.Fatalf("step %d: loss %v logging every 7 steps, %v logging every step", p.Step, p.Value, every[p.Step-1])
+		}
+	}
+	// (final_loss averages the logged losses, so it depends on which steps log.)
+	compared := 0
+	for _, k := range []string{"nll_bits_per_dim", "nll_nats_per_dim", "mmd"} {
+		a, ok := ref.Summaries[k]
+		if !ok {
+			continue
+		}
+		compared++
+		if b := out.Summaries[k]; math.Float64bits(a) != math.Float64bits(b) {
+			t.Errorf("summary %s: %v logging every step, %v every 7", k, a, b)
+		}
+	}
+	if compared < 2 {
+		t.Errorf("only %d of the model summaries were there to compare: %v", compared, ref.Summaries)
+	}
+}
