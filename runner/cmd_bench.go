@@ -215,7 +215,9 @@ func benchKernels(w io.Writer, rounds int) error {
 			res.FastStepsPerSec*float64(cfg.batch), res.StockStepsPerSec, res.Speedup(), pt, ratio)
 	}
 	tw.Flush()
-	if blas != "" {
+	if strings.HasPrefix(blas, "(") {
+		fmt.Fprintln(w, "pytorch:", blas)
+	} else if blas != "" {
 		fmt.Fprintf(w, "pytorch: bench/torch_mlp.py, BLAS %s; its step computes only the MSE loss (ours also clips the gradient norm and keeps an EMA of the weights)\n", blas)
 	} else {
 		fmt.Fprintln(w, "pytorch: not available (no python3 here can import torch; Debian: apt-get install python3-torch libopenblas0); skipped")
@@ -250,7 +252,7 @@ func benchTorch(batches []int) (map[int]torchResult, string) {
 		}
 		out, err := exec.Command(py, args...).Output()
 		if err != nil {
-			return best, ""
+			return best, fmt.Sprintf("(bench/torch_mlp.py failed: %v)", err)
 		}
 		blas := "unknown"
 		for _, line := range strings.Split(string(out), "\n") {
