@@ -167,11 +167,13 @@ func (p *Process) VLBTerm(x0, xt, t, modelMean, modelLogVar *Node, discrete bool
 			return Gather(v, gatherAt)
 		}
 		selected := decoderTerm(rows(x0), rows(modelMean), rows(modelLogVar), discrete)
-		// Back to [batch] through a one-hot sum: each row receives its own value plus exact
-		// zeros, and unused slots (-1) match no row.
-		oneHot := ConvertDType(Equal(ExpandAxes(decoderRows, -1),
-			Iota(x0.Graph(), shapes.Make(decoderRows.DType(), 1, batch), 1)), selected.DType())
-		decoderNLL = ReduceSum(Mul(oneHot, ExpandAxes(selected, -1)), 0)
+		// Back to [batch] through a one-hot selection and a sum: each row receives its own
+		// value plus exact zeros, and unused slots (-1) match no row. Where, not a product
+		// with the one-hot, so that an infinite value in an unused slot cannot leak a NaN.
+		slots := decoderRows.Shape().Dimensions[0]
+		match := Equal(ExpandAxes(decoderRows, -1), Iota(x0.Graph(), shapes.Make(decoderRows.DType(), slots, batch), 1))
+		spread := BroadcastToDims(ExpandAxes(selected, -1), slots, batch)
+		decoderNLL = ReduceSum(Where(match, spread, ZerosLike(spread)), 0)
 	}
 	isFirst := Equal(t, ScalarZero(t.Graph(), t.DType()))
 	return Where(isFirst, decoderNLL, kl)

@@ -314,7 +314,7 @@ func TestDecoderRows(t *testing.T) {
 func TestVLBTermOnDecoderRowsIsBitIdentical(t *testing.T) {
 	p := testProcess(t)
 	in := randomInputs()
-	for _, pattern := range []string{"random", "none", "one", "all"} {
+	for _, pattern := range []string{"random", "none", "one", "all", "infinite row 0"} {
 		switch pattern {
 		case "none":
 			for i := range in.ts {
@@ -324,6 +324,15 @@ func TestVLBTermOnDecoderRowsIsBitIdentical(t *testing.T) {
 			in.ts[2] = 0
 		case "all":
 			clear(in.ts)
+		case "infinite row 0":
+			// Unused slots read row 0: its infinite values must not reach the row with t = 0.
+			for i := range in.ts {
+				in.ts[i] = int32(i%(p.T-1)) + 1
+			}
+			in.ts[5] = 0
+			for k := range d {
+				in.lv1[k] = math.Inf(1)
+			}
 		}
 		rows := diffusion.DecoderRows(in.ts, make([]int32, n))
 		for _, discrete := range []bool{true, false} {
@@ -345,6 +354,9 @@ func TestVLBTermOnDecoderRowsIsBitIdentical(t *testing.T) {
 					}
 				}
 				all, selected := run(t, build(false), in), run(t, build(true), in)
+				if pattern == "infinite row 0" && what == "value" && (math.IsNaN(selected[5]) || math.IsInf(selected[5], 0)) {
+					t.Fatalf("discrete=%v: L_0 of row 5 is %v with an infinite row 0", discrete, selected[5])
+				}
 				for i := range all {
 					if all[i] != selected[i] || math.IsNaN(all[i]) != math.IsNaN(selected[i]) {
 						t.Fatalf("%s, discrete=%v, %s[%d]: %v on all rows, %v on the rows %v", pattern, discrete, what, i, all[i], selected[i], rows)
