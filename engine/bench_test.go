@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/ddpm-runner/ddpm-runner/internal/gobackend"
+	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	gctx "github.com/gomlx/gomlx/pkg/ml/context"
 
@@ -26,17 +27,11 @@ var benchBackendConfig = func() string {
 	return ""
 }()
 
-func benchTrainStep(b *testing.B, text string, stockGradient bool, trainerSpec ...any) {
-	var trainSpec any
-	if len(trainerSpec) > 0 {
-		trainSpec = trainerSpec[0]
-	}
-	if stockGradient {
-		ours := graph.VJPRegistration[graph.NodeTypeDotGeneral]
-		graph.VJPRegistration[graph.NodeTypeDotGeneral] = stockDotGeneralVJP
-		defer func() { graph.VJPRegistration[graph.NodeTypeDotGeneral] = ours }()
-	}
-	trials, err := spec.Parse("bench.toml", []byte(text), nil)
+// benchJob prepares the job of a bench config (with --set style overrides) and a go backend
+// that the benchmark finalizes when done.
+func benchJob(b *testing.B, text string, sets ...string) (*Job, backends.Backend) {
+	b.Helper()
+	trials, err := spec.Parse("bench.toml", []byte(text), sets)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -48,7 +43,19 @@ func benchTrainStep(b *testing.B, text string, stockGradient bool, trainerSpec .
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer backend.Finalize()
+	b.Cleanup(backend.Finalize)
+	return j, backend
+}
+
+// benchTrainStep times training steps of a config; trainSpec is the trainer spec of the
+// steps (nil: the plain step, logStep: a step that logs MSE and L_t).
+func benchTrainStep(b *testing.B, text string, stockGradient bool, trainSpec any) {
+	if stockGradient {
+		ours := graph.VJPRegistration[graph.NodeTypeDotGeneral]
+		graph.VJPRegistration[graph.NodeTypeDotGeneral] = stockDotGeneralVJP
+		defer func() { graph.VJPRegistration[graph.NodeTypeDotGeneral] = ours }()
+	}
+	j, backend := benchJob(b, text)
 	trainer, err := j.newTrainer(backend, gctx.New())
 	if err != nil {
 		b.Fatal(err)
@@ -70,10 +77,10 @@ func benchTrainStep(b *testing.B, text string, stockGradient bool, trainerSpec .
 }
 
 func BenchmarkTrainStepMNISTMLP(b *testing.B) {
-	benchTrainStep(b, BenchConfigNamed("mnist_mlp"), false)
+	benchTrainStep(b, BenchConfigNamed("mnist_mlp"), false, nil)
 }
 func BenchmarkTrainStepMNISTMLPStock(b *testing.B) {
-	benchTrainStep(b, BenchConfigNamed("mnist_mlp"), true)
+	benchTrainStep(b, BenchConfigNamed("mnist_mlp"), true, nil)
 }
 
 // BenchmarkTrainStepMNISTMLPLogged times the graph of the steps whose MSE and L_t are
@@ -82,11 +89,13 @@ func BenchmarkTrainStepMNISTMLPLogged(b *testing.B) {
 	benchTrainStep(b, BenchConfigNamed("mnist_mlp"), false, logStep)
 }
 
-func BenchmarkTrainStep2DMLP(b *testing.B)      { benchTrainStep(b, BenchConfigNamed("2d_mlp"), false) }
-func BenchmarkTrainStep2DMLPStock(b *testing.B) { benchTrainStep(b, BenchConfigNamed("2d_mlp"), true) }
+func BenchmarkTrainStep2DMLP(b *testing.B) { benchTrainStep(b, BenchConfigNamed("2d_mlp"), false, nil) }
+func BenchmarkTrainStep2DMLPStock(b *testing.B) {
+	benchTrainStep(b, BenchConfigNamed("2d_mlp"), true, nil)
+}
 
 func BenchmarkTrainStepMNISTUNet(b *testing.B) {
-	benchTrainStep(b, BenchConfigNamed("mnist_unet"), false)
+	benchTrainStep(b, BenchConfigNamed("mnist_unet"), false, nil)
 }
 
 // BenchmarkMatmulKernels alternates the fast and the stock DotGeneral kernel on the
@@ -95,19 +104,7 @@ func BenchmarkTrainStepMNISTUNet(b *testing.B) {
 func BenchmarkMatmulKernels(b *testing.B) {
 	for _, batch := range []int{128, 512} {
 		b.Run(fmt.Sprintf("mnist_mlp/batch=%d", batch), func(b *testing.B) {
-			trials, err := spec.Parse("bench.toml", []byte(BenchConfigNamed("mnist_mlp")), []string{fmt.Sprintf("train.batch=%d", batch)})
-			if err != nil {
-				b.Fatal(err)
-			}
-			j, err := Prepare(trials[0])
-			if err != nil {
-				b.Fatal(err)
-			}
-			backend, err := gobackend.New(benchBackendConfig)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer backend.Finalize()
+			j, backend := benchJob(b, BenchConfigNamed("mnist_mlp"), fmt.Sprintf("train.batch=%d", batch))
 			res, err := CompareMatmulKernels(backend, j, b.N, 5)
 			if err != nil {
 				b.Fatal(err)

@@ -268,11 +268,11 @@ func TestInterruptCheckpointsAndRecords(t *testing.T) {
 
 // TestUNetTrainsOnImages runs a few training steps of the U-Net on the go backend (im2col
 // convolutions) on a folder of images the test writes, then samples a grid.
-func TestUNetTrainsOnImages(t *testing.T) {
+// unetSpec is a tiny U-Net run on a folder of 8x8 images that it writes.
+func unetSpec(t *testing.T) string {
 	dir := t.TempDir()
 	writeImages(t, dir, 6, 8)
-	h := newHarness(t)
-	text := fmt.Sprintf(`name = "unet"
+	return fmt.Sprintf(`name = "unet"
 [data]
 name = "images"
 path = %q
@@ -293,6 +293,11 @@ ema = 0
 [sample]
 n = 4
 `, dir)
+}
+
+func TestUNetTrainsOnImages(t *testing.T) {
+	h := newHarness(t)
+	text := unetSpec(t)
 	out := h.run(h.jobs(text)[0])
 	if out.Status != results.StatusFinished {
 		t.Fatalf("%s: %v", out.Status, out.Err)

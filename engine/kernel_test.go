@@ -2,7 +2,6 @@ package engine_test
 
 import (
 	"bytes"
-	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -100,27 +99,7 @@ func TestCorruptKernelIsCaughtAndTheRunFallsBack(t *testing.T) {
 // TestTrainingStepsNeedNoFallback checks that every DotGeneral of an MLP and a U-Net run
 // (training, sampling, evaluation) is one the fast kernel covers.
 func TestTrainingStepsNeedNoFallback(t *testing.T) {
-	dir := t.TempDir()
-	writeImages(t, dir, 6, 8)
-	unet := fmt.Sprintf(`name = "unet"
-[data]
-name = "images"
-path = %q
-size = 8
-[schedule]
-name = "cosine"
-T = 10
-[network]
-name = "unet"
-channels = 4
-mults = [1, 2]
-[train]
-steps = 2
-batch = 4
-checkpoint_every = 0
-[sample]
-n = 4
-`, dir)
+	unet := unetSpec(t)
 	h := newHarness(t)
 	withKernel(t, true, func() {
 		for name, text := range map[string]string{"mlp": tiny, "unet": unet} {

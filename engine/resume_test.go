@@ -39,13 +39,7 @@ func TestResumeAfterInterruptIsBitIdentical(t *testing.T) {
 	want := ref.losses(refOut.RunID)
 
 	h := newHarness(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	out := engine.Run(ctx, h.jobs(tiny, resumeSets...)[0], engine.Options{Store: h.store, ArtifactRoot: filepath.Join(h.dir, "runs"),
-		Progress: cancelOnWrite{cancel}})
-	cancel()
-	if out.Status != results.StatusInterrupted {
-		t.Fatalf("first leg %s: %v", out.Status, out.Err)
-	}
+	out := h.interruptedRun(resumeSets)
 	res := engine.Resume(context.Background(), h.jobs(tiny, resumeSets...)[0], engine.Options{Store: h.store, ArtifactRoot: filepath.Join(h.dir, "runs")}, out.RunID)
 	if res.Status != results.StatusFinished || res.RunID != out.RunID {
 		t.Fatalf("resume: %s (run %d): %v", res.Status, res.RunID, res.Err)
@@ -124,6 +118,20 @@ func TestResumeAfterKill9IsBitIdentical(t *testing.T) {
 	sameHistory(t, "after kill -9", h.losses(1), want)
 }
 
+// interruptedRun starts run 1 of tiny with sets and interrupts it at its first progress
+// output, as SIGINT would, leaving it checkpointed.
+func (h *harness) interruptedRun(sets []string) engine.Outcome {
+	h.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	out := engine.Run(ctx, h.jobs(tiny, sets...)[0], engine.Options{Store: h.store, ArtifactRoot: filepath.Join(h.dir, "runs"),
+		Progress: cancelOnWrite{cancel}})
+	cancel()
+	if out.Status != results.StatusInterrupted {
+		h.t.Fatalf("first leg %s: %v", out.Status, out.Err)
+	}
+	return out
+}
+
 // TestResumeSkipsATruncatedCheckpoint: a checkpoint cut short (the process killed while
 // writing it) is moved aside and the run resumes from the one before, still bit-identical.
 func TestResumeSkipsATruncatedCheckpoint(t *testing.T) {
@@ -132,13 +140,7 @@ func TestResumeSkipsATruncatedCheckpoint(t *testing.T) {
 	want := ref.losses(ref.run(ref.jobs(tiny, sets...)[0]).RunID)
 
 	h := newHarness(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	out := engine.Run(ctx, h.jobs(tiny, sets...)[0], engine.Options{Store: h.store, ArtifactRoot: filepath.Join(h.dir, "runs"),
-		Progress: cancelOnWrite{cancel}})
-	cancel()
-	if out.Status != results.StatusInterrupted {
-		t.Fatalf("first leg %s: %v", out.Status, out.Err)
-	}
+	h.interruptedRun(sets)
 	bins, _ := filepath.Glob(filepath.Join(h.dir, "runs", "1", "checkpoint", "checkpoint-*.bin"))
 	if len(bins) < 2 {
 		t.Fatalf("%d checkpoints, want 2", len(bins))
@@ -163,13 +165,7 @@ func TestResumeSkipsATruncatedCheckpoint(t *testing.T) {
 func TestResumeNeedsTheSamplerStateOfItsCheckpoint(t *testing.T) {
 	sets := append(append([]string{}, resumeSets...), "train.checkpoint_every=5")
 	h := newHarness(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	out := engine.Run(ctx, h.jobs(tiny, sets...)[0], engine.Options{Store: h.store, ArtifactRoot: filepath.Join(h.dir, "runs"),
-		Progress: cancelOnWrite{cancel}})
-	cancel()
-	if out.Status != results.StatusInterrupted {
-		t.Fatalf("first leg %s: %v", out.Status, out.Err)
-	}
+	h.interruptedRun(sets)
 	states, _ := filepath.Glob(filepath.Join(h.dir, "runs", "1", "checkpoint", "timesteps-step-*.json"))
 	if len(states) == 0 {
 		t.Fatal("no sampler state saved")

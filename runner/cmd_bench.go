@@ -169,12 +169,12 @@ func benchKernels(w io.Writer, rounds int) error {
 	fmt.Fprintf(w, "\nmatmul through the go backend (GFLOP/s), fast kernel: %s\n", fastdot.Kernel())
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "M x N x K\tfast\tstock\tspeedup")
-	for _, s := range engine.MatmulShapes {
-		fast, err := engine.MatmulGFLOPS(backend, s[0], s[1], s[2], true, time.Second)
+	for _, s := range fastdot.BenchShapes {
+		fast, err := fastdot.GFLOPS(backend, s[0], s[1], s[2], true, time.Second)
 		if err != nil {
 			return err
 		}
-		stock, err := engine.MatmulGFLOPS(backend, s[0], s[1], s[2], false, time.Second)
+		stock, err := fastdot.GFLOPS(backend, s[0], s[1], s[2], false, time.Second)
 		if err != nil {
 			return err
 		}

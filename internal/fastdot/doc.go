@@ -39,9 +39,9 @@
 //
 //	                         OpenBLAS 0.3.21 sgemm      fastdot
 //	                         1 thread   2 threads       1 worker   2 workers
-//	128 x 256 x 912 (fwd)      96.7       180.8           80.2       88-90
+//	128 x 256 x 912 (fwd)      96.7       180.8           80.2       83-90
 //	912 x 256 x 128 (dW)       98.4       125.9           94.1      136-143
-//	1024 x 1024 x 1024         95.9       181.5           87.0      160-177  GFLOP/s
+//	1024 x 1024 x 1024         95.9       181.5           87.0      157-177  GFLOP/s
 //
 // (OpenBLAS: bench/openblas_sgemm.c; fastdot: go test -bench Gemm ./internal/fastdot with
 // -cpu 1 and 2; the machine is shared and repeated runs vary by about 10%.) OpenBLAS is

@@ -35,14 +35,6 @@ func absRef(m, n, k int, a, b matrix) []float64 {
 	return refGemm(m, n, k, abs(a), abs(b))
 }
 
-func randomFloats(rng *rand.Rand, n int) []float32 {
-	out := make([]float32, n)
-	for i := range out {
-		out[i] = float32(rng.NormFloat64())
-	}
-	return out
-}
-
 func requireKernel(t testing.TB) {
 	if !kernelSupported {
 		t.Skip("no AVX2/FMA on this machine")
@@ -71,7 +63,7 @@ func TestGemmMatchesFloat64Reference(t *testing.T) {
 		for _, n := range sizes {
 			for _, k := range sizes {
 				for _, layout := range []string{"NN", "TN", "NT", "TT"} {
-					ad, bd := randomFloats(rng, m*k+3), randomFloats(rng, k*n+1)
+					ad, bd := randomData(rng, []int{m*k + 3}), randomData(rng, []int{k*n + 1})
 					a := stridedMatrix(ad, 3, m, k, k, 1)
 					if layout[0] == 'T' {
 						a = stridedMatrix(ad, 3, m, k, 1, m)
@@ -80,7 +72,7 @@ func TestGemmMatchesFloat64Reference(t *testing.T) {
 					if layout[1] == 'T' {
 						b = stridedMatrix(bd, 1, k, n, 1, k)
 					}
-					c := randomFloats(rng, m*n) // garbage that must be overwritten
+					c := randomData(rng, []int{m * n}) // garbage that must be overwritten
 					gemm(m, n, k, a, b, c, 2)
 					checkAgainstReference(t, fmt.Sprintf("%s m=%d n=%d k=%d", layout, m, n, k), m, n, k, a, b, c)
 				}
@@ -95,7 +87,7 @@ func TestGemmScatteredOffsets(t *testing.T) {
 	requireKernel(t)
 	rng := rand.New(rand.NewPCG(5, 6))
 	m, n, k := 13, 21, 40
-	data := randomFloats(rng, 4096)
+	data := randomData(rng, []int{4096})
 	perm := func(count, spread int) []int {
 		return rng.Perm(spread)[:count]
 	}
@@ -118,8 +110,8 @@ func TestGemmLargeAndWorkerCountInvariant(t *testing.T) {
 	requireKernel(t)
 	rng := rand.New(rand.NewPCG(3, 4))
 	m, n, k := 300, 531, 700 // several kc blocks, mc blocks and edge tiles
-	a := stridedMatrix(randomFloats(rng, m*k), 0, m, k, k, 1)
-	b := stridedMatrix(randomFloats(rng, k*n), 0, k, n, n, 1)
+	a := stridedMatrix(randomData(rng, []int{m * k}), 0, m, k, k, 1)
+	b := stridedMatrix(randomData(rng, []int{k * n}), 0, k, n, n, 1)
 	c1 := make([]float32, m*n)
 	gemm(m, n, k, a, b, c1, 1)
 	checkAgainstReference(t, "300x531x700", m, n, k, a, b, c1)
