@@ -1,6 +1,7 @@
 package losses
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -12,6 +13,11 @@ type TimestepSampler interface {
 	Sample(rng *rand.Rand, t []int32, w []float32)
 	// Update gives the sampler the per-example losses of the last batch.
 	Update(t []int32, losses []float32)
+	// State is what a checkpoint must keep for a resumed run to draw the same timesteps,
+	// and SetState puts such a state back. A state of another sampler, or of one with a
+	// different T, is an error, never silently accepted.
+	State() ([]byte, error)
+	SetState(b []byte) error
 }
 
 // NewTimestepSampler returns the named sampler ("uniform" or "importance") for T steps.
@@ -38,6 +44,42 @@ func (u Uniform) Sample(rng *rand.Rand, t []int32, w []float32) {
 
 // Update implements TimestepSampler; uniform sampling keeps no state.
 func (Uniform) Update([]int32, []float32) {}
+
+// State implements TimestepSampler: uniform sampling keeps only T, recorded so that a
+// resume with another T is caught.
+func (u Uniform) State() ([]byte, error) {
+	return json.Marshal(samplerState{Sampler: "uniform", T: u.T})
+}
+
+// SetState implements TimestepSampler.
+func (u Uniform) SetState(b []byte) error {
+	var st samplerState
+	if err := decodeState(b, &st, "uniform", u.T); err != nil {
+		return err
+	}
+	return nil
+}
+
+// samplerState is the saved form of every timestep sampler: which one, its T, and its own
+// fields (none for uniform).
+type samplerState struct {
+	Sampler string      `json:"sampler"`
+	T       int         `json:"T"`
+	History [][]float64 `json:"history,omitempty"`
+	Count   []int       `json:"count,omitempty"`
+	Next    []int       `json:"next,omitempty"`
+}
+
+func decodeState(b []byte, st *samplerState, sampler string, T int) error {
+	if err := json.Unmarshal(b, st); err != nil {
+		return fmt.Errorf("timestep sampler state: %w", err)
+	}
+	if st.Sampler != sampler || st.T != T {
+		return fmt.Errorf("timestep sampler state is for %q with T = %d, this run has %q with T = %d",
+			st.Sampler, st.T, sampler, T)
+	}
+	return nil
+}
 
 // LossSecondMoment is Improved DDPM's importance sampler: p_t proportional to
 // sqrt(E[L_t^2]) over the last HistoryPerT losses seen at t, mixed with UniformProb of the
@@ -123,6 +165,30 @@ func (s *LossSecondMoment) Sample(rng *rand.Rand, t []int32, w []float32) {
 		t[i] = int32(k)
 		w[i] = float32(1 / (float64(s.T) * p[k]))
 	}
+}
+
+// State implements TimestepSampler: the loss history of every t.
+func (s *LossSecondMoment) State() ([]byte, error) {
+	return json.Marshal(samplerState{Sampler: "importance", T: s.T, History: s.History, Count: s.Count, Next: s.Next})
+}
+
+// SetState implements TimestepSampler.
+func (s *LossSecondMoment) SetState(b []byte) error {
+	var st samplerState
+	if err := decodeState(b, &st, "importance", s.T); err != nil {
+		return err
+	}
+	if len(st.History) != s.T || len(st.Count) != s.T || len(st.Next) != s.T {
+		return fmt.Errorf("timestep sampler state: importance history for %d/%d/%d timesteps, want %d",
+			len(st.History), len(st.Count), len(st.Next), s.T)
+	}
+	for t, h := range st.History {
+		if len(h) != HistoryPerT || st.Count[t] < 0 || st.Count[t] > HistoryPerT || st.Next[t] < 0 || st.Next[t] >= HistoryPerT {
+			return fmt.Errorf("timestep sampler state: importance history of t = %d is malformed", t)
+		}
+	}
+	s.History, s.Count, s.Next = st.History, st.Count, st.Next
+	return nil
 }
 
 // Update implements TimestepSampler.

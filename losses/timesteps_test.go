@@ -67,3 +67,59 @@ func TestImportanceSamplerFollowsSecondMoment(t *testing.T) {
 		t.Errorf("mean weight %.4f, want 1", meanW/float64(n))
 	}
 }
+
+// TestSamplerStateRoundTrip saves every sampler's state after some updates and restores it
+// into a fresh sampler of the same name: both must then draw the same timesteps and weights.
+// The default (uniform) comes first: its state once could not be restored at all.
+func TestSamplerStateRoundTrip(t *testing.T) {
+	for _, name := range []string{"uniform", "importance"} {
+		t.Run(name, func(t *testing.T) {
+			const T = 5
+			a, err := NewTimestepSampler(name, T)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rng := rand.New(rand.NewPCG(3, 4))
+			ts, ws := make([]int32, 64), make([]float32, 64)
+			losses := make([]float32, 64)
+			for range 20 {
+				a.Sample(rng, ts, ws)
+				for i := range losses {
+					losses[i] = float32(ts[i]+1) * rng.Float32()
+				}
+				a.Update(ts, losses)
+			}
+			state, err := a.State()
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := NewTimestepSampler(name, T)
+			if err := b.SetState(state); err != nil {
+				t.Fatalf("restoring %s state: %v", name, err)
+			}
+			ta, wa := make([]int32, 256), make([]float32, 256)
+			tb, wb := make([]int32, 256), make([]float32, 256)
+			a.Sample(rand.New(rand.NewPCG(9, 9)), ta, wa)
+			b.Sample(rand.New(rand.NewPCG(9, 9)), tb, wb)
+			for i := range ta {
+				if ta[i] != tb[i] || wa[i] != wb[i] {
+					t.Fatalf("draw %d: restored sampler gave t=%d w=%g, original t=%d w=%g", i, tb[i], wb[i], ta[i], wa[i])
+				}
+			}
+			// A state for another T or another sampler is refused.
+			other, _ := NewTimestepSampler(name, T+1)
+			if err := other.SetState(state); err == nil {
+				t.Errorf("%s state for T=%d accepted by a sampler with T=%d", name, T, T+1)
+			}
+			for _, o := range []string{"uniform", "importance"} {
+				if o == name {
+					continue
+				}
+				s, _ := NewTimestepSampler(o, T)
+				if err := s.SetState(state); err == nil {
+					t.Errorf("%s state accepted by %s", name, o)
+				}
+			}
+		})
+	}
+}
