@@ -80,7 +80,7 @@ func (h *harness) jobs(text string, sets ...string) []*engine.Job {
 }
 
 func (h *harness) run(j *engine.Job) engine.Outcome {
-	return engine.Run(context.Background(), j, engine.Options{Store: h.store, ArtifactRoot: filepath.Join(h.dir, "runs")})
+	return engine.Run(context.Background(), j, engine.Options{Store: h.store})
 }
 
 func (h *harness) losses(id int64) []float64 {
@@ -249,7 +249,7 @@ func TestInterruptCheckpointsAndRecords(t *testing.T) {
 	j := h.jobs(tiny, "train.steps=100", "train.log_every=5")[0]
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	out := engine.Run(ctx, j, engine.Options{Store: h.store, ArtifactRoot: filepath.Join(h.dir, "runs"), Progress: cancelOnWrite{cancel}})
+	out := engine.Run(ctx, j, engine.Options{Store: h.store, Progress: cancelOnWrite{cancel}})
 	if out.Status != results.StatusInterrupted {
 		t.Fatalf("status %s (%v), want interrupted", out.Status, out.Err)
 	}

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -20,18 +21,18 @@ import (
 )
 
 // sampleAndEvaluate draws samples with the EMA weights, writes them, and runs the metrics.
-func (r *runner) sampleAndEvaluate() error {
+// A signal stops it within one chain step or one bound timestep: the error then wraps
+// ctx's.
+func (r *runner) sampleAndEvaluate(ctx context.Context) error {
 	j := r.job
 	evalCtx, err := evalContext(r.ctx, newContext(j.Trial.Backend), j.Trial.Train().Float("ema") > 0)
 	if err != nil {
 		return err
 	}
-	if err := r.opt.Store.Heartbeat(r.id); err != nil {
-		return err
-	}
+	r.opt.Phase("sample")
 	start := time.Now()
 	n := j.Trial.Section("sample").Params.Int("n")
-	samples, err := Sample(r.backend, evalCtx, j, n)
+	samples, err := Sample(ctx, r.backend, evalCtx, j, n)
 	if err != nil {
 		return fmt.Errorf("sampling: %w", err)
 	}
@@ -84,18 +85,25 @@ func (r *runner) sampleAndEvaluate() error {
 	j.Data.Train(uint64(j.Trial.Seed)^referenceStream, 0, m, trainRef)
 	in := plugins.EvalInput{Dim: j.Data.Dim(), Discrete: j.Data.Discrete(), Samples: samples, HeldOut: held,
 		Train: trainRef, ArtifactDir: r.dir,
-		Bound: func(x []float32) (float64, float64, float64, error) { return Bound(r.backend, evalCtx, j, x) }}
+		Context: ctx,
+		Bound:   func(x []float32) (float64, float64, float64, error) { return Bound(ctx, r.backend, evalCtx, j, x) }}
 	if img, ok := j.Data.(plugins.ImageData); ok {
 		in.H, in.W, in.C = img.ImageShape()
 	}
 	for _, nm := range j.Metrics {
-		if err := r.opt.Store.Heartbeat(r.id); err != nil {
+		if err := ctx.Err(); err != nil {
 			return err
 		}
+		r.opt.Phase("metric." + nm.Name)
 		ms := time.Now()
 		res, err := nm.Metric.Evaluate(in)
 		if err != nil {
 			return fmt.Errorf("metric %s: %w", nm.Name, err)
+		}
+		if err := ctx.Err(); err != nil {
+			// A metric that does not watch the context still ran to its end; its values
+			// are dropped with the rest, as the run is to be evaluated again on resume.
+			return err
 		}
 		r.timings["metric."+nm.Name] = time.Since(ms).Seconds()
 		for k, v := range res.Values {
@@ -152,7 +160,8 @@ const sampleSeedOffset = 1 << 62
 
 // Sample draws n samples by running the sampler's chain from x_T ~ N(0, I) with the weights
 // in evalCtx. It is deterministic for a given seed.
-func Sample(backend backends.Backend, evalCtx *gctx.Context, j *Job, n int) ([]float32, error) {
+// A cancelled ctx stops the chain between two steps with ctx's error.
+func Sample(ctx context.Context, backend backends.Backend, evalCtx *gctx.Context, j *Job, n int) ([]float32, error) {
 	dim := j.Data.Dim()
 	exec, err := gctx.NewExec(backend, evalCtx, j.sampleStepFn)
 	if err != nil {
@@ -169,6 +178,9 @@ func Sample(backend backends.Backend, evalCtx *gctx.Context, j *Job, n int) ([]f
 	tIdx := make([]int32, n)
 	netT := make([]int32, n)
 	for i := len(j.SampleTimesteps) - 1; i >= 0; i-- {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		rng := rand.New(rand.NewPCG(seed, sampleSeedOffset+uint64(i)+1))
 		for k := range noise {
 			noise[k] = float32(rng.NormFloat64())
@@ -192,7 +204,8 @@ const boundBatch = 1000
 // Bound computes the variational bound on examples x with the weights in evalCtx, averaged
 // over examples, in nats per dimension: the prior term L_T, the sum over t >= 1 of L_t, and
 // the decoder term L_0. Every timestep is evaluated (no sampling of t).
-func Bound(backend backends.Backend, evalCtx *gctx.Context, j *Job, x []float32) (prior, terms, decoder float64, err error) {
+// A cancelled ctx stops it between two timesteps with ctx's error.
+func Bound(ctx context.Context, backend backends.Backend, evalCtx *gctx.Context, j *Job, x []float32) (prior, terms, decoder float64, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("bound: %v", p)
@@ -213,6 +226,9 @@ func Bound(backend backends.Backend, evalCtx *gctx.Context, j *Job, x []float32)
 		ts := make([]int32, m)
 		noise := make([]float32, m*dim)
 		for t := range j.Process.T {
+			if err := ctx.Err(); err != nil {
+				return 0, 0, 0, err
+			}
 			rng := rand.New(rand.NewPCG(uint64(j.Trial.Seed)^0xb0b0, uint64(t)<<32|uint64(start)))
 			for k := range noise {
 				noise[k] = float32(rng.NormFloat64())

@@ -40,7 +40,7 @@ func TestResumeAfterInterruptIsBitIdentical(t *testing.T) {
 
 	h := newHarness(t)
 	out := h.interruptedRun(resumeSets)
-	res := engine.Resume(context.Background(), h.jobs(tiny, resumeSets...)[0], engine.Options{Store: h.store, ArtifactRoot: filepath.Join(h.dir, "runs")}, out.RunID)
+	res := engine.Resume(context.Background(), h.jobs(tiny, resumeSets...)[0], engine.Options{Store: h.store}, out.RunID)
 	if res.Status != results.StatusFinished || res.RunID != out.RunID {
 		t.Fatalf("resume: %s (run %d): %v", res.Status, res.RunID, res.Err)
 	}
@@ -111,7 +111,7 @@ func TestResumeAfterKill9IsBitIdentical(t *testing.T) {
 	}
 	// The killed run asked for 100000 steps; resume the same trial but with the reference's
 	// 200, which changes nothing before step 200 (the schedule of steps does not depend on the total).
-	res := engine.Resume(context.Background(), h.jobs(tiny, resumeSets...)[0], engine.Options{Store: store, ArtifactRoot: filepath.Join(dir, "runs")}, 1)
+	res := engine.Resume(context.Background(), h.jobs(tiny, resumeSets...)[0], engine.Options{Store: store}, 1)
 	if res.Status != results.StatusFinished {
 		t.Fatalf("resume: %s: %v", res.Status, res.Err)
 	}
@@ -123,7 +123,7 @@ func TestResumeAfterKill9IsBitIdentical(t *testing.T) {
 func (h *harness) interruptedRun(sets []string) engine.Outcome {
 	h.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	out := engine.Run(ctx, h.jobs(tiny, sets...)[0], engine.Options{Store: h.store, ArtifactRoot: filepath.Join(h.dir, "runs"),
+	out := engine.Run(ctx, h.jobs(tiny, sets...)[0], engine.Options{Store: h.store,
 		Progress: cancelOnWrite{cancel}})
 	cancel()
 	if out.Status != results.StatusInterrupted {
@@ -149,7 +149,7 @@ func TestResumeSkipsATruncatedCheckpoint(t *testing.T) {
 	if err := os.Truncate(newest, 100); err != nil {
 		t.Fatal(err)
 	}
-	res := engine.Resume(context.Background(), h.jobs(tiny, sets...)[0], engine.Options{Store: h.store, ArtifactRoot: filepath.Join(h.dir, "runs")}, 1)
+	res := engine.Resume(context.Background(), h.jobs(tiny, sets...)[0], engine.Options{Store: h.store}, 1)
 	if res.Status != results.StatusFinished {
 		t.Fatalf("resume: %s: %v", res.Status, res.Err)
 	}
@@ -173,7 +173,7 @@ func TestResumeNeedsTheSamplerStateOfItsCheckpoint(t *testing.T) {
 	if err := os.Remove(states[len(states)-1]); err != nil {
 		t.Fatal(err)
 	}
-	res := engine.Resume(context.Background(), h.jobs(tiny, sets...)[0], engine.Options{Store: h.store, ArtifactRoot: filepath.Join(h.dir, "runs")}, 1)
+	res := engine.Resume(context.Background(), h.jobs(tiny, sets...)[0], engine.Options{Store: h.store}, 1)
 	if res.Status != results.StatusFailed || res.Err == nil || !strings.Contains(res.Err.Error(), "timestep sampler state") {
 		t.Fatalf("resume without the sampler state: %s: %v", res.Status, res.Err)
 	}

@@ -22,10 +22,13 @@ type Options struct {
 	Store *results.Store
 	// Progress receives the progress bar or lines; nil or io.Discard for none.
 	Progress io.Writer
-	// ArtifactRoot is the folder of per-run artifacts, runs/ beside the database by default.
-	ArtifactRoot string
 	// MetricBatch is how many metric rows go in one transaction; default 256.
 	MetricBatch int
+	// Phase, if set, is told each phase of the run as it starts: "train", "checkpoint",
+	// "sample", "metric.NAME", "record". The fault-injection tests aim their signals with it.
+	Phase func(name string)
+	// HeartbeatEvery overrides HeartbeatEvery (tests).
+	HeartbeatEvery time.Duration
 }
 
 // Outcome is how a run ended.
@@ -37,13 +40,13 @@ type Outcome struct {
 }
 
 // Run trains, samples and evaluates one prepared trial and records it all. It never panics:
-// a GoMLX panic becomes a failed run with the message.
+// a GoMLX panic becomes a failed run with the message. Artifacts go to runs/<id>/ in the
+// store's artifact folder (see results.Store.ArtifactRoot), which must belong to the store.
 func Run(ctx context.Context, job *Job, opt Options) Outcome {
-	if opt.ArtifactRoot == "" {
-		opt.ArtifactRoot = filepath.Join(filepath.Dir(opt.Store.Path), "runs")
-	}
-	if opt.MetricBatch <= 0 {
-		opt.MetricBatch = 256
+	opt = withDefaults(opt)
+	root, err := opt.Store.ClaimArtifactRoot()
+	if err != nil {
+		return Outcome{Status: results.StatusFailed, Err: err}
 	}
 	t := job.Trial
 	env := results.Provenance()
@@ -55,46 +58,99 @@ func Run(ctx context.Context, job *Job, opt Options) Outcome {
 	if err != nil {
 		return Outcome{Status: results.StatusFailed, Err: err}
 	}
-	r := &runner{job: job, opt: opt, id: id, dir: filepath.Join(opt.ArtifactRoot, strconv.FormatInt(id, 10)),
-		timings: map[string]float64{}, summaries: map[string]float64{}}
+	r := newRunner(job, opt, id, root)
+	if err := freshDir(r.dir); err != nil {
+		return r.finish(results.StatusFailed, err)
+	}
+	if r.lock, err = lockRun(r.dir); err != nil {
+		return r.finish(results.StatusFailed, fmt.Errorf("run %d: %w", id, err))
+	}
 	return r.finish(r.execute(ctx))
 }
 
-// Resume continues a recorded run (interrupted, or crashed while running) from its last
-// checkpoint, in place: same run id, the loss history after the checkpoint's step replaced.
-// With the data and noise of a step a pure function of (seed, step) and the checkpoint
-// holding weights, Adam moments, EMA, global step and RNG state, the finished history equals
-// that of a run never interrupted, bit for bit.
+// Resume continues a recorded run (interrupted, crashed while running, or failed after a
+// checkpoint) from its last checkpoint, in place: same run id, the loss history after the
+// checkpoint's step replaced. With the data and noise of a step a pure function of (seed,
+// step) and the checkpoint holding weights, Adam moments, EMA, global step and RNG state, the
+// finished history equals that of a run never interrupted, bit for bit.
+//
+// Taking over the run is exclusive: of two resumes of one run, one proceeds and the other is
+// refused. A refusal (Err is a *RefusedError) changes nothing in the record.
 func Resume(ctx context.Context, job *Job, opt Options, id int64) Outcome {
-	if opt.ArtifactRoot == "" {
-		opt.ArtifactRoot = filepath.Join(filepath.Dir(opt.Store.Path), "runs")
+	opt = withDefaults(opt)
+	root, err := opt.Store.ClaimArtifactRoot()
+	if err != nil {
+		return Outcome{RunID: id, Err: &RefusedError{err.Error()}}
 	}
+	r := newRunner(job, opt, id, root)
+	r.resume = true
+	if r.lock, err = claim(opt.Store, id, r.dir); err != nil {
+		var refused *RefusedError
+		if errors.As(err, &refused) {
+			st := ""
+			if rec, e := opt.Store.Run(id); e == nil {
+				st = rec.Status
+			}
+			return Outcome{RunID: id, Status: st, Err: err}
+		}
+		return Outcome{RunID: id, Err: &RefusedError{err.Error()}}
+	}
+	return r.finish(r.execute(ctx))
+}
+
+func withDefaults(opt Options) Options {
 	if opt.MetricBatch <= 0 {
 		opt.MetricBatch = 256
 	}
-	r := &runner{job: job, opt: opt, id: id, dir: filepath.Join(opt.ArtifactRoot, strconv.FormatInt(id, 10)),
-		timings: map[string]float64{}, summaries: map[string]float64{}, resume: true}
-	if err := opt.Store.MarkResumed(id); err != nil {
-		return Outcome{RunID: id, Status: results.StatusFailed, Err: err}
+	if opt.HeartbeatEvery <= 0 {
+		opt.HeartbeatEvery = HeartbeatEvery
 	}
-	return r.finish(r.execute(ctx))
+	if opt.Phase == nil {
+		opt.Phase = func(string) {}
+	}
+	return opt
 }
 
-// finish records how the run ended.
+func newRunner(job *Job, opt Options, id int64, root string) *runner {
+	return &runner{job: job, opt: opt, id: id, dir: filepath.Join(root, strconv.FormatInt(id, 10)),
+		timings: map[string]float64{}, summaries: map[string]float64{}}
+}
+
+// finish records how the run ended, then lets go of the run. When the end cannot be
+// recorded (a full disk), the run stays "running" in the store with no live owner, which
+// Reconcile recognises at the next open; the outcome says so.
 func (r *runner) finish(status string, runErr error) Outcome {
+	defer r.lock.release()
+	if r.stopBeat != nil {
+		r.stopBeat()
+	}
+	r.opt.Phase("record")
 	id, opt := r.id, r.opt
 	msg := ""
 	if runErr != nil {
 		msg = runErr.Error()
 	}
-	if err := opt.Store.SetTimings(id, r.timings); err != nil && runErr == nil {
-		status, runErr, msg = results.StatusFailed, err, err.Error()
+	var recErr error
+	if err := opt.Store.SetTimings(id, r.timings); err != nil {
+		recErr = err
 	}
-	if err := opt.Store.SetSummaries(id, r.summaries); err != nil && runErr == nil {
-		status, runErr, msg = results.StatusFailed, err, err.Error()
+	if err := opt.Store.SetSummaries(id, r.summaries); err != nil && recErr == nil {
+		recErr = err
 	}
-	if err := opt.Store.EndRun(id, status, msg); err != nil && runErr == nil {
-		runErr = err
+	if recErr != nil && status == results.StatusFinished {
+		// Finished without its summaries would be a false record.
+		status, msg = results.StatusFailed, "recording results: "+recErr.Error()
+	}
+	if err := opt.Store.EndRun(id, status, msg); err != nil {
+		recErr = err
+		status = results.StatusFailed
+	}
+	if recErr != nil {
+		if runErr == nil {
+			runErr = fmt.Errorf("could not record the run's results: %w", recErr)
+		} else {
+			runErr = fmt.Errorf("%w (and could not record it: %v)", runErr, recErr)
+		}
 	}
 	return Outcome{RunID: id, Status: status, Err: runErr, Summaries: r.summaries}
 }
@@ -110,6 +166,8 @@ type runner struct {
 	backend   backends.Backend
 	ctx       *gctx.Context
 	resume    bool // continue from the run's checkpoint instead of starting afresh
+	lock      *runLock
+	stopBeat  func()
 }
 
 // errDiverged marks a run stopped by the NaN/Inf guard.
@@ -121,6 +179,7 @@ func (r *runner) execute(ctx context.Context) (status string, err error) {
 			status, err = results.StatusFailed, fmt.Errorf("panic: %v", p)
 		}
 	}()
+	r.stopBeat = heartbeat(r.opt.Store, r.id, r.opt.HeartbeatEvery)
 	start := time.Now()
 	if r.backend, err = NewBackend(r.job.Trial.Backend); err != nil {
 		return results.StatusFailed, err
@@ -135,11 +194,6 @@ func (r *runner) execute(ctx context.Context) (status string, err error) {
 	}
 	r.timings["data"] = r.job.DataSeconds
 
-	if !r.resume {
-		if err := freshDir(r.dir); err != nil {
-			return results.StatusFailed, err
-		}
-	}
 	interrupted, err := r.train(ctx)
 	if errors.Is(err, errDiverged) {
 		return results.StatusDiverged, err
@@ -150,16 +204,21 @@ func (r *runner) execute(ctx context.Context) (status string, err error) {
 	if interrupted {
 		return results.StatusInterrupted, fmt.Errorf("interrupted by signal; checkpoint in %s", r.dir)
 	}
-	if err := r.sampleAndEvaluate(); err != nil {
+	if err := r.sampleAndEvaluate(ctx); err != nil {
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			// The final checkpoint was written when training ended: resume samples and
+			// evaluates again from it.
+			return results.StatusInterrupted, fmt.Errorf("interrupted by signal while sampling or evaluating; the trained model is checkpointed in %s", r.dir)
+		}
 		return results.StatusFailed, err
 	}
 	r.timings["total"] = time.Since(start).Seconds()
 	return results.StatusFinished, nil
 }
 
-// freshDir creates a run's artifact folder. A folder already there belongs to a run of
-// another (deleted or replaced) database that had the same id: it is moved aside, never
-// reused, since its checkpoint would otherwise be loaded into this run.
+// freshDir creates a new run's artifact folder. A folder already there was left by a run of
+// a deleted or replaced database file of the same name that had the same id: it is moved
+// aside, never reused, since its checkpoint would otherwise be loaded into this run.
 func freshDir(dir string) error {
 	if _, err := os.Stat(dir); err == nil {
 		stale := fmt.Sprintf("%s.stale-%s", dir, time.Now().UTC().Format("20060102T150405.000000000"))

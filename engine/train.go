@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -128,13 +127,18 @@ func (r *runner) train(ctx context.Context) (interrupted bool, err error) {
 		if err != nil {
 			return false, fmt.Errorf("timestep sampler state of the step %d checkpoint: %w", done, err)
 		}
-		if err := json.Unmarshal(b, j.Timesteps); err != nil {
-			return false, fmt.Errorf("timestep sampler state: %w", err)
+		if err := j.Timesteps.SetState(b); err != nil {
+			return false, fmt.Errorf("step %d checkpoint: %w", done, err)
 		}
 		if err := r.opt.Store.TruncateMetrics(r.id, done); err != nil {
 			return false, err
 		}
 		first = done + 1
+		if first > steps {
+			// Training had ended when the run stopped: no step will build the graph that
+			// would load the variables, and sampling reads them from the context.
+			materialize(r.ctx, ckpt)
+		}
 	}
 	mw := r.opt.Store.Metrics(r.id, r.opt.MetricBatch)
 	prog := newProgress(r.opt.Progress, fmt.Sprintf("run %d", r.id), 0, steps)
@@ -148,7 +152,6 @@ func (r *runner) train(ctx context.Context) (interrupted bool, err error) {
 	// compiled on its first step; those steps count as compile time, not training speed.
 	var compileTime time.Duration
 	compiled := map[[2]any]bool{}
-	lastBeat := time.Now()
 	saveCheckpoint := func() error {
 		if err := mw.Flush(); err != nil {
 			return err
@@ -157,8 +160,14 @@ func (r *runner) train(ctx context.Context) (interrupted bool, err error) {
 		// back to an older checkpoint also gets the matching state. It is written (atomically)
 		// before the checkpoint, so a process killed in between leaves no checkpoint without
 		// its sampler state.
+		r.opt.Phase("checkpoint")
+		defer r.opt.Phase("train")
 		step := int(optimizers.GetGlobalStep(r.ctx))
-		if err := saveJSON(timestepsFile(ckptDir, step), j.Timesteps); err != nil {
+		state, err := j.Timesteps.State()
+		if err != nil {
+			return err
+		}
+		if err := writeAtomic(timestepsFile(ckptDir, step), state); err != nil {
 			return err
 		}
 		if err := ckpt.Save(); err != nil {
@@ -167,6 +176,7 @@ func (r *runner) train(ctx context.Context) (interrupted bool, err error) {
 		return pruneTimesteps(ckptDir, 3)
 	}
 
+	r.opt.Phase("train")
 	for step := first; step <= steps; step++ {
 		if ctx.Err() != nil {
 			r.timings["train"] = time.Since(trainStart).Seconds()
@@ -213,12 +223,6 @@ func (r *runner) train(ctx context.Context) (interrupted bool, err error) {
 					return false, err
 				}
 			}
-		}
-		if time.Since(lastBeat) > 10*time.Second {
-			if err := r.opt.Store.Heartbeat(r.id); err != nil {
-				return false, err
-			}
-			lastBeat = time.Now()
 		}
 		if ckptEvery > 0 && step%ckptEvery == 0 && step < steps {
 			if err := saveCheckpoint(); err != nil {
@@ -315,12 +319,8 @@ func scalar(t *tensors.Tensor) float64 {
 	return math.NaN()
 }
 
-// saveJSON writes v to path atomically: a reader sees the old file or the whole new one.
-func saveJSON(path string, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
+// writeAtomic writes b to path atomically: a reader sees the old file or the whole new one.
+func writeAtomic(path string, b []byte) error {
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, b, 0o644); err != nil {
 		return err
@@ -347,4 +347,27 @@ func BareLoop(backend backends.Backend, ctx *gctx.Context, j *Job, steps int) (t
 		}
 	}
 	return time.Since(start), nil
+}
+
+// materialize creates in ctx every variable that the checkpoint handler still holds, in name
+// order (GoMLX's own immediate loading goes in map order, which would change the order of
+// variables, and so of the sums over them, from one process to the next).
+func materialize(ctx *gctx.Context, h *checkpoints.Handler) {
+	loaded := h.LoadedVariables()
+	names := make([]string, 0, len(loaded))
+	for name := range loaded {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	values := make([]*tensors.Tensor, len(names))
+	for i, name := range names {
+		values[i] = loaded[name]
+	}
+	for i, name := range names {
+		scope, varName := gctx.VariableScopeAndNameFromParameterName(name)
+		if ctx.InspectVariable(scope, varName) != nil {
+			continue
+		}
+		ctx.Checked(false).InAbsPath(scope).VariableWithValue(varName, values[i])
+	}
 }

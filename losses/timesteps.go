@@ -74,6 +74,9 @@ func decodeState(b []byte, st *samplerState, sampler string, T int) error {
 	if err := json.Unmarshal(b, st); err != nil {
 		return fmt.Errorf("timestep sampler state: %w", err)
 	}
+	if st.Sampler == "" {
+		st.Sampler = sampler // written before samplers named themselves in their state
+	}
 	if st.Sampler != sampler || st.T != T {
 		return fmt.Errorf("timestep sampler state is for %q with T = %d, this run has %q with T = %d",
 			st.Sampler, st.T, sampler, T)

@@ -1,6 +1,8 @@
 package plugins
 
 import (
+	stdctx "context"
+
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
@@ -101,6 +103,10 @@ type EvalInput struct {
 	Bound func(x []float32) (prior, terms, decoder float64, err error)
 	// ArtifactDir is where a metric may write files (plots); empty for none.
 	ArtifactDir string
+	// Context is cancelled when the run is interrupted (SIGINT, SIGTERM); a metric that
+	// runs for more than a second should stop soon after and return its error. Bound
+	// watches it already. Nil means never cancelled.
+	Context stdctx.Context
 }
 
 // EvalResult is what a metric reports: summary values, artifact files it wrote (name ->

@@ -22,6 +22,8 @@ type Run struct {
 	Started   string             `json:"started"`
 	Ended     string             `json:"ended,omitempty"`
 	Heartbeat string             `json:"heartbeat,omitempty"`
+	Host      string             `json:"host,omitempty"`
+	Pid       int                `json:"pid,omitempty"`
 	Params    map[string]string  `json:"params"`
 	Summaries map[string]float64 `json:"summaries"`
 	Timings   map[string]float64 `json:"timings"`
@@ -40,7 +42,7 @@ type Filter struct {
 // and provenance.
 func (s *Store) Runs(f Filter) ([]*Run, error) {
 	q := `SELECT id, spec, spec_file, hash, group_hash, resolved, seed, backend, status, error, started,
-		COALESCE(ended, ''), COALESCE(heartbeat, '') FROM runs`
+		COALESCE(ended, ''), COALESCE(heartbeat, ''), host, pid FROM runs`
 	var where []string
 	var args []any
 	if f.Spec != "" {
@@ -73,7 +75,7 @@ func (s *Store) Runs(f Filter) ([]*Run, error) {
 	for rows.Next() {
 		r := &Run{Params: map[string]string{}, Summaries: map[string]float64{}, Timings: map[string]float64{}, Env: map[string]string{}}
 		if err := rows.Scan(&r.ID, &r.Spec, &r.SpecFile, &r.Hash, &r.GroupHash, &r.Resolved, &r.Seed, &r.Backend,
-			&r.Status, &r.Error, &r.Started, &r.Ended, &r.Heartbeat); err != nil {
+			&r.Status, &r.Error, &r.Started, &r.Ended, &r.Heartbeat, &r.Host, &r.Pid); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -190,12 +192,13 @@ func (s *Store) CountMetrics(id int64) (int, error) {
 	return n, err
 }
 
-// ArtifactPath returns the path recorded for a run's artifact ("" if none).
+// ArtifactPath returns the path of a run's artifact ("" if none), usable from the current
+// working directory.
 func (s *Store) ArtifactPath(id int64, name string) (string, error) {
 	var p string
 	err := s.DB.QueryRow("SELECT path FROM artifacts WHERE run_id = ? AND name = ?", id, name).Scan(&p)
 	if err == sql.ErrNoRows {
 		return "", nil
 	}
-	return p, err
+	return s.resolvePath(p), err
 }

@@ -2,7 +2,9 @@ package results
 
 import (
 	"database/sql"
+	"errors"
 	"fmt"
+	"os"
 	"math"
 	"sort"
 	"time"
@@ -38,9 +40,9 @@ func (s *Store) CreateRun(r NewRun) (int64, error) {
 	}
 	defer tx.Rollback()
 	t := now()
-	res, err := tx.Exec(`INSERT INTO runs (spec, spec_file, hash, group_hash, resolved, seed, backend, status, started, heartbeat)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.Spec, r.SpecFile, r.Hash, r.GroupHash, r.Resolved, r.Seed, r.Backend, StatusRunning, t, t)
+	res, err := tx.Exec(`INSERT INTO runs (spec, spec_file, hash, group_hash, resolved, seed, backend, status, started, heartbeat, host, pid)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.Spec, r.SpecFile, r.Hash, r.GroupHash, r.Resolved, r.Seed, r.Backend, StatusRunning, t, t, Host(), os.Getpid())
 	if err != nil {
 		return 0, fmt.Errorf("results: recording run: %w", err)
 	}
@@ -87,21 +89,57 @@ func (s *Store) EndRun(id int64, status, errMsg string) error {
 	return err
 }
 
-// MarkResumed sets a run back to running for `runner resume`, clearing its end, error and
-// the summaries its interruption left.
-func (s *Store) MarkResumed(id int64) error {
+// ErrTakenOver is returned by TakeOver and EndCrashed when the run's record changed since it
+// was read: another process took the run over first.
+var ErrTakenOver = errors.New("the run was taken over by another process")
+
+// TakeOver makes this process the owner of a run for `runner resume`: status running, this
+// host and pid, a fresh heartbeat, no end or error, and the interruption's marker summary
+// gone. It is a compare-and-swap on the status and heartbeat that were read (seen), in one
+// immediate transaction, so of two processes that read the same record only one wins; the
+// other gets ErrTakenOver.
+func (s *Store) TakeOver(id int64, seen *Run) error {
 	tx, err := s.DB.Begin()
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	if _, err := tx.Exec(`UPDATE runs SET status = ?, error = '', ended = NULL, heartbeat = ? WHERE id = ?`, StatusRunning, now(), id); err != nil {
+	res, err := tx.Exec(`UPDATE runs SET status = ?, error = '', ended = NULL, heartbeat = ?, host = ?, pid = ?
+		WHERE id = ? AND status = ? AND COALESCE(heartbeat, '') = ?`,
+		StatusRunning, now(), Host(), os.Getpid(), id, seen.Status, seen.Heartbeat)
+	if err != nil {
 		return err
 	}
-	if _, err := tx.Exec(`DELETE FROM summaries WHERE run_id = ?`, id); err != nil {
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return ErrTakenOver
+	}
+	if _, err := tx.Exec(`DELETE FROM summaries WHERE run_id = ? AND key = 'interrupted_at_step'`, id); err != nil {
 		return err
 	}
 	return tx.Commit()
+}
+
+// EndCrashed records the end of a run whose process is known to be gone (it died without
+// recording how the run ended), if its record is still the one that was read.
+func (s *Store) EndCrashed(id int64, seen *Run, status, msg string) error {
+	res, err := s.DB.Exec(`UPDATE runs SET status = ?, error = ?, ended = ? WHERE id = ? AND status = ? AND COALESCE(heartbeat, '') = ?`,
+		status, msg, now(), id, seen.Status, seen.Heartbeat)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return ErrTakenOver
+	}
+	return nil
+}
+
+// Host is the name of this machine as runs record it.
+func Host() string {
+	h, err := os.Hostname()
+	if err != nil {
+		return "unknown"
+	}
+	return h
 }
 
 // TruncateMetrics deletes a run's metric rows after a step: those a resumed run recomputes.
@@ -161,9 +199,10 @@ func (s *Store) AddEnv(id int64, kv map[string]string) error {
 	return tx.Commit()
 }
 
-// AddArtifact lists a file that a run produced (path relative to the working directory).
+// AddArtifact lists a file that a run produced. The path is stored relative to the
+// database's folder, whatever the working directory (see ArtifactPath).
 func (s *Store) AddArtifact(id int64, name, path string) error {
-	_, err := s.DB.Exec(`INSERT OR REPLACE INTO artifacts (run_id, name, path) VALUES (?, ?, ?)`, id, name, path)
+	_, err := s.DB.Exec(`INSERT OR REPLACE INTO artifacts (run_id, name, path) VALUES (?, ?, ?)`, id, name, s.relPath(path))
 	return err
 }
 

@@ -60,6 +60,14 @@ var migrations = []string{
 	);
 	CREATE INDEX metrics_run_key_step ON metrics(run_id, key, step);
 	CREATE INDEX runs_group ON runs(group_hash);`,
+	// 3: who runs a run (host and pid, so a crash is recognised without waiting for the
+	// heartbeat to age), and the database's own facts (its id).
+	`ALTER TABLE runs ADD COLUMN host TEXT NOT NULL DEFAULT '';
+	ALTER TABLE runs ADD COLUMN pid INTEGER NOT NULL DEFAULT 0;
+	CREATE TABLE meta (
+		key   TEXT PRIMARY KEY,
+		value TEXT NOT NULL
+	);`,
 }
 
 // SchemaVersion is the version a database has after Open.

@@ -8,9 +8,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
-	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+	"github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+	"golang.org/x/sys/unix"
 )
 
 // DefaultPath is where the database lives unless --db or RUNNER_DB say otherwise.
@@ -18,8 +20,9 @@ const DefaultPath = "results/runs.db"
 
 // Store is an open results database.
 type Store struct {
-	DB   *sql.DB
-	Path string
+	DB       *sql.DB
+	Path     string
+	readOnly bool
 }
 
 // sqliteHeader starts every SQLite 3 database file.
@@ -43,7 +46,10 @@ func openAt(path string, version int) (*Store, error) {
 	}
 	// _txlock=immediate takes the write lock at BEGIN, so two writers never deadlock on a
 	// read-to-write upgrade; busy_timeout makes them wait for each other instead of failing.
-	dsn := fmt.Sprintf("file:%s?_busy_timeout=30000&_journal_mode=WAL&_synchronous=NORMAL&_foreign_keys=on&_txlock=immediate", path)
+	dsn, err := fileURI(path, "_busy_timeout=30000&_journal_mode=WAL&_synchronous=NORMAL&_foreign_keys=on&_txlock=immediate")
+	if err != nil {
+		return nil, err
+	}
 	db, err := sql.Open("sqlite3", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("results: open %s: %w", path, err)
@@ -51,9 +57,108 @@ func openAt(path string, version int) (*Store, error) {
 	s := &Store{DB: db, Path: path}
 	if err := s.migrate(version); err != nil {
 		db.Close()
+		if isReadOnly(err) {
+			return nil, fmt.Errorf("results: %s cannot be written (read-only file or folder); give a writable --db path", path)
+		}
 		return nil, fmt.Errorf("results: %s: %w", path, err)
 	}
+	if err := s.probeWritable(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return s, nil
+}
+
+// OpenReadOnly opens an existing database for reading only (reports): nothing is migrated
+// or written, so a database in a read-only folder, or a read-only file, can be read. A
+// database whose schema is older than this runner's is read as it is where it can be.
+func OpenReadOnly(path string) (*Store, error) {
+	if err := checkIsSQLite(path); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("results: %w", err)
+	}
+	// Reading a WAL database needs its -shm file; in a folder where it cannot be created,
+	// immutable=1 reads the file as it is (nothing else can be writing there anyway).
+	params := "_busy_timeout=30000&mode=ro"
+	if !dirWritable(filepath.Dir(path)) {
+		params += "&immutable=1"
+	}
+	dsn, err := fileURI(path, params)
+	if err != nil {
+		return nil, err
+	}
+	db, err := sql.Open("sqlite3", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("results: open %s: %w", path, err)
+	}
+	s := &Store{DB: db, Path: path, readOnly: true}
+	v, err := s.Version()
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("results: reading %s: %w", path, err)
+	}
+	if v > SchemaVersion {
+		db.Close()
+		return nil, fmt.Errorf("results: %s: schema version %d is newer than this runner's %d; use a newer runner", path, v, SchemaVersion)
+	}
+	if v < SchemaVersion {
+		db.Close()
+		return nil, fmt.Errorf("results: %s has schema version %d; open it once with a command that writes (runner run) to migrate it to %d", path, v, SchemaVersion)
+	}
+	return s, nil
+}
+
+// fileURI turns a file path into a SQLite URI with the given query. Every byte of the path
+// that a URI would read as syntax (?, #, %, and anything outside the unreserved set) is
+// percent-encoded, so any name the filesystem allows names exactly that file.
+func fileURI(path, query string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", fmt.Errorf("results: %s: %w", path, err)
+	}
+	var b strings.Builder
+	b.WriteString("file:")
+	for i := 0; i < len(abs); i++ {
+		c := abs[i]
+		if c == '/' || c == '-' || c == '.' || c == '_' || c == '~' ||
+			(c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	b.WriteByte('?')
+	b.WriteString(query)
+	return b.String(), nil
+}
+
+// isReadOnly reports SQLite's "attempt to write a readonly database".
+func isReadOnly(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && se.Code == sqlite3.ErrReadonly
+}
+
+// probeWritable fails at open, rather than at the first write of a run, when the database
+// cannot be written: a write inside a transaction that is rolled back.
+func (s *Store) probeWritable() error {
+	tx, err := s.DB.Begin()
+	if err == nil {
+		_, err = tx.Exec(`UPDATE runs SET id = id WHERE 0`)
+		tx.Rollback()
+	}
+	if err != nil {
+		if isReadOnly(err) {
+			return fmt.Errorf("results: %s cannot be written (read-only file or folder); give a writable --db path", s.Path)
+		}
+		return fmt.Errorf("results: %s: %w", s.Path, err)
+	}
+	return nil
+}
+
+func dirWritable(dir string) bool {
+	return unix.Access(dir, unix.W_OK) == nil
 }
 
 func checkIsSQLite(path string) error {
@@ -104,6 +209,13 @@ func (s *Store) migrate(version int) error {
 	}
 	if cur < version {
 		if _, err := tx.Exec(fmt.Sprintf("PRAGMA user_version = %d", version)); err != nil {
+			return err
+		}
+	}
+	if version >= 3 {
+		// The database's identity: its artifact folder is marked with it, so that the folder
+		// is never shared with another database (see ArtifactRoot).
+		if _, err := tx.Exec(`INSERT OR IGNORE INTO meta (key, value) VALUES ('database_id', lower(hex(randomblob(16))))`); err != nil {
 			return err
 		}
 	}

@@ -103,12 +103,9 @@ func benchOne(store *results.Store, name, text string, steps int) (map[string]fl
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "ddpm-bench")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(dir)
-	out := engine.Run(context.Background(), job, engine.Options{Store: store, ArtifactRoot: dir})
+	out := engine.Run(context.Background(), job, engine.Options{Store: store})
+	// A bench run's checkpoints and samples are of no use later: only its numbers are kept.
+	defer os.RemoveAll(filepath.Join(store.ArtifactRoot(), strconv.FormatInt(out.RunID, 10)))
 	if out.Err != nil {
 		return nil, out.Err
 	}

@@ -56,7 +56,7 @@ func reportCommand() *cli.Command {
 			if view != "groups" && view != "runs" {
 				return usagef("--view %q: want groups or runs", view)
 			}
-			store, err := openExisting(c.String("db"))
+			store, err := openForReading(c.String("db"), c.App.ErrWriter)
 			if err != nil {
 				return err
 			}
@@ -238,19 +238,6 @@ func compareRuns(w io.Writer, store *results.Store, a, b int64) error {
 	section("timings (s)", fmtMap(ra.Timings), fmtMap(rb.Timings), false)
 	section("provenance that differs", ra.Env, rb.Env, true)
 	return tw.Flush()
-}
-
-// openExisting opens a database that must already exist: a report of a mistyped path
-// should say so, not create an empty database there.
-func openExisting(path string) (*results.Store, error) {
-	if _, err := os.Stat(path); err != nil {
-		return nil, usagef("no results database at %s (run `runner run SPEC` first, or give --db)", path)
-	}
-	s, err := results.Open(path)
-	if err != nil {
-		return nil, usagef("%v", err)
-	}
-	return s, nil
 }
 
 type jsonRun struct {

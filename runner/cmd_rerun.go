@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -10,7 +11,6 @@ import (
 	"sort"
 	"strconv"
 	"syscall"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -18,10 +18,6 @@ import (
 	"github.com/ddpm-runner/ddpm-runner/results"
 	"github.com/ddpm-runner/ddpm-runner/spec"
 )
-
-// staleHeartbeat is how old a running run's heartbeat must be before resume treats the
-// run as crashed (a live run beats every 10 seconds).
-const staleHeartbeat = 60 * time.Second
 
 // timeDependent summaries measure the machine, not the model: rerun --verify skips them.
 var timeDependent = map[string]bool{"steps_per_sec": true, "samples_per_sec": true, "seconds_per_sample": true}
@@ -36,7 +32,7 @@ func recordedRun(c *cli.Context) (*results.Store, *results.Run, error) {
 	if err != nil {
 		return nil, nil, usagef("%q is not a run ID", c.Args().First())
 	}
-	store, err := openExisting(c.String("db"))
+	store, err := openExisting(c.String("db"), c.App.ErrWriter)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -86,13 +82,16 @@ func rerunCommand() *cli.Command {
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			out := engine.Run(ctx, job, engine.Options{Store: store, Progress: progressWriter(c)})
+			out := engine.Run(ctx, job, engine.Options{Store: store, Progress: progressWriter(c), Phase: tracePhases(c.App.ErrWriter)})
+			if out.RunID == 0 {
+				return cli.Exit(fmt.Sprintf("could not start the rerun of run %d: %v", id, out.Err), exitRunFail)
+			}
 			fmt.Fprintf(c.App.ErrWriter, "run %d (rerun of %d): %s%s\n", out.RunID, id, out.Status, errSuffix(out.Err))
 			note := map[string]string{"rerun.of": strconv.FormatInt(id, 10)}
 			if !c.Bool("verify") {
 				_ = store.AddEnv(out.RunID, note)
 				if out.Status != results.StatusFinished {
-					return cli.Exit("", exitRunFail)
+					return cli.Exit(fmt.Sprintf("rerun of run %d %s", id, out.Status), exitRunFail)
 				}
 				return nil
 			}
@@ -106,7 +105,7 @@ func rerunCommand() *cli.Command {
 			}
 			fmt.Fprintln(c.App.Writer, verdict)
 			if verdict != "identical" {
-				return cli.Exit("", exitRunFail)
+				return cli.Exit(fmt.Sprintf("rerun %d of run %d is not identical", out.RunID, id), exitRunFail)
 			}
 			return nil
 		},
@@ -166,9 +165,10 @@ func resumeCommand() *cli.Command {
 		Name:      "resume",
 		Usage:     "continue an interrupted (or crashed) run from its last checkpoint",
 		ArgsUsage: "ID",
-		Description: "Resumes a run recorded as interrupted, or one still marked running whose heartbeat is older than\n" +
-			"a minute (its process died). The run keeps its ID; steps after the checkpoint are recomputed, and the\n" +
-			"finished loss history equals that of an uninterrupted run bit for bit.",
+		Description: "Resumes a run recorded as interrupted, one still marked running whose process is gone (on this\n" +
+			"host: its lock is free; from another host: no heartbeat for a minute), or one that failed after writing a\n" +
+			"checkpoint. Only one process can take a run over. The run keeps its ID; steps after the checkpoint are\n" +
+			"recomputed, and the finished loss history equals that of an uninterrupted run bit for bit.",
 		Flags: []cli.Flag{dbFlag(), &cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"}, fastMatmulFlag()},
 		Action: func(c *cli.Context) error {
 			store, r, err := recordedRun(c)
@@ -177,28 +177,23 @@ func resumeCommand() *cli.Command {
 			}
 			defer store.Close()
 			followRecordedMatmul(c, c.App.ErrWriter, r)
-			id := r.ID
-			switch r.Status {
-			case results.StatusInterrupted:
-			case results.StatusRunning:
-				hb, err := time.Parse(time.RFC3339Nano, r.Heartbeat)
-				if err == nil && time.Since(hb) < staleHeartbeat {
-					return usagef("run %d is running (heartbeat %s ago); resume only a run whose process has stopped",
-						id, time.Since(hb).Round(time.Second))
-				}
-			default:
-				return usagef("run %d is %s; only interrupted or crashed runs can be resumed", id, r.Status)
-			}
 			job, err := jobOf(r)
 			if err != nil {
 				return err
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			out := engine.Resume(ctx, job, engine.Options{Store: store, Progress: progressWriter(c)}, id)
+			out := engine.Resume(ctx, job, engine.Options{Store: store, Progress: progressWriter(c), Phase: tracePhases(c.App.ErrWriter)}, r.ID)
+			var refused *engine.RefusedError
+			if errors.As(out.Err, &refused) {
+				return usagef("%v", refused)
+			}
 			fmt.Fprintf(c.App.ErrWriter, "run %d: %s%s\n", out.RunID, out.Status, errSuffix(out.Err))
+			if out.Status == results.StatusInterrupted {
+				return cli.Exit(fmt.Sprintf("interrupted: run %d checkpointed; continue it with `runner resume %d`", out.RunID, out.RunID), exitRunFail)
+			}
 			if out.Status != results.StatusFinished {
-				return cli.Exit("", exitRunFail)
+				return cli.Exit(fmt.Sprintf("run %d %s", out.RunID, out.Status), exitRunFail)
 			}
 			printSummaries(c.App.Writer, out.Summaries)
 			return nil

@@ -50,9 +50,9 @@ func runCommand() *cli.Command {
 				printTrials(c.App.Writer, jobs)
 				return nil
 			}
-			store, err := results.Open(c.String("db"))
+			store, err := openForWriting(c.String("db"), c.App.ErrWriter)
 			if err != nil {
-				return usagef("%v", err)
+				return err
 			}
 			defer store.Close()
 
@@ -66,17 +66,26 @@ func runCommand() *cli.Command {
 			for i, job := range jobs {
 				t := job.Trial
 				fmt.Fprintf(c.App.ErrWriter, "trial %d/%d: %s seed %d%s\n", i+1, len(jobs), t.Spec, t.Seed, sweepLabel(t))
-				out := engine.Run(ctx, job, engine.Options{Store: store, Progress: progress})
+				out := engine.Run(ctx, job, engine.Options{Store: store, Progress: progress, Phase: tracePhases(c.App.ErrWriter)})
+				if out.RunID == 0 {
+					// Nothing was recorded: the store refused the run before it began.
+					return cli.Exit(fmt.Sprintf("could not start trial %d: %v", i+1, out.Err), exitRunFail)
+				}
 				fmt.Fprintf(c.App.ErrWriter, "run %d: %s%s\n", out.RunID, out.Status, errSuffix(out.Err))
 				if out.Status == results.StatusFinished {
 					printSummaries(c.App.Writer, out.Summaries)
-					fmt.Fprintf(c.App.Writer, "  artifacts: %s\n", filepath.Join(filepath.Dir(store.Path), "runs", strconv.FormatInt(out.RunID, 10)))
+					fmt.Fprintf(c.App.Writer, "  artifacts: %s\n", filepath.Join(store.ArtifactRoot(), strconv.FormatInt(out.RunID, 10)))
 				}
 				if out.Status != results.StatusFinished {
 					failed++
 				}
-				if out.Status == results.StatusInterrupted || ctx.Err() != nil {
+				// What is printed follows what was recorded: a signal that came after the
+				// run finished stops the sweep but does not make the run interrupted.
+				if out.Status == results.StatusInterrupted {
 					return cli.Exit(fmt.Sprintf("interrupted: run %d checkpointed; continue it with `runner resume %d`", out.RunID, out.RunID), exitRunFail)
+				}
+				if ctx.Err() != nil {
+					return cli.Exit(fmt.Sprintf("stopped by signal after run %d ended (%s); %d trial(s) not started", out.RunID, out.Status, len(jobs)-i-1), exitRunFail)
 				}
 			}
 			if failed > 0 {

@@ -39,7 +39,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintln(stderr, "runner:", err)
+	if msg := err.Error(); msg != "" {
+		fmt.Fprintln(stderr, "runner:", msg)
+	}
 	var ec cli.ExitCoder
 	if errors.As(err, &ec) {
 		return ec.ExitCode()

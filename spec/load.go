@@ -158,8 +158,18 @@ func (d *document) applySet(s string) error {
 	}
 	d.setKeys[key] = s
 	if len(parts) == 1 {
+		if slices.Contains(tableNames(), key) {
+			return &Error{File: d.file, Key: key, Msg: fmt.Sprintf("--set %s: %q is a table, not a key; set one of its keys, for example --set %s.%s=...",
+				s, key, key, exampleKey(key))}
+		}
+		if !slices.Contains(topLevelKeys, key) {
+			return &Error{File: d.file, Key: key, Msg: fmt.Sprintf("--set %s: %s", s, unknownMsg("key", key))}
+		}
 		d.raw[key] = parsed
 		return nil
+	}
+	if !slices.Contains(tableNames(), parts[0]) || parts[0] == "sweep" {
+		return &Error{File: d.file, Key: key, Msg: fmt.Sprintf("--set %s: %s", s, unknownMsg("table", parts[0]))}
 	}
 	tbl, ok := d.raw[parts[0]].(map[string]any)
 	if !ok {
@@ -171,6 +181,30 @@ func (d *document) applySet(s string) error {
 	}
 	tbl[parts[1]] = parsed
 	return nil
+}
+
+// unknownMsg says that name is not a top-level key or table, lists the valid ones, and
+// suggests the closest (never name itself).
+func unknownMsg(what, name string) string {
+	valid := append(append([]string{}, topLevelKeys...), tableNames()...)
+	msg := fmt.Sprintf("unknown %s %q (valid: %s)", what, name, strings.Join(valid, ", "))
+	if best := plugins.Closest(name, valid); best != "" && best != name {
+		msg += fmt.Sprintf("; did you mean %q?", best)
+	}
+	return msg
+}
+
+// exampleKey is a key of table used in messages.
+func exampleKey(table string) string {
+	switch table {
+	case "train":
+		return "steps"
+	case "eval":
+		return "n"
+	case "sweep":
+		return "KEY"
+	}
+	return "name"
 }
 
 // parseSetValue reads a --set value as a TOML value (so 200 is an integer, 1e-4 a float,
@@ -189,17 +223,16 @@ func (d *document) expand() ([]*Trial, error) {
 		if slices.Contains(topLevelKeys, k) {
 			continue
 		}
-		if _, isTable := v.(map[string]any); !isTable || !slices.Contains(tableNames(), k) {
-			valid := append(append([]string{}, topLevelKeys...), tableNames()...)
+		_, isTable := v.(map[string]any)
+		if !isTable && slices.Contains(tableNames(), k) {
+			return nil, d.errf(k, "%q must be a table ([%s] with its keys), not a value", k, k)
+		}
+		if !isTable || !slices.Contains(tableNames(), k) {
 			what := "key"
 			if isTable {
 				what = "table"
 			}
-			msg := fmt.Sprintf("unknown %s %q (valid: %s)", what, k, strings.Join(valid, ", "))
-			if best := plugins.Closest(k, valid); best != "" {
-				msg += fmt.Sprintf("; did you mean %q?", best)
-			}
-			return nil, d.errf(k, "%s", msg)
+			return nil, d.errf(k, "%s", unknownMsg(what, k))
 		}
 	}
 	seeds, err := d.seeds()

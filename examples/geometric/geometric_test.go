@@ -54,7 +54,7 @@ n = 10
 		t.Fatal(err)
 	}
 	defer store.Close()
-	out := engine.Run(context.Background(), job, engine.Options{Store: store, ArtifactRoot: filepath.Join(dir, "runs")})
+	out := engine.Run(context.Background(), job, engine.Options{Store: store})
 	if out.Status != results.StatusFinished {
 		t.Fatalf("run %s: %v", out.Status, out.Err)
 	}

@@ -1,0 +1,224 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ddpm-runner/ddpm-runner/results"
+)
+
+// A run is owned by exactly one live process. The owner holds an exclusive flock on the
+// run's lock file for as long as it runs; the kernel drops the lock when the process dies,
+// however it dies, so on the owner's host "lock free" means "owner gone" at once. From
+// another host (a shared filesystem, where flock may not be honoured) the heartbeat tells:
+// the owner refreshes it every HeartbeatEvery, from its own goroutine, whatever phase the run
+// is in, and a heartbeat older than StaleHeartbeat means the owner is gone.
+
+// HeartbeatEvery is how often a live run refreshes its heartbeat.
+const HeartbeatEvery = 10 * time.Second
+
+// StaleHeartbeat is how old the heartbeat of a run owned by another host must be before the
+// run counts as crashed.
+const StaleHeartbeat = 60 * time.Second
+
+// lockName is the lock file in a run's artifact folder.
+const lockName = "run.lock"
+
+// runLock is a held lock on a run.
+type runLock struct{ f *os.File }
+
+// errLocked means another live process holds the run's lock.
+var errLocked = errors.New("locked by a live process")
+
+// lockRun takes the run's lock without waiting; errLocked if a live process holds it.
+func lockRun(dir string) (*runLock, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(dir, lockName), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, errLocked
+		}
+		return nil, fmt.Errorf("locking %s: %w", f.Name(), err)
+	}
+	return &runLock{f: f}, nil
+}
+
+func (l *runLock) release() {
+	if l != nil && l.f != nil {
+		l.f.Close() // closing the descriptor drops the flock
+		l.f = nil
+	}
+}
+
+// heartbeat refreshes a run's heartbeat every interval until stop is called. It runs beside
+// whatever the run is doing (a long metric included), so a live run never looks crashed.
+func heartbeat(store *results.Store, id int64, interval time.Duration) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				// A failed beat (a busy or full disk) is retried at the next tick; the run
+				// itself reports the failures that matter when it writes its results.
+				_ = store.Heartbeat(id)
+			}
+		}
+	}()
+	var once sync.Once
+	return func() { once.Do(func() { close(done); wg.Wait() }) }
+}
+
+// Liveness is what can be said of a run recorded as running.
+type Liveness int
+
+const (
+	// Alive: its owner holds the lock, or (from another host) its heartbeat is fresh.
+	Alive Liveness = iota
+	// Gone: its owner process is known to have ended.
+	Gone
+)
+
+// ownerState tells whether the owner of a running run is alive. When it is gone on this host
+// the returned lock is held by the caller (release it); otherwise the lock is nil. wait is how
+// long until a run of another host counts as crashed (0 when it already does).
+func ownerState(r *results.Run, runDir string) (state Liveness, lock *runLock, wait time.Duration, err error) {
+	if r.Host == results.Host() && r.Host != "" {
+		if _, err := os.Stat(filepath.Join(runDir, lockName)); errors.Is(err, os.ErrNotExist) {
+			// A run is recorded a moment before its owner creates the lock file: judge by the
+			// pid until then.
+			if r.Pid > 0 && unix.Kill(r.Pid, 0) == nil {
+				return Alive, nil, 0, nil
+			}
+			return Gone, nil, 0, nil
+		}
+		l, err := lockRun(runDir)
+		if errors.Is(err, errLocked) {
+			return Alive, nil, 0, nil
+		}
+		if err != nil {
+			return Alive, nil, 0, err
+		}
+		return Gone, l, 0, nil
+	}
+	hb, err := time.Parse(time.RFC3339Nano, r.Heartbeat)
+	if err != nil {
+		return Gone, nil, 0, nil
+	}
+	if age := time.Since(hb); age < StaleHeartbeat {
+		return Alive, nil, StaleHeartbeat - age, nil
+	}
+	return Gone, nil, 0, nil
+}
+
+// hasCheckpoint reports whether a run's folder holds a checkpoint file to resume from.
+func hasCheckpoint(runDir string) bool {
+	bins, _ := filepath.Glob(filepath.Join(runDir, "checkpoint", "checkpoint-*.bin"))
+	return len(bins) > 0
+}
+
+// Reconcile finds the runs recorded as running whose process is gone (killed, crashed, or
+// unable to record its end, say on a full disk) and records the truth: interrupted when a
+// checkpoint is there to resume from, failed otherwise. It returns the ids it changed.
+// Runs of other hosts are judged by their heartbeat's age.
+func Reconcile(store *results.Store) ([]int64, error) {
+	root := store.ArtifactRoot()
+	runs, err := store.Runs(results.Filter{Status: results.StatusRunning})
+	if err != nil {
+		return nil, err
+	}
+	var changed []int64
+	for _, r := range runs {
+		dir := filepath.Join(root, strconv.FormatInt(r.ID, 10))
+		state, lock, _, err := ownerState(r, dir)
+		if err != nil || state == Alive {
+			continue
+		}
+		status := results.StatusFailed
+		msg := fmt.Sprintf("crashed: the process (pid %d on %s) ended without recording how the run ended, and left no checkpoint", r.Pid, r.Host)
+		if hasCheckpoint(dir) {
+			status = results.StatusInterrupted
+			msg = fmt.Sprintf("crashed: the process (pid %d on %s) ended without recording how the run ended; continue it with `runner resume %d`", r.Pid, r.Host, r.ID)
+		}
+		err = store.EndCrashed(r.ID, r, status, msg)
+		lock.release()
+		if err == nil {
+			changed = append(changed, r.ID)
+		}
+	}
+	return changed, nil
+}
+
+// RefusedError says why a run cannot be resumed; nothing was changed.
+type RefusedError struct{ Msg string }
+
+func (e *RefusedError) Error() string { return e.Msg }
+
+// claim makes this process the owner of a recorded run that is to be resumed: it takes the
+// run's lock, checks that the run may be resumed, and swaps the record to running under this
+// process. On refusal nothing is changed.
+func claim(store *results.Store, id int64, runDir string) (*runLock, error) {
+	r, err := store.Run(id)
+	if err != nil {
+		return nil, &RefusedError{err.Error()}
+	}
+	lock, err := lockRun(runDir)
+	if errors.Is(err, errLocked) {
+		return nil, &RefusedError{fmt.Sprintf("run %d is being run by another process (pid %d on %s); wait for it to end", id, r.Pid, r.Host)}
+	}
+	if err != nil {
+		return nil, err
+	}
+	refuse := func(format string, args ...any) (*runLock, error) {
+		lock.release()
+		return nil, &RefusedError{fmt.Sprintf(format, args...)}
+	}
+	switch r.Status {
+	case results.StatusInterrupted:
+	case results.StatusFailed:
+		if !hasCheckpoint(runDir) {
+			return refuse("run %d failed before writing a checkpoint; start it again with `runner rerun %d`", id, id)
+		}
+	case results.StatusRunning:
+		if r.Host != results.Host() || r.Host == "" {
+			hb, err := time.Parse(time.RFC3339Nano, r.Heartbeat)
+			if age := time.Since(hb); err == nil && age < StaleHeartbeat {
+				return refuse("run %d is running on %s (pid %d, heartbeat %s ago); it counts as crashed after %s without a heartbeat, so resume is possible in %s if it stops",
+					id, r.Host, r.Pid, age.Round(time.Second), StaleHeartbeat, (StaleHeartbeat - age).Round(time.Second))
+			}
+		}
+		// On this host, holding the lock proves its owner is gone.
+	default:
+		return refuse("run %d is %s; only interrupted, crashed or failed runs with a checkpoint can be resumed", id, r.Status)
+	}
+	if !hasCheckpoint(runDir) {
+		return refuse("run %d has no checkpoint in %s to resume from", id, filepath.Join(runDir, "checkpoint"))
+	}
+	if err := store.TakeOver(id, r); err != nil {
+		if errors.Is(err, results.ErrTakenOver) {
+			return refuse("run %d was taken over by another process while this one was starting", id)
+		}
+		lock.release()
+		return nil, err
+	}
+	return lock, nil
+}

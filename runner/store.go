@@ -1,0 +1,77 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ddpm-runner/ddpm-runner/engine"
+	"github.com/ddpm-runner/ddpm-runner/results"
+)
+
+// openForWriting opens (creating it if needed) the database of a command that records runs.
+// A database that cannot be opened or written is bad input (exit 2), said before anything
+// runs. Runs left "running" by a process that is gone are recorded as what they are first.
+func openForWriting(path string, errW io.Writer) (*results.Store, error) {
+	s, err := results.Open(path)
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	reconcile(s, errW)
+	return s, nil
+}
+
+// openExisting opens a database that must already exist, for writing: a mistyped path
+// should say so, not create an empty database there.
+func openExisting(path string, errW io.Writer) (*results.Store, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, usagef("no results database at %s (run `runner run SPEC` first, or give --db)", path)
+	}
+	return openForWriting(path, errW)
+}
+
+// openForReading opens an existing database for a report. Where the database and its folder
+// can be written, it is opened as for writing (an old schema is migrated, crashed runs are
+// recorded as such); where they cannot, it is read as it is and nothing is written.
+func openForReading(path string, errW io.Writer) (*results.Store, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, usagef("no results database at %s (run `runner run SPEC` first, or give --db)", path)
+	}
+	if unix.Access(path, unix.W_OK) == nil && unix.Access(filepath.Dir(path), unix.W_OK) == nil {
+		return openForWriting(path, errW)
+	}
+	s, err := results.OpenReadOnly(path)
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	return s, nil
+}
+
+// reconcile records the runs whose process died without recording their end (kill -9, a
+// crash, a full disk) and says so.
+func reconcile(s *results.Store, errW io.Writer) {
+	ids, err := engine.Reconcile(s)
+	if err != nil {
+		fmt.Fprintf(errW, "warning: could not check for crashed runs: %v\n", err)
+		return
+	}
+	for _, id := range ids {
+		r, err := s.Run(id)
+		if err != nil {
+			continue
+		}
+		fmt.Fprintf(errW, "note: run %d was left running by a process that is gone; recorded as %s\n", id, r.Status)
+	}
+}
+
+// tracePhases prints "phase: NAME" lines to w when $DDPM_TRACE_PHASES is set: the
+// fault-injection tests aim their signals at a phase with them.
+func tracePhases(w io.Writer) func(string) {
+	if os.Getenv("DDPM_TRACE_PHASES") == "" {
+		return nil
+	}
+	return func(name string) { fmt.Fprintf(w, "phase: %s\n", name) }
+}
