@@ -36,7 +36,15 @@ type namedMetric struct {
 }
 
 // Prepare builds the plugins of a trial. Its errors are spec errors (bad input).
-func Prepare(t *spec.Trial) (*Job, error) {
+func Prepare(t *spec.Trial) (*Job, error) { return PrepareShared(t, nil) }
+
+// DataCache shares datasets between the trials of a sweep: trials whose [data] tables are
+// the same get the same dataset value (datasets are read-only once built; Train and HeldOut
+// are pure functions). Without it, a sweep of thousands of trials holds thousands of copies.
+type DataCache map[string]plugins.Dataset
+
+// PrepareShared is Prepare with datasets taken from, and added to, cache (nil for none).
+func PrepareShared(t *spec.Trial, cache DataCache) (*Job, error) {
 	j := &Job{Trial: t}
 	build := func(kind plugins.Kind, section string) (any, error) {
 		c := t.Section(section)
@@ -76,7 +84,12 @@ func Prepare(t *spec.Trial) (*Job, error) {
 		{plugins.KindNetwork, "network", func(v any) { j.Net = v.(plugins.Network) }},
 		{plugins.KindSampler, "sample", func(v any) { j.Sampler = v.(plugins.Sampler) }},
 	}
+	dataKey := fmt.Sprintf("%s %v", t.Section("data").Name, t.Section("data").Params)
 	for _, p := range parts {
+		if d, ok := cache[dataKey]; ok && p.kind == plugins.KindDataset {
+			p.into(d)
+			continue
+		}
 		start := time.Now()
 		v, err := build(p.kind, p.section)
 		if err != nil {
@@ -85,6 +98,9 @@ func Prepare(t *spec.Trial) (*Job, error) {
 		p.into(v)
 		if p.kind == plugins.KindDataset {
 			j.DataSeconds = time.Since(start).Seconds()
+			if cache != nil {
+				cache[dataKey] = j.Data
+			}
 		}
 	}
 	if in, ok := j.Net.(plugins.ImageNetwork); ok {

@@ -132,3 +132,13 @@ type ImageData interface {
 type ImageNetwork interface {
 	SetImageShape(h, w, c int)
 }
+
+// SizedNetwork is implemented by networks that can say how much memory they take, so that a
+// run that cannot fit is refused before it starts (see engine.EstimateMemory). A network
+// without it is left out of the estimate.
+type SizedNetwork interface {
+	// Size returns the number of parameters for inputs of dim values and outDim outputs, and
+	// how many float values one example's forward pass produces (what the backward pass
+	// keeps), counting every intermediate tensor.
+	Size(dim, outDim int) (params, activations int64)
+}

@@ -64,6 +64,7 @@ func Columns(groups []*Group, rankedOnly ...bool) (header []string, rows [][]str
 // WriteTable writes an aligned text table; with color, the best cells are green (ANSI).
 func WriteTable(w io.Writer, groups []*Group, color bool) error {
 	header, rows := Columns(groups, true)
+	header, rows = mapCells(header, rows, TerminalText)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	// Escape codes take no room on screen but tabwriter counts them: every metric cell gets
 	// codes of the same length (green, or the default colour) so the columns stay aligned.
@@ -96,15 +97,18 @@ func WriteTable(w io.Writer, groups []*Group, color bool) error {
 // WriteMarkdown writes the comparison as a Markdown table.
 func WriteMarkdown(w io.Writer, groups []*Group) error {
 	header, rows := Columns(groups)
-	esc := func(s string) string { return strings.ReplaceAll(s, "|", "\\|") }
+	for i, h := range header {
+		header[i] = MarkdownText(h)
+	}
 	fmt.Fprintln(w, "| "+strings.Join(header, " | ")+" |")
 	fmt.Fprintln(w, "|"+strings.Repeat("---|", len(header)))
 	for _, row := range rows {
 		cells := make([]string, len(row))
 		for i, c := range row {
-			c = esc(c)
-			if strings.HasSuffix(c, " *") {
-				c = "**" + strings.TrimSuffix(c, " *") + "**"
+			if i >= 3 && strings.HasSuffix(c, " *") {
+				c = "**" + MarkdownText(strings.TrimSuffix(c, " *")) + "**"
+			} else {
+				c = MarkdownText(c)
 			}
 			cells[i] = c
 		}
@@ -127,7 +131,7 @@ func WriteCSV(w io.Writer, groups []*Group) error {
 	for _, g := range groups {
 		for _, k := range MetricKeys([]*Group{g}) {
 			s := g.Stats[k]
-			_ = cw.Write([]string{g.Label, g.Spec, g.GroupHash, k, strconv.Itoa(s.N), num(s.Mean), num(s.Std), num(s.CI95), strconv.FormatBool(s.Best)})
+			_ = cw.Write([]string{CSVText(g.Label), CSVText(g.Spec), CSVText(g.GroupHash), CSVText(k), strconv.Itoa(s.N), num(s.Mean), num(s.Std), num(s.CI95), strconv.FormatBool(s.Best)})
 		}
 	}
 	cw.Flush()
@@ -165,4 +169,20 @@ func WriteJSON(w io.Writer, groups []*Group) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
+}
+
+// mapCells applies esc to every cell of a table.
+func mapCells(header []string, rows [][]string, esc func(string) string) ([]string, [][]string) {
+	h := make([]string, len(header))
+	for i, c := range header {
+		h[i] = esc(c)
+	}
+	out := make([][]string, len(rows))
+	for i, row := range rows {
+		out[i] = make([]string, len(row))
+		for j, c := range row {
+			out[i][j] = esc(c)
+		}
+	}
+	return h, out
 }

@@ -4,8 +4,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"os"
 	"math"
+	"os"
 	"sort"
 	"time"
 )

@@ -208,8 +208,9 @@ func compareRuns(w io.Writer, store *results.Store, a, b int64) error {
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "\trun %d\trun %d\n", a, b)
-	fmt.Fprintf(tw, "spec\t%s\t%s\n", ra.Spec, rb.Spec)
-	fmt.Fprintf(tw, "status\t%s\t%s\n", ra.Status, rb.Status)
+	esc := report.TerminalText
+	fmt.Fprintf(tw, "spec\t%s\t%s\n", esc(ra.Spec), esc(rb.Spec))
+	fmt.Fprintf(tw, "status\t%s\t%s\n", esc(ra.Status), esc(rb.Status))
 	section := func(title string, ka, kb map[string]string, onlyDiff bool) {
 		keys := map[string]bool{}
 		for k := range ka {
@@ -223,7 +224,7 @@ func compareRuns(w io.Writer, store *results.Store, a, b int64) error {
 			if onlyDiff && ka[k] == kb[k] {
 				continue
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\n", k, orDash(ka[k]), orDash(kb[k]))
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", esc(k), esc(orDash(ka[k])), esc(orDash(kb[k])))
 		}
 	}
 	section("params that differ", ra.Params, rb.Params, true)
@@ -292,11 +293,14 @@ func writeRunsTable(w io.Writer, runs []*results.Run) {
 	sums := sortedSet(sumKeys)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	header := append([]string{"id", "spec", "seed", "status", "started"}, cols...)
+	for i, k := range sums {
+		sums[i] = report.TerminalText(k)
+	}
 	fmt.Fprintln(tw, strings.Join(append(header, sums...), "\t"))
 	for _, r := range runs {
-		cells := []string{fmt.Sprint(r.ID), r.Spec, fmt.Sprint(r.Seed), r.Status, shortTime(r.Started)}
+		cells := []string{fmt.Sprint(r.ID), report.TerminalText(r.Spec), fmt.Sprint(r.Seed), report.TerminalText(r.Status), shortTime(r.Started)}
 		for _, k := range cols {
-			cells = append(cells, orDash(r.Params[k]))
+			cells = append(cells, report.TerminalText(orDash(r.Params[k])))
 		}
 		for _, k := range sums {
 			v, ok := r.Summaries[k]

@@ -45,7 +45,7 @@ func recordedRun(c *cli.Context) (*results.Store, *results.Run, error) {
 }
 
 // jobOf rebuilds a recorded run's trial from its stored resolved spec.
-func jobOf(r *results.Run) (*engine.Job, error) {
+func jobOf(c *cli.Context, r *results.Run) (*engine.Job, error) {
 	t, err := spec.FromCanonical(r.Resolved)
 	if err != nil {
 		return nil, usagef("run %d: %v", r.ID, err)
@@ -54,6 +54,9 @@ func jobOf(r *results.Run) (*engine.Job, error) {
 	job, err := engine.Prepare(t)
 	if err != nil {
 		return nil, usagef("run %d: %v", r.ID, err)
+	}
+	if err := checkMemory([]*engine.Job{job}, c.String("max-memory")); err != nil {
+		return nil, err
 	}
 	return job, nil
 }
@@ -67,7 +70,7 @@ func rerunCommand() *cli.Command {
 			"summaries (all but the timing ones) with the recorded run bit for bit and prints `identical` or the\n" +
 			"first difference; the verdict is stored with the new run (env rerun.verdict). Exit 1 if they differ.",
 		Flags: []cli.Flag{dbFlag(), &cli.BoolFlag{Name: "verify", Usage: "compare with the recorded run bit for bit"},
-			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"}, fastMatmulFlag()},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"}, fastMatmulFlag(), maxMemoryFlag()},
 		Action: func(c *cli.Context) error {
 			store, orig, err := recordedRun(c)
 			if err != nil {
@@ -76,7 +79,7 @@ func rerunCommand() *cli.Command {
 			defer store.Close()
 			followRecordedMatmul(c, c.App.ErrWriter, orig)
 			id := orig.ID
-			job, err := jobOf(orig)
+			job, err := jobOf(c, orig)
 			if err != nil {
 				return err
 			}
@@ -169,7 +172,7 @@ func resumeCommand() *cli.Command {
 			"host: its lock is free; from another host: no heartbeat for a minute), or one that failed after writing a\n" +
 			"checkpoint. Only one process can take a run over. The run keeps its ID; steps after the checkpoint are\n" +
 			"recomputed, and the finished loss history equals that of an uninterrupted run bit for bit.",
-		Flags: []cli.Flag{dbFlag(), &cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"}, fastMatmulFlag()},
+		Flags: []cli.Flag{dbFlag(), &cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"}, fastMatmulFlag(), maxMemoryFlag()},
 		Action: func(c *cli.Context) error {
 			store, r, err := recordedRun(c)
 			if err != nil {
@@ -177,7 +180,7 @@ func resumeCommand() *cli.Command {
 			}
 			defer store.Close()
 			followRecordedMatmul(c, c.App.ErrWriter, r)
-			job, err := jobOf(r)
+			job, err := jobOf(c, r)
 			if err != nil {
 				return err
 			}

@@ -15,6 +15,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/ddpm-runner/ddpm-runner/engine"
+	"github.com/ddpm-runner/ddpm-runner/report"
 	"github.com/ddpm-runner/ddpm-runner/results"
 	"github.com/ddpm-runner/ddpm-runner/spec"
 )
@@ -35,6 +36,7 @@ func runCommand() *cli.Command {
 			&cli.BoolFlag{Name: "dry-run", Usage: "print the resolved trials and write nothing"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"},
 			fastMatmulFlag(),
+			maxMemoryFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			applyFastMatmul(c)
@@ -43,6 +45,9 @@ func runCommand() *cli.Command {
 			}
 			jobs, err := loadJobs(c.Args().Slice(), c.StringSlice("set"), c.String("backend"))
 			if err != nil {
+				return err
+			}
+			if err := checkMemory(jobs, c.String("max-memory")); err != nil {
 				return err
 			}
 			warnEMA(c.App.ErrWriter, jobs)
@@ -65,7 +70,7 @@ func runCommand() *cli.Command {
 			failed := 0
 			for i, job := range jobs {
 				t := job.Trial
-				fmt.Fprintf(c.App.ErrWriter, "trial %d/%d: %s seed %d%s\n", i+1, len(jobs), t.Spec, t.Seed, sweepLabel(t))
+				fmt.Fprintf(c.App.ErrWriter, "trial %d/%d: %s seed %d%s\n", i+1, len(jobs), report.TerminalText(t.Spec), t.Seed, report.TerminalText(sweepLabel(t)))
 				out := engine.Run(ctx, job, engine.Options{Store: store, Progress: progress, Phase: tracePhases(c.App.ErrWriter)})
 				if out.RunID == 0 {
 					// Nothing was recorded: the store refused the run before it began.
@@ -139,6 +144,7 @@ func errSuffix(err error) string {
 // writes anything.
 func loadJobs(files, sets []string, backendFlag string) ([]*engine.Job, error) {
 	var all []*engine.Job
+	cache := engine.DataCache{}
 	for _, f := range files {
 		trials, err := spec.Load(f, sets)
 		if err != nil {
@@ -149,7 +155,7 @@ func loadJobs(files, sets []string, backendFlag string) ([]*engine.Job, error) {
 			if err := engine.CheckBackend(t.Backend); err != nil {
 				return nil, usagef("%s: %v", f, err)
 			}
-			job, err := engine.Prepare(t)
+			job, err := engine.PrepareShared(t, cache)
 			if err != nil {
 				return nil, usagef("%s: %v", f, err)
 			}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ddpm-runner/ddpm-runner/engine"
 	"github.com/ddpm-runner/ddpm-runner/results"
+	"github.com/urfave/cli/v2"
 )
 
 // openForWriting opens (creating it if needed) the database of a command that records runs.
@@ -74,4 +75,40 @@ func tracePhases(w io.Writer) func(string) {
 		return nil
 	}
 	return func(name string) { fmt.Fprintf(w, "phase: %s\n", name) }
+}
+
+// maxMemoryFlag is --max-memory, the memory a run may be expected to use.
+func maxMemoryFlag() cli.Flag {
+	return &cli.StringFlag{Name: "max-memory", EnvVars: []string{"RUNNER_MAX_MEMORY"},
+		Usage: "refuse trials estimated to need more than this (512MiB, 8GiB, ...); default: the memory available now"}
+}
+
+// checkMemory refuses, before anything is written, a trial whose estimated peak memory is
+// more than --max-memory, or than the machine has available: such a run would be killed by
+// the kernel halfway and leave its record behind.
+func checkMemory(jobs []*engine.Job, flag string) error {
+	limit, source, ok := engine.AvailableMemory()
+	if flag != "" {
+		v, err := engine.ParseBytes(flag)
+		if err != nil {
+			return usagef("--max-memory: %v", err)
+		}
+		limit, source, ok = v, "--max-memory", true
+	}
+	if !ok {
+		return nil
+	}
+	for i, j := range jobs {
+		e := engine.EstimateMemory(j)
+		if e.Bytes <= limit {
+			continue
+		}
+		t := j.Trial
+		return usagef("%s: trial %d (seed %d%s) needs about %s of memory at its peak (%s: train %s, sample %s, bound %s), "+
+			"more than the %s of %s; lower train.batch, sample.n, eval.n or the network's size, or set --max-memory",
+			t.File, i+1, t.Seed, sweepLabel(t), engine.FormatBytes(e.Bytes), e.Phase,
+			engine.FormatBytes(e.Phases["train"]), engine.FormatBytes(e.Phases["sample"]), engine.FormatBytes(e.Phases["bound"]),
+			engine.FormatBytes(limit), source)
+	}
+	return nil
 }

@@ -277,6 +277,9 @@ func (d *document) seeds() ([]int, error) {
 		return nil, d.errf("seeds", "key \"seeds\": %v", err)
 	}
 	seeds := cv.([]int)
+	if len(seeds) > MaxTrials {
+		return nil, d.errf("seeds", "key \"seeds\": %d seeds, more than the %d trials one spec may have", len(seeds), MaxTrials)
+	}
 	seen := map[int]bool{}
 	for _, s := range seeds {
 		if seen[s] {
@@ -285,6 +288,18 @@ func (d *document) seeds() ([]int, error) {
 		seen[s] = true
 	}
 	return seeds, nil
+}
+
+// rawSeeds is the seed list as written, for counting trials (seeds checks it).
+func (d *document) rawSeeds() []any {
+	if l, ok := d.raw["seeds"].([]any); ok && len(l) > 0 {
+		return l
+	}
+	if l, ok := d.raw["seeds"].([]int64); ok && len(l) > 0 {
+		out := make([]any, len(l))
+		return out
+	}
+	return []any{0}
 }
 
 type assignment struct {
@@ -305,6 +320,19 @@ func (d *document) sweepPoints() ([][]assignment, error) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	// Count before building: a product of a few long lists is larger than memory.
+	count := len(d.rawSeeds())
+	for _, k := range keys {
+		if vals, ok := sw[k].([]any); ok && len(vals) > 0 {
+			if count > MaxTrials/len(vals) {
+				return nil, d.errf("sweep", "seeds and sweep expand to more than %d trials (the most one spec may have); split the sweep into several specs", MaxTrials)
+			}
+			count *= len(vals)
+		}
+	}
+	if count > MaxTrials {
+		return nil, d.errf("sweep", "seeds and sweep expand to %d trials, more than the %d one spec may have; split the sweep into several specs", count, MaxTrials)
+	}
 	points := [][]assignment{nil}
 	for _, k := range keys {
 		lineKey := "sweep." + k

@@ -23,15 +23,15 @@ var pluginSections = []pluginSection{
 	}},
 	{Table: "network", Kind: plugins.KindNetwork, DefaultName: "mlp"},
 	{Table: "sample", Kind: plugins.KindSampler, DefaultName: "ancestral", Common: []plugins.Param{
-		{Name: "n", Type: plugins.Int, Default: 1000, Min: plugins.Bound(1), Doc: "number of samples drawn after training"},
+		{Name: "n", Type: plugins.Int, Default: 1000, Min: plugins.Bound(1), Max: plugins.Bound(1 << 26), Doc: "number of samples drawn after training"},
 		{Name: "clip_denoised", Type: plugins.Bool, Default: true, Doc: "clip x0-hat to the data range [-1, 1] at each step (images only)"},
 	}},
 }
 
 // TrainParams are the keys of [train].
 var TrainParams = []plugins.Param{
-	{Name: "steps", Type: plugins.Int, Default: 3000, Min: plugins.Bound(1), Doc: "optimizer steps"},
-	{Name: "batch", Type: plugins.Int, Default: 128, Min: plugins.Bound(1), Doc: "examples per step"},
+	{Name: "steps", Type: plugins.Int, Default: 3000, Min: plugins.Bound(1), Max: plugins.Bound(1 << 40), Doc: "optimizer steps"},
+	{Name: "batch", Type: plugins.Int, Default: 128, Min: plugins.Bound(1), Max: plugins.Bound(1 << 24), Doc: "examples per step"},
 	{Name: "lr", Type: plugins.Float, Default: 2e-4, Min: plugins.Bound(0), ExclusiveMin: true, Doc: "Adam learning rate"},
 	{Name: "warmup", Type: plugins.Int, Default: 0, Min: plugins.Bound(0), Doc: "steps of linear learning-rate warmup"},
 	{Name: "grad_clip", Type: plugins.Float, Default: 1.0, Min: plugins.Bound(0), Doc: "clip the global gradient norm to this (0: no clipping)"},
@@ -44,8 +44,12 @@ var TrainParams = []plugins.Param{
 // EvalParams are the keys of [eval]. The metric names are checked against the registry.
 var EvalParams = []plugins.Param{
 	{Name: "metrics", Type: plugins.StringList, Default: []string{}, Doc: "metric plugins evaluated after training"},
-	{Name: "n", Type: plugins.Int, Default: 1000, Min: plugins.Bound(1), Doc: "held-out examples used by the metrics"},
+	{Name: "n", Type: plugins.Int, Default: 1000, Min: plugins.Bound(1), Max: plugins.Bound(1 << 26), Doc: "held-out examples used by the metrics"},
 }
+
+// MaxTrials is the most trials one spec may expand to (seeds times sweep points): more is
+// almost surely a mistake, and every trial is built before the first runs.
+const MaxTrials = 10000
 
 // topLevelKeys are the keys allowed outside any table.
 var topLevelKeys = []string{"name", "description", "seeds", "backend"}

@@ -1,0 +1,75 @@
+package networks
+
+// Size implements plugins.SizedNetwork: the dense layers' weights and biases, and per
+// example the pre-activation, sigmoid and product of every hidden layer.
+func (m MLP) Size(dim, outDim int) (params, activations int64) {
+	in := int64(dim + m.EmbedDim)
+	activations = in + 2*int64(m.EmbedDim)
+	for _, w := range m.Hidden {
+		params += in*int64(w) + int64(w)
+		activations += 3 * int64(w)
+		in = int64(w)
+	}
+	params += in*int64(outDim) + int64(outDim)
+	activations += 2 * int64(outDim)
+	if m.Skip {
+		params += int64(m.EmbedDim+1) * int64(outDim/max(dim, 1))
+		activations += 2 * int64(outDim)
+	}
+	return params, activations
+}
+
+// Size implements plugins.SizedNetwork by walking the same levels as Apply: per 3x3
+// convolution, a kernel of 9*cin*cout and, per example, the nine-fold patch tensor of the
+// im2col form plus the output; residual blocks add their SiLUs and sums.
+func (u *UNet) Size(dim, outDim int) (params, activations int64) {
+	if u.H == 0 {
+		return 0, 0
+	}
+	conv := func(hw, cin, cout int) {
+		params += int64(9*cin*cout + cout)
+		activations += int64(hw) * int64(9*cin+2*cout)
+	}
+	emb := u.Channels * 4
+	params += int64(u.Channels*emb+emb) + int64(emb*emb+emb)
+	block := func(hw, cin, cout int) {
+		activations += int64(hw) * int64(2*cin) // SiLU of the input
+		conv(hw, cin, cout)
+		params += int64(emb*cout + cout)
+		activations += int64(hw) * int64(3*cout) // time embedding sum, SiLU
+		conv(hw, cout, cout)
+		if cin != cout {
+			params += int64(cin*cout + cout)
+			activations += int64(hw) * int64(cout)
+		}
+		activations += int64(hw) * int64(cout) // residual sum
+	}
+	h, w := u.H, u.W
+	c := u.C
+	conv(h*w, c, u.Channels)
+	c = u.Channels
+	type level struct{ hw, c int }
+	var skips []level
+	for l, m := range u.Mults {
+		block(h*w, c, u.Channels*m)
+		c = u.Channels * m
+		skips = append(skips, level{h * w, c})
+		if l < len(u.Mults)-1 {
+			h, w = (h+1)/2, (w+1)/2
+			conv(h*w, c, c)
+		}
+	}
+	block(h*w, c, c)
+	for l := len(u.Mults) - 1; l >= 0; l-- {
+		activations += int64(h*w) * int64(c+skips[l].c) // concatenation
+		block(h*w, c+skips[l].c, u.Channels*u.Mults[l])
+		c = u.Channels * u.Mults[l]
+		if l > 0 {
+			h, w = skips[l-1].hw, 1
+			activations += int64(h) * int64(c) // upsampled map
+			conv(h, c, c)
+		}
+	}
+	conv(u.H*u.W, c, max(outDim/(u.H*u.W), 1))
+	return params, activations
+}
