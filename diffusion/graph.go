@@ -155,10 +155,13 @@ func (p *Process) VLBTerm(x0, xt, t, modelMean, modelLogVar *Node, discrete bool
 	trueMean, trueLogVar := p.QPosterior(x0, xt, t)
 	kl := MeanFlat(NormalKL(trueMean, trueLogVar, modelMean, modelLogVar))
 	var decoderNLL *Node
-	if decoderRows == nil {
+	batch := x0.Shape().Dimensions[0]
+	if decoderRows == nil || decoderRows.Shape().Dimensions[0] >= batch {
+		// Every row (DecoderRows's overflow variant lists the whole batch): computing the
+		// term for each row directly avoids a [batch, batch] selection, which for a batch of
+		// a million would not fit in memory.
 		decoderNLL = decoderTerm(x0, modelMean, modelLogVar, discrete)
 	} else {
-		batch := x0.Shape().Dimensions[0]
 		gatherAt := ExpandAxes(Max(decoderRows, ScalarZero(x0.Graph(), decoderRows.DType())), -1)
 		rows := func(v *Node) *Node {
 			if v.Rank() == 0 || v.Shape().Dimensions[0] != batch {

@@ -44,6 +44,14 @@ func openAt(path string, version int) (*Store, error) {
 			return nil, fmt.Errorf("results: cannot create folder for %s: %w", path, err)
 		}
 	}
+	// SQLite needs to write the file and, for its journal, the folder; say so plainly
+	// rather than as "unable to open database file" at the first statement.
+	if _, err := os.Stat(path); err == nil && unix.Access(path, unix.W_OK) != nil {
+		return nil, fmt.Errorf("results: %s cannot be written (read-only file); give a writable --db path", path)
+	}
+	if !dirWritable(filepath.Dir(path)) {
+		return nil, fmt.Errorf("results: %s cannot be written (its folder %s is read-only); give a writable --db path", path, filepath.Dir(path))
+	}
 	// _txlock=immediate takes the write lock at BEGIN, so two writers never deadlock on a
 	// read-to-write upgrade; busy_timeout makes them wait for each other instead of failing.
 	dsn, err := fileURI(path, "_busy_timeout=30000&_journal_mode=WAL&_synchronous=NORMAL&_foreign_keys=on&_txlock=immediate")
