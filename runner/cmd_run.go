@@ -185,7 +185,9 @@ func sweepLabel(t *spec.Trial) string {
 func printTrials(w io.Writer, jobs []*engine.Job) {
 	for i, job := range jobs {
 		t := job.Trial
-		fmt.Fprintf(w, "# trial %d/%d  spec=%s  seed=%d  hash=%s  group=%s%s\n", i+1, len(jobs), t.Spec, t.Seed, t.Hash(), t.GroupHash(), sweepLabel(t))
+		fmt.Fprintf(w, "# trial %d/%d  spec=%s  seed=%d  hash=%s  group=%s%s\n", i+1, len(jobs), report.TerminalText(t.Spec), t.Seed, t.Hash(), t.GroupHash(), report.TerminalText(sweepLabel(t)))
+		e := engine.EstimateMemory(job)
+		fmt.Fprintf(w, "# estimated peak memory %s (%s)\n", engine.FormatBytes(e.Bytes), e.Phase)
 		fmt.Fprintf(w, "backend = %q\n", t.Backend)
 		for _, sec := range spec.SectionOrder {
 			c := t.Sections[sec]
