@@ -87,10 +87,10 @@ func OpenReadOnly(path string) (*Store, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("results: %w", err)
 	}
-	// Reading a WAL database needs its -shm file; in a folder where it cannot be created,
-	// immutable=1 reads the file as it is (nothing else can be writing there anyway).
+	// Reading a WAL database needs its -shm file; where it cannot be made (a read-only
+	// folder or file), immutable=1 reads the file as it is: nothing can be writing it then.
 	params := "_busy_timeout=30000&mode=ro"
-	if !dirWritable(filepath.Dir(path)) {
+	if !dirWritable(filepath.Dir(path)) || unix.Access(path, unix.W_OK) != nil {
 		params += "&immutable=1"
 	}
 	dsn, err := fileURI(path, params)

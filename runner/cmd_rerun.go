@@ -32,7 +32,7 @@ func recordedRun(c *cli.Context) (*results.Store, *results.Run, error) {
 	if err != nil {
 		return nil, nil, usagef("%q is not a run ID", c.Args().First())
 	}
-	store, err := openExisting(c.String("db"), c.App.ErrWriter)
+	store, err := openForRuns(c.String("db"), c.App.ErrWriter, true)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -55,7 +55,7 @@ func runCommand() *cli.Command {
 				printTrials(c.App.Writer, jobs)
 				return nil
 			}
-			store, err := openForWriting(c.String("db"), c.App.ErrWriter)
+			store, err := openForRuns(c.String("db"), c.App.ErrWriter, false)
 			if err != nil {
 				return err
 			}

@@ -190,3 +190,28 @@ func TestReadOnlyPlaces(t *testing.T) {
 		t.Errorf("run on a read-only database: exit %d %s", code, out)
 	}
 }
+
+// TestTwoDatabasesInOneFolder: a.db and b.db keep their own artifact folders; a database
+// whose folder name is taken by another database is refused with exit 2 before any run.
+func TestTwoDatabasesInOneFolder(t *testing.T) {
+	dir := t.TempDir()
+	spec := writeFile(t, dir, "q.toml", quickSpec)
+	for _, name := range []string{"a.db", "b.db"} {
+		if code, _, errOut := runCLI(t, "run", "-q", spec, "--db", filepath.Join(dir, name)); code != 0 {
+			t.Fatalf("%s: %d %s", name, code, errOut)
+		}
+	}
+	for _, p := range []string{"a/1/checkpoint", "b/1/checkpoint"} {
+		if _, err := os.Stat(filepath.Join(dir, p)); err != nil {
+			t.Error(err)
+		}
+	}
+	code, _, errOut := runCLI(t, "run", "-q", spec, "--db", filepath.Join(dir, "a.sqlite"))
+	if code != 2 || !strings.Contains(errOut, "belongs to another database") {
+		t.Errorf("a.sqlite beside a.db: exit %d %s", code, errOut)
+	}
+	// Resuming a.db's run never reads b.db's checkpoint: its own run 1 is finished.
+	if code, _, errOut := runCLI(t, "resume", "1", "--db", filepath.Join(dir, "a.db")); code != 2 || !strings.Contains(errOut, "finished") {
+		t.Errorf("resume in a.db: exit %d %s", code, errOut)
+	}
+}

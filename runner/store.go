@@ -25,6 +25,24 @@ func openForWriting(path string, errW io.Writer) (*results.Store, error) {
 	return s, nil
 }
 
+// openForRuns is openForWriting for the commands that run trials: the database's artifact
+// folder must be its own, which is checked (and the folder made) before anything runs.
+func openForRuns(path string, errW io.Writer, mustExist bool) (*results.Store, error) {
+	open := openForWriting
+	if mustExist {
+		open = openExisting
+	}
+	s, err := open(path, errW)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.ClaimArtifactRoot(); err != nil {
+		s.Close()
+		return nil, usagef("%v", err)
+	}
+	return s, nil
+}
+
 // openExisting opens a database that must already exist, for writing: a mistyped path
 // should say so, not create an empty database there.
 func openExisting(path string, errW io.Writer) (*results.Store, error) {
