@@ -205,9 +205,10 @@ func (r *runner) execute(ctx context.Context) (status string, err error) {
 		return results.StatusInterrupted, fmt.Errorf("interrupted by signal; checkpoint in %s", r.dir)
 	}
 	if err := r.sampleAndEvaluate(ctx); err != nil {
-		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-			// The final checkpoint was written when training ended: resume samples and
-			// evaluates again from it.
+		if ctx.Err() != nil {
+			// A signal came while sampling or evaluating (a metric plugin may report the
+			// cancellation in its own words). The final checkpoint was written when
+			// training ended: resume samples and evaluates again from it.
 			return results.StatusInterrupted, fmt.Errorf("interrupted by signal while sampling or evaluating; the trained model is checkpointed in %s", r.dir)
 		}
 		return results.StatusFailed, err
