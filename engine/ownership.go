@@ -88,46 +88,37 @@ func heartbeat(store *results.Store, id int64, interval time.Duration) (stop fun
 	return func() { once.Do(func() { close(done); wg.Wait() }) }
 }
 
-// Liveness is what can be said of a run recorded as running.
-type Liveness int
-
-const (
-	// Alive: its owner holds the lock, or (from another host) its heartbeat is fresh.
-	Alive Liveness = iota
-	// Gone: its owner process is known to have ended.
-	Gone
-)
-
-// ownerState tells whether the owner of a running run is alive. When it is gone on this host
-// the returned lock is held by the caller (release it); otherwise the lock is nil. wait is how
-// long until a run of another host counts as crashed (0 when it already does).
-func ownerState(r *results.Run, runDir string) (state Liveness, lock *runLock, wait time.Duration, err error) {
-	if r.Host == results.Host() && r.Host != "" {
-		if _, err := os.Stat(filepath.Join(runDir, lockName)); errors.Is(err, os.ErrNotExist) {
-			// A run is recorded a moment before its owner creates the lock file: judge by the
-			// pid until then.
-			if r.Pid > 0 && unix.Kill(r.Pid, 0) == nil {
-				return Alive, nil, 0, nil
-			}
-			return Gone, nil, 0, nil
-		}
-		l, err := lockRun(runDir)
-		if errors.Is(err, errLocked) {
-			return Alive, nil, 0, nil
-		}
-		if err != nil {
-			return Alive, nil, 0, err
-		}
-		return Gone, l, 0, nil
-	}
+// heartbeatAge is how long ago a run's owner last refreshed its heartbeat; ok is false when
+// the record holds no readable time.
+func heartbeatAge(r *results.Run) (age time.Duration, ok bool) {
 	hb, err := time.Parse(time.RFC3339Nano, r.Heartbeat)
 	if err != nil {
-		return Gone, nil, 0, nil
+		return 0, false
 	}
-	if age := time.Since(hb); age < StaleHeartbeat {
-		return Alive, nil, StaleHeartbeat - age, nil
+	return time.Since(hb), true
+}
+
+// ownerGone reports whether the process that owns a running run has ended. On the run's
+// own host its lock tells at once (until the owner has created the lock file, its pid
+// does); for another host, a heartbeat older than StaleHeartbeat. When the owner is gone
+// on this host, the returned lock is held by the caller, who releases it.
+func ownerGone(r *results.Run, runDir string) (gone bool, lock *runLock, err error) {
+	if r.Host == "" || r.Host != results.Host() {
+		age, ok := heartbeatAge(r)
+		return !ok || age >= StaleHeartbeat, nil, nil
 	}
-	return Gone, nil, 0, nil
+	if _, err := os.Stat(filepath.Join(runDir, lockName)); errors.Is(err, os.ErrNotExist) {
+		// A run is recorded a moment before its owner creates the lock file.
+		return r.Pid <= 0 || unix.Kill(r.Pid, 0) != nil, nil, nil
+	}
+	l, err := lockRun(runDir)
+	if errors.Is(err, errLocked) {
+		return false, nil, nil
+	}
+	if err != nil {
+		return false, nil, err
+	}
+	return true, l, nil
 }
 
 // hasCheckpoint reports whether a run's folder holds a checkpoint file to resume from.
@@ -149,8 +140,8 @@ func Reconcile(store *results.Store) ([]int64, error) {
 	var changed []int64
 	for _, r := range runs {
 		dir := filepath.Join(root, strconv.FormatInt(r.ID, 10))
-		state, lock, _, err := ownerState(r, dir)
-		if err != nil || state == Alive {
+		gone, lock, err := ownerGone(r, dir)
+		if err != nil || !gone {
 			continue
 		}
 		status := results.StatusFailed
@@ -200,8 +191,7 @@ func claim(store *results.Store, id int64, runDir string) (*runLock, error) {
 		}
 	case results.StatusRunning:
 		if r.Host != results.Host() || r.Host == "" {
-			hb, err := time.Parse(time.RFC3339Nano, r.Heartbeat)
-			if age := time.Since(hb); err == nil && age < StaleHeartbeat {
+			if age, ok := heartbeatAge(r); ok && age < StaleHeartbeat {
 				return refuse("run %d is running on %s (pid %d, heartbeat %s ago); it counts as crashed after %s without a heartbeat, so resume is possible in %s if it stops",
 					id, r.Host, r.Pid, age.Round(time.Second), StaleHeartbeat, (StaleHeartbeat - age).Round(time.Second))
 			}

@@ -159,7 +159,9 @@ func TestHeartbeatBeatsDuringALongMetric(t *testing.T) {
 	if out.Status != results.StatusFinished {
 		t.Fatalf("%s %v", out.Status, out.Err)
 	}
-	if before == "" || after <= before {
+	tb, errB := time.Parse(time.RFC3339Nano, before)
+	ta, errA := time.Parse(time.RFC3339Nano, after)
+	if errB != nil || errA != nil || !ta.After(tb) {
 		t.Errorf("heartbeat %q before a 300 ms metric, %q after: it did not beat", before, after)
 	}
 }

@@ -106,12 +106,7 @@ func (r *runner) train(ctx context.Context) (interrupted bool, err error) {
 	}
 
 	ckptDir := filepath.Join(r.dir, "checkpoint")
-	if r.resume {
-		if has, _ := os.ReadDir(ckptDir); len(has) == 0 {
-			return false, fmt.Errorf("run %d has no checkpoint in %s to resume from", r.id, ckptDir)
-		}
-	}
-	if r.resume {
+	if r.resume { // claim has checked that a checkpoint is there
 		if err := dropBrokenCheckpoints(ckptDir); err != nil {
 			return false, err
 		}

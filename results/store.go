@@ -70,10 +70,6 @@ func openAt(path string, version int) (*Store, error) {
 		}
 		return nil, fmt.Errorf("results: %s: %w", path, err)
 	}
-	if err := s.probeWritable(); err != nil {
-		db.Close()
-		return nil, err
-	}
 	return s, nil
 }
 
@@ -146,23 +142,6 @@ func fileURI(path, query string) (string, error) {
 func isReadOnly(err error) bool {
 	var se sqlite3.Error
 	return errors.As(err, &se) && se.Code == sqlite3.ErrReadonly
-}
-
-// probeWritable fails at open, rather than at the first write of a run, when the database
-// cannot be written: a write inside a transaction that is rolled back.
-func (s *Store) probeWritable() error {
-	tx, err := s.DB.Begin()
-	if err == nil {
-		_, err = tx.Exec(`UPDATE runs SET id = id WHERE 0`)
-		tx.Rollback()
-	}
-	if err != nil {
-		if isReadOnly(err) {
-			return fmt.Errorf("results: %s cannot be written (read-only file or folder); give a writable --db path", s.Path)
-		}
-		return fmt.Errorf("results: %s: %w", s.Path, err)
-	}
-	return nil
 }
 
 func dirWritable(dir string) bool {
@@ -240,6 +219,7 @@ func (s *Store) Version() (int, error) {
 // Close closes the database.
 func (s *Store) Close() error { return s.DB.Close() }
 
-// now is the timestamp format of every time column: RFC 3339 in UTC with nanoseconds, which
-// sorts as text.
-func now() string { return time.Now().UTC().Format(time.RFC3339Nano) }
+// now is the timestamp format of every time column: RFC 3339 in UTC with all nine digits of
+// nanoseconds (RFC3339Nano drops trailing zeros, and "05.1Z" would sort after "05.12Z"), so
+// that it sorts as text.
+func now() string { return time.Now().UTC().Format("2006-01-02T15:04:05.000000000Z07:00") }

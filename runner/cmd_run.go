@@ -187,7 +187,11 @@ func printTrials(w io.Writer, jobs []*engine.Job) {
 		t := job.Trial
 		fmt.Fprintf(w, "# trial %d/%d  spec=%s  seed=%d  hash=%s  group=%s%s\n", i+1, len(jobs), report.TerminalText(t.Spec), t.Seed, t.Hash(), t.GroupHash(), report.TerminalText(sweepLabel(t)))
 		e := engine.EstimateMemory(job)
-		fmt.Fprintf(w, "# estimated peak memory %s (%s)\n", engine.FormatBytes(e.Bytes), e.Phase)
+		partial := ""
+		if !e.NetworkKnown {
+			partial = "; the network does not say its size, so only data and buffers are counted"
+		}
+		fmt.Fprintf(w, "# estimated peak memory %s (%s%s)\n", engine.FormatBytes(e.Bytes), e.Phase, partial)
 		fmt.Fprintf(w, "backend = %q\n", t.Backend)
 		for _, sec := range spec.SectionOrder {
 			c := t.Sections[sec]

@@ -395,8 +395,23 @@ func TestRerunVerifyAndResume(t *testing.T) {
 		t.Errorf("verdict not stored:\n%s", out)
 	}
 	// A finished run cannot be resumed.
-	if code, _, errOut := runCLI(t, "resume", "1", "--db", db); code != 2 || !strings.Contains(errOut, "is finished") {
+	code, _, errOut = runCLI(t, "resume", "1", "--db", db)
+	if code != 2 || !strings.Contains(errOut, "is finished") {
 		t.Errorf("resume of a finished run: exit %d, %s", code, errOut)
+	}
+	for _, line := range strings.Split(errOut, "\n") {
+		if strings.TrimSpace(line) == "runner:" {
+			t.Errorf("an empty %q line in %q", line, errOut)
+		}
+	}
+	// The refusal changed nothing.
+	if s, err := results.OpenReadOnly(db); err != nil {
+		t.Error(err)
+	} else {
+		if r, err := s.Run(1); err != nil || r.Status != results.StatusFinished || len(r.Summaries) == 0 {
+			t.Errorf("run 1 after a refused resume: %v %+v", err, r)
+		}
+		s.Close()
 	}
 	if code, _, errOut := runCLI(t, "rerun", "99", "--db", db); code != 2 || !strings.Contains(errOut, "no run with id 99") {
 		t.Errorf("rerun of a missing run: exit %d, %s", code, errOut)

@@ -71,31 +71,6 @@ func TestSizesThatCannotFitExit2(t *testing.T) {
 	}
 }
 
-// TestResumeRefusalsSayWhyAndChangeNothing: resuming a finished run exits 2 with a reason,
-// leaves the run as it was, and no empty "runner: " line is printed.
-func TestResumeRefusalsSayWhyAndChangeNothing(t *testing.T) {
-	dir := t.TempDir()
-	spec := writeFile(t, dir, "q.toml", quickSpec)
-	db := filepath.Join(dir, "r.db")
-	if code, _, errOut := runCLI(t, "run", "-q", spec, "--db", db); code != 0 {
-		t.Fatalf("run: %d %s", code, errOut)
-	}
-	code, _, errOut := runCLI(t, "resume", "1", "--db", db)
-	if code != 2 || !strings.Contains(errOut, "run 1 is finished") {
-		t.Errorf("resume of a finished run: exit %d %q", code, errOut)
-	}
-	for _, line := range strings.Split(errOut, "\n") {
-		if strings.TrimSpace(line) == "runner:" {
-			t.Errorf("an empty %q line in %q", line, errOut)
-		}
-	}
-	_, out, _ := runCLI(t, "report", "--db", db, "--format", "json")
-	var runs []map[string]any
-	if err := json.Unmarshal([]byte(out), &runs); err != nil || len(runs) != 1 || runs[0]["status"] != "finished" {
-		t.Errorf("after a refused resume: %v %s", err, out)
-	}
-}
-
 // TestReportHTMLFromAnotherFolder: artifact paths are kept relative to the database, so the
 // pictures are found from any working directory.
 func TestReportHTMLFromAnotherFolder(t *testing.T) {

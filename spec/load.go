@@ -239,7 +239,7 @@ func (d *document) expand() ([]*Trial, error) {
 	if err != nil {
 		return nil, err
 	}
-	points, err := d.sweepPoints()
+	points, err := d.sweepPoints(len(seeds))
 	if err != nil {
 		return nil, err
 	}
@@ -290,26 +290,14 @@ func (d *document) seeds() ([]int, error) {
 	return seeds, nil
 }
 
-// rawSeeds is the seed list as written, for counting trials (seeds checks it).
-func (d *document) rawSeeds() []any {
-	if l, ok := d.raw["seeds"].([]any); ok && len(l) > 0 {
-		return l
-	}
-	if l, ok := d.raw["seeds"].([]int64); ok && len(l) > 0 {
-		out := make([]any, len(l))
-		return out
-	}
-	return []any{0}
-}
-
 type assignment struct {
 	key   string
 	value any
 }
 
 // sweepPoints returns the Cartesian product of the sweep axes, in sorted key order so that
-// trial order does not depend on map iteration.
-func (d *document) sweepPoints() ([][]assignment, error) {
+// trial order does not depend on map iteration. nSeeds is how many trials each point makes.
+func (d *document) sweepPoints(nSeeds int) ([][]assignment, error) {
 	raw, ok := d.raw["sweep"]
 	if !ok {
 		return [][]assignment{nil}, nil
@@ -321,7 +309,7 @@ func (d *document) sweepPoints() ([][]assignment, error) {
 	}
 	sort.Strings(keys)
 	// Count before building: a product of a few long lists is larger than memory.
-	count := len(d.rawSeeds())
+	count := nSeeds
 	for _, k := range keys {
 		if vals, ok := sw[k].([]any); ok && len(vals) > 0 {
 			if count > MaxTrials/len(vals) {

@@ -283,20 +283,18 @@ func runRecord(t *testing.T, db string) *results.Run {
 	return r
 }
 
+// read returns run 1's loss history and summaries; it must have finished.
 func read(t *testing.T, db string) outcome {
 	t.Helper()
+	r := runRecord(t, db)
+	if r.Status != results.StatusFinished {
+		t.Fatalf("%s: run 1 is %s: %s", db, r.Status, r.Error)
+	}
 	s, err := results.Open(db)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	r, err := s.Run(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r.Status != results.StatusFinished {
-		t.Fatalf("%s: run 1 is %s: %s", db, r.Status, r.Error)
-	}
 	h, err := s.History(1, "loss")
 	if err != nil {
 		t.Fatal(err)
