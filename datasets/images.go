@@ -138,7 +138,7 @@ func init() {
 			{Name: "size", Type: plugins.Int, Default: 32, Min: plugins.Bound(4), Max: plugins.Bound(512), Doc: "side of the square images"},
 			{Name: "color", Type: plugins.String, Default: "gray", Choices: []string{"gray", "rgb"}, Doc: "grayscale (1 channel) or RGB (3)"},
 		},
-		New: func(v plugins.Values) (any, error) {
+		New: func(v plugins.Values) (plugins.Dataset, error) {
 			if v.String("path") == "" {
 				return nil, fmt.Errorf("images: key \"path\" in [data] is required (a folder of PNG/JPEG files)")
 			}

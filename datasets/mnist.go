@@ -260,7 +260,7 @@ func init() {
 				Doc: "image side after averaging blocks of pixels: 28, 14 or 7 (must divide 28)"},
 			{Name: "dir", Type: plugins.String, Default: "", Doc: "folder with the MNIST .gz files (default: the GoMNIST module in the Go module cache)"},
 		},
-		New: func(v plugins.Values) (any, error) {
+		New: func(v plugins.Values) (plugins.Dataset, error) {
 			return LoadMNIST(v.String("dir"), v.Ints("digits"), v.Int("size"))
 		},
 	})

@@ -105,21 +105,21 @@ func init() {
 	}
 	plugins.Register(plugins.Plugin{Kind: plugins.KindDataset, Name: "swissroll", Params: noise(0.05),
 		Doc: "2-D swiss roll (sklearn's make_swiss_roll, x-z plane, scaled by 1/5)",
-		New: func(v plugins.Values) (any, error) { return SwissRoll(v.Float("noise")), nil }})
+		New: func(v plugins.Values) (plugins.Dataset, error) { return SwissRoll(v.Float("noise")), nil }})
 	plugins.Register(plugins.Plugin{Kind: plugins.KindDataset, Name: "moons", Params: noise(0.05),
 		Doc: "2-D two interleaving half circles",
-		New: func(v plugins.Values) (any, error) { return Moons(v.Float("noise")), nil }})
+		New: func(v plugins.Values) (plugins.Dataset, error) { return Moons(v.Float("noise")), nil }})
 	plugins.Register(plugins.Plugin{Kind: plugins.KindDataset, Name: "8gaussians",
 		Params: []plugins.Param{{Name: "std", Type: plugins.Float, Default: 0.1, Min: plugins.Bound(0), ExclusiveMin: true, Max: plugins.Bound(10),
 			Doc: "standard deviation of each mixture component"}},
 		Doc: "2-D mixture of eight Gaussians on a circle of radius 2",
-		New: func(v plugins.Values) (any, error) { return EightGaussians(v.Float("std")), nil }})
+		New: func(v plugins.Values) (plugins.Dataset, error) { return EightGaussians(v.Float("std")), nil }})
 	plugins.Register(plugins.Plugin{Kind: plugins.KindDataset, Name: "checkerboard",
 		Doc: "2-D uniform on the black squares of a 4x4 checkerboard on [-2, 2]^2",
-		New: func(plugins.Values) (any, error) { return Checkerboard(), nil }})
+		New: func(plugins.Values) (plugins.Dataset, error) { return Checkerboard(), nil }})
 	plugins.Register(plugins.Plugin{Kind: plugins.KindDataset, Name: "gaussian",
 		Params: []plugins.Param{{Name: "dim", Type: plugins.Int, Default: 2, Min: plugins.Bound(1), Max: plugins.Bound(4096),
 			Doc: "number of dimensions"}},
 		Doc: "standard normal in dim dimensions (exact NLL 0.5 log(2 pi e) = 1.4189 nats/dim)",
-		New: func(v plugins.Values) (any, error) { return Gaussian(v.Int("dim")), nil }})
+		New: func(v plugins.Values) (plugins.Dataset, error) { return Gaussian(v.Int("dim")), nil }})
 }

@@ -10,11 +10,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	gctx "github.com/gomlx/gomlx/pkg/ml/context"
 
-	_ "github.com/ddpm-runner/ddpm-runner/datasets"
-	_ "github.com/ddpm-runner/ddpm-runner/networks"
-	_ "github.com/ddpm-runner/ddpm-runner/predictors"
-	_ "github.com/ddpm-runner/ddpm-runner/samplers"
-	_ "github.com/ddpm-runner/ddpm-runner/schedules"
+	_ "github.com/ddpm-runner/ddpm-runner/plugins/builtin"
 	"github.com/ddpm-runner/ddpm-runner/spec"
 )
 

@@ -10,16 +10,10 @@ import (
 	"strings"
 	"testing"
 
-	_ "github.com/ddpm-runner/ddpm-runner/datasets"
 	"github.com/ddpm-runner/ddpm-runner/engine"
-	_ "github.com/ddpm-runner/ddpm-runner/losses"
 	"github.com/ddpm-runner/ddpm-runner/metrics"
-	_ "github.com/ddpm-runner/ddpm-runner/metrics"
-	_ "github.com/ddpm-runner/ddpm-runner/networks"
-	_ "github.com/ddpm-runner/ddpm-runner/predictors"
+	_ "github.com/ddpm-runner/ddpm-runner/plugins/builtin"
 	"github.com/ddpm-runner/ddpm-runner/results"
-	_ "github.com/ddpm-runner/ddpm-runner/samplers"
-	_ "github.com/ddpm-runner/ddpm-runner/schedules"
 	"github.com/ddpm-runner/ddpm-runner/spec"
 )
 

@@ -107,6 +107,10 @@ func (r *runner) sampleAndEvaluate(ctx context.Context) error {
 		}
 		r.timings["metric."+nm.Name] = time.Since(ms).Seconds()
 		for k, v := range res.Values {
+			if !nm.Plugin.Declares(k) {
+				// The report ranks and labels values from their declarations.
+				return fmt.Errorf("metric %s reported %q, which it does not declare in its Reports", nm.Name, k)
+			}
 			r.summaries[k] = v
 		}
 		names := make([]string, 0, len(res.Artifacts))

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/ddpm-runner/ddpm-runner/diffusion"
-	"github.com/ddpm-runner/ddpm-runner/losses"
 	"github.com/ddpm-runner/ddpm-runner/plugins"
 	"github.com/ddpm-runner/ddpm-runner/spec"
 )
@@ -25,7 +24,7 @@ type Job struct {
 	SampleProcess   *diffusion.Process
 	SampleTimesteps []int
 	Metrics         []namedMetric
-	Timesteps       losses.TimestepSampler
+	Timesteps       plugins.TimestepSampler
 	// DataSeconds is how long building the dataset (reading and preparing files) took.
 	DataSeconds float64
 }
@@ -33,6 +32,7 @@ type Job struct {
 type namedMetric struct {
 	Name   string
 	Metric plugins.Metric
+	Plugin *plugins.Plugin // for the values it declares
 }
 
 // Prepare builds the plugins of a trial. Its errors are spec errors (bad input).
@@ -56,7 +56,7 @@ func PrepareShared(t *spec.Trial, cache DataCache) (*Job, error) {
 		for _, d := range p.Params {
 			own[d.Name] = c.Params[d.Name]
 		}
-		v, err := p.New(own)
+		v, err := p.Build(own)
 		if err != nil {
 			return nil, fmt.Errorf("[%s] %s: %w", section, c.Name, err)
 		}
@@ -115,14 +115,18 @@ func PrepareShared(t *spec.Trial, cache DataCache) (*Job, error) {
 		return nil, fmt.Errorf("[sample] %s: %w", t.Section("sample").Name, err)
 	}
 	for _, name := range t.Section("eval").Params.Strings("metrics") {
-		m, err := plugins.Build(plugins.KindMetric, name, nil)
+		p, err := plugins.Lookup(plugins.KindMetric, name)
 		if err != nil {
 			return nil, fmt.Errorf("[eval] metrics: %w", err)
 		}
-		j.Metrics = append(j.Metrics, namedMetric{name, m.(plugins.Metric)})
+		m, err := p.Build(plugins.Values{})
+		if err != nil {
+			return nil, fmt.Errorf("[eval] metrics: %s: %w", name, err)
+		}
+		j.Metrics = append(j.Metrics, namedMetric{name, m.(plugins.Metric), p})
 	}
-	if j.Timesteps, err = losses.NewTimestepSampler(t.Section("loss").Params.String("timesteps"), j.Process.T); err != nil {
-		return nil, err
+	if j.Timesteps, err = plugins.NewTimestepSampler(t.Section("loss").Params.String("timesteps"), j.Process.T); err != nil {
+		return nil, fmt.Errorf("[loss] timesteps: %w", err)
 	}
 	return j, nil
 }

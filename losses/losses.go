@@ -60,18 +60,18 @@ func init() {
 	plugins.Register(plugins.Plugin{
 		Kind: plugins.KindLoss, Name: "simple",
 		Doc: "L_simple: MSE to the predictor's target (plus the variance's VLB term, mean frozen, if the variance is learned)",
-		New: func(plugins.Values) (any, error) { return Simple{}, nil },
+		New: func(plugins.Values) (plugins.Loss, error) { return Simple{}, nil },
 	})
 	plugins.Register(plugins.Plugin{
 		Kind: plugins.KindLoss, Name: "vlb",
 		Doc: "the true variational bound: T * L_t at the sampled t (decoder NLL at t = 0)",
-		New: func(plugins.Values) (any, error) { return VLB{}, nil },
+		New: func(plugins.Values) (plugins.Loss, error) { return VLB{}, nil },
 	})
 	plugins.Register(plugins.Plugin{
 		Kind: plugins.KindLoss, Name: "hybrid",
 		Doc: "L_simple + lambda * L_vlb, the VLB term training only the variance (Improved DDPM)",
 		Params: []plugins.Param{{Name: "lambda", Type: plugins.Float, Default: 0.001, Min: plugins.Bound(0),
 			Doc: "weight of the VLB term"}},
-		New: func(v plugins.Values) (any, error) { return Hybrid{Lambda: v.Float("lambda")}, nil },
+		New: func(v plugins.Values) (plugins.Loss, error) { return Hybrid{Lambda: v.Float("lambda")}, nil },
 	})
 }

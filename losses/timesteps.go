@@ -5,54 +5,35 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+
+	"github.com/ddpm-runner/ddpm-runner/plugins"
 )
-
-// TimestepSampler draws training timesteps and the weights that keep the loss unbiased.
-type TimestepSampler interface {
-	// Sample draws n timesteps into t and their importance weights 1/(T p_t) into w.
-	Sample(rng *rand.Rand, t []int32, w []float32)
-	// Update gives the sampler the per-example losses of the last batch.
-	Update(t []int32, losses []float32)
-	// State is what a checkpoint must keep for a resumed run to draw the same timesteps,
-	// and SetState puts such a state back. A state of another sampler, or of one with a
-	// different T, is an error, never silently accepted.
-	State() ([]byte, error)
-	SetState(b []byte) error
-}
-
-// NewTimestepSampler returns the named sampler ("uniform" or "importance") for T steps.
-func NewTimestepSampler(name string, T int) (TimestepSampler, error) {
-	switch name {
-	case "uniform":
-		return Uniform{T: T}, nil
-	case "importance":
-		return NewLossSecondMoment(T), nil
-	}
-	return nil, fmt.Errorf("unknown timestep sampler %q (valid: uniform, importance)", name)
-}
 
 // Uniform draws t uniformly; every weight is 1.
 type Uniform struct{ T int }
 
-// Sample implements TimestepSampler.
-func (u Uniform) Sample(rng *rand.Rand, t []int32, w []float32) {
+// Init implements plugins.TimestepSampler.
+func (u *Uniform) Init(T int) { u.T = T }
+
+// Sample implements plugins.TimestepSampler.
+func (u *Uniform) Sample(rng *rand.Rand, t []int32, w []float32) {
 	for i := range t {
 		t[i] = int32(rng.IntN(u.T))
 		w[i] = 1
 	}
 }
 
-// Update implements TimestepSampler; uniform sampling keeps no state.
-func (Uniform) Update([]int32, []float32) {}
+// Update implements plugins.TimestepSampler; uniform sampling keeps no state.
+func (*Uniform) Update([]int32, []float32) {}
 
-// State implements TimestepSampler: uniform sampling keeps only T, recorded so that a
-// resume with another T is caught.
-func (u Uniform) State() ([]byte, error) {
+// State implements plugins.TimestepSampler: uniform sampling keeps only T, recorded so that
+// a resume with another T is caught.
+func (u *Uniform) State() ([]byte, error) {
 	return json.Marshal(samplerState{Sampler: "uniform", T: u.T})
 }
 
-// SetState implements TimestepSampler.
-func (u Uniform) SetState(b []byte) error {
+// SetState implements plugins.TimestepSampler.
+func (u *Uniform) SetState(b []byte) error {
 	var st samplerState
 	if err := decodeState(b, &st, "uniform", u.T); err != nil {
 		return err
@@ -102,11 +83,17 @@ const (
 
 // NewLossSecondMoment returns an empty importance sampler for T steps.
 func NewLossSecondMoment(T int) *LossSecondMoment {
-	s := &LossSecondMoment{T: T, History: make([][]float64, T), Count: make([]int, T), Next: make([]int, T)}
+	s := &LossSecondMoment{}
+	s.Init(T)
+	return s
+}
+
+// Init implements plugins.TimestepSampler: it empties the history for T steps.
+func (s *LossSecondMoment) Init(T int) {
+	s.T, s.History, s.Count, s.Next = T, make([][]float64, T), make([]int, T), make([]int, T)
 	for i := range s.History {
 		s.History[i] = make([]float64, HistoryPerT)
 	}
-	return s
 }
 
 // WarmedUp reports whether every timestep has a full history.
@@ -143,7 +130,7 @@ func (s *LossSecondMoment) Probabilities() []float64 {
 	return p
 }
 
-// Sample implements TimestepSampler by inverse-CDF sampling of p_t.
+// Sample implements plugins.TimestepSampler by inverse-CDF sampling of p_t.
 func (s *LossSecondMoment) Sample(rng *rand.Rand, t []int32, w []float32) {
 	p := s.Probabilities()
 	cdf := make([]float64, len(p))
@@ -170,12 +157,12 @@ func (s *LossSecondMoment) Sample(rng *rand.Rand, t []int32, w []float32) {
 	}
 }
 
-// State implements TimestepSampler: the loss history of every t.
+// State implements plugins.TimestepSampler: the loss history of every t.
 func (s *LossSecondMoment) State() ([]byte, error) {
 	return json.Marshal(samplerState{Sampler: "importance", T: s.T, History: s.History, Count: s.Count, Next: s.Next})
 }
 
-// SetState implements TimestepSampler.
+// SetState implements plugins.TimestepSampler.
 func (s *LossSecondMoment) SetState(b []byte) error {
 	var st samplerState
 	if err := decodeState(b, &st, "importance", s.T); err != nil {
@@ -194,7 +181,7 @@ func (s *LossSecondMoment) SetState(b []byte) error {
 	return nil
 }
 
-// Update implements TimestepSampler.
+// Update implements plugins.TimestepSampler.
 func (s *LossSecondMoment) Update(t []int32, losses []float32) {
 	for i, ti := range t {
 		k := int(ti)
@@ -204,4 +191,13 @@ func (s *LossSecondMoment) Update(t []int32, losses []float32) {
 			s.Count[k]++
 		}
 	}
+}
+
+func init() {
+	plugins.Register(plugins.Plugin{Kind: plugins.KindTimesteps, Name: "uniform",
+		Doc: "t uniform on 0..T-1, every weight 1",
+		New: func(plugins.Values) (plugins.TimestepSampler, error) { return &Uniform{}, nil }})
+	plugins.Register(plugins.Plugin{Kind: plugins.KindTimesteps, Name: "importance",
+		Doc: "Improved DDPM's loss-second-moment resampler (uniform until every t has 10 losses)",
+		New: func(plugins.Values) (plugins.TimestepSampler, error) { return &LossSecondMoment{}, nil }})
 }

@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/ddpm-runner/ddpm-runner/plugins"
 )
 
 func TestImportanceSamplerIsUniformUntilWarm(t *testing.T) {
@@ -75,7 +77,7 @@ func TestSamplerStateRoundTrip(t *testing.T) {
 	for _, name := range []string{"uniform", "importance"} {
 		t.Run(name, func(t *testing.T) {
 			const T = 5
-			a, err := NewTimestepSampler(name, T)
+			a, err := plugins.NewTimestepSampler(name, T)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -93,7 +95,7 @@ func TestSamplerStateRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			b, _ := NewTimestepSampler(name, T)
+			b, _ := plugins.NewTimestepSampler(name, T)
 			if err := b.SetState(state); err != nil {
 				t.Fatalf("restoring %s state: %v", name, err)
 			}
@@ -107,7 +109,7 @@ func TestSamplerStateRoundTrip(t *testing.T) {
 				}
 			}
 			// A state for another T or another sampler is refused.
-			other, _ := NewTimestepSampler(name, T+1)
+			other, _ := plugins.NewTimestepSampler(name, T+1)
 			if err := other.SetState(state); err == nil {
 				t.Errorf("%s state for T=%d accepted by a sampler with T=%d", name, T, T+1)
 			}
@@ -115,7 +117,7 @@ func TestSamplerStateRoundTrip(t *testing.T) {
 				if o == name {
 					continue
 				}
-				s, _ := NewTimestepSampler(o, T)
+				s, _ := plugins.NewTimestepSampler(o, T)
 				if err := s.SetState(state); err == nil {
 					t.Errorf("%s state accepted by %s", name, o)
 				}

@@ -132,9 +132,14 @@ func (IS) Evaluate(in plugins.EvalInput) (plugins.EvalResult, error) {
 
 func init() {
 	plugins.Register(plugins.Plugin{Kind: plugins.KindMetric, Name: "fid",
-		Doc: "FID-style Fréchet distance between MNIST-classifier features (256-d) of samples and held-out data",
-		New: func(plugins.Values) (any, error) { return FID{}, nil }})
+		Doc:     "FID-style Fréchet distance between MNIST-classifier features (256-d) of samples and held-out data",
+		Reports: distanceReports("fid", "Fréchet distance of MNIST-classifier features", "squared feature units"),
+		New:     func(plugins.Values) (plugins.Metric, error) { return FID{}, nil }})
 	plugins.Register(plugins.Plugin{Kind: plugins.KindMetric, Name: "is",
 		Doc: "Inception-Score-style exp(E KL(p(y|x) || p(y))) from the MNIST classifier",
-		New: func(plugins.Values) (any, error) { return IS{}, nil }})
+		Reports: []plugins.Report{
+			{Key: "is", Better: plugins.HigherIsBetter, Unit: "classes", Doc: "Inception Score of the samples (1 to 10)"},
+			{Key: "is_data", Unit: "classes", Doc: "Inception Score of held-out data: what a perfect model would reach"},
+		},
+		New: func(plugins.Values) (plugins.Metric, error) { return IS{}, nil }})
 }

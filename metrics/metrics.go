@@ -186,21 +186,49 @@ func (m sampleDistances) Evaluate(in plugins.EvalInput) (plugins.EvalResult, err
 // about [-2, 2]).
 const MMDBandwidth = 0.5
 
+// nllReports declares the bound in both units (the data decide which is reported).
+func nllReports() []plugins.Report {
+	var out []plugins.Report
+	for _, u := range []struct{ key, unit, data string }{
+		{"bits_per_dim", "bits/dim", "8-bit data"}, {"nats_per_dim", "nats/dim", "continuous data"},
+	} {
+		out = append(out,
+			plugins.Report{Key: "nll_" + u.key, Better: plugins.LowerIsBetter, Unit: u.unit,
+				Doc: "negative log-likelihood bound on held-out " + u.data},
+			plugins.Report{Key: "nll_prior_" + u.key, Unit: u.unit, Doc: "prior term L_T of the bound"},
+			plugins.Report{Key: "nll_terms_" + u.key, Better: plugins.LowerIsBetter, Unit: u.unit, Doc: "sum of the L_t terms, 1 <= t < T"},
+			plugins.Report{Key: "nll_decoder_" + u.key, Better: plugins.LowerIsBetter, Unit: u.unit, Doc: "decoder term L_0"})
+	}
+	return out
+}
+
+// distanceReports declares a sample distance and its data floor.
+func distanceReports(key, what, unit string) []plugins.Report {
+	return []plugins.Report{
+		{Key: key, Better: plugins.LowerIsBetter, Unit: unit, Doc: what + " between samples and held-out data"},
+		{Key: key + "_data_floor", Unit: unit, Doc: what + " between training and held-out data: what a perfect model would reach"},
+	}
+}
+
 func init() {
 	plugins.Register(plugins.Plugin{Kind: plugins.KindMetric, Name: "nll",
-		Doc: "variational bound on held-out data over all T steps (bits/dim for 8-bit data, nats/dim otherwise) with its prior/terms/decoder breakdown",
-		New: func(plugins.Values) (any, error) { return NLL{}, nil }})
+		Doc:     "variational bound on held-out data over all T steps (bits/dim for 8-bit data, nats/dim otherwise) with its prior/terms/decoder breakdown",
+		Reports: nllReports(),
+		New:     func(plugins.Values) (plugins.Metric, error) { return NLL{}, nil }})
 	plugins.Register(plugins.Plugin{Kind: plugins.KindMetric, Name: "frechet",
-		Doc: "Fréchet distance between Gaussians fitted to samples and held-out data (raw coordinates)",
-		New: func(plugins.Values) (any, error) { return sampleDistances{"frechet", Frechet}, nil }})
+		Doc:     "Fréchet distance between Gaussians fitted to samples and held-out data (raw coordinates)",
+		Reports: distanceReports("frechet", "Fréchet distance", "squared data units"),
+		New:     func(plugins.Values) (plugins.Metric, error) { return sampleDistances{"frechet", Frechet}, nil }})
 	plugins.Register(plugins.Plugin{Kind: plugins.KindMetric, Name: "mmd",
-		Doc: fmt.Sprintf("squared MMD between samples and held-out data, RBF kernel with bandwidth %g", MMDBandwidth),
-		New: func(plugins.Values) (any, error) {
+		Doc:     fmt.Sprintf("squared MMD between samples and held-out data, RBF kernel with bandwidth %g", MMDBandwidth),
+		Reports: distanceReports("mmd", "squared MMD", "squared kernel distance"),
+		New: func(plugins.Values) (plugins.Metric, error) {
 			return sampleDistances{"mmd", func(a, b []float32, d int) (float64, error) { return MMD(a, b, d, MMDBandwidth), nil }}, nil
 		}})
 	plugins.Register(plugins.Plugin{Kind: plugins.KindMetric, Name: "chamfer",
-		Doc: "symmetric Chamfer distance between samples and held-out data",
-		New: func(plugins.Values) (any, error) {
+		Doc:     "symmetric Chamfer distance between samples and held-out data",
+		Reports: distanceReports("chamfer", "symmetric Chamfer distance", "data units"),
+		New: func(plugins.Values) (plugins.Metric, error) {
 			return sampleDistances{"chamfer", func(a, b []float32, d int) (float64, error) { return Chamfer(a, b, d), nil }}, nil
 		}})
 }

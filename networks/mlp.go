@@ -91,7 +91,7 @@ func init() {
 			{Name: "skip", Type: plugins.Bool, Default: false,
 				Doc: "add s(t) * x_t to the output (s learned from the timestep embedding): lets a narrow MLP predict high-dimensional noise"},
 		},
-		New: func(v plugins.Values) (any, error) {
+		New: func(v plugins.Values) (plugins.Network, error) {
 			return MLP{Hidden: v.Ints("hidden"), EmbedDim: v.Int("embed"), Skip: v.Bool("skip")}, nil
 		},
 	})

@@ -181,7 +181,7 @@ func init() {
 			{Name: "mults", Type: plugins.IntList, Default: []int{1, 2}, Min: plugins.Bound(1), Max: plugins.Bound(16), MinLen: 1,
 				Doc: "channel multiplier per level (one level per entry, resolution halves between levels)"},
 		},
-		New: func(v plugins.Values) (any, error) {
+		New: func(v plugins.Values) (plugins.Network, error) {
 			return &UNet{Channels: v.Int("channels"), Mults: v.Ints("mults")}, nil
 		},
 	})

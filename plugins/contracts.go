@@ -2,6 +2,7 @@ package plugins
 
 import (
 	stdctx "context"
+	"math/rand/v2"
 
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/ml/context"
@@ -141,4 +142,31 @@ type SizedNetwork interface {
 	// how many float values one example's forward pass produces (what the backward pass
 	// keeps), counting every intermediate tensor.
 	Size(dim, outDim int) (params, activations int64)
+}
+
+// TimestepSampler is the contract of a timesteps plugin ([loss] timesteps): it draws the
+// training timesteps of each batch and the weights that keep the loss unbiased.
+type TimestepSampler interface {
+	// Init prepares the sampler for a chain of T steps; it is called once, before the rest.
+	Init(T int)
+	// Sample draws n timesteps into t and their importance weights 1/(T p_t) into w.
+	Sample(rng *rand.Rand, t []int32, w []float32)
+	// Update gives the sampler the per-example losses of the last batch.
+	Update(t []int32, losses []float32)
+	// State is what a checkpoint must keep for a resumed run to draw the same timesteps,
+	// and SetState puts such a state back. A state of another sampler, or of one with a
+	// different T, is an error, never silently accepted.
+	State() ([]byte, error)
+	SetState(b []byte) error
+}
+
+// NewTimestepSampler builds the named timesteps plugin for a chain of T steps.
+func NewTimestepSampler(name string, T int) (TimestepSampler, error) {
+	v, err := Build(KindTimesteps, name, nil)
+	if err != nil {
+		return nil, err
+	}
+	s := v.(TimestepSampler)
+	s.Init(T)
+	return s, nil
 }

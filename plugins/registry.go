@@ -7,41 +7,6 @@ import (
 	"sync"
 )
 
-// Kind names a family of plugins; it is also the name of the spec table that selects one,
-// except for datasets ([data]) and samplers ([sample]).
-type Kind string
-
-// The plugin kinds that ddpm-runner knows.
-const (
-	KindSchedule  Kind = "schedule"
-	KindPredictor Kind = "predictor"
-	KindLoss      Kind = "loss"
-	KindDataset   Kind = "dataset"
-	KindNetwork   Kind = "network"
-	KindSampler   Kind = "sampler"
-	KindMetric    Kind = "metric"
-)
-
-// Kinds lists every plugin kind in the order a spec uses them.
-func Kinds() []Kind {
-	return []Kind{KindSchedule, KindPredictor, KindLoss, KindDataset, KindNetwork, KindSampler, KindMetric}
-}
-
-// ParseKind accepts a kind name, singular or plural ("schedules" works too).
-func ParseKind(s string) (Kind, error) {
-	s = strings.TrimSuffix(strings.ToLower(s), "s")
-	for _, k := range Kinds() {
-		if string(k) == s {
-			return k, nil
-		}
-	}
-	names := make([]string, 0, len(Kinds()))
-	for _, k := range Kinds() {
-		names = append(names, string(k))
-	}
-	return "", fmt.Errorf("unknown plugin kind %q (valid: %s)", s, strings.Join(names, ", "))
-}
-
 // Plugin describes one registered plugin: what it is called, what it does, the parameters it
 // takes and how to build it from resolved parameter values.
 type Plugin struct {
@@ -50,9 +15,34 @@ type Plugin struct {
 	Doc    string
 	Params []Param
 	// New builds the plugin from parameters that have already been validated against Params
-	// and filled with defaults. What it returns depends on the kind (a Schedule for
-	// KindSchedule, and so on).
-	New func(p Values) (any, error)
+	// and filled with defaults. It is a func(Values) (X, error) whose X implements the
+	// kind's contract (KindInfo.Contract): a Schedule for KindSchedule, and so on. Register
+	// checks this, so a wrong type shows at start-up rather than in the middle of a run.
+	New any
+	// Reports declares, for a metric, every value it reports (see Report).
+	Reports []Report
+
+	build func(Values) (any, error)
+}
+
+// Better says which way a reported value improves.
+type Better string
+
+// The directions of Report.Better.
+const (
+	LowerIsBetter  Better = "lower"
+	HigherIsBetter Better = "higher"
+	// NotRanked marks context values (a data floor, a breakdown) that no group should win.
+	NotRanked Better = ""
+)
+
+// Report declares one value a metric reports: the report ranks groups by it and labels its
+// axis from it, and `runner plugins metric` prints it.
+type Report struct {
+	Key    string
+	Better Better
+	Unit   string
+	Doc    string
 }
 
 // Param returns the declared parameter with the given name.
@@ -80,24 +70,12 @@ var (
 )
 
 // Register adds a plugin to the registry. It is meant to be called from init functions and
-// panics on a duplicate name, an empty name, a parameter declared twice, or a default that
-// its own declaration rejects: all of these are programming errors that must show at start-up.
+// panics on a duplicate name, an empty name, an undeclared kind, a constructor whose result
+// does not implement the kind's contract, a parameter declared twice, or a default that its
+// own declaration rejects: all of these are programming errors that must show at start-up.
 func Register(p Plugin) {
-	if p.Name == "" || p.Kind == "" {
-		panic("plugins: Register needs a kind and a name")
-	}
-	if p.New == nil {
-		panic(fmt.Sprintf("plugins: %s %q registered without a constructor", p.Kind, p.Name))
-	}
-	seen := map[string]bool{}
-	for _, d := range p.Params {
-		if seen[d.Name] {
-			panic(fmt.Sprintf("plugins: %s %q declares parameter %q twice", p.Kind, p.Name, d.Name))
-		}
-		seen[d.Name] = true
-		if _, err := d.Check(d.Default); err != nil {
-			panic(fmt.Sprintf("plugins: %s %q: default of %q: %v", p.Kind, p.Name, d.Name, err))
-		}
+	if err := check(&p); err != nil {
+		panic("plugins: " + err.Error())
 	}
 	mu.Lock()
 	defer mu.Unlock()
@@ -155,8 +133,11 @@ func Build(kind Kind, name string, raw map[string]any) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return p.New(vals)
+	return p.Build(vals)
 }
+
+// Build calls the plugin's constructor with resolved parameter values.
+func (p *Plugin) Build(vals Values) (any, error) { return p.build(vals) }
 
 // Resolve checks raw parameter values against the declarations and fills in defaults.
 func (p *Plugin) Resolve(raw map[string]any) (Values, error) {

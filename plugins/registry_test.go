@@ -2,12 +2,74 @@ package plugins
 
 import (
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 )
 
+// thing is the contract of the kinds these tests declare.
+type thing interface{ Thing() }
+
+type aThing struct{}
+
+func (aThing) Thing() {}
+
+func newThing(Values) (thing, error) { return aThing{}, nil }
+
+func init() {
+	for _, k := range []Kind{"testkind", "testsched"} {
+		RegisterKind(KindInfo{Kind: k, Table: string(k), Key: "name", Contract: reflect.TypeFor[thing]()})
+	}
+}
+
+// TestRegisterChecksTheConstructorsType: a constructor whose result does not implement the
+// kind's contract is refused at registration, with the plugin's name; so are an undeclared
+// kind and a metric that declares nothing it reports.
+func TestRegisterChecksTheConstructorsType(t *testing.T) {
+	cases := []struct {
+		name string
+		p    Plugin
+		want string
+	}{
+		{"untyped", Plugin{Kind: "testkind", Name: "untyped", New: func(Values) (any, error) { return aThing{}, nil }},
+			`testkind "untyped": constructor returns interface {}, which does not implement plugins.thing`},
+		{"wrong type", Plugin{Kind: "testkind", Name: "wrongtype", New: func(Values) (Schedule, error) { return nil, nil }},
+			`testkind "wrongtype": constructor returns plugins.Schedule, which does not implement plugins.thing`},
+		{"not a constructor", Plugin{Kind: "testkind", Name: "notfunc", New: aThing{}},
+			`testkind "notfunc": constructor is a plugins.aThing, want a func(plugins.Values) (plugins.thing, error)`},
+		{"no constructor", Plugin{Kind: "testkind", Name: "nofunc"}, `testkind "nofunc": registered without a constructor`},
+		{"undeclared kind", Plugin{Kind: "nokind", Name: "orphan", New: newThing}, `kind "nokind" is not declared`},
+		{"metric without reports", Plugin{Kind: KindMetric, Name: "silent",
+			New: func(Values) (Metric, error) { return nil, nil }}, `metric "silent" declares no reported values`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			defer func() {
+				r := recover()
+				if msg, _ := r.(string); !strings.Contains(msg, c.want) {
+					t.Errorf("Register panicked with %v, want a message containing %q", r, c.want)
+				}
+			}()
+			Register(c.p)
+		})
+	}
+	if _, err := Lookup("testkind", "wrongtype"); err == nil {
+		t.Error("a refused plugin is in the registry")
+	}
+}
+
+// TestTypedConstructorBuildsItsType: a constructor that returns a concrete type implementing
+// the contract is accepted, and Build returns its value.
+func TestTypedConstructorBuildsItsType(t *testing.T) {
+	Register(Plugin{Kind: "testkind", Name: "concrete", New: func(Values) (aThing, error) { return aThing{}, nil }})
+	v, err := Build("testkind", "concrete", nil)
+	if _, ok := v.(thing); err != nil || !ok {
+		t.Errorf("Build: %v, %v; want an aThing", v, err)
+	}
+}
+
 func TestRegisterDuplicatePanics(t *testing.T) {
-	p := Plugin{Kind: "testkind", Name: "dup", New: func(Values) (any, error) { return nil, nil }}
+	p := Plugin{Kind: "testkind", Name: "dup", New: newThing}
 	Register(p)
 	defer func() {
 		r := recover()
@@ -24,13 +86,13 @@ func TestRegisterRejectsBadDefault(t *testing.T) {
 			t.Error("a default outside its own range was accepted")
 		}
 	}()
-	Register(Plugin{Kind: "testkind", Name: "baddefault", New: func(Values) (any, error) { return nil, nil },
+	Register(Plugin{Kind: "testkind", Name: "baddefault", New: newThing,
 		Params: []Param{{Name: "x", Type: Float, Default: 2.0, Max: Bound(1)}}})
 }
 
 func TestLookupSuggestsClosest(t *testing.T) {
 	for _, n := range []string{"cosine", "linear"} {
-		Register(Plugin{Kind: "testsched", Name: n, New: func(Values) (any, error) { return nil, nil }})
+		Register(Plugin{Kind: "testsched", Name: n, New: newThing})
 	}
 	_, err := Lookup("testsched", "cosin")
 	if err == nil || !strings.Contains(err.Error(), `did you mean "cosine"`) || !strings.Contains(err.Error(), "cosine, linear") {

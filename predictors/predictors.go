@@ -145,7 +145,7 @@ func init() {
 				Name: "variance", Type: plugins.String, Default: FixedLarge, Choices: VarianceKinds,
 				Doc: "variance of p(x_{t-1}|x_t): fixed_small = beta~_t, fixed_large = beta_t, learned = log-variance output, learned_range = interpolation between them",
 			}},
-			New: func(v plugins.Values) (any, error) {
+			New: func(v plugins.Values) (plugins.Predictor, error) {
 				return Predictor{Mean: mean, Variance: v.String("variance")}, nil
 			},
 		})

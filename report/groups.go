@@ -12,6 +12,7 @@ import (
 	"gonum.org/v1/gonum/stat"
 	"gonum.org/v1/gonum/stat/distuv"
 
+	"github.com/ddpm-runner/ddpm-runner/plugins"
 	"github.com/ddpm-runner/ddpm-runner/results"
 )
 
@@ -35,21 +36,6 @@ type Group struct {
 	RunIDs    []int64           `json:"run_ids"`
 	Status    map[string]int    `json:"status"`
 	Stats     map[string]*Stat  `json:"stats"`
-}
-
-// LowerIsBetter says which way a summary improves; unknown keys are not ranked.
-func LowerIsBetter(key string) (lower, known bool) {
-	switch {
-	case strings.HasSuffix(key, "_data_floor") || key == "is_data" || strings.HasPrefix(key, "diverged") ||
-		strings.HasPrefix(key, "interrupted") || strings.HasPrefix(key, "last_finite") || strings.HasPrefix(key, "nll_prior"):
-		return false, false
-	case key == "is" || key == "steps_per_sec" || key == "samples_per_sec":
-		return false, true
-	case strings.HasPrefix(key, "nll") || strings.HasPrefix(key, "fid") || key == "frechet" || key == "mmd" ||
-		key == "chamfer" || key == "final_loss" || key == "seconds_per_sample" || key == "samples_nonfinite_frac":
-		return true, true
-	}
-	return false, false
 }
 
 // Summarize computes mean, std and the 95% CI half-width t_{0.975, n-1} s / sqrt(n).
@@ -170,7 +156,7 @@ func markBest(groups []*Group) {
 		}
 	}
 	for k := range keys {
-		lower, known := LowerIsBetter(k)
+		lower, known := plugins.Ranked(k)
 		if !known {
 			continue
 		}
@@ -200,7 +186,7 @@ func MetricKeys(groups []*Group) []string {
 	}
 	var ranked, other []string
 	for k := range keys {
-		if _, known := LowerIsBetter(k); known {
+		if _, known := plugins.Ranked(k); known {
 			ranked = append(ranked, k)
 		} else {
 			other = append(other, k)

@@ -17,6 +17,7 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 
+	"github.com/ddpm-runner/ddpm-runner/plugins"
 	"github.com/ddpm-runner/ddpm-runner/results"
 )
 
@@ -52,7 +53,7 @@ func WriteHTML(w io.Writer, in HTMLInput) error {
 		figs = append(figs, *f)
 	}
 	for _, k := range MetricKeys(in.Groups) {
-		if _, known := LowerIsBetter(k); !known {
+		if _, known := plugins.Ranked(k); !known {
 			continue
 		}
 		if f, err := barFigure(in.Groups, k); err == nil && f != nil {

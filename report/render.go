@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/ddpm-runner/ddpm-runner/plugins"
 )
 
 // Cell formats a statistic as "mean ± ci95 (n)", with a trailing * for the best group.
@@ -44,7 +46,7 @@ func Columns(groups []*Group, rankedOnly ...bool) (header []string, rows [][]str
 	if len(rankedOnly) > 0 && rankedOnly[0] {
 		var ranked []string
 		for _, k := range keys {
-			if _, known := LowerIsBetter(k); known {
+			if _, known := plugins.Ranked(k); known {
 				ranked = append(ranked, k)
 			}
 		}

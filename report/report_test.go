@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	_ "github.com/ddpm-runner/ddpm-runner/plugins/builtin"
 	"github.com/ddpm-runner/ddpm-runner/results"
 )
 

@@ -16,7 +16,7 @@ func pluginsCommand() *cli.Command {
 		Name:      "plugins",
 		Usage:     "list every registered plugin with its parameters",
 		ArgsUsage: "[KIND]",
-		Description: "KIND is one of schedule, predictor, loss, dataset, network, sampler, metric.\n" +
+		Description: "KIND is one of schedule, predictor, loss, dataset, network, sampler, metric, timesteps.\n" +
 			"Each parameter is shown with its type, default, allowed range and a one-line doc.",
 		Action: func(c *cli.Context) error {
 			kinds := plugins.Kinds()
@@ -28,7 +28,8 @@ func pluginsCommand() *cli.Command {
 				if err != nil {
 					return usagef("%v", err)
 				}
-				kinds = []plugins.Kind{k}
+				info, _ := plugins.Info(k)
+				kinds = []plugins.KindInfo{info}
 			}
 			printPlugins(c.App.Writer, kinds)
 			return nil
@@ -36,23 +37,29 @@ func pluginsCommand() *cli.Command {
 	})
 }
 
-func printPlugins(w io.Writer, kinds []plugins.Kind) {
+func printPlugins(w io.Writer, kinds []plugins.KindInfo) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, k := range kinds {
-		fmt.Fprintf(tw, "%s plugins (spec table [%s]):\n", k, tableOf(k))
-		names := plugins.Names(k)
+		fmt.Fprintf(tw, "%s plugins: %s (chosen by %s)\n", k.Kind, k.Doc, k.Selector())
+		names := plugins.Names(k.Kind)
 		if len(names) == 0 {
 			fmt.Fprintf(tw, "  (none registered)\n")
 		}
-		common := spec.CommonParams(k)
-		if len(common) > 0 {
-			fmt.Fprintf(tw, "  keys every %s takes:\n", k)
-			printParams(tw, common)
+		if len(k.Common) > 0 {
+			fmt.Fprintf(tw, "  keys every %s takes:\n", k.Kind)
+			printParams(tw, k.Common)
 		}
 		for _, n := range names {
-			p, _ := plugins.Lookup(k, n)
+			p, _ := plugins.Lookup(k.Kind, n)
 			fmt.Fprintf(tw, "  %s\t%s\n", n, p.Doc)
 			printParams(tw, p.Params)
+			for _, r := range p.Reports {
+				better := "not ranked"
+				if r.Better != plugins.NotRanked {
+					better = string(r.Better) + " is better"
+				}
+				fmt.Fprintf(tw, "    reports %s\t%s\t%s\t%s\n", r.Key, better, r.Unit, r.Doc)
+			}
 		}
 		fmt.Fprintln(tw)
 	}
@@ -63,16 +70,4 @@ func printParams(tw io.Writer, ps []plugins.Param) {
 	for _, d := range ps {
 		fmt.Fprintf(tw, "    %s\t%s\tdefault %s\t%s\t%s\n", d.Name, d.Type, spec.FormatValue(d.Default), d.Range(), d.Doc)
 	}
-}
-
-func tableOf(k plugins.Kind) string {
-	switch k {
-	case plugins.KindDataset:
-		return "data"
-	case plugins.KindSampler:
-		return "sample"
-	case plugins.KindMetric:
-		return "eval] metrics = [..."
-	}
-	return string(k)
 }

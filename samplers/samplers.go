@@ -125,13 +125,13 @@ func init() {
 	plugins.Register(plugins.Plugin{
 		Kind: plugins.KindSampler, Name: "ancestral",
 		Doc: "all T steps of p(x_{t-1}|x_t) (DDPM's Algorithm 2)",
-		New: func(plugins.Values) (any, error) { return Ancestral{}, nil },
+		New: func(plugins.Values) (plugins.Sampler, error) { return Ancestral{}, nil },
 	})
 	plugins.Register(plugins.Plugin{
 		Kind: plugins.KindSampler, Name: "respaced",
 		Params: []plugins.Param{steps(100, "number of evenly spaced steps (betas recomputed for the shorter chain)")},
 		Doc:    "ancestral sampling on K evenly spaced steps (Improved DDPM)",
-		New:    func(v plugins.Values) (any, error) { return Ancestral{Steps: v.Int("steps")}, nil },
+		New:    func(v plugins.Values) (plugins.Sampler, error) { return Ancestral{Steps: v.Int("steps")}, nil },
 	})
 	plugins.Register(plugins.Plugin{
 		Kind: plugins.KindSampler, Name: "ddim",
@@ -141,6 +141,8 @@ func init() {
 				Doc: "0 is deterministic DDIM, 1 has the variance of ancestral sampling"},
 		},
 		Doc: "DDIM (Song et al. 2021) on K evenly spaced steps",
-		New: func(v plugins.Values) (any, error) { return DDIM{Steps: v.Int("steps"), Eta: v.Float("eta")}, nil },
+		New: func(v plugins.Values) (plugins.Sampler, error) {
+			return DDIM{Steps: v.Int("steps"), Eta: v.Float("eta")}, nil
+		},
 	})
 }

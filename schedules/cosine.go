@@ -36,7 +36,7 @@ func init() {
 			{Name: "s", Type: plugins.Float, Default: 0.008, Min: plugins.Bound(0), Max: plugins.Bound(1), ExclusiveMin: true, Doc: "offset that keeps beta_1 from being too small"},
 			{Name: "max_beta", Type: plugins.Float, Default: 0.999, Min: plugins.Bound(0), Max: plugins.Bound(1), ExclusiveMin: true, Doc: "upper clip of every beta"},
 		},
-		New: func(v plugins.Values) (any, error) {
+		New: func(v plugins.Values) (plugins.Schedule, error) {
 			return Cosine{S: v.Float("s"), MaxBeta: v.Float("max_beta")}, nil
 		},
 	})

@@ -24,7 +24,7 @@ func init() {
 			{Name: "beta_start", Type: plugins.Float, Default: 1e-4, Min: plugins.Bound(0), Max: plugins.Bound(1), ExclusiveMin: true, ExclusiveMax: true, Doc: "beta_1 at T = 1000"},
 			{Name: "beta_end", Type: plugins.Float, Default: 0.02, Min: plugins.Bound(0), Max: plugins.Bound(1), ExclusiveMin: true, ExclusiveMax: true, Doc: "beta_T at T = 1000"},
 		},
-		New: func(v plugins.Values) (any, error) {
+		New: func(v plugins.Values) (plugins.Schedule, error) {
 			return Linear{BetaStart: v.Float("beta_start"), BetaEnd: v.Float("beta_end")}, nil
 		},
 	})

@@ -97,14 +97,14 @@ func init() {
 	plugins.Register(plugins.Plugin{
 		Kind: plugins.KindSchedule, Name: "quadratic", Params: startEnd,
 		Doc: "sqrt(beta) linear from sqrt(beta_start) to sqrt(beta_end)",
-		New: func(v plugins.Values) (any, error) {
+		New: func(v plugins.Values) (plugins.Schedule, error) {
 			return Quadratic{BetaStart: v.Float("beta_start"), BetaEnd: v.Float("beta_end")}, nil
 		},
 	})
 	plugins.Register(plugins.Plugin{
 		Kind: plugins.KindSchedule, Name: "sigmoid", Params: startEnd,
 		Doc: "betas on a logistic curve over [-6, 6] between beta_start and beta_end",
-		New: func(v plugins.Values) (any, error) {
+		New: func(v plugins.Values) (plugins.Schedule, error) {
 			return Sigmoid{BetaStart: v.Float("beta_start"), BetaEnd: v.Float("beta_end")}, nil
 		},
 	})
@@ -112,12 +112,12 @@ func init() {
 		Kind: plugins.KindSchedule, Name: "const",
 		Params: []plugins.Param{betaParam("beta", 0.02, "the beta of every step")},
 		Doc:    "the same beta at every step",
-		New:    func(v plugins.Values) (any, error) { return Const{Beta: v.Float("beta")}, nil },
+		New:    func(v plugins.Values) (plugins.Schedule, error) { return Const{Beta: v.Float("beta")}, nil },
 	})
 	plugins.Register(plugins.Plugin{
 		Kind: plugins.KindSchedule, Name: "jsd",
 		Doc: "1/T, 1/(T-1), ..., 1 (Sohl-Dickstein et al. 2015)",
-		New: func(plugins.Values) (any, error) { return JSD{}, nil },
+		New: func(plugins.Values) (plugins.Schedule, error) { return JSD{}, nil },
 	})
 	plugins.Register(plugins.Plugin{
 		Kind: plugins.KindSchedule, Name: "warmup",
@@ -125,7 +125,7 @@ func init() {
 			Name: "fraction", Type: plugins.Float, Default: 0.1, Min: plugins.Bound(0), Max: plugins.Bound(1),
 			ExclusiveMin: true, Doc: "share of the steps over which beta rises to beta_end"}),
 		Doc: "linear from beta_start to beta_end over a fraction of the steps, then constant",
-		New: func(v plugins.Values) (any, error) {
+		New: func(v plugins.Values) (plugins.Schedule, error) {
 			return Warmup{BetaStart: v.Float("beta_start"), BetaEnd: v.Float("beta_end"), Fraction: v.Float("fraction")}, nil
 		},
 	})

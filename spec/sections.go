@@ -2,32 +2,6 @@ package spec
 
 import "github.com/ddpm-runner/ddpm-runner/plugins"
 
-// pluginSection ties a spec table to the plugin kind it selects, with the default plugin and
-// the keys that every plugin of that kind shares.
-type pluginSection struct {
-	Table       string
-	Kind        plugins.Kind
-	DefaultName string
-	Common      []plugins.Param
-}
-
-var pluginSections = []pluginSection{
-	{Table: "data", Kind: plugins.KindDataset, DefaultName: "swissroll"},
-	{Table: "schedule", Kind: plugins.KindSchedule, DefaultName: "linear", Common: []plugins.Param{
-		{Name: "T", Type: plugins.Int, Default: 1000, Min: plugins.Bound(1), Max: plugins.Bound(100000), Doc: "number of diffusion steps"},
-	}},
-	{Table: "predictor", Kind: plugins.KindPredictor, DefaultName: "eps"},
-	{Table: "loss", Kind: plugins.KindLoss, DefaultName: "simple", Common: []plugins.Param{
-		{Name: "timesteps", Type: plugins.String, Default: "uniform", Choices: []string{"uniform", "importance"},
-			Doc: "how training timesteps are drawn: uniform, or importance (Improved DDPM's loss-second-moment resampler)"},
-	}},
-	{Table: "network", Kind: plugins.KindNetwork, DefaultName: "mlp"},
-	{Table: "sample", Kind: plugins.KindSampler, DefaultName: "ancestral", Common: []plugins.Param{
-		{Name: "n", Type: plugins.Int, Default: 1000, Min: plugins.Bound(1), Max: plugins.Bound(1 << 26), Doc: "number of samples drawn after training"},
-		{Name: "clip_denoised", Type: plugins.Bool, Default: true, Doc: "clip x0-hat to the data range [-1, 1] at each step (images only)"},
-	}},
-}
-
 // TrainParams are the keys of [train].
 var TrainParams = []plugins.Param{
 	{Name: "steps", Type: plugins.Int, Default: 3000, Min: plugins.Bound(1), Max: plugins.Bound(1 << 40), Doc: "optimizer steps"},
@@ -57,23 +31,24 @@ var topLevelKeys = []string{"name", "description", "seeds", "backend"}
 // Backends lists the backend names a spec may ask for.
 var Backends = []string{"go", "xla", "xla:cpu", "xla:cuda"}
 
+// pluginTables are the kinds whose plugin has a table of its own, in spec order.
+func pluginTables() []plugins.KindInfo {
+	var out []plugins.KindInfo
+	for _, k := range plugins.Kinds() {
+		if k.OwnTable() {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 func tableNames() []string {
 	names := []string{}
-	for _, s := range pluginSections {
-		names = append(names, s.Table)
+	for _, k := range pluginTables() {
+		names = append(names, k.Table)
 	}
 	return append(names, "train", "eval", "sweep")
 }
 
 // SectionOrder is the order of the tables in canonical forms and listings.
 var SectionOrder = []string{"data", "schedule", "predictor", "loss", "network", "train", "sample", "eval"}
-
-// CommonParams returns the keys that every plugin of a kind takes in its table.
-func CommonParams(k plugins.Kind) []plugins.Param {
-	for _, s := range pluginSections {
-		if s.Kind == k {
-			return s.Common
-		}
-	}
-	return nil
-}

@@ -4,13 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	_ "github.com/ddpm-runner/ddpm-runner/datasets"
-	_ "github.com/ddpm-runner/ddpm-runner/losses"
-	_ "github.com/ddpm-runner/ddpm-runner/metrics"
-	_ "github.com/ddpm-runner/ddpm-runner/networks"
-	_ "github.com/ddpm-runner/ddpm-runner/predictors"
-	_ "github.com/ddpm-runner/ddpm-runner/samplers"
-	_ "github.com/ddpm-runner/ddpm-runner/schedules"
+	_ "github.com/ddpm-runner/ddpm-runner/plugins/builtin"
 	"github.com/ddpm-runner/ddpm-runner/spec"
 )
 

@@ -225,9 +225,9 @@ func (d *document) resolve(raw map[string]any, point []assignment, seed int) (*T
 		}
 		return map[string]any{}
 	}
-	for _, ps := range pluginSections {
+	for _, ps := range pluginTables() {
 		tbl := table(ps.Table)
-		name := ps.DefaultName
+		name := ps.Default
 		if v, ok := tbl["name"]; ok {
 			s, ok := v.(string)
 			if !ok {
@@ -256,9 +256,23 @@ func (d *document) resolve(raw map[string]any, point []assignment, seed int) (*T
 		}
 		t.Sections[fixed.name] = Component{Params: vals}
 	}
-	for _, m := range t.Sections["eval"].Params.Strings("metrics") {
-		if _, err := plugins.Lookup(plugins.KindMetric, m); err != nil {
-			return nil, d.errf(loc("eval.metrics"), "[eval] metrics: %v", err)
+	// Kinds chosen by a key of another table ([eval] metrics, [loss] timesteps) name
+	// registered plugins.
+	for _, k := range plugins.Kinds() {
+		if k.OwnTable() {
+			continue
+		}
+		var names []string
+		switch v := t.Sections[k.Table].Params[k.Key].(type) {
+		case string:
+			names = []string{v}
+		case []string:
+			names = v
+		}
+		for _, name := range names {
+			if _, err := plugins.Lookup(k.Kind, name); err != nil {
+				return nil, d.errf(loc(k.Table+"."+k.Key), "[%s] %s: %v", k.Table, k.Key, err)
+			}
 		}
 	}
 	return t, nil

@@ -49,7 +49,7 @@ func init() {
 			{Name: "beta_start", Type: plugins.Float, Default: 1e-4, Min: plugins.Bound(0), Max: plugins.Bound(1), ExclusiveMin: true, Doc: "first beta"},
 			{Name: "beta_end", Type: plugins.Float, Default: 0.02, Min: plugins.Bound(0), Max: plugins.Bound(1), ExclusiveMin: true, Doc: "last beta"},
 		},
-		New: func(v plugins.Values) (any, error) {
+		New: func(v plugins.Values) (plugins.Schedule, error) {
 			return Schedule{BetaStart: v.Float("beta_start"), BetaEnd: v.Float("beta_end")}, nil
 		},
 	})

@@ -6,14 +6,10 @@ import (
 	"path/filepath"
 	"testing"
 
-	_ "github.com/ddpm-runner/ddpm-runner/datasets"
 	"github.com/ddpm-runner/ddpm-runner/engine"
 	_ "github.com/ddpm-runner/ddpm-runner/examples/geometric"
-	_ "github.com/ddpm-runner/ddpm-runner/losses"
-	_ "github.com/ddpm-runner/ddpm-runner/networks"
-	_ "github.com/ddpm-runner/ddpm-runner/predictors"
+	_ "github.com/ddpm-runner/ddpm-runner/plugins/builtin"
 	"github.com/ddpm-runner/ddpm-runner/results"
-	_ "github.com/ddpm-runner/ddpm-runner/samplers"
 	"github.com/ddpm-runner/ddpm-runner/spec"
 )
 

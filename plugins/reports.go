@@ -1,0 +1,53 @@
+package plugins
+
+// RunReports declares the values that every run records besides its metrics' (the engine
+// writes them), so that they are ranked and labelled like a metric's.
+var RunReports = []Report{
+	{Key: "final_loss", Better: LowerIsBetter, Unit: "loss", Doc: "mean training loss over the last tenth of the steps"},
+	{Key: "steps_per_sec", Better: HigherIsBetter, Unit: "steps/s", Doc: "training speed, compile steps excluded"},
+	{Key: "samples_per_sec", Better: HigherIsBetter, Unit: "samples/s", Doc: "sampling speed"},
+	{Key: "seconds_per_sample", Better: LowerIsBetter, Unit: "s", Doc: "sampling time per sample"},
+	{Key: "samples_nonfinite_frac", Better: LowerIsBetter, Unit: "fraction", Doc: "share of sample values that are NaN or infinite"},
+	{Key: "diverged_at_step", Doc: "the step whose loss was not finite", Unit: "step"},
+	{Key: "last_finite_loss", Doc: "the last finite loss before divergence", Unit: "loss"},
+	{Key: "interrupted_at_step", Doc: "the last step trained before a signal", Unit: "step"},
+}
+
+// Reported finds the declaration of a recorded value: a run's own, or one a registered metric
+// declares. A value nothing declares (a metric of a plugin this program does not link) is not
+// found, and the report does not rank it.
+func Reported(key string) (Report, bool) {
+	for _, r := range RunReports {
+		if r.Key == key {
+			return r, true
+		}
+	}
+	for _, name := range Names(KindMetric) {
+		p, _ := Lookup(KindMetric, name)
+		for _, r := range p.Reports {
+			if r.Key == key {
+				return r, true
+			}
+		}
+	}
+	return Report{}, false
+}
+
+// Ranked reports whether a recorded value has a direction, and whether lower is better.
+func Ranked(key string) (lower, ranked bool) {
+	r, ok := Reported(key)
+	if !ok || r.Better == NotRanked {
+		return false, false
+	}
+	return r.Better == LowerIsBetter, true
+}
+
+// Declares reports whether the plugin (a metric) declares the value key.
+func (p *Plugin) Declares(key string) bool {
+	for _, r := range p.Reports {
+		if r.Key == key {
+			return true
+		}
+	}
+	return false
+}
