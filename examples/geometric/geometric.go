@@ -1,7 +1,8 @@
 // Package geometric is the worked example of a plugin written outside ddpm-runner's own
 // families: a beta schedule whose betas grow geometrically from beta_start to beta_end.
 //
-// To use it from the runner, add one line to runner/plugins.go:
+// To use it, blank-import it in a runner's main beside plugins/builtin (see
+// examples/ownrunner, or runner/main.go for the in-tree way):
 //
 //	_ "github.com/ddpm-runner/ddpm-runner/examples/geometric"
 //

@@ -1,15 +1,15 @@
-package main
+package cli
 
 import (
 	"strings"
 
-	"github.com/urfave/cli/v2"
+	urfave "github.com/urfave/cli/v2"
 )
 
 // hoistFlags moves a subcommand's flags in front of its positional arguments, so that
 // `runner run SPEC --set k=v` works as the usage line promises: urfave/cli v2 stops reading
 // flags at the first positional argument. A "--" ends flag hoisting.
-func hoistFlags(app *cli.App, args []string) []string {
+func hoistFlags(app *urfave.App, args []string) []string {
 	if len(args) < 2 {
 		return args
 	}
@@ -28,7 +28,7 @@ func hoistFlags(app *cli.App, args []string) []string {
 	}
 	takesValue := map[string]bool{}
 	for _, f := range cmd.Flags {
-		_, isBool := f.(*cli.BoolFlag)
+		_, isBool := f.(*urfave.BoolFlag)
 		for _, n := range f.Names() {
 			takesValue[n] = !isBool
 		}

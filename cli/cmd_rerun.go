@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 	"strconv"
 	"syscall"
 
-	"github.com/urfave/cli/v2"
+	urfave "github.com/urfave/cli/v2"
 
 	"github.com/ddpm-runner/ddpm-runner/engine"
 	"github.com/ddpm-runner/ddpm-runner/results"
@@ -24,7 +24,7 @@ var timeDependent = map[string]bool{"steps_per_sec": true, "samples_per_sec": tr
 
 // recordedRun opens the database and reads the run named by the command's one argument.
 // The caller closes the store.
-func recordedRun(c *cli.Context) (*results.Store, *results.Run, error) {
+func recordedRun(c *urfave.Context) (*results.Store, *results.Run, error) {
 	if c.NArg() != 1 {
 		return nil, nil, usagef("%s needs exactly one run ID (see runner report)", c.Command.Name)
 	}
@@ -45,7 +45,7 @@ func recordedRun(c *cli.Context) (*results.Store, *results.Run, error) {
 }
 
 // jobOf rebuilds a recorded run's trial from its stored resolved spec.
-func jobOf(c *cli.Context, r *results.Run) (*engine.Job, error) {
+func jobOf(c *urfave.Context, r *results.Run) (*engine.Job, error) {
 	t, err := spec.FromCanonical(r.Resolved)
 	if err != nil {
 		return nil, usagef("run %d: %v", r.ID, err)
@@ -61,17 +61,17 @@ func jobOf(c *cli.Context, r *results.Run) (*engine.Job, error) {
 	return job, nil
 }
 
-func rerunCommand() *cli.Command {
-	return withUsageErrors(&cli.Command{
+func rerunCommand() *urfave.Command {
+	return withUsageErrors(&urfave.Command{
 		Name:      "rerun",
 		Usage:     "run a recorded run again from its stored resolved spec (a new run)",
 		ArgsUsage: "ID",
 		Description: "With --verify, compares the new loss history (loss, mse, vlb_t at every logged step) and\n" +
 			"summaries (all but the timing ones) with the recorded run bit for bit and prints `identical` or the\n" +
 			"first difference; the verdict is stored with the new run (env rerun.verdict). Exit 1 if they differ.",
-		Flags: []cli.Flag{dbFlag(), &cli.BoolFlag{Name: "verify", Usage: "compare with the recorded run bit for bit"},
-			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"}, fastMatmulFlag(), maxMemoryFlag()},
-		Action: func(c *cli.Context) error {
+		Flags: []urfave.Flag{dbFlag(), &urfave.BoolFlag{Name: "verify", Usage: "compare with the recorded run bit for bit"},
+			&urfave.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"}, fastMatmulFlag(), maxMemoryFlag()},
+		Action: func(c *urfave.Context) error {
 			store, orig, err := recordedRun(c)
 			if err != nil {
 				return err
@@ -87,14 +87,14 @@ func rerunCommand() *cli.Command {
 			defer stop()
 			out := engine.Run(ctx, job, engine.Options{Store: store, Progress: progressWriter(c), Phase: tracePhases(c.App.ErrWriter)})
 			if out.RunID == 0 {
-				return cli.Exit(fmt.Sprintf("could not start the rerun of run %d: %v", id, out.Err), exitRunFail)
+				return urfave.Exit(fmt.Sprintf("could not start the rerun of run %d: %v", id, out.Err), exitRunFail)
 			}
 			fmt.Fprintf(c.App.ErrWriter, "run %d (rerun of %d): %s%s\n", out.RunID, id, out.Status, errSuffix(out.Err))
 			note := map[string]string{"rerun.of": strconv.FormatInt(id, 10)}
 			if !c.Bool("verify") {
 				_ = store.AddEnv(out.RunID, note)
 				if out.Status != results.StatusFinished {
-					return cli.Exit(fmt.Sprintf("rerun of run %d %s", id, out.Status), exitRunFail)
+					return urfave.Exit(fmt.Sprintf("rerun of run %d %s", id, out.Status), exitRunFail)
 				}
 				return nil
 			}
@@ -108,7 +108,7 @@ func rerunCommand() *cli.Command {
 			}
 			fmt.Fprintln(c.App.Writer, verdict)
 			if verdict != "identical" {
-				return cli.Exit(fmt.Sprintf("rerun %d of run %d is not identical", out.RunID, id), exitRunFail)
+				return urfave.Exit(fmt.Sprintf("rerun %d of run %d is not identical", out.RunID, id), exitRunFail)
 			}
 			return nil
 		},
@@ -163,8 +163,8 @@ func verify(store *results.Store, a, b int64) (string, error) {
 	return "identical", nil
 }
 
-func resumeCommand() *cli.Command {
-	return withUsageErrors(&cli.Command{
+func resumeCommand() *urfave.Command {
+	return withUsageErrors(&urfave.Command{
 		Name:      "resume",
 		Usage:     "continue an interrupted (or crashed) run from its last checkpoint",
 		ArgsUsage: "ID",
@@ -172,8 +172,8 @@ func resumeCommand() *cli.Command {
 			"host: its lock is free; from another host: no heartbeat for a minute), or one that failed after writing a\n" +
 			"checkpoint. Only one process can take a run over. The run keeps its ID; steps after the checkpoint are\n" +
 			"recomputed, and the finished loss history equals that of an uninterrupted run bit for bit.",
-		Flags: []cli.Flag{dbFlag(), &cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"}, fastMatmulFlag(), maxMemoryFlag()},
-		Action: func(c *cli.Context) error {
+		Flags: []urfave.Flag{dbFlag(), &urfave.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"}, fastMatmulFlag(), maxMemoryFlag()},
+		Action: func(c *urfave.Context) error {
 			store, r, err := recordedRun(c)
 			if err != nil {
 				return err
@@ -193,10 +193,10 @@ func resumeCommand() *cli.Command {
 			}
 			fmt.Fprintf(c.App.ErrWriter, "run %d: %s%s\n", out.RunID, out.Status, errSuffix(out.Err))
 			if out.Status == results.StatusInterrupted {
-				return cli.Exit(fmt.Sprintf("interrupted: run %d checkpointed; continue it with `runner resume %d`", out.RunID, out.RunID), exitRunFail)
+				return urfave.Exit(fmt.Sprintf("interrupted: run %d checkpointed; continue it with `runner resume %d`", out.RunID, out.RunID), exitRunFail)
 			}
 			if out.Status != results.StatusFinished {
-				return cli.Exit(fmt.Sprintf("run %d %s", out.RunID, out.Status), exitRunFail)
+				return urfave.Exit(fmt.Sprintf("run %d %s", out.RunID, out.Status), exitRunFail)
 			}
 			printSummaries(c.App.Writer, out.Summaries)
 			return nil
@@ -204,7 +204,7 @@ func resumeCommand() *cli.Command {
 	})
 }
 
-func progressWriter(c *cli.Context) io.Writer {
+func progressWriter(c *urfave.Context) io.Writer {
 	if c.Bool("quiet") {
 		return io.Discard
 	}

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"fmt"
@@ -6,17 +6,17 @@ import (
 	"runtime/debug"
 	"strings"
 
-	"github.com/urfave/cli/v2"
+	urfave "github.com/urfave/cli/v2"
 
 	"github.com/ddpm-runner/ddpm-runner/engine"
 )
 
-func versionCommand() *cli.Command {
-	return withUsageErrors(&cli.Command{
+func versionCommand() *urfave.Command {
+	return withUsageErrors(&urfave.Command{
 		Name:  "version",
 		Usage: "print the runner, Go and GoMLX versions and the backends available here",
-		Flags: []cli.Flag{fastMatmulFlag()},
-		Action: func(c *cli.Context) error {
+		Flags: []urfave.Flag{fastMatmulFlag()},
+		Action: func(c *urfave.Context) error {
 			applyFastMatmul(c)
 			w := c.App.Writer
 			fmt.Fprintf(w, "runner   %s\n", Version)

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/urfave/cli/v2"
+	urfave "github.com/urfave/cli/v2"
 
 	"github.com/ddpm-runner/ddpm-runner/engine"
 	"github.com/ddpm-runner/ddpm-runner/report"
@@ -20,8 +20,8 @@ import (
 	"github.com/ddpm-runner/ddpm-runner/spec"
 )
 
-func runCommand() *cli.Command {
-	return withUsageErrors(&cli.Command{
+func runCommand() *urfave.Command {
+	return withUsageErrors(&urfave.Command{
 		Name:      "run",
 		Usage:     "train the trials of one or more experiment specs and record them",
 		ArgsUsage: "SPEC...",
@@ -29,16 +29,16 @@ func runCommand() *cli.Command {
 			"nothing is written unless all are valid. Then each trial trains in turn and is recorded in the\n" +
 			"database. A diverged or failed trial does not stop the next one; SIGINT/SIGTERM checkpoints the\n" +
 			"current trial, records it as interrupted and stops.",
-		Flags: []cli.Flag{
+		Flags: []urfave.Flag{
 			dbFlag(),
-			&cli.StringSliceFlag{Name: "set", Usage: "override a spec key: section.key=value (repeatable)"},
-			&cli.StringFlag{Name: "backend", Usage: "go, xla, xla:cpu or xla:cuda (overrides $GOMLX_BACKEND and the spec)"},
-			&cli.BoolFlag{Name: "dry-run", Usage: "print the resolved trials and write nothing"},
-			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"},
+			&urfave.StringSliceFlag{Name: "set", Usage: "override a spec key: section.key=value (repeatable)"},
+			&urfave.StringFlag{Name: "backend", Usage: "go, xla, xla:cpu or xla:cuda (overrides $GOMLX_BACKEND and the spec)"},
+			&urfave.BoolFlag{Name: "dry-run", Usage: "print the resolved trials and write nothing"},
+			&urfave.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"},
 			fastMatmulFlag(),
 			maxMemoryFlag(),
 		},
-		Action: func(c *cli.Context) error {
+		Action: func(c *urfave.Context) error {
 			applyFastMatmul(c)
 			if c.NArg() == 0 {
 				return usagef("run needs at least one SPEC file (for example experiments/linear_beta.toml)")
@@ -74,7 +74,7 @@ func runCommand() *cli.Command {
 				out := engine.Run(ctx, job, engine.Options{Store: store, Progress: progress, Phase: tracePhases(c.App.ErrWriter)})
 				if out.RunID == 0 {
 					// Nothing was recorded: the store refused the run before it began.
-					return cli.Exit(fmt.Sprintf("could not start trial %d: %v", i+1, out.Err), exitRunFail)
+					return urfave.Exit(fmt.Sprintf("could not start trial %d: %v", i+1, out.Err), exitRunFail)
 				}
 				fmt.Fprintf(c.App.ErrWriter, "run %d: %s%s\n", out.RunID, out.Status, errSuffix(out.Err))
 				if out.Status == results.StatusFinished {
@@ -87,14 +87,14 @@ func runCommand() *cli.Command {
 				// What is printed follows what was recorded: a signal that came after the
 				// run finished stops the sweep but does not make the run interrupted.
 				if out.Status == results.StatusInterrupted {
-					return cli.Exit(fmt.Sprintf("interrupted: run %d checkpointed; continue it with `runner resume %d`", out.RunID, out.RunID), exitRunFail)
+					return urfave.Exit(fmt.Sprintf("interrupted: run %d checkpointed; continue it with `runner resume %d`", out.RunID, out.RunID), exitRunFail)
 				}
 				if ctx.Err() != nil {
-					return cli.Exit(fmt.Sprintf("stopped by signal after run %d ended (%s); %d trial(s) not started", out.RunID, out.Status, len(jobs)-i-1), exitRunFail)
+					return urfave.Exit(fmt.Sprintf("stopped by signal after run %d ended (%s); %d trial(s) not started", out.RunID, out.Status, len(jobs)-i-1), exitRunFail)
 				}
 			}
 			if failed > 0 {
-				return cli.Exit(fmt.Sprintf("%d of %d trials did not finish", failed, len(jobs)), exitRunFail)
+				return urfave.Exit(fmt.Sprintf("%d of %d trials did not finish", failed, len(jobs)), exitRunFail)
 			}
 			return nil
 		},

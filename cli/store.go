@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"fmt"
@@ -10,7 +10,7 @@ import (
 
 	"github.com/ddpm-runner/ddpm-runner/engine"
 	"github.com/ddpm-runner/ddpm-runner/results"
-	"github.com/urfave/cli/v2"
+	urfave "github.com/urfave/cli/v2"
 )
 
 // openForWriting opens (creating it if needed) the database of a command that records runs.
@@ -96,8 +96,8 @@ func tracePhases(w io.Writer) func(string) {
 }
 
 // maxMemoryFlag is --max-memory, the memory a run may be expected to use.
-func maxMemoryFlag() cli.Flag {
-	return &cli.StringFlag{Name: "max-memory", EnvVars: []string{"RUNNER_MAX_MEMORY"},
+func maxMemoryFlag() urfave.Flag {
+	return &urfave.StringFlag{Name: "max-memory", EnvVars: []string{"RUNNER_MAX_MEMORY"},
 		Usage: "refuse trials estimated to need more than this (512MiB, 8GiB, ...); default: the memory available now"}
 }
 

@@ -1,11 +1,11 @@
-package main
+package cli
 
 import (
 	"fmt"
 	"io"
 	"strings"
 
-	"github.com/urfave/cli/v2"
+	urfave "github.com/urfave/cli/v2"
 
 	"github.com/ddpm-runner/ddpm-runner/engine"
 	"github.com/ddpm-runner/ddpm-runner/internal/fastdot"
@@ -14,13 +14,13 @@ import (
 
 // fastMatmulFlag selects the go backend's DotGeneral kernel. Unset, the choice is
 // $DDPM_FAST_MATMUL's (on unless it is 0, false or off).
-func fastMatmulFlag() cli.Flag {
-	return &cli.BoolFlag{Name: "fast-matmul", Value: true,
+func fastMatmulFlag() urfave.Flag {
+	return &urfave.BoolFlag{Name: "fast-matmul", Value: true,
 		Usage: "use the AVX2/FMA matmul kernel on the go backend (false: GoMLX's stock kernel; also $" + fastdot.EnvVar + "=0)"}
 }
 
 // applyFastMatmul honours an explicit --fast-matmul.
-func applyFastMatmul(c *cli.Context) {
+func applyFastMatmul(c *urfave.Context) {
 	if c.IsSet("fast-matmul") {
 		fastdot.SetEnabled(c.Bool("fast-matmul"))
 	}
@@ -28,7 +28,7 @@ func applyFastMatmul(c *cli.Context) {
 
 // followRecordedMatmul makes a rerun or resume use the kernel its original run used, since
 // the two kernels round differently, unless --fast-matmul says otherwise.
-func followRecordedMatmul(c *cli.Context, w io.Writer, r *results.Run) {
+func followRecordedMatmul(c *urfave.Context, w io.Writer, r *results.Run) {
 	if c.IsSet("fast-matmul") {
 		applyFastMatmul(c)
 		return

@@ -1,24 +1,24 @@
-package main
+package cli
 
 import (
 	"fmt"
 	"io"
 	"text/tabwriter"
 
-	"github.com/urfave/cli/v2"
+	urfave "github.com/urfave/cli/v2"
 
 	"github.com/ddpm-runner/ddpm-runner/plugins"
 	"github.com/ddpm-runner/ddpm-runner/spec"
 )
 
-func pluginsCommand() *cli.Command {
-	return withUsageErrors(&cli.Command{
+func pluginsCommand() *urfave.Command {
+	return withUsageErrors(&urfave.Command{
 		Name:      "plugins",
 		Usage:     "list every registered plugin with its parameters",
 		ArgsUsage: "[KIND]",
 		Description: "KIND is one of schedule, predictor, loss, dataset, network, sampler, metric, timesteps.\n" +
 			"Each parameter is shown with its type, default, allowed range and a one-line doc.",
-		Action: func(c *cli.Context) error {
+		Action: func(c *urfave.Context) error {
 			kinds := plugins.Kinds()
 			if c.NArg() > 1 {
 				return usagef("plugins takes at most one KIND")

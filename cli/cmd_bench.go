@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 	"time"
 
 	gctx "github.com/gomlx/gomlx/pkg/ml/context"
-	"github.com/urfave/cli/v2"
+	urfave "github.com/urfave/cli/v2"
 
 	"github.com/ddpm-runner/ddpm-runner/engine"
 	"github.com/ddpm-runner/ddpm-runner/internal/fastdot"
@@ -22,8 +22,8 @@ import (
 	"github.com/ddpm-runner/ddpm-runner/spec"
 )
 
-func benchCommand() *cli.Command {
-	return withUsageErrors(&cli.Command{
+func benchCommand() *urfave.Command {
+	return withUsageErrors(&urfave.Command{
 		Name:  "bench",
 		Usage: "measure training and sampling speed of the reference configs, the runner's overhead and SQLite writes",
 		Description: "For each reference config: train steps/s through the runner (progress, logging, checkpoints off) and\n" +
@@ -33,15 +33,15 @@ func benchCommand() *cli.Command {
 			"products and of 1024^3 through the go backend, and the MNIST MLP step (batch 128 and 512) and U-Net step\n" +
 			"timed in alternating rounds in this process (medians); with python3 and torch available, bench/torch_mlp.py\n" +
 			"times the same MLP step in PyTorch at 1 and 2 threads, and the best setting is compared.",
-		Flags: []cli.Flag{
+		Flags: []urfave.Flag{
 			dbFlag(),
-			&cli.IntFlag{Name: "steps", Value: 60, Usage: "timed training steps per config"},
-			&cli.StringSliceFlag{Name: "config", Usage: "only these configs (2d_mlp, mnist_mlp, mnist_unet; repeatable)"},
+			&urfave.IntFlag{Name: "steps", Value: 60, Usage: "timed training steps per config"},
+			&urfave.StringSliceFlag{Name: "config", Usage: "only these configs (2d_mlp, mnist_mlp, mnist_unet; repeatable)"},
 			fastMatmulFlag(),
-			&cli.BoolFlag{Name: "kernels", Value: true, Usage: "also compare the fast and the stock matmul kernel, and PyTorch"},
-			&cli.IntFlag{Name: "rounds", Value: 7, Usage: "alternating rounds per kernel comparison"},
+			&urfave.BoolFlag{Name: "kernels", Value: true, Usage: "also compare the fast and the stock matmul kernel, and PyTorch"},
+			&urfave.IntFlag{Name: "rounds", Value: 7, Usage: "alternating rounds per kernel comparison"},
 		},
-		Action: func(c *cli.Context) error {
+		Action: func(c *urfave.Context) error {
 			applyFastMatmul(c)
 			store, err := results.Open(c.String("db"))
 			if err != nil {

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"encoding/json"
@@ -8,7 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/urfave/cli/v2"
+	urfave "github.com/urfave/cli/v2"
 
 	"github.com/ddpm-runner/ddpm-runner/diffusion"
 	"github.com/ddpm-runner/ddpm-runner/plugins"
@@ -18,19 +18,19 @@ import (
 var scheduleColumns = []string{"t", "beta", "alpha_bar", "alpha_bar_prev", "posterior_variance",
 	"posterior_log_variance_clipped", "posterior_mean_coef1", "posterior_mean_coef2"}
 
-func scheduleCommand() *cli.Command {
-	return withUsageErrors(&cli.Command{
+func scheduleCommand() *urfave.Command {
+	return withUsageErrors(&urfave.Command{
 		Name:      "schedule",
 		Usage:     "print the per-step table of a beta schedule",
 		ArgsUsage: "NAME",
 		Description: "Prints t = 0..T-1 with beta, alpha_bar, alpha_bar_prev, the posterior variance, its clipped log\n" +
 			"and the posterior mean coefficients, all in float64 (%.17g in csv and json).",
-		Flags: []cli.Flag{
-			&cli.IntFlag{Name: "T", Value: 1000, Usage: "number of diffusion steps"},
-			&cli.StringSliceFlag{Name: "set", Usage: "schedule parameter as key=value (repeatable)"},
-			&cli.StringFlag{Name: "format", Value: "table", Usage: "table, csv or json"},
+		Flags: []urfave.Flag{
+			&urfave.IntFlag{Name: "T", Value: 1000, Usage: "number of diffusion steps"},
+			&urfave.StringSliceFlag{Name: "set", Usage: "schedule parameter as key=value (repeatable)"},
+			&urfave.StringFlag{Name: "format", Value: "table", Usage: "table, csv or json"},
 		},
-		Action: func(c *cli.Context) error {
+		Action: func(c *urfave.Context) error {
 			if c.NArg() != 1 {
 				return usagef("schedule needs exactly one NAME (registered: %s)", strings.Join(plugins.Names(plugins.KindSchedule), ", "))
 			}

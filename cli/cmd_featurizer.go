@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"encoding/json"
@@ -7,29 +7,29 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/urfave/cli/v2"
+	urfave "github.com/urfave/cli/v2"
 
 	"github.com/ddpm-runner/ddpm-runner/datasets"
 	"github.com/ddpm-runner/ddpm-runner/engine"
 	"github.com/ddpm-runner/ddpm-runner/featurizer"
 )
 
-func featurizerCommand() *cli.Command {
-	return withUsageErrors(&cli.Command{
+func featurizerCommand() *urfave.Command {
+	return withUsageErrors(&urfave.Command{
 		Name:  "featurizer",
 		Usage: "train or check the MNIST classifier behind the fid and is metrics",
-		Subcommands: []*cli.Command{
-			withUsageErrors(&cli.Command{
+		Subcommands: []*urfave.Command{
+			withUsageErrors(&urfave.Command{
 				Name:  "train",
 				Usage: "train the classifier (deterministic from --seed) and write its weights and manifest",
-				Flags: []cli.Flag{
-					&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "random seed"},
-					&cli.IntFlag{Name: "epochs", Value: 8, Usage: "passes over the 60,000 training images"},
-					&cli.IntFlag{Name: "batch", Value: 128, Usage: "examples per step"},
-					&cli.Float64Flag{Name: "lr", Value: 1e-3, Usage: "Adam learning rate (the last epoch uses a tenth)"},
-					&cli.StringFlag{Name: "out", Value: "featurizer", Usage: "folder for mnist_mlp.bin and mnist_mlp.json"},
+				Flags: []urfave.Flag{
+					&urfave.Uint64Flag{Name: "seed", Value: 1, Usage: "random seed"},
+					&urfave.IntFlag{Name: "epochs", Value: 8, Usage: "passes over the 60,000 training images"},
+					&urfave.IntFlag{Name: "batch", Value: 128, Usage: "examples per step"},
+					&urfave.Float64Flag{Name: "lr", Value: 1e-3, Usage: "Adam learning rate (the last epoch uses a tenth)"},
+					&urfave.StringFlag{Name: "out", Value: "featurizer", Usage: "folder for mnist_mlp.bin and mnist_mlp.json"},
 				},
-				Action: func(c *cli.Context) error {
+				Action: func(c *urfave.Context) error {
 					data, err := datasets.LoadMNIST("", nil, 28)
 					if err != nil {
 						return err
@@ -67,10 +67,10 @@ func featurizerCommand() *cli.Command {
 					return nil
 				},
 			}),
-			withUsageErrors(&cli.Command{
+			withUsageErrors(&urfave.Command{
 				Name:  "check",
 				Usage: "verify the shipped classifier's hash and measure its MNIST test accuracy",
-				Action: func(c *cli.Context) error {
+				Action: func(c *urfave.Context) error {
 					model, err := featurizer.Shipped()
 					if err != nil {
 						return err

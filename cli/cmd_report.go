@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"encoding/json"
@@ -12,7 +12,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/urfave/cli/v2"
+	urfave "github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
 	"github.com/ddpm-runner/ddpm-runner/diffusion"
@@ -21,27 +21,27 @@ import (
 	"github.com/ddpm-runner/ddpm-runner/results"
 )
 
-func reportCommand() *cli.Command {
-	return withUsageErrors(&cli.Command{
+func reportCommand() *urfave.Command {
+	return withUsageErrors(&urfave.Command{
 		Name:  "report",
 		Usage: "compare recorded runs: settings side by side, mean and 95% CI over seeds, figures",
 		Description: "Runs are grouped by spec and settings (every param but the seed). For each group every summary\n" +
 			"is shown as mean ± 95% CI half-width (Student t) over its finished runs, with the run count by status;\n" +
 			"the best group per metric is marked. --format json prints the runs (--view groups: the groups);\n" +
 			"html writes one self-contained page with loss curves, metric bars, schedules, samples and provenance.",
-		Flags: []cli.Flag{
+		Flags: []urfave.Flag{
 			dbFlag(),
-			&cli.StringFlag{Name: "format", Value: "table", Usage: "table, markdown, csv, json or html"},
-			&cli.StringFlag{Name: "view", Usage: "groups or runs (default: groups, and runs for json)"},
-			&cli.StringFlag{Name: "spec", Usage: "only runs of this spec name"},
-			&cli.StringFlag{Name: "status", Usage: "only runs with this status (running, finished, failed, diverged, interrupted)"},
-			&cli.StringSliceFlag{Name: "where", Usage: "only runs whose param key has this value: key=value (repeatable)"},
-			&cli.IntFlag{Name: "last", Usage: "only the newest N runs"},
-			&cli.Int64SliceFlag{Name: "compare", Usage: "two run ids to show side by side: --compare 3 --compare 7"},
-			&cli.StringFlag{Name: "out", Usage: "write the report to this file instead of standard output"},
-			&cli.StringSliceFlag{Name: "metrics", Usage: "only these summaries, in the group views (repeatable or comma-separated: --metrics fid,is)"},
+			&urfave.StringFlag{Name: "format", Value: "table", Usage: "table, markdown, csv, json or html"},
+			&urfave.StringFlag{Name: "view", Usage: "groups or runs (default: groups, and runs for json)"},
+			&urfave.StringFlag{Name: "spec", Usage: "only runs of this spec name"},
+			&urfave.StringFlag{Name: "status", Usage: "only runs with this status (running, finished, failed, diverged, interrupted)"},
+			&urfave.StringSliceFlag{Name: "where", Usage: "only runs whose param key has this value: key=value (repeatable)"},
+			&urfave.IntFlag{Name: "last", Usage: "only the newest N runs"},
+			&urfave.Int64SliceFlag{Name: "compare", Usage: "two run ids to show side by side: --compare 3 --compare 7"},
+			&urfave.StringFlag{Name: "out", Usage: "write the report to this file instead of standard output"},
+			&urfave.StringSliceFlag{Name: "metrics", Usage: "only these summaries, in the group views (repeatable or comma-separated: --metrics fid,is)"},
 		},
-		Action: func(c *cli.Context) (err error) {
+		Action: func(c *urfave.Context) (err error) {
 			format := c.String("format")
 			if !containsStr([]string{"table", "markdown", "csv", "json", "html"}, format) {
 				return usagef("--format %q: want table, markdown, csv, json or html", format)
