@@ -13,9 +13,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	gctx "github.com/gomlx/gomlx/pkg/ml/context"
 	urfave "github.com/urfave/cli/v2"
 
+	"github.com/ddpm-runner/ddpm-runner/bench"
 	"github.com/ddpm-runner/ddpm-runner/engine"
 	"github.com/ddpm-runner/ddpm-runner/internal/fastdot"
 	"github.com/ddpm-runner/ddpm-runner/results"
@@ -55,7 +55,7 @@ func benchCommand() *urfave.Command {
 			for _, n := range c.StringSlice("config") {
 				only[n] = true
 			}
-			for _, cfg := range engine.BenchConfigs {
+			for _, cfg := range bench.Configs {
 				if len(only) > 0 && !only[cfg.Name] {
 					continue
 				}
@@ -99,7 +99,7 @@ func benchOne(store *results.Store, name, text string, steps int) (map[string]fl
 		return nil, err
 	}
 	defer backend.Finalize()
-	bare, err := engine.BareLoop(backend, gctx.New(), job, steps)
+	bare, err := bench.BareLoop(backend, job, steps)
 	if err != nil {
 		return nil, err
 	}
@@ -187,7 +187,7 @@ func benchKernels(w io.Writer, rounds int) error {
 		name         string
 		batch, steps int
 	}{{"mnist_mlp", 128, 5}, {"mnist_mlp", 512, 5}, {"mnist_unet", 32, 1}} {
-		trials, err := spec.Parse(cfg.name+".toml", []byte(engine.BenchConfigNamed(cfg.name)), []string{fmt.Sprintf("train.batch=%d", cfg.batch)})
+		trials, err := spec.Parse(cfg.name+".toml", []byte(bench.Named(cfg.name)), []string{fmt.Sprintf("train.batch=%d", cfg.batch)})
 		if err != nil {
 			return err
 		}
@@ -199,7 +199,7 @@ func benchKernels(w io.Writer, rounds int) error {
 		if cfg.name == "mnist_unet" {
 			rs = min(rounds, 3) // a stock-kernel U-Net step takes seconds
 		}
-		res, err := engine.CompareMatmulKernels(backend, job, rs, cfg.steps)
+		res, err := bench.CompareMatmulKernels(backend, job, rs, cfg.steps)
 		if err != nil {
 			return err
 		}

@@ -16,7 +16,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	gctx "github.com/gomlx/gomlx/pkg/ml/context"
 
-	"github.com/ddpm-runner/ddpm-runner/metrics"
+	"github.com/ddpm-runner/ddpm-runner/figures"
 	"github.com/ddpm-runner/ddpm-runner/plugins"
 )
 
@@ -63,7 +63,7 @@ func (r *runner) sampleAndEvaluate(ctx context.Context) error {
 	if img, ok := j.Data.(plugins.ImageData); ok {
 		path := filepath.Join(r.dir, "samples_grid.png")
 		h, w, c := img.ImageShape()
-		if err := metrics.GridPNG(path, samples, h, w, c, 10); err != nil {
+		if err := figures.GridPNG(path, samples, h, w, c, 10); err != nil {
 			return fmt.Errorf("sample grid: %w", err)
 		}
 		if err := r.opt.Store.AddArtifact(r.id, "samples_grid.png", path); err != nil {
@@ -73,7 +73,7 @@ func (r *runner) sampleAndEvaluate(ctx context.Context) error {
 	if j.Data.Dim() == 2 {
 		path := filepath.Join(r.dir, "samples.png")
 		title := fmt.Sprintf("run %d: %s seed %d", r.id, j.Trial.Spec, j.Trial.Seed)
-		if err := metrics.ScatterPNG(path, title, samples, held, 2); err != nil {
+		if err := figures.ScatterPNG(path, title, samples, held, 2); err != nil {
 			return fmt.Errorf("scatter plot: %w", err)
 		}
 		if err := r.opt.Store.AddArtifact(r.id, "samples.png", path); err != nil {

@@ -13,7 +13,6 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/train/metrics"
 	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 
-	"github.com/ddpm-runner/ddpm-runner/losses"
 	"github.com/ddpm-runner/ddpm-runner/plugins"
 )
 
@@ -50,8 +49,8 @@ func (j *Job) trainModelFn(ctx *context.Context, spec any, inputs []*Node) []*No
 		zero := ScalarZero(x0.Graph(), perExample.DType())
 		return []*Node{StopGradient(perExample), zero, zero}
 	}
-	mse := ReduceAllMean(StopGradient(losses.MSE(in)))
-	vlb := ReduceAllMean(StopGradient(losses.VLBTerm(in, false)))
+	mse := ReduceAllMean(StopGradient(in.MSE()))
+	vlb := ReduceAllMean(StopGradient(in.VLBTerm(false)))
 	return []*Node{StopGradient(perExample), mse, vlb}
 }
 

@@ -20,18 +20,18 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 
 	"github.com/ddpm-runner/ddpm-runner/diffusion"
-	"github.com/ddpm-runner/ddpm-runner/networks"
+	"github.com/ddpm-runner/ddpm-runner/plugins"
 )
 
 // newContext is a GoMLX context configured for the backend: the pure-Go backend cannot
 // differentiate native convolutions, so networks use the im2col ones there.
 func newContext(backend string) *gctx.Context {
 	ctx := gctx.New()
-	impl := "native"
+	impl := plugins.ConvNative
 	if strings.HasPrefix(backend, "go") {
-		impl = "im2col"
+		impl = plugins.ConvIm2col
 	}
-	ctx.SetParam(networks.ParamConv, impl)
+	ctx.SetParam(plugins.ParamConv, impl)
 	return ctx
 }
 
@@ -321,27 +321,6 @@ func writeAtomic(path string, b []byte) error {
 		return err
 	}
 	return os.Rename(tmp, path)
-}
-
-// BareLoop times steps training steps of a job through its GoMLX trainer alone, with the same
-// batches as Run, after one untimed step that compiles the graph: the baseline against which
-// the runner's own overhead is measured.
-func BareLoop(backend backends.Backend, ctx *gctx.Context, j *Job, steps int) (time.Duration, error) {
-	trainer, err := j.newTrainer(backend, ctx)
-	if err != nil {
-		return 0, err
-	}
-	bb := newBatchBuffers(j.Trial.Train().Int("batch"), j.Data.Dim())
-	if _, err := trainer.TrainStep(nil, j.batchInputs(1, bb), nil); err != nil {
-		return 0, err
-	}
-	start := time.Now()
-	for step := 2; step <= steps+1; step++ {
-		if _, err := trainer.TrainStep(nil, j.batchInputs(step, bb), nil); err != nil {
-			return 0, err
-		}
-	}
-	return time.Since(start), nil
 }
 
 // materialize creates in ctx every variable that the checkpoint handler still holds, in name

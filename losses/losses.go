@@ -3,28 +3,8 @@ package losses
 import (
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // graph code reads like the equations
 
-	"github.com/ddpm-runner/ddpm-runner/diffusion"
 	"github.com/ddpm-runner/ddpm-runner/plugins"
 )
-
-// MSE is the mean squared error of the mean part of the output against the predictor's
-// target, per example.
-func MSE(in plugins.LossInput) *Node {
-	meanOut, _ := in.Predictor.Split(in.Output)
-	target := in.Predictor.Target(in.Process, in.X0, in.Xt, in.T, in.Noise)
-	return diffusion.MeanFlat(Square(Sub(StopGradient(target), meanOut)))
-}
-
-// VLBTerm is L_t per example for the model's reverse distribution. With freezeMean the mean
-// part of the output is behind a stop-gradient, so the term trains only the variance.
-func VLBTerm(in plugins.LossInput, freezeMean bool) *Node {
-	meanOut, varOut := in.Predictor.Split(in.Output)
-	if freezeMean {
-		meanOut = StopGradient(meanOut)
-	}
-	mean, logVar, _ := in.Predictor.Reverse(in.Process, meanOut, varOut, in.Xt, in.T, false)
-	return in.Process.VLBTerm(in.X0, in.Xt, in.T, mean, logVar, in.Discrete, in.DecoderRows)
-}
 
 // Simple is L_simple (Ho et al. 2020), with Improved DDPM's variance term when the
 // predictor learns one.
@@ -32,11 +12,11 @@ type Simple struct{}
 
 // Loss implements plugins.Loss.
 func (Simple) Loss(in plugins.LossInput) *Node {
-	mse := MSE(in)
+	mse := in.MSE()
 	if !in.Predictor.LearnsVariance() {
 		return mse
 	}
-	return Add(mse, VLBTerm(in, true))
+	return Add(mse, in.VLBTerm(true))
 }
 
 // VLB is the true variational bound, T * L_t at the sampled t.
@@ -44,7 +24,7 @@ type VLB struct{}
 
 // Loss implements plugins.Loss.
 func (VLB) Loss(in plugins.LossInput) *Node {
-	return MulScalar(VLBTerm(in, false), float64(in.Process.T))
+	return MulScalar(in.VLBTerm(false), float64(in.Process.T))
 }
 
 // Hybrid is L_simple + lambda L_vlb (Improved DDPM), where L_vlb = T * L_t trains only the
@@ -53,7 +33,7 @@ type Hybrid struct{ Lambda float64 }
 
 // Loss implements plugins.Loss.
 func (h Hybrid) Loss(in plugins.LossInput) *Node {
-	return Add(MSE(in), MulScalar(VLBTerm(in, true), h.Lambda*float64(in.Process.T)))
+	return Add(in.MSE(), MulScalar(in.VLBTerm(true), h.Lambda*float64(in.Process.T)))
 }
 
 func init() {

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/ddpm-runner/ddpm-runner/internal/gobackend"
+	"github.com/ddpm-runner/ddpm-runner/plugins"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
@@ -30,7 +31,7 @@ func TestSizeCountsTheParameters(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.New()
-			ctx.SetParam(ParamConv, "im2col")
+			ctx.SetParam(plugins.ParamConv, plugins.ConvIm2col)
 			net := tc.net.(interface {
 				Apply(*context.Context, *Node, *Node, int) *Node
 			})

@@ -11,11 +11,6 @@ import (
 	"github.com/ddpm-runner/ddpm-runner/plugins"
 )
 
-// ParamConv is the context parameter that picks the convolution implementation: "im2col"
-// (Gather + DotGeneral, differentiable on every backend) or "native" (GoMLX's Convolve, whose
-// gradient the pure-Go backend lacks). The engine sets it from the backend.
-const ParamConv = "ddpm_conv"
-
 // UNet is a small U-Net: residual blocks with the timestep embedding added in each, strided
 // convolutions down, nearest-neighbour upsampling and convolutions up, and skip connections
 // between the two paths.
@@ -42,7 +37,7 @@ func (u *UNet) Apply(ctx *context.Context, xt, t *Node, outDim int) *Node {
 		panic(fmt.Sprintf("unet: output width %d is not a multiple of %d positions", outDim, P))
 	}
 	outC := outDim / P
-	impl := context.GetParamOr(ctx, ParamConv, "im2col")
+	impl := context.GetParamOr(ctx, plugins.ParamConv, plugins.ConvIm2col)
 	emb := u.Channels * 4
 	temb := TimestepEmbedding(t, u.Channels, xt.DType())
 	temb = Dense(ctx.In("temb0"), temb, emb)
@@ -104,7 +99,7 @@ func (c *convCtx) conv(ctx *context.Context, x *Node, h, w, stride, cout int) *N
 	bias := ctx.VariableWithShape("bias", shapes.Make(x.DType(), cout)).ValueGraph(g)
 	oh, ow := (h+stride-1)/stride, (w+stride-1)/stride
 	var y *Node
-	if c.impl == "native" {
+	if c.impl == plugins.ConvNative {
 		img := Reshape(TransposeAllAxes(x, 1, 0, 2), b, h, w, cin)
 		k := Reshape(kernel, 3, 3, cin, cout)
 		out := Convolve(img, k).PadSame().Strides(stride).Done() // [B, oh, ow, cout]

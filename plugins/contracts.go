@@ -51,6 +51,26 @@ type LossInput struct {
 	DecoderRows *Node
 }
 
+// MSE is the mean squared error of the mean part of the output against the predictor's
+// target, per example: the L_simple term, which the engine also logs for every run.
+func (in LossInput) MSE() *Node {
+	meanOut, _ := in.Predictor.Split(in.Output)
+	target := in.Predictor.Target(in.Process, in.X0, in.Xt, in.T, in.Noise)
+	return diffusion.MeanFlat(graph.Square(graph.Sub(graph.StopGradient(target), meanOut)))
+}
+
+// VLBTerm is L_t per example for the model's reverse distribution, which the engine also
+// logs for every run. With freezeMean the mean part of the output is behind a
+// stop-gradient, so the term trains only the variance.
+func (in LossInput) VLBTerm(freezeMean bool) *Node {
+	meanOut, varOut := in.Predictor.Split(in.Output)
+	if freezeMean {
+		meanOut = graph.StopGradient(meanOut)
+	}
+	mean, logVar, _ := in.Predictor.Reverse(in.Process, meanOut, varOut, in.Xt, in.T, false)
+	return in.Process.VLBTerm(in.X0, in.Xt, in.T, mean, logVar, in.Discrete, in.DecoderRows)
+}
+
 // Loss is the contract of a loss plugin: the per-example loss to minimise. (The engine logs
 // the MSE and VLB terms of every run, whatever its loss.)
 type Loss interface {
@@ -170,3 +190,15 @@ func NewTimestepSampler(name string, T int) (TimestepSampler, error) {
 	s.Init(T)
 	return s, nil
 }
+
+// ParamConv is the GoMLX context parameter through which the engine tells networks which
+// convolution to build: ConvIm2col (Gather + DotGeneral, differentiable on every backend) or
+// ConvNative (GoMLX's Convolve, whose gradient the pure-Go backend lacks). It is set from
+// the backend before the network is applied.
+const ParamConv = "ddpm_conv"
+
+// The values of ParamConv.
+const (
+	ConvIm2col = "im2col"
+	ConvNative = "native"
+)

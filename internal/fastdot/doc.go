@@ -43,7 +43,7 @@
 //	912 x 256 x 128 (dW)       98.4       125.9           94.1      136-143
 //	1024 x 1024 x 1024         95.9       181.5           87.0      157-177  GFLOP/s
 //
-// (OpenBLAS: bench/openblas_sgemm.c; fastdot: go test -bench Gemm ./internal/fastdot with
+// (OpenBLAS: bench/openblas/sgemm.c; fastdot: go test -bench Gemm ./internal/fastdot with
 // -cpu 1 and 2; the machine is shared and repeated runs vary by about 10%.) OpenBLAS is
 // faster on small products, but the assembly kernel was chosen: it needs no system library
 // (Debian's libopenblas is not on a fresh machine, and dlopen'ing it would make the fast

@@ -1,15 +1,18 @@
-package engine
+// Package bench holds the reference configurations that `runner bench` and the go test
+// benchmarks time, and the timing loops they share. The PyTorch replicas that the runner is
+// compared with live beside it (torch_mlp.py).
+package bench
 
-// BenchConfig is a reference configuration that the benchmarks time: spec tables that,
+// Config is a reference configuration that the benchmarks time: spec tables that,
 // added to defaults, give one model and batch size.
-type BenchConfig struct {
+type Config struct {
 	Name, Spec string
 }
 
-// BenchConfigs are the reference configurations of `runner bench` and of the go test
+// Configs are the reference configurations of `runner bench` and of the go test
 // benchmarks: the 2-D MLP of swissroll_2d, the MNIST reference MLP ([x (784), embedding
 // (128)] = 912 -> 256 -> 256 -> 784, batch 128) and a small MNIST U-Net.
-var BenchConfigs = []BenchConfig{
+var Configs = []Config{
 	{"2d_mlp", `[data]
 name = "swissroll"
 [schedule]
@@ -43,12 +46,12 @@ batch = 32
 `},
 }
 
-// BenchConfigNamed returns the named reference configuration's spec tables.
-func BenchConfigNamed(name string) string {
-	for _, c := range BenchConfigs {
+// Named returns the named reference configuration's spec tables.
+func Named(name string) string {
+	for _, c := range Configs {
 		if c.Name == name {
 			return c.Spec
 		}
 	}
-	panic("engine: no bench config " + name)
+	panic("bench: no config " + name)
 }

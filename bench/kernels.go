@@ -1,4 +1,4 @@
-package engine
+package bench
 
 import (
 	"fmt"
@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
-	gctx "github.com/gomlx/gomlx/pkg/ml/context"
 
+	"github.com/ddpm-runner/ddpm-runner/engine"
 	"github.com/ddpm-runner/ddpm-runner/internal/fastdot"
 )
 
@@ -28,24 +28,23 @@ func (k KernelComparison) Speedup() float64 { return k.FastStepsPerSec / k.Stock
 // machine state, and returns the medians. The graph, including the project's DotGeneral
 // gradient, is the same in both: only the matmul kernel differs. The fast kernel's earlier
 // state is restored afterwards.
-func CompareMatmulKernels(backend backends.Backend, j *Job, rounds, stepsPerRound int) (KernelComparison, error) {
+func CompareMatmulKernels(backend backends.Backend, j *engine.Job, rounds, stepsPerRound int) (KernelComparison, error) {
 	res := KernelComparison{Rounds: rounds, Batch: j.Trial.Train().Int("batch")}
 	if !fastdot.Active() {
 		return res, fmt.Errorf("the fast matmul kernel is not active: %s", fastdot.Kernel())
 	}
 	defer fastdot.SetEnabled(fastdot.Wanted())
-	trainer, err := j.newTrainer(backend, gctx.New())
+	stepper, err := engine.NewStepper(backend, j)
 	if err != nil {
 		return res, err
 	}
-	bb := newBatchBuffers(res.Batch, j.Data.Dim())
 	step := 0
 	timed := func(fast bool) (float64, error) {
 		fastdot.SetEnabled(fast)
 		start := time.Now()
 		for range stepsPerRound {
 			step++
-			if _, err := trainer.TrainStep(nil, j.batchInputs(step, bb), nil); err != nil {
+			if err := stepper.Step(step, false); err != nil {
 				return 0, err
 			}
 		}
@@ -72,6 +71,26 @@ func CompareMatmulKernels(backend backends.Backend, j *Job, rounds, stepsPerRoun
 	}
 	res.FastStepsPerSec, res.StockStepsPerSec = median(fast), median(stock)
 	return res, nil
+}
+
+// BareLoop times steps training steps of a job through its GoMLX trainer alone, with the same
+// batches as a run, after one untimed step that compiles the graph: the baseline against
+// which the runner's own overhead is measured.
+func BareLoop(backend backends.Backend, j *engine.Job, steps int) (time.Duration, error) {
+	stepper, err := engine.NewStepper(backend, j)
+	if err != nil {
+		return 0, err
+	}
+	if err := stepper.Step(1, false); err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	for step := 2; step <= steps+1; step++ {
+		if err := stepper.Step(step, false); err != nil {
+			return 0, err
+		}
+	}
+	return time.Since(start), nil
 }
 
 func median(xs []float64) float64 {

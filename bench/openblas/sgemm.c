@@ -2,7 +2,7 @@
 // step and on 1024^3, the numbers internal/fastdot's package doc compares its kernel with.
 //
 //   apt-get install libopenblas-dev
-//   gcc -O2 bench/openblas_sgemm.c -lopenblas -o /tmp/openblas_sgemm
+//   gcc -O2 bench/openblas/sgemm.c -lopenblas -o /tmp/openblas_sgemm
 //   OPENBLAS_NUM_THREADS=1 /tmp/openblas_sgemm; OPENBLAS_NUM_THREADS=2 /tmp/openblas_sgemm
 #include <cblas.h>
 #include <stdio.h>

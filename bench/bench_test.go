@@ -1,14 +1,13 @@
-package engine
+package bench
 
 import (
 	"fmt"
 	"os"
 	"testing"
 
+	"github.com/ddpm-runner/ddpm-runner/engine"
 	"github.com/ddpm-runner/ddpm-runner/internal/gobackend"
 	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/pkg/core/graph"
-	gctx "github.com/gomlx/gomlx/pkg/ml/context"
 
 	_ "github.com/ddpm-runner/ddpm-runner/plugins/builtin"
 	"github.com/ddpm-runner/ddpm-runner/spec"
@@ -25,13 +24,13 @@ var benchBackendConfig = func() string {
 
 // benchJob prepares the job of a bench config (with --set style overrides) and a go backend
 // that the benchmark finalizes when done.
-func benchJob(b *testing.B, text string, sets ...string) (*Job, backends.Backend) {
+func benchJob(b *testing.B, text string, sets ...string) (*engine.Job, backends.Backend) {
 	b.Helper()
 	trials, err := spec.Parse("bench.toml", []byte(text), sets)
 	if err != nil {
 		b.Fatal(err)
 	}
-	j, err := Prepare(trials[0])
+	j, err := engine.Prepare(trials[0])
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -43,28 +42,25 @@ func benchJob(b *testing.B, text string, sets ...string) (*Job, backends.Backend
 	return j, backend
 }
 
-// benchTrainStep times training steps of a config; trainSpec is the trainer spec of the
-// steps (nil: the plain step, logStep: a step that logs MSE and L_t).
-func benchTrainStep(b *testing.B, text string, stockGradient bool, trainSpec any) {
+// benchTrainStep times training steps of a config; logged selects the graph of the steps
+// that also compute the logged MSE and L_t.
+func benchTrainStep(b *testing.B, text string, stockGradient, logged bool) {
 	if stockGradient {
-		ours := graph.VJPRegistration[graph.NodeTypeDotGeneral]
-		graph.VJPRegistration[graph.NodeTypeDotGeneral] = stockDotGeneralVJP
-		defer func() { graph.VJPRegistration[graph.NodeTypeDotGeneral] = ours }()
+		defer engine.UseStockDotGradient()()
 	}
 	j, backend := benchJob(b, text)
-	trainer, err := j.newTrainer(backend, gctx.New())
+	stepper, err := engine.NewStepper(backend, j)
 	if err != nil {
 		b.Fatal(err)
 	}
 	tr := j.Trial.Train()
-	bb := newBatchBuffers(tr.Int("batch"), j.Data.Dim())
 	// The first step compiles the graph; it is not part of the measurement.
-	if _, err := trainer.TrainStep(trainSpec, j.batchInputs(0, bb), nil); err != nil {
+	if err := stepper.Step(0, logged); err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
 	for i := range b.N {
-		if _, err := trainer.TrainStep(trainSpec, j.batchInputs(i+1, bb), nil); err != nil {
+		if err := stepper.Step(i+1, logged); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -73,25 +69,25 @@ func benchTrainStep(b *testing.B, text string, stockGradient bool, trainSpec any
 }
 
 func BenchmarkTrainStepMNISTMLP(b *testing.B) {
-	benchTrainStep(b, BenchConfigNamed("mnist_mlp"), false, nil)
+	benchTrainStep(b, Named("mnist_mlp"), false, false)
 }
 func BenchmarkTrainStepMNISTMLPStock(b *testing.B) {
-	benchTrainStep(b, BenchConfigNamed("mnist_mlp"), true, nil)
+	benchTrainStep(b, Named("mnist_mlp"), true, false)
 }
 
 // BenchmarkTrainStepMNISTMLPLogged times the graph of the steps whose MSE and L_t are
 // logged (every log_every steps), for comparison with the plain step above.
 func BenchmarkTrainStepMNISTMLPLogged(b *testing.B) {
-	benchTrainStep(b, BenchConfigNamed("mnist_mlp"), false, logStep)
+	benchTrainStep(b, Named("mnist_mlp"), false, true)
 }
 
-func BenchmarkTrainStep2DMLP(b *testing.B) { benchTrainStep(b, BenchConfigNamed("2d_mlp"), false, nil) }
+func BenchmarkTrainStep2DMLP(b *testing.B) { benchTrainStep(b, Named("2d_mlp"), false, false) }
 func BenchmarkTrainStep2DMLPStock(b *testing.B) {
-	benchTrainStep(b, BenchConfigNamed("2d_mlp"), true, nil)
+	benchTrainStep(b, Named("2d_mlp"), true, false)
 }
 
 func BenchmarkTrainStepMNISTUNet(b *testing.B) {
-	benchTrainStep(b, BenchConfigNamed("mnist_unet"), false, nil)
+	benchTrainStep(b, Named("mnist_unet"), false, false)
 }
 
 // BenchmarkMatmulKernels alternates the fast and the stock DotGeneral kernel on the
@@ -100,7 +96,7 @@ func BenchmarkTrainStepMNISTUNet(b *testing.B) {
 func BenchmarkMatmulKernels(b *testing.B) {
 	for _, batch := range []int{128, 512} {
 		b.Run(fmt.Sprintf("mnist_mlp/batch=%d", batch), func(b *testing.B) {
-			j, backend := benchJob(b, BenchConfigNamed("mnist_mlp"), fmt.Sprintf("train.batch=%d", batch))
+			j, backend := benchJob(b, Named("mnist_mlp"), fmt.Sprintf("train.batch=%d", batch))
 			res, err := CompareMatmulKernels(backend, j, b.N, 5)
 			if err != nil {
 				b.Fatal(err)

@@ -1,0 +1,44 @@
+package engine
+
+import (
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/ml/train"
+)
+
+// Stepper runs a job's training steps outside any recorded run, with the same graph, batches
+// and optimizer as Run: what the benchmarks time.
+type Stepper struct {
+	job     *Job
+	trainer *train.Trainer
+	bb      *batchBuffers
+}
+
+// NewStepper builds a job's trainer on a fresh context; the graph compiles on the first Step.
+func NewStepper(backend backends.Backend, j *Job) (*Stepper, error) {
+	trainer, err := j.newTrainer(backend, newContext(j.Trial.Backend))
+	if err != nil {
+		return nil, err
+	}
+	return &Stepper{job: j, trainer: trainer, bb: newBatchBuffers(j.Trial.Train().Int("batch"), j.Data.Dim())}, nil
+}
+
+// Step runs the training step of the given number (its data and noise are those of that
+// step of a run); logged selects the graph of the steps that also compute the logged MSE and
+// L_t.
+func (s *Stepper) Step(step int, logged bool) error {
+	var spec any
+	if logged {
+		spec = logStep
+	}
+	_, err := s.trainer.TrainStep(spec, s.job.batchInputs(step, s.bb), nil)
+	return err
+}
+
+// UseStockDotGradient puts GoMLX's own DotGeneral gradient back in place of DotGeneralVJP
+// for graphs built until restore is called (benchmarks that measure what it saves).
+func UseStockDotGradient() (restore func()) {
+	ours := graph.VJPRegistration[graph.NodeTypeDotGeneral]
+	graph.VJPRegistration[graph.NodeTypeDotGeneral] = stockDotGeneralVJP
+	return func() { graph.VJPRegistration[graph.NodeTypeDotGeneral] = ours }
+}
