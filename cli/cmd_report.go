@@ -1,22 +1,16 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
-	"sort"
-	"strconv"
+	"slices"
 	"strings"
-	"text/tabwriter"
 
 	urfave "github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
-	"github.com/ddpm-runner/ddpm-runner/diffusion"
-	"github.com/ddpm-runner/ddpm-runner/plugins"
 	"github.com/ddpm-runner/ddpm-runner/report"
 	"github.com/ddpm-runner/ddpm-runner/results"
 )
@@ -43,7 +37,7 @@ func reportCommand() *urfave.Command {
 		},
 		Action: func(c *urfave.Context) (err error) {
 			format := c.String("format")
-			if !containsStr([]string{"table", "markdown", "csv", "json", "html"}, format) {
+			if !slices.Contains([]string{"table", "markdown", "csv", "json", "html"}, format) {
 				return usagef("--format %q: want table, markdown, csv, json or html", format)
 			}
 			view := c.String("view")
@@ -83,22 +77,32 @@ func reportCommand() *urfave.Command {
 				if len(ids) != 2 {
 					return usagef("--compare takes exactly two run ids, got %d", len(ids))
 				}
-				return compareRuns(w, store, ids[0], ids[1])
+				var pair [2]*results.Run
+				for i, id := range ids {
+					if pair[i], err = store.Run(id); err != nil {
+						return usagef("%v", err)
+					}
+				}
+				return report.WriteComparison(w, pair[0], pair[1])
 			}
 			runs, err := store.Runs(results.Filter{Spec: c.String("spec"), Status: c.String("status"), Last: c.Int("last")})
 			if err != nil {
 				return err
 			}
-			runs, err = filterWhere(runs, c.StringSlice("where"))
-			if err != nil {
-				return err
+			conds := map[string]string{}
+			for _, wv := range c.StringSlice("where") {
+				k, v, ok := strings.Cut(wv, "=")
+				if !ok {
+					return usagef("--where %q: want key=value (for example --where schedule.name=cosine)", wv)
+				}
+				conds[k] = v
 			}
+			runs = report.FilterParams(runs, conds)
 			if view == "runs" {
 				if format == "json" {
-					return writeRunsJSON(w, runs)
+					return report.WriteRunsJSON(w, runs)
 				}
-				writeRunsTable(w, runs)
-				return nil
+				return report.WriteRunsTable(w, runs)
 			}
 			groups := report.GroupRuns(runs)
 			var keep []string
@@ -114,7 +118,7 @@ func reportCommand() *urfave.Command {
 			case "json":
 				return report.WriteJSON(w, groups)
 			case "html":
-				return report.WriteHTML(w, report.HTMLInput{Groups: groups, Store: store, Schedule: alphaBarOf})
+				return report.WriteHTML(w, report.HTMLInput{Groups: groups, Store: store})
 			}
 			if len(runs) == 0 {
 				fmt.Fprintln(w, "no runs recorded")
@@ -124,8 +128,7 @@ func reportCommand() *urfave.Command {
 				return err
 			}
 			fmt.Fprintln(w)
-			writeRunsTable(w, runs)
-			return nil
+			return report.WriteRunsTable(w, runs)
 		},
 	})
 }
@@ -137,212 +140,4 @@ func useColor(w io.Writer) bool {
 	}
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
-}
-
-// filterWhere keeps the runs whose params match every key=value.
-func filterWhere(runs []*results.Run, where []string) ([]*results.Run, error) {
-	if len(where) == 0 {
-		return runs, nil
-	}
-	conds := map[string]string{}
-	for _, wv := range where {
-		k, v, ok := strings.Cut(wv, "=")
-		if !ok {
-			return nil, usagef("--where %q: want key=value (for example --where schedule.name=cosine)", wv)
-		}
-		conds[k] = v
-	}
-	var out []*results.Run
-	for _, r := range runs {
-		keep := true
-		for k, v := range conds {
-			if r.Params[k] != v {
-				keep = false
-			}
-		}
-		if keep {
-			out = append(out, r)
-		}
-	}
-	return out, nil
-}
-
-// alphaBarOf recomputes a group's schedule from its params, for the schedule figure.
-func alphaBarOf(params map[string]string) ([]float64, error) {
-	raw := map[string]any{}
-	name := params["schedule.name"]
-	T, err := strconv.Atoi(params["schedule.T"])
-	if err != nil {
-		return nil, err
-	}
-	for k, v := range params {
-		if key, ok := strings.CutPrefix(k, "schedule."); ok && key != "name" && key != "T" {
-			raw[key] = parseScalar(v)
-		}
-	}
-	s, err := plugins.Build(plugins.KindSchedule, name, raw)
-	if err != nil {
-		return nil, err
-	}
-	betas, err := s.(plugins.Schedule).Betas(T)
-	if err != nil {
-		return nil, err
-	}
-	p, err := diffusion.NewProcess(betas)
-	if err != nil {
-		return nil, err
-	}
-	return p.AlphaBar, nil
-}
-
-// compareRuns prints two runs side by side: the params that differ, every summary and
-// timing, and the provenance that differs.
-func compareRuns(w io.Writer, store *results.Store, a, b int64) error {
-	ra, err := store.Run(a)
-	if err != nil {
-		return usagef("%v", err)
-	}
-	rb, err := store.Run(b)
-	if err != nil {
-		return usagef("%v", err)
-	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "\trun %d\trun %d\n", a, b)
-	esc := report.TerminalText
-	fmt.Fprintf(tw, "spec\t%s\t%s\n", esc(ra.Spec), esc(rb.Spec))
-	fmt.Fprintf(tw, "status\t%s\t%s\n", esc(ra.Status), esc(rb.Status))
-	section := func(title string, ka, kb map[string]string, onlyDiff bool) {
-		keys := map[string]bool{}
-		for k := range ka {
-			keys[k] = true
-		}
-		for k := range kb {
-			keys[k] = true
-		}
-		fmt.Fprintf(tw, "%s\t\t\n", title)
-		for _, k := range sortedSet(keys) {
-			if onlyDiff && ka[k] == kb[k] {
-				continue
-			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\n", esc(k), esc(orDash(ka[k])), esc(orDash(kb[k])))
-		}
-	}
-	section("params that differ", ra.Params, rb.Params, true)
-	fmtMap := func(m map[string]float64) map[string]string {
-		out := map[string]string{}
-		for k, v := range m {
-			out[k] = fmt.Sprintf("%.6g", v)
-		}
-		return out
-	}
-	section("summaries", fmtMap(ra.Summaries), fmtMap(rb.Summaries), false)
-	section("timings (s)", fmtMap(ra.Timings), fmtMap(rb.Timings), false)
-	section("provenance that differs", ra.Env, rb.Env, true)
-	return tw.Flush()
-}
-
-type jsonRun struct {
-	*results.Run
-	Summaries map[string]*float64 `json:"summaries"`
-	Timings   map[string]*float64 `json:"timings"`
-}
-
-// writeRunsJSON writes the runs as a JSON array; non-finite numbers become null.
-func writeRunsJSON(w io.Writer, runs []*results.Run) error {
-	out := make([]jsonRun, len(runs))
-	for i, r := range runs {
-		out[i] = jsonRun{Run: r, Summaries: nullable(r.Summaries), Timings: nullable(r.Timings)}
-	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
-}
-
-func nullable(m map[string]float64) map[string]*float64 {
-	out := make(map[string]*float64, len(m))
-	for k, v := range m {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			out[k] = nil
-		} else {
-			out[k] = &v
-		}
-	}
-	return out
-}
-
-// keyParams are always shown; other params are shown when they differ between the runs.
-var keyParams = []string{"data.name", "schedule.name", "predictor.name", "predictor.variance", "loss.name"}
-
-func writeRunsTable(w io.Writer, runs []*results.Run) {
-	if len(runs) == 0 {
-		fmt.Fprintln(w, "no runs recorded")
-		return
-	}
-	cols := append([]string{}, keyParams...)
-	for _, k := range report.DifferingParams(report.GroupRuns(runs)) {
-		if !containsStr(cols, k) && k != "seed" {
-			cols = append(cols, k)
-		}
-	}
-	sumKeys := map[string]bool{}
-	for _, r := range runs {
-		for k := range r.Summaries {
-			sumKeys[k] = true
-		}
-	}
-	sums := sortedSet(sumKeys)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	header := append([]string{"id", "spec", "seed", "status", "started"}, cols...)
-	for i, k := range sums {
-		sums[i] = report.TerminalText(k)
-	}
-	fmt.Fprintln(tw, strings.Join(append(header, sums...), "\t"))
-	for _, r := range runs {
-		cells := []string{fmt.Sprint(r.ID), report.TerminalText(r.Spec), fmt.Sprint(r.Seed), report.TerminalText(r.Status), shortTime(r.Started)}
-		for _, k := range cols {
-			cells = append(cells, report.TerminalText(orDash(r.Params[k])))
-		}
-		for _, k := range sums {
-			v, ok := r.Summaries[k]
-			if !ok {
-				cells = append(cells, "-")
-			} else {
-				cells = append(cells, fmt.Sprintf("%.5g", v))
-			}
-		}
-		fmt.Fprintln(tw, strings.Join(cells, "\t"))
-	}
-	tw.Flush()
-}
-
-func sortedSet(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
-func containsStr(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
-	}
-	return false
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-func shortTime(ts string) string {
-	if len(ts) >= 19 {
-		return strings.Replace(ts[:19], "T", " ", 1)
-	}
-	return ts
 }

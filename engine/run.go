@@ -193,6 +193,9 @@ func (r *runner) execute(ctx context.Context) (status string, err error) {
 		}
 	}
 	r.timings["data"] = r.job.DataSeconds
+	if err := r.recordProcess(); err != nil {
+		return results.StatusFailed, err
+	}
 
 	interrupted, err := r.train(ctx)
 	if errors.Is(err, errDiverged) {

@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"sort"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -23,9 +24,8 @@ import (
 
 // HTMLInput is what the HTML report shows besides the groups.
 type HTMLInput struct {
-	Groups   []*Group
-	Store    *results.Store
-	Schedule func(params map[string]string) ([]float64, error) // alpha_bar of a group's schedule
+	Groups []*Group
+	Store  *results.Store
 }
 
 type figure struct {
@@ -60,7 +60,7 @@ func WriteHTML(w io.Writer, in HTMLInput) error {
 			figs = append(figs, *f)
 		}
 	}
-	if in.Schedule != nil {
+	if in.Store != nil {
 		if f, err := scheduleFigure(in); err == nil && f != nil {
 			figs = append(figs, *f)
 		}
@@ -245,39 +245,79 @@ func barFigure(groups []*Group, key string) (*figure, error) {
 	return render(p, key, vg.Length(2.2+0.7*float64(len(vals)))*vg.Inch, 3.2*vg.Inch)
 }
 
-func scheduleFigure(in HTMLInput) (*figure, error) {
-	p := plot.New()
-	p.Title.Text = "alpha_bar_t of each schedule"
-	p.X.Label.Text, p.Y.Label.Text = "t / T", "alpha_bar"
+// scheduleCurve is one distinct schedule of the report: its label and alpha_bar_t.
+type scheduleCurve struct {
+	Label    string
+	AlphaBar []float64
+}
+
+// scheduleCurves lists every distinct schedule the groups' runs recorded (see
+// results.ProcessRecord); two schedules are the same when their alpha_bar tables are.
+func scheduleCurves(in HTMLInput) []scheduleCurve {
+	var out []scheduleCurve
 	seen := map[string]bool{}
-	i := 0
 	for _, g := range in.Groups {
-		key := fmt.Sprint(g.Params["schedule.name"], g.Params["schedule.T"], g.Params["schedule.beta_start"], g.Params["schedule.beta_end"])
-		if seen[key] {
+		ab := recordedAlphaBar(in.Store, g)
+		key := fmt.Sprint(ab)
+		if ab == nil || seen[key] {
 			continue
 		}
 		seen[key] = true
-		ab, err := in.Schedule(g.Params)
-		if err != nil {
-			continue
-		}
-		pts := make(plotter.XYs, len(ab))
-		for t, v := range ab {
-			pts[t] = plotter.XY{X: float64(t+1) / float64(len(ab)), Y: v}
+		out = append(out, scheduleCurve{Label: scheduleLabel(g.Params), AlphaBar: ab})
+	}
+	return out
+}
+
+// scheduleFigure draws alpha_bar_t of every distinct schedule.
+func scheduleFigure(in HTMLInput) (*figure, error) {
+	curves := scheduleCurves(in)
+	if len(curves) == 0 {
+		return nil, nil
+	}
+	p := plot.New()
+	p.Title.Text = "alpha_bar_t of each schedule"
+	p.X.Label.Text, p.Y.Label.Text = "t / T", "alpha_bar"
+	for i, c := range curves {
+		pts := make(plotter.XYs, len(c.AlphaBar))
+		for t, v := range c.AlphaBar {
+			pts[t] = plotter.XY{X: float64(t+1) / float64(len(c.AlphaBar)), Y: v}
 		}
 		line, err := plotter.NewLine(pts)
 		if err != nil {
 			return nil, err
 		}
 		line.Color = plotutil.Color(i)
-		i++
 		p.Add(line)
-		p.Legend.Add(g.Params["schedule.name"]+" T="+g.Params["schedule.T"], line)
-	}
-	if i == 0 {
-		return nil, nil
+		p.Legend.Add(c.Label, line)
 	}
 	return render(p, "schedules", 5*vg.Inch, 3.2*vg.Inch)
+}
+
+// recordedAlphaBar is the alpha_bar table recorded by the first of a group's runs that has
+// one (all runs of a group share their schedule).
+func recordedAlphaBar(store *results.Store, g *Group) []float64 {
+	for _, r := range g.Runs {
+		if rec, ok, err := store.Process(r.ID); err == nil && ok {
+			return rec.AlphaBar
+		}
+	}
+	return nil
+}
+
+// scheduleLabel names a schedule by its plugin and every parameter of it.
+func scheduleLabel(params map[string]string) string {
+	var keys []string
+	for k := range params {
+		if strings.HasPrefix(k, "schedule.") && k != "schedule.name" {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	label := params["schedule.name"]
+	for _, k := range keys {
+		label += " " + strings.TrimPrefix(k, "schedule.") + "=" + params[k]
+	}
+	return label
 }
 
 var pageTemplate = template.Must(template.New("report").Parse(`<!DOCTYPE html>

@@ -2,7 +2,11 @@ package report
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -68,11 +72,75 @@ func TestGroupRunsAndBest(t *testing.T) {
 	if strings.Contains(plain.String(), "\x1b[") {
 		t.Error("escape codes without colour")
 	}
-	var html bytes.Buffer
-	if err := WriteHTML(&html, HTMLInput{Groups: groups}); err != nil {
+}
+
+// recordRun records a finished run with a loss history and the process its schedule made.
+func recordRun(t *testing.T, st *results.Store, params map[string]string, alphaBar []float64) {
+	t.Helper()
+	id, err := st.CreateRun(results.NewRun{Spec: "s", Hash: fmt.Sprint(params), GroupHash: fmt.Sprint(params), Params: params})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(html.String(), "<img src=\"data:image/png;base64,") || !strings.Contains(html.String(), "schedule.name=cosine") {
-		t.Error("html lacks the figures or the groups")
+	mw := st.Metrics(id, 16)
+	for step := 1; step <= 5; step++ {
+		if err := mw.Add("loss", step, 1/float64(step)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := mw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(results.ProcessRecord{AlphaBar: alphaBar})
+	path := filepath.Join(t.TempDir(), results.ProcessArtifact)
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AddArtifact(id, results.ProcessArtifact, path); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetSummaries(id, map[string]float64{"final_loss": alphaBar[0]}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.EndRun(id, results.StatusFinished, ""); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestHTMLDrawsLossesAndEachDistinctSchedule: the page of a real store has the loss curves and
+// the schedule figure, and two cosine schedules that differ only in s are two curves, while
+// two groups that share a schedule (differing in the learning rate) are one.
+func TestHTMLDrawsLossesAndEachDistinctSchedule(t *testing.T) {
+	st, err := results.Open(filepath.Join(t.TempDir(), "runs.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	cosine := func(s, lr string) map[string]string {
+		return map[string]string{"schedule.name": "cosine", "schedule.T": "3", "schedule.s": s, "train.lr": lr}
+	}
+	recordRun(t, st, cosine("0.008", "0.001"), []float64{0.9, 0.5, 0.1})
+	recordRun(t, st, cosine("0.008", "0.002"), []float64{0.9, 0.5, 0.1})
+	recordRun(t, st, cosine("0.1", "0.001"), []float64{0.8, 0.4, 0.05})
+	runs, err := st.Runs(results.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := HTMLInput{Groups: GroupRuns(runs), Store: st}
+	curves := scheduleCurves(in)
+	if len(curves) != 2 {
+		t.Fatalf("%d schedule curves, want 2: %+v", len(curves), curves)
+	}
+	labels := curves[0].Label + " | " + curves[1].Label
+	if !strings.Contains(labels, "s=0.008") || !strings.Contains(labels, "s=0.1") {
+		t.Errorf("labels %q do not tell the two schedules apart", labels)
+	}
+	var page bytes.Buffer
+	if err := WriteHTML(&page, in); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`alt="loss curves"`, `alt="schedules"`, `alt="final_loss"`, "schedule.s=0.1"} {
+		if !strings.Contains(page.String(), want) {
+			t.Errorf("html lacks %s", want)
+		}
 	}
 }
