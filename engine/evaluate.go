@@ -3,17 +3,15 @@ package engine
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
 	gctx "github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/ddpm-runner/ddpm-runner/figures"
@@ -29,12 +27,57 @@ func (r *runner) sampleAndEvaluate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	samples, err := r.drawSamples(ctx, evalCtx)
+	if err != nil {
+		return err
+	}
+	m := j.Trial.Section("eval").Params.Int("n")
+	held := j.Data.HeldOut(m)
+	if err := r.writeSampleFigures(samples, held); err != nil {
+		return err
+	}
+	// Training examples for the metrics' data floor: the first batch of a stream no step uses.
+	trainRef := make([]float32, m*j.Data.Dim())
+	j.Data.Train(uint64(j.Trial.Seed)^referenceStream, 0, m, trainRef)
+	in := plugins.EvalInput{Dim: j.Data.Dim(), Discrete: j.Data.Discrete(), Samples: samples, HeldOut: held,
+		Train: trainRef, ArtifactDir: r.dir,
+		Context: ctx,
+		Bound:   func(x []float32) (float64, float64, float64, error) { return Bound(ctx, r.backend, evalCtx, j, x) }}
+	if img, ok := j.Data.(plugins.ImageData); ok {
+		in.H, in.W, in.C = img.ImageShape()
+	}
+	for _, nm := range j.Metrics {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		r.opt.Phase("metric." + nm.Name)
+		start := time.Now()
+		res, err := nm.Metric.Evaluate(in)
+		if err != nil {
+			return fmt.Errorf("metric %s: %w", nm.Name, err)
+		}
+		if err := ctx.Err(); err != nil {
+			// A metric that does not watch the context still ran to its end; its values
+			// are dropped with the rest, as the run is to be evaluated again on resume.
+			return err
+		}
+		r.timings["metric."+nm.Name] = time.Since(start).Seconds()
+		if err := r.recordMetric(nm, res); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// drawSamples draws the run's samples and records their speed and how many are not finite.
+func (r *runner) drawSamples(ctx context.Context, evalCtx *gctx.Context) ([]float32, error) {
+	j := r.job
 	r.opt.Phase("sample")
 	start := time.Now()
 	n := j.Trial.Section("sample").Params.Int("n")
 	samples, err := Sample(ctx, r.backend, evalCtx, j, n)
 	if err != nil {
-		return fmt.Errorf("sampling: %w", err)
+		return nil, fmt.Errorf("sampling: %w", err)
 	}
 	el := time.Since(start).Seconds()
 	r.timings["sample"] = el
@@ -52,14 +95,19 @@ func (r *runner) sampleAndEvaluate(ctx context.Context) error {
 	if j.Data.Dim() <= 16 {
 		path := filepath.Join(r.dir, "samples.csv")
 		if err := writeCSV(path, samples, j.Data.Dim()); err != nil {
-			return err
+			return nil, err
 		}
 		if err := r.opt.Store.AddArtifact(r.id, "samples.csv", path); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	m := j.Trial.Section("eval").Params.Int("n")
-	held := j.Data.HeldOut(m)
+	return samples, nil
+}
+
+// writeSampleFigures draws a grid of sample images for image data and a scatter of samples
+// over held-out data for 2-D data.
+func (r *runner) writeSampleFigures(samples, held []float32) error {
+	j := r.job
 	if img, ok := j.Data.(plugins.ImageData); ok {
 		path := filepath.Join(r.dir, "samples_grid.png")
 		h, w, c := img.ImageShape()
@@ -80,58 +128,29 @@ func (r *runner) sampleAndEvaluate(ctx context.Context) error {
 			return err
 		}
 	}
-	// Training examples for the metrics' data floor: the first batch of a stream no step uses.
-	trainRef := make([]float32, m*j.Data.Dim())
-	j.Data.Train(uint64(j.Trial.Seed)^referenceStream, 0, m, trainRef)
-	in := plugins.EvalInput{Dim: j.Data.Dim(), Discrete: j.Data.Discrete(), Samples: samples, HeldOut: held,
-		Train: trainRef, ArtifactDir: r.dir,
-		Context: ctx,
-		Bound:   func(x []float32) (float64, float64, float64, error) { return Bound(ctx, r.backend, evalCtx, j, x) }}
-	if img, ok := j.Data.(plugins.ImageData); ok {
-		in.H, in.W, in.C = img.ImageShape()
-	}
-	for _, nm := range j.Metrics {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		r.opt.Phase("metric." + nm.Name)
-		ms := time.Now()
-		res, err := nm.Metric.Evaluate(in)
-		if err != nil {
-			return fmt.Errorf("metric %s: %w", nm.Name, err)
-		}
-		if err := ctx.Err(); err != nil {
-			// A metric that does not watch the context still ran to its end; its values
-			// are dropped with the rest, as the run is to be evaluated again on resume.
-			return err
-		}
-		r.timings["metric."+nm.Name] = time.Since(ms).Seconds()
-		for k, v := range res.Values {
-			if !nm.Plugin.Declares(k) {
-				// The report ranks and labels values from their declarations.
-				return fmt.Errorf("metric %s reported %q, which it does not declare in its Reports", nm.Name, k)
-			}
-			r.summaries[k] = v
-		}
-		names := make([]string, 0, len(res.Artifacts))
-		for k := range res.Artifacts {
-			names = append(names, k)
-		}
-		sort.Strings(names)
-		for _, k := range names {
-			if err := r.opt.Store.AddArtifact(r.id, k, res.Artifacts[k]); err != nil {
-				return err
-			}
-		}
-		notes := map[string]string{}
-		for k, v := range res.Notes {
-			notes["metric."+nm.Name+"."+k] = v
-		}
-		if err := r.opt.Store.AddEnv(r.id, notes); err != nil {
-			return err
-		}
-	}
 	return nil
+}
+
+// recordMetric keeps a metric's values as summaries (each must be one it declares), lists
+// its files as artifacts and its notes as provenance.
+func (r *runner) recordMetric(nm namedMetric, res plugins.EvalResult) error {
+	for k, v := range res.Values {
+		if !nm.Plugin.Declares(k) {
+			// The report ranks and labels values from their declarations.
+			return fmt.Errorf("metric %s reported %q, which it does not declare in its Reports", nm.Name, k)
+		}
+		r.summaries[k] = v
+	}
+	for _, k := range slices.Sorted(maps.Keys(res.Artifacts)) {
+		if err := r.opt.Store.AddArtifact(r.id, k, res.Artifacts[k]); err != nil {
+			return err
+		}
+	}
+	notes := map[string]string{}
+	for k, v := range res.Notes {
+		notes["metric."+nm.Name+"."+k] = v
+	}
+	return r.opt.Store.AddEnv(r.id, notes)
 }
 
 func writeCSV(path string, x []float32, dim int) error {
@@ -153,107 +172,4 @@ func writeCSV(path string, x []float32, dim int) error {
 		b.WriteByte('\n')
 	}
 	return os.WriteFile(path, []byte(b.String()), 0o644)
-}
-
-// referenceStream seeds the training examples that metrics compare held-out data with.
-const referenceStream = 0x7265666572656e63
-
-// sampleSeedOffset separates the sampling streams from the training ones (which use step
-// numbers as their second seed word).
-const sampleSeedOffset = 1 << 62
-
-// Sample draws n samples by running the sampler's chain from x_T ~ N(0, I) with the weights
-// in evalCtx. It is deterministic for a given seed.
-// A cancelled ctx stops the chain between two steps with ctx's error.
-func Sample(ctx context.Context, backend backends.Backend, evalCtx *gctx.Context, j *Job, n int) ([]float32, error) {
-	dim := j.Data.Dim()
-	exec, err := gctx.NewExec(backend, evalCtx, j.sampleStepFn)
-	if err != nil {
-		return nil, err
-	}
-	defer exec.Finalize()
-	seed := uint64(j.Trial.Seed)
-	rng := rand.New(rand.NewPCG(seed, sampleSeedOffset))
-	x := make([]float32, n*dim)
-	for i := range x {
-		x[i] = float32(rng.NormFloat64())
-	}
-	noise := make([]float32, n*dim)
-	tIdx := make([]int32, n)
-	netT := make([]int32, n)
-	for i := len(j.SampleTimesteps) - 1; i >= 0; i-- {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		rng := rand.New(rand.NewPCG(seed, sampleSeedOffset+uint64(i)+1))
-		for k := range noise {
-			noise[k] = float32(rng.NormFloat64())
-		}
-		for k := range tIdx {
-			tIdx[k], netT[k] = int32(i), int32(j.SampleTimesteps[i])
-		}
-		out, err := exec.Exec(tensors.FromFlatDataAndDimensions(x, n, dim), tIdx, netT,
-			tensors.FromFlatDataAndDimensions(noise, n, dim))
-		if err != nil {
-			return nil, err
-		}
-		x = tensors.MustCopyFlatData[float32](out[0])
-	}
-	return x, nil
-}
-
-// boundBatch caps how many examples one bound evaluation handles at once.
-const boundBatch = 1000
-
-// Bound computes the variational bound on examples x with the weights in evalCtx, averaged
-// over examples, in nats per dimension: the prior term L_T, the sum over t >= 1 of L_t, and
-// the decoder term L_0. Every timestep is evaluated (no sampling of t).
-// A cancelled ctx stops it between two timesteps with ctx's error.
-func Bound(ctx context.Context, backend backends.Backend, evalCtx *gctx.Context, j *Job, x []float32) (prior, terms, decoder float64, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("bound: %v", p)
-		}
-	}()
-	dim := j.Data.Dim()
-	n := len(x) / dim
-	exec, err := gctx.NewExec(backend, evalCtx, j.boundTermFn)
-	if err != nil {
-		return 0, 0, 0, err
-	}
-	defer exec.Finalize()
-	prior = j.priorKL(x)
-	for start := 0; start < n; start += boundBatch {
-		end := min(n, start+boundBatch)
-		m := end - start
-		xb := tensors.FromFlatDataAndDimensions(x[start*dim:end*dim], m, dim)
-		ts := make([]int32, m)
-		noise := make([]float32, m*dim)
-		for t := range j.Process.T {
-			if err := ctx.Err(); err != nil {
-				return 0, 0, 0, err
-			}
-			rng := rand.New(rand.NewPCG(uint64(j.Trial.Seed)^0xb0b0, uint64(t)<<32|uint64(start)))
-			for k := range noise {
-				noise[k] = float32(rng.NormFloat64())
-			}
-			for k := range ts {
-				ts[k] = int32(t)
-			}
-			out, err := exec.Exec(xb, ts, tensors.FromFlatDataAndDimensions(noise, m, dim))
-			if err != nil {
-				return 0, 0, 0, err
-			}
-			var sum float64
-			for _, v := range tensors.MustCopyFlatData[float32](out[0]) {
-				sum += float64(v)
-			}
-			if t == 0 {
-				decoder += sum
-			} else {
-				terms += sum
-			}
-		}
-	}
-	return prior, terms / float64(n), decoder / float64(n), nil
 }

@@ -38,7 +38,8 @@ const logStep = "log"
 // when spec is logStep, the batch means of the MSE and of L_t, which every run logs whatever
 // its loss (zeros otherwise).
 func (j *Job) trainModelFn(ctx *context.Context, spec any, inputs []*Node) []*Node {
-	x0, t, noise, weights, decoderRows := inputs[0], inputs[1], inputs[2], inputs[3], inputs[4]
+	x0, t, noise := inputs[x0Input], inputs[timestepsInput], inputs[noiseInput]
+	weights, decoderRows := inputs[weightsInput], inputs[decoderRowsInput]
 	xt := j.Process.QSample(x0, t, noise)
 	out := j.Net.Apply(ctx.In(modelScope), xt, t, j.Data.Dim()*j.Predictor.OutputMultiplier())
 	in := plugins.LossInput{Process: j.Process, Predictor: j.Predictor, X0: x0, Xt: xt, T: t, Noise: noise,

@@ -4,23 +4,20 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"math/rand/v2"
-	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	gctx "github.com/gomlx/gomlx/pkg/ml/context"
-	"github.com/gomlx/gomlx/pkg/ml/context/checkpoints"
 	"github.com/gomlx/gomlx/pkg/ml/train"
 	gmetrics "github.com/gomlx/gomlx/pkg/ml/train/metrics"
 	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 
-	"github.com/ddpm-runner/ddpm-runner/diffusion"
 	"github.com/ddpm-runner/ddpm-runner/plugins"
+	"github.com/ddpm-runner/ddpm-runner/results"
 )
 
 // newContext is a GoMLX context configured for the backend: the pure-Go backend cannot
@@ -35,208 +32,94 @@ func newContext(backend string) *gctx.Context {
 	return ctx
 }
 
-// timestepsFile is where the timestep sampler's state at a checkpoint step is kept.
-func timestepsFile(dir string, step int) string {
-	return filepath.Join(dir, fmt.Sprintf("timesteps-step-%08d.json", step))
-}
-
-// pruneTimesteps keeps the newest keep sampler-state files (checkpoints keep two).
-func pruneTimesteps(dir string, keep int) error {
-	files, err := filepath.Glob(filepath.Join(dir, "timesteps-step-*.json"))
-	if err != nil {
-		return err
-	}
-	sort.Strings(files)
-	for len(files) > keep {
-		if err := os.Remove(files[0]); err != nil {
-			return err
-		}
-		files = files[1:]
-	}
-	return nil
-}
-
-// dropBrokenCheckpoints moves aside the newest checkpoints that cannot be read, so that a
-// run killed while writing one (kill -9, power loss) resumes from the one before. Each is
-// tried on a scratch context; what is moved aside keeps its files with a .broken suffix.
-func dropBrokenCheckpoints(dir string) error {
-	for {
-		_, err := checkpoints.Build(gctx.New()).Dir(dir).Done()
-		if err == nil {
-			return nil
-		}
-		bins, _ := filepath.Glob(filepath.Join(dir, "checkpoint-*.bin"))
-		if len(bins) < 2 {
-			return fmt.Errorf("no readable checkpoint in %s: %w", dir, err)
-		}
-		sort.Strings(bins)
-		base := strings.TrimSuffix(bins[len(bins)-1], ".bin")
-		for _, ext := range []string{".bin", ".json"} {
-			if _, statErr := os.Stat(base + ext); statErr == nil {
-				if err := os.Rename(base+ext, base+ext+".broken"); err != nil {
-					return err
-				}
-			}
-		}
-	}
-}
-
-// noiseStream separates the timestep-and-noise stream of a step from the dataset's own
-// stream for the same (seed, step).
-const noiseStream = 0x9e3779b97f4a7c15
-
-// batchRNG is the random stream of one training step's timesteps and noise. Like the data,
-// it is a pure function of (seed, step), so a resumed run sees exactly what it would have.
-func batchRNG(seed, step int) *rand.Rand {
-	return rand.New(rand.NewPCG(uint64(seed)^noiseStream, uint64(step)))
-}
-
+// train runs the training steps of the run (from its checkpoint when resuming), logging the
+// loss, MSE and L_t, checkpointing, and stopping at a signal with a checkpoint.
 func (r *runner) train(ctx context.Context) (interrupted bool, err error) {
-	j, tr := r.job, r.job.Trial.Train()
-	steps, batch, dim := tr.Int("steps"), tr.Int("batch"), j.Data.Dim()
-	r.ctx = newContext(r.job.Trial.Backend)
-	if r.resume {
-		// The checkpoint loads the variables before the graph asks for them: let the graph
-		// reuse them (and still create the trainer's own bookkeeping variables).
-		r.ctx = r.ctx.Checked(false)
-	}
-	trainer, err := j.newTrainer(r.backend, r.ctx)
+	trainer, ckpt, first, err := r.startTraining()
 	if err != nil {
 		return false, err
 	}
-
-	ckptDir := filepath.Join(r.dir, "checkpoint")
-	if r.resume { // claim has checked that a checkpoint is there
-		if err := dropBrokenCheckpoints(ckptDir); err != nil {
-			return false, err
-		}
-	}
-	ckpt, err := checkpoints.Build(r.ctx).Dir(ckptDir).Keep(2).Done()
-	if err != nil {
-		return false, fmt.Errorf("checkpoints: %w", err)
-	}
-	first := 1
-	if r.resume {
-		done := int(optimizers.GetGlobalStep(r.ctx))
-		b, err := os.ReadFile(timestepsFile(ckptDir, done))
-		if err != nil {
-			return false, fmt.Errorf("timestep sampler state of the step %d checkpoint: %w", done, err)
-		}
-		if err := j.Timesteps.SetState(b); err != nil {
-			return false, fmt.Errorf("step %d checkpoint: %w", done, err)
-		}
-		if err := r.opt.Store.TruncateMetrics(r.id, done); err != nil {
-			return false, err
-		}
-		first = done + 1
-		if first > steps {
-			// Training had ended when the run stopped: no step will build the graph that
-			// would load the variables, and sampling reads them from the context.
-			materialize(r.ctx, ckpt)
-		}
-	}
-	mw := r.opt.Store.Metrics(r.id, r.opt.MetricBatch)
-	prog := newProgress(r.opt.Progress, fmt.Sprintf("run %d", r.id), 0, steps)
+	steps := r.job.Trial.Train().Int("steps")
+	loop := &trainLoop{r: r, trainer: trainer, ckpt: ckpt, mw: r.opt.Store.Metrics(r.id, r.opt.MetricBatch),
+		bb: newBatchBuffers(r.job.Trial.Train().Int("batch"), r.job.Data.Dim()), compiled: map[[2]any]bool{},
+		lastFinite: math.NaN()}
+	prog := newProgress(r.opt.Progress, fmt.Sprintf("run %d", r.id), first-1, steps)
 	defer prog.done()
 
-	bb := newBatchBuffers(batch, dim)
-	logEvery, ckptEvery := tr.Int("log_every"), tr.Int("checkpoint_every")
-	lastFinite, lastFiniteStep := math.NaN(), 0
-	trainStart := time.Now()
-	// Each graph variant (logging or not, decoder rows: usual or whole batch) is built and
-	// compiled on its first step; those steps count as compile time, not training speed.
-	var compileTime time.Duration
-	compiled := map[[2]any]bool{}
-	saveCheckpoint := func() error {
-		if err := mw.Flush(); err != nil {
-			return err
-		}
-		// The timestep sampler's state is saved per checkpoint step, so a resume that falls
-		// back to an older checkpoint also gets the matching state. It is written (atomically)
-		// before the checkpoint, so a process killed in between leaves no checkpoint without
-		// its sampler state.
-		r.opt.Phase("checkpoint")
-		defer r.opt.Phase("train")
-		step := int(optimizers.GetGlobalStep(r.ctx))
-		state, err := j.Timesteps.State()
-		if err != nil {
-			return err
-		}
-		if err := writeAtomic(timestepsFile(ckptDir, step), state); err != nil {
-			return err
-		}
-		if err := ckpt.Save(); err != nil {
-			return fmt.Errorf("checkpoint: %w", err)
-		}
-		return pruneTimesteps(ckptDir, 3)
-	}
-
 	r.opt.Phase("train")
+	start := time.Now()
 	for step := first; step <= steps; step++ {
 		if ctx.Err() != nil {
-			r.timings["train"] = time.Since(trainStart).Seconds()
-			if err := saveCheckpoint(); err != nil {
+			r.timings["train"] = time.Since(start).Seconds()
+			if err := loop.checkpoint(); err != nil {
 				return true, err
 			}
 			r.summaries["interrupted_at_step"] = float64(step - 1)
 			return true, nil
 		}
-		inputs := j.batchInputs(step, bb)
-		logged := step%logEvery == 0 || step == steps || step == 1
-		var spec any
-		if logged {
-			spec = logStep
-		}
-		stepStart := time.Now()
-		out, err := trainer.TrainStep(spec, inputs, nil)
+		loss, err := loop.step(step)
 		if err != nil {
-			return false, fmt.Errorf("step %d: %w", step, err)
+			return false, err
 		}
-		if variant := [2]any{spec, inputs[4].Shape().Size()}; !compiled[variant] {
-			compiled[variant] = true
-			compileTime += time.Since(stepStart)
-		}
-		loss := scalar(out[0])
-		perExample := tensors.MustCopyFlatData[float32](out[2])
-		mse, vlb := scalar(out[3]), scalar(out[4])
-		if math.IsNaN(loss) || math.IsInf(loss, 0) {
-			_ = mw.Add("loss", step, loss)
-			_ = mw.Flush()
-			r.summaries["diverged_at_step"] = float64(step)
-			r.summaries["last_finite_loss"] = lastFinite
-			return false, fmt.Errorf("%w: loss is %v at step %d (last finite loss %.6g at step %d)",
-				errDiverged, loss, step, lastFinite, lastFiniteStep)
-		}
-		lastFinite, lastFiniteStep = loss, step
-		j.Timesteps.Update(bb.ts, perExample)
-		if logged {
-			for _, kv := range []struct {
-				k string
-				v float64
-			}{{"loss", loss}, {"mse", mse}, {"vlb_t", vlb}} {
-				if err := mw.Add(kv.k, step, kv.v); err != nil {
-					return false, err
-				}
-			}
-		}
-		if ckptEvery > 0 && step%ckptEvery == 0 && step < steps {
-			if err := saveCheckpoint(); err != nil {
-				return false, err
-			}
-		}
-		prog.step(step, loss, step)
+		prog.step(step, loss)
 	}
-	trainTime := time.Since(trainStart)
-	r.timings["compile"] = compileTime.Seconds()
+	trainTime := time.Since(start)
+	r.timings["compile"] = loop.compileTime.Seconds()
 	r.timings["train"] = trainTime.Seconds()
-	if err := saveCheckpoint(); err != nil {
+	if err := loop.checkpoint(); err != nil {
 		return false, err
 	}
+	if err := r.summarizeTraining(first, len(loop.compiled), trainTime-loop.compileTime); err != nil {
+		return false, err
+	}
+	return false, nil
+}
+
+// startTraining builds the trainer on a fresh context and opens the checkpoints; a resume
+// loads the last readable checkpoint and its timestep sampler state. first is the first
+// step left to train.
+func (r *runner) startTraining() (trainer *train.Trainer, ckpt *checkpointer, first int, err error) {
+	j := r.job
+	r.ctx = newContext(j.Trial.Backend)
+	if r.resume {
+		// The checkpoint loads the variables before the graph asks for them: let the graph
+		// reuse them (and still create the trainer's own bookkeeping variables).
+		r.ctx = r.ctx.Checked(false)
+	}
+	// The trainer seeds the context's random state before the checkpoint, if any, replaces it.
+	if trainer, err = j.newTrainer(r.backend, r.ctx); err != nil {
+		return nil, nil, 0, err
+	}
+	if ckpt, err = openCheckpoints(r.ctx, filepath.Join(r.dir, "checkpoint"), r.resume); err != nil {
+		return nil, nil, 0, err
+	}
+	if !r.resume {
+		return trainer, ckpt, 1, nil
+	}
+	done, err := ckpt.restoreTimesteps(r.ctx, j.Timesteps)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	if err := r.opt.Store.TruncateMetrics(r.id, done); err != nil {
+		return nil, nil, 0, err
+	}
+	if done >= j.Trial.Train().Int("steps") {
+		// Training had ended when the run stopped: no step will build the graph that
+		// would load the variables, and sampling reads them from the context.
+		materialize(r.ctx, ckpt.handler)
+	}
+	return trainer, ckpt, done + 1, nil
+}
+
+// summarizeTraining records the final loss and the training speed of this process's steps
+// (timed excludes the steps that compiled a graph variant).
+func (r *runner) summarizeTraining(first, compiledSteps int, timed time.Duration) error {
+	steps := r.job.Trial.Train().Int("steps")
 	// The final loss is the mean of the losses logged in the last tenth of training, read
 	// back from the store so that a resumed run reports what an uninterrupted one would.
 	hist, err := r.opt.Store.History(r.id, "loss")
 	if err != nil {
-		return false, err
+		return err
 	}
 	from := steps - max(steps/10, 1)
 	var sum float64
@@ -249,11 +132,86 @@ func (r *runner) train(ctx context.Context) (interrupted bool, err error) {
 	}
 	r.summaries["final_loss"] = sum / float64(n)
 	if leg := steps - first + 1; leg > 1 {
-		if timed := leg - len(compiled); timed > 0 {
-			r.summaries["steps_per_sec"] = float64(timed) / (trainTime - compileTime).Seconds()
+		if counted := leg - compiledSteps; counted > 0 {
+			r.summaries["steps_per_sec"] = float64(counted) / timed.Seconds()
 		}
 	}
-	return false, nil
+	return nil
+}
+
+// trainLoop is the state that the steps of one training leg share.
+type trainLoop struct {
+	r          *runner
+	trainer    *train.Trainer
+	ckpt       *checkpointer
+	mw         *results.MetricWriter
+	bb         *batchBuffers
+	lastFinite float64
+	lastStep   int // step of lastFinite
+	// Each graph variant (logging or not, decoder rows: usual or whole batch) is built and
+	// compiled on its first step; those steps count as compile time, not training speed.
+	compiled    map[[2]any]bool
+	compileTime time.Duration
+}
+
+// step trains one step and logs it when due; it returns the step's loss, or errDiverged
+// when the loss is not finite.
+func (l *trainLoop) step(step int) (float64, error) {
+	r, j := l.r, l.r.job
+	tr := j.Trial.Train()
+	steps, logEvery, ckptEvery := tr.Int("steps"), tr.Int("log_every"), tr.Int("checkpoint_every")
+	inputs := j.batchInputs(step, l.bb)
+	logged := step%logEvery == 0 || step == steps || step == 1
+	var spec any
+	if logged {
+		spec = logStep
+	}
+	start := time.Now()
+	raw, err := l.trainer.TrainStep(spec, inputs, nil)
+	if err != nil {
+		return 0, fmt.Errorf("step %d: %w", step, err)
+	}
+	if variant := [2]any{spec, inputs[decoderRowsInput].Shape().Size()}; !l.compiled[variant] {
+		l.compiled[variant] = true
+		l.compileTime += time.Since(start)
+	}
+	out := readStepOutputs(raw)
+	if math.IsNaN(out.loss) || math.IsInf(out.loss, 0) {
+		_ = l.mw.Add("loss", step, out.loss)
+		_ = l.mw.Flush()
+		r.summaries["diverged_at_step"] = float64(step)
+		r.summaries["last_finite_loss"] = l.lastFinite
+		return out.loss, fmt.Errorf("%w: loss is %v at step %d (last finite loss %.6g at step %d)",
+			errDiverged, out.loss, step, l.lastFinite, l.lastStep)
+	}
+	l.lastFinite, l.lastStep = out.loss, step
+	j.Timesteps.Update(l.bb.ts, out.perExample)
+	if logged {
+		for _, kv := range []struct {
+			k string
+			v float64
+		}{{"loss", out.loss}, {"mse", out.mse}, {"vlb_t", out.vlb}} {
+			if err := l.mw.Add(kv.k, step, kv.v); err != nil {
+				return out.loss, err
+			}
+		}
+	}
+	if ckptEvery > 0 && step%ckptEvery == 0 && step < steps {
+		if err := l.checkpoint(); err != nil {
+			return out.loss, err
+		}
+	}
+	return out.loss, nil
+}
+
+// checkpoint flushes the logged metrics and saves a checkpoint with the sampler's state.
+func (l *trainLoop) checkpoint() error {
+	if err := l.mw.Flush(); err != nil {
+		return err
+	}
+	l.r.opt.Phase("checkpoint")
+	defer l.r.opt.Phase("train")
+	return l.ckpt.save(l.r.ctx, l.r.job.Timesteps)
 }
 
 // newTrainer builds the GoMLX trainer of a job on ctx, seeding ctx's random state (used to
@@ -273,35 +231,20 @@ func (j *Job) newTrainer(backend backends.Backend, ctx *gctx.Context) (*train.Tr
 	return train.NewTrainer(backend, ctx, j.trainModelFn, nil, opt, extra, nil), nil
 }
 
-// batchBuffers are the host buffers of one training batch, reused across steps.
-type batchBuffers struct {
-	batch, dim int
-	x0, noise  []float32
-	ts, rows   []int32
-	ws         []float32
+// stepOutputs are the values one training step hands back.
+type stepOutputs struct {
+	loss       float64   // the batch's (importance-weighted) loss
+	perExample []float32 // unweighted per-example losses, for the timestep sampler
+	mse, vlb   float64   // batch means of the MSE and L_t (zero on steps that do not log)
 }
 
-func newBatchBuffers(batch, dim int) *batchBuffers {
-	return &batchBuffers{batch: batch, dim: dim, x0: make([]float32, batch*dim), noise: make([]float32, batch*dim),
-		ts: make([]int32, batch), rows: make([]int32, batch), ws: make([]float32, batch)}
-}
-
-// batchInputs draws the inputs of a training step (x_0, t, eps, importance weights) from the
-// step's own random stream, and lists the rows with t = 0 for the decoder term.
-func (j *Job) batchInputs(step int, bb *batchBuffers) []*tensors.Tensor {
-	j.Data.Train(uint64(j.Trial.Seed), step, bb.batch, bb.x0)
-	rng := batchRNG(j.Trial.Seed, step)
-	j.Timesteps.Sample(rng, bb.ts, bb.ws)
-	for i := range bb.noise {
-		bb.noise[i] = float32(rng.NormFloat64())
-	}
-	return []*tensors.Tensor{
-		tensors.FromFlatDataAndDimensions(bb.x0, bb.batch, bb.dim),
-		tensors.FromFlatDataAndDimensions(bb.ts, bb.batch),
-		tensors.FromFlatDataAndDimensions(bb.noise, bb.batch, bb.dim),
-		tensors.FromFlatDataAndDimensions(bb.ws, bb.batch),
-		tensors.FromValue(diffusion.DecoderRows(bb.ts, bb.rows)),
-	}
+// readStepOutputs names the trainer's outputs: its own batch loss and moving average of it,
+// then the values of trainOutputs in order.
+func readStepOutputs(out []*tensors.Tensor) stepOutputs {
+	const trainerOwn = 2
+	at := func(name string) *tensors.Tensor { return out[trainerOwn+slices.Index(trainOutputs, name)] }
+	return stepOutputs{loss: scalar(out[0]), perExample: tensors.MustCopyFlatData[float32](at("per_example")),
+		mse: scalar(at("mse")), vlb: scalar(at("vlb_t"))}
 }
 
 func scalar(t *tensors.Tensor) float64 {
@@ -312,36 +255,4 @@ func scalar(t *tensors.Tensor) float64 {
 		return v
 	}
 	return math.NaN()
-}
-
-// writeAtomic writes b to path atomically: a reader sees the old file or the whole new one.
-func writeAtomic(path string, b []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
-
-// materialize creates in ctx every variable that the checkpoint handler still holds, in name
-// order (GoMLX's own immediate loading goes in map order, which would change the order of
-// variables, and so of the sums over them, from one process to the next).
-func materialize(ctx *gctx.Context, h *checkpoints.Handler) {
-	loaded := h.LoadedVariables()
-	names := make([]string, 0, len(loaded))
-	for name := range loaded {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	values := make([]*tensors.Tensor, len(names))
-	for i, name := range names {
-		values[i] = loaded[name]
-	}
-	for i, name := range names {
-		scope, varName := gctx.VariableScopeAndNameFromParameterName(name)
-		if ctx.InspectVariable(scope, varName) != nil {
-			continue
-		}
-		ctx.Checked(false).InAbsPath(scope).VariableWithValue(varName, values[i])
-	}
 }

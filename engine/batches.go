@@ -1,0 +1,58 @@
+package engine
+
+import (
+	"math/rand/v2"
+
+	"github.com/ddpm-runner/ddpm-runner/diffusion"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+)
+
+// noiseStream separates the timestep-and-noise stream of a step from the dataset's own
+// stream for the same (seed, step).
+const noiseStream = 0x9e3779b97f4a7c15
+
+// batchRNG is the random stream of one training step's timesteps and noise. Like the data,
+// it is a pure function of (seed, step), so a resumed run sees exactly what it would have.
+func batchRNG(seed, step int) *rand.Rand {
+	return rand.New(rand.NewPCG(uint64(seed)^noiseStream, uint64(step)))
+}
+
+// The inputs of a training step, in the order batchInputs returns them.
+const (
+	x0Input          = iota // x_0 [batch, dim]
+	timestepsInput          // t [batch], int32
+	noiseInput              // eps [batch, dim]
+	weightsInput            // importance weights [batch]
+	decoderRowsInput        // rows with t = 0 (see diffusion.DecoderRows)
+)
+
+// batchBuffers are the host buffers of one training batch, reused across steps.
+type batchBuffers struct {
+	batch, dim int
+	x0, noise  []float32
+	ts, rows   []int32
+	ws         []float32
+}
+
+func newBatchBuffers(batch, dim int) *batchBuffers {
+	return &batchBuffers{batch: batch, dim: dim, x0: make([]float32, batch*dim), noise: make([]float32, batch*dim),
+		ts: make([]int32, batch), rows: make([]int32, batch), ws: make([]float32, batch)}
+}
+
+// batchInputs draws the inputs of a training step (x_0, t, eps, importance weights) from the
+// step's own random stream, and lists the rows with t = 0 for the decoder term.
+func (j *Job) batchInputs(step int, bb *batchBuffers) []*tensors.Tensor {
+	j.Data.Train(uint64(j.Trial.Seed), step, bb.batch, bb.x0)
+	rng := batchRNG(j.Trial.Seed, step)
+	j.Timesteps.Sample(rng, bb.ts, bb.ws)
+	for i := range bb.noise {
+		bb.noise[i] = float32(rng.NormFloat64())
+	}
+	return []*tensors.Tensor{
+		tensors.FromFlatDataAndDimensions(bb.x0, bb.batch, bb.dim),
+		tensors.FromFlatDataAndDimensions(bb.ts, bb.batch),
+		tensors.FromFlatDataAndDimensions(bb.noise, bb.batch, bb.dim),
+		tensors.FromFlatDataAndDimensions(bb.ws, bb.batch),
+		tensors.FromValue(diffusion.DecoderRows(bb.ts, bb.rows)),
+	}
+}

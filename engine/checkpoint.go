@@ -1,0 +1,149 @@
+package engine
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	gctx "github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/ddpm-runner/ddpm-runner/plugins"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context/checkpoints"
+	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
+)
+
+// timestepsFile is where the timestep sampler's state at a checkpoint step is kept.
+func timestepsFile(dir string, step int) string {
+	return filepath.Join(dir, fmt.Sprintf("timesteps-step-%08d.json", step))
+}
+
+// pruneTimesteps keeps the newest keep sampler-state files (checkpoints keep two).
+func pruneTimesteps(dir string, keep int) error {
+	files, err := filepath.Glob(filepath.Join(dir, "timesteps-step-*.json"))
+	if err != nil {
+		return err
+	}
+	sort.Strings(files)
+	for len(files) > keep {
+		if err := os.Remove(files[0]); err != nil {
+			return err
+		}
+		files = files[1:]
+	}
+	return nil
+}
+
+// dropBrokenCheckpoints moves aside the newest checkpoints that cannot be read, so that a
+// run killed while writing one (kill -9, power loss) resumes from the one before. Each is
+// tried on a scratch context; what is moved aside keeps its files with a .broken suffix.
+func dropBrokenCheckpoints(dir string) error {
+	for {
+		_, err := checkpoints.Build(gctx.New()).Dir(dir).Done()
+		if err == nil {
+			return nil
+		}
+		bins, _ := filepath.Glob(filepath.Join(dir, "checkpoint-*.bin"))
+		if len(bins) < 2 {
+			return fmt.Errorf("no readable checkpoint in %s: %w", dir, err)
+		}
+		sort.Strings(bins)
+		base := strings.TrimSuffix(bins[len(bins)-1], ".bin")
+		for _, ext := range []string{".bin", ".json"} {
+			if _, statErr := os.Stat(base + ext); statErr == nil {
+				if err := os.Rename(base+ext, base+ext+".broken"); err != nil {
+					return err
+				}
+			}
+		}
+	}
+}
+
+// writeAtomic writes b to path atomically: a reader sees the old file or the whole new one.
+func writeAtomic(path string, b []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// materialize creates in ctx every variable that the checkpoint handler still holds, in name
+// order (GoMLX's own immediate loading goes in map order, which would change the order of
+// variables, and so of the sums over them, from one process to the next).
+func materialize(ctx *gctx.Context, h *checkpoints.Handler) {
+	loaded := h.LoadedVariables()
+	names := make([]string, 0, len(loaded))
+	for name := range loaded {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	values := make([]*tensors.Tensor, len(names))
+	for i, name := range names {
+		values[i] = loaded[name]
+	}
+	for i, name := range names {
+		scope, varName := gctx.VariableScopeAndNameFromParameterName(name)
+		if ctx.InspectVariable(scope, varName) != nil {
+			continue
+		}
+		ctx.Checked(false).InAbsPath(scope).VariableWithValue(varName, values[i])
+	}
+}
+
+// checkpointer keeps a run's checkpoints (the last two) and, beside each, the timestep
+// sampler's state at its step.
+type checkpointer struct {
+	dir     string
+	handler *checkpoints.Handler
+}
+
+// openCheckpoints attaches the checkpoint folder to ctx. On resume, the newest readable
+// checkpoint is loaded into ctx (broken ones are moved aside first).
+func openCheckpoints(ctx *gctx.Context, dir string, resume bool) (*checkpointer, error) {
+	if resume { // claim has checked that a checkpoint is there
+		if err := dropBrokenCheckpoints(dir); err != nil {
+			return nil, err
+		}
+	}
+	h, err := checkpoints.Build(ctx).Dir(dir).Keep(2).Done()
+	if err != nil {
+		return nil, fmt.Errorf("checkpoints: %w", err)
+	}
+	return &checkpointer{dir: dir, handler: h}, nil
+}
+
+// restoreTimesteps puts back the sampler state of the loaded checkpoint's step, which it
+// returns.
+func (c *checkpointer) restoreTimesteps(ctx *gctx.Context, ts plugins.TimestepSampler) (step int, err error) {
+	step = int(optimizers.GetGlobalStep(ctx))
+	b, err := os.ReadFile(timestepsFile(c.dir, step))
+	if err != nil {
+		return 0, fmt.Errorf("timestep sampler state of the step %d checkpoint: %w", step, err)
+	}
+	if err := ts.SetState(b); err != nil {
+		return 0, fmt.Errorf("step %d checkpoint: %w", step, err)
+	}
+	return step, nil
+}
+
+// save writes a checkpoint of ctx. The timestep sampler's state is saved per checkpoint
+// step, so a resume that falls back to an older checkpoint also gets the matching state. It
+// is written (atomically) before the checkpoint, so a process killed in between leaves no
+// checkpoint without its sampler state.
+func (c *checkpointer) save(ctx *gctx.Context, ts plugins.TimestepSampler) error {
+	step := int(optimizers.GetGlobalStep(ctx))
+	state, err := ts.State()
+	if err != nil {
+		return err
+	}
+	if err := writeAtomic(timestepsFile(c.dir, step), state); err != nil {
+		return err
+	}
+	if err := c.handler.Save(); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	return pruneTimesteps(c.dir, 3)
+}

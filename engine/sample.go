@@ -1,0 +1,115 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+
+	gctx "github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+)
+
+// referenceStream seeds the training examples that metrics compare held-out data with.
+const referenceStream = 0x7265666572656e63
+
+// sampleSeedOffset separates the sampling streams from the training ones (which use step
+// numbers as their second seed word).
+const sampleSeedOffset = 1 << 62
+
+// Sample draws n samples by running the sampler's chain from x_T ~ N(0, I) with the weights
+// in evalCtx. It is deterministic for a given seed.
+// A cancelled ctx stops the chain between two steps with ctx's error.
+func Sample(ctx context.Context, backend backends.Backend, evalCtx *gctx.Context, j *Job, n int) ([]float32, error) {
+	dim := j.Data.Dim()
+	exec, err := gctx.NewExec(backend, evalCtx, j.sampleStepFn)
+	if err != nil {
+		return nil, err
+	}
+	defer exec.Finalize()
+	seed := uint64(j.Trial.Seed)
+	rng := rand.New(rand.NewPCG(seed, sampleSeedOffset))
+	x := make([]float32, n*dim)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	noise := make([]float32, n*dim)
+	tIdx := make([]int32, n)
+	netT := make([]int32, n)
+	for i := len(j.SampleTimesteps) - 1; i >= 0; i-- {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		rng := rand.New(rand.NewPCG(seed, sampleSeedOffset+uint64(i)+1))
+		for k := range noise {
+			noise[k] = float32(rng.NormFloat64())
+		}
+		for k := range tIdx {
+			tIdx[k], netT[k] = int32(i), int32(j.SampleTimesteps[i])
+		}
+		out, err := exec.Exec(tensors.FromFlatDataAndDimensions(x, n, dim), tIdx, netT,
+			tensors.FromFlatDataAndDimensions(noise, n, dim))
+		if err != nil {
+			return nil, err
+		}
+		x = tensors.MustCopyFlatData[float32](out[0])
+	}
+	return x, nil
+}
+
+// boundBatch caps how many examples one bound evaluation handles at once.
+const boundBatch = 1000
+
+// Bound computes the variational bound on examples x with the weights in evalCtx, averaged
+// over examples, in nats per dimension: the prior term L_T, the sum over t >= 1 of L_t, and
+// the decoder term L_0. Every timestep is evaluated (no sampling of t).
+// A cancelled ctx stops it between two timesteps with ctx's error.
+func Bound(ctx context.Context, backend backends.Backend, evalCtx *gctx.Context, j *Job, x []float32) (prior, terms, decoder float64, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("bound: %v", p)
+		}
+	}()
+	dim := j.Data.Dim()
+	n := len(x) / dim
+	exec, err := gctx.NewExec(backend, evalCtx, j.boundTermFn)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer exec.Finalize()
+	prior = j.priorKL(x)
+	for start := 0; start < n; start += boundBatch {
+		end := min(n, start+boundBatch)
+		m := end - start
+		xb := tensors.FromFlatDataAndDimensions(x[start*dim:end*dim], m, dim)
+		ts := make([]int32, m)
+		noise := make([]float32, m*dim)
+		for t := range j.Process.T {
+			if err := ctx.Err(); err != nil {
+				return 0, 0, 0, err
+			}
+			rng := rand.New(rand.NewPCG(uint64(j.Trial.Seed)^0xb0b0, uint64(t)<<32|uint64(start)))
+			for k := range noise {
+				noise[k] = float32(rng.NormFloat64())
+			}
+			for k := range ts {
+				ts[k] = int32(t)
+			}
+			out, err := exec.Exec(xb, ts, tensors.FromFlatDataAndDimensions(noise, m, dim))
+			if err != nil {
+				return 0, 0, 0, err
+			}
+			var sum float64
+			for _, v := range tensors.MustCopyFlatData[float32](out[0]) {
+				sum += float64(v)
+			}
+			if t == 0 {
+				decoder += sum
+			} else {
+				terms += sum
+			}
+		}
+	}
+	return prior, terms / float64(n), decoder / float64(n), nil
+}
