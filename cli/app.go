@@ -102,7 +102,7 @@ func dbFlag() urfave.Flag {
 	}
 }
 
-// setUsageErrors makes a subcommand's flag errors exit with status 2.
+// withUsageErrors makes a subcommand's flag errors exit with status 2.
 func withUsageErrors(c *urfave.Command) *urfave.Command {
 	c.OnUsageError = func(_ *urfave.Context, err error, _ bool) error {
 		return usagef("%s: %v (see runner %s --help)", c.Name, err, c.Name)

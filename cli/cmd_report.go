@@ -35,102 +35,111 @@ func reportCommand() *urfave.Command {
 			&urfave.StringFlag{Name: "out", Usage: "write the report to this file instead of standard output"},
 			&urfave.StringSliceFlag{Name: "metrics", Usage: "only these summaries, in the group views (repeatable or comma-separated: --metrics fid,is)"},
 		},
-		Action: func(c *urfave.Context) (err error) {
-			format := c.String("format")
-			if !slices.Contains([]string{"table", "markdown", "csv", "json", "html"}, format) {
-				return usagef("--format %q: want table, markdown, csv, json or html", format)
-			}
-			view := c.String("view")
-			if view == "" {
-				view = "groups"
-				if format == "json" {
-					view = "runs"
-				}
-			}
-			if view != "groups" && view != "runs" {
-				return usagef("--view %q: want groups or runs", view)
-			}
-			store, err := openForReading(c.String("db"), c.App.ErrWriter)
-			if err != nil {
-				return err
-			}
-			defer store.Close()
-			w := c.App.Writer
-			if path := c.String("out"); path != "" {
-				// Written to a temporary file and renamed, so a failed report leaves no half page.
-				tmp, cerr := os.CreateTemp(filepath.Dir(path), ".report-*")
-				if cerr != nil {
-					return cerr
-				}
-				defer os.Remove(tmp.Name())
-				defer tmp.Close()
-				w = tmp
-				defer func() {
-					if err == nil {
-						if err = tmp.Close(); err == nil {
-							err = os.Rename(tmp.Name(), path)
-						}
-					}
-				}()
-			}
-			if ids := c.Int64Slice("compare"); len(ids) > 0 {
-				if len(ids) != 2 {
-					return usagef("--compare takes exactly two run ids, got %d", len(ids))
-				}
-				var pair [2]*results.Run
-				for i, id := range ids {
-					if pair[i], err = store.Run(id); err != nil {
-						return usagef("%v", err)
-					}
-				}
-				return report.WriteComparison(w, pair[0], pair[1])
-			}
-			runs, err := store.Runs(results.Filter{Spec: c.String("spec"), Status: c.String("status"), Last: c.Int("last")})
-			if err != nil {
-				return err
-			}
-			conds := map[string]string{}
-			for _, wv := range c.StringSlice("where") {
-				k, v, ok := strings.Cut(wv, "=")
-				if !ok {
-					return usagef("--where %q: want key=value (for example --where schedule.name=cosine)", wv)
-				}
-				conds[k] = v
-			}
-			runs = report.FilterParams(runs, conds)
-			if view == "runs" {
-				if format == "json" {
-					return report.WriteRunsJSON(w, runs)
-				}
-				return report.WriteRunsTable(w, runs)
-			}
-			groups := report.GroupRuns(runs)
-			var keep []string
-			for _, m := range c.StringSlice("metrics") {
-				keep = append(keep, strings.Split(m, ",")...)
-			}
-			report.KeepMetrics(groups, keep)
-			switch format {
-			case "markdown":
-				return report.WriteMarkdown(w, groups)
-			case "csv":
-				return report.WriteCSV(w, groups)
-			case "json":
-				return report.WriteJSON(w, groups)
-			case "html":
-				return report.WriteHTML(w, report.HTMLInput{Groups: groups, Store: store})
-			}
-			if len(runs) == 0 {
-				fmt.Fprintln(w, "no runs recorded")
-				return nil
-			}
-			if err := report.WriteTable(w, groups, useColor(w)); err != nil {
-				return err
-			}
-			fmt.Fprintln(w)
-			return report.WriteRunsTable(w, runs)
-		},
+		Action: reportAction,
 	})
+}
+
+// reportAction checks the flags, reads the runs and hands them to package report.
+func reportAction(c *urfave.Context) error {
+	format := c.String("format")
+	if !slices.Contains([]string{"table", "markdown", "csv", "json", "html"}, format) {
+		return usagef("--format %q: want table, markdown, csv, json or html", format)
+	}
+	view := c.String("view")
+	if view == "" {
+		view = "groups"
+		if format == "json" {
+			view = "runs"
+		}
+	}
+	if view != "groups" && view != "runs" {
+		return usagef("--view %q: want groups or runs", view)
+	}
+	ids := c.Int64Slice("compare")
+	if len(ids) > 0 && len(ids) != 2 {
+		return usagef("--compare takes exactly two run ids, got %d", len(ids))
+	}
+	conds := map[string]string{}
+	for _, wv := range c.StringSlice("where") {
+		k, v, ok := strings.Cut(wv, "=")
+		if !ok {
+			return usagef("--where %q: want key=value (for example --where schedule.name=cosine)", wv)
+		}
+		conds[k] = v
+	}
+	var keep []string
+	for _, m := range c.StringSlice("metrics") {
+		keep = append(keep, strings.Split(m, ",")...)
+	}
+	store, err := openForReading(c.String("db"), c.App.ErrWriter)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	return writeTo(c.String("out"), c.App.Writer, func(w io.Writer) error {
+		if len(ids) == 2 {
+			var pair [2]*results.Run
+			for i, id := range ids {
+				if pair[i], err = store.Run(id); err != nil {
+					return usagef("%v", err)
+				}
+			}
+			return report.WriteComparison(w, pair[0], pair[1])
+		}
+		runs, err := store.Runs(results.Filter{Spec: c.String("spec"), Status: c.String("status"), Last: c.Int("last")})
+		if err != nil {
+			return err
+		}
+		runs = report.FilterParams(runs, conds)
+		if view == "runs" {
+			if format == "json" {
+				return report.WriteRunsJSON(w, runs)
+			}
+			return report.WriteRunsTable(w, runs)
+		}
+		groups := report.GroupRuns(runs)
+		report.KeepMetrics(groups, keep)
+		switch format {
+		case "markdown":
+			return report.WriteMarkdown(w, groups)
+		case "csv":
+			return report.WriteCSV(w, groups)
+		case "json":
+			return report.WriteJSON(w, groups)
+		case "html":
+			return report.WriteHTML(w, report.HTMLInput{Groups: groups, Store: store})
+		}
+		if len(runs) == 0 {
+			_, err := fmt.Fprintln(w, "no runs recorded")
+			return err
+		}
+		if err := report.WriteTable(w, groups, useColor(w)); err != nil {
+			return err
+		}
+		fmt.Fprintln(w)
+		return report.WriteRunsTable(w, runs)
+	})
+}
+
+// writeTo calls write with stdout, or, for a path, with a temporary file beside it that
+// replaces the file only when write succeeds: a failed report leaves no half page.
+func writeTo(path string, stdout io.Writer, write func(io.Writer) error) (err error) {
+	if path == "" {
+		return write(stdout)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".report-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	if err := write(tmp); err != nil {
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }
 
 // useColor: colour only on a terminal, and never when NO_COLOR is set (no-color.org).

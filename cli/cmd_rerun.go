@@ -5,10 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"os/signal"
-	"sort"
+	"slices"
 	"strconv"
 	"syscall"
 
@@ -146,11 +147,7 @@ func verify(store *results.Store, a, b int64) (string, error) {
 			return fmt.Sprintf("differs: %s has %d logged steps recorded, %d in the rerun", key, len(ha), len(hb)), nil
 		}
 	}
-	keys := make([]string, 0, len(ra.Summaries))
-	for k := range ra.Summaries {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := slices.Sorted(maps.Keys(ra.Summaries))
 	for _, k := range keys {
 		if timeDependent[k] {
 			continue

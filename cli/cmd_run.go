@@ -4,10 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -122,11 +123,7 @@ func warnEMA(w io.Writer, jobs []*engine.Job) {
 
 // printSummaries prints a finished run's summary values, one per line, sorted.
 func printSummaries(w io.Writer, s map[string]float64) {
-	keys := make([]string, 0, len(s))
-	for k := range s {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := slices.Sorted(maps.Keys(s))
 	for _, k := range keys {
 		fmt.Fprintf(w, "  %-28s %.6g\n", k, s[k])
 	}
@@ -169,11 +166,7 @@ func sweepLabel(t *spec.Trial) string {
 	if len(t.Sweep) == 0 {
 		return ""
 	}
-	keys := make([]string, 0, len(t.Sweep))
-	for k := range t.Sweep {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := slices.Sorted(maps.Keys(t.Sweep))
 	parts := make([]string, len(keys))
 	for i, k := range keys {
 		parts[i] = fmt.Sprintf("%s=%s", k, spec.FormatValue(t.Sweep[k]))
@@ -199,11 +192,7 @@ func printTrials(w io.Writer, jobs []*engine.Job) {
 			if c.Name != "" {
 				fmt.Fprintf(w, "name = %q\n", c.Name)
 			}
-			keys := make([]string, 0, len(c.Params))
-			for k := range c.Params {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
+			keys := slices.Sorted(maps.Keys(c.Params))
 			for _, k := range keys {
 				v := c.Params[k]
 				if s, ok := v.(string); ok {

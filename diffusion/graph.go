@@ -130,17 +130,6 @@ func MeanFlat(x *Node) *Node {
 	return ReduceMean(x, axes...)
 }
 
-// PriorKL is L_T = KL(q(x_T | x_0) || N(0, I)) per example, in nats per dimension. It has no
-// parameters: it measures how well the chain destroys the signal.
-func (p *Process) PriorKL(x0 *Node) *Node {
-	g := x0.Graph()
-	last := p.T - 1
-	mean := MulScalar(x0, p.SqrtAlphaBar[last])
-	logVar := BroadcastToDims(Scalar(g, x0.DType(), p.LogOneMinusAlphaBar[last]), x0.Shape().Dimensions...)
-	zero := ZerosLike(x0)
-	return MeanFlat(NormalKL(mean, logVar, zero, zero))
-}
-
 // VLBTerm is the per-example term of the variational bound at step t, in nats per dimension:
 // L_{t-1} = KL(q(x_{t-1} | x_t, x_0) || p(x_{t-1} | x_t)) for t > 0 (code index), and the
 // decoder term L_0 = -log p(x_0 | x_1) at t = 0 (discretized for 8-bit data, a density for

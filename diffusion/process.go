@@ -13,9 +13,8 @@ type Process struct {
 	Betas []float64
 	// Alphas is 1 - beta_t.
 	Alphas []float64
-	// AlphaBar is prod_{s<=t} alpha_s; AlphaBarPrev is the same shifted by one (1 at t = 0);
-	// AlphaBarNext is shifted the other way (0 at t = T-1), used by DDIM inversion.
-	AlphaBar, AlphaBarPrev, AlphaBarNext []float64
+	// AlphaBar is prod_{s<=t} alpha_s; AlphaBarPrev is the same shifted by one (1 at t = 0).
+	AlphaBar, AlphaBarPrev []float64
 	// SqrtAlphaBar, SqrtOneMinusAlphaBar: the mean scale and standard deviation of q(x_t|x_0).
 	SqrtAlphaBar, SqrtOneMinusAlphaBar []float64
 	// LogOneMinusAlphaBar is log(1 - alpha_bar_t), the log-variance of q(x_t|x_0).
@@ -51,7 +50,7 @@ func NewProcess(betas []float64) (*Process, error) {
 	}
 	p := &Process{T: T, Betas: append([]float64(nil), betas...)}
 	mk := func() []float64 { return make([]float64, T) }
-	p.Alphas, p.AlphaBar, p.AlphaBarPrev, p.AlphaBarNext = mk(), mk(), mk(), mk()
+	p.Alphas, p.AlphaBar, p.AlphaBarPrev = mk(), mk(), mk()
 	p.SqrtAlphaBar, p.SqrtOneMinusAlphaBar, p.LogOneMinusAlphaBar = mk(), mk(), mk()
 	p.SqrtRecipAlphaBar, p.SqrtRecipM1AlphaBar = mk(), mk()
 	p.PosteriorVariance, p.PosteriorLogVarianceClipped = mk(), mk()
@@ -65,9 +64,6 @@ func NewProcess(betas []float64) (*Process, error) {
 	}
 	for t := range T {
 		ab, abPrev := p.AlphaBar[t], p.AlphaBarPrev[t]
-		if t+1 < T {
-			p.AlphaBarNext[t] = p.AlphaBar[t+1]
-		}
 		p.SqrtAlphaBar[t] = math.Sqrt(ab)
 		p.SqrtOneMinusAlphaBar[t] = math.Sqrt(1 - ab)
 		p.LogOneMinusAlphaBar[t] = math.Log(1 - ab)
@@ -97,4 +93,19 @@ func (p *Process) FixedLargeLogVariance() []float64 {
 		out[0] = math.Log(p.PosteriorVariance[1])
 	}
 	return out
+}
+
+// PriorKL is L_T = KL(q(x_T | x_0) || N(0, I)) = KL(N(sqrt(alpha_bar_T) x_0, 1 - alpha_bar_T)
+// || N(0, 1)) per dimension, averaged over the values of x (examples of any width), computed
+// on the host in float64. It has no parameters: it measures how well the chain destroys the
+// signal.
+func (p *Process) PriorKL(x []float32) float64 {
+	last := p.T - 1
+	m, v := p.SqrtAlphaBar[last], 1-p.AlphaBar[last]
+	var sum float64
+	for _, xi := range x {
+		mean := m * float64(xi)
+		sum += 0.5 * (-1 - math.Log(v) + v + mean*mean)
+	}
+	return sum / float64(len(x))
 }

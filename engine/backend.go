@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 
@@ -51,21 +52,12 @@ func CheckBackend(config string) error {
 				"or use --backend go", config)
 		}
 		plugin, _, _ = strings.Cut(plugin, ",")
-		if plugin != "" && !strings.HasPrefix(plugin, "/") && !contains(avail, plugin) {
+		if plugin != "" && !strings.HasPrefix(plugin, "/") && !slices.Contains(avail, plugin) {
 			return fmt.Errorf("backend %q: PJRT plugin %q is not installed (installed: %s)", config, plugin, strings.Join(avail, ", "))
 		}
 		return nil
 	}
 	return fmt.Errorf("unknown backend %q (valid: go, xla, xla:cpu, xla:cuda)", config)
-}
-
-func contains(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
-	}
-	return false
 }
 
 var (

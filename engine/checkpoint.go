@@ -2,8 +2,10 @@ package engine
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -75,11 +77,7 @@ func writeAtomic(path string, b []byte) error {
 // variables, and so of the sums over them, from one process to the next).
 func materialize(ctx *gctx.Context, h *checkpoints.Handler) {
 	loaded := h.LoadedVariables()
-	names := make([]string, 0, len(loaded))
-	for name := range loaded {
-		names = append(names, name)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(loaded))
 	values := make([]*tensors.Tensor, len(names))
 	for i, name := range names {
 		values[i] = loaded[name]

@@ -2,15 +2,14 @@ package engine
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // graph code reads like the equations
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	gctx "github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/gomlx/gomlx/pkg/ml/train"
-	"github.com/gomlx/gomlx/pkg/ml/train/metrics"
+	gmetrics "github.com/gomlx/gomlx/pkg/ml/train/metrics"
 	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 
 	"github.com/ddpm-runner/ddpm-runner/plugins"
@@ -37,7 +36,7 @@ const logStep = "log"
 // diffusion.DecoderRows). It returns the per-example loss (for the timestep sampler) and,
 // when spec is logStep, the batch means of the MSE and of L_t, which every run logs whatever
 // its loss (zeros otherwise).
-func (j *Job) trainModelFn(ctx *context.Context, spec any, inputs []*Node) []*Node {
+func (j *Job) trainModelFn(ctx *gctx.Context, spec any, inputs []*Node) []*Node {
 	x0, t, noise := inputs[x0Input], inputs[timestepsInput], inputs[noiseInput]
 	weights, decoderRows := inputs[weightsInput], inputs[decoderRowsInput]
 	xt := j.Process.QSample(x0, t, noise)
@@ -62,15 +61,15 @@ type passthrough struct {
 	index int
 }
 
-func (m passthrough) Name() string                                       { return m.name }
-func (m passthrough) ShortName() string                                  { return m.name }
-func (m passthrough) MetricType() string                                 { return "output" }
-func (m passthrough) ScopeName() string                                  { return "passthrough_" + m.name }
-func (m passthrough) PrettyPrint(v *tensors.Tensor) string               { return fmt.Sprint(v.Value()) }
-func (m passthrough) Reset(*context.Context)                             {}
-func (m passthrough) UpdateGraph(_ *context.Context, _, p []*Node) *Node { return p[m.index] }
+func (m passthrough) Name() string                                    { return m.name }
+func (m passthrough) ShortName() string                               { return m.name }
+func (m passthrough) MetricType() string                              { return "output" }
+func (m passthrough) ScopeName() string                               { return "passthrough_" + m.name }
+func (m passthrough) PrettyPrint(v *tensors.Tensor) string            { return fmt.Sprint(v.Value()) }
+func (m passthrough) Reset(*gctx.Context)                             {}
+func (m passthrough) UpdateGraph(_ *gctx.Context, _, p []*Node) *Node { return p[m.index] }
 
-var _ metrics.Interface = passthrough{}
+var _ gmetrics.Interface = passthrough{}
 
 // optimizer is Adam (with decoupled weight decay) plus what DDPM training adds around it:
 // clipping of the global gradient norm, linear learning-rate warmup, and an exponential
@@ -87,11 +86,11 @@ type optimizer struct {
 // Adam can; its Interface does not say so).
 type gradientOptimizer interface {
 	optimizers.Interface
-	UpdateGraphWithGradients(ctx *context.Context, grads []*Node, lossDType dtypes.DType)
+	UpdateGraphWithGradients(ctx *gctx.Context, grads []*Node, lossDType dtypes.DType)
 }
 
 // UpdateGraph implements optimizers.Interface.
-func (o *optimizer) UpdateGraph(ctx *context.Context, g *Graph, loss *Node) {
+func (o *optimizer) UpdateGraph(ctx *gctx.Context, g *Graph, loss *Node) {
 	grads := ctx.BuildTrainableVariablesGradientsGraph(loss)
 	if o.clip > 0 {
 		var sq *Node
@@ -127,10 +126,10 @@ func (o *optimizer) UpdateGraph(ctx *context.Context, g *Graph, loss *Node) {
 
 // updateEMA keeps ema = decay * ema + (1 - decay) * w for every model weight, starting from
 // the weights after the first step.
-func (o *optimizer) updateEMA(ctx *context.Context, g *Graph) {
+func (o *optimizer) updateEMA(ctx *gctx.Context, g *Graph) {
 	first := Equal(optimizers.GetGlobalStepVar(ctx).ValueGraph(g), Scalar(g, dtypes.Int64, 1))
 	zeros := func(g *Graph, s shapes.Shape) *Node { return Zeros(g, s) }
-	var model []*context.Variable
+	var model []*gctx.Variable
 	for v := range ctx.IterVariables() {
 		if v.Trainable && isUnder(v.Scope(), "/"+modelScope) {
 			model = append(model, v)
@@ -146,12 +145,12 @@ func (o *optimizer) updateEMA(ctx *context.Context, g *Graph) {
 }
 
 // UpdateGraphWithGradients implements optimizers.Interface.
-func (o *optimizer) UpdateGraphWithGradients(ctx *context.Context, grads []*Node, dt dtypes.DType) {
+func (o *optimizer) UpdateGraphWithGradients(ctx *gctx.Context, grads []*Node, dt dtypes.DType) {
 	o.adam.UpdateGraphWithGradients(ctx, grads, dt)
 }
 
 // Clear implements optimizers.Interface.
-func (o *optimizer) Clear(ctx *context.Context) error { return o.adam.Clear(ctx) }
+func (o *optimizer) Clear(ctx *gctx.Context) error { return o.adam.Clear(ctx) }
 
 func isUnder(scope, prefix string) bool {
 	return scope == prefix || (len(scope) > len(prefix) && scope[:len(prefix)] == prefix && scope[len(prefix)] == '/')
@@ -159,7 +158,7 @@ func isUnder(scope, prefix string) bool {
 
 // evalContext fills out (a fresh context) with the weights used for sampling and evaluation: the
 // EMA of the trained weights when there is one, else the weights themselves.
-func evalContext(trained, out *context.Context, useEMA bool) (*context.Context, error) {
+func evalContext(trained, out *gctx.Context, useEMA bool) (*gctx.Context, error) {
 	for v := range trained.IterVariables() {
 		if !v.Trainable || !isUnder(v.Scope(), "/"+modelScope) {
 			continue
@@ -188,7 +187,7 @@ func evalContext(trained, out *context.Context, useEMA bool) (*context.Context, 
 
 // sampleStepFn is one step of the sampler's chain on a batch: the network sees the original
 // timestep netT, the sampler its own step index t.
-func (j *Job) sampleStepFn(ctx *context.Context, x, t, netT, noise *Node) *Node {
+func (j *Job) sampleStepFn(ctx *gctx.Context, x, t, netT, noise *Node) *Node {
 	out := j.Net.Apply(ctx.In(modelScope), x, netT, j.Data.Dim()*j.Predictor.OutputMultiplier())
 	return j.Sampler.Step(j.SampleProcess, j.Predictor, out, x, t, noise, j.clip())
 }
@@ -199,23 +198,10 @@ func (j *Job) clip() bool {
 }
 
 // boundTermFn computes L_t per example (nats/dim) for the examples x0 at timesteps t.
-func (j *Job) boundTermFn(ctx *context.Context, x0, t, noise *Node) *Node {
+func (j *Job) boundTermFn(ctx *gctx.Context, x0, t, noise *Node) *Node {
 	xt := j.Process.QSample(x0, t, noise)
 	out := j.Net.Apply(ctx.In(modelScope), xt, t, j.Data.Dim()*j.Predictor.OutputMultiplier())
 	meanOut, varOut := j.Predictor.Split(out)
 	mean, logVar, _ := j.Predictor.Reverse(j.Process, meanOut, varOut, xt, t, j.clip())
 	return j.Process.VLBTerm(x0, xt, t, mean, logVar, j.Data.Discrete(), nil)
-}
-
-// priorKL is L_T per dimension averaged over examples, computed on the host in float64:
-// KL(N(sqrt(alpha_bar_T) x, 1 - alpha_bar_T) || N(0, 1)).
-func (j *Job) priorKL(x []float32) float64 {
-	last := j.Process.T - 1
-	m, v := j.Process.SqrtAlphaBar[last], 1-j.Process.AlphaBar[last]
-	var sum float64
-	for _, xi := range x {
-		mean := m * float64(xi)
-		sum += 0.5 * (-1 - math.Log(v) + v + mean*mean)
-	}
-	return sum / float64(len(x))
 }

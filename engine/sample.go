@@ -78,7 +78,7 @@ func Bound(ctx context.Context, backend backends.Backend, evalCtx *gctx.Context,
 		return 0, 0, 0, err
 	}
 	defer exec.Finalize()
-	prior = j.priorKL(x)
+	prior = j.Process.PriorKL(x)
 	for start := 0; start < n; start += boundBatch {
 		end := min(n, start+boundBatch)
 		m := end - start

@@ -2,7 +2,8 @@ package plugins
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -93,11 +94,7 @@ func Register(p Plugin) {
 func Names(kind Kind) []string {
 	mu.RLock()
 	defer mu.RUnlock()
-	names := make([]string, 0, len(registry[kind]))
-	for n := range registry[kind] {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(registry[kind]))
 	return names
 }
 
@@ -139,17 +136,19 @@ func Build(kind Kind, name string, raw map[string]any) (any, error) {
 // Build calls the plugin's constructor with resolved parameter values.
 func (p *Plugin) Build(vals Values) (any, error) { return p.build(vals) }
 
-// Resolve checks raw parameter values against the declarations and fills in defaults.
+// Resolve checks raw parameter values against the declarations and fills in defaults. Its
+// error, for the first bad key in sorted order, is a *ParamError.
 func (p *Plugin) Resolve(raw map[string]any) (Values, error) {
 	vals := Values{}
-	for k, v := range raw {
+	keys := slices.Sorted(maps.Keys(raw))
+	for _, k := range keys {
 		d, ok := p.Param(k)
 		if !ok {
-			return nil, fmt.Errorf("unknown key %q for %s %q (%s takes: %s)", k, p.Kind, p.Name, p.Name, strings.Join(p.ParamNames(), ", "))
+			return nil, &ParamError{Kind: p.Kind, Plugin: p.Name, Key: k, Valid: p.ParamNames()}
 		}
-		cv, err := d.Check(v)
+		cv, err := d.Check(raw[k])
 		if err != nil {
-			return nil, fmt.Errorf("%s %q: key %q: %v", p.Kind, p.Name, k, err)
+			return nil, &ParamError{Kind: p.Kind, Plugin: p.Name, Key: k, Err: err}
 		}
 		vals[k] = cv
 	}
@@ -159,6 +158,34 @@ func (p *Plugin) Resolve(raw map[string]any) (Values, error) {
 		}
 	}
 	return vals, nil
+}
+
+// ParamError is a problem with one key given to a plugin: a key it does not take (Err nil;
+// Valid lists the keys it does take) or a value that the key's declaration rejects (Err).
+type ParamError struct {
+	Kind   Kind
+	Plugin string
+	Key    string
+	Valid  []string
+	Err    error
+}
+
+func (e *ParamError) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s %q: key %q: %v", e.Kind, e.Plugin, e.Key, e.Err)
+	}
+	return fmt.Sprintf("unknown key %q for %s %q (%s takes: %s)%s", e.Key, e.Kind, e.Plugin, e.Plugin,
+		strings.Join(e.Valid, ", "), e.Suggestion())
+}
+
+// Suggestion is "; did you mean ..." with the valid key closest to an unknown one, or "".
+func (e *ParamError) Suggestion() string {
+	if e.Err == nil {
+		if best := Closest(e.Key, e.Valid); best != "" {
+			return fmt.Sprintf("; did you mean %q?", best)
+		}
+	}
+	return ""
 }
 
 // Closest returns the candidate nearest to s by edit distance, or "" when none is close

@@ -7,8 +7,10 @@ import (
 	"html/template"
 	"image/color"
 	"io"
+	"maps"
 	"math"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
@@ -69,11 +71,7 @@ func WriteHTML(w io.Writer, in HTMLInput) error {
 	for _, g := range in.Groups {
 		for _, r := range g.Runs {
 			hr := htmlRun{ID: r.ID, Label: g.Label, Status: r.Status, Seed: r.Seed, Error: r.Error}
-			keys := make([]string, 0, len(r.Env))
-			for k := range r.Env {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
+			keys := slices.Sorted(maps.Keys(r.Env))
 			for _, k := range keys {
 				if len(k) > 7 && k[:7] == "module." && k != "module.github.com/gomlx/gomlx" {
 					continue

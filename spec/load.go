@@ -7,8 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
-	"sort"
 	"strings"
 	"unicode/utf8"
 
@@ -16,53 +14,6 @@ import (
 
 	"github.com/ddpm-runner/ddpm-runner/plugins"
 )
-
-// Error is a spec problem, located by file, line (0 when none applies) and key.
-type Error struct {
-	File string
-	Line int
-	Key  string
-	Msg  string
-}
-
-func (e *Error) Error() string {
-	loc := e.File
-	if e.Line > 0 {
-		loc = fmt.Sprintf("%s:%d", e.File, e.Line)
-	}
-	if loc == "" {
-		return e.Msg
-	}
-	return loc + ": " + e.Msg
-}
-
-// IsSpecError reports whether err is (or wraps) a spec Error, i.e. bad user input.
-func IsSpecError(err error) bool {
-	var e *Error
-	return errors.As(err, &e)
-}
-
-// document is a decoded spec file: its raw values and where each key sits.
-type document struct {
-	file  string
-	raw   map[string]any
-	lines map[string]int // "table.key" (or "key" at top level, "table" for a header) -> line
-	// setKeys marks dotted keys that came from --set, so errors name the flag, not the file.
-	setKeys map[string]string
-}
-
-func (d *document) errf(key string, format string, args ...any) *Error {
-	if flag, ok := d.setKeys[key]; ok {
-		return &Error{File: d.file, Key: key, Msg: fmt.Sprintf("--set %s: ", flag) + fmt.Sprintf(format, args...)}
-	}
-	line := d.lines[key]
-	if line == 0 {
-		if i := strings.LastIndex(key, "."); i > 0 {
-			line = d.lines[key[:i]]
-		}
-	}
-	return &Error{File: d.file, Line: line, Key: key, Msg: fmt.Sprintf(format, args...)}
-}
 
 // Load reads one spec file, applies the --set overrides ("section.key=value", the value
 // written as in TOML; a bare word is taken as a string) and expands seeds and sweep into
@@ -144,45 +95,6 @@ func locateKeys(data []byte) map[string]int {
 	return lines
 }
 
-// applySet applies one --set override to the raw document.
-func (d *document) applySet(s string) error {
-	key, val, ok := strings.Cut(s, "=")
-	key = strings.TrimSpace(key)
-	if !ok || key == "" {
-		return &Error{File: d.file, Msg: fmt.Sprintf("--set %q: want section.key=value (for example --set train.steps=200)", s)}
-	}
-	parsed := parseSetValue(strings.TrimSpace(val))
-	parts := strings.Split(key, ".")
-	if len(parts) > 2 {
-		return &Error{File: d.file, Key: key, Msg: fmt.Sprintf("--set %s: key %q has too many dots; want section.key", s, key)}
-	}
-	d.setKeys[key] = s
-	if len(parts) == 1 {
-		if slices.Contains(tableNames(), key) {
-			return &Error{File: d.file, Key: key, Msg: fmt.Sprintf("--set %s: %q is a table, not a key; set one of its keys, for example --set %s.%s=...",
-				s, key, key, exampleKey(key))}
-		}
-		if !slices.Contains(topLevelKeys, key) {
-			return &Error{File: d.file, Key: key, Msg: fmt.Sprintf("--set %s: %s", s, unknownMsg("key", key))}
-		}
-		d.raw[key] = parsed
-		return nil
-	}
-	if !slices.Contains(tableNames(), parts[0]) || parts[0] == "sweep" {
-		return &Error{File: d.file, Key: key, Msg: fmt.Sprintf("--set %s: %s", s, unknownMsg("table", parts[0]))}
-	}
-	tbl, ok := d.raw[parts[0]].(map[string]any)
-	if !ok {
-		if _, exists := d.raw[parts[0]]; exists {
-			return &Error{File: d.file, Key: key, Msg: fmt.Sprintf("--set %s: %q is not a table", s, parts[0])}
-		}
-		tbl = map[string]any{}
-		d.raw[parts[0]] = tbl
-	}
-	tbl[parts[1]] = parsed
-	return nil
-}
-
 // unknownMsg says that name is not a top-level key or table, lists the valid ones, and
 // suggests the closest (never name itself).
 func unknownMsg(what, name string) string {
@@ -215,136 +127,6 @@ func parseSetValue(v string) any {
 		return m["v"]
 	}
 	return v
-}
-
-// expand resolves the document into trials: one per sweep point and seed.
-func (d *document) expand() ([]*Trial, error) {
-	for k, v := range d.raw {
-		if slices.Contains(topLevelKeys, k) {
-			continue
-		}
-		_, isTable := v.(map[string]any)
-		if !isTable && slices.Contains(tableNames(), k) {
-			return nil, d.errf(k, "%q must be a table ([%s] with its keys), not a value", k, k)
-		}
-		if !isTable || !slices.Contains(tableNames(), k) {
-			what := "key"
-			if isTable {
-				what = "table"
-			}
-			return nil, d.errf(k, "%s", unknownMsg(what, k))
-		}
-	}
-	seeds, err := d.seeds()
-	if err != nil {
-		return nil, err
-	}
-	points, err := d.sweepPoints(len(seeds))
-	if err != nil {
-		return nil, err
-	}
-	var trials []*Trial
-	for _, pt := range points {
-		raw := deepCopy(d.raw)
-		for _, a := range pt {
-			tbl, key, _ := strings.Cut(a.key, ".")
-			t, ok := raw[tbl].(map[string]any)
-			if !ok {
-				t = map[string]any{}
-				raw[tbl] = t
-			}
-			t[key] = a.value
-		}
-		for _, seed := range seeds {
-			tr, err := d.resolve(raw, pt, seed)
-			if err != nil {
-				return nil, err
-			}
-			trials = append(trials, tr)
-		}
-	}
-	return trials, nil
-}
-
-func (d *document) seeds() ([]int, error) {
-	v, ok := d.raw["seeds"]
-	if !ok {
-		return []int{0}, nil
-	}
-	p := plugins.Param{Name: "seeds", Type: plugins.IntList, MinLen: 1, Min: plugins.Bound(0)}
-	cv, err := p.Check(v)
-	if err != nil {
-		return nil, d.errf("seeds", "key \"seeds\": %v", err)
-	}
-	seeds := cv.([]int)
-	if len(seeds) > MaxTrials {
-		return nil, d.errf("seeds", "key \"seeds\": %d seeds, more than the %d trials one spec may have", len(seeds), MaxTrials)
-	}
-	seen := map[int]bool{}
-	for _, s := range seeds {
-		if seen[s] {
-			return nil, d.errf("seeds", "key \"seeds\": seed %d is listed twice", s)
-		}
-		seen[s] = true
-	}
-	return seeds, nil
-}
-
-type assignment struct {
-	key   string
-	value any
-}
-
-// sweepPoints returns the Cartesian product of the sweep axes, in sorted key order so that
-// trial order does not depend on map iteration. nSeeds is how many trials each point makes.
-func (d *document) sweepPoints(nSeeds int) ([][]assignment, error) {
-	raw, ok := d.raw["sweep"]
-	if !ok {
-		return [][]assignment{nil}, nil
-	}
-	sw := raw.(map[string]any)
-	keys := make([]string, 0, len(sw))
-	for k := range sw {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	// Count before building: a product of a few long lists is larger than memory.
-	count := nSeeds
-	for _, k := range keys {
-		if vals, ok := sw[k].([]any); ok && len(vals) > 0 {
-			if count > MaxTrials/len(vals) {
-				return nil, d.errf("sweep", "seeds and sweep expand to more than %d trials (the most one spec may have); split the sweep into several specs", MaxTrials)
-			}
-			count *= len(vals)
-		}
-	}
-	if count > MaxTrials {
-		return nil, d.errf("sweep", "seeds and sweep expand to %d trials, more than the %d one spec may have; split the sweep into several specs", count, MaxTrials)
-	}
-	points := [][]assignment{nil}
-	for _, k := range keys {
-		lineKey := "sweep." + k
-		tbl, param, ok := strings.Cut(k, ".")
-		if !ok || !slices.Contains(tableNames(), tbl) || tbl == "sweep" || strings.Contains(param, ".") {
-			return nil, d.errf(lineKey, "sweep key %q must be table.key with table one of %s", k,
-				strings.Join(tableNames()[:len(tableNames())-1], ", "))
-		}
-		vals, ok := sw[k].([]any)
-		if !ok {
-			return nil, d.errf(lineKey, "sweep key %q: want a list of values, got %T", k, sw[k])
-		}
-		if len(vals) == 0 {
-			return nil, d.errf(lineKey, "sweep key %q: the list of values is empty", k)
-		}
-		var next [][]assignment
-		for _, p := range points {
-			for _, v := range vals {
-				next = append(next, append(append([]assignment{}, p...), assignment{k, v}))
-			}
-		}
-		points = next
-	}
-	return points, nil
 }
 
 func deepCopy(m map[string]any) map[string]any {

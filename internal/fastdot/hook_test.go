@@ -196,40 +196,45 @@ func TestDotGeneralMatchesFloat64Reference(t *testing.T) {
 	b := enabledBackend(t)
 	rng := rand.New(rand.NewPCG(7, 8))
 	for _, tc := range dotCases() {
-		t.Run(tc.name, func(t *testing.T) {
-			l, r := randomData(rng, tc.lhs), randomData(rng, tc.rhs)
-			fast0, fb0 := Calls()
-			out := graph.MustExecOnce(b, func(x, y *graph.Node) *graph.Node {
-				return graph.DotGeneral(x, tc.lhsC, tc.lhsB, y, tc.rhsC, tc.rhsB)
-			}, tensors.FromFlatDataAndDimensions(l, tc.lhs...), tensors.FromFlatDataAndDimensions(r, tc.rhs...))
-			fast1, fb1 := Calls()
-			if fast1 == fast0 || fb1 != fb0 {
-				t.Fatalf("expected the fast kernel: fast calls +%d, fallbacks +%d (%v)", fast1-fast0, fb1-fb0, Fallbacks())
-			}
-			got := tensors.MustCopyFlatData[float32](out)
-			want := einsumRef(l, tc.lhs, r, tc.rhs, tc.lhsC, tc.lhsB, tc.rhsC, tc.rhsB)
-			absL, absR := make([]float32, len(l)), make([]float32, len(r))
-			for i := range l {
-				absL[i] = float32(math.Abs(float64(l[i])))
-			}
-			for i := range r {
-				absR[i] = float32(math.Abs(float64(r[i])))
-			}
-			scale := einsumRef(absL, tc.lhs, absR, tc.rhs, tc.lhsC, tc.lhsB, tc.rhsC, tc.rhsB)
-			k := 1
-			for _, ax := range tc.lhsC {
-				k *= tc.lhs[ax]
-			}
-			bound := float64(k+2) * math.Pow(2, -23)
-			if len(got) != len(want) {
-				t.Fatalf("%d outputs, want %d", len(got), len(want))
-			}
-			for i := range want {
-				if d := math.Abs(float64(got[i]) - want[i]); !(d <= bound*scale[i]) {
-					t.Fatalf("output %d = %g, float64 reference %g (|diff| %g > %g)", i, got[i], want[i], d, bound*scale[i])
-				}
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { checkDot(t, b, rng, tc, true) })
+	}
+}
+
+// checkDot runs one DotGeneral on random data and compares it with a float64 reference,
+// within float32 rounding of a k-term sum; wantFast says which kernel must have run.
+func checkDot(t *testing.T, b backends.Backend, rng *rand.Rand, tc dotCase, wantFast bool) {
+	t.Helper()
+	l, r := randomData(rng, tc.lhs), randomData(rng, tc.rhs)
+	fast0, fb0 := Calls()
+	out := graph.MustExecOnce(b, func(x, y *graph.Node) *graph.Node {
+		return graph.DotGeneral(x, tc.lhsC, tc.lhsB, y, tc.rhsC, tc.rhsB)
+	}, tensors.FromFlatDataAndDimensions(l, tc.lhs...), tensors.FromFlatDataAndDimensions(r, tc.rhs...))
+	fast1, fb1 := Calls()
+	if ranFast := fast1 != fast0 && fb1 == fb0; ranFast != wantFast {
+		t.Fatalf("fast kernel wanted: %v; fast calls +%d, fallbacks +%d (%v)", wantFast, fast1-fast0, fb1-fb0, Fallbacks())
+	}
+	got := tensors.MustCopyFlatData[float32](out)
+	want := einsumRef(l, tc.lhs, r, tc.rhs, tc.lhsC, tc.lhsB, tc.rhsC, tc.rhsB)
+	absL, absR := make([]float32, len(l)), make([]float32, len(r))
+	for i := range l {
+		absL[i] = float32(math.Abs(float64(l[i])))
+	}
+	for i := range r {
+		absR[i] = float32(math.Abs(float64(r[i])))
+	}
+	scale := einsumRef(absL, tc.lhs, absR, tc.rhs, tc.lhsC, tc.lhsB, tc.rhsC, tc.rhsB)
+	k := 1
+	for _, ax := range tc.lhsC {
+		k *= tc.lhs[ax]
+	}
+	bound := float64(k+2) * math.Pow(2, -23)
+	if len(got) != len(want) {
+		t.Fatalf("%d outputs, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if d := math.Abs(float64(got[i]) - want[i]); !(d <= bound*scale[i]) {
+			t.Fatalf("output %d = %g, float64 reference %g (|diff| %g > %g)", i, got[i], want[i], d, bound*scale[i])
+		}
 	}
 }
 

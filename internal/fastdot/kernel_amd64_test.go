@@ -2,6 +2,7 @@ package fastdot
 
 import (
 	"bytes"
+	"math/rand/v2"
 	"strings"
 	"testing"
 )
@@ -26,5 +27,10 @@ func TestNoAVX2MeansStockKernel(t *testing.T) {
 	}
 	if !strings.Contains(warn.String(), "no AVX2/FMA") || strings.Count(warn.String(), "\n") != 1 {
 		t.Fatalf("warning %q", warn.String())
+	}
+	b := newBackend(t)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, tc := range dotCases() {
+		t.Run(tc.name, func(t *testing.T) { checkDot(t, b, rng, tc, false) })
 	}
 }
