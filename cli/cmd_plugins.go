@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 
 	urfave "github.com/urfave/cli/v2"
@@ -16,7 +17,7 @@ func pluginsCommand() *urfave.Command {
 		Name:      "plugins",
 		Usage:     "list every registered plugin with its parameters",
 		ArgsUsage: "[KIND]",
-		Description: "KIND is one of schedule, predictor, loss, dataset, network, sampler, metric, timesteps.\n" +
+		Description: "KIND is one of " + kindNames() + ".\n" +
 			"Each parameter is shown with its type, default, allowed range and a one-line doc.",
 		Action: func(c *urfave.Context) error {
 			kinds := plugins.Kinds()
@@ -70,4 +71,13 @@ func printParams(tw io.Writer, ps []plugins.Param) {
 	for _, d := range ps {
 		fmt.Fprintf(tw, "    %s\t%s\tdefault %s\t%s\t%s\n", d.Name, d.Type, spec.FormatValue(d.Default), d.Range(), d.Doc)
 	}
+}
+
+// kindNames lists the declared plugin kinds, for the help text.
+func kindNames() string {
+	var names []string
+	for _, k := range plugins.Kinds() {
+		names = append(names, string(k.Kind))
+	}
+	return strings.Join(names, ", ")
 }
