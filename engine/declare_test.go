@@ -1,0 +1,44 @@
+package engine_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/ddpm-runner/ddpm-runner/plugins"
+	"github.com/ddpm-runner/ddpm-runner/results"
+)
+
+// looseMetric reports one value it declares and, when loose, one it does not.
+type looseMetric struct{ loose bool }
+
+func (m looseMetric) Evaluate(plugins.EvalInput) (plugins.EvalResult, error) {
+	v := map[string]float64{"declared_value": 1}
+	if m.loose {
+		v["undeclared_value"] = 2
+	}
+	return plugins.EvalResult{Values: v}, nil
+}
+
+func init() {
+	for name, loose := range map[string]bool{"tidymetric": false, "loosemetric": true} {
+		plugins.Register(plugins.Plugin{Kind: plugins.KindMetric, Name: name, Doc: "test metric",
+			Reports: []plugins.Report{{Key: "declared_value", Better: plugins.LowerIsBetter, Doc: "a value"}},
+			New:     func(plugins.Values) (plugins.Metric, error) { return looseMetric{loose}, nil }})
+	}
+}
+
+// TestMetricValuesMustBeDeclared: a metric's declared values are recorded; a value it did
+// not declare fails the run with the metric's name and the key, since the report could not
+// rank or label it.
+func TestMetricValuesMustBeDeclared(t *testing.T) {
+	h := newHarness(t)
+	ok := h.run(h.jobs(tiny, `eval.metrics=["tidymetric"]`)[0])
+	if ok.Status != results.StatusFinished || ok.Summaries["declared_value"] != 1 {
+		t.Fatalf("declared values: %s, %v, summaries %v", ok.Status, ok.Err, ok.Summaries)
+	}
+	bad := h.run(h.jobs(tiny, `eval.metrics=["loosemetric"]`)[0])
+	if bad.Status != results.StatusFailed || bad.Err == nil ||
+		!strings.Contains(bad.Err.Error(), `metric loosemetric reported "undeclared_value", which it does not declare`) {
+		t.Errorf("undeclared value: status %s, err %v", bad.Status, bad.Err)
+	}
+}
