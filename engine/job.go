@@ -46,7 +46,10 @@ type DataCache map[string]plugins.Dataset
 // PrepareShared is Prepare with datasets taken from, and added to, cache (nil for none).
 func PrepareShared(t *spec.Trial, cache DataCache) (*Job, error) {
 	j := &Job{Trial: t}
-	build := func(kind plugins.Kind, section string) (any, error) {
+	// build makes the plugin that the kind's own table names, from that table's values.
+	build := func(kind plugins.Kind) (any, error) {
+		info, _ := plugins.Info(kind)
+		section := info.Table
 		c := t.Section(section)
 		p, err := plugins.Lookup(kind, c.Name)
 		if err != nil {
@@ -62,7 +65,7 @@ func PrepareShared(t *spec.Trial, cache DataCache) (*Job, error) {
 		}
 		return v, nil
 	}
-	sched, err := build(plugins.KindSchedule, "schedule")
+	sched, err := build(plugins.KindSchedule)
 	if err != nil {
 		return nil, err
 	}
@@ -73,16 +76,16 @@ func PrepareShared(t *spec.Trial, cache DataCache) (*Job, error) {
 	if j.Process, err = diffusion.NewProcess(betas); err != nil {
 		return nil, err
 	}
+	// Register has checked each constructor's result type against its kind's contract.
 	parts := []struct {
-		kind    plugins.Kind
-		section string
-		into    func(any)
+		kind plugins.Kind
+		into func(any)
 	}{
-		{plugins.KindDataset, "data", func(v any) { j.Data = v.(plugins.Dataset) }},
-		{plugins.KindPredictor, "predictor", func(v any) { j.Predictor = v.(plugins.Predictor) }},
-		{plugins.KindLoss, "loss", func(v any) { j.Loss = v.(plugins.Loss) }},
-		{plugins.KindNetwork, "network", func(v any) { j.Net = v.(plugins.Network) }},
-		{plugins.KindSampler, "sample", func(v any) { j.Sampler = v.(plugins.Sampler) }},
+		{plugins.KindDataset, func(v any) { j.Data = v.(plugins.Dataset) }},
+		{plugins.KindPredictor, func(v any) { j.Predictor = v.(plugins.Predictor) }},
+		{plugins.KindLoss, func(v any) { j.Loss = v.(plugins.Loss) }},
+		{plugins.KindNetwork, func(v any) { j.Net = v.(plugins.Network) }},
+		{plugins.KindSampler, func(v any) { j.Sampler = v.(plugins.Sampler) }},
 	}
 	dataKey := fmt.Sprintf("%s %v", t.Section("data").Name, t.Section("data").Params)
 	for _, p := range parts {
@@ -91,7 +94,7 @@ func PrepareShared(t *spec.Trial, cache DataCache) (*Job, error) {
 			continue
 		}
 		start := time.Now()
-		v, err := build(p.kind, p.section)
+		v, err := build(p.kind)
 		if err != nil {
 			return nil, err
 		}

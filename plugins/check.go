@@ -73,7 +73,7 @@ func typedConstructor(fn any, contract reflect.Type) (func(Values) (any, error),
 		if err, _ := res[1].Interface().(error); err != nil {
 			return nil, err
 		}
-		if res[0].Kind() == reflect.Interface && res[0].IsNil() {
+		if k := res[0].Kind(); (k == reflect.Interface || k == reflect.Pointer) && res[0].IsNil() {
 			return nil, fmt.Errorf("constructor returned nil")
 		}
 		return res[0].Interface(), nil
