@@ -11,7 +11,9 @@ import (
 // its declaration alone.
 type rankProbe struct{}
 
-func (rankProbe) Evaluate(plugins.EvalInput) (plugins.EvalResult, error) { return plugins.EvalResult{}, nil }
+func (rankProbe) Evaluate(plugins.EvalInput) (plugins.EvalResult, error) {
+	return plugins.EvalResult{}, nil
+}
 
 func init() {
 	plugins.Register(plugins.Plugin{Kind: plugins.KindMetric, Name: "rankprobe", Doc: "test metric",
