@@ -136,6 +136,10 @@ func writeTo(path string, stdout io.Writer, write func(io.Writer) error) (err er
 	if err := write(tmp); err != nil {
 		return err
 	}
+	// CreateTemp makes the file private; a report is a document to share like any other.
+	if err := tmp.Chmod(0o644); err != nil {
+		return err
+	}
 	if err := tmp.Close(); err != nil {
 		return err
 	}
