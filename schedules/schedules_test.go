@@ -23,7 +23,7 @@ func refLinear(T int) []float64 {
 
 // refCosine uses cos^2 a - cos^2 b = sin(b - a) sin(b + a), which avoids the cancellation in
 // 1 - f(t)/f(t-1); it is more accurate than the reference implementation's own formula, so
-// it is compared at 1e-9 (the numpy golden files in runner/testdata pin the exact numbers
+// it is compared at 1e-9 (the numpy golden files in cli/testdata pin the exact numbers
 // at 1e-12).
 func refCosine(T int) []float64 {
 	angle := func(t float64) float64 { return (t + 0.008) / 1.008 * math.Pi / 2 }

@@ -3,7 +3,7 @@
 
 It follows the formulas of openai/improved-diffusion (get_named_beta_schedule and the
 attributes GaussianDiffusion derives from the betas). Run with Debian's python3 and
-python3-numpy:  /usr/bin/python3 runner/testdata/gen_schedule_golden.py
+python3-numpy:  /usr/bin/python3 cli/testdata/gen_schedule_golden.py
 """
 import gzip
 import math
@@ -36,7 +36,7 @@ HEADER = "t,beta,alpha_bar,alpha_bar_prev,posterior_variance,posterior_log_varia
 
 for name, fn, T in [(n, f, T) for n, f in (("cosine", cosine), ("linear", linear)) for T in (50, 1000, 4000)]:
     cols = table(fn(T))
-    with gzip.open(f"runner/testdata/{name}_T{T}.csv.gz", "wt") as out:
+    with gzip.open(f"cli/testdata/{name}_T{T}.csv.gz", "wt") as out:
         out.write(HEADER + "\n")
         for t in range(T):
             out.write(",".join([str(t)] + [repr(float(c[t])) for c in cols]) + "\n")

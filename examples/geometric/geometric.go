@@ -2,7 +2,7 @@
 // families: a beta schedule whose betas grow geometrically from beta_start to beta_end.
 //
 // To use it, blank-import it in a runner's main beside plugins/builtin (see
-// examples/ownrunner, or runner/main.go for the in-tree way):
+// examples/ownrunner; in-tree, it would be one more line in plugins/builtin):
 //
 //	_ "github.com/ddpm-runner/ddpm-runner/examples/geometric"
 //
