@@ -5,10 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -17,7 +15,6 @@ import (
 
 	"github.com/ddpm-runner/ddpm-runner/bench"
 	"github.com/ddpm-runner/ddpm-runner/engine"
-	"github.com/ddpm-runner/ddpm-runner/internal/fastdot"
 	"github.com/ddpm-runner/ddpm-runner/results"
 	"github.com/ddpm-runner/ddpm-runner/spec"
 )
@@ -31,8 +28,9 @@ func benchCommand() *urfave.Command {
 			"the process's peak memory; then SQLite metric-write throughput. Results are recorded in the database\n" +
 			"as runs of spec \"bench\". Then (--kernels) the fast and the stock matmul kernel: GFLOP/s of the MNIST MLP's\n" +
 			"products and of 1024^3 through the go backend, and the MNIST MLP step (batch 128 and 512) and U-Net step\n" +
-			"timed in alternating rounds in this process (medians); with python3 and torch available, bench/torch_mlp.py\n" +
-			"times the same MLP step in PyTorch at 1 and 2 threads, and the best setting is compared.",
+			"(batch 32) timed in alternating rounds in this process (medians); with python3 and torch available,\n" +
+			"bench/torch_mlp.py and bench/torch_unet.py time the same steps in PyTorch at 1 and 2 threads, and the\n" +
+			"best setting is compared. --format json prints only that comparison, as a list per config and batch.",
 		Flags: []urfave.Flag{
 			dbFlag(),
 			&urfave.IntFlag{Name: "steps", Value: 60, Usage: "timed training steps per config"},
@@ -40,9 +38,21 @@ func benchCommand() *urfave.Command {
 			fastMatmulFlag(),
 			&urfave.BoolFlag{Name: "kernels", Value: true, Usage: "also compare the fast and the stock matmul kernel, and PyTorch"},
 			&urfave.IntFlag{Name: "rounds", Value: 7, Usage: "alternating rounds per kernel comparison"},
+			&urfave.StringFlag{Name: "format", Value: "table", Usage: "table, or json: the training-step comparison only, for scripts"},
 		},
 		Action: func(c *urfave.Context) error {
 			applyFastMatmul(c)
+			switch c.String("format") {
+			case "table":
+			case "json":
+				rows, err := compareSteps(io.Discard, c.Int("rounds"))
+				if err != nil {
+					return err
+				}
+				return writeStepsJSON(c.App.Writer, rows)
+			default:
+				return usagef("--format %q: want table or json", c.String("format"))
+			}
 			store, err := results.Open(c.String("db"))
 			if err != nil {
 				return usagef("%v", err)
@@ -75,7 +85,11 @@ func benchCommand() *urfave.Command {
 			if !c.Bool("kernels") {
 				return nil
 			}
-			return benchKernels(c.App.Writer, c.Int("rounds"))
+			if err := benchKernels(c.App.Writer); err != nil {
+				return err
+			}
+			_, err = compareSteps(c.App.Writer, c.Int("rounds"))
+			return err
 		},
 	})
 }
@@ -149,121 +163,4 @@ func benchSQLite(path string) (int, float64, error) {
 		return 0, 0, err
 	}
 	return rows, rows / time.Since(start).Seconds(), nil
-}
-
-// benchKernels compares the fast and the stock matmul kernel: raw products, then training
-// steps in alternating rounds, then PyTorch on the same MLP step.
-func benchKernels(w io.Writer, rounds int) error {
-	backend, err := engine.NewBackend("go")
-	if err != nil {
-		return err
-	}
-	defer backend.Finalize()
-	if !fastdot.Active() {
-		fmt.Fprintf(w, "matmul kernels: not compared, the fast kernel is off (%s)\n", fastdot.Kernel())
-		return nil
-	}
-	fmt.Fprintf(w, "\nmatmul through the go backend (GFLOP/s), fast kernel: %s\n", fastdot.Kernel())
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "M x N x K\tfast\tstock\tspeedup")
-	for _, s := range fastdot.BenchShapes {
-		fast, err := fastdot.GFLOPS(backend, s[0], s[1], s[2], true, time.Second)
-		if err != nil {
-			return err
-		}
-		stock, err := fastdot.GFLOPS(backend, s[0], s[1], s[2], false, time.Second)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(tw, "%d x %d x %d\t%.1f\t%.1f\t%.1fx\n", s[0], s[1], s[2], fast, stock, fast/stock)
-	}
-	tw.Flush()
-
-	torch, blas := benchTorch([]int{128, 512})
-	fmt.Fprintf(w, "\ntraining step, fast vs stock kernel in alternating rounds (medians of %d)\n", rounds)
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "config\tbatch\tfast steps/s\tfast examples/s\tstock steps/s\tspeedup\tpytorch best steps/s\tfast/pytorch")
-	for _, cfg := range []struct {
-		name         string
-		batch, steps int
-	}{{"mnist_mlp", 128, 5}, {"mnist_mlp", 512, 5}, {"mnist_unet", 32, 1}} {
-		trials, err := spec.Parse(cfg.name+".toml", []byte(bench.Named(cfg.name)), []string{fmt.Sprintf("train.batch=%d", cfg.batch)})
-		if err != nil {
-			return err
-		}
-		job, err := engine.Prepare(trials[0])
-		if err != nil {
-			return err
-		}
-		rs := rounds
-		if cfg.name == "mnist_unet" {
-			rs = min(rounds, 3) // a stock-kernel U-Net step takes seconds
-		}
-		res, err := bench.CompareMatmulKernels(backend, job, rs, cfg.steps)
-		if err != nil {
-			return err
-		}
-		pt, ratio := "-", "-"
-		if best, ok := torch[cfg.batch]; ok && cfg.name == "mnist_mlp" {
-			pt = fmt.Sprintf("%.1f (%d thread%s)", best.stepsPerSec, best.threads, plural(best.threads))
-			ratio = fmt.Sprintf("%.2f", res.FastStepsPerSec/best.stepsPerSec)
-		}
-		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.0f\t%.2f\t%.2fx\t%s\t%s\n", cfg.name, cfg.batch, res.FastStepsPerSec,
-			res.FastStepsPerSec*float64(cfg.batch), res.StockStepsPerSec, res.Speedup(), pt, ratio)
-	}
-	tw.Flush()
-	if strings.HasPrefix(blas, "(") {
-		fmt.Fprintln(w, "pytorch:", blas)
-	} else if blas != "" {
-		fmt.Fprintf(w, "pytorch: bench/torch_mlp.py, BLAS %s; its step computes only the MSE loss (ours also clips the gradient norm and keeps an EMA of the weights)\n", blas)
-	} else {
-		fmt.Fprintln(w, "pytorch: not available (no python3 here can import torch; Debian: apt-get install python3-torch libopenblas0); skipped")
-	}
-	return nil
-}
-
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
-}
-
-type torchResult struct {
-	threads     int
-	stepsPerSec float64
-}
-
-// benchTorch runs bench/torch_mlp.py with the first python that can import torch (the one
-// on PATH, or Debian's /usr/bin/python3, where python3-torch installs) and returns its best
-// thread setting per batch size and the BLAS library torch used.
-func benchTorch(batches []int) (map[int]torchResult, string) {
-	best := map[int]torchResult{}
-	for _, py := range []string{"python3", "/usr/bin/python3"} {
-		if err := exec.Command(py, "-c", "import torch").Run(); err != nil {
-			continue
-		}
-		args := []string{"bench/torch_mlp.py"}
-		for _, b := range batches {
-			args = append(args, strconv.Itoa(b))
-		}
-		out, err := exec.Command(py, args...).Output()
-		if err != nil {
-			return best, fmt.Sprintf("(bench/torch_mlp.py failed: %v)", err)
-		}
-		blas := "unknown"
-		for _, line := range strings.Split(string(out), "\n") {
-			var b, n int
-			var s float64
-			if _, err := fmt.Sscanf(line, "batch %d threads %d: %g steps/s", &b, &n, &s); err == nil {
-				if s > best[b].stepsPerSec {
-					best[b] = torchResult{threads: n, stepsPerSec: s}
-				}
-			} else if rest, ok := strings.CutPrefix(line, "blas "); ok {
-				blas = rest
-			}
-		}
-		return best, blas
-	}
-	return best, ""
 }

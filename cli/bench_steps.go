@@ -1,0 +1,192 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os/exec"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ddpm-runner/ddpm-runner/bench"
+	"github.com/ddpm-runner/ddpm-runner/engine"
+	"github.com/ddpm-runner/ddpm-runner/internal/fastdot"
+	"github.com/ddpm-runner/ddpm-runner/plugins"
+	"github.com/ddpm-runner/ddpm-runner/spec"
+)
+
+// benchKernels prints the fast and the stock matmul kernel's GFLOP/s on the reference shapes.
+func benchKernels(w io.Writer) error {
+	backend, err := engine.NewBackend("go")
+	if err != nil {
+		return err
+	}
+	defer backend.Finalize()
+	if !fastdot.Active() {
+		fmt.Fprintf(w, "matmul kernels: not compared, the fast kernel is off (%s)\n", fastdot.Kernel())
+		return nil
+	}
+	fmt.Fprintf(w, "\nmatmul through the go backend (GFLOP/s), fast kernel: %s\n", fastdot.Kernel())
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "M x N x K\tfast\tstock\tspeedup")
+	for _, s := range fastdot.BenchShapes {
+		fast, err := fastdot.GFLOPS(backend, s[0], s[1], s[2], true, time.Second)
+		if err != nil {
+			return err
+		}
+		stock, err := fastdot.GFLOPS(backend, s[0], s[1], s[2], false, time.Second)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(tw, "%d x %d x %d\t%.1f\t%.1f\t%.1fx\n", s[0], s[1], s[2], fast, stock, fast/stock)
+	}
+	return tw.Flush()
+}
+
+// stepRow is one line of the training-step comparison: ours with the fast and the stock
+// kernel, and PyTorch's best thread setting on the same step.
+type stepRow struct {
+	Config       string   `json:"config"`
+	Batch        int      `json:"batch"`
+	StepsPerSec  float64  `json:"steps_per_sec"`
+	StockPerSec  *float64 `json:"stock_steps_per_sec,omitempty"`
+	TorchPerSec  *float64 `json:"torch_steps_per_sec"`
+	TorchThreads int      `json:"torch_threads,omitempty"`
+	RatioToTorch *float64 `json:"ratio_to_torch"`
+	Params       int64    `json:"params"`
+	TorchNote    string   `json:"torch_note,omitempty"`
+}
+
+// stepConfigs are the compared steps: the MNIST MLP at two batch sizes and the U-Net.
+var stepConfigs = []struct {
+	name, torchScript string
+	batch, steps      int
+}{{"mnist_mlp", "bench/torch_mlp.py", 128, 5}, {"mnist_mlp", "bench/torch_mlp.py", 512, 5}, {"mnist_unet", "bench/torch_unet.py", 32, 2}}
+
+// compareSteps times each reference step with the fast and the stock kernel in alternating
+// rounds (only the fast one when it is off) and PyTorch's replica of it, prints the table to
+// w and returns the rows.
+func compareSteps(w io.Writer, rounds int) ([]stepRow, error) {
+	backend, err := engine.NewBackend("go")
+	if err != nil {
+		return nil, err
+	}
+	defer backend.Finalize()
+	var rows []stepRow
+	torchNote := ""
+	for _, cfg := range stepConfigs {
+		trials, err := spec.Parse(cfg.name+".toml", []byte(bench.Named(cfg.name)), []string{fmt.Sprintf("train.batch=%d", cfg.batch)})
+		if err != nil {
+			return nil, err
+		}
+		job, err := engine.Prepare(trials[0])
+		if err != nil {
+			return nil, err
+		}
+		row := stepRow{Config: cfg.name, Batch: cfg.batch}
+		if sized, ok := job.Net.(plugins.SizedNetwork); ok {
+			row.Params, _ = sized.Size(job.Data.Dim(), job.Data.Dim()*job.Predictor.OutputMultiplier())
+		}
+		rs := rounds
+		if cfg.name == "mnist_unet" {
+			rs = min(rounds, 3) // a stock-kernel U-Net step takes seconds
+		}
+		if fastdot.Active() {
+			res, err := bench.CompareMatmulKernels(backend, job, rs, cfg.steps)
+			if err != nil {
+				return nil, err
+			}
+			row.StepsPerSec, row.StockPerSec = res.FastStepsPerSec, &res.StockStepsPerSec
+		} else {
+			d, err := bench.BareLoop(backend, job, rs*cfg.steps)
+			if err != nil {
+				return nil, err
+			}
+			row.StepsPerSec = float64(rs*cfg.steps) / d.Seconds()
+		}
+		best, note := benchTorch(cfg.torchScript, cfg.batch, row.Params)
+		if best.stepsPerSec > 0 {
+			ratio := row.StepsPerSec / best.stepsPerSec
+			row.TorchPerSec, row.TorchThreads, row.RatioToTorch = &best.stepsPerSec, best.threads, &ratio
+		}
+		row.TorchNote, torchNote = note, note
+		rows = append(rows, row)
+	}
+	fmt.Fprintf(w, "\ntraining step: ours (fast vs stock kernel, alternating rounds, medians of %d) and PyTorch's replica\n", rounds)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "config\tbatch\tsteps/s\texamples/s\tstock steps/s\tpytorch best steps/s\tours/pytorch")
+	for _, r := range rows {
+		stock, pt, ratio := "-", "-", "-"
+		if r.StockPerSec != nil {
+			stock = fmt.Sprintf("%.2f", *r.StockPerSec)
+		}
+		if r.TorchPerSec != nil {
+			pt = fmt.Sprintf("%.2f (%d thread%s)", *r.TorchPerSec, r.TorchThreads, plural(r.TorchThreads))
+			ratio = fmt.Sprintf("%.2f", *r.RatioToTorch)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.0f\t%s\t%s\t%s\n", r.Config, r.Batch, r.StepsPerSec, r.StepsPerSec*float64(r.Batch), stock, pt, ratio)
+	}
+	if err := tw.Flush(); err != nil {
+		return nil, err
+	}
+	if torchNote != "" {
+		fmt.Fprintln(w, "pytorch:", torchNote)
+	}
+	return rows, nil
+}
+
+// writeStepsJSON prints the comparison rows as a JSON list.
+func writeStepsJSON(w io.Writer, rows []stepRow) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(rows)
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+type torchResult struct {
+	threads     int
+	stepsPerSec float64
+}
+
+// benchTorch runs a PyTorch replica script (bench/torch_*.py) at one batch size with the
+// first python that can import torch (the one on PATH, or Debian's /usr/bin/python3, where
+// python3-torch installs) and returns its best thread setting and a note on what ran. A
+// replica whose parameter count differs from params (when known) is an error in the note.
+func benchTorch(script string, batch int, params int64) (torchResult, string) {
+	var best torchResult
+	for _, py := range []string{"python3", "/usr/bin/python3"} {
+		if err := exec.Command(py, "-c", "import torch").Run(); err != nil {
+			continue
+		}
+		args := []string{script}
+		if params > 0 && strings.Contains(script, "unet") {
+			args = append(args, "--params", strconv.FormatInt(params, 10))
+		}
+		out, err := exec.Command(py, append(args, strconv.Itoa(batch))...).CombinedOutput()
+		if err != nil {
+			return best, fmt.Sprintf("%s failed: %v: %s", script, err, strings.TrimSpace(string(out)))
+		}
+		var notes []string
+		for _, line := range strings.Split(string(out), "\n") {
+			var b, n int
+			var s float64
+			if _, err := fmt.Sscanf(line, "batch %d threads %d: %g steps/s", &b, &n, &s); err == nil {
+				if s > best.stepsPerSec {
+					best = torchResult{threads: n, stepsPerSec: s}
+				}
+			} else if line != "" {
+				notes = append(notes, line)
+			}
+		}
+		return best, fmt.Sprintf("%s (%s)", script, strings.Join(notes, "; "))
+	}
+	return best, "not available (no python3 here can import torch; Debian: apt-get install python3-torch libopenblas0); skipped"
+}
