@@ -204,16 +204,23 @@ func packA(ap []float32, a matrix, i0, mcb, p0, kcb int) {
 		if rows < mr {
 			clear(panel)
 		}
+		if !a.unitCols {
+			// Columns far apart (a transposed operand, such as the im2col patches in a
+			// weight gradient): go column by column, so that the panel's rows, usually
+			// neighbours in memory, are read together.
+			ro := a.rowOff[i0+i*mr : i0+i*mr+rows]
+			for p, co := range colOff {
+				dst := panel[p*mr : p*mr+rows]
+				for ii, r := range ro {
+					dst[ii] = a.data[r+co]
+				}
+			}
+			continue
+		}
 		for ii := 0; ii < rows; ii++ {
 			ro := a.rowOff[i0+i*mr+ii]
-			if a.unitCols { // rows of a are contiguous
-				for p, v := range a.data[ro+colOff[0] : ro+colOff[0]+kcb] {
-					panel[p*mr+ii] = v
-				}
-			} else {
-				for p, co := range colOff {
-					panel[p*mr+ii] = a.data[ro+co]
-				}
+			for p, v := range a.data[ro+colOff[0] : ro+colOff[0]+kcb] { // rows of a are contiguous
+				panel[p*mr+ii] = v
 			}
 		}
 	}

@@ -113,7 +113,7 @@ func installHook() error {
 		}
 		nodeExecutors[backends.OpTypeDotGeneral] = execDotGeneral
 	}
-	return nil
+	return installRowHooks()
 }
 
 // dotGeneralParams returns the node's DotGeneral data, verifying the first time that its
