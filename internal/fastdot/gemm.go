@@ -29,11 +29,36 @@ type matrix struct {
 	// unitRows: rowOff[i] = rowOff[0] + i; unitCols: colOff[j] = colOff[0] + j. They select
 	// the packing loops that read contiguous memory.
 	unitRows, unitCols bool
+	// rowStep and colStep are the constant differences of rowOff and colOff when they are
+	// arithmetic progressions (0 when not): the micro-kernel can then read A in place.
+	rowStep, colStep int
 }
 
 func newMatrix(data []float32, rowOff, colOff []int) matrix {
-	return matrix{data: data, rowOff: rowOff, colOff: colOff, unitRows: isUnit(rowOff), unitCols: isUnit(colOff)}
+	return matrix{data: data, rowOff: rowOff, colOff: colOff, unitRows: isUnit(rowOff), unitCols: isUnit(colOff),
+		rowStep: stepOf(rowOff), colStep: stepOf(colOff)}
 }
+
+// stepOf returns d when off[i] = off[0] + i*d for every i with d > 0, else 0.
+func stepOf(off []int) int {
+	if len(off) < 2 {
+		return 1
+	}
+	d := off[1] - off[0]
+	if d <= 0 {
+		return 0
+	}
+	for i := range off {
+		if off[i] != off[0]+i*d {
+			return 0
+		}
+	}
+	return d
+}
+
+// maxDirectPanels is the most column panels for which A is read in place rather than packed:
+// a packed A panel pays for itself only when several B panels reuse it.
+const maxDirectPanels = 2
 
 // stridedMatrix is the view of a rows x cols matrix with element (i, j) at off + i*rs + j*cs.
 func stridedMatrix(data []float32, off, rows, cols, rs, cs int) matrix {
@@ -109,6 +134,7 @@ func gemm(m, n, k int, a, b matrix, c []float32, maxWorkers int) {
 			packB(blockB(q), b, q*kc, min(kc, k-q*kc), n, lo, hi)
 		}
 	}
+	direct := a.rowStep > 0 && a.colStep > 0 && kernelDirectSupported && nPanels <= maxDirectPanels
 	compute := func(rowLo, rowHi, colLo, colHi int) {
 		bufA := getPanel(mc * min(k, kc))
 		defer panelPool.Put(bufA)
@@ -117,6 +143,10 @@ func gemm(m, n, k int, a, b matrix, c []float32, maxWorkers int) {
 			p0, kcb := q*kc, min(kc, k-q*kc)
 			for i0 := rowLo * mr; i0 < rowEnd; i0 += mc {
 				mcb := min(mc, rowEnd-i0)
+				if direct {
+					directMacroKernel(a, *bufA, blockB(q), c, n, i0, mcb, p0, kcb, colLo, colHi, q > 0)
+					continue
+				}
 				packA(*bufA, a, i0, mcb, p0, kcb)
 				macroKernel(*bufA, blockB(q), c, n, i0, mcb, kcb, colLo, colHi, q > 0)
 			}
@@ -221,6 +251,45 @@ func packA(ap []float32, a matrix, i0, mcb, p0, kcb int) {
 			ro := a.rowOff[i0+i*mr+ii]
 			for p, v := range a.data[ro+colOff[0] : ro+colOff[0]+kcb] { // rows of a are contiguous
 				panel[p*mr+ii] = v
+			}
+		}
+	}
+}
+
+// directMacroKernel is macroKernel with A read in place (kernel6x16Direct) for its full
+// mr-row panels; a last panel with fewer rows is packed into ap as usual. The sums are the
+// same, in the same order, as with A packed.
+func directMacroKernel(a matrix, ap, bp, c []float32, n, i0, mcb, p0, kcb, colLo, colHi int, accumulate bool) {
+	full := mcb / mr * mr
+	if full < mcb {
+		packA(ap, a, i0+full, mcb-full, p0, kcb)
+		macroKernel(ap, bp, c, n, i0+full, mcb-full, kcb, colLo, colHi, accumulate)
+	}
+	if full > 0 {
+		directCalls.Add(1)
+	}
+	var tile [mr * nr]float32
+	for j := colLo; j < colHi; j++ {
+		cols := min(nr, n-j*nr)
+		bPanel := &bp[j*kcb*nr]
+		for i := 0; i < full; i += mr {
+			aRow := &a.data[a.rowOff[i0+i]+a.colOff[p0]]
+			cOff := (i0+i)*n + j*nr
+			if cols == nr {
+				kernel6x16Direct(kcb, aRow, a.rowStep, a.colStep, bPanel, &c[cOff], n, accumulate)
+				continue
+			}
+			kernel6x16Direct(kcb, aRow, a.rowStep, a.colStep, bPanel, &tile[0], nr, false)
+			for r := 0; r < mr; r++ {
+				dst := c[cOff+r*n : cOff+r*n+cols]
+				src := tile[r*nr : r*nr+cols]
+				if accumulate {
+					for x := range dst {
+						dst[x] += src[x]
+					}
+				} else {
+					copy(dst, src)
+				}
 			}
 		}
 	}

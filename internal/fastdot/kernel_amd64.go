@@ -12,3 +12,9 @@ const kernelName = "avx2-fma 6x16"
 //
 //go:noescape
 func kernel6x16(k int, a, b, c *float32, ldc int, accumulate bool)
+
+// kernel6x16Direct is kernel6x16 reading A in place (kernel_amd64.s): row r, step p at
+// a[r*rowStride + p*kStride].
+//
+//go:noescape
+func kernel6x16Direct(k int, a *float32, rowStride, kStride int, b, c *float32, ldc int, accumulate bool)

@@ -48,6 +48,7 @@ func installRowHooks() error {
 		nodeExecutors[backends.OpTypeGather] = execGather
 		nodeExecutors[backends.OpTypeScatterSum] = execScatterSum
 	}
+	installMemHooks()
 	return nil
 }
 

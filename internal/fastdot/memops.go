@@ -1,0 +1,221 @@
+package fastdot
+
+import (
+	"reflect"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/backends/simplego"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+)
+
+// Memory-bound ops that simplego runs one element at a time through index iterators: a bias
+// added across rows (Add with a broadcast operand), a Slice (each concatenation's gradient),
+// and a ReduceSum over leading or trailing axes (each bias's gradient, per-example means).
+// The fast paths below compute the same values in the same order (sums accumulate in
+// simplego's flat order), so their results are bit for bit simplego's; any other case goes
+// to simplego's executor.
+
+// sliceLayout mirrors simplego's sliceNode, the data of a Slice node.
+type sliceLayout struct {
+	starts, limits, strides []int
+}
+
+var (
+	stockAdd, stockSlice, stockReduceSum executor
+
+	sliceDataType atomic.Pointer[reflect.Type]
+
+	memCalls atomic.Int64
+)
+
+// installMemHooks puts the fast Add, Slice and ReduceSum in simplego's table (once).
+func installMemHooks() {
+	if stockAdd == nil {
+		stockAdd = nodeExecutors[backends.OpTypeAdd]
+		stockSlice = nodeExecutors[backends.OpTypeSlice]
+		stockReduceSum = nodeExecutors[backends.OpTypeReduceSum]
+		nodeExecutors[backends.OpTypeAdd] = execAddBroadcast
+		nodeExecutors[backends.OpTypeSlice] = execSliceBlocks
+		nodeExecutors[backends.OpTypeReduceSum] = execReduceSumOuter
+	}
+}
+
+// MemCalls is how many Adds, Slices and ReduceSums ran on the fast paths.
+func MemCalls() int64 { return memCalls.Load() }
+
+// trailingBroadcast reports whether small broadcasts onto big along leading axes only: small's
+// dimensions are 1 up to some axis and equal to big's after it, so that small[i % len(small)]
+// pairs with big[i].
+func trailingBroadcast(small, big []int) bool {
+	if len(small) != len(big) {
+		return false
+	}
+	i := 0
+	for i < len(small) && small[i] == 1 && big[i] != 1 {
+		i++
+	}
+	for ; i < len(small); i++ {
+		if small[i] != big[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// execAddBroadcast adds a float32 operand broadcast along leading axes (a bias) to a full one;
+// other Adds go to simplego's.
+func execAddBroadcast(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, inputsOwned []bool) (*simplego.Buffer, error) {
+	if !active.Load() {
+		return stockAdd(backend, node, inputs, inputsOwned)
+	}
+	n := (*nodeLayout)(unsafe.Pointer(node))
+	lhs, rhs := (*bufferLayout)(unsafe.Pointer(inputs[0])), (*bufferLayout)(unsafe.Pointer(inputs[1]))
+	if n.shape.DType != dtypes.Float32 || lhs.shape.DType != dtypes.Float32 || rhs.shape.DType != dtypes.Float32 {
+		return stockAdd(backend, node, inputs, inputsOwned)
+	}
+	big, small := lhs, rhs
+	if !lhs.shape.Equal(n.shape) {
+		big, small = rhs, lhs
+	}
+	if !big.shape.Equal(n.shape) || small.shape.Equal(n.shape) || small.shape.Size() <= 1 ||
+		!trailingBroadcast(small.shape.Dimensions, n.shape.Dimensions) {
+		return stockAdd(backend, node, inputs, inputsOwned)
+	}
+	out := getBufferForShape(backend, n.shape)
+	if out == nil {
+		return stockAdd(backend, node, inputs, inputsOwned)
+	}
+	dst, x, b := (*bufferLayout)(unsafe.Pointer(out)).flat.([]float32), big.flat.([]float32), small.flat.([]float32)
+	w := len(b)
+	for i := 0; i < len(x); i += w {
+		row, d := x[i:i+w], dst[i:i+w]
+		for j, v := range b { // a + b and b + a are the same float32
+			d[j] = row[j] + v
+		}
+	}
+	memCalls.Add(1)
+	return out, nil
+}
+
+// execSliceBlocks copies a unit-stride float32 slice block by block; strided slices go to
+// simplego's.
+func execSliceBlocks(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, inputsOwned []bool) (*simplego.Buffer, error) {
+	if !active.Load() {
+		return stockSlice(backend, node, inputs, inputsOwned)
+	}
+	n := (*nodeLayout)(unsafe.Pointer(node))
+	operand := (*bufferLayout)(unsafe.Pointer(inputs[0]))
+	p, ok := nodeParams[sliceLayout](n.data, &sliceDataType)
+	if !ok || operand.shape.DType != dtypes.Float32 {
+		return stockSlice(backend, node, inputs, inputsOwned)
+	}
+	dims := operand.shape.Dimensions
+	if len(p.starts) != len(dims) || len(p.limits) != len(dims) {
+		return stockSlice(backend, node, inputs, inputsOwned)
+	}
+	for _, s := range p.strides {
+		if s != 1 {
+			return stockSlice(backend, node, inputs, inputsOwned)
+		}
+	}
+	out := getBufferForShape(backend, n.shape)
+	if out == nil {
+		return stockSlice(backend, node, inputs, inputsOwned)
+	}
+	copySlice(operand.flat.([]float32), (*bufferLayout)(unsafe.Pointer(out)).flat.([]float32), dims, p.starts, p.limits)
+	memCalls.Add(1)
+	return out, nil
+}
+
+// copySlice copies src[starts:limits] (row-major, dims) into dst: the trailing axes that are
+// taken whole, with the innermost one that is not, form contiguous blocks.
+func copySlice(src, dst []float32, dims, starts, limits []int) {
+	rank := len(dims)
+	// inner: the axes from which on the source block is contiguous.
+	inner := rank
+	block := 1
+	for inner > 0 {
+		ax := inner - 1
+		block *= limits[ax] - starts[ax]
+		inner--
+		if starts[ax] != 0 || limits[ax] != dims[ax] {
+			break
+		}
+	}
+	strides := make([]int, rank)
+	s := 1
+	for ax := rank - 1; ax >= 0; ax-- {
+		strides[ax] = s
+		s *= dims[ax]
+	}
+	idx := append([]int(nil), starts[:inner]...)
+	base := 0
+	for ax := inner; ax < rank; ax++ {
+		base += starts[ax] * strides[ax]
+	}
+	for o := 0; o < len(dst); o += block {
+		off := base
+		for ax, i := range idx {
+			off += i * strides[ax]
+		}
+		copy(dst[o:o+block], src[off:off+block])
+		for ax := inner - 1; ax >= 0; ax-- { // next index of the outer axes, last fastest
+			idx[ax]++
+			if idx[ax] < limits[ax] {
+				break
+			}
+			idx[ax] = starts[ax]
+		}
+	}
+}
+
+// execReduceSumOuter sums a float32 tensor over its leading axes or over its trailing axes,
+// in simplego's order (flat order into zeroed accumulators); other reductions go to
+// simplego's.
+func execReduceSumOuter(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, inputsOwned []bool) (*simplego.Buffer, error) {
+	if !active.Load() {
+		return stockReduceSum(backend, node, inputs, inputsOwned)
+	}
+	n := (*nodeLayout)(unsafe.Pointer(node))
+	operand := (*bufferLayout)(unsafe.Pointer(inputs[0]))
+	axes, ok := n.data.([]int)
+	if !ok || len(axes) == 0 || operand.shape.DType != dtypes.Float32 || n.shape.DType != dtypes.Float32 {
+		return stockReduceSum(backend, node, inputs, inputsOwned)
+	}
+	dims := operand.shape.Dimensions
+	leading, trailing := true, true
+	for i, ax := range axes {
+		leading = leading && ax == i
+		trailing = trailing && ax == len(dims)-len(axes)+i
+	}
+	if !leading && !trailing {
+		return stockReduceSum(backend, node, inputs, inputsOwned)
+	}
+	out := getBufferForShape(backend, n.shape)
+	if out == nil {
+		return stockReduceSum(backend, node, inputs, inputsOwned)
+	}
+	x, dst := operand.flat.([]float32), (*bufferLayout)(unsafe.Pointer(out)).flat.([]float32)
+	clear(dst)
+	if leading {
+		w := len(dst)
+		for i := 0; i < len(x); i += w {
+			for j, v := range x[i : i+w] {
+				dst[j] += v
+			}
+		}
+	} else {
+		w := len(x) / max(1, len(dst))
+		for o := range dst {
+			var s float32
+			for _, v := range x[o*w : (o+1)*w] {
+				s += v
+			}
+			dst[o] = s
+		}
+	}
+	memCalls.Add(1)
+	return out, nil
+}
