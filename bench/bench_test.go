@@ -44,11 +44,11 @@ func benchJob(b *testing.B, text string, sets ...string) (*engine.Job, backends.
 
 // benchTrainStep times training steps of a config; logged selects the graph of the steps
 // that also compute the logged MSE and L_t.
-func benchTrainStep(b *testing.B, text string, stockGradient, logged bool) {
+func benchTrainStep(b *testing.B, text string, stockGradient, logged bool, sets ...string) {
 	if stockGradient {
 		defer engine.UseStockDotGradient()()
 	}
-	j, backend := benchJob(b, text)
+	j, backend := benchJob(b, text, sets...)
 	stepper, err := engine.NewStepper(backend, j)
 	if err != nil {
 		b.Fatal(err)
@@ -107,4 +107,10 @@ func BenchmarkMatmulKernels(b *testing.B) {
 			b.ReportMetric(res.Speedup(), "speedup")
 		})
 	}
+}
+
+// BenchmarkTrainStepMNIST14UNet is the U-Net step on 14x14 MNIST at batch 64 (the main job's
+// candidate size).
+func BenchmarkTrainStepMNIST14UNet(b *testing.B) {
+	benchTrainStep(b, Named("mnist_unet"), false, false, "data.size=14", "train.batch=64")
 }

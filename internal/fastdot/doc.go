@@ -1,5 +1,12 @@
 // Package fastdot replaces the float32 matrix product of GoMLX's pure-Go backend
-// (simplego, the "go" backend) with a packed AVX2/FMA kernel.
+// (simplego, the "go" backend) with a packed AVX2/FMA kernel, and a few memory-bound ops
+// that simplego runs one element at a time through index iterators with loops over
+// contiguous blocks: whole-row Gather and ScatterSum (the U-Net's im2col convolution, its
+// upsampling and their gradients; rows.go), and Add of a broadcast operand, unit-stride
+// Slice and ReduceSum over leading or trailing axes (memops.go). Those give simplego's
+// results bit for bit (the same copies, the same sums in the same order), which tests check
+// case by case and the self-check checks at start-up; other cases go to simplego's own
+// executors. The one switch turns all of them on or off together.
 //
 // This package is the only code in ddpm-runner that reaches into simplego's internals:
 // GoMLX v0.26.0 has no exported way to replace an op's implementation, so the hook goes
@@ -17,6 +24,11 @@
 //     layout, a batch axis and a two-block contraction, on the fast and the stock kernel. If
 //     they differ by more than Tolerance (relative to the largest output) or anything above
 //     fails, one warning line goes to standard error and the stock kernel stays in use.
+//
+// Products with at most two 16-wide column panels (the convolutions', whose outputs have 16
+// or 32 channels) read A in place (kernel6x16Direct) instead of packing it: a packed A panel
+// pays for itself only when several B panels reuse it. The FMAs are the same, in the same
+// order, so the result is bit for bit that of the packed path (TestDirectKernelEqualsPacked).
 //
 // The fast kernel is on by default where the CPU has AVX2 and FMA; $DDPM_FAST_MATMUL=0 or
 // the runner's --fast-matmul=false turns it off, and `runner version` and every run's
