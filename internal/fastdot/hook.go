@@ -155,7 +155,32 @@ func operandOffsets(dims, batchAxes, contractingAxes []int) (batch, free, contra
 			freeAxes = append(freeAxes, ax)
 		}
 	}
-	return axesOffsets(dims, strides, batchAxes), axesOffsets(dims, strides, freeAxes), axesOffsets(dims, strides, contractingAxes)
+	return cachedOffsets(dims, strides, batchAxes), cachedOffsets(dims, strides, freeAxes), cachedOffsets(dims, strides, contractingAxes)
+}
+
+// offsetCache keeps offset tables by dimensions and axes: a training step asks for the same
+// few dozen tables at every step, some of them tens of thousands long. The tables are never
+// modified after they are made.
+var (
+	offsetCache   sync.Map // string -> []int
+	offsetEntries atomic.Int64
+)
+
+// maxOffsetEntries bounds the cache for processes that see many shapes (long sweeps).
+const maxOffsetEntries = 4096
+
+func cachedOffsets(dims, strides, axes []int) []int {
+	key := fmt.Sprint(dims, axes)
+	if v, ok := offsetCache.Load(key); ok {
+		return v.([]int)
+	}
+	off := axesOffsets(dims, strides, axes)
+	if offsetEntries.Load() < maxOffsetEntries {
+		if _, loaded := offsetCache.LoadOrStore(key, off); !loaded {
+			offsetEntries.Add(1)
+		}
+	}
+	return off
 }
 
 // axesOffsets lists the offsets of every index of the given axes, the first axis outermost.

@@ -145,3 +145,28 @@ func TestRowScatterSkipsIndicesOutOfRange(t *testing.T) {
 		t.Errorf("scatter = %v, want [[1 2] [13.5 24.25]]", got)
 	}
 }
+
+// TestRowOpsSplitAcrossWorkersMatchSimplego: gathers and scatters big enough to be split
+// between goroutines (repeated targets falling in both workers' ranges) still give
+// simplego's bits.
+func TestRowOpsSplitAcrossWorkersMatchSimplego(t *testing.T) {
+	b := enabledBackend(t)
+	if defaultWorkers() < 2 {
+		t.Skip("one CPU: nothing to split")
+	}
+	rng := rand.New(rand.NewPCG(13, 14))
+	const rows, width, n = 1000, 64, 5000
+	if rowWorkers(n*width) < 2 {
+		t.Fatalf("%d floats would not be split", n*width)
+	}
+	idx := make([]int32, n)
+	for i := range idx {
+		idx[i] = int32(rng.IntN(rows))
+	}
+	ix := tensors.FromFlatDataAndDimensions(idx, n, 1)
+	sameBits(t, b, RowCalls, true, func(xs []*graph.Node) *graph.Node { return graph.Gather(xs[0], xs[1]) },
+		randTensor(rng, rows, width), ix)
+	sameBits(t, b, RowCalls, true, func(xs []*graph.Node) *graph.Node {
+		return graph.ScatterSum(xs[0], xs[1], xs[2], false, false)
+	}, randTensor(rng, rows, width), ix, randTensor(rng, n, width))
+}

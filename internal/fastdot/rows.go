@@ -113,11 +113,14 @@ func execGather(backend *simplego.Backend, node *simplego.Node, inputs []*simple
 	src, dst := operand.flat.([]float32), (*bufferLayout)(unsafe.Pointer(out)).flat.([]float32)
 	rows := dims[0]
 	row := len(dst) / max(1, len(idx))
-	for i, r := range idx {
-		// Like XLA, a start index is clamped so that the slice lies inside the operand.
-		k := min(max(int(r), 0), rows-1)
-		copy(dst[i*row:(i+1)*row], src[k*row:(k+1)*row])
-	}
+	run(rowWorkers(len(dst)), func(part int) {
+		lo, hi := partRange(len(idx), rowWorkers(len(dst)), part)
+		for i, r := range idx[lo:hi] {
+			// Like XLA, a start index is clamped so that the slice lies inside the operand.
+			k := min(max(int(r), 0), rows-1)
+			copy(dst[(lo+i)*row:(lo+i+1)*row], src[k*row:(k+1)*row])
+		}
+	})
 	rowCalls.Add(1)
 	return out, nil
 }
@@ -154,15 +157,25 @@ func execScatterSum(backend *simplego.Backend, node *simplego.Node, inputs []*si
 	dst, upd := (*bufferLayout)(unsafe.Pointer(out)).flat.([]float32), updates.flat.([]float32)
 	rows := dims[0]
 	row := len(upd) / max(1, len(idx))
-	for i, r := range idx {
-		if r < 0 || int(r) >= rows {
-			continue
+	// Each worker owns a range of target rows and goes through all the updates in order, so
+	// every row still receives its updates in index order whatever the number of workers.
+	workers := rowWorkers(len(upd))
+	run(workers, func(part int) {
+		lo, hi := partRange(rows, workers, part)
+		for i, r := range idx {
+			if int(r) < lo || int(r) >= hi {
+				continue // out of this worker's range, or of the operand (XLA skips those)
+			}
+			d, u := dst[int(r)*row:(int(r)+1)*row], upd[i*row:(i+1)*row]
+			for j := range d {
+				d[j] += u[j]
+			}
 		}
-		d, u := dst[int(r)*row:(int(r)+1)*row], upd[i*row:(i+1)*row]
-		for j := range d {
-			d[j] += u[j]
-		}
-	}
+	})
 	rowCalls.Add(1)
 	return out, nil
 }
+
+// rowWorkers is how many goroutines copy or add n floats: one below about 64 K floats, where
+// handing off costs more than it saves.
+func rowWorkers(n int) int { return max(1, min(defaultWorkers(), n>>16)) }
