@@ -10,9 +10,9 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 )
 
-// Memory-bound ops that simplego runs one element at a time through index iterators: a bias
-// added across rows (Add with a broadcast operand), a Slice (each concatenation's gradient),
-// and a ReduceSum over leading or trailing axes (each bias's gradient, per-example means).
+// Memory-bound ops that simplego runs one element at a time through index iterators: a Slice
+// (each concatenation's gradient) and a ReduceSum over leading or trailing axes (each bias's
+// gradient, per-example means).
 // The fast paths below compute the same values in the same order (sums accumulate in
 // simplego's flat order), so their results are bit for bit simplego's; any other case goes
 // to simplego's executor.
@@ -23,26 +23,26 @@ type sliceLayout struct {
 }
 
 var (
-	stockAdd, stockSlice, stockReduceSum executor
+	stockSlice, stockReduceSum executor
 
 	sliceDataType atomic.Pointer[reflect.Type]
 
 	memCalls atomic.Int64
 )
 
-// installMemHooks puts the fast Add, Slice and ReduceSum in simplego's table (once).
+// installMemHooks puts the fast Slice and ReduceSum, and the element-wise ops of binary.go,
+// in simplego's table (once).
 func installMemHooks() {
-	if stockAdd == nil {
-		stockAdd = nodeExecutors[backends.OpTypeAdd]
+	if stockSlice == nil {
 		stockSlice = nodeExecutors[backends.OpTypeSlice]
 		stockReduceSum = nodeExecutors[backends.OpTypeReduceSum]
-		nodeExecutors[backends.OpTypeAdd] = execAddBroadcast
 		nodeExecutors[backends.OpTypeSlice] = execSliceBlocks
 		nodeExecutors[backends.OpTypeReduceSum] = execReduceSumOuter
 	}
+	installBinaryHooks()
 }
 
-// MemCalls is how many Adds, Slices and ReduceSums ran on the fast paths.
+// MemCalls is how many element-wise ops, Slices and ReduceSums ran on the fast paths.
 func MemCalls() int64 { return memCalls.Load() }
 
 // trailingBroadcast reports whether small broadcasts onto big along leading axes only: small's
@@ -62,41 +62,6 @@ func trailingBroadcast(small, big []int) bool {
 		}
 	}
 	return true
-}
-
-// execAddBroadcast adds a float32 operand broadcast along leading axes (a bias) to a full one;
-// other Adds go to simplego's.
-func execAddBroadcast(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, inputsOwned []bool) (*simplego.Buffer, error) {
-	if !active.Load() {
-		return stockAdd(backend, node, inputs, inputsOwned)
-	}
-	n := (*nodeLayout)(unsafe.Pointer(node))
-	lhs, rhs := (*bufferLayout)(unsafe.Pointer(inputs[0])), (*bufferLayout)(unsafe.Pointer(inputs[1]))
-	if n.shape.DType != dtypes.Float32 || lhs.shape.DType != dtypes.Float32 || rhs.shape.DType != dtypes.Float32 {
-		return stockAdd(backend, node, inputs, inputsOwned)
-	}
-	big, small := lhs, rhs
-	if !lhs.shape.Equal(n.shape) {
-		big, small = rhs, lhs
-	}
-	if !big.shape.Equal(n.shape) || small.shape.Equal(n.shape) || small.shape.Size() <= 1 ||
-		!trailingBroadcast(small.shape.Dimensions, n.shape.Dimensions) {
-		return stockAdd(backend, node, inputs, inputsOwned)
-	}
-	out := getBufferForShape(backend, n.shape)
-	if out == nil {
-		return stockAdd(backend, node, inputs, inputsOwned)
-	}
-	dst, x, b := (*bufferLayout)(unsafe.Pointer(out)).flat.([]float32), big.flat.([]float32), small.flat.([]float32)
-	w := len(b)
-	for i := 0; i < len(x); i += w {
-		row, d := x[i:i+w], dst[i:i+w]
-		for j, v := range b { // a + b and b + a are the same float32
-			d[j] = row[j] + v
-		}
-	}
-	memCalls.Add(1)
-	return out, nil
 }
 
 // execSliceBlocks copies a unit-stride float32 slice block by block; strided slices go to

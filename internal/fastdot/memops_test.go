@@ -50,31 +50,51 @@ func randTensor(rng *rand.Rand, dims ...int) *tensors.Tensor {
 	return tensors.FromFlatDataAndDimensions(randomData(rng, dims), dims...)
 }
 
-// TestMemoryOpsMatchSimplego: broadcast Adds, unit-stride Slices and leading or trailing
-// ReduceSums on the fast paths give simplego's bits; the cases they do not cover (strided
-// slices, middle-axis sums, same-shape adds) still reach simplego.
+// TestMemoryOpsMatchSimplego: element-wise ops (same shapes, a scalar on either side, an
+// Add's bias), unit-stride Slices and leading or trailing ReduceSums on the fast paths give
+// simplego's bits, IEEE corner values included; the cases they do not cover (broadcasts
+// other than a bias, strided slices, middle-axis sums) still reach simplego.
 func TestMemoryOpsMatchSimplego(t *testing.T) {
 	b := enabledBackend(t)
 	rng := rand.New(rand.NewPCG(9, 10))
-	adds := []struct{ big, small []int }{
-		{[]int{5, 3, 4}, []int{1, 1, 4}}, {[]int{5, 3, 4}, []int{1, 3, 4}}, {[]int{7, 2}, []int{1, 2}},
+	ops := []struct {
+		name string
+		f    func(x, y *graph.Node) *graph.Node
+	}{{"add", graph.Add}, {"sub", graph.Sub}, {"mul", graph.Mul}, {"div", graph.Div}}
+	shapes := []struct {
+		name        string
+		lhs, rhs    []int
+		fast, onAdd bool // fast for every op, or for Add only
+	}{
+		{"same/odd", []int{3, 7}, []int{3, 7}, true, true},
+		{"same/long", []int{1000, 37}, []int{1000, 37}, true, true},
+		{"scalar-rhs", []int{5, 41}, []int{}, true, true},
+		{"scalar-lhs", []int{}, []int{5, 41}, true, true},
+		{"bias-rhs", []int{5, 3, 4}, []int{1, 1, 4}, false, true},
+		{"bias-lhs", []int{1, 3, 4}, []int{5, 3, 4}, false, true},
+		{"middle-broadcast", []int{5, 3, 4}, []int{5, 1, 4}, false, false},
 	}
-	for _, c := range adds {
-		for _, smallFirst := range []bool{false, true} {
-			t.Run(fmt.Sprintf("add/%v+%v/swapped=%v", c.big, c.small, smallFirst), func(t *testing.T) {
-				sameBits(t, b, MemCalls, true, func(xs []*graph.Node) *graph.Node {
-					if smallFirst {
-						return graph.Add(xs[1], xs[0])
+	for _, op := range ops {
+		for _, sh := range shapes {
+			t.Run(op.name+"/"+sh.name, func(t *testing.T) {
+				x, y := randTensor(rng, sh.lhs...), randTensor(rng, sh.rhs...)
+				if len(sh.lhs) > 0 && len(sh.rhs) > 0 && sh.lhs[0] == 1000 {
+					// IEEE corner values, which the vector and the scalar loops must treat alike.
+					xs, ys := tensors.MustCopyFlatData[float32](x), tensors.MustCopyFlatData[float32](y)
+					corner := []float32{0, float32(math.Copysign(0, -1)), float32(math.Inf(1)), float32(math.Inf(-1)),
+						float32(math.NaN()), 1e-40, -3e-39, math.MaxFloat32, 1}
+					for i := range corner {
+						for j := range corner {
+							xs[i*len(corner)+j], ys[i*len(corner)+j] = corner[i], corner[j]
+						}
 					}
-					return graph.Add(xs[0], xs[1])
-				}, randTensor(rng, c.big...), randTensor(rng, c.small...))
+					x, y = tensors.FromFlatDataAndDimensions(xs, sh.lhs...), tensors.FromFlatDataAndDimensions(ys, sh.rhs...)
+				}
+				sameBits(t, b, MemCalls, sh.fast || sh.onAdd && op.name == "add",
+					func(xs []*graph.Node) *graph.Node { return op.f(xs[0], xs[1]) }, x, y)
 			})
 		}
 	}
-	t.Run("add/same-shape", func(t *testing.T) {
-		sameBits(t, b, MemCalls, false, func(xs []*graph.Node) *graph.Node { return graph.Add(xs[0], xs[1]) },
-			randTensor(rng, 3, 4), randTensor(rng, 3, 4))
-	})
 	slicesCases := []struct {
 		dims  []int
 		specs []graph.SliceAxisSpec

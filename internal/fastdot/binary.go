@@ -1,0 +1,135 @@
+package fastdot
+
+import (
+	"unsafe"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/backends/simplego"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+)
+
+// Element-wise float32 Add, Sub, Mul and Div of two same-shape operands, or of one operand and
+// a scalar, run as AVX loops (vec_amd64.s); an Add whose operand is broadcast along leading
+// axes (a bias) runs as a loop over rows. Each output value is the one IEEE operation
+// simplego computes, so the results are its bits. The optimizer's update, the gradient
+// clipping and the weights' EMA are made of these ops, over every parameter at every step.
+
+// binaryOp is one of the four operations.
+type binaryOp struct {
+	vec    func(dst, a, b []float32, n int)
+	scalar func(dst, a []float32, s float32, n int) // a op s
+	one    func(a, b float32) float32
+	stock  *executor
+}
+
+var (
+	stockAdd, stockMul, stockSub, stockDiv executor
+
+	opAdd = binaryOp{vaddAsm, vaddScalarAsm, func(a, b float32) float32 { return a + b }, &stockAdd}
+	opSub = binaryOp{vsubAsm, vsubScalarAsm, func(a, b float32) float32 { return a - b }, &stockSub}
+	opMul = binaryOp{vmulAsm, vmulScalarAsm, func(a, b float32) float32 { return a * b }, &stockMul}
+	opDiv = binaryOp{vdivAsm, vdivScalarAsm, func(a, b float32) float32 { return a / b }, &stockDiv}
+)
+
+// installBinaryHooks puts the four element-wise ops in simplego's table (once).
+func installBinaryHooks() {
+	if stockMul == nil {
+		stockAdd = nodeExecutors[backends.OpTypeAdd]
+		stockMul = nodeExecutors[backends.OpTypeMul]
+		stockSub = nodeExecutors[backends.OpTypeSub]
+		stockDiv = nodeExecutors[backends.OpTypeDiv]
+		nodeExecutors[backends.OpTypeAdd] = opAdd.exec
+		nodeExecutors[backends.OpTypeMul] = opMul.exec
+		nodeExecutors[backends.OpTypeSub] = opSub.exec
+		nodeExecutors[backends.OpTypeDiv] = opDiv.exec
+	}
+}
+
+// exec is the executor of one op: the fast cases here, any other to simplego's.
+func (op binaryOp) exec(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, inputsOwned []bool) (*simplego.Buffer, error) {
+	stock := *op.stock
+	if !active.Load() {
+		return stock(backend, node, inputs, inputsOwned)
+	}
+	n := (*nodeLayout)(unsafe.Pointer(node))
+	lhs, rhs := (*bufferLayout)(unsafe.Pointer(inputs[0])), (*bufferLayout)(unsafe.Pointer(inputs[1]))
+	if n.shape.DType != dtypes.Float32 || lhs.shape.DType != dtypes.Float32 || rhs.shape.DType != dtypes.Float32 {
+		return stock(backend, node, inputs, inputsOwned)
+	}
+	lFull, rFull := lhs.shape.Equal(n.shape), rhs.shape.Equal(n.shape)
+	lScalar, rScalar := lhs.shape.Size() == 1, rhs.shape.Size() == 1
+	broadcast := op.stock == &stockAdd && lFull != rFull && !lScalar && !rScalar &&
+		(lFull && trailingBroadcast(rhs.shape.Dimensions, n.shape.Dimensions) ||
+			rFull && trailingBroadcast(lhs.shape.Dimensions, n.shape.Dimensions))
+	if !(lFull && rFull) && !(lFull && rScalar) && !(rFull && lScalar) && !broadcast {
+		return stock(backend, node, inputs, inputsOwned)
+	}
+	// The output may take the place of an operand that this op owns and that has its shape,
+	// as simplego does: every value is read before it is written.
+	var out *simplego.Buffer
+	switch {
+	case inputsOwned[1] && rFull:
+		out, inputs[1] = inputs[1], nil
+	case inputsOwned[0] && lFull:
+		out, inputs[0] = inputs[0], nil
+	default:
+		if out = getBufferForShape(backend, n.shape); out == nil {
+			return stock(backend, node, inputs, inputsOwned)
+		}
+	}
+	dst := (*bufferLayout)(unsafe.Pointer(out)).flat.([]float32)
+	a, b := lhs.flat.([]float32), rhs.flat.([]float32)
+	switch {
+	case lFull && rFull:
+		op.vecN(dst, a, b)
+	case lFull && rScalar:
+		op.scalarN(dst, a, b[0])
+	case rFull && lScalar && op.stock != &stockSub && op.stock != &stockDiv: // s op a = a op s
+		op.scalarN(dst, b, a[0])
+	case rFull && lScalar:
+		s := a[0]
+		for i, v := range b {
+			dst[i] = op.one(s, v)
+		}
+	default: // a bias: the small operand repeats along the leading axes
+		big, small := a, b
+		if rFull {
+			big, small = b, a
+		}
+		w := len(small)
+		for i := 0; i < len(big); i += w {
+			row, d := big[i:i+w], dst[i:i+w]
+			for j, v := range small { // a + b and b + a are the same float32
+				d[j] = row[j] + v
+			}
+		}
+	}
+	memCalls.Add(1)
+	return out, nil
+}
+
+// vecN applies the op to whole vectors: the AVX loop, then the last values in Go.
+func (op binaryOp) vecN(dst, a, b []float32) {
+	n := len(dst)
+	done := 0
+	if vecSupported && kernelSupported {
+		op.vec(dst, a, b, n)
+		done = n - n%8
+	}
+	for i := done; i < n; i++ {
+		dst[i] = op.one(a[i], b[i])
+	}
+}
+
+// scalarN applies "a op s" to a vector and a scalar.
+func (op binaryOp) scalarN(dst, a []float32, s float32) {
+	n := len(dst)
+	done := 0
+	if vecSupported && kernelSupported {
+		op.scalar(dst, a, s, n)
+		done = n - n%8
+	}
+	for i := done; i < n; i++ {
+		dst[i] = op.one(a[i], s)
+	}
+}

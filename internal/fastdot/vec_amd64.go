@@ -1,0 +1,30 @@
+package fastdot
+
+// The AVX loops of vec_amd64.s; n is how many values to process, of which they do the first
+// n - n%8.
+
+//go:noescape
+func vmulAsm(dst, a, b []float32, n int)
+
+//go:noescape
+func vaddAsm(dst, a, b []float32, n int)
+
+//go:noescape
+func vsubAsm(dst, a, b []float32, n int)
+
+//go:noescape
+func vdivAsm(dst, a, b []float32, n int)
+
+//go:noescape
+func vmulScalarAsm(dst, a []float32, s float32, n int)
+
+//go:noescape
+func vaddScalarAsm(dst, a []float32, s float32, n int)
+
+//go:noescape
+func vsubScalarAsm(dst, a []float32, s float32, n int)
+
+//go:noescape
+func vdivScalarAsm(dst, a []float32, s float32, n int)
+
+const vecSupported = true

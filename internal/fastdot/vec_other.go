@@ -1,0 +1,16 @@
+//go:build !amd64
+
+package fastdot
+
+// Without the AVX loops every element-wise fast path runs its Go loop.
+
+func vmulAsm(dst, a, b []float32, n int)                {}
+func vaddAsm(dst, a, b []float32, n int)                {}
+func vsubAsm(dst, a, b []float32, n int)                {}
+func vdivAsm(dst, a, b []float32, n int)                {}
+func vmulScalarAsm(dst, a []float32, s float32, n int) {}
+func vaddScalarAsm(dst, a []float32, s float32, n int) {}
+func vsubScalarAsm(dst, a []float32, s float32, n int) {}
+func vdivScalarAsm(dst, a []float32, s float32, n int) {}
+
+const vecSupported = false
