@@ -1,6 +1,7 @@
 package fastdot
 
 import (
+	"math"
 	"unsafe"
 
 	"github.com/gomlx/gomlx/backends"
@@ -42,7 +43,34 @@ func installBinaryHooks() {
 		nodeExecutors[backends.OpTypeMul] = opMul.exec
 		nodeExecutors[backends.OpTypeSub] = opSub.exec
 		nodeExecutors[backends.OpTypeDiv] = opDiv.exec
+		stockSqrt = nodeExecutors[backends.OpTypeSqrt]
+		nodeExecutors[backends.OpTypeSqrt] = execSqrt
 	}
+}
+
+var stockSqrt executor
+
+// execSqrt is the float32 square root as an AVX loop: VSQRTPS rounds correctly, as does
+// simplego's float32(math.Sqrt(float64(x))), so the bits are the same.
+func execSqrt(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, inputsOwned []bool) (*simplego.Buffer, error) {
+	n := (*nodeLayout)(unsafe.Pointer(node))
+	x := (*bufferLayout)(unsafe.Pointer(inputs[0]))
+	if !active.Load() || n.shape.DType != dtypes.Float32 || x.shape.DType != dtypes.Float32 || !(vecSupported && kernelSupported) {
+		return stockSqrt(backend, node, inputs, inputsOwned)
+	}
+	var out *simplego.Buffer
+	if inputsOwned[0] {
+		out, inputs[0] = inputs[0], nil
+	} else if out = getBufferForShape(backend, n.shape); out == nil {
+		return stockSqrt(backend, node, inputs, inputsOwned)
+	}
+	src, dst := x.flat.([]float32), (*bufferLayout)(unsafe.Pointer(out)).flat.([]float32)
+	vsqrtAsm(dst, src, len(dst))
+	for i := len(dst) - len(dst)%8; i < len(dst); i++ {
+		dst[i] = float32(math.Sqrt(float64(src[i])))
+	}
+	memCalls.Add(1)
+	return out, nil
 }
 
 // exec is the executor of one op: the fast cases here, any other to simplego's.
@@ -61,7 +89,10 @@ func (op binaryOp) exec(backend *simplego.Backend, node *simplego.Node, inputs [
 	broadcast := op.stock == &stockAdd && lFull != rFull && !lScalar && !rScalar &&
 		(lFull && trailingBroadcast(rhs.shape.Dimensions, n.shape.Dimensions) ||
 			rFull && trailingBroadcast(lhs.shape.Dimensions, n.shape.Dimensions))
-	if !(lFull && rFull) && !(lFull && rScalar) && !(rFull && lScalar) && !broadcast {
+	rowScale := lFull != rFull && !lScalar && !rScalar &&
+		(lFull && leadingBroadcast(rhs.shape.Dimensions, n.shape.Dimensions) ||
+			rFull && leadingBroadcast(lhs.shape.Dimensions, n.shape.Dimensions))
+	if !(lFull && rFull) && !(lFull && rScalar) && !(rFull && lScalar) && !broadcast && !rowScale {
 		return stock(backend, node, inputs, inputsOwned)
 	}
 	// The output may take the place of an operand that this op owns and that has its shape,
@@ -90,6 +121,23 @@ func (op binaryOp) exec(backend *simplego.Backend, node *simplego.Node, inputs [
 		s := a[0]
 		for i, v := range b {
 			dst[i] = op.one(s, v)
+		}
+	case rowScale && lFull: // one value of b per row of a: q_sample's sqrt(alpha_bar_t) x_0
+		w := len(a) / len(b)
+		for r, v := range b {
+			op.scalarN(dst[r*w:(r+1)*w], a[r*w:(r+1)*w], v)
+		}
+	case rowScale:
+		w := len(b) / len(a)
+		for r, s := range a {
+			row, d := b[r*w:(r+1)*w], dst[r*w:(r+1)*w]
+			if op.stock == &stockSub || op.stock == &stockDiv {
+				for j, v := range row {
+					d[j] = op.one(s, v)
+				}
+			} else {
+				op.scalarN(d, row, s) // s op v = v op s
+			}
 		}
 	default: // a bias: the small operand repeats along the leading axes
 		big, small := a, b

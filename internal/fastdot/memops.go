@@ -64,6 +64,25 @@ func trailingBroadcast(small, big []int) bool {
 	return true
 }
 
+// leadingBroadcast reports whether small broadcasts onto big along trailing axes only: small's
+// dimensions equal big's up to some axis and are 1 after it, so that each value of small
+// pairs with one contiguous run of big.
+func leadingBroadcast(small, big []int) bool {
+	if len(small) != len(big) {
+		return false
+	}
+	i := len(small)
+	for i > 0 && small[i-1] == 1 && big[i-1] != 1 {
+		i--
+	}
+	for ; i > 0; i-- {
+		if small[i-1] != big[i-1] {
+			return false
+		}
+	}
+	return true
+}
+
 // execSliceBlocks copies a unit-stride float32 slice block by block; strided slices go to
 // simplego's.
 func execSliceBlocks(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, inputsOwned []bool) (*simplego.Buffer, error) {
@@ -164,14 +183,21 @@ func execReduceSumOuter(backend *simplego.Backend, node *simplego.Node, inputs [
 	}
 	x, dst := operand.flat.([]float32), (*bufferLayout)(unsafe.Pointer(out)).flat.([]float32)
 	clear(dst)
-	if leading {
+	switch {
+	case len(dst) == 1: // everything into one sum, in flat order
+		var sum float32
+		for _, v := range x {
+			sum += v
+		}
+		dst[0] = sum
+	case leading:
 		w := len(dst)
 		for i := 0; i < len(x); i += w {
 			for j, v := range x[i : i+w] {
 				dst[j] += v
 			}
 		}
-	} else {
+	default:
 		w := len(x) / max(1, len(dst))
 		for o := range dst {
 			var s float32

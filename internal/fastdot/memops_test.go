@@ -72,7 +72,10 @@ func TestMemoryOpsMatchSimplego(t *testing.T) {
 		{"scalar-lhs", []int{}, []int{5, 41}, true, true},
 		{"bias-rhs", []int{5, 3, 4}, []int{1, 1, 4}, false, true},
 		{"bias-lhs", []int{1, 3, 4}, []int{5, 3, 4}, false, true},
+		{"row-scale-rhs", []int{6, 50}, []int{6, 1}, true, true},
+		{"row-scale-lhs", []int{6, 1}, []int{6, 50}, true, true},
 		{"middle-broadcast", []int{5, 3, 4}, []int{5, 1, 4}, false, false},
+		{"outer", []int{6, 1}, []int{1, 5}, false, false},
 	}
 	for _, op := range ops {
 		for _, sh := range shapes {
@@ -95,6 +98,15 @@ func TestMemoryOpsMatchSimplego(t *testing.T) {
 			})
 		}
 	}
+	t.Run("sqrt", func(t *testing.T) {
+		x := tensors.MustCopyFlatData[float32](randTensor(rng, 1001))
+		for i := range x {
+			x[i] = float32(math.Abs(float64(x[i]))) * float32(i)
+		}
+		copy(x, []float32{0, float32(math.Copysign(0, -1)), float32(math.Inf(1)), -1, float32(math.NaN()), 1e-40, math.MaxFloat32, 2})
+		sameBits(t, b, MemCalls, true, func(xs []*graph.Node) *graph.Node { return graph.Sqrt(xs[0]) },
+			tensors.FromFlatDataAndDimensions(x, 1001))
+	})
 	slicesCases := []struct {
 		dims  []int
 		specs []graph.SliceAxisSpec

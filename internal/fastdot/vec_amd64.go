@@ -27,4 +27,7 @@ func vsubScalarAsm(dst, a []float32, s float32, n int)
 //go:noescape
 func vdivScalarAsm(dst, a []float32, s float32, n int)
 
+//go:noescape
+func vsqrtAsm(dst, a []float32, n int)
+
 const vecSupported = true

@@ -117,3 +117,22 @@ TEXT ·vsubScalarAsm(SB), NOSPLIT, $0-64
 // func vdivScalarAsm(dst, a []float32, s float32, n int): dst = a / s
 TEXT ·vdivScalarAsm(SB), NOSPLIT, $0-64
 	SLOOP(VDIVPS)
+
+// func vsqrtAsm(dst, a []float32, n int): dst = sqrt(a), correctly rounded like
+// float32(math.Sqrt(float64(a))).
+TEXT ·vsqrtAsm(SB), NOSPLIT, $0-56
+	MOVQ dst+0(FP), DI
+	MOVQ a+24(FP), SI
+	MOVQ n+48(FP), CX
+	SHRQ $3, CX
+	JZ   qdone
+qloop:
+	VSQRTPS (SI), Y0
+	VMOVUPS Y0, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	DECQ    CX
+	JNZ     qloop
+qdone:
+	VZEROUPPER
+	RET

@@ -13,4 +13,6 @@ func vaddScalarAsm(dst, a []float32, s float32, n int) {}
 func vsubScalarAsm(dst, a []float32, s float32, n int) {}
 func vdivScalarAsm(dst, a []float32, s float32, n int) {}
 
+func vsqrtAsm(dst, a []float32, n int)                  {}
+
 const vecSupported = false
