@@ -146,7 +146,7 @@ func TestMemoryOpsMatchSimplego(t *testing.T) {
 func TestRowGatherAndScatterMatchSimplego(t *testing.T) {
 	b := enabledBackend(t)
 	rng := rand.New(rand.NewPCG(11, 12))
-	for _, dims := range [][]int{{9, 4}, {9, 3, 5}, {9, 1}} {
+	for _, dims := range [][]int{{9, 4}, {9, 3, 5}, {9, 1}, {9, 16}, {9, 2, 8}, {9, 40}} { // rows of 8k floats take the AVX loops
 		wild := []int32{0, 8, 3, 3, -2, 12, 5}
 		t.Run(fmt.Sprintf("gather/%v", dims), func(t *testing.T) {
 			sameBits(t, b, RowCalls, true, func(xs []*graph.Node) *graph.Node { return graph.Gather(xs[0], xs[1]) },
@@ -167,6 +167,21 @@ func TestRowGatherAndScatterMatchSimplego(t *testing.T) {
 // dropped (XLA's definition) and the others are summed in index order.
 func TestRowScatterSkipsIndicesOutOfRange(t *testing.T) {
 	b := enabledBackend(t)
+	t.Run("avx", func(t *testing.T) {
+		x := make([]float32, 2*8)
+		u := make([]float32, 4*8)
+		for i := range u {
+			u[i] = float32(i)
+		}
+		out := graph.MustExecOnce(b, func(x, ix, u *graph.Node) *graph.Node { return graph.ScatterSum(x, ix, u, false, false) },
+			tensors.FromFlatDataAndDimensions(x, 2, 8), [][]int32{{1}, {-1}, {2}, {1}}, tensors.FromFlatDataAndDimensions(u, 4, 8))
+		got := tensors.MustCopyFlatData[float32](out)
+		for j := range 8 {
+			if got[j] != 0 || got[8+j] != float32(j)+float32(24+j) {
+				t.Fatalf("scatter = %v: row 1 should be updates 0 and 3, row 0 untouched", got)
+			}
+		}
+	})
 	before := RowCalls()
 	out := graph.MustExecOnce(b, func(x, ix, u *graph.Node) *graph.Node { return graph.ScatterSum(x, ix, u, false, false) },
 		[][]float32{{1, 2}, {3, 4}}, [][]int32{{1}, {-1}, {2}, {1}}, [][]float32{{10, 20}, {100, 100}, {100, 100}, {0.5, 0.25}})
@@ -187,7 +202,7 @@ func TestRowOpsSplitAcrossWorkersMatchSimplego(t *testing.T) {
 		t.Skip("one CPU: nothing to split")
 	}
 	rng := rand.New(rand.NewPCG(13, 14))
-	const rows, width, n = 1000, 64, 5000
+	const rows, width, n = 1000, 64, 5000 // 64: the AVX loops
 	if rowWorkers(n*width) < 2 {
 		t.Fatalf("%d floats would not be split", n*width)
 	}

@@ -113,8 +113,13 @@ func execGather(backend *simplego.Backend, node *simplego.Node, inputs []*simple
 	src, dst := operand.flat.([]float32), (*bufferLayout)(unsafe.Pointer(out)).flat.([]float32)
 	rows := dims[0]
 	row := len(dst) / max(1, len(idx))
+	vector := row%8 == 0 && vecSupported && kernelSupported && inRange(idx, rows)
 	run(rowWorkers(len(dst)), func(part int) {
 		lo, hi := partRange(len(idx), rowWorkers(len(dst)), part)
+		if vector {
+			gatherRowsAsm(dst[lo*row:hi*row], src, idx[lo:hi], row)
+			return
+		}
 		for i, r := range idx[lo:hi] {
 			// Like XLA, a start index is clamped so that the slice lies inside the operand.
 			k := min(max(int(r), 0), rows-1)
@@ -162,6 +167,10 @@ func execScatterSum(backend *simplego.Backend, node *simplego.Node, inputs []*si
 	workers := rowWorkers(len(upd))
 	run(workers, func(part int) {
 		lo, hi := partRange(rows, workers, part)
+		if row%8 == 0 && vecSupported && kernelSupported {
+			scatterAddRowsAsm(dst, upd, idx, row, lo, hi)
+			return
+		}
 		for i, r := range idx {
 			if int(r) < lo || int(r) >= hi {
 				continue // out of this worker's range, or of the operand (XLA skips those)
@@ -179,3 +188,13 @@ func execScatterSum(backend *simplego.Backend, node *simplego.Node, inputs []*si
 // rowWorkers is how many goroutines copy or add n floats: one below about 64 K floats, where
 // handing off costs more than it saves.
 func rowWorkers(n int) int { return max(1, min(defaultWorkers(), n>>16)) }
+
+// inRange reports whether every index lies in [0, rows).
+func inRange(idx []int32, rows int) bool {
+	for _, r := range idx {
+		if r < 0 || int(r) >= rows {
+			return false
+		}
+	}
+	return true
+}

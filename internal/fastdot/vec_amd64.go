@@ -30,4 +30,10 @@ func vdivScalarAsm(dst, a []float32, s float32, n int)
 //go:noescape
 func vsqrtAsm(dst, a []float32, n int)
 
+//go:noescape
+func gatherRowsAsm(dst, src []float32, idx []int32, row int)
+
+//go:noescape
+func scatterAddRowsAsm(dst, upd []float32, idx []int32, row, lo, hi int)
+
 const vecSupported = true

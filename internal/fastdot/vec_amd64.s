@@ -136,3 +136,81 @@ qloop:
 qdone:
 	VZEROUPPER
 	RET
+
+// func gatherRowsAsm(dst, src []float32, idx []int32, row int)
+//
+// dst[i*row : (i+1)*row] = src[idx[i]*row : (idx[i]+1)*row] for every i; row is a multiple
+// of 8 and every index is in range (the caller checks both).
+TEXT ·gatherRowsAsm(SB), NOSPLIT, $0-80
+	MOVQ dst+0(FP), DI
+	MOVQ src+24(FP), SI
+	MOVQ idx+48(FP), BX
+	MOVQ idx_len+56(FP), CX
+	MOVQ row+72(FP), R8
+	MOVQ R8, R9
+	SHLQ $2, R9 // row bytes
+	SHRQ $3, R8 // 8-float blocks per row
+	TESTQ CX, CX
+	JZ    gdone
+gnext:
+	MOVLQSX (BX), AX
+	IMULQ   R9, AX
+	LEAQ    (SI)(AX*1), DX
+	MOVQ    R8, R10
+gcopy:
+	VMOVUPS (DX), Y0
+	VMOVUPS Y0, (DI)
+	ADDQ    $32, DX
+	ADDQ    $32, DI
+	DECQ    R10
+	JNZ     gcopy
+	ADDQ    $4, BX
+	DECQ    CX
+	JNZ     gnext
+gdone:
+	VZEROUPPER
+	RET
+
+// func scatterAddRowsAsm(dst, upd []float32, idx []int32, row, lo, hi int)
+//
+// For every i in order with lo <= idx[i] < hi: dst[idx[i]*row ...] += upd[i*row ...], one
+// IEEE addition per value as in a scalar loop; row is a multiple of 8.
+TEXT ·scatterAddRowsAsm(SB), NOSPLIT, $0-96
+	MOVQ dst+0(FP), DI
+	MOVQ upd+24(FP), SI
+	MOVQ idx+48(FP), BX
+	MOVQ idx_len+56(FP), CX
+	MOVQ row+72(FP), R8
+	MOVQ lo+80(FP), R11
+	MOVQ hi+88(FP), R12
+	MOVQ R8, R9
+	SHLQ $2, R9 // row bytes
+	SHRQ $3, R8 // 8-float blocks per row
+	TESTQ CX, CX
+	JZ    sadone
+sanext:
+	MOVLQSX (BX), AX
+	CMPQ    AX, R11
+	JL      saskip
+	CMPQ    AX, R12
+	JGE     saskip
+	IMULQ   R9, AX
+	LEAQ    (DI)(AX*1), DX
+	MOVQ    SI, R13
+	MOVQ    R8, R10
+saadd:
+	VMOVUPS (DX), Y0
+	VADDPS  (R13), Y0, Y0
+	VMOVUPS Y0, (DX)
+	ADDQ    $32, DX
+	ADDQ    $32, R13
+	DECQ    R10
+	JNZ     saadd
+saskip:
+	ADDQ    R9, SI
+	ADDQ    $4, BX
+	DECQ    CX
+	JNZ     sanext
+sadone:
+	VZEROUPPER
+	RET
