@@ -115,7 +115,6 @@ func BenchmarkTrainStepMNIST14UNet(b *testing.B) {
 	benchTrainStep(b, Named("mnist_unet"), false, false, "data.size=14")
 }
 
-
 // BenchmarkTrainStepMNISTMLPNoClipNoEMA is the MLP step without gradient clipping and without
 // the weights' EMA: the difference from BenchmarkTrainStepMNISTMLP is what those two cost.
 func BenchmarkTrainStepMNISTMLPNoClipNoEMA(b *testing.B) {
