@@ -113,7 +113,7 @@ func execGather(backend *simplego.Backend, node *simplego.Node, inputs []*simple
 	src, dst := operand.flat.([]float32), (*bufferLayout)(unsafe.Pointer(out)).flat.([]float32)
 	rows := dims[0]
 	row := len(dst) / max(1, len(idx))
-	vector := row%8 == 0 && vecSupported && kernelSupported && inRange(idx, rows)
+	vector := row > 0 && row%8 == 0 && vecSupported && kernelSupported && inRange(idx, rows)
 	run(rowWorkers(len(dst)), func(part int) {
 		lo, hi := partRange(len(idx), rowWorkers(len(dst)), part)
 		if vector {
@@ -167,7 +167,7 @@ func execScatterSum(backend *simplego.Backend, node *simplego.Node, inputs []*si
 	workers := rowWorkers(len(upd))
 	run(workers, func(part int) {
 		lo, hi := partRange(rows, workers, part)
-		if row%8 == 0 && vecSupported && kernelSupported {
+		if row > 0 && row%8 == 0 && vecSupported && kernelSupported {
 			scatterAddRowsAsm(dst, upd, idx, row, lo, hi)
 			return
 		}
