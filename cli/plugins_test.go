@@ -46,3 +46,11 @@ func TestTimestepsAreAPluginKind(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchFormatIsChecked: an unknown --format is a usage error before anything runs.
+func TestBenchFormatIsChecked(t *testing.T) {
+	code, _, errOut := runCLI(t, "bench", "--db", filepath.Join(t.TempDir(), "b.db"), "--format", "xml")
+	if code != 2 || !strings.Contains(errOut, `--format "xml": want table or json`) {
+		t.Errorf("exit %d: %s", code, errOut)
+	}
+}
