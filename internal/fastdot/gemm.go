@@ -280,17 +280,23 @@ func directMacroKernel(a matrix, ap, bp, c []float32, n, i0, mcb, p0, kcb, colLo
 				continue
 			}
 			kernel6x16Direct(kcb, aRow, a.rowStep, a.colStep, bPanel, &tile[0], nr, false)
-			for r := 0; r < mr; r++ {
-				dst := c[cOff+r*n : cOff+r*n+cols]
-				src := tile[r*nr : r*nr+cols]
-				if accumulate {
-					for x := range dst {
-						dst[x] += src[x]
-					}
-				} else {
-					copy(dst, src)
-				}
+			storeTile(c, tile[:], cOff, n, mr, cols, accumulate)
+		}
+	}
+}
+
+// storeTile writes (or adds) the valid rows x cols part of an edge tile computed into a
+// scratch tile to c at cOff (row stride n).
+func storeTile(c, tile []float32, cOff, n, rows, cols int, accumulate bool) {
+	for r := 0; r < rows; r++ {
+		dst := c[cOff+r*n : cOff+r*n+cols]
+		src := tile[r*nr : r*nr+cols]
+		if accumulate {
+			for x := range dst {
+				dst[x] += src[x]
 			}
+		} else {
+			copy(dst, src)
 		}
 	}
 }
@@ -313,17 +319,7 @@ func macroKernel(ap, bp, c []float32, n, i0, mcb, kcb, colLo, colHi int, accumul
 			// Edge tile: the same kernel into a scratch tile, then the valid part. c + tile
 			// rounds exactly as the kernel's own c + accumulator would.
 			kernel6x16(kcb, aPanel, bPanel, &tile[0], nr, false)
-			for r := 0; r < rows; r++ {
-				dst := c[cOff+r*n : cOff+r*n+cols]
-				src := tile[r*nr : r*nr+cols]
-				if accumulate {
-					for x := range dst {
-						dst[x] += src[x]
-					}
-				} else {
-					copy(dst, src)
-				}
-			}
+			storeTile(c, tile[:], cOff, n, rows, cols, accumulate)
 		}
 	}
 }

@@ -116,20 +116,6 @@ func installHook() error {
 	return installRowHooks()
 }
 
-// dotGeneralParams returns the node's DotGeneral data, verifying the first time that its
-// type is laid out as dotGeneralLayout.
-func dotGeneralParams(data any) (*dotGeneralLayout, bool) {
-	t := reflect.TypeOf(data)
-	if known := dotDataType.Load(); known == nil || *known != t {
-		if t == nil || t.Kind() != reflect.Pointer || checkLayout(t.Elem(), reflect.TypeFor[dotGeneralLayout]()) != nil {
-			return nil, false
-		}
-		dotDataType.Store(&t)
-	}
-	// An interface holding a pointer keeps the pointer itself in its data word.
-	return (*dotGeneralLayout)((*[2]unsafe.Pointer)(unsafe.Pointer(&data))[1]), true
-}
-
 // operandOffsets returns, for one DotGeneral operand, the flat offsets of its batch index
 // (batch axes in the given order), its free index (the remaining axes in order) and its
 // contracted index (contracting axes in the given order); the element at (batch b, free i,
@@ -241,7 +227,7 @@ func execDotGeneral(backend *simplego.Backend, node *simplego.Node, inputs []*si
 	n := (*nodeLayout)(unsafe.Pointer(node))
 	lhs := (*bufferLayout)(unsafe.Pointer(inputs[0]))
 	rhs := (*bufferLayout)(unsafe.Pointer(inputs[1]))
-	params, ok := dotGeneralParams(n.data)
+	params, ok := nodeParams[dotGeneralLayout](n.data, &dotDataType)
 	if !ok || lhs.shape.DType != dtypes.Float32 || rhs.shape.DType != dtypes.Float32 || n.shape.DType != dtypes.Float32 {
 		if ok {
 			noteFallback(fmt.Sprintf("dtype %s x %s", lhs.shape.DType, rhs.shape.DType))
