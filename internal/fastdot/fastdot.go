@@ -198,16 +198,17 @@ func selfCheck(backend backends.Backend) error {
 	return selfCheckRows(backend, rng)
 }
 
-// selfCheckRows runs a row gather and a row scatter-sum on the fast path and on simplego's,
-// which must agree bit for bit (both copy, and both add in index order).
+// selfCheckRows runs a row gather, a row scatter-sum and a logistic on the fast path and on
+// simplego's, which must agree bit for bit (both copy, both add in index order, both evaluate
+// the same float64 formula).
 func selfCheckRows(backend backends.Backend, rng *rand.Rand) error {
 	const rows, width, n = 7, 5, 23
 	idx := make([]int32, n)
 	for i := range idx {
 		idx[i] = int32(rng.IntN(rows))
 	}
-	exec, err := graph.NewExecAny(backend, func(x, ix, u *graph.Node) (*graph.Node, *graph.Node) {
-		return graph.Gather(x, ix), graph.ScatterSum(x, ix, u, false, false)
+	exec, err := graph.NewExecAny(backend, func(x, ix, u *graph.Node) (*graph.Node, *graph.Node, *graph.Node) {
+		return graph.Gather(x, ix), graph.ScatterSum(x, ix, u, false, false), graph.Logistic(u)
 	})
 	if err != nil {
 		return err
@@ -216,29 +217,30 @@ func selfCheckRows(backend backends.Backend, rng *rand.Rand) error {
 	x := tensors.FromFlatDataAndDimensions(randomData(rng, []int{rows, 2, width}), rows, 2, width)
 	ix := tensors.FromFlatDataAndDimensions(idx, n, 1)
 	u := tensors.FromFlatDataAndDimensions(randomData(rng, []int{n, 2, width}), n, 2, width)
-	run := func(fast bool) ([]float32, []float32, error) {
+	run := func(fast bool) ([]float32, []float32, []float32, error) {
 		active.Store(fast)
 		defer active.Store(false)
 		out, err := exec.Exec(x, ix, u)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
-		return tensors.MustCopyFlatData[float32](out[0]), tensors.MustCopyFlatData[float32](out[1]), nil
+		return tensors.MustCopyFlatData[float32](out[0]), tensors.MustCopyFlatData[float32](out[1]),
+			tensors.MustCopyFlatData[float32](out[2]), nil
 	}
-	g0, s0, err := run(false)
+	g0, s0, l0, err := run(false)
 	if err != nil {
 		return err
 	}
-	before := RowCalls()
-	g1, s1, err := run(true)
+	before, beforeMem := RowCalls(), MemCalls()
+	g1, s1, l1, err := run(true)
 	if err != nil {
 		return err
 	}
-	if RowCalls() != before+2 {
-		return fmt.Errorf("a row gather or scatter did not reach the fast path")
+	if RowCalls() != before+2 || MemCalls() == beforeMem {
+		return fmt.Errorf("a row gather, scatter or logistic did not reach the fast path")
 	}
-	if !slices.Equal(g0, g1) || !slices.Equal(s0, s1) {
-		return fmt.Errorf("row gather or scatter-sum differs from simplego's")
+	if !slices.Equal(g0, g1) || !slices.Equal(s0, s1) || !slices.Equal(l0, l1) {
+		return fmt.Errorf("row gather, scatter-sum or logistic differs from simplego's")
 	}
 	return nil
 }

@@ -40,6 +40,7 @@ func installMemHooks() {
 		nodeExecutors[backends.OpTypeReduceSum] = execReduceSumOuter
 	}
 	installBinaryHooks()
+	installLogisticHook()
 }
 
 // MemCalls is how many element-wise ops, Slices and ReduceSums ran on the fast paths.

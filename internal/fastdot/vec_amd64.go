@@ -37,3 +37,6 @@ func gatherRowsAsm(dst, src []float32, idx []int32, row int)
 func scatterAddRowsAsm(dst, upd []float32, idx []int32, row, lo, hi int)
 
 const vecSupported = true
+
+//go:noescape
+func vlogisticAsm(dst, a []float32, n int)

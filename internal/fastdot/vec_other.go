@@ -19,3 +19,5 @@ func gatherRowsAsm(dst, src []float32, idx []int32, row int)             {}
 func scatterAddRowsAsm(dst, upd []float32, idx []int32, row, lo, hi int) {}
 
 const vecSupported = false
+
+func vlogisticAsm(dst, a []float32, n int) {}
