@@ -25,18 +25,27 @@ func (k KernelComparison) Speedup() float64 { return k.FastStepsPerSec / k.Stock
 
 // CompareMatmulKernels times one trainer (compiled once) in alternating rounds of
 // stepsPerRound steps with the fast kernel and with the stock one, so both see the same
-// machine state, and returns the medians. The graph, including the project's DotGeneral
-// gradient, is the same in both: only the matmul kernel differs. The fast kernel's earlier
-// state is restored afterwards.
+// machine state, and returns the medians. For a network without convolutions the graph,
+// including the project's DotGeneral gradient, is the same in both, and only the matmul
+// kernel differs; a U-Net's stock rounds run the im2col convolution, as a run with the fast
+// paths off does (simplego's own convolution loops would be far slower). The fast kernel's
+// earlier state is restored afterwards.
 func CompareMatmulKernels(backend backends.Backend, j *engine.Job, rounds, stepsPerRound int) (KernelComparison, error) {
 	res := KernelComparison{Rounds: rounds, Batch: j.Trial.Train().Int("batch")}
 	if !fastdot.Active() {
 		return res, fmt.Errorf("the fast matmul kernel is not active: %s", fastdot.Kernel())
 	}
 	defer fastdot.SetEnabled(fastdot.Wanted())
-	stepper, err := engine.NewStepper(backend, j)
-	if err != nil {
-		return res, err
+	// Each stepper's graph is built with its kernel switched on or off (engine.NewStepper
+	// picks the convolution from it).
+	steppers := map[bool]*engine.Stepper{}
+	for _, fast := range []bool{true, false} {
+		fastdot.SetEnabled(fast)
+		s, err := engine.NewStepper(backend, j)
+		if err != nil {
+			return res, err
+		}
+		steppers[fast] = s
 	}
 	step := 0
 	timed := func(fast bool) (float64, error) {
@@ -44,14 +53,16 @@ func CompareMatmulKernels(backend backends.Backend, j *engine.Job, rounds, steps
 		start := time.Now()
 		for range stepsPerRound {
 			step++
-			if err := stepper.Step(step, false); err != nil {
+			if err := steppers[fast].Step(step, false); err != nil {
 				return 0, err
 			}
 		}
 		return float64(stepsPerRound) / time.Since(start).Seconds(), nil
 	}
-	if _, err := timed(true); err != nil { // compile and warm up
-		return res, err
+	for _, fast := range []bool{true, false} { // compile and warm up
+		if _, err := timed(fast); err != nil {
+			return res, err
+		}
 	}
 	var fast, stock []float64
 	for r := range rounds {

@@ -8,6 +8,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
+	"github.com/ddpm-runner/ddpm-runner/internal/conv"
 	"github.com/ddpm-runner/ddpm-runner/plugins"
 )
 
@@ -100,10 +101,8 @@ func (c *convCtx) conv(ctx *context.Context, x *Node, h, w, stride, cout int) *N
 	oh, ow := (h+stride-1)/stride, (w+stride-1)/stride
 	var y *Node
 	if c.impl == plugins.ConvNative {
-		img := Reshape(TransposeAllAxes(x, 1, 0, 2), b, h, w, cin)
-		k := Reshape(kernel, 3, 3, cin, cout)
-		out := Convolve(img, k).PadSame().Strides(stride).Done() // [B, oh, ow, cout]
-		y = TransposeAllAxes(Reshape(out, b, oh*ow, cout), 1, 0, 2)
+		out := conv.Same3x3(Reshape(x, h, w, b, cin), Reshape(kernel, 3, 3, cin, cout), stride) // [oh, ow, B, cout]
+		y = Reshape(out, oh*ow, b, cout)
 	} else {
 		y = Im2ColConv(x, kernel, h, w, stride)
 	}

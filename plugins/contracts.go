@@ -192,9 +192,10 @@ func NewTimestepSampler(name string, T int) (TimestepSampler, error) {
 }
 
 // ParamConv is the GoMLX context parameter through which the engine tells networks which
-// convolution to build: ConvIm2col (Gather + DotGeneral, differentiable on every backend) or
-// ConvNative (GoMLX's Convolve, whose gradient the pure-Go backend lacks). It is set from
-// the backend before the network is applied.
+// convolution to build: ConvNative (one ConvGeneral per layer, with the gradient of
+// internal/conv, which every backend can run) or ConvIm2col (Gather + DotGeneral, for the
+// pure-Go backend with its fast paths off). It is set from the backend before the network
+// is applied.
 const ParamConv = "ddpm_conv"
 
 // The values of ParamConv.

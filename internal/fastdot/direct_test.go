@@ -49,3 +49,64 @@ func TestDirectKernelEqualsPacked(t *testing.T) {
 		})
 	}
 }
+
+// TestTableKernelEqualsPacked: an implicit im2col operand (rows a progression within each
+// image row only, columns in runs of input channels, one run per tap) and a kernel
+// gradient's (rows in runs, columns at a stride) are read in place by kernel6x16Cols where a
+// panel's rows are a progression and packed where not; the product is within float32
+// rounding of the float64 reference and bit for bit the all-packed one.
+func TestTableKernelEqualsPacked(t *testing.T) {
+	requireKernel(t)
+	rng := rand.New(rand.NewPCG(7, 8))
+	// A padded 7x5 image of 3 examples with 4 channels, laid out [y, x, b, c].
+	const h, w, bsz, cin = 7, 5, 3, 4
+	wp := w + 2
+	data := randomData(rng, []int{(h + 2) * wp * bsz * cin})
+	pixel := func(y, x int) int { return (y*wp + x) * bsz * cin }
+	var rows, cols []int
+	for y := range h {
+		for x := range w {
+			for b := range bsz {
+				rows = append(rows, pixel(y, x)+b*cin)
+			}
+		}
+	}
+	for ty := range 3 {
+		for tx := range 3 {
+			for c := range cin {
+				cols = append(cols, pixel(ty, tx)+c)
+			}
+		}
+	}
+	for _, tc := range []struct {
+		name       string
+		rows, cols []int
+		n          int
+	}{
+		{"forward", rows, cols, 16}, {"forward/31 columns", rows, cols, 31},
+		{"kernel gradient", cols, rows, 16}, // A^T: rows (tap, c), columns (y, x, b)
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, k := len(tc.rows), len(tc.cols)
+			a := newMatrix(data, tc.rows, tc.cols)
+			b := stridedMatrix(randomData(rng, []int{k * tc.n}), 0, k, tc.n, tc.n, 1)
+			if a.rowStep != 0 || a.colStep != 0 {
+				t.Fatalf("A's offsets should not be progressions; steps %d, %d", a.rowStep, a.colStep)
+			}
+			calls0 := directCalls.Load()
+			direct := make([]float32, m*tc.n)
+			gemm(m, tc.n, k, a, b, direct, 2)
+			if directCalls.Load() == calls0 {
+				t.Fatal("the direct kernel did not run")
+			}
+			kernelDirectSupported = false
+			packed := make([]float32, m*tc.n)
+			gemm(m, tc.n, k, a, b, packed, 2)
+			kernelDirectSupported = true
+			checkAgainstReference(t, "table", m, tc.n, k, a, b, direct)
+			if !slices.EqualFunc(direct, packed, func(x, y float32) bool { return math.Float32bits(x) == math.Float32bits(y) }) {
+				t.Error("A read through the table and packed A give different bits")
+			}
+		})
+	}
+}

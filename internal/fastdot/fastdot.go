@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/ddpm-runner/ddpm-runner/internal/conv"
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -195,7 +196,68 @@ func selfCheck(backend backends.Backend) error {
 		}
 		exec.Finalize()
 	}
+	if err := selfCheckConv(backend, rng); err != nil {
+		return err
+	}
 	return selfCheckRows(backend, rng)
+}
+
+// selfCheckConv runs a stride-1 and a stride-2 convolution with both gradients (three
+// ConvGenerals each: with padding, with an input dilation, with a kernel dilation) on the
+// fast path and on simplego's loops, which must agree within Tolerance.
+func selfCheckConv(backend backends.Backend, rng *rand.Rand) error {
+	for _, stride := range []int{1, 2} {
+		exec, err := graph.NewExecAny(backend, func(x, k, r *graph.Node) []*graph.Node {
+			out := conv.Same3x3(x, k, stride)
+			g := graph.Gradient(graph.ReduceAllSum(graph.Mul(out, r)), x, k)
+			return []*graph.Node{out, g[0], g[1]}
+		})
+		if err != nil {
+			return err
+		}
+		o := (7 + stride - 1) / stride
+		x := tensors.FromFlatDataAndDimensions(randomData(rng, []int{7, 7, 3, 5}), 7, 7, 3, 5)
+		k := tensors.FromFlatDataAndDimensions(randomData(rng, []int{3, 3, 5, 17}), 3, 3, 5, 17)
+		r := tensors.FromFlatDataAndDimensions(randomData(rng, []int{o, o, 3, 17}), o, o, 3, 17)
+		run := func(fast bool) ([][]float32, error) {
+			active.Store(fast)
+			defer active.Store(false)
+			out, err := exec.Exec(x, k, r)
+			if err != nil {
+				return nil, err
+			}
+			var vals [][]float32
+			for _, t := range out {
+				vals = append(vals, tensors.MustCopyFlatData[float32](t))
+			}
+			return vals, nil
+		}
+		stock, err := run(false)
+		if err != nil {
+			return err
+		}
+		before := ConvCalls()
+		fast, err := run(true)
+		if err != nil {
+			return err
+		}
+		exec.Finalize()
+		if ConvCalls() != before+3 {
+			return fmt.Errorf("a convolution (stride %d) did not reach the fast path", stride)
+		}
+		for i := range stock {
+			var maxDiff, maxAbs float64
+			for j := range stock[i] {
+				maxDiff = max(maxDiff, math.Abs(float64(fast[i][j])-float64(stock[i][j])))
+				maxAbs = max(maxAbs, math.Abs(float64(stock[i][j])))
+			}
+			if !(maxDiff <= Tolerance*maxAbs) {
+				return fmt.Errorf("convolution %d of stride %d differs from simplego's by %.3g relative (tolerance %g)",
+					i, stride, maxDiff/maxAbs, Tolerance)
+			}
+		}
+	}
+	return nil
 }
 
 // selfCheckRows runs a row gather, a row scatter-sum and a logistic on the fast path and on

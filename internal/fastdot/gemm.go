@@ -32,11 +32,45 @@ type matrix struct {
 	// rowStep and colStep are the constant differences of rowOff and colOff when they are
 	// arithmetic progressions (0 when not): the micro-kernel can then read A in place.
 	rowStep, colStep int
+	// colRunEnd[j], when not nil, is the end of the run of contiguous columns that holds
+	// column j (colOff[j+1] = colOff[j] + 1 inside a run): the runs of an implicit im2col
+	// operand, one per kernel tap, that packA copies row by row.
+	colRunEnd []int32
 }
 
 func newMatrix(data []float32, rowOff, colOff []int) matrix {
-	return matrix{data: data, rowOff: rowOff, colOff: colOff, unitRows: isUnit(rowOff), unitCols: isUnit(colOff),
+	m := matrix{data: data, rowOff: rowOff, colOff: colOff, unitRows: isUnit(rowOff), unitCols: isUnit(colOff),
 		rowStep: stepOf(rowOff), colStep: stepOf(colOff)}
+	if !m.unitCols {
+		m.colRunEnd = runEnds(colOff)
+	}
+	return m
+}
+
+// minRun is the shortest average run of contiguous columns for which packA copies runs.
+const minRun = 4
+
+// runEnds returns, for each index, the end of the run of consecutive offsets that holds it,
+// or nil when the runs are on average shorter than minRun.
+func runEnds(off []int) []int32 {
+	runs := 1
+	for j := 1; j < len(off); j++ {
+		if off[j] != off[j-1]+1 {
+			runs++
+		}
+	}
+	if len(off) < minRun*runs {
+		return nil
+	}
+	end := make([]int32, len(off))
+	e := len(off)
+	for j := len(off) - 1; j >= 0; j-- {
+		end[j] = int32(e)
+		if j > 0 && off[j] != off[j-1]+1 {
+			e = j
+		}
+	}
+	return end
 }
 
 // stepOf returns d when off[i] = off[0] + i*d for every i with d > 0, else 0.
@@ -134,7 +168,10 @@ func gemm(m, n, k int, a, b matrix, c []float32, maxWorkers int) {
 			packB(blockB(q), b, q*kc, min(kc, k-q*kc), n, lo, hi)
 		}
 	}
-	direct := a.rowStep > 0 && a.colStep > 0 && kernelDirectSupported && nPanels <= maxDirectPanels
+	// A is read in place when it is a progression both ways, or when its columns are not
+	// (an implicit im2col operand, a kernel gradient's): then tile by tile where the tile's
+	// rows are a progression.
+	direct := kernelDirectSupported && nPanels <= maxDirectPanels && (a.rowStep > 0 || a.colStep == 0)
 	compute := func(rowLo, rowHi, colLo, colHi int) {
 		bufA := getPanel(mc * min(k, kc))
 		defer panelPool.Put(bufA)
@@ -234,11 +271,36 @@ func packA(ap []float32, a matrix, i0, mcb, p0, kcb int) {
 		if rows < mr {
 			clear(panel)
 		}
-		if !a.unitCols {
-			// Columns far apart (a transposed operand, such as the im2col patches in a
-			// weight gradient): go column by column, so that the panel's rows, usually
-			// neighbours in memory, are read together.
-			ro := a.rowOff[i0+i*mr : i0+i*mr+rows]
+		ro := a.rowOff[i0+i*mr : i0+i*mr+rows]
+		switch {
+		case a.unitCols:
+		case a.colRunEnd != nil:
+			// Runs of contiguous columns (the taps of an implicit im2col operand): row by
+			// row, run by run.
+			for ii, r := range ro {
+				for j := 0; j < kcb; {
+					e := min(int(a.colRunEnd[p0+j])-p0, kcb)
+					src := a.data[r+colOff[j] : r+colOff[j]+e-j]
+					dst := panel[j*mr+ii:]
+					for t, v := range src {
+						dst[t*mr] = v
+					}
+					j = e
+				}
+			}
+			continue
+		case rows == mr && ro[mr-1] == ro[0]+mr-1 && isUnit(ro):
+			// The panel's rows are neighbours in memory (a kernel gradient's input channels):
+			// each column is mr consecutive floats.
+			for p, co := range colOff {
+				src := a.data[ro[0]+co : ro[0]+co+mr : ro[0]+co+mr]
+				dst := panel[p*mr : p*mr+mr : p*mr+mr]
+				dst[0], dst[1], dst[2], dst[3], dst[4], dst[5] = src[0], src[1], src[2], src[3], src[4], src[5]
+			}
+			continue
+		default:
+			// Columns far apart (a transposed operand): go column by column, so that the
+			// panel's rows, usually neighbours in memory, are read together.
 			for p, co := range colOff {
 				dst := panel[p*mr : p*mr+rows]
 				for ii, r := range ro {
@@ -256,9 +318,11 @@ func packA(ap []float32, a matrix, i0, mcb, p0, kcb int) {
 	}
 }
 
-// directMacroKernel is macroKernel with A read in place (kernel6x16Direct) for its full
-// mr-row panels; a last panel with fewer rows is packed into ap as usual. The sums are the
-// same, in the same order, as with A packed.
+// directMacroKernel is macroKernel with A read in place for its full mr-row panels: by
+// kernel6x16Direct when A is a progression both ways, by kernel6x16Cols (steps from the
+// column table) when only a panel's rows are; a panel whose rows are not a progression, and
+// a last panel with fewer rows, are packed into ap as usual. The sums are the same, in the
+// same order, as with A packed.
 func directMacroKernel(a matrix, ap, bp, c []float32, n, i0, mcb, p0, kcb, colLo, colHi int, accumulate bool) {
 	full := mcb / mr * mr
 	if full < mcb {
@@ -273,14 +337,25 @@ func directMacroKernel(a matrix, ap, bp, c []float32, n, i0, mcb, p0, kcb, colLo
 		cols := min(nr, n-j*nr)
 		bPanel := &bp[j*kcb*nr]
 		for i := 0; i < full; i += mr {
-			aRow := &a.data[a.rowOff[i0+i]+a.colOff[p0]]
 			cOff := (i0+i)*n + j*nr
-			if cols == nr {
-				kernel6x16Direct(kcb, aRow, a.rowStep, a.colStep, bPanel, &c[cOff], n, accumulate)
-				continue
+			dst, ldc := &c[cOff], n
+			if cols < nr {
+				dst, ldc = &tile[0], nr
 			}
-			kernel6x16Direct(kcb, aRow, a.rowStep, a.colStep, bPanel, &tile[0], nr, false)
-			storeTile(c, tile[:], cOff, n, mr, cols, accumulate)
+			acc := accumulate && cols == nr
+			ro := a.rowOff[i0+i : i0+i+mr]
+			switch step := ro[1] - ro[0]; {
+			case a.rowStep > 0 && a.colStep > 0:
+				kernel6x16Direct(kcb, &a.data[ro[0]+a.colOff[p0]], a.rowStep, a.colStep, bPanel, dst, ldc, acc)
+			case step > 0 && stepOf(ro) == step:
+				kernel6x16Cols(kcb, &a.data[ro[0]], step, &a.colOff[p0], bPanel, dst, ldc, acc)
+			default:
+				packA(ap, a, i0+i, mr, p0, kcb)
+				kernel6x16(kcb, &ap[0], bPanel, dst, ldc, acc)
+			}
+			if cols < nr {
+				storeTile(c, tile[:], cOff, n, mr, cols, accumulate)
+			}
 		}
 	}
 }

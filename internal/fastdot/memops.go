@@ -41,6 +41,7 @@ func installMemHooks() {
 	}
 	installBinaryHooks()
 	installLogisticHook()
+	installConvHook()
 }
 
 // MemCalls is how many element-wise ops, Slices and ReduceSums ran on the fast paths.

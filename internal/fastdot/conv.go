@@ -1,0 +1,283 @@
+package fastdot
+
+import (
+	"fmt"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/backends/simplego"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+)
+
+// A float32 ConvGeneral (no channel or batch groups, any axes, strides, paddings and
+// dilations) as one product on the GEMM kernel, with the patches never written out (an
+// implicit im2col): the input is copied once into a zero-padded (and, for an input dilation,
+// spread out) buffer, and the product's A operand is a view of that buffer through offset
+// tables, row (output batch, output position) and column (kernel tap, input channel); B is
+// the kernel, C the output. The U-Net's convolution, its input gradient (a convolution of the
+// dilated output gradient) and its kernel gradient (the batch contracted) are all of this
+// form (internal/conv). The kernel sums every output in one fixed order, so results do not
+// depend on the number of workers; they are not simplego's bits (its loops sum in another
+// order), so the self-check compares them with a tolerance, as for DotGeneral.
+
+// convLayout mirrors simplego's convNode, the data of a ConvGeneral node.
+type convLayout struct {
+	axes                                             backends.ConvolveAxesConfig
+	strides                                          []int
+	paddings                                         [][2]int
+	inputDilations                                   []int
+	kernelDilations                                  []int
+	channelGroupCount                                int
+	batchGroupCount                                  int
+	hasInputDilations, hasKernelDilations            bool
+	inputStrides, inputSpatialStrides, kernelStrides []int
+	dilatedInputSpatialDims                          []int
+}
+
+var (
+	stockConv    executor
+	convDataType atomic.Pointer[reflect.Type]
+	convCalls    atomic.Int64
+	convPlans    sync.Map // string -> *convPlan
+	convEntries  atomic.Int64
+)
+
+// installConvHook puts execConvGeneral in simplego's table (once).
+func installConvHook() {
+	if stockConv == nil {
+		stockConv = nodeExecutors[backends.OpTypeConvGeneral]
+		nodeExecutors[backends.OpTypeConvGeneral] = execConvGeneral
+	}
+}
+
+// ConvCalls is how many ConvGenerals ran on the fast path.
+func ConvCalls() int64 { return convCalls.Load() }
+
+// convPlan is how one convolution shape runs: the padded buffer's dimensions and where the
+// input goes in it, and the offset tables of the product.
+type convPlan struct {
+	inDims, padDims []int
+	lo, dil         []int // per input axis: zeros before, and the input dilation (1 off the spatial axes)
+	direct          bool  // the input needs no padded copy
+	m, n, k         int
+	aRows, aCols    []int // offsets into the (padded) input
+	bRows, bCols    []int // offsets into the kernel
+}
+
+// newConvPlan works out the plan, or says why the fast path cannot run it.
+func newConvPlan(inDims, kerDims, outDims []int, p *convLayout) (*convPlan, error) {
+	ax := p.axes
+	rank := len(inDims)
+	if p.channelGroupCount > 1 || p.batchGroupCount > 1 {
+		return nil, fmt.Errorf("grouped convolution")
+	}
+	if ax.OutputChannels != rank-1 {
+		return nil, fmt.Errorf("output channels on axis %d, not the last", ax.OutputChannels)
+	}
+	spatial := len(ax.InputSpatial)
+	if len(p.strides) != spatial || len(p.paddings) != spatial || len(p.inputDilations) != spatial ||
+		(p.kernelDilations != nil && len(p.kernelDilations) != spatial) {
+		return nil, fmt.Errorf("parameters of the wrong length")
+	}
+	pl := &convPlan{inDims: inDims, padDims: append([]int(nil), inDims...), lo: make([]int, rank), dil: make([]int, rank), direct: true}
+	for i := range pl.dil {
+		pl.dil[i] = 1
+	}
+	for i, a := range ax.InputSpatial {
+		lo, hi := p.paddings[i][0], p.paddings[i][1]
+		if lo < 0 || hi < 0 {
+			return nil, fmt.Errorf("negative padding")
+		}
+		pl.lo[a], pl.dil[a] = lo, p.inputDilations[i]
+		pl.padDims[a] = (inDims[a]-1)*pl.dil[a] + 1 + lo + hi
+		if lo != 0 || hi != 0 || pl.dil[a] != 1 {
+			pl.direct = false
+		}
+	}
+	pStr, kStr := rowMajorStrides(pl.padDims), rowMajorStrides(kerDims)
+
+	// Rows: the output's axes but the last, in order.
+	var rowSizes, rowSteps []int
+	for a := 0; a < rank-1; a++ {
+		rowSizes = append(rowSizes, outDims[a])
+		switch {
+		case a == ax.OutputBatch:
+			rowSteps = append(rowSteps, pStr[ax.InputBatch])
+		default:
+			i := indexOf(ax.OutputSpatial, a)
+			if i < 0 {
+				return nil, fmt.Errorf("output axis %d is neither batch, channels nor spatial", a)
+			}
+			rowSteps = append(rowSteps, p.strides[i]*pStr[ax.InputSpatial[i]])
+		}
+	}
+	// Contraction: the kernel's axes but its output channels, in the kernel's order.
+	var kSizes, kStepsA, kStepsB []int
+	for a := range kerDims {
+		if a == ax.KernelOutputChannels {
+			continue
+		}
+		kSizes = append(kSizes, kerDims[a])
+		kStepsB = append(kStepsB, kStr[a])
+		if a == ax.KernelInputChannels {
+			kStepsA = append(kStepsA, pStr[ax.InputChannels])
+			continue
+		}
+		i := indexOf(ax.KernelSpatial, a)
+		if i < 0 {
+			return nil, fmt.Errorf("kernel axis %d is neither channels nor spatial", a)
+		}
+		d := 1
+		if p.kernelDilations != nil {
+			d = max(p.kernelDilations[i], 1)
+		}
+		kStepsA = append(kStepsA, d*pStr[ax.InputSpatial[i]])
+	}
+	pl.aRows, pl.aCols = offsetTable(rowSizes, rowSteps), offsetTable(kSizes, kStepsA)
+	pl.bRows = offsetTable(kSizes, kStepsB)
+	pl.n = kerDims[ax.KernelOutputChannels]
+	pl.bCols = offsetTable([]int{pl.n}, []int{kStr[ax.KernelOutputChannels]})
+	pl.m, pl.k = len(pl.aRows), len(pl.aCols)
+	if outDims[rank-1] != pl.n || pl.m*pl.n != product(outDims) || inDims[ax.InputChannels] != kerDims[ax.KernelInputChannels] {
+		return nil, fmt.Errorf("shapes do not agree")
+	}
+	return pl, nil
+}
+
+// run computes the convolution of in by ker into out.
+func (pl *convPlan) run(in, ker, out []float32, workers int) {
+	src := in
+	if !pl.direct {
+		buf := getPanel(product(pl.padDims))
+		defer panelPool.Put(buf)
+		src = *buf
+		clear(src)
+		pl.spread(src, in)
+	}
+	gemm(pl.m, pl.n, pl.k, newMatrix(src, pl.aRows, pl.aCols), newMatrix(ker, pl.bRows, pl.bCols), out, workers)
+}
+
+// spread copies the input into the padded buffer: element x goes to lo + x*dil on every axis.
+func (pl *convPlan) spread(dst, src []float32) {
+	rank := len(pl.inDims)
+	dStr := rowMajorStrides(pl.padDims)
+	last := pl.inDims[rank-1]
+	lastLo, lastDil := pl.lo[rank-1], pl.dil[rank-1]
+	idx := make([]int, rank-1)
+	for s := 0; s < len(src); s += last {
+		off := lastLo * dStr[rank-1]
+		for a, i := range idx {
+			off += (pl.lo[a] + i*pl.dil[a]) * dStr[a]
+		}
+		row := src[s : s+last]
+		if lastDil == 1 && dStr[rank-1] == 1 {
+			copy(dst[off:off+last], row)
+		} else {
+			for i, v := range row {
+				dst[off+i*lastDil*dStr[rank-1]] = v
+			}
+		}
+		for a := rank - 2; a >= 0; a-- {
+			if idx[a]++; idx[a] < pl.inDims[a] {
+				break
+			}
+			idx[a] = 0
+		}
+	}
+}
+
+// offsetTable lists sum_i x_i*steps[i] over all x with 0 <= x_i < sizes[i], the last index
+// varying fastest.
+func offsetTable(sizes, steps []int) []int {
+	out := []int{0}
+	for i, n := range sizes {
+		next := make([]int, 0, len(out)*n)
+		for _, o := range out {
+			for x := range n {
+				next = append(next, o+x*steps[i])
+			}
+		}
+		out = next
+	}
+	return out
+}
+
+func rowMajorStrides(dims []int) []int {
+	s := make([]int, len(dims))
+	acc := 1
+	for a := len(dims) - 1; a >= 0; a-- {
+		s[a] = acc
+		acc *= dims[a]
+	}
+	return s
+}
+
+func product(dims []int) int {
+	p := 1
+	for _, d := range dims {
+		p *= d
+	}
+	return p
+}
+
+func indexOf(s []int, v int) int {
+	for i, x := range s {
+		if x == v {
+			return i
+		}
+	}
+	return -1
+}
+
+// cachedConvPlan returns the plan of a shape and parameters, made once.
+func cachedConvPlan(inDims, kerDims, outDims []int, p *convLayout) (*convPlan, error) {
+	key := fmt.Sprint(inDims, kerDims, outDims, p.axes, p.strides, p.paddings, p.inputDilations, p.kernelDilations,
+		p.channelGroupCount, p.batchGroupCount)
+	if v, ok := convPlans.Load(key); ok {
+		return v.(*convPlan), nil
+	}
+	pl, err := newConvPlan(append([]int(nil), inDims...), kerDims, outDims, p)
+	if err != nil {
+		return nil, err
+	}
+	if convEntries.Load() < maxOffsetEntries {
+		if _, loaded := convPlans.LoadOrStore(key, pl); !loaded {
+			convEntries.Add(1)
+		}
+	}
+	return pl, nil
+}
+
+// execConvGeneral replaces simplego's ConvGeneral executor for float32 convolutions without
+// groups; others go to simplego's.
+func execConvGeneral(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, inputsOwned []bool) (*simplego.Buffer, error) {
+	if !active.Load() {
+		return stockConv(backend, node, inputs, inputsOwned)
+	}
+	n := (*nodeLayout)(unsafe.Pointer(node))
+	in, ker := (*bufferLayout)(unsafe.Pointer(inputs[0])), (*bufferLayout)(unsafe.Pointer(inputs[1]))
+	params, ok := nodeParams[convLayout](n.data, &convDataType)
+	if !ok || in.shape.DType != dtypes.Float32 || ker.shape.DType != dtypes.Float32 || n.shape.DType != dtypes.Float32 {
+		noteFallback("conv: dtype or unverified node data")
+		return stockConv(backend, node, inputs, inputsOwned)
+	}
+	plan, err := cachedConvPlan(in.shape.Dimensions, ker.shape.Dimensions, n.shape.Dimensions, params)
+	if err != nil {
+		noteFallback("conv: " + err.Error())
+		return stockConv(backend, node, inputs, inputsOwned)
+	}
+	out := getBufferForShape(backend, n.shape)
+	if out == nil {
+		return stockConv(backend, node, inputs, inputsOwned)
+	}
+	plan.run(in.flat.([]float32), ker.flat.([]float32), (*bufferLayout)(unsafe.Pointer(out)).flat.([]float32), defaultWorkers())
+	if corruptForTest.Load() {
+		c := (*bufferLayout)(unsafe.Pointer(out)).flat.([]float32)
+		c[len(c)/2] = c[len(c)/2]*1.001 + 1e-3
+	}
+	convCalls.Add(1)
+	return out, nil
+}
