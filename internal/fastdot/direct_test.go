@@ -52,9 +52,9 @@ func TestDirectKernelEqualsPacked(t *testing.T) {
 
 // TestTableKernelEqualsPacked: an implicit im2col operand (rows a progression within each
 // image row only, columns in runs of input channels, one run per tap) and a kernel
-// gradient's (rows in runs, columns at a stride) are read in place by kernel6x16Cols where a
-// panel's rows are a progression and packed where not; the product is within float32
-// rounding of the float64 reference and bit for bit the all-packed one.
+// gradient's (rows in runs, columns at a stride) are read in place by kernel6x16Table; the
+// product is within float32 rounding of the float64 reference and bit for bit the all-packed
+// one.
 func TestTableKernelEqualsPacked(t *testing.T) {
 	requireKernel(t)
 	rng := rand.New(rand.NewPCG(7, 8))

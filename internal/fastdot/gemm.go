@@ -168,10 +168,10 @@ func gemm(m, n, k int, a, b matrix, c []float32, maxWorkers int) {
 			packB(blockB(q), b, q*kc, min(kc, k-q*kc), n, lo, hi)
 		}
 	}
-	// A is read in place when it is a progression both ways, or when its columns are not
-	// (an implicit im2col operand, a kernel gradient's): then tile by tile where the tile's
-	// rows are a progression.
-	direct := kernelDirectSupported && nPanels <= maxDirectPanels && (a.rowStep > 0 || a.colStep == 0)
+	// With one or two column panels A is read in place: through its strides when they are
+	// constant, else through its offset tables (an implicit im2col operand, a kernel
+	// gradient's).
+	direct := kernelDirectSupported && nPanels <= maxDirectPanels
 	compute := func(rowLo, rowHi, colLo, colHi int) {
 		bufA := getPanel(mc * min(k, kc))
 		defer panelPool.Put(bufA)
@@ -319,10 +319,9 @@ func packA(ap []float32, a matrix, i0, mcb, p0, kcb int) {
 }
 
 // directMacroKernel is macroKernel with A read in place for its full mr-row panels: by
-// kernel6x16Direct when A is a progression both ways, by kernel6x16Cols (steps from the
-// column table) when only a panel's rows are; a panel whose rows are not a progression, and
-// a last panel with fewer rows, are packed into ap as usual. The sums are the same, in the
-// same order, as with A packed.
+// kernel6x16Direct when A is a progression both ways, else by kernel6x16Table (rows and
+// steps from A's offset tables); a last panel with fewer rows is packed into ap as usual.
+// The sums are the same, in the same order, as with A packed.
 func directMacroKernel(a matrix, ap, bp, c []float32, n, i0, mcb, p0, kcb, colLo, colHi int, accumulate bool) {
 	full := mcb / mr * mr
 	if full < mcb {
@@ -343,15 +342,10 @@ func directMacroKernel(a matrix, ap, bp, c []float32, n, i0, mcb, p0, kcb, colLo
 				dst, ldc = &tile[0], nr
 			}
 			acc := accumulate && cols == nr
-			ro := a.rowOff[i0+i : i0+i+mr]
-			switch step := ro[1] - ro[0]; {
-			case a.rowStep > 0 && a.colStep > 0:
-				kernel6x16Direct(kcb, &a.data[ro[0]+a.colOff[p0]], a.rowStep, a.colStep, bPanel, dst, ldc, acc)
-			case step > 0 && stepOf(ro) == step:
-				kernel6x16Cols(kcb, &a.data[ro[0]], step, &a.colOff[p0], bPanel, dst, ldc, acc)
-			default:
-				packA(ap, a, i0+i, mr, p0, kcb)
-				kernel6x16(kcb, &ap[0], bPanel, dst, ldc, acc)
+			if a.rowStep > 0 && a.colStep > 0 {
+				kernel6x16Direct(kcb, &a.data[a.rowOff[i0+i]+a.colOff[p0]], a.rowStep, a.colStep, bPanel, dst, ldc, acc)
+			} else {
+				kernel6x16Table(kcb, &a.data[0], &a.rowOff[i0+i], &a.colOff[p0], bPanel, dst, ldc, acc)
 			}
 			if cols < nr {
 				storeTile(c, tile[:], cOff, n, mr, cols, accumulate)

@@ -19,8 +19,8 @@ func kernel6x16(k int, a, b, c *float32, ldc int, accumulate bool)
 //go:noescape
 func kernel6x16Direct(k int, a *float32, rowStride, kStride int, b, c *float32, ldc int, accumulate bool)
 
-// kernel6x16Cols is kernel6x16Direct with A's steps from a table (kernel_amd64.s): row r,
-// step p at a[r*rowStride + colOff[p]].
+// kernel6x16Table is kernel6x16Direct with A's rows and steps from tables
+// (kernel_amd64.s): row r, step p at a[rowOff[r] + colOff[p]].
 //
 //go:noescape
-func kernel6x16Cols(k int, a *float32, rowStride int, colOff *int, b, c *float32, ldc int, accumulate bool)
+func kernel6x16Table(k int, a *float32, rowOff, colOff *int, b, c *float32, ldc int, accumulate bool)

@@ -209,23 +209,30 @@ dstore:
 	VZEROUPPER
 	RET
 
-// func kernel6x16Cols(k int, a *float32, rowStride int, colOff *int, b, c *float32, ldc int, accumulate bool)
+// func kernel6x16Table(k int, a *float32, rowOff, colOff *int, b, c *float32, ldc int, accumulate bool)
 //
-// kernel6x16Direct with the steps of A read from a table: row r, step p of A is at
-// a + r*rowStride + colOff[p] floats (an implicit im2col operand, whose steps jump from one
-// kernel tap to the next). The FMAs are the same, in the same order, as with A packed.
-TEXT ·kernel6x16Cols(SB), NOSPLIT, $0-57
+// kernel6x16Direct with A's rows and steps from tables: row r, step p of A is at
+// a + rowOff[r] + colOff[p] floats (an implicit im2col operand, whose steps jump from one
+// kernel tap to the next and whose rows jump at image rows; a kernel gradient's, whose rows
+// jump from tap to tap). The FMAs are the same, in the same order, as with A packed.
+TEXT ·kernel6x16Table(SB), NOSPLIT, $0-57
 	MOVQ k+0(FP), CX
-	MOVQ a+8(FP), SI
-	MOVQ rowStride+16(FP), R10
-	SHLQ $2, R10
+	MOVQ a+8(FP), AX
+	MOVQ rowOff+16(FP), R11
+	MOVQ (R11), SI
+	LEAQ (AX)(SI*4), SI
+	MOVQ 8(R11), R9
+	LEAQ (AX)(R9*4), R9
+	MOVQ 16(R11), R10
+	LEAQ (AX)(R10*4), R10
+	MOVQ 24(R11), R12
+	LEAQ (AX)(R12*4), R12
+	MOVQ 32(R11), R13
+	LEAQ (AX)(R13*4), R13
+	MOVQ 40(R11), BX
+	LEAQ (AX)(BX*4), BX
 	MOVQ colOff+24(FP), R11
 	MOVQ b+32(FP), DI
-	MOVQ c+40(FP), DX
-	MOVQ ldc+48(FP), R8
-	SHLQ $2, R8
-	LEAQ (R10)(R10*2), R9
-	ADDQ SI, R9 // R9: row 3
 
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
@@ -241,41 +248,42 @@ TEXT ·kernel6x16Cols(SB), NOSPLIT, $0-57
 	VXORPS Y11, Y11, Y11
 
 	TESTQ CX, CX
-	JE    cdone
+	JE    tdone
 
-cloop:
+tloop:
 	MOVQ         (R11), AX
-	LEAQ         (SI)(AX*4), R12
-	LEAQ         (R9)(AX*4), BX
 	VMOVUPS      (DI), Y12
 	VMOVUPS      32(DI), Y13
-	VBROADCASTSS (R12), Y14
+	VBROADCASTSS (SI)(AX*4), Y14
 	VFMADD231PS  Y12, Y14, Y0
 	VFMADD231PS  Y13, Y14, Y1
-	VBROADCASTSS (R12)(R10*1), Y15
+	VBROADCASTSS (R9)(AX*4), Y15
 	VFMADD231PS  Y12, Y15, Y2
 	VFMADD231PS  Y13, Y15, Y3
-	VBROADCASTSS (R12)(R10*2), Y14
+	VBROADCASTSS (R10)(AX*4), Y14
 	VFMADD231PS  Y12, Y14, Y4
 	VFMADD231PS  Y13, Y14, Y5
-	VBROADCASTSS (BX), Y15
+	VBROADCASTSS (R12)(AX*4), Y15
 	VFMADD231PS  Y12, Y15, Y6
 	VFMADD231PS  Y13, Y15, Y7
-	VBROADCASTSS (BX)(R10*1), Y14
+	VBROADCASTSS (R13)(AX*4), Y14
 	VFMADD231PS  Y12, Y14, Y8
 	VFMADD231PS  Y13, Y14, Y9
-	VBROADCASTSS (BX)(R10*2), Y15
+	VBROADCASTSS (BX)(AX*4), Y15
 	VFMADD231PS  Y12, Y15, Y10
 	VFMADD231PS  Y13, Y15, Y11
 	ADDQ         $8, R11
 	ADDQ         $64, DI
 	DECQ         CX
-	JNE          cloop
+	JNE          tloop
 
-cdone:
+tdone:
+	MOVQ    c+40(FP), DX
+	MOVQ    ldc+48(FP), R8
+	SHLQ    $2, R8
 	MOVBLZX accumulate+56(FP), AX
 	TESTL   AX, AX
-	JE      cstore
+	JE      tstore
 
 	VADDPS  (DX), Y0, Y0
 	VADDPS  32(DX), Y1, Y1
@@ -296,7 +304,7 @@ cdone:
 	VADDPS  32(DX), Y11, Y11
 	MOVQ    c+40(FP), DX
 
-cstore:
+tstore:
 	VMOVUPS Y0, (DX)
 	VMOVUPS Y1, 32(DX)
 	ADDQ    R8, DX

@@ -15,6 +15,6 @@ func kernel6x16Direct(k int, a *float32, rowStride, kStride int, b, c *float32, 
 	panic("fastdot: no micro-kernel on this architecture")
 }
 
-func kernel6x16Cols(k int, a *float32, rowStride int, colOff *int, b, c *float32, ldc int, accumulate bool) {
+func kernel6x16Table(k int, a *float32, rowOff, colOff *int, b, c *float32, ldc int, accumulate bool) {
 	panic("fastdot: no micro-kernel on this architecture")
 }
