@@ -1,4 +1,4 @@
-package conv
+package conv_test
 
 import (
 	"fmt"
@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/ddpm-runner/ddpm-runner/internal/conv"
 	"github.com/ddpm-runner/ddpm-runner/internal/gobackend"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
@@ -81,7 +82,7 @@ func TestConvAndGradientMatchFloat64(t *testing.T) {
 				r[i] = rng.NormFloat64()
 			}
 			exec := graph.MustNewExec(backend, func(xn, kn, rn *graph.Node) []*graph.Node {
-				out := New(xn, kn, []int{c.stride, c.stride}, c.pads)
+				out := conv.New(xn, kn, []int{c.stride, c.stride}, c.pads)
 				loss := graph.ReduceAllSum(graph.Mul(out, rn))
 				g := graph.Gradient(loss, xn, kn)
 				return []*graph.Node{out, g[0], g[1]}
