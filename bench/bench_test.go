@@ -53,6 +53,7 @@ func benchTrainStep(b *testing.B, text string, stockGradient, logged bool, sets 
 	if err != nil {
 		b.Fatal(err)
 	}
+	b.Cleanup(stepper.Close) // before the backend's Finalize, registered earlier
 	tr := j.Trial.Train()
 	// The first step compiles the graph; it is not part of the measurement.
 	if err := stepper.Step(0, logged); err != nil {
@@ -70,6 +71,12 @@ func benchTrainStep(b *testing.B, text string, stockGradient, logged bool, sets 
 
 func BenchmarkTrainStepMNISTMLP(b *testing.B) {
 	benchTrainStep(b, Named("mnist_mlp"), false, false)
+}
+
+// BenchmarkTrainStepMNISTMLP512 is the MLP step at batch 512, the second batch size that
+// `runner bench` compares with PyTorch.
+func BenchmarkTrainStepMNISTMLP512(b *testing.B) {
+	benchTrainStep(b, Named("mnist_mlp"), false, false, "train.batch=512")
 }
 func BenchmarkTrainStepMNISTMLPStock(b *testing.B) {
 	benchTrainStep(b, Named("mnist_mlp"), true, false)

@@ -45,15 +45,17 @@ func CompareMatmulKernels(backend backends.Backend, j *engine.Job, rounds, steps
 		if err != nil {
 			return res, err
 		}
+		defer s.Close()
 		steppers[fast] = s
 	}
-	step := 0
+	// Each stepper counts its own steps, so that the batch it draws ahead is the one it uses.
+	steps := map[bool]int{}
 	timed := func(fast bool) (float64, error) {
 		fastdot.SetEnabled(fast)
 		start := time.Now()
 		for range stepsPerRound {
-			step++
-			if err := steppers[fast].Step(step, false); err != nil {
+			steps[fast]++
+			if err := steppers[fast].Step(steps[fast], false); err != nil {
 				return 0, err
 			}
 		}
@@ -92,6 +94,7 @@ func BareLoop(backend backends.Backend, j *engine.Job, steps int) (time.Duration
 	if err != nil {
 		return 0, err
 	}
+	defer stepper.Close()
 	if err := stepper.Step(1, false); err != nil {
 		return 0, err
 	}

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Times the reference MNIST MLP DDPM training step (912 -> 256 -> 256 -> 784, SiLU, Adam,
-eps-prediction MSE) in PyTorch at each batch size given (default 128 and 512) with 1 and 2
+"""Times the reference MNIST MLP DDPM training step (912 -> 256 -> 256 -> 784, SiLU,
+eps-prediction MSE, Adam, clipping of the global gradient norm to 1 and an EMA of the weights
+with decay 0.999: the runner's defaults, so both sides do the same work) in PyTorch at each batch size given (default 128 and 512) with 1 and 2
 threads, and prints one line per setting: "batch B threads N: S steps/s".
 Run by `runner bench` when python3 can import torch (Debian's python3-torch)."""
 import math
@@ -17,6 +18,7 @@ def bench(batch, threads, seconds=3.0):
     net = torch.nn.Sequential(torch.nn.Linear(912, 256), torch.nn.SiLU(), torch.nn.Linear(256, 256),
                               torch.nn.SiLU(), torch.nn.Linear(256, 784))
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    ema = [p.detach().clone() for p in net.parameters()]
     half = 64
     freqs = torch.exp(-math.log(10000) * torch.arange(half) / half)
 
@@ -28,9 +30,14 @@ def bench(batch, threads, seconds=3.0):
         xt = ab.sqrt() * x0 + (1 - ab).sqrt() * eps
         emb = torch.cat([torch.cos(t[:, None] * freqs), torch.sin(t[:, None] * freqs)], dim=1)
         loss = ((net(torch.cat([xt, emb], dim=1)) - eps) ** 2).mean()
-        opt.zero_grad()
+        opt.zero_grad(set_to_none=True)
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         opt.step()
+        with torch.no_grad():
+            params = [p.detach() for p in net.parameters()]
+            torch._foreach_mul_(ema, 0.999)
+            torch._foreach_add_(ema, params, alpha=0.001)
 
     for _ in range(10):
         step()

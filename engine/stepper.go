@@ -11,7 +11,7 @@ import (
 type Stepper struct {
 	job     *Job
 	trainer *train.Trainer
-	bb      *batchBuffers
+	batches *batchSource
 }
 
 // NewStepper builds a job's trainer on a fresh context; the graph compiles on the first Step.
@@ -20,7 +20,7 @@ func NewStepper(backend backends.Backend, j *Job) (*Stepper, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Stepper{job: j, trainer: trainer, bb: newBatchBuffers(j.Trial.Train().Int("batch"), j.Data.Dim())}, nil
+	return &Stepper{job: j, trainer: trainer, batches: newBatchSource(backend, j)}, nil
 }
 
 // Step runs the training step of the given number (its data and noise are those of that
@@ -31,9 +31,17 @@ func (s *Stepper) Step(step int, logged bool) error {
 	if logged {
 		spec = logStep
 	}
-	_, err := s.trainer.TrainStep(spec, s.job.batchInputs(step, s.bb), nil)
+	inputs, _, err := s.batches.next(step)
+	if err != nil {
+		return err
+	}
+	_, err = s.trainer.TrainStep(spec, inputs, nil)
 	return err
 }
+
+// Close waits for the batch that is being drawn ahead, if any; call it before the backend is
+// finalized.
+func (s *Stepper) Close() { s.batches.close() }
 
 // UseStockDotGradient puts GoMLX's own DotGeneral gradient back in place of DotGeneralVJP
 // for graphs built until restore is called (benchmarks that measure what it saves).

@@ -44,8 +44,8 @@ func (r *runner) train(ctx context.Context) (interrupted bool, err error) {
 	}
 	steps := r.job.Trial.Train().Int("steps")
 	loop := &trainLoop{r: r, trainer: trainer, ckpt: ckpt, mw: r.opt.Store.Metrics(r.id, r.opt.MetricBatch),
-		bb: newBatchBuffers(r.job.Trial.Train().Int("batch"), r.job.Data.Dim()), compiled: map[[2]any]bool{},
-		lastFinite: math.NaN()}
+		batches: newBatchSource(r.backend, r.job), compiled: map[[2]any]bool{}, lastFinite: math.NaN()}
+	defer loop.batches.close()
 	prog := newProgress(r.opt.Progress, fmt.Sprintf("run %d", r.id), first-1, steps)
 	defer prog.done()
 
@@ -148,7 +148,7 @@ type trainLoop struct {
 	trainer    *train.Trainer
 	ckpt       *checkpointer
 	mw         *results.MetricWriter
-	bb         *batchBuffers
+	batches    *batchSource
 	lastFinite float64
 	lastStep   int // step of lastFinite
 	// Each graph variant (logging or not, decoder rows: usual or whole batch) is built and
@@ -163,7 +163,10 @@ func (l *trainLoop) step(step int) (float64, error) {
 	r, j := l.r, l.r.job
 	tr := j.Trial.Train()
 	steps, logEvery, ckptEvery := tr.Int("steps"), tr.Int("log_every"), tr.Int("checkpoint_every")
-	inputs := j.batchInputs(step, l.bb)
+	inputs, bb, err := l.batches.next(step)
+	if err != nil {
+		return 0, fmt.Errorf("step %d: %w", step, err)
+	}
 	logged := step%logEvery == 0 || step == steps || step == 1
 	var spec any
 	if logged {
@@ -188,7 +191,7 @@ func (l *trainLoop) step(step int) (float64, error) {
 			errDiverged, out.loss, step, l.lastFinite, l.lastStep)
 	}
 	l.lastFinite, l.lastStep = out.loss, step
-	j.Timesteps.Update(l.bb.ts, out.perExample)
+	j.Timesteps.Update(bb.ts, out.perExample)
 	if logged {
 		for _, kv := range []struct {
 			k string

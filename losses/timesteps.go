@@ -26,6 +26,9 @@ func (u *Uniform) Sample(rng *rand.Rand, t []int32, w []float32) {
 // Update implements plugins.TimestepSampler; uniform sampling keeps no state.
 func (*Uniform) Update([]int32, []float32) {}
 
+// LossFree implements plugins.LossFreeSampler: uniform draws never look at the losses.
+func (*Uniform) LossFree() bool { return true }
+
 // State implements plugins.TimestepSampler: uniform sampling keeps only T, recorded so that
 // a resume with another T is caught.
 func (u *Uniform) State() ([]byte, error) {

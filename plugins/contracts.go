@@ -180,6 +180,16 @@ type TimestepSampler interface {
 	SetState(b []byte) error
 }
 
+// LossFreeSampler is implemented by a TimestepSampler whose draws do not depend on the
+// losses that Update gives it (uniform sampling does not look at them). The engine then draws
+// a step's batch while the step before it trains; the numbers are the same either way,
+// because a batch is a pure function of (seed, step) and of the sampler's state.
+type LossFreeSampler interface {
+	TimestepSampler
+	// LossFree reports that Sample ignores Update.
+	LossFree() bool
+}
+
 // NewTimestepSampler builds the named timesteps plugin for a chain of T steps.
 func NewTimestepSampler(name string, T int) (TimestepSampler, error) {
 	v, err := Build(KindTimesteps, name, nil)

@@ -42,6 +42,7 @@ func installMemHooks() {
 	installBinaryHooks()
 	installLogisticHook()
 	installConvHook()
+	installBroadcastHook()
 }
 
 // MemCalls is how many element-wise ops, Slices and ReduceSums ran on the fast paths.

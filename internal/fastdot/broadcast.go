@@ -1,0 +1,128 @@
+package fastdot
+
+import (
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/backends/simplego"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+)
+
+// A BroadcastInDim (a bias added to every row, a per-example scale spread over its values)
+// runs in simplego through an index iterator, one element at a time. The fast path below
+// copies the same values in runs: a run is either a contiguous block of the operand (the
+// output's trailing axes that are not broadcast) or one operand value repeated (trailing axes
+// that are). It only moves values, so its results are simplego's bit for bit.
+
+var (
+	stockBroadcastInDim executor
+	broadcastCalls      atomic.Int64
+)
+
+func installBroadcastHook() {
+	if stockBroadcastInDim == nil {
+		stockBroadcastInDim = nodeExecutors[backends.OpTypeBroadcastInDim]
+		nodeExecutors[backends.OpTypeBroadcastInDim] = execBroadcastInDim
+	}
+}
+
+func execBroadcastInDim(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, inputsOwned []bool) (*simplego.Buffer, error) {
+	if !active.Load() {
+		return stockBroadcastInDim(backend, node, inputs, inputsOwned)
+	}
+	n := (*nodeLayout)(unsafe.Pointer(node))
+	operand := (*bufferLayout)(unsafe.Pointer(inputs[0]))
+	axes, ok := n.data.([]int)
+	if !ok || operand.shape.DType != dtypes.Float32 || n.shape.DType != dtypes.Float32 ||
+		len(axes) != operand.shape.Rank() {
+		return stockBroadcastInDim(backend, node, inputs, inputsOwned)
+	}
+	outDims := n.shape.Dimensions
+	// The operand's dimensions placed on the output's axes (1 on the others): the same flat data.
+	opDims := make([]int, len(outDims))
+	for i := range opDims {
+		opDims[i] = 1
+	}
+	for opAxis, outAxis := range axes {
+		if outAxis < 0 || outAxis >= len(outDims) {
+			return stockBroadcastInDim(backend, node, inputs, inputsOwned)
+		}
+		opDims[outAxis] = operand.shape.Dimensions[opAxis]
+	}
+	out := getBufferForShape(backend, n.shape)
+	if out == nil {
+		return stockBroadcastInDim(backend, node, inputs, inputsOwned)
+	}
+	src, dst := operand.flat.([]float32), (*bufferLayout)(unsafe.Pointer(out)).flat.([]float32)
+	broadcastRuns(src, opDims, dst, outDims)
+	broadcastCalls.Add(1)
+	memCalls.Add(1)
+	return out, nil
+}
+
+// broadcastRuns fills dst (row-major, dimensions outDims) with src broadcast from opDims (of
+// the same rank, each 1 or equal to outDims).
+func broadcastRuns(src []float32, opDims []int, dst []float32, outDims []int) {
+	rank := len(outDims)
+	if len(src) == 1 || rank == 0 {
+		v := src[0]
+		for i := range dst {
+			dst[i] = v
+		}
+		return
+	}
+	if len(dst) == 0 {
+		return
+	}
+	// The trailing axes form one run: copied when none of them is broadcast, filled with one
+	// value when all of them are.
+	copyRun := opDims[rank-1] == outDims[rank-1]
+	split, runLen := rank, 1
+	for split > 0 && (opDims[split-1] == outDims[split-1]) == copyRun {
+		split--
+		runLen *= outDims[split]
+	}
+	if copyRun && split == 0 {
+		copy(dst, src)
+		return
+	}
+	// The operand's strides on the leading axes (0 where broadcast); the runs are walked by an
+	// odometer over those axes.
+	strides := make([]int, split)
+	stride := 1
+	if copyRun {
+		stride = runLen
+	}
+	for i := split - 1; i >= 0; i-- {
+		if opDims[i] != 1 {
+			strides[i] = stride
+		}
+		stride *= opDims[i]
+	}
+	index := make([]int, split)
+	at := 0 // the operand offset of the current run
+	for o := 0; o < len(dst); o += runLen {
+		run := dst[o : o+runLen]
+		if copyRun {
+			copy(run, src[at:at+runLen])
+		} else {
+			v := src[at]
+			for i := range run {
+				run[i] = v
+			}
+		}
+		for ax := split - 1; ax >= 0; ax-- {
+			index[ax]++
+			at += strides[ax]
+			if index[ax] < outDims[ax] {
+				break
+			}
+			at -= strides[ax] * index[ax]
+			index[ax] = 0
+		}
+	}
+}
+
+// BroadcastCalls is how many BroadcastInDims ran on the fast path.
+func BroadcastCalls() int64 { return broadcastCalls.Load() }
