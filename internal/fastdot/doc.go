@@ -2,11 +2,21 @@
 // (simplego, the "go" backend) with a packed AVX2/FMA kernel, and a few memory-bound ops
 // that simplego runs one element at a time through index iterators with loops over
 // contiguous blocks: whole-row Gather and ScatterSum (the U-Net's im2col convolution, its
-// upsampling and their gradients; rows.go), and Add of a broadcast operand, unit-stride
-// Slice and ReduceSum over leading or trailing axes (memops.go). Those give simplego's
-// results bit for bit (the same copies, the same sums in the same order), which tests check
-// case by case and the self-check checks at start-up; other cases go to simplego's own
-// executors. The one switch turns all of them on or off together.
+// upsampling and their gradients; rows.go), element-wise Add, Sub, Mul and Div with a
+// broadcast or scalar operand (binary.go), unit-stride Slice and ReduceSum over leading or
+// trailing axes (memops.go), BroadcastInDim in runs (broadcast.go), and the logistic as an
+// AVX loop of the Go runtime's own exp (logistic.go). Those give simplego's results bit for
+// bit (the same copies, the same sums in the same order, the same float64 exp), which tests
+// check case by case and the self-check checks at start-up; other cases go to simplego's own
+// executors.
+//
+// The float32 ConvGeneral (conv.go; the U-Net's 3x3 convolutions and, through
+// internal/conv, their gradients) runs as an implicit-im2col product: the input is copied
+// once, padded and dilated, and the kernel reads each output pixel's patch through offset
+// tables (kernel6x16Table), so no nine-fold patch tensor exists. Its sums run in another
+// order than simplego's convolution loops, so like the matmul it is checked against the stock
+// path within Tolerance (tests check it against float64 loops on every stride and padding the
+// U-Net uses). The one switch turns all of these on or off together.
 //
 // This package is the only code in ddpm-runner that reaches into simplego's internals:
 // GoMLX v0.26.0 has no exported way to replace an op's implementation, so the hook goes
@@ -26,9 +36,11 @@
 //     fails, one warning line goes to standard error and the stock kernel stays in use.
 //
 // Products with at most two 16-wide column panels (the convolutions', whose outputs have 16
-// or 32 channels) read A in place (kernel6x16Direct) instead of packing it: a packed A panel
-// pays for itself only when several B panels reuse it. The FMAs are the same, in the same
-// order, so the result is bit for bit that of the packed path (TestDirectKernelEqualsPacked).
+// or 32 channels) read A in place instead of packing it (kernel6x16Direct when A's rows and
+// columns are arithmetic progressions, kernel6x16Table through both offset tables
+// otherwise): a packed A panel pays for itself only when several B panels reuse it. The FMAs
+// are the same, in the same order, so the result is bit for bit that of the packed path
+// (TestDirectKernelEqualsPacked, TestTableKernelEqualsPacked).
 //
 // The fast kernel is on by default where the CPU has AVX2 and FMA; $DDPM_FAST_MATMUL=0 or
 // the runner's --fast-matmul=false turns it off, and `runner version` and every run's
