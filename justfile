@@ -15,10 +15,12 @@ test:
 run spec="experiments/linear_beta.toml":
     go run ./runner run {{spec}}
 
-# Training-step benchmarks of the reference models on the go backend (fast vs stock
-# matmul kernel alternating, batch 128 and 512), and the matmul kernel's GFLOP/s.
+# The comparison with PyTorch (`runner bench`: fast vs stock paths alternating, the MLP at
+# batch 128 and 512, the U-Net at 32), then the training-step benchmarks of the reference
+# models and the matmul kernel's GFLOP/s.
 bench:
-    go test -run '^$' -bench . -benchtime 20x ./engine
+    go run ./runner bench --db /tmp/ddpm-bench.db
+    go test -run '^$' -bench . -benchtime 20x ./bench
     go test -run '^$' -bench . ./internal/fastdot
 
 # Static checks.
