@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"fmt"
+
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 
@@ -68,6 +70,13 @@ func (s *batchSource) next(step int) ([]*tensors.Tensor, *batchBuffers, error) {
 		s.pending, s.pendingStep = ch, step+1
 		nextBB := s.buffers[(step+1)&1]
 		go func() {
+			// A panic here (a dataset plugin's, say) would end the process past the engine's
+			// recovery and leave the run recorded as running: hand it over as the step's error.
+			defer func() {
+				if p := recover(); p != nil {
+					ch <- drawnBatch{err: fmt.Errorf("drawing the batch of step %d: %v", step+1, p)}
+				}
+			}()
 			in := s.job.batchInputs(step+1, nextBB)
 			for _, t := range in {
 				if err := t.MaterializeOnDevice(s.backend, false, 0); err != nil {

@@ -2,11 +2,13 @@ package engine
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 
 	"github.com/ddpm-runner/ddpm-runner/internal/gobackend"
+	"github.com/ddpm-runner/ddpm-runner/plugins"
 	_ "github.com/ddpm-runner/ddpm-runner/plugins/builtin"
 	"github.com/ddpm-runner/ddpm-runner/spec"
 )
@@ -80,5 +82,38 @@ func sameTensor(a, b *tensors.Tensor) bool {
 		return slices.Equal(tensors.MustCopyFlatData[int32](a), tensors.MustCopyFlatData[int32](b))
 	default:
 		return slices.Equal(tensors.MustCopyFlatData[float32](a), tensors.MustCopyFlatData[float32](b))
+	}
+}
+
+// panicAt is a dataset whose Train panics at one step.
+type panicAt struct {
+	plugins.Dataset
+	step int
+}
+
+func (p panicAt) Train(seed uint64, step, n int, dst []float32) {
+	if step == p.step {
+		panic("broken dataset")
+	}
+	p.Dataset.Train(seed, step, n, dst)
+}
+
+// TestBatchSourceReportsAPanicAhead: a panic while a batch is drawn ahead comes back as that
+// step's error instead of ending the process.
+func TestBatchSourceReportsAPanicAhead(t *testing.T) {
+	backend, err := gobackend.New("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer backend.Finalize()
+	j := prepareTiny(t)
+	j.Data = panicAt{Dataset: j.Data, step: 2}
+	src := newBatchSource(backend, j)
+	defer src.close()
+	if _, _, err := src.next(1); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := src.next(2); err == nil || !strings.Contains(err.Error(), "broken dataset") {
+		t.Fatalf("step 2: err %v, want the dataset's panic", err)
 	}
 }
