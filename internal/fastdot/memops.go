@@ -194,11 +194,10 @@ func execReduceSumOuter(backend *simplego.Backend, node *simplego.Node, inputs [
 		}
 		dst[0] = sum
 	case leading:
+		// Row by row, each element's sum in the same order: an AVX add of the row into dst.
 		w := len(dst)
 		for i := 0; i < len(x); i += w {
-			for j, v := range x[i : i+w] {
-				dst[j] += v
-			}
+			opAdd.vecN(dst, dst, x[i:i+w])
 		}
 	default:
 		w := len(x) / max(1, len(dst))
