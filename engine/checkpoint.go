@@ -41,24 +41,29 @@ func pruneTimesteps(dir string, keep int) error {
 // dropBrokenCheckpoints moves aside the newest checkpoints that cannot be read, so that a
 // run killed while writing one (kill -9, power loss) resumes from the one before. Each is
 // tried on a scratch context; what is moved aside keeps its files with a .broken suffix.
-func dropBrokenCheckpoints(dir string) error {
+// left reports whether a readable checkpoint remains: a run killed while writing its first
+// one has none, and starts over.
+func dropBrokenCheckpoints(dir string) (left bool, err error) {
 	for {
 		_, err := checkpoints.Build(gctx.New()).Dir(dir).Done()
 		if err == nil {
-			return nil
+			return true, nil
 		}
 		bins, _ := filepath.Glob(filepath.Join(dir, "checkpoint-*.bin"))
-		if len(bins) < 2 {
-			return fmt.Errorf("no readable checkpoint in %s: %w", dir, err)
+		if len(bins) == 0 {
+			return false, fmt.Errorf("no readable checkpoint in %s: %w", dir, err)
 		}
 		sort.Strings(bins)
 		base := strings.TrimSuffix(bins[len(bins)-1], ".bin")
 		for _, ext := range []string{".bin", ".json"} {
 			if _, statErr := os.Stat(base + ext); statErr == nil {
 				if err := os.Rename(base+ext, base+ext+".broken"); err != nil {
-					return err
+					return false, err
 				}
 			}
+		}
+		if len(bins) == 1 {
+			return false, nil
 		}
 	}
 }
@@ -99,18 +104,19 @@ type checkpointer struct {
 }
 
 // openCheckpoints attaches the checkpoint folder to ctx. On resume, the newest readable
-// checkpoint is loaded into ctx (broken ones are moved aside first).
-func openCheckpoints(ctx *gctx.Context, dir string, resume bool) (*checkpointer, error) {
+// checkpoint is loaded into ctx (broken ones are moved aside first); restored reports
+// whether there was one.
+func openCheckpoints(ctx *gctx.Context, dir string, resume bool) (c *checkpointer, restored bool, err error) {
 	if resume { // claim has checked that a checkpoint is there
-		if err := dropBrokenCheckpoints(dir); err != nil {
-			return nil, err
+		if restored, err = dropBrokenCheckpoints(dir); err != nil {
+			return nil, false, err
 		}
 	}
 	h, err := checkpoints.Build(ctx).Dir(dir).Keep(2).Done()
 	if err != nil {
-		return nil, fmt.Errorf("checkpoints: %w", err)
+		return nil, false, fmt.Errorf("checkpoints: %w", err)
 	}
-	return &checkpointer{dir: dir, handler: h}, nil
+	return &checkpointer{dir: dir, handler: h}, restored, nil
 }
 
 // restoreTimesteps puts back the sampler state of the loaded checkpoint's step, which it

@@ -159,6 +159,33 @@ func TestResumeSkipsATruncatedCheckpoint(t *testing.T) {
 	sameHistory(t, "after a truncated checkpoint", h.losses(1), want)
 }
 
+// TestResumeAfterTheOnlyCheckpointIsTruncated: a run killed while writing its first
+// checkpoint has nothing to resume from; resume moves the broken file aside and trains from
+// step 1, ending with the history of an uninterrupted run (not a failed resume).
+func TestResumeAfterTheOnlyCheckpointIsTruncated(t *testing.T) {
+	sets := append(append([]string{}, resumeSets...), "train.checkpoint_every=0")
+	ref := newHarness(t)
+	want := ref.losses(ref.run(ref.jobs(tiny, sets...)[0]).RunID)
+
+	h := newHarness(t)
+	h.interruptedRun(sets)
+	bins, _ := filepath.Glob(filepath.Join(h.dir, "runs", "1", "checkpoint", "checkpoint-*.bin"))
+	if len(bins) != 1 {
+		t.Fatalf("%d checkpoints, want the interrupt's one", len(bins))
+	}
+	if err := os.Truncate(bins[0], 100); err != nil {
+		t.Fatal(err)
+	}
+	res := engine.Resume(context.Background(), h.jobs(tiny, sets...)[0], engine.Options{Store: h.store}, 1)
+	if res.Status != results.StatusFinished {
+		t.Fatalf("resume: %s: %v", res.Status, res.Err)
+	}
+	if _, err := os.Stat(bins[0] + ".broken"); err != nil {
+		t.Errorf("the truncated checkpoint was not moved aside: %v", err)
+	}
+	sameHistory(t, "after the only checkpoint was truncated", h.losses(1), want)
+}
+
 // TestResumeNeedsTheSamplerStateOfItsCheckpoint: the sampler state is written before its
 // checkpoint, so a checkpoint without one is damage, reported as such rather than resumed
 // with a fresh sampler (which trains on different timesteps).

@@ -93,10 +93,19 @@ func (r *runner) startTraining() (trainer *train.Trainer, ckpt *checkpointer, fi
 	if trainer, err = j.newTrainer(r.backend, r.ctx); err != nil {
 		return nil, nil, 0, err
 	}
-	if ckpt, err = openCheckpoints(r.ctx, filepath.Join(r.dir, "checkpoint"), r.resume); err != nil {
+	restored := false
+	if ckpt, restored, err = openCheckpoints(r.ctx, filepath.Join(r.dir, "checkpoint"), r.resume); err != nil {
 		return nil, nil, 0, err
 	}
 	if !r.resume {
+		return trainer, ckpt, 1, nil
+	}
+	if !restored {
+		// Killed while writing its first checkpoint: nothing to resume from, so the run
+		// trains again from step 1, without the metrics its first leg logged.
+		if err := r.opt.Store.TruncateMetrics(r.id, 0); err != nil {
+			return nil, nil, 0, err
+		}
 		return trainer, ckpt, 1, nil
 	}
 	done, err := ckpt.restoreTimesteps(r.ctx, j.Timesteps)
