@@ -34,7 +34,8 @@ func runCommand() *urfave.Command {
 			dbFlag(),
 			&urfave.StringSliceFlag{Name: "set", Usage: "override a spec key: section.key=value (repeatable)"},
 			&urfave.StringFlag{Name: "backend", Usage: "go, xla, xla:cpu or xla:cuda (overrides $GOMLX_BACKEND and the spec)"},
-			&urfave.BoolFlag{Name: "dry-run", Usage: "print the resolved trials and write nothing"},
+			&urfave.BoolFlag{Name: "dry-run", Usage: "print the resolved trials, each with its index, and write nothing"},
+			&urfave.StringFlag{Name: "trial", Usage: "run only these trials, by the 1-based index --dry-run prints: 3, 2-5 or 1,4,7-9"},
 			&urfave.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"},
 			fastMatmulFlag(),
 			maxMemoryFlag(),
@@ -48,12 +49,27 @@ func runCommand() *urfave.Command {
 			if err != nil {
 				return err
 			}
+			total := len(jobs)
+			index := make([]int, total) // each job's index among all resolved trials
+			for i := range index {
+				index[i] = i
+			}
+			if sel := c.String("trial"); sel != "" {
+				if index, err = selectTrials(sel, total); err != nil {
+					return err
+				}
+				chosen := make([]*engine.Job, len(index))
+				for i, k := range index {
+					chosen[i] = jobs[k]
+				}
+				jobs = chosen
+			}
 			if err := checkMemory(jobs, c.String("max-memory")); err != nil {
 				return err
 			}
 			warnEMA(c.App.ErrWriter, jobs)
 			if c.Bool("dry-run") {
-				printTrials(c.App.Writer, jobs)
+				printTrials(c.App.Writer, jobs, index, total)
 				return nil
 			}
 			store, err := openForRuns(c.String("db"), c.App.ErrWriter, false)
@@ -71,11 +87,11 @@ func runCommand() *urfave.Command {
 			failed := 0
 			for i, job := range jobs {
 				t := job.Trial
-				fmt.Fprintf(c.App.ErrWriter, "trial %d/%d: %s seed %d%s\n", i+1, len(jobs), report.TerminalText(t.Spec), t.Seed, report.TerminalText(sweepLabel(t)))
+				fmt.Fprintf(c.App.ErrWriter, "trial %s: %s seed %d%s\n", trialLabel(index[i], total), report.TerminalText(t.Spec), t.Seed, report.TerminalText(sweepLabel(t)))
 				out := engine.Run(ctx, job, engine.Options{Store: store, Progress: progress, Phase: tracePhases(c.App.ErrWriter)})
 				if out.RunID == 0 {
 					// Nothing was recorded: the store refused the run before it began.
-					return urfave.Exit(fmt.Sprintf("could not start trial %d: %v", i+1, out.Err), exitRunFail)
+					return urfave.Exit(fmt.Sprintf("could not start trial %s: %v", trialLabel(index[i], total), out.Err), exitRunFail)
 				}
 				fmt.Fprintf(c.App.ErrWriter, "run %d: %s%s\n", out.RunID, out.Status, errSuffix(out.Err))
 				if out.Status == results.StatusFinished {
@@ -174,11 +190,12 @@ func sweepLabel(t *spec.Trial) string {
 	return " (" + strings.Join(parts, ", ") + ")"
 }
 
-// printTrials shows what --dry-run resolved: every trial with its hash and settings.
-func printTrials(w io.Writer, jobs []*engine.Job) {
+// printTrials shows what --dry-run resolved: every trial (index[i] is jobs[i]'s index among
+// the total resolved) with its hash and settings.
+func printTrials(w io.Writer, jobs []*engine.Job, index []int, total int) {
 	for i, job := range jobs {
 		t := job.Trial
-		fmt.Fprintf(w, "# trial %d/%d  spec=%s  seed=%d  hash=%s  group=%s%s\n", i+1, len(jobs), report.TerminalText(t.Spec), t.Seed, t.Hash(), t.GroupHash(), report.TerminalText(sweepLabel(t)))
+		fmt.Fprintf(w, "# trial %s  spec=%s  seed=%d  hash=%s  group=%s%s\n", trialLabel(index[i], total), report.TerminalText(t.Spec), t.Seed, t.Hash(), t.GroupHash(), report.TerminalText(sweepLabel(t)))
 		e := engine.EstimateMemory(job)
 		partial := ""
 		if !e.NetworkKnown {
