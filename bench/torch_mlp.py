@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Times the reference MNIST MLP DDPM training step (912 -> 256 -> 256 -> 784, SiLU,
 eps-prediction MSE, Adam, clipping of the global gradient norm to 1 and an EMA of the weights
-with decay 0.999: the runner's defaults, so both sides do the same work) in PyTorch at each batch size given (default 128 and 512) with 1 and 2
+with decay 0.999: the runner's defaults, so both sides do the same work) in PyTorch at each
+batch size given (default 128 and 512) with 1 and 2
 threads, and prints one line per setting: "batch B threads N: S steps/s".
 Run by `runner bench` when python3 can import torch (Debian's python3-torch)."""
 import math

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"github.com/gomlx/gomlx/backends"
 	"slices"
 	"strings"
 	"testing"
@@ -17,11 +18,7 @@ import (
 // source draws ahead, and every step's inputs, in order or after a skip, equal the batch
 // drawn in line; with the loss-aware sampler it does not draw ahead.
 func TestBatchSourceDrawsAheadTheSameBatches(t *testing.T) {
-	backend, err := gobackend.New("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer backend.Finalize()
+	backend := goBackend(t)
 	j := prepareTiny(t)
 	src := newBatchSource(backend, j)
 	defer src.close()
@@ -48,6 +45,17 @@ func TestBatchSourceDrawsAheadTheSameBatches(t *testing.T) {
 	if s := newBatchSource(backend, lossAware); s.ahead {
 		t.Error("loss-aware timesteps: the batch source draws ahead, but its draws depend on the last step's losses")
 	}
+}
+
+// goBackend is a go backend finalized when the test ends.
+func goBackend(t *testing.T) backends.Backend {
+	t.Helper()
+	backend, err := gobackend.New("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(backend.Finalize)
+	return backend
 }
 
 // prepareTiny prepares a small 2-D job.
@@ -101,11 +109,7 @@ func (p panicAt) Train(seed uint64, step, n int, dst []float32) {
 // TestBatchSourceReportsAPanicAhead: a panic while a batch is drawn ahead comes back as that
 // step's error instead of ending the process.
 func TestBatchSourceReportsAPanicAhead(t *testing.T) {
-	backend, err := gobackend.New("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer backend.Finalize()
+	backend := goBackend(t)
 	j := prepareTiny(t)
 	j.Data = panicAt{Dataset: j.Data, step: 2}
 	src := newBatchSource(backend, j)
