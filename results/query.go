@@ -10,6 +10,7 @@ import (
 // Run is a recorded run as reports see it.
 type Run struct {
 	ID        int64              `json:"id"`
+	UID       string             `json:"uid"`
 	Spec      string             `json:"spec"`
 	SpecFile  string             `json:"spec_file"`
 	Hash      string             `json:"hash"`
@@ -42,7 +43,7 @@ type Filter struct {
 // and provenance.
 func (s *Store) Runs(f Filter) ([]*Run, error) {
 	q := `SELECT id, spec, spec_file, hash, group_hash, resolved, seed, backend, status, error, started,
-		COALESCE(ended, ''), COALESCE(heartbeat, ''), host, pid FROM runs`
+		COALESCE(ended, ''), COALESCE(heartbeat, ''), host, pid, COALESCE(uid, '') FROM runs`
 	var where []string
 	var args []any
 	if f.Spec != "" {
@@ -75,7 +76,7 @@ func (s *Store) Runs(f Filter) ([]*Run, error) {
 	for rows.Next() {
 		r := &Run{Params: map[string]string{}, Summaries: map[string]float64{}, Timings: map[string]float64{}, Env: map[string]string{}}
 		if err := rows.Scan(&r.ID, &r.Spec, &r.SpecFile, &r.Hash, &r.GroupHash, &r.Resolved, &r.Seed, &r.Backend,
-			&r.Status, &r.Error, &r.Started, &r.Ended, &r.Heartbeat, &r.Host, &r.Pid); err != nil {
+			&r.Status, &r.Error, &r.Started, &r.Ended, &r.Heartbeat, &r.Host, &r.Pid, &r.UID); err != nil {
 			rows.Close()
 			return nil, err
 		}

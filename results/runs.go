@@ -1,6 +1,8 @@
 package results
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -41,9 +43,13 @@ func (s *Store) CreateRun(r NewRun) (int64, error) {
 	}
 	defer tx.Rollback()
 	t := now()
-	res, err := tx.Exec(`INSERT INTO runs (spec, spec_file, hash, group_hash, resolved, seed, backend, status, started, heartbeat, host, pid)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.Spec, r.SpecFile, r.Hash, r.GroupHash, r.Resolved, r.Seed, r.Backend, StatusRunning, t, t, Host(), os.Getpid())
+	uid, err := newUID()
+	if err != nil {
+		return 0, err
+	}
+	res, err := tx.Exec(`INSERT INTO runs (spec, spec_file, hash, group_hash, resolved, seed, backend, status, started, heartbeat, host, pid, uid)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.Spec, r.SpecFile, r.Hash, r.GroupHash, r.Resolved, r.Seed, r.Backend, StatusRunning, t, t, Host(), os.Getpid(), uid)
 	if err != nil {
 		return 0, fmt.Errorf("results: recording run: %w", err)
 	}
@@ -58,6 +64,16 @@ func (s *Store) CreateRun(r NewRun) (int64, error) {
 		return 0, err
 	}
 	return id, tx.Commit()
+}
+
+// newUID is a run's unique id: 128 random bits in hex, the same form the schema migration
+// gives runs recorded before uids existed.
+func newUID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("results: run uid: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
 }
 
 func insertPairs(tx *sql.Tx, table string, id int64, kv map[string]string) error {

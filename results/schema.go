@@ -68,6 +68,11 @@ var migrations = []string{
 		key   TEXT PRIMARY KEY,
 		value TEXT NOT NULL
 	);`,
+	// 4: every run's stable unique id, kept when a run is merged into another database, so
+	// that merging a shard twice (or after it grew) adds each run once.
+	`ALTER TABLE runs ADD COLUMN uid TEXT;
+	UPDATE runs SET uid = lower(hex(randomblob(16))) WHERE uid IS NULL;
+	CREATE UNIQUE INDEX runs_uid ON runs(uid);`,
 }
 
 // SchemaVersion is the version a database has after Open.
