@@ -87,6 +87,9 @@ func newApp() *urfave.App {
 			featurizerCommand(),
 			rerunCommand(),
 			resumeCommand(),
+			mergeCommand(),
+			submitCommand(),
+			sweepCommand(),
 			benchCommand(),
 		},
 	}

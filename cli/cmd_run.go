@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -36,6 +37,7 @@ func runCommand() *urfave.Command {
 			&urfave.StringFlag{Name: "backend", Usage: "go, xla, xla:cpu or xla:cuda (overrides $GOMLX_BACKEND and the spec)"},
 			&urfave.BoolFlag{Name: "dry-run", Usage: "print the resolved trials, each with its index, and write nothing"},
 			&urfave.StringFlag{Name: "trial", Usage: "run only these trials, by the 1-based index --dry-run prints: 3, 2-5 or 1,4,7-9"},
+			&urfave.BoolFlag{Name: "resume", Usage: "for re-runnable tasks (Slurm, Kubernetes): skip a trial this database already holds as finished or diverged, continue an interrupted or crashed run of it from its checkpoint, run it afresh otherwise"},
 			&urfave.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"},
 			fastMatmulFlag(),
 			maxMemoryFlag(),
@@ -88,7 +90,30 @@ func runCommand() *urfave.Command {
 			for i, job := range jobs {
 				t := job.Trial
 				fmt.Fprintf(c.App.ErrWriter, "trial %s: %s seed %d%s\n", trialLabel(index[i], total), report.TerminalText(t.Spec), t.Seed, report.TerminalText(sweepLabel(t)))
-				out := engine.Run(ctx, job, engine.Options{Store: store, Progress: progress, Phase: tracePhases(c.App.ErrWriter)})
+				opts := engine.Options{Store: store, Progress: progress, Phase: tracePhases(c.App.ErrWriter)}
+				var out engine.Outcome
+				if c.Bool("resume") {
+					prior, err := priorRun(store, job)
+					if err != nil {
+						return err
+					}
+					switch {
+					case prior != nil && (prior.Status == results.StatusFinished || prior.Status == results.StatusDiverged):
+						fmt.Fprintf(c.App.ErrWriter, "run %d: already %s; skipped\n", prior.ID, prior.Status)
+						continue
+					case prior != nil:
+						fmt.Fprintf(c.App.ErrWriter, "run %d: %s; resuming from its checkpoint\n", prior.ID, prior.Status)
+						out = engine.Resume(ctx, job, opts, prior.ID)
+						var refused *engine.RefusedError
+						if errors.As(out.Err, &refused) {
+							return urfave.Exit(fmt.Sprintf("could not resume run %d: %v", prior.ID, refused), exitRunFail)
+						}
+					default:
+						out = engine.Run(ctx, job, opts)
+					}
+				} else {
+					out = engine.Run(ctx, job, opts)
+				}
 				if out.RunID == 0 {
 					// Nothing was recorded: the store refused the run before it began.
 					return urfave.Exit(fmt.Sprintf("could not start trial %s: %v", trialLabel(index[i], total), out.Err), exitRunFail)
@@ -116,6 +141,32 @@ func runCommand() *urfave.Command {
 			return nil
 		},
 	})
+}
+
+// priorRun is the run --resume continues or skips for a job: its newest finished or
+// diverged run if any (a trial is deterministic, so a diverged one would diverge again),
+// else its newest interrupted one; nil when there is neither and it should run afresh.
+func priorRun(store *results.Store, job *engine.Job) (*results.Run, error) {
+	runs, err := store.Runs(results.Filter{Hash: job.Trial.Hash()})
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", store.Path, err)
+	}
+	var resumable *results.Run
+	for i := len(runs) - 1; i >= 0; i-- {
+		r := runs[i]
+		if r.Spec != job.Trial.Spec {
+			continue
+		}
+		switch r.Status {
+		case results.StatusFinished, results.StatusDiverged:
+			return r, nil
+		case results.StatusInterrupted:
+			if resumable == nil {
+				resumable = r
+			}
+		}
+	}
+	return resumable, nil
 }
 
 // warnEMA points out an EMA that averages over more steps than the run has: its weights,

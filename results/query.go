@@ -35,7 +35,8 @@ type Run struct {
 type Filter struct {
 	Spec   string
 	Status string
-	Last   int // only the newest N
+	Hash   string // only runs of this trial (spec.Trial.Hash)
+	Last   int    // only the newest N
 	IDs    []int64
 }
 
@@ -53,6 +54,10 @@ func (s *Store) Runs(f Filter) ([]*Run, error) {
 	if f.Status != "" {
 		where = append(where, "status = ?")
 		args = append(args, f.Status)
+	}
+	if f.Hash != "" {
+		where = append(where, "hash = ?")
+		args = append(args, f.Hash)
 	}
 	if len(f.IDs) > 0 {
 		ph := strings.TrimSuffix(strings.Repeat("?,", len(f.IDs)), ",")

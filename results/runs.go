@@ -2,8 +2,8 @@ package results
 
 import (
 	"crypto/rand"
-	"encoding/hex"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"

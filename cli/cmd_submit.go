@@ -1,0 +1,223 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	urfave "github.com/urfave/cli/v2"
+
+	"github.com/ddpm-runner/ddpm-runner/sweep"
+)
+
+func submitCommand() *urfave.Command {
+	return withUsageErrors(&urfave.Command{
+		Name:      "submit",
+		Usage:     "run a sweep's trials as a Slurm job array, one shard database per trial",
+		ArgsUsage: "SPEC...",
+		Description: "The specs are resolved and checked as by runner run; then a sweep folder is made (see --sweep) with\n" +
+			"copies of the specs and of this runner binary, and job.sbatch, whose array task K runs trial K\n" +
+			"(`runner run --resume --trial K`) into shards/trial-K.db. --dry-run writes it all without submitting;\n" +
+			"--print lists the per-trial commands for another launcher (Kubernetes, GNU parallel) instead.\n" +
+			"--wait blocks until the array ends and merges the shards into --db. --resume SWEEP submits again\n" +
+			"only the trials with no finished (or diverged) run that are not queued.",
+		Flags: []urfave.Flag{
+			dbFlag(),
+			&urfave.BoolFlag{Name: "slurm", Usage: "submit to Slurm with sbatch (the only scheduler so far; --print covers the others)"},
+			&urfave.StringFlag{Name: "sweep", Usage: "the sweep folder to make (default results/sweeps/<first spec>-<UTC time>)"},
+			&urfave.StringFlag{Name: "resume", Usage: "resubmit the unfinished trials of this sweep folder"},
+			&urfave.StringSliceFlag{Name: "set", Usage: "override a spec key: section.key=value (repeatable)"},
+			&urfave.StringFlag{Name: "backend", Usage: "go, xla, xla:cpu or xla:cuda"},
+			&urfave.StringFlag{Name: "partition", Usage: "sbatch --partition"},
+			&urfave.StringFlag{Name: "time", Usage: "sbatch --time, the time limit per task (for example 2:00:00)"},
+			&urfave.IntFlag{Name: "cpus-per-task", Usage: "sbatch --cpus-per-task"},
+			&urfave.StringFlag{Name: "mem", Usage: "sbatch --mem, memory per task (for example 8G)"},
+			&urfave.StringFlag{Name: "gres", Usage: "sbatch --gres, for example gpu:1"},
+			&urfave.IntFlag{Name: "max-parallel", Usage: "at most this many tasks at once (the array's %N; 0: no cap)"},
+			&urfave.StringSliceFlag{Name: "sbatch", Usage: "an extra #SBATCH line, for example --sbatch '--account=lab' (repeatable)"},
+			&urfave.IntFlag{Name: "signal-grace", Value: 120, Usage: "seconds before the time limit at which tasks get SIGTERM (they checkpoint and are requeued)"},
+			&urfave.StringFlag{Name: "runner", Usage: "the runner binary the tasks run (default: this one); it is copied into the sweep folder"},
+			&urfave.BoolFlag{Name: "dry-run", Usage: "write the sweep folder and job.sbatch, print the sbatch command, submit nothing"},
+			&urfave.BoolFlag{Name: "print", Usage: "write the sweep folder and print one command per trial, submit nothing"},
+			&urfave.BoolFlag{Name: "wait", Usage: "wait for the array to end, then merge the shards into --db"},
+		},
+		Action: submitAction,
+	})
+}
+
+func submitAction(c *urfave.Context) error {
+	if !c.Bool("slurm") && !c.Bool("print") {
+		return usagef("submit needs --slurm (submit a Slurm job array) or --print (list the per-trial commands for another launcher)")
+	}
+	var f *sweep.Folder
+	var indices []int
+	if dir := c.String("resume"); dir != "" {
+		if c.NArg() > 0 {
+			return usagef("--resume %s takes no SPEC: the sweep folder holds its specs", dir)
+		}
+		var err error
+		if f, err = sweep.Open(dir); err != nil {
+			return usagef("%v", err)
+		}
+		if err := f.CheckSpecs(); err != nil {
+			return usagef("%v", err)
+		}
+		queued, _ := queuedTasks(f)
+		for _, st := range f.States() {
+			if !st.Done() && queued[st.Index] == "" {
+				indices = append(indices, st.Index)
+			}
+		}
+		if len(indices) == 0 {
+			fmt.Fprintf(c.App.ErrWriter, "sweep %s: every trial is finished or queued; nothing to resubmit\n", f.Dir)
+			if c.Bool("wait") {
+				return waitAndMerge(c, f, queuedJobIDs(f))
+			}
+			return nil
+		}
+	} else {
+		if c.NArg() == 0 {
+			return usagef("submit needs at least one SPEC file (or --resume SWEEP)")
+		}
+		jobs, err := loadJobs(c.Args().Slice(), c.StringSlice("set"), c.String("backend"))
+		if err != nil {
+			return err
+		}
+		bin := c.String("runner")
+		if bin == "" {
+			if bin, err = os.Executable(); err != nil {
+				return fmt.Errorf("finding this runner binary: %w (give --runner)", err)
+			}
+		}
+		dir := c.String("sweep")
+		if dir == "" {
+			base := strings.TrimSuffix(filepath.Base(c.Args().First()), filepath.Ext(c.Args().First()))
+			dir = filepath.Join("results", "sweeps", base+"-"+time.Now().UTC().Format("20060102T150405"))
+		}
+		slurm := sweep.Slurm{Partition: c.String("partition"), Time: c.String("time"), CPUs: c.Int("cpus-per-task"), Mem: c.String("mem"),
+			Gres: c.String("gres"), MaxParallel: c.Int("max-parallel"), GraceSecs: c.Int("signal-grace"), Extra: c.StringSlice("sbatch")}
+		if f, err = sweep.Create(dir, c.Args().Slice(), c.StringSlice("set"), c.String("backend"), len(jobs), bin, slurm); err != nil {
+			return usagef("%v", err)
+		}
+		for k := 1; k <= len(jobs); k++ {
+			indices = append(indices, k)
+		}
+	}
+	if c.Bool("print") {
+		for _, k := range indices {
+			fmt.Fprintln(c.App.Writer, sweep.ShellCommand(f.TaskArgs(fmt.Sprint(k))))
+		}
+		fmt.Fprintf(c.App.ErrWriter, "sweep folder %s (%d trials); merge the shards with `runner merge %s`\n", f.Dir, len(indices), f.Dir)
+		return nil
+	}
+	script, err := f.WriteScript()
+	if err != nil {
+		return err
+	}
+	array := sweep.ArraySpec(indices, f.Slurm.MaxParallel)
+	args := []string{"--parsable", "--array=" + array, script}
+	if c.Bool("dry-run") {
+		fmt.Fprintf(c.App.Writer, "sbatch %s\n", sweep.ShellCommand(args))
+		fmt.Fprintf(c.App.ErrWriter, "sweep folder %s: job.sbatch written, nothing submitted (--dry-run)\n", f.Dir)
+		return nil
+	}
+	sbatch, err := exec.LookPath("sbatch")
+	if err != nil {
+		return usagef("sbatch not found on PATH: submit from a Slurm login node (the sweep folder %s is written; --dry-run shows the command)", f.Dir)
+	}
+	out, err := exec.Command(sbatch, args...).CombinedOutput()
+	if err != nil {
+		return urfave.Exit(fmt.Sprintf("sbatch failed: %v: %s", err, strings.TrimSpace(string(out))), exitRunFail)
+	}
+	id, _, _ := strings.Cut(strings.TrimSpace(string(out)), ";")
+	f.Jobs = append(f.Jobs, sweep.Job{ID: id, Indices: array, Submitted: time.Now().UTC().Format(time.RFC3339)})
+	if err := f.Save(); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.Writer, "submitted job %s (array %s), sweep folder %s\n", id, array, f.Dir)
+	if c.Bool("wait") {
+		return waitAndMerge(c, f, []string{id})
+	}
+	return nil
+}
+
+// waitAndMerge waits until none of the jobs is in the queue, merges the sweep's shards into
+// --db and says which trials did not finish.
+func waitAndMerge(c *urfave.Context, f *sweep.Folder, jobs []string) error {
+	for len(jobs) > 0 {
+		out, err := exec.Command("squeue", "-h", "-j", strings.Join(jobs, ","), "-o", "%i").Output()
+		if err != nil || strings.TrimSpace(string(out)) == "" {
+			break // squeue forgets ended jobs: "Invalid job id"
+		}
+		time.Sleep(2 * time.Second)
+	}
+	shards, err := shardsOf(f.Dir)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	store, err := openForWriting(c.String("db"), c.App.ErrWriter)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	failed := mergeShards(c, store, shards)
+	var missing []string
+	for _, st := range f.States() {
+		if !st.Done() {
+			missing = append(missing, fmt.Sprintf("%d (%s)", st.Index, orNone(st.Status)))
+		}
+	}
+	if failed > 0 || len(missing) > 0 {
+		return urfave.Exit(fmt.Sprintf("sweep %s: %d shard(s) not merged; trials not finished: %s (resubmit with `runner submit --slurm --resume %s`)",
+			f.Dir, failed, orNone(strings.Join(missing, ", ")), f.Dir), exitRunFail)
+	}
+	fmt.Fprintf(c.App.ErrWriter, "sweep %s: all %d trials finished and merged into %s\n", f.Dir, f.Trials, store.Path)
+	return nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+// queuedJobIDs is the sweep's jobs that squeue still lists.
+func queuedJobIDs(f *sweep.Folder) []string {
+	var ids []string
+	for _, j := range f.Jobs {
+		ids = append(ids, j.ID)
+	}
+	return ids
+}
+
+// queuedTasks maps the trial indices that the sweep's jobs still have in Slurm's queue to
+// their state (PENDING, RUNNING, ...). Without squeue, or jobs, it is empty.
+func queuedTasks(f *sweep.Folder) (map[int]string, error) {
+	out := map[int]string{}
+	ids := queuedJobIDs(f)
+	if len(ids) == 0 {
+		return out, nil
+	}
+	b, err := exec.Command("squeue", "-h", "-r", "-j", strings.Join(ids, ","), "-o", "%i %T").Output()
+	if err != nil {
+		return out, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		id, state, ok := strings.Cut(strings.TrimSpace(line), " ")
+		if !ok {
+			continue
+		}
+		_, task, ok := strings.Cut(id, "_")
+		var k int
+		if ok {
+			if _, err := fmt.Sscanf(task, "%d", &k); err == nil {
+				out[k] = state
+			}
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,87 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	urfave "github.com/urfave/cli/v2"
+
+	"github.com/ddpm-runner/ddpm-runner/report"
+	"github.com/ddpm-runner/ddpm-runner/spec"
+	"github.com/ddpm-runner/ddpm-runner/sweep"
+)
+
+func sweepCommand() *urfave.Command {
+	return &urfave.Command{
+		Name:  "sweep",
+		Usage: "look at a sweep folder made by runner submit",
+		Subcommands: []*urfave.Command{withUsageErrors(&urfave.Command{
+			Name:      "status",
+			Usage:     "each trial's state: from its shard (finished, failed, diverged, interrupted, running) and Slurm's queue (pending, running)",
+			ArgsUsage: "SWEEP",
+			Action: func(c *urfave.Context) error {
+				if c.NArg() != 1 {
+					return usagef("sweep status needs exactly one sweep folder")
+				}
+				f, err := sweep.Open(c.Args().First())
+				if err != nil {
+					return usagef("%v", err)
+				}
+				var trials []*spec.Trial
+				for _, s := range f.Specs {
+					ts, err := spec.Load(f.Dir+"/"+s.Copy, f.Sets)
+					if err != nil {
+						return err
+					}
+					trials = append(trials, ts...)
+				}
+				queued, qerr := queuedTasks(f)
+				w := tabwriter.NewWriter(c.App.Writer, 0, 2, 2, ' ', 0)
+				fmt.Fprintln(w, "trial\tspec\tseed\tstate\tshard run\tslurm")
+				counts := map[string]int{}
+				for _, st := range f.States() {
+					state := st.Status
+					if q := queued[st.Index]; q != "" && !st.Done() {
+						state = strings.ToLower(q)
+					}
+					if state == "" {
+						state = "not started"
+					}
+					if st.Err != nil {
+						state = "unreadable: " + st.Err.Error()
+					}
+					counts[state]++
+					name, seed := "?", "?"
+					if st.Index <= len(trials) {
+						name, seed = trials[st.Index-1].Spec, fmt.Sprint(trials[st.Index-1].Seed)
+					}
+					run := "-"
+					if st.RunID > 0 {
+						run = fmt.Sprint(st.RunID)
+					}
+					fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\n", st.Index, report.TerminalText(name), seed, report.TerminalText(state), run, orDash(queued[st.Index]))
+				}
+				w.Flush()
+				var parts []string
+				for _, k := range []string{"finished", "diverged", "failed", "interrupted", "running", "pending", "not started"} {
+					if counts[k] > 0 {
+						parts = append(parts, fmt.Sprintf("%d %s", counts[k], k))
+					}
+				}
+				fmt.Fprintf(c.App.Writer, "%s: %d trials: %s\n", report.TerminalText(f.Dir), f.Trials, strings.Join(parts, ", "))
+				if qerr != nil {
+					fmt.Fprintf(c.App.ErrWriter, "note: squeue could not be asked (%v); queue states are not shown\n", qerr)
+				}
+				return nil
+			},
+		})},
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
