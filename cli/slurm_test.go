@@ -1,0 +1,123 @@
+package cli
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ddpm-runner/ddpm-runner/sweep"
+)
+
+// needSlurm skips the test unless a Slurm cluster answers here with a usable node
+// (scripts/slurm-local start makes one; .ci/run starts it).
+func needSlurm(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("sbatch"); err != nil {
+		t.Skip("no Slurm here (sbatch not on PATH); `scripts/slurm-local start` makes a one-node cluster")
+	}
+	out, err := exec.Command("sinfo", "-h", "-o", "%T").Output()
+	if err != nil || !strings.Contains(string(out), "idle") && !strings.Contains(string(out), "mixed") {
+		t.Skipf("Slurm does not answer with an idle node (sinfo: %q, %v); `scripts/slurm-local start` makes one", strings.TrimSpace(string(out)), err)
+	}
+}
+
+// slurmSweepSpec is sweepSpec with training long enough (a few seconds) to be cancelled.
+var slurmSweepSpec = strings.NewReplacer("steps = 5", "steps = 3000", "checkpoint_every = 0", "checkpoint_every = 100", "log_every = 1", "log_every = 10").Replace(sweepSpec)
+
+func TestSlurmSweepEqualsLocalRuns(t *testing.T) {
+	needSlurm(t)
+	dir := t.TempDir()
+	t.Chdir(dir)
+	specPath := writeFile(t, dir, "sweep.toml", sweepSpec)
+	local := filepath.Join(dir, "local.db")
+	if code, _, errOut := runCLI(t, "run", "-q", "--db", local, specPath); code != 0 {
+		t.Fatalf("local run: exit %d: %s", code, errOut)
+	}
+	self, _ := os.Executable()
+	t.Setenv("DDPM_CLI_AS_RUNNER", "1") // the array tasks run this test binary as the runner
+	sw, merged := filepath.Join(dir, "sw"), filepath.Join(dir, "merged.db")
+	if code, _, errOut := runCLI(t, "submit", "--slurm", "--wait", "--cpus-per-task", "1", "--max-parallel", "2", "--runner", self, "--sweep", sw, "--db", merged, specPath); code != 0 {
+		t.Fatalf("submit: exit %d: %s", code, errOut)
+	}
+	compareStores(t, local, merged)
+	if code, _, errOut := runCLI(t, "merge", "--db", merged, sw); code != 0 || strings.Count(errOut, "0 added, 0 updated, 1 already merged") != 4 {
+		t.Errorf("merging twice: exit %d: %s", code, errOut)
+	}
+	if code, out, _ := runCLI(t, "sweep", "status", sw); code != 0 || !strings.Contains(out, "4 trials: 4 finished") {
+		t.Errorf("sweep status:\n%s", out)
+	}
+}
+
+// TestSlurmCancelledTaskIsRedone: scancel of one array task mid-run leaves its trial
+// interrupted; submit --resume redoes it from its checkpoint, and the sweep ends with each
+// trial once, equal to a local run.
+func TestSlurmCancelledTaskIsRedone(t *testing.T) {
+	needSlurm(t)
+	dir := t.TempDir()
+	t.Chdir(dir)
+	specPath := writeFile(t, dir, "sweep.toml", slurmSweepSpec)
+	self, _ := os.Executable()
+	t.Setenv("DDPM_CLI_AS_RUNNER", "1")
+	sw, merged := filepath.Join(dir, "sw"), filepath.Join(dir, "merged.db")
+	code, out, errOut := runCLI(t, "submit", "--slurm", "--cpus-per-task", "1", "--max-parallel", "1", "--runner", self, "--sweep", sw, specPath)
+	if code != 0 {
+		t.Fatalf("submit: exit %d: %s", code, errOut)
+	}
+	f, err := sweep.Open(sw)
+	if err != nil || len(f.Jobs) != 1 {
+		t.Fatalf("sweep folder after submit: %v %+v (%s)", err, f, out)
+	}
+	job := f.Jobs[0].ID
+	t.Cleanup(func() { exec.Command("scancel", job).Run() })
+	// Cancel task 1 once it has written a checkpoint.
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		if ck, _ := filepath.Glob(filepath.Join(sw, "shards", "trial-1", "*", "checkpoint*")); len(ck) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("task 1 wrote no checkpoint within 90 s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if out, err := exec.Command("scancel", job+"_1").CombinedOutput(); err != nil {
+		t.Fatalf("scancel: %v %s", err, out)
+	}
+	// Wait for the array to end, then look at the sweep.
+	for time.Now().Before(deadline.Add(60 * time.Second)) {
+		q, err := exec.Command("squeue", "-h", "-j", job, "-o", "%i").Output()
+		if err != nil || strings.TrimSpace(string(q)) == "" {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	states := f.States()
+	if states[0].Status != "interrupted" {
+		t.Fatalf("the cancelled trial is %q, want interrupted (log: %s)", states[0].Status, readLog(sw, 1))
+	}
+	for _, st := range states[1:] {
+		if st.Status != "finished" {
+			t.Errorf("trial %d is %q, want finished", st.Index, st.Status)
+		}
+	}
+	if code, _, errOut := runCLI(t, "submit", "--slurm", "--resume", sw, "--wait", "--db", merged); code != 0 {
+		t.Fatalf("submit --resume: exit %d: %s (log: %s)", code, errOut, readLog(sw, 1))
+	}
+	f, _ = sweep.Open(sw)
+	if len(f.Jobs) != 2 || f.Jobs[1].Indices != "1%1" {
+		t.Errorf("the resubmission was %+v, want one array over trial 1", f.Jobs)
+	}
+	local := filepath.Join(dir, "local.db")
+	if code, _, errOut := runCLI(t, "run", "-q", "--db", local, specPath); code != 0 {
+		t.Fatalf("local run: exit %d: %s", code, errOut)
+	}
+	compareStores(t, local, merged)
+}
+
+func readLog(sw string, k int) string {
+	b, _ := os.ReadFile(filepath.Join(sw, "logs", "trial-"+string(rune('0'+k))+".out"))
+	return string(b)
+}
