@@ -24,7 +24,8 @@ func reportCommand() *urfave.Command {
 			"the best group per metric is marked. --format json prints the runs (--view groups: the groups);\n" +
 			"html writes one self-contained page with loss curves, metric bars, schedules, samples and provenance.",
 		Flags: []urfave.Flag{
-			dbFlag(),
+			&urfave.StringSliceFlag{Name: "db", EnvVars: []string{"RUNNER_DB"}, Value: urfave.NewStringSlice(results.DefaultPath),
+				Usage: "SQLite results database; repeat it to read several (shards, databases from other machines) as one, without merging them"},
 			&urfave.StringFlag{Name: "format", Value: "table", Usage: "table, markdown, csv, json or html"},
 			&urfave.StringFlag{Name: "view", Usage: "groups or runs (default: groups, and runs for json)"},
 			&urfave.StringFlag{Name: "spec", Usage: "only runs of this spec name"},
@@ -71,7 +72,7 @@ func reportAction(c *urfave.Context) error {
 	for _, m := range c.StringSlice("metrics") {
 		keep = append(keep, strings.Split(m, ",")...)
 	}
-	store, err := openForReading(c.String("db"), c.App.ErrWriter)
+	store, err := openReportStore(c)
 	if err != nil {
 		return err
 	}
@@ -119,6 +120,43 @@ func reportAction(c *urfave.Context) error {
 		fmt.Fprintln(w)
 		return report.WriteRunsTable(w, runs)
 	})
+}
+
+// openReportStore opens the one --db for reading or, given several, merges their ended runs
+// into a scratch database (artifacts linked where they are, not copied) that the report
+// reads; its run ids are its own, and each run's env says where it came from (merged_from,
+// merged_shard_run). The scratch database is removed when the store is closed.
+func openReportStore(c *urfave.Context) (*results.Store, error) {
+	dbs := c.StringSlice("db")
+	if len(dbs) == 1 {
+		return openForReading(dbs[0], c.App.ErrWriter)
+	}
+	for _, p := range dbs {
+		if _, err := os.Stat(p); err != nil {
+			return nil, usagef("no results database at %s", p)
+		}
+	}
+	scratch, err := os.MkdirTemp("", "ddpm-report-")
+	if err != nil {
+		return nil, err
+	}
+	s, err := results.Open(filepath.Join(scratch, "combined.db"))
+	if err != nil {
+		os.RemoveAll(scratch)
+		return nil, err
+	}
+	s.OnClose(func() { os.RemoveAll(scratch) })
+	for _, p := range dbs {
+		res, err := s.Merge(p, results.MergeOptions{LinkArtifacts: true})
+		if err != nil {
+			s.Close()
+			return nil, usagef("%v", err)
+		}
+		for _, sk := range res.Skipped {
+			fmt.Fprintf(c.App.ErrWriter, "note: %s: %s; not in the report\n", report.TerminalText(p), sk)
+		}
+	}
+	return s, nil
 }
 
 // writeTo calls write with stdout, or, for a path, with a temporary file beside it that

@@ -31,17 +31,7 @@ func runCommand() *urfave.Command {
 			"nothing is written unless all are valid. Then each trial trains in turn and is recorded in the\n" +
 			"database. A diverged or failed trial does not stop the next one; SIGINT/SIGTERM checkpoints the\n" +
 			"current trial, records it as interrupted and stops.",
-		Flags: []urfave.Flag{
-			dbFlag(),
-			&urfave.StringSliceFlag{Name: "set", Usage: "override a spec key: section.key=value (repeatable)"},
-			&urfave.StringFlag{Name: "backend", Usage: "go, xla, xla:cpu or xla:cuda (overrides $GOMLX_BACKEND and the spec)"},
-			&urfave.BoolFlag{Name: "dry-run", Usage: "print the resolved trials, each with its index, and write nothing"},
-			&urfave.StringFlag{Name: "trial", Usage: "run only these trials, by the 1-based index --dry-run prints: 3, 2-5 or 1,4,7-9"},
-			&urfave.BoolFlag{Name: "resume", Usage: "for re-runnable tasks (Slurm, Kubernetes): skip a trial this database already holds as finished or diverged, continue an interrupted or crashed run of it from its checkpoint, run it afresh otherwise"},
-			&urfave.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"},
-			fastMatmulFlag(),
-			maxMemoryFlag(),
-		},
+		Flags: runFlags(),
 		Action: func(c *urfave.Context) error {
 			applyFastMatmul(c)
 			if c.NArg() == 0 {
@@ -74,6 +64,11 @@ func runCommand() *urfave.Command {
 				printTrials(c.App.Writer, jobs, index, total)
 				return nil
 			}
+			if n := c.Int("jobs"); n < 1 {
+				return usagef("--jobs %d: want 1 or more", n)
+			} else if n > 1 && len(jobs) > 1 {
+				return runInParallel(c, n, index)
+			}
 			store, err := openForRuns(c.String("db"), c.App.ErrWriter, false)
 			if err != nil {
 				return err
@@ -91,28 +86,12 @@ func runCommand() *urfave.Command {
 				t := job.Trial
 				fmt.Fprintf(c.App.ErrWriter, "trial %s: %s seed %d%s\n", trialLabel(index[i], total), report.TerminalText(t.Spec), t.Seed, report.TerminalText(sweepLabel(t)))
 				opts := engine.Options{Store: store, Progress: progress, Phase: tracePhases(c.App.ErrWriter)}
-				var out engine.Outcome
-				if c.Bool("resume") {
-					prior, err := priorRun(store, job)
-					if err != nil {
-						return err
-					}
-					switch {
-					case prior != nil && (prior.Status == results.StatusFinished || prior.Status == results.StatusDiverged):
-						fmt.Fprintf(c.App.ErrWriter, "run %d: already %s; skipped\n", prior.ID, prior.Status)
-						continue
-					case prior != nil:
-						fmt.Fprintf(c.App.ErrWriter, "run %d: %s; resuming from its checkpoint\n", prior.ID, prior.Status)
-						out = engine.Resume(ctx, job, opts, prior.ID)
-						var refused *engine.RefusedError
-						if errors.As(out.Err, &refused) {
-							return urfave.Exit(fmt.Sprintf("could not resume run %d: %v", prior.ID, refused), exitRunFail)
-						}
-					default:
-						out = engine.Run(ctx, job, opts)
-					}
-				} else {
-					out = engine.Run(ctx, job, opts)
+				out, skipped, err := runOrResume(ctx, c, store, job, opts)
+				if err != nil {
+					return err
+				}
+				if skipped {
+					continue
 				}
 				if out.RunID == 0 {
 					// Nothing was recorded: the store refused the run before it began.
@@ -141,6 +120,48 @@ func runCommand() *urfave.Command {
 			return nil
 		},
 	})
+}
+
+// runFlags are runner run's flags.
+func runFlags() []urfave.Flag {
+	return []urfave.Flag{
+		dbFlag(),
+		&urfave.StringSliceFlag{Name: "set", Usage: "override a spec key: section.key=value (repeatable)"},
+		&urfave.StringFlag{Name: "backend", Usage: "go, xla, xla:cpu or xla:cuda (overrides $GOMLX_BACKEND and the spec)"},
+		&urfave.BoolFlag{Name: "dry-run", Usage: "print the resolved trials, each with its index, and write nothing"},
+		&urfave.StringFlag{Name: "trial", Usage: "run only these trials, by the 1-based index --dry-run prints: 3, 2-5 or 1,4,7-9"},
+		&urfave.BoolFlag{Name: "resume", Usage: "for re-runnable tasks (Slurm, Kubernetes): skip a trial this database already holds as finished or diverged, continue an interrupted or crashed run of it from its checkpoint, run it afresh otherwise"},
+		&urfave.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: 1, Usage: "run this many trials at once, each in its own process with its share of the cores and its own shard, merged into --db at the end"},
+		&urfave.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"},
+		fastMatmulFlag(),
+		maxMemoryFlag(),
+	}
+}
+
+// runOrResume runs a job, or with --resume continues or skips the run of it the database
+// already has (see priorRun); skipped says the trial needed no work.
+func runOrResume(ctx context.Context, c *urfave.Context, store *results.Store, job *engine.Job, opts engine.Options) (out engine.Outcome, skipped bool, err error) {
+	if !c.Bool("resume") {
+		return engine.Run(ctx, job, opts), false, nil
+	}
+	prior, err := priorRun(store, job)
+	if err != nil {
+		return out, false, err
+	}
+	switch {
+	case prior == nil:
+		return engine.Run(ctx, job, opts), false, nil
+	case prior.Status == results.StatusFinished || prior.Status == results.StatusDiverged:
+		fmt.Fprintf(c.App.ErrWriter, "run %d: already %s; skipped\n", prior.ID, prior.Status)
+		return out, true, nil
+	}
+	fmt.Fprintf(c.App.ErrWriter, "run %d: %s; resuming from its checkpoint\n", prior.ID, prior.Status)
+	out = engine.Resume(ctx, job, opts, prior.ID)
+	var refused *engine.RefusedError
+	if errors.As(out.Err, &refused) {
+		return out, false, urfave.Exit(fmt.Sprintf("could not resume run %d: %v", prior.ID, refused), exitRunFail)
+	}
+	return out, false, nil
 }
 
 // priorRun is the run --resume continues or skips for a job: its newest finished or

@@ -1,9 +1,12 @@
 package cli
 
 import (
+	"bytes"
+	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -193,5 +196,58 @@ func compareStores(t *testing.T, wantPath, gotPath string) {
 				t.Errorf("trial %s: %s = %v locally, %v through the sweep", w.Hash, k, v, g.Summaries[k])
 			}
 		}
+	}
+}
+
+// TestRunJobsEqualsOneProcess: --jobs 2 on a 4-trial sweep records the runs that one process
+// records, bit for bit, each once, and leaves no scratch shards behind.
+func TestRunJobsEqualsOneProcess(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	specPath := writeFile(t, dir, "sweep.toml", sweepSpec)
+	one, two := filepath.Join(dir, "one.db"), filepath.Join(dir, "two", "two.db")
+	if code, _, errOut := runCLI(t, "run", "-q", "--db", one, specPath); code != 0 {
+		t.Fatalf("--jobs 1: exit %d: %s", code, errOut)
+	}
+	t.Setenv("DDPM_CLI_AS_RUNNER", "1") // the children are this test binary
+	code, _, errOut := runCLI(t, "run", "-q", "--jobs", "2", "--db", two, specPath)
+	if code != 0 || strings.Count(errOut, "(shard run 1): finished") != 4 {
+		t.Fatalf("--jobs 2: exit %d: %s", code, errOut)
+	}
+	compareStores(t, one, two)
+	if left, _ := filepath.Glob(filepath.Join(dir, "two", ".jobs-*")); len(left) != 0 {
+		t.Errorf("scratch left: %v", left)
+	}
+}
+
+// TestReportReadsSeveralDatabases: report --db A --db B shows the runs of both, as if merged,
+// and writes nothing into either.
+func TestReportReadsSeveralDatabases(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	specPath := writeFile(t, dir, "quick.toml", quickSpec)
+	a, b := filepath.Join(dir, "a.db"), filepath.Join(dir, "b.db")
+	for i, db := range []string{a, b} {
+		if code, _, errOut := runCLI(t, "run", "-q", "--db", db, "--set", "seeds=["+strconv.Itoa(i+3)+"]", specPath); code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+	}
+	before, _ := os.ReadFile(a)
+	code, out, errOut := runCLI(t, "report", "--db", a, "--db", b, "--format", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var runs []struct {
+		Seed int               `json:"seed"`
+		Env  map[string]string `json:"env"`
+	}
+	if err := json.Unmarshal([]byte(out), &runs); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if len(runs) != 2 || runs[0].Seed != 3 || runs[1].Seed != 4 || runs[1].Env["merged_from"] != b {
+		t.Errorf("report of two databases: %s", out)
+	}
+	if after, _ := os.ReadFile(a); !bytes.Equal(before, after) {
+		t.Error("the report changed a database it read")
 	}
 }

@@ -23,6 +23,7 @@ type Store struct {
 	DB       *sql.DB
 	Path     string
 	readOnly bool
+	onClose  []func()
 }
 
 // sqliteHeader starts every SQLite 3 database file.
@@ -216,8 +217,19 @@ func (s *Store) Version() (int, error) {
 	return v, err
 }
 
-// Close closes the database.
-func (s *Store) Close() error { return s.DB.Close() }
+// Close closes the database, then runs what OnClose registered.
+func (s *Store) Close() error {
+	err := s.DB.Close()
+	for _, f := range s.onClose {
+		f()
+	}
+	s.onClose = nil
+	return err
+}
+
+// OnClose registers f to run after the database is closed (a scratch database's folder
+// removed, for example).
+func (s *Store) OnClose(f func()) { s.onClose = append(s.onClose, f) }
 
 // now is the timestamp format of every time column: RFC 3339 in UTC with all nine digits of
 // nanoseconds (RFC3339Nano drops trailing zeros, and "05.1Z" would sort after "05.12Z"), so
