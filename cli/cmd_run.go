@@ -154,6 +154,10 @@ func runOrResume(ctx context.Context, c *urfave.Context, store *results.Store, j
 	case prior.Status == results.StatusFinished || prior.Status == results.StatusDiverged:
 		fmt.Fprintf(c.App.ErrWriter, "run %d: already %s; skipped\n", prior.ID, prior.Status)
 		return out, true, nil
+	case prior.Status == results.StatusRunning:
+		// Still owned by a live process (a dead owner's run was recorded as what it is when
+		// the database was opened): a second task of the same trial must not start another.
+		return out, false, urfave.Exit(fmt.Sprintf("run %d of this trial is running (pid %d on %s); not starting another", prior.ID, prior.Pid, prior.Host), exitRunFail)
 	}
 	fmt.Fprintf(c.App.ErrWriter, "run %d: %s; resuming from its checkpoint\n", prior.ID, prior.Status)
 	out = engine.Resume(ctx, job, opts, prior.ID)
@@ -166,7 +170,8 @@ func runOrResume(ctx context.Context, c *urfave.Context, store *results.Store, j
 
 // priorRun is the run --resume continues or skips for a job: its newest finished or
 // diverged run if any (a trial is deterministic, so a diverged one would diverge again),
-// else its newest interrupted one; nil when there is neither and it should run afresh.
+// else one still running, else its newest interrupted one; nil when there is none of these
+// and it should run afresh.
 func priorRun(store *results.Store, job *engine.Job) (*results.Run, error) {
 	runs, err := store.Runs(results.Filter{Hash: job.Trial.Hash()})
 	if err != nil {
@@ -181,8 +186,8 @@ func priorRun(store *results.Store, job *engine.Job) (*results.Run, error) {
 		switch r.Status {
 		case results.StatusFinished, results.StatusDiverged:
 			return r, nil
-		case results.StatusInterrupted:
-			if resumable == nil {
+		case results.StatusInterrupted, results.StatusRunning:
+			if resumable == nil || r.Status == results.StatusRunning {
 				resumable = r
 			}
 		}

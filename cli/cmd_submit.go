@@ -65,7 +65,10 @@ func submitAction(c *urfave.Context) error {
 		if err := f.CheckSpecs(); err != nil {
 			return usagef("%v", err)
 		}
-		queued, _ := queuedTasks(f)
+		queued, err := queuedTasks(f)
+		if err != nil && c.Bool("slurm") {
+			return usagef("cannot ask squeue which of the sweep's trials are still queued (%v); resubmitting could run a trial twice", err)
+		}
 		for _, st := range f.States() {
 			if !st.Done() && queued[st.Index] == "" {
 				indices = append(indices, st.Index)
@@ -195,14 +198,19 @@ func queuedJobIDs(f *sweep.Folder) []string {
 }
 
 // queuedTasks maps the trial indices that the sweep's jobs still have in Slurm's queue to
-// their state (PENDING, RUNNING, ...). Without squeue, or jobs, it is empty.
+// their state (PENDING, RUNNING, ...). The whole queue is listed and filtered, since squeue
+// -j fails on ids it has forgotten. Without jobs it is empty; an error means squeue did not
+// answer.
 func queuedTasks(f *sweep.Folder) (map[int]string, error) {
 	out := map[int]string{}
-	ids := queuedJobIDs(f)
-	if len(ids) == 0 {
+	ours := map[string]bool{}
+	for _, id := range queuedJobIDs(f) {
+		ours[id] = true
+	}
+	if len(ours) == 0 {
 		return out, nil
 	}
-	b, err := exec.Command("squeue", "-h", "-r", "-j", strings.Join(ids, ","), "-o", "%i %T").Output()
+	b, err := exec.Command("squeue", "-h", "-r", "-o", "%i %T").Output()
 	if err != nil {
 		return out, err
 	}
@@ -211,9 +219,9 @@ func queuedTasks(f *sweep.Folder) (map[int]string, error) {
 		if !ok {
 			continue
 		}
-		_, task, ok := strings.Cut(id, "_")
+		job, task, ok := strings.Cut(id, "_")
 		var k int
-		if ok {
+		if ok && ours[job] {
 			if _, err := fmt.Sscanf(task, "%d", &k); err == nil {
 				out[k] = state
 			}

@@ -84,7 +84,7 @@ func runInParallel(c *urfave.Context, n int, index []int) error {
 			failed++
 			continue
 		}
-		res, err := store.Merge(sh, results.MergeOptions{})
+		res, err := store.Merge(sh, results.MergeOptions{Origin: fmt.Sprintf("runner run --jobs %d (trial %d)", n, index[i]+1)})
 		if err != nil {
 			fmt.Fprintf(c.App.ErrWriter, "error: %v\n", err)
 			failed++

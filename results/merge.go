@@ -17,6 +17,9 @@ type MergeOptions struct {
 	// of copying each run's folder into this database's artifact folder. Reading several
 	// databases as one (runner report --db A --db B) merges into a scratch database this way.
 	LinkArtifacts bool
+	// Origin, when set, is recorded as the runs' merged_from instead of the shard's path (for
+	// scratch shards that are removed after the merge).
+	Origin string
 }
 
 // MergeResult is what merging one shard did.
@@ -295,11 +298,14 @@ func (m *merger) copyChildren(r *mergedRun) error {
 		}
 	}
 	// Where the run came from, beside its own provenance.
-	for k, v := range map[string]string{"merged_from": m.shard, "merged_shard_run": strconv.FormatInt(r.id, 10)} {
+	from := m.shard
+	if m.opt.Origin != "" {
+		from = m.opt.Origin
+	}
+	for k, v := range map[string]string{"merged_from": from, "merged_shard_run": strconv.FormatInt(r.id, 10)} {
 		if _, err := m.tx.Exec(`INSERT OR REPLACE INTO main.env (run_id, key, value) VALUES (?, ?, ?)`, r.mainID, k, v); err != nil {
 			return err
 		}
 	}
 	return m.copyArtifacts(r)
 }
-
