@@ -6,9 +6,12 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/ddpm-runner/ddpm-runner/results"
 	"github.com/ddpm-runner/ddpm-runner/sweep"
@@ -249,5 +252,51 @@ func TestReportReadsSeveralDatabases(t *testing.T) {
 	}
 	if after, _ := os.ReadFile(a); !bytes.Equal(before, after) {
 		t.Error("the report changed a database it read")
+	}
+}
+
+// TestRunResumeLeavesALiveRunAlone: a second task of a trial whose run is still owned by a
+// live process (its lock held) starts nothing and says so.
+func TestRunResumeLeavesALiveRunAlone(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	specPath := writeFile(t, dir, "quick.toml", quickSpec)
+	db := filepath.Join(dir, "runs.db")
+	_, out, _ := runCLI(t, "run", specPath, "--dry-run")
+	m := regexp.MustCompile(`hash=(\S+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no hash in the dry run:\n%s", out)
+	}
+	s, err := results.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := s.ClaimArtifactRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := s.CreateRun(results.NewRun{Spec: "quick", SpecFile: specPath, Hash: m[1], GroupHash: "g", Resolved: "{}"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	runDir := filepath.Join(root, strconv.FormatInt(id, 10))
+	os.MkdirAll(runDir, 0o755)
+	lock, err := os.OpenFile(filepath.Join(runDir, "run.lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := runCLI(t, "run", "-q", "--resume", "--db", db, specPath)
+	if code != exitRunFail || !strings.Contains(errOut, "is running") {
+		t.Errorf("exit %d: %s", code, errOut)
+	}
+	s, _ = results.Open(db)
+	defer s.Close()
+	if runs, _ := s.Runs(results.Filter{}); len(runs) != 1 || runs[0].Status != results.StatusRunning {
+		t.Errorf("runs after the refused task: %d", len(runs))
 	}
 }
