@@ -126,8 +126,8 @@ func runCommand() *urfave.Command {
 func runFlags() []urfave.Flag {
 	return []urfave.Flag{
 		dbFlag(),
-		&urfave.StringSliceFlag{Name: "set", Usage: "override a spec key: section.key=value (repeatable)"},
-		&urfave.StringFlag{Name: "backend", Usage: "go, xla, xla:cpu or xla:cuda (overrides $GOMLX_BACKEND and the spec)"},
+		setFlag(),
+		backendFlag(),
 		&urfave.BoolFlag{Name: "dry-run", Usage: "print the resolved trials, each with its index, and write nothing"},
 		&urfave.StringFlag{Name: "trial", Usage: "run only these trials, by the 1-based index --dry-run prints: 3, 2-5 or 1,4,7-9"},
 		&urfave.BoolFlag{Name: "resume", Usage: "for re-runnable tasks (Slurm, Kubernetes): skip a trial this database already holds as finished or diverged, continue an interrupted or crashed run of it from its checkpoint, run it afresh otherwise"},
@@ -136,6 +136,16 @@ func runFlags() []urfave.Flag {
 		fastMatmulFlag(),
 		maxMemoryFlag(),
 	}
+}
+
+// setFlag is --set, shared by the commands that resolve specs.
+func setFlag() urfave.Flag {
+	return &urfave.StringSliceFlag{Name: "set", Usage: "override a spec key: section.key=value (repeatable)"}
+}
+
+// backendFlag is --backend, shared by the commands that resolve specs.
+func backendFlag() urfave.Flag {
+	return &urfave.StringFlag{Name: "backend", Usage: "go, xla, xla:cpu or xla:cuda (overrides $GOMLX_BACKEND and the spec)"}
 }
 
 // runOrResume runs a job, or with --resume continues or skips the run of it the database

@@ -29,8 +29,8 @@ func submitCommand() *urfave.Command {
 			&urfave.BoolFlag{Name: "slurm", Usage: "submit to Slurm with sbatch (the only scheduler so far; --print covers the others)"},
 			&urfave.StringFlag{Name: "sweep", Usage: "the sweep folder to make (default results/sweeps/<first spec>-<UTC time>)"},
 			&urfave.StringFlag{Name: "resume", Usage: "resubmit the unfinished trials of this sweep folder"},
-			&urfave.StringSliceFlag{Name: "set", Usage: "override a spec key: section.key=value (repeatable)"},
-			&urfave.StringFlag{Name: "backend", Usage: "go, xla, xla:cpu or xla:cuda"},
+			setFlag(),
+			backendFlag(),
 			&urfave.StringFlag{Name: "partition", Usage: "sbatch --partition"},
 			&urfave.StringFlag{Name: "time", Usage: "sbatch --time, the time limit per task (for example 2:00:00)"},
 			&urfave.IntFlag{Name: "cpus-per-task", Usage: "sbatch --cpus-per-task"},
@@ -77,7 +77,7 @@ func submitAction(c *urfave.Context) error {
 		if len(indices) == 0 {
 			fmt.Fprintf(c.App.ErrWriter, "sweep %s: every trial is finished or queued; nothing to resubmit\n", f.Dir)
 			if c.Bool("wait") {
-				return waitAndMerge(c, f, queuedJobIDs(f))
+				return waitAndMerge(c, f, sweepJobIDs(f))
 			}
 			return nil
 		}
@@ -188,8 +188,8 @@ func orNone(s string) string {
 	return s
 }
 
-// queuedJobIDs is the sweep's jobs that squeue still lists.
-func queuedJobIDs(f *sweep.Folder) []string {
+// sweepJobIDs is the ids of every job array submitted for the sweep.
+func sweepJobIDs(f *sweep.Folder) []string {
 	var ids []string
 	for _, j := range f.Jobs {
 		ids = append(ids, j.ID)
@@ -204,7 +204,7 @@ func queuedJobIDs(f *sweep.Folder) []string {
 func queuedTasks(f *sweep.Folder) (map[int]string, error) {
 	out := map[int]string{}
 	ours := map[string]bool{}
-	for _, id := range queuedJobIDs(f) {
+	for _, id := range sweepJobIDs(f) {
 		ours[id] = true
 	}
 	if len(ours) == 0 {

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -118,6 +119,6 @@ func TestSlurmCancelledTaskIsRedone(t *testing.T) {
 }
 
 func readLog(sw string, k int) string {
-	b, _ := os.ReadFile(filepath.Join(sw, "logs", "trial-"+string(rune('0'+k))+".out"))
+	b, _ := os.ReadFile(filepath.Join(sw, "logs", "trial-"+strconv.Itoa(k)+".out"))
 	return string(b)
 }

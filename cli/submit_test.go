@@ -112,7 +112,8 @@ func TestSubmitWaitMergesTheSameRunsAsALocalRun(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
 	ranLog := fakeSlurm(t)
-	specPath := writeFile(t, dir, "sweep.toml", sweepSpec)
+	// Without a name, a spec is named after its file: the sweep's copy must keep that name.
+	specPath := writeFile(t, dir, "sweep.toml", strings.Replace(sweepSpec, "name = \"quick\"\n", "", 1))
 	local := filepath.Join(dir, "local.db")
 	if code, _, errOut := runCLI(t, "run", "-q", "--db", local, specPath); code != 0 {
 		t.Fatalf("local run: exit %d: %s", code, errOut)
@@ -177,6 +178,9 @@ func compareStores(t *testing.T, wantPath, gotPath string) {
 		if g == nil {
 			t.Errorf("trial %s (seed %d) missing from %s", w.Hash, w.Seed, gotPath)
 			continue
+		}
+		if g.Spec != w.Spec {
+			t.Errorf("trial %s: spec %q locally, %q through the sweep", w.Hash, w.Spec, g.Spec)
 		}
 		if g.Status != results.StatusFinished || w.Status != results.StatusFinished {
 			t.Errorf("trial %s: status %s and %s", w.Hash, w.Status, g.Status)

@@ -34,11 +34,11 @@ type MergeResult struct {
 
 // mergedRun is one row of a shard's runs table, as Merge compares it.
 type mergedRun struct {
-	id                            int64
-	uid, status, heartbeat, ended string
-	mainID                        int64
-	mainBeat                      string
-	found                         bool
+	id                     int64
+	uid, status, heartbeat string
+	mainID                 int64
+	mainBeat               string
+	found                  bool
 }
 
 // runColumns are the runs table's columns that Merge copies (all but id).
@@ -206,7 +206,7 @@ func checkShard(ctx context.Context, conn *sql.Conn, s *Store) error {
 }
 
 func shardRuns(ctx context.Context, conn *sql.Conn) ([]*mergedRun, error) {
-	rows, err := conn.QueryContext(ctx, `SELECT id, COALESCE(uid, ''), status, COALESCE(heartbeat, ''), COALESCE(ended, '') FROM shard.runs ORDER BY id`)
+	rows, err := conn.QueryContext(ctx, `SELECT id, COALESCE(uid, ''), status, COALESCE(heartbeat, '') FROM shard.runs ORDER BY id`)
 	if err != nil {
 		return nil, err
 	}
@@ -214,7 +214,7 @@ func shardRuns(ctx context.Context, conn *sql.Conn) ([]*mergedRun, error) {
 	var out []*mergedRun
 	for rows.Next() {
 		r := &mergedRun{}
-		if err := rows.Scan(&r.id, &r.uid, &r.status, &r.heartbeat, &r.ended); err != nil {
+		if err := rows.Scan(&r.id, &r.uid, &r.status, &r.heartbeat); err != nil {
 			return nil, err
 		}
 		if r.uid == "" {

@@ -6,7 +6,7 @@
 //
 //	sweep.json          what was submitted: spec copies and their sha256, --set overrides,
 //	                    backend, trial count, working folder, Slurm options and job ids
-//	specs/              the spec files as submitted; every task reads these, so editing the
+//	specs/K/            the K-th spec file as submitted; every task reads these, so editing the
 //	                    originals cannot change a queued trial
 //	bin/runner          the runner binary that submitted (tasks run this one)
 //	job.sbatch          the Slurm batch script (one array task per trial index)
@@ -108,8 +108,12 @@ func Create(dir string, specFiles, sets []string, backend string, trials int, ru
 			return nil, err
 		}
 		srcAbs, _ := filepath.Abs(src)
-		// The index keeps two specs of one name in different folders apart.
-		cp := filepath.Join("specs", fmt.Sprintf("%d-%s", i+1, filepath.Base(src)))
+		// A folder per spec keeps two specs of one name apart and the file name as it was:
+		// a spec without a name is named after its file.
+		cp := filepath.Join("specs", strconv.Itoa(i+1), filepath.Base(src))
+		if err := os.MkdirAll(filepath.Join(abs, filepath.Dir(cp)), 0o755); err != nil {
+			return nil, err
+		}
 		if err := os.WriteFile(filepath.Join(abs, cp), b, 0o644); err != nil {
 			return nil, err
 		}
