@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
-	"strings"
 
 	urfave "github.com/urfave/cli/v2"
 
@@ -22,7 +21,9 @@ func versionCommand() *urfave.Command {
 			fmt.Fprintf(w, "runner   %s\n", Version)
 			fmt.Fprintf(w, "go       %s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
 			fmt.Fprintf(w, "gomlx    %s\n", moduleVersion("github.com/gomlx/gomlx"))
-			fmt.Fprintf(w, "backends %s\n", strings.Join(engine.BackendStatus(), "; "))
+			for _, line := range engine.BackendStatus() {
+				fmt.Fprintf(w, "backend  %s\n", line)
+			}
 			fmt.Fprintf(w, "matmul   %s\n", engine.MatmulKernel())
 			return nil
 		},

@@ -206,3 +206,31 @@ func TestResumeNeedsTheSamplerStateOfItsCheckpoint(t *testing.T) {
 		t.Fatalf("resume without the sampler state: %s: %v", res.Status, res.Err)
 	}
 }
+
+// Runs on a backend other than go initialise their weights on a go backend and upload them.
+// On the go backend itself that path must give the weights, and so the losses and summaries,
+// of a plain run bit for bit: then a run on XLA starts from the weights a go run starts from.
+func TestWeightsInitialisedOnGoAreTheGoBackendsOwn(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		text func(*testing.T) string
+		sets []string
+	}{
+		{"mlp", func(*testing.T) string { return tiny }, resumeSets},
+		{"unet", unetSpec, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t)
+			text := c.text(t)
+			plain := h.run(h.jobs(text, c.sets...)[0])
+			viaGo := engine.Run(context.Background(), h.jobs(text, c.sets...)[0], engine.Options{Store: h.store, InitialiseOnGo: true})
+			if plain.Status != results.StatusFinished || viaGo.Status != results.StatusFinished {
+				t.Fatalf("plain: %s %v; initialised on go: %s %v", plain.Status, plain.Err, viaGo.Status, viaGo.Err)
+			}
+			sameHistory(t, "initialised on a separate go backend", h.losses(viaGo.RunID), h.losses(plain.RunID))
+			if a, b := viaGo.Summaries["final_loss"], plain.Summaries["final_loss"]; math.Float64bits(a) != math.Float64bits(b) {
+				t.Errorf("final loss %v, plain run %v", a, b)
+			}
+		})
+	}
+}

@@ -29,6 +29,9 @@ type Options struct {
 	Phase func(name string)
 	// HeartbeatEvery overrides HeartbeatEvery (tests).
 	HeartbeatEvery time.Duration
+	// InitialiseOnGo initialises the weights on a separate go backend even when the run is
+	// on the go backend, as runs on every other backend are (tests of that path).
+	InitialiseOnGo bool
 }
 
 // Outcome is how a run ended.
@@ -191,6 +194,8 @@ func (r *runner) execute(ctx context.Context) (status string, err error) {
 		if err := r.opt.Store.AddEnv(r.id, map[string]string{MatmulEnvKey: fastdot.Kernel()}); err != nil {
 			return results.StatusFailed, err
 		}
+	} else if err := r.opt.Store.AddEnv(r.id, backendEnv(r.job.Trial.Backend, r.backend)); err != nil {
+		return results.StatusFailed, err
 	}
 	r.timings["data"] = r.job.DataSeconds
 	if err := r.recordProcess(); err != nil {

@@ -84,14 +84,21 @@ func (r *runner) train(ctx context.Context) (interrupted bool, err error) {
 func (r *runner) startTraining() (trainer *train.Trainer, ckpt *checkpointer, first int, err error) {
 	j := r.job
 	r.ctx = newContext(j.Trial.Backend)
-	if r.resume {
-		// The checkpoint loads the variables before the graph asks for them: let the graph
-		// reuse them (and still create the trainer's own bookkeeping variables).
+	initOnGo := !r.resume && initialisesOnGo(j.Trial.Backend, r.opt.InitialiseOnGo)
+	if r.resume || initOnGo {
+		// The checkpoint (or the go backend) gives the variables values before the graph
+		// asks for them: let the graph reuse them (and still create the trainer's own
+		// bookkeeping variables).
 		r.ctx = r.ctx.Checked(false)
 	}
 	// The trainer seeds the context's random state before the checkpoint, if any, replaces it.
 	if trainer, err = j.newTrainer(r.backend, r.ctx); err != nil {
 		return nil, nil, 0, err
+	}
+	if initOnGo {
+		if err := j.initialiseOnGo(r.ctx); err != nil {
+			return nil, nil, 0, err
+		}
 	}
 	restored := false
 	if ckpt, restored, err = openCheckpoints(r.ctx, filepath.Join(r.dir, "checkpoint"), r.resume); err != nil {
