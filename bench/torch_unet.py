@@ -6,9 +6,10 @@ concatenations) and the same step as the runner's: q_sample on the linear schedu
 MSE on eps, Adam (lr 2e-4), clipping of the global gradient norm to 1 and an EMA of the
 weights (decay 0.999).
 
-usage: torch_unet.py [--params N] [BATCH ...]   (default batch 32)
+usage: torch_unet.py [--params N] [--device cuda] [BATCH ...]   (default batch 32)
 With --params, the parameter count must equal N (the runner's count of its own U-Net); both
-are printed. Prints "batch B threads N: S steps/s" per batch size and thread count (1, 2).
+are printed. Prints "batch B threads N: S steps/s" per batch size and thread count (1, 2);
+with --device cuda, once per batch size on the GPU (N is torch's CPU thread count).
 Run by `runner bench` when python3 can import torch (Debian's python3-torch)."""
 import math
 import sys
@@ -84,9 +85,11 @@ class UNet(nn.Module):
         return self.out(F.silu(h))
 
 
-def bench(batch, threads, seconds=4.0):
+def bench(batch, threads, seconds=4.0, device="cpu"):
     torch.set_num_threads(threads)
     torch.manual_seed(0)
+    if device != "cpu":
+        torch.set_default_device(device)  # torch 2.0 and later
     net = UNet()
     ema = [p.detach().clone() for p in net.parameters()]
     opt = torch.optim.Adam(net.parameters(), lr=2e-4)
@@ -109,23 +112,32 @@ def bench(batch, threads, seconds=4.0):
             torch._foreach_mul_(ema, 0.999)
             torch._foreach_add_(ema, params, alpha=0.001)
 
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     for _ in range(5):
         step()
+    sync()
     steps, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         step()
         steps += 1
+    sync()
     return steps / (time.perf_counter() - start)
 
 
 args = sys.argv[1:]
-want = None
-if args[:1] == ["--params"]:
-    want, args = int(args[1]), args[2:]
+want, device = None, "cpu"
+if "--params" in args:
+    i = args.index("--params")
+    want, args = int(args[i + 1]), args[:i] + args[i + 2:]
+if "--device" in args:
+    i = args.index("--device")
+    device, args = args[i + 1], args[:i] + args[i + 2:]
 have = sum(p.numel() for p in UNet().parameters())
 print(f"params torch {have} runner {want if want is not None else '?'}", flush=True)
 if want is not None and want != have:
     sys.exit(f"torch_unet.py: the replica has {have} parameters, the runner's U-Net {want}: not the same network")
+if device != "cpu":
+    print("device", torch.cuda.get_device_name(0), "torch", torch.__version__, flush=True)
 for b in [int(a) for a in args] or [32]:
-    for n in (1, 2):
-        print(f"batch {b} threads {n}: {bench(b, n):.2f} steps/s", flush=True)
+    for n in ((1, 2) if device == "cpu" else (torch.get_num_threads(),)):
+        print(f"batch {b} threads {n}: {bench(b, n, device=device):.2f} steps/s", flush=True)

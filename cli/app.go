@@ -84,6 +84,7 @@ func newApp() *urfave.App {
 			pluginsCommand(),
 			scheduleCommand(),
 			versionCommand(),
+			crosscheckCommand(),
 			featurizerCommand(),
 			rerunCommand(),
 			resumeCommand(),

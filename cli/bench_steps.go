@@ -51,6 +51,7 @@ func benchKernels(w io.Writer) error {
 type stepRow struct {
 	Config       string   `json:"config"`
 	Batch        int      `json:"batch"`
+	Backend      string   `json:"backend"`
 	StepsPerSec  float64  `json:"steps_per_sec"`
 	StockPerSec  *float64 `json:"stock_steps_per_sec,omitempty"`
 	TorchPerSec  *float64 `json:"torch_steps_per_sec"`
@@ -60,41 +61,58 @@ type stepRow struct {
 	TorchNote    string   `json:"torch_note,omitempty"`
 }
 
-// stepConfigs are the compared steps: the MNIST MLP at two batch sizes and the U-Net.
-var stepConfigs = []struct {
+// stepConfig is one compared training step: a reference config at one batch size, the
+// PyTorch replica of it, and how many steps make one timed round.
+type stepConfig struct {
 	name, torchScript string
 	batch, steps      int
-}{{"mnist_mlp", "bench/torch_mlp.py", 128, 5}, {"mnist_mlp", "bench/torch_mlp.py", 512, 5}, {"mnist_unet", "bench/torch_unet.py", 32, 2}}
+}
 
-// compareSteps times each reference step with the fast and the stock kernel in alternating
-// rounds (only the fast one when it is off) and PyTorch's replica of it, prints the table to
-// w and returns the rows.
-func compareSteps(w io.Writer, rounds int) ([]stepRow, error) {
-	backend, err := engine.NewBackend("go")
+// stepConfigs are the compared steps on the CPU: the MNIST MLP at two batch sizes and the
+// U-Net; gpuStepConfigs those on another backend (a GPU), with larger batches and rounds.
+var (
+	stepConfigs = []stepConfig{{"mnist_mlp", "bench/torch_mlp.py", 128, 5}, {"mnist_mlp", "bench/torch_mlp.py", 512, 5},
+		{"mnist_unet", "bench/torch_unet.py", 32, 2}}
+	gpuStepConfigs = []stepConfig{{"mnist_mlp", "bench/torch_mlp.py", 128, 50}, {"mnist_mlp", "bench/torch_mlp.py", 512, 50},
+		{"mnist_unet", "bench/torch_unet.py", 32, 20}, {"mnist_unet", "bench/torch_unet.py", 256, 20}}
+)
+
+// compareSteps times each reference step and PyTorch's replica of it, prints the table to w
+// and returns the rows. On the go backend, ours runs with the fast and the stock kernel in
+// alternating rounds (only the fast one when it is off) and PyTorch on the CPU; on another
+// backend (xla:cuda), ours runs there and PyTorch on the GPU (--device cuda).
+func compareSteps(w io.Writer, rounds int, backendConfig string) ([]stepRow, error) {
+	backend, err := engine.NewBackend(backendConfig)
 	if err != nil {
 		return nil, err
 	}
 	defer backend.Finalize()
+	onGo := strings.HasPrefix(backendConfig, "go")
+	configs, device := stepConfigs, "cpu"
+	if !onGo {
+		configs, device = gpuStepConfigs, "cuda"
+	}
 	var rows []stepRow
 	var torchNotes []string
-	for _, cfg := range stepConfigs {
+	for _, cfg := range configs {
 		trials, err := spec.Parse(cfg.name+".toml", []byte(bench.Named(cfg.name)), []string{fmt.Sprintf("train.batch=%d", cfg.batch)})
 		if err != nil {
 			return nil, err
 		}
+		trials[0].Backend = backendConfig
 		job, err := engine.Prepare(trials[0])
 		if err != nil {
 			return nil, err
 		}
-		row := stepRow{Config: cfg.name, Batch: cfg.batch}
+		row := stepRow{Config: cfg.name, Batch: cfg.batch, Backend: backendConfig}
 		if sized, ok := job.Net.(plugins.SizedNetwork); ok {
 			row.Params, _ = sized.Size(job.Data.Dim(), job.Data.Dim()*job.Predictor.OutputMultiplier())
 		}
 		rs := rounds
-		if cfg.name == "mnist_unet" {
+		if cfg.name == "mnist_unet" && onGo {
 			rs = min(rounds, 3) // a stock-kernel U-Net step takes seconds
 		}
-		if fastdot.Active() {
+		if onGo && fastdot.Active() {
 			res, err := bench.CompareMatmulKernels(backend, job, rs, cfg.steps)
 			if err != nil {
 				return nil, err
@@ -107,7 +125,7 @@ func compareSteps(w io.Writer, rounds int) ([]stepRow, error) {
 			}
 			row.StepsPerSec = float64(rs*cfg.steps) / d.Seconds()
 		}
-		best, note := benchTorch(cfg.torchScript, cfg.batch, row.Params)
+		best, note := benchTorch(cfg.torchScript, cfg.batch, row.Params, device)
 		if best.stepsPerSec > 0 {
 			ratio := row.StepsPerSec / best.stepsPerSec
 			row.TorchPerSec, row.TorchThreads, row.RatioToTorch = &best.stepsPerSec, best.threads, &ratio
@@ -118,7 +136,11 @@ func compareSteps(w io.Writer, rounds int) ([]stepRow, error) {
 		}
 		rows = append(rows, row)
 	}
-	fmt.Fprintf(w, "\ntraining step: ours (fast vs stock kernel, alternating rounds, medians of %d) and PyTorch's replica\n", rounds)
+	if onGo {
+		fmt.Fprintf(w, "\ntraining step: ours (fast vs stock kernel, alternating rounds, medians of %d) and PyTorch's replica\n", rounds)
+	} else {
+		fmt.Fprintf(w, "\ntraining step on %s (%d rounds) and PyTorch's replica on %s\n", backendConfig, rounds, device)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "config\tbatch\tsteps/s\texamples/s\tstock steps/s\tpytorch best steps/s\tours/pytorch")
 	for _, r := range rows {
@@ -162,17 +184,24 @@ type torchResult struct {
 
 // benchTorch runs a PyTorch replica script (bench/torch_*.py) at one batch size with the
 // first python that can import torch (the one on PATH, or Debian's /usr/bin/python3, where
-// python3-torch installs) and returns its best thread setting and a note on what ran. A
+// python3-torch installs) on the given device ("cpu", or "cuda", where torch must see a GPU) and returns its best thread setting and a note on what ran. A
 // replica whose parameter count differs from params (when known) is an error in the note.
-func benchTorch(script string, batch int, params int64) (torchResult, string) {
+func benchTorch(script string, batch int, params int64, device string) (torchResult, string) {
 	var best torchResult
 	for _, py := range []string{"python3", "/usr/bin/python3"} {
-		if err := exec.Command(py, "-c", "import torch").Run(); err != nil {
+		probe := "import torch"
+		if device == "cuda" {
+			probe = "import torch; assert torch.cuda.is_available()"
+		}
+		if err := exec.Command(py, "-c", probe).Run(); err != nil {
 			continue
 		}
 		args := []string{script}
 		if params > 0 && strings.Contains(script, "unet") {
 			args = append(args, "--params", strconv.FormatInt(params, 10))
+		}
+		if device != "cpu" {
+			args = append(args, "--device", device)
 		}
 		out, err := exec.Command(py, append(args, strconv.Itoa(batch))...).CombinedOutput()
 		if err != nil {
@@ -191,6 +220,9 @@ func benchTorch(script string, batch int, params int64) (torchResult, string) {
 			}
 		}
 		return best, fmt.Sprintf("%s (%s)", script, strings.Join(notes, "; "))
+	}
+	if device != "cpu" {
+		return best, fmt.Sprintf("not available on %s (no python3 here has a torch that sees a GPU); skipped", device)
 	}
 	return best, "not available (no python3 here can import torch; Debian: apt-get install python3-torch libopenblas0); skipped"
 }

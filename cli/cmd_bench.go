@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -39,13 +40,22 @@ func benchCommand() *urfave.Command {
 			&urfave.BoolFlag{Name: "kernels", Value: true, Usage: "also compare the fast and the stock matmul kernel, and PyTorch"},
 			&urfave.IntFlag{Name: "rounds", Value: 7, Usage: "alternating rounds per kernel comparison"},
 			&urfave.StringFlag{Name: "format", Value: "table", Usage: "table, or json: the training-step comparison only, for scripts"},
+			&urfave.StringFlag{Name: "backend", Value: "go", Usage: "time the training steps on this backend; other than go (xla:cuda), only the step comparison runs, against PyTorch on the GPU"},
 		},
 		Action: func(c *urfave.Context) error {
 			applyFastMatmul(c)
+			backend := c.String("backend")
+			if err := engine.CheckBackend(backend); err != nil {
+				return usagef("%v", err)
+			}
 			switch c.String("format") {
 			case "table":
+				if !strings.HasPrefix(backend, "go") {
+					_, err := compareSteps(c.App.Writer, c.Int("rounds"), backend)
+					return err
+				}
 			case "json":
-				rows, err := compareSteps(io.Discard, c.Int("rounds"))
+				rows, err := compareSteps(io.Discard, c.Int("rounds"), backend)
 				if err != nil {
 					return err
 				}
@@ -88,7 +98,7 @@ func benchCommand() *urfave.Command {
 			if err := benchKernels(c.App.Writer); err != nil {
 				return err
 			}
-			_, err = compareSteps(c.App.Writer, c.Int("rounds"))
+			_, err = compareSteps(c.App.Writer, c.Int("rounds"), backend)
 			return err
 		},
 	})

@@ -37,7 +37,7 @@ func runCommand() *urfave.Command {
 			if c.NArg() == 0 {
 				return usagef("run needs at least one SPEC file (for example experiments/linear_beta.toml)")
 			}
-			jobs, err := loadJobs(c.Args().Slice(), c.StringSlice("set"), c.String("backend"))
+			jobs, err := loadJobs(c.Args().Slice(), c.StringSlice("set"), c.String("backend"), dryRunWarnings(c))
 			if err != nil {
 				return err
 			}
@@ -242,9 +242,22 @@ func errSuffix(err error) string {
 // loadJobs reads and validates every spec and builds every trial's plugins before anything
 // runs, applying the backend override, so that one bad file stops the command before it
 // writes anything.
-func loadJobs(files, sets []string, backendFlag string) ([]*engine.Job, error) {
+// dryRunWarnings is where a dry run warns of a backend this machine lacks (it still
+// resolves the trials); nil for a real run, for which that is an error.
+func dryRunWarnings(c *urfave.Context) io.Writer {
+	if c.Bool("dry-run") {
+		return c.App.ErrWriter
+	}
+	return nil
+}
+
+// loadJobs reads and prepares the trials of the spec files. A backend that cannot run here
+// is an error, unless warn is given: then (for --dry-run, or a sweep submitted to machines
+// that have what this one lacks) it is one line to warn per backend, and the trials load.
+func loadJobs(files, sets []string, backendFlag string, warn io.Writer) ([]*engine.Job, error) {
 	var all []*engine.Job
 	cache := engine.DataCache{}
+	warned := map[string]bool{}
 	for _, f := range files {
 		trials, err := spec.Load(f, sets)
 		if err != nil {
@@ -253,7 +266,13 @@ func loadJobs(files, sets []string, backendFlag string) ([]*engine.Job, error) {
 		for _, t := range trials {
 			t.Backend = engine.ResolveBackend(backendFlag, t.Backend)
 			if err := engine.CheckBackend(t.Backend); err != nil {
-				return nil, usagef("%s: %v", f, err)
+				if warn == nil || strings.HasPrefix(err.Error(), "unknown backend") {
+					return nil, usagef("%s: %v", f, err)
+				}
+				if !warned[t.Backend] {
+					warned[t.Backend] = true
+					fmt.Fprintf(warn, "warning: %s: %v\n", f, err)
+				}
 			}
 			job, err := engine.PrepareShared(t, cache)
 			if err != nil {

@@ -85,7 +85,9 @@ func submitAction(c *urfave.Context) error {
 		if c.NArg() == 0 {
 			return usagef("submit needs at least one SPEC file (or --resume SWEEP)")
 		}
-		jobs, err := loadJobs(c.Args().Slice(), c.StringSlice("set"), c.String("backend"))
+		// The cluster's nodes may have what this machine lacks (a GPU and its plugin): a
+		// backend unusable here is a warning, and each task checks it where it runs.
+		jobs, err := loadJobs(c.Args().Slice(), c.StringSlice("set"), c.String("backend"), c.App.ErrWriter)
 		if err != nil {
 			return err
 		}

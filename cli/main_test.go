@@ -270,7 +270,7 @@ func TestPluginsListsSchedulesWithParams(t *testing.T) {
 
 func TestVersionAndHelp(t *testing.T) {
 	code, out, _ := runCLI(t, "version")
-	if code != 0 || !strings.Contains(out, "gomlx") || !strings.Contains(out, "go (pure Go, available)") {
+	if code != 0 || !strings.Contains(out, "gomlx") || !strings.Contains(out, "backend  go: pure Go, available") {
 		t.Errorf("version: exit %d\n%s", code, out)
 	}
 	if !strings.Contains(out, "matmul   "+fastdot.Kernel()+"\n") {
@@ -300,6 +300,28 @@ func TestXLAWithoutPluginIsAClearError(t *testing.T) {
 	code, _, errOut := runCLI(t, "run", spec, "--db", filepath.Join(dir, "x.db"), "--backend", "xla:cpu")
 	if code != 2 || !strings.Contains(errOut, "PJRT plugin") || !strings.Contains(errOut, "never downloads") {
 		t.Errorf("exit %d: %s", code, errOut)
+	}
+}
+
+// runner version lists the go backend and, for xla:cuda with no plugin to be found, says so
+// and where it looked; a plugin in a site-packages tree is listed with its wheel.
+func TestVersionListsBackends(t *testing.T) {
+	t.Setenv("PJRT_PLUGIN_LIBRARY_PATH", t.TempDir())
+	t.Setenv("LD_LIBRARY_PATH", "")
+	t.Setenv("DDPM_SITE_PACKAGES", t.TempDir())
+	code, out, errOut := runCLI(t, "version")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"backend  go: pure Go, available", "backend  xla:cuda: unusable: no cuda PJRT plugin found (searched "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("version output lacks %q:\n%s", want, out)
+		}
+	}
+	t.Setenv("DDPM_SITE_PACKAGES", filepath.Join("..", "internal", "pjrtplugin", "testdata", "site-packages"))
+	_, out, _ = runCLI(t, "version")
+	if !strings.Contains(out, "xla_cuda13/xla_cuda_plugin.so (python site-packages, jax-cuda13-pjrt 0.11.2)") {
+		t.Errorf("version does not list the site-packages plugin:\n%s", out)
 	}
 }
 

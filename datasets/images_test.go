@@ -122,3 +122,18 @@ func TestMNISTShufflingIsResumable(t *testing.T) {
 		}
 	}
 }
+
+// The MNIST folder is the spec's data.dir, else $DDPM_MNIST_DIR, else the module cache's.
+func TestMNISTDirOrder(t *testing.T) {
+	t.Setenv(MNISTDirEnv, "/from/env")
+	if d, _ := MNISTDir("/given"); d != "/given" {
+		t.Errorf("MNISTDir(/given) = %s", d)
+	}
+	if d, _ := MNISTDir(""); d != "/from/env" {
+		t.Errorf("with $%s set, MNISTDir(\"\") = %s", MNISTDirEnv, d)
+	}
+	t.Setenv(MNISTDirEnv, "")
+	if d, err := MNISTDir(""); err != nil || !strings.Contains(d, "mnist") && !strings.Contains(d, "!m!n!i!s!t") {
+		t.Errorf("MNISTDir(\"\") = %s, %v; want the GoMNIST module's data folder", d, err)
+	}
+}

@@ -35,11 +35,18 @@ var (
 	mnistErr    error
 )
 
-// MNISTDir finds the folder of the MNIST files: dir if given, else the data folder of the
-// GoMNIST module in the Go module cache (where `go mod download` puts it).
+// MNISTDirEnv names a folder of the MNIST files to use when a spec gives none: for machines
+// without a Go module cache (a GPU machine that was given only a prebuilt runner).
+const MNISTDirEnv = "DDPM_MNIST_DIR"
+
+// MNISTDir finds the folder of the MNIST files: dir if given, else $DDPM_MNIST_DIR, else the
+// data folder of the GoMNIST module in the Go module cache (where `go mod download` puts it).
 func MNISTDir(dir string) (string, error) {
 	if dir != "" {
 		return dir, nil
+	}
+	if env := os.Getenv(MNISTDirEnv); env != "" {
+		return env, nil
 	}
 	version := mnistVersion
 	if bi, ok := debug.ReadBuildInfo(); ok {

@@ -32,11 +32,19 @@ func (u *UNet) Size(dim, outDim int) (params, activations int64) {
 	}
 	emb := u.Channels * 4
 	params += int64(u.Channels*emb+emb) + int64(emb*emb+emb)
+	norm := func(hw, c int) {
+		if u.Norm == NormGroup {
+			params += int64(2 * c)                // scale and shift
+			activations += int64(hw) * int64(3*c) // centred, normalised, scaled
+		}
+	}
 	block := func(hw, cin, cout int) {
+		norm(hw, cin)
 		activations += int64(hw) * int64(2*cin) // SiLU of the input
 		conv(hw, cin, cout)
 		params += int64(emb*cout + cout)
 		activations += int64(hw) * int64(3*cout) // time embedding sum, SiLU
+		norm(hw, cout)
 		conv(hw, cout, cout)
 		if cin != cout {
 			params += int64(cin*cout + cout)
@@ -70,6 +78,7 @@ func (u *UNet) Size(dim, outDim int) (params, activations int64) {
 			conv(h, c, c)
 		}
 	}
+	norm(u.H*u.W, c)
 	conv(u.H*u.W, c, max(outDim/(u.H*u.W), 1))
 	return params, activations
 }

@@ -28,6 +28,7 @@ func TestSizeCountsTheParameters(t *testing.T) {
 		{"mlp skip learned variance", MLP{Hidden: []int{4}, EmbedDim: 4, Skip: true}, 2, 4, nil},
 		{"unet", &UNet{Channels: 4, Mults: []int{1, 2}, H: 6, W: 6, C: 1}, 36, 36, nil},
 		{"unet odd, three levels", &UNet{Channels: 3, Mults: []int{1, 2, 2}, H: 7, W: 5, C: 2}, 70, 140, nil},
+		{"unet group norm", &UNet{Channels: 8, Mults: []int{1, 2, 2}, Norm: NormGroup, H: 7, W: 5, C: 1}, 35, 35, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.New()

@@ -54,11 +54,18 @@ func TestIm2ColMatchesNativeConvolution(t *testing.T) {
 // differences in float64; the gradient crosses every op of the network (Gather and its
 // scatter, DotGeneral, concatenation, transposes, upsampling).
 func TestUNetGradientFiniteDifferences(t *testing.T) {
+	for _, norm := range []string{NormNone, NormGroup} {
+		t.Run(norm, func(t *testing.T) { unetGradientCheck(t, norm) })
+	}
+}
+
+func unetGradientCheck(t *testing.T, norm string) {
 	backend, err := gobackend.New("")
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := &UNet{Channels: 2, Mults: []int{1, 2}}
+	// Eight channels: GroupNorm then has two groups of four at the first level.
+	u := &UNet{Channels: 8, Mults: []int{1, 2}, Norm: norm}
 	u.SetImageShape(4, 4, 1)
 	b, d := 2, 16
 	rng := rand.New(rand.NewPCG(2, 2))
@@ -78,7 +85,30 @@ func TestUNetGradientFiniteDifferences(t *testing.T) {
 		res := exec.MustExec(tensors.FromFlatDataAndDimensions(x, b, d), tensors.FromFlatDataAndDimensions(r, b, d))
 		return res[0].Value().(float64), tensors.MustCopyFlatData[float64](res[1])
 	}
+	eval() // creates and initialises the variables
+	// Random weights everywhere: the zero-initialised layers of the normalised U-Net would
+	// otherwise make the whole gradient zero.
+	for v := range ctx.IterVariables() {
+		if v.Trainable {
+			val, err := v.Value()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := v.SetValue(tensors.FromFlatDataAndDimensions(randVec(rng, val.Size()), val.Shape().Dimensions...)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	_, grad := eval()
+	nonzero := 0
+	for _, g := range grad {
+		if math.Abs(g) > 1e-8 {
+			nonzero++
+		}
+	}
+	if nonzero < len(grad)/2 {
+		t.Fatalf("only %d of %d gradient entries are non-zero: the check would be vacuous", nonzero, len(grad))
+	}
 	const eps = 1e-6
 	for i := range x {
 		orig := x[i]
@@ -90,6 +120,72 @@ func TestUNetGradientFiniteDifferences(t *testing.T) {
 		numeric := (plus - minus) / (2 * eps)
 		if math.Abs(numeric-grad[i]) > 1e-5*(1+math.Abs(numeric)) {
 			t.Fatalf("d/dx[%d] = %.9g, finite differences %.9g", i, grad[i], numeric)
+		}
+	}
+}
+
+// TestGroupNormMatchesReference compares GroupNorm with a float64 loop over the definition,
+// for channel counts that give one, two and eight groups, with a learned scale and shift.
+func TestGroupNormMatchesReference(t *testing.T) {
+	backend, err := gobackend.New("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(4, 4))
+	for _, c := range []int{3, 8, 64} {
+		p, b, g := 5, 2, normGroups(c)
+		x := randVec(rng, p*b*c)
+		for i := range x {
+			x[i] = 3*x[i] + 1 // not already normalised
+		}
+		ctx := context.New()
+		exec := context.MustNewExec(backend, ctx, func(ctx *context.Context, x *Node) *Node { return GroupNorm(ctx, x) })
+		exec.MustExec(tensors.FromFlatDataAndDimensions(x, p, b, c))
+		scale, shift := randVec(rng, c), randVec(rng, c)
+		for v := range ctx.IterVariables() {
+			vals := map[string][]float64{"scale": scale, "shift": shift}[v.Name()]
+			if err := v.SetValue(tensors.FromFlatDataAndDimensions(vals, c)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got := tensors.MustCopyFlatData[float64](exec.MustExec(tensors.FromFlatDataAndDimensions(x, p, b, c))[0])
+		per := c / g
+		for e := range b {
+			for grp := range g {
+				var sum, sq float64
+				n := float64(p * per)
+				for pos := range p {
+					for k := range per {
+						sum += x[(pos*b+e)*c+grp*per+k]
+					}
+				}
+				mean := sum / n
+				for pos := range p {
+					for k := range per {
+						d := x[(pos*b+e)*c+grp*per+k] - mean
+						sq += d * d
+					}
+				}
+				std := math.Sqrt(sq/n + normEpsilon)
+				for pos := range p {
+					for k := range per {
+						ch := grp*per + k
+						i := (pos*b+e)*c + ch
+						want := (x[i]-mean)/std*scale[ch] + shift[ch]
+						if math.Abs(got[i]-want) > 1e-12 {
+							t.Fatalf("c=%d: [%d] = %.15g, reference %.15g", c, i, got[i], want)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestNormGroups(t *testing.T) {
+	for c, want := range map[int]int{1: 1, 3: 1, 4: 1, 8: 2, 12: 3, 16: 4, 32: 8, 64: 8, 96: 8, 20: 5, 36: 6} {
+		if got := normGroups(c); got != want {
+			t.Errorf("normGroups(%d) = %d, want %d", c, got, want)
 		}
 	}
 }
