@@ -75,7 +75,7 @@ func (r *runner) drawSamples(ctx context.Context, evalCtx *gctx.Context) ([]floa
 	r.opt.Phase("sample")
 	start := time.Now()
 	n := j.Trial.Section("sample").Params.Int("n")
-	samples, err := Sample(ctx, r.backend, evalCtx, j, n)
+	samples, nfe, err := Sample(ctx, r.backend, evalCtx, j, n)
 	if err != nil {
 		return nil, fmt.Errorf("sampling: %w", err)
 	}
@@ -83,6 +83,7 @@ func (r *runner) drawSamples(ctx context.Context, evalCtx *gctx.Context) ([]floa
 	r.timings["sample"] = el
 	r.summaries["samples_per_sec"] = float64(n) / el
 	r.summaries["seconds_per_sample"] = el / float64(n)
+	r.summaries["nfe"] = float64(nfe)
 	// A chain can blow up (for example an untrained model on a schedule whose alpha_bar_T is
 	// tiny): say so as a number rather than only through NaN metrics.
 	nonFinite := 0

@@ -185,11 +185,26 @@ func evalContext(trained, out *gctx.Context, useEMA bool) (*gctx.Context, error)
 	return out.Reuse(), nil
 }
 
-// sampleStepFn is one step of the sampler's chain on a batch: the network sees the original
-// timestep netT, the sampler its own step index t.
-func (j *Job) sampleStepFn(ctx *gctx.Context, x, t, netT, noise *Node) *Node {
-	out := j.Net.Apply(ctx.In(modelScope), x, netT, j.Data.Dim()*j.Predictor.OutputMultiplier())
-	return j.Sampler.Step(j.SampleProcess, j.Predictor, out, x, t, noise, j.clip())
+// sampleStepFn builds one step of the sampler's chain on a batch (the chain's first or last
+// step, or one between): the sampler works on its plan's step index i, and the network it
+// calls is told the original timestep of the index it asks about. Every call of the network
+// adds one to evals.
+func (j *Job) sampleStepFn(first, last bool, evals *int) func(ctx *gctx.Context, x, state, i, noise *Node) []*Node {
+	return func(ctx *gctx.Context, x, state, i, noise *Node) []*Node {
+		netT := make([]int32, len(j.SampleTimesteps))
+		for k, t := range j.SampleTimesteps {
+			netT[k] = int32(t)
+		}
+		table := Const(x.Graph(), netT)
+		model := func(x, i *Node) *Node {
+			*evals++
+			t := Reshape(Gather(table, ExpandAxes(i, -1)), i.Shape().Dimensions...)
+			return j.Net.Apply(ctx.In(modelScope), x, t, j.Data.Dim()*j.Predictor.OutputMultiplier())
+		}
+		next, st := j.Sampler.Step(plugins.SamplerStep{Process: j.SampleProcess, Predictor: j.Predictor, Model: model,
+			X: x, State: state, I: i, Noise: noise, First: first, Last: last, Clip: j.clip()})
+		return []*Node{next, st}
+	}
 }
 
 // clip says whether x0-hat is clipped to [-1, 1]: only for data that live there (images).

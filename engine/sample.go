@@ -19,43 +19,67 @@ const referenceStream = 0x7265666572656e63
 const sampleSeedOffset = 1 << 62
 
 // Sample draws n samples by running the sampler's chain from x_T ~ N(0, I) with the weights
-// in evalCtx. It is deterministic for a given seed.
-// A cancelled ctx stops the chain between two steps with ctx's error.
-func Sample(ctx context.Context, backend backends.Backend, evalCtx *gctx.Context, j *Job, n int) ([]float32, error) {
+// in evalCtx, and returns them with the number of network evaluations one sample took (NFE).
+// It is deterministic for a given seed. A cancelled ctx stops the chain between two steps
+// with ctx's error.
+func Sample(ctx context.Context, backend backends.Backend, evalCtx *gctx.Context, j *Job, n int) ([]float32, int, error) {
 	dim := j.Data.Dim()
-	exec, err := gctx.NewExec(backend, evalCtx, j.sampleStepFn)
-	if err != nil {
-		return nil, err
+	// The first and the last step may be built differently (see plugins.SamplerStep): one
+	// graph per kind of step, each counting the network evaluations it was built with.
+	type stepKind struct{ first, last bool }
+	type stepGraph struct {
+		exec  *gctx.Exec
+		evals *int
 	}
-	defer exec.Finalize()
+	graphs := map[stepKind]stepGraph{}
+	defer func() {
+		for _, sg := range graphs {
+			sg.exec.Finalize()
+		}
+	}()
 	seed := uint64(j.Trial.Seed)
 	rng := rand.New(rand.NewPCG(seed, sampleSeedOffset))
 	x := make([]float32, n*dim)
 	for i := range x {
 		x[i] = float32(rng.NormFloat64())
 	}
+	state := make([]float32, n*dim)
 	noise := make([]float32, n*dim)
 	tIdx := make([]int32, n)
-	netT := make([]int32, n)
-	for i := len(j.SampleTimesteps) - 1; i >= 0; i-- {
+	nfe := 0
+	last := len(j.SampleTimesteps) - 1
+	for i := last; i >= 0; i-- {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return nil, 0, err
+		}
+		kind := stepKind{first: i == last, last: i == 0}
+		sg, ok := graphs[kind]
+		if !ok {
+			sg.evals = new(int)
+			exec, err := gctx.NewExec(backend, evalCtx, j.sampleStepFn(kind.first, kind.last, sg.evals))
+			if err != nil {
+				return nil, 0, err
+			}
+			sg.exec = exec
+			graphs[kind] = sg
 		}
 		rng := rand.New(rand.NewPCG(seed, sampleSeedOffset+uint64(i)+1))
 		for k := range noise {
 			noise[k] = float32(rng.NormFloat64())
 		}
 		for k := range tIdx {
-			tIdx[k], netT[k] = int32(i), int32(j.SampleTimesteps[i])
+			tIdx[k] = int32(i)
 		}
-		out, err := exec.Exec(tensors.FromFlatDataAndDimensions(x, n, dim), tIdx, netT,
-			tensors.FromFlatDataAndDimensions(noise, n, dim))
+		out, err := sg.exec.Exec(tensors.FromFlatDataAndDimensions(x, n, dim), tensors.FromFlatDataAndDimensions(state, n, dim),
+			tIdx, tensors.FromFlatDataAndDimensions(noise, n, dim))
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		x = tensors.MustCopyFlatData[float32](out[0])
+		state = tensors.MustCopyFlatData[float32](out[1])
+		nfe += *sg.evals // the graph was built, and its evaluations counted, by the first Exec
 	}
-	return x, nil
+	return x, nfe, nil
 }
 
 // boundBatch caps how many examples one bound evaluation handles at once.

@@ -99,14 +99,35 @@ type Network interface {
 }
 
 // Sampler is the contract of a sampler plugin: it picks the timesteps a chain visits and
-// how one step moves from x_t to the next x.
+// how one step moves from x at one step of the plan to the next.
 type Sampler interface {
 	// Plan returns the process the sampler runs on (possibly respaced to fewer steps) and,
 	// for each of its steps, the timestep of the original chain that the network is told.
 	Plan(p *diffusion.Process) (*diffusion.Process, []int, error)
-	// Step builds one reverse step: from x at step index i of the plan (t holds i, and
-	// netT the original timestep) to the next x, given standard normal noise.
-	Step(p *diffusion.Process, pred Predictor, modelOut, x, t, noise *Node, clip bool) *Node
+	// Step builds one reverse step of the plan, from s.X at step index s.I to the next x,
+	// and the state that the next step receives.
+	Step(s SamplerStep) (x, state *Node)
+}
+
+// SamplerStep is what one step of a sampler's chain is built from. The chain runs the
+// plan's indices from its last (the noisiest) down to 0; the step at index 0 ends at t = 0.
+type SamplerStep struct {
+	Process   *diffusion.Process // the plan's process (indexed by plan step)
+	Predictor Predictor
+	// Model runs the network on x at plan step i ([batch] int32) and returns its raw output
+	// (to be read with Predictor.Split and Reverse). Each call is one network evaluation
+	// per example: the NFE the run records counts them.
+	Model func(x, i *Node) *Node
+	X     *Node // the chain's current x, at step I
+	// State is what the previous step returned as state (zeros at the first step), shaped
+	// like X: a multistep solver keeps its last x_0-hat there.
+	State *Node
+	I     *Node // the plan step index, [batch] int32
+	Noise *Node // standard normal noise shaped like X, fresh at every step
+	// First and Last mark the chain's first step (from the plan's last index) and its final
+	// one (index 0): solvers that treat them differently build them as other graphs.
+	First, Last bool
+	Clip        bool // clip x_0-hat to [-1, 1]
 }
 
 // EvalInput is what a metric can use: samples drawn from the trained model, held-out data,

@@ -1,0 +1,103 @@
+package samplers
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/ddpm-runner/ddpm-runner/diffusion"
+)
+
+// Timestep spacings, as diffusers names them.
+const (
+	// SpacingLinspace spreads k steps evenly over 0..T-1, first and last included
+	// (improved-diffusion's space_timesteps; diffusers' "linspace").
+	SpacingLinspace = "linspace"
+	// SpacingLeading takes every (T div k)-th step from 0: 0, r, ..., (k-1) r. It never
+	// visits T-1, so sampling starts below the noisiest step (diffusers' "leading" with
+	// steps_offset 0; Lin et al. 2024 point out the cost).
+	SpacingLeading = "leading"
+	// SpacingTrailing counts down from T-1 in strides of T/k: round(T (k-j)/k) - 1 for
+	// j = 0..k-1, rounded half to even as numpy does (diffusers' "trailing"), computed on
+	// integers so that no float drift adds or drops a step.
+	SpacingTrailing = "trailing"
+)
+
+// Spacings lists the valid spacing names.
+var Spacings = []string{SpacingLinspace, SpacingLeading, SpacingTrailing}
+
+// Timesteps picks k of the timesteps 0..T-1 by the named spacing, in increasing order.
+func Timesteps(T, k int, spacing string) ([]int, error) {
+	if k < 1 || k > T {
+		return nil, fmt.Errorf("cannot take %d steps out of T = %d (want 1 <= steps <= T)", k, T)
+	}
+	out := make([]int, k)
+	switch spacing {
+	case SpacingLinspace, "":
+		return SpacedTimesteps(T, k)
+	case SpacingLeading:
+		r := T / k
+		for i := range out {
+			out[i] = i * r
+		}
+	case SpacingTrailing:
+		for j := range k {
+			num := T * (k - j)
+			q, rem := num/k, num%k
+			if 2*rem > k || 2*rem == k && q%2 == 1 {
+				q++
+			}
+			out[k-1-j] = q - 1
+		}
+	default:
+		return nil, fmt.Errorf("unknown spacing %q (valid: linspace, leading, trailing)", spacing)
+	}
+	return out, nil
+}
+
+// SpacedTimesteps picks k timesteps out of 0..T-1, evenly spaced and always including the
+// first and last: round(i (T-1)/(k-1)), ties rounded away from zero (improved-diffusion's
+// space_timesteps for one section uses Python's round, which rounds ties to even; the two
+// differ only where i (T-1)/(k-1) ends in exactly .5, as for T = 11, k = 5).
+func SpacedTimesteps(T, k int) ([]int, error) {
+	if k < 1 || k > T {
+		return nil, fmt.Errorf("cannot take %d steps out of T = %d (want 1 <= steps <= T)", k, T)
+	}
+	if k == 1 {
+		return []int{T - 1}, nil
+	}
+	stride := float64(T-1) / float64(k-1)
+	out := make([]int, k)
+	for i := range out {
+		out[i] = int(math.Round(float64(i) * stride))
+	}
+	return out, nil
+}
+
+// Respace derives the process that visits only the given timesteps: alpha_bar is kept at
+// each visited step and beta_i = 1 - alpha_bar_{t_i} / alpha_bar_{t_{i-1}}.
+func Respace(p *diffusion.Process, timesteps []int) (*diffusion.Process, error) {
+	betas := make([]float64, len(timesteps))
+	last := 1.0
+	for i, t := range timesteps {
+		betas[i] = 1 - p.AlphaBar[t]/last
+		last = p.AlphaBar[t]
+	}
+	return diffusion.NewProcess(betas)
+}
+
+// plan is the process and timesteps of a sampler that runs k steps with a spacing: the
+// original chain itself when that visits every step.
+func plan(p *diffusion.Process, k int, spacing string) (*diffusion.Process, []int, error) {
+	if k == 0 {
+		k = p.T
+	}
+	ts, err := Timesteps(p.T, k, spacing)
+	if err != nil {
+		return nil, nil, err
+	}
+	if k == p.T {
+		return p, ts, nil // every spacing of T steps out of T is 0..T-1
+	}
+	q, err := Respace(p, ts)
+	return q, ts, err
+}
