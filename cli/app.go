@@ -80,6 +80,7 @@ func newApp() *urfave.App {
 		},
 		Commands: []*urfave.Command{
 			runCommand(),
+			sampleCommand(),
 			reportCommand(),
 			pluginsCommand(),
 			scheduleCommand(),

@@ -86,7 +86,18 @@ func rerunCommand() *urfave.Command {
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			out := engine.Run(ctx, job, engine.Options{Store: store, Progress: progressWriter(c), Phase: tracePhases(c.App.ErrWriter)})
+			opts := engine.Options{Store: store, Progress: progressWriter(c), Phase: tracePhases(c.App.ErrWriter)}
+			var out engine.Outcome
+			if job.Trial.Kind == spec.KindSample {
+				// A sample run is re-sampled from the same parent's weights, not retrained.
+				parent, err := parentOf(store, orig)
+				if err != nil {
+					return usagef("%v", err)
+				}
+				out = engine.SampleFrom(ctx, job, parent, opts)
+			} else {
+				out = engine.Run(ctx, job, opts)
+			}
 			if out.RunID == 0 {
 				return urfave.Exit(fmt.Sprintf("could not start the rerun of run %d: %v", id, out.Err), exitRunFail)
 			}
@@ -176,6 +187,9 @@ func resumeCommand() *urfave.Command {
 				return err
 			}
 			defer store.Close()
+			if r.Env[engine.KindEnvKey] == spec.KindSample {
+				return usagef("run %d is a sample run: it has no training to resume; sample again with runner rerun %d", r.ID, r.ID)
+			}
 			followRecordedMatmul(c, c.App.ErrWriter, r)
 			job, err := jobOf(c, r)
 			if err != nil {

@@ -7,6 +7,7 @@ var RunReports = []Report{
 	{Key: "steps_per_sec", Better: HigherIsBetter, Unit: "steps/s", Doc: "training speed, compile steps excluded"},
 	{Key: "samples_per_sec", Better: HigherIsBetter, Unit: "samples/s", Doc: "sampling speed"},
 	{Key: "seconds_per_sample", Better: LowerIsBetter, Unit: "s", Doc: "sampling time per sample"},
+	{Key: "nfe", Better: LowerIsBetter, Unit: "evaluations", Doc: "network evaluations per sample (the sampler's cost)"},
 	{Key: "samples_nonfinite_frac", Better: LowerIsBetter, Unit: "fraction", Doc: "share of sample values that are NaN or infinite"},
 	{Key: "diverged_at_step", Doc: "the step whose loss was not finite", Unit: "step"},
 	{Key: "last_finite_loss", Doc: "the last finite loss before divergence", Unit: "loss"},

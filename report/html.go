@@ -47,7 +47,8 @@ type htmlRun struct {
 
 // WriteHTML writes one self-contained page: the comparison table, loss curves per group
 // (mean over seeds with a min-max band), a bar chart per ranked metric with 95% CI whiskers,
-// alpha_bar of each schedule, the sample pictures and each run's provenance.
+// each metric against NFE where samplers were compared, alpha_bar of each schedule, the
+// sample pictures and each run's provenance.
 func WriteHTML(w io.Writer, in HTMLInput) error {
 	header, rows := Columns(in.Groups)
 	var figs []figure
@@ -62,6 +63,7 @@ func WriteHTML(w io.Writer, in HTMLInput) error {
 			figs = append(figs, *f)
 		}
 	}
+	figs = append(figs, nfeFigures(in.Groups)...)
 	if in.Store != nil {
 		if f, err := scheduleFigure(in); err == nil && f != nil {
 			figs = append(figs, *f)

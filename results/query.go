@@ -36,6 +36,7 @@ type Filter struct {
 	Spec   string
 	Status string
 	Hash   string // only runs of this trial (spec.Trial.Hash)
+	UID    string // only the run with this uid
 	Last   int    // only the newest N
 	IDs    []int64
 }
@@ -58,6 +59,10 @@ func (s *Store) Runs(f Filter) ([]*Run, error) {
 	if f.Hash != "" {
 		where = append(where, "hash = ?")
 		args = append(args, f.Hash)
+	}
+	if f.UID != "" {
+		where = append(where, "uid = ?")
+		args = append(args, f.UID)
 	}
 	if len(f.IDs) > 0 {
 		ph := strings.TrimSuffix(strings.Repeat("?,", len(f.IDs)), ",")

@@ -24,6 +24,9 @@ type Trial struct {
 	Description string `json:"description,omitempty"`
 	Seed        int    `json:"seed"`
 	Backend     string `json:"backend"`
+	// Kind is empty for a trial that trains, KindSample for one that samples from the final
+	// weights of another run (runner sample); it is part of the hash.
+	Kind string `json:"kind,omitempty"`
 	// Sections maps a table name (data, schedule, ..., train, eval) to its resolved values.
 	Sections map[string]Component `json:"sections"`
 	// Sweep holds the swept keys of this trial and their values, for display.
@@ -49,6 +52,9 @@ func (t *Trial) T() int { return t.Sections["schedule"].Params.Int("T") }
 // values formatted as in TOML; this is what the params table and reports show.
 func (t *Trial) Params() map[string]string {
 	out := map[string]string{"seed": fmt.Sprint(t.Seed), "backend": t.Backend}
+	if t.Kind != "" {
+		out["kind"] = t.Kind
+	}
 	for sec, c := range t.Sections {
 		if c.Name != "" {
 			out[sec+".name"] = c.Name
@@ -114,18 +120,41 @@ func (t *Trial) hash(withSeed bool) string {
 // re-checked against the current plugin declarations, so a run recorded by an older runner
 // still re-runs, or fails with a clear message.
 func FromCanonical(js string) (*Trial, error) {
+	doc, kind, sweep, err := canonicalDoc(js)
+	if err != nil {
+		return nil, err
+	}
+	d := &document{file: "stored spec", raw: doc, lines: map[string]int{}, setKeys: map[string]string{}}
+	trials, err := d.expand()
+	if err != nil {
+		return nil, err
+	}
+	trials[0].Kind = kind
+	if len(sweep) > 0 {
+		trials[0].Sweep = map[string]any{}
+		for k, v := range sweep {
+			trials[0].Sweep[k] = fromJSON(v)
+		}
+	}
+	return trials[0], nil
+}
+
+// canonicalDoc turns a trial's canonical JSON back into the raw document of a spec with
+// that one trial, and returns the trial's kind and sweep labels beside it.
+func canonicalDoc(js string) (doc map[string]any, kind string, sweep map[string]any, err error) {
 	var raw struct {
 		Spec        string                    `json:"spec"`
 		Description string                    `json:"description"`
 		Seed        int                       `json:"seed"`
 		Backend     string                    `json:"backend"`
+		Kind        string                    `json:"kind"`
 		Sections    map[string]map[string]any `json:"sections"`
 		Sweep       map[string]any            `json:"sweep"`
 	}
 	if err := json.Unmarshal([]byte(js), &raw); err != nil {
-		return nil, fmt.Errorf("stored spec is not valid JSON: %w", err)
+		return nil, "", nil, fmt.Errorf("stored spec is not valid JSON: %w", err)
 	}
-	doc := map[string]any{"name": raw.Spec, "backend": raw.Backend, "seeds": []any{int64(raw.Seed)}}
+	doc = map[string]any{"name": raw.Spec, "backend": raw.Backend, "seeds": []any{int64(raw.Seed)}}
 	if raw.Description != "" {
 		doc["description"] = raw.Description
 	}
@@ -141,18 +170,7 @@ func FromCanonical(js string) (*Trial, error) {
 		}
 		doc[sec] = tbl
 	}
-	d := &document{file: "stored spec", raw: doc, lines: map[string]int{}, setKeys: map[string]string{}}
-	trials, err := d.expand()
-	if err != nil {
-		return nil, err
-	}
-	if len(raw.Sweep) > 0 {
-		trials[0].Sweep = map[string]any{}
-		for k, v := range raw.Sweep {
-			trials[0].Sweep[k] = fromJSON(v)
-		}
-	}
-	return trials[0], nil
+	return doc, raw.Kind, raw.Sweep, nil
 }
 
 // fromJSON turns JSON numbers that are integral into int64, as TOML would decode them, so

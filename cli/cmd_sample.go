@@ -1,0 +1,138 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	urfave "github.com/urfave/cli/v2"
+
+	"github.com/ddpm-runner/ddpm-runner/engine"
+	"github.com/ddpm-runner/ddpm-runner/report"
+	"github.com/ddpm-runner/ddpm-runner/results"
+	"github.com/ddpm-runner/ddpm-runner/spec"
+)
+
+func sampleCommand() *urfave.Command {
+	return withUsageErrors(&urfave.Command{
+		Name:      "sample",
+		Usage:     "sample a finished run's final weights with other sampler or evaluation settings, without training",
+		ArgsUsage: "ID",
+		Description: "Loads the final checkpoint of run ID (its EMA weights when it kept an EMA), draws samples with the\n" +
+			"run's [sample] and [eval] settings changed by --set (or by --spec, a small spec with seeds, [sample], [eval] and\n" +
+			"a [sweep] over their keys), evaluates the metrics and records each as a new run of kind sample whose env\n" +
+			"names the parent (parent_run, parent_uid). Naming another sampler drops the parent sampler's own parameters\n" +
+			"(n and clip_denoised stay). The same seed gives the same numbers; `runner rerun --verify` works on it.",
+		Flags: []urfave.Flag{
+			dbFlag(), setFlag(),
+			&urfave.StringFlag{Name: "spec", Usage: "a sample spec: seeds, [sample], [eval] and a [sweep] over their keys"},
+			&urfave.StringFlag{Name: "seeds", Usage: "sampling seeds, as 1,2,3 (default: the parent's seed)"},
+			&urfave.BoolFlag{Name: "dry-run", Usage: "print the resolved sample trials and write nothing"},
+			&urfave.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"},
+			fastMatmulFlag(), maxMemoryFlag(),
+		},
+		Action: func(c *urfave.Context) error {
+			applyFastMatmul(c)
+			store, parent, err := recordedRun(c)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			if parent.Env[engine.KindEnvKey] == spec.KindSample {
+				return usagef("run %d is itself a sample run; sample its parent, run %s", parent.ID, parent.Env[engine.ParentEnvKey])
+			}
+			if parent.Status != results.StatusFinished {
+				return usagef("run %d is %s: only a finished run's weights can be sampled", parent.ID, parent.Status)
+			}
+			followRecordedMatmul(c, c.App.ErrWriter, parent)
+			jobs, err := sampleJobs(c, parent)
+			if err != nil {
+				return err
+			}
+			if c.Bool("dry-run") {
+				index := make([]int, len(jobs))
+				for i := range index {
+					index[i] = i
+				}
+				printTrials(c.App.Writer, jobs, index, len(jobs))
+				return nil
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			failed := 0
+			for i, job := range jobs {
+				fmt.Fprintf(c.App.ErrWriter, "sample %s of run %d: %s seed %d%s\n", trialLabel(i, len(jobs)), parent.ID,
+					report.TerminalText(job.Trial.Section("sample").Name), job.Trial.Seed, report.TerminalText(sweepLabel(job.Trial)))
+				out := engine.SampleFrom(ctx, job, parent, engine.Options{Store: store, Progress: progressWriter(c), Phase: tracePhases(c.App.ErrWriter)})
+				if out.RunID == 0 {
+					return urfave.Exit(fmt.Sprintf("could not start sample %s: %v", trialLabel(i, len(jobs)), out.Err), exitRunFail)
+				}
+				fmt.Fprintf(c.App.ErrWriter, "run %d: %s%s\n", out.RunID, out.Status, errSuffix(out.Err))
+				printSummaries(c.App.Writer, out.Summaries)
+				if out.Status == results.StatusInterrupted {
+					return urfave.Exit(fmt.Sprintf("interrupted: sample run %d stopped", out.RunID), exitRunFail)
+				}
+				if out.Status != results.StatusFinished {
+					failed++
+				}
+			}
+			if failed > 0 {
+				return urfave.Exit(fmt.Sprintf("%d of %d sample runs did not finish", failed, len(jobs)), exitRunFail)
+			}
+			return nil
+		},
+	})
+}
+
+// sampleJobs resolves the sample trials of a `runner sample` call and prepares their jobs.
+func sampleJobs(c *urfave.Context, parent *results.Run) ([]*engine.Job, error) {
+	sets := c.StringSlice("set")
+	if s := c.String("seeds"); s != "" {
+		sets = append(sets, "seeds=["+strings.TrimSpace(s)+"]")
+	}
+	var data []byte
+	file := c.String("spec")
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, usagef("--spec %s: %v", file, err)
+		}
+		data = b
+	}
+	trials, err := spec.SampleTrials(parent.Resolved, file, data, sets)
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	var jobs []*engine.Job
+	for _, t := range trials {
+		t.File = parent.SpecFile
+		if err := engine.CheckBackend(t.Backend); err != nil {
+			return nil, usagef("run %d: %v", parent.ID, err)
+		}
+		job, err := engine.Prepare(t)
+		if err != nil {
+			return nil, usagef("run %d: %v", parent.ID, err)
+		}
+		jobs = append(jobs, job)
+	}
+	if err := checkMemory(jobs, c.String("max-memory")); err != nil {
+		return nil, err
+	}
+	return jobs, nil
+}
+
+// parentOf finds the run a sample run sampled from, by its uid (ids change in merges).
+func parentOf(store *results.Store, r *results.Run) (*results.Run, error) {
+	uid := r.Env[engine.ParentUIDEnvKey]
+	runs, err := store.Runs(results.Filter{UID: uid})
+	if err != nil {
+		return nil, err
+	}
+	if uid == "" || len(runs) == 0 {
+		return nil, fmt.Errorf("sample run %d: its parent (run %s, uid %q) is not in %s", r.ID, r.Env[engine.ParentEnvKey], uid, store.Path)
+	}
+	return runs[0], nil
+}
