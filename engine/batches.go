@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/ddpm-runner/ddpm-runner/diffusion"
+	"github.com/ddpm-runner/ddpm-runner/plugins"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
@@ -48,11 +49,36 @@ func (j *Job) batchInputs(step int, bb *batchBuffers) []*tensors.Tensor {
 	for i := range bb.noise {
 		bb.noise[i] = float32(rng.NormFloat64())
 	}
+	if s := j.Trial.Train().Float("offset_noise"); s > 0 {
+		j.addOffsetNoise(rng, bb, s)
+	}
 	return []*tensors.Tensor{
 		tensors.FromFlatDataAndDimensions(bb.x0, bb.batch, bb.dim),
 		tensors.FromFlatDataAndDimensions(bb.ts, bb.batch),
 		tensors.FromFlatDataAndDimensions(bb.noise, bb.batch, bb.dim),
 		tensors.FromFlatDataAndDimensions(bb.ws, bb.batch),
 		tensors.FromValue(diffusion.DecoderRows(bb.ts, bb.rows)),
+	}
+}
+
+// addOffsetNoise adds offset noise (Guttenberg 2023): s times one N(0, 1) draw per example
+// and channel, the same at every position of the channel, so that the model also learns to
+// change an image's mean brightness. The draws come after the step's noise in its stream, so
+// offset_noise = 0 leaves every other number as it was. Data that are not images have one
+// channel per dimension (the offset then only widens the noise).
+func (j *Job) addOffsetNoise(rng *rand.Rand, bb *batchBuffers, s float64) {
+	channels := bb.dim
+	if img, ok := j.Data.(plugins.ImageData); ok {
+		_, _, channels = img.ImageShape()
+	}
+	offset := make([]float32, channels)
+	for b := range bb.batch {
+		for c := range offset {
+			offset[c] = float32(s * rng.NormFloat64())
+		}
+		row := bb.noise[b*bb.dim : (b+1)*bb.dim]
+		for i := range row {
+			row[i] += offset[i%channels] // values are stored position-major, channel last (HWC)
+		}
 	}
 }

@@ -106,6 +106,11 @@ func PrepareShared(t *spec.Trial, cache DataCache) (*Job, error) {
 			}
 		}
 	}
+	if pc, ok := j.Loss.(plugins.PredictorChecker); ok {
+		if err := pc.CheckPredictor(j.Predictor); err != nil {
+			return nil, fmt.Errorf("[loss] %s with [predictor] %s: %w", t.Section("loss").Name, t.Section("predictor").Name, err)
+		}
+	}
 	if in, ok := j.Net.(plugins.ImageNetwork); ok {
 		img, ok := j.Data.(plugins.ImageData)
 		if !ok {

@@ -7,12 +7,15 @@ import (
 )
 
 // Simple is L_simple (Ho et al. 2020), with Improved DDPM's variance term when the
-// predictor learns one.
-type Simple struct{}
+// predictor learns one, and the MSE optionally weighted by timestep.
+type Simple struct{ Weight Weighting }
+
+// CheckPredictor implements plugins.PredictorChecker.
+func (s Simple) CheckPredictor(p plugins.Predictor) error { return s.Weight.check(p) }
 
 // Loss implements plugins.Loss.
-func (Simple) Loss(in plugins.LossInput) *Node {
-	mse := in.MSE()
+func (s Simple) Loss(in plugins.LossInput) *Node {
+	mse := s.Weight.apply(in, in.MSE())
 	if !in.Predictor.LearnsVariance() {
 		return mse
 	}
@@ -28,19 +31,26 @@ func (VLB) Loss(in plugins.LossInput) *Node {
 }
 
 // Hybrid is L_simple + lambda L_vlb (Improved DDPM), where L_vlb = T * L_t trains only the
-// variance.
-type Hybrid struct{ Lambda float64 }
+// variance; the MSE may be weighted by timestep.
+type Hybrid struct {
+	Lambda float64
+	Weight Weighting
+}
+
+// CheckPredictor implements plugins.PredictorChecker.
+func (h Hybrid) CheckPredictor(p plugins.Predictor) error { return h.Weight.check(p) }
 
 // Loss implements plugins.Loss.
 func (h Hybrid) Loss(in plugins.LossInput) *Node {
-	return Add(in.MSE(), MulScalar(in.VLBTerm(true), h.Lambda*float64(in.Process.T)))
+	return Add(h.Weight.apply(in, in.MSE()), MulScalar(in.VLBTerm(true), h.Lambda*float64(in.Process.T)))
 }
 
 func init() {
 	plugins.Register(plugins.Plugin{
 		Kind: plugins.KindLoss, Name: "simple",
-		Doc: "L_simple: MSE to the predictor's target (plus the variance's VLB term, mean frozen, if the variance is learned)",
-		New: func(plugins.Values) (plugins.Loss, error) { return Simple{}, nil },
+		Doc:    "L_simple: MSE to the predictor's target (plus the variance's VLB term, mean frozen, if the variance is learned)",
+		Params: weightingParams,
+		New:    func(v plugins.Values) (plugins.Loss, error) { return Simple{Weight: weightingOf(v)}, nil },
 	})
 	plugins.Register(plugins.Plugin{
 		Kind: plugins.KindLoss, Name: "vlb",
@@ -50,8 +60,10 @@ func init() {
 	plugins.Register(plugins.Plugin{
 		Kind: plugins.KindLoss, Name: "hybrid",
 		Doc: "L_simple + lambda * L_vlb, the VLB term training only the variance (Improved DDPM)",
-		Params: []plugins.Param{{Name: "lambda", Type: plugins.Float, Default: 0.001, Min: plugins.Bound(0),
-			Doc: "weight of the VLB term"}},
-		New: func(v plugins.Values) (plugins.Loss, error) { return Hybrid{Lambda: v.Float("lambda")}, nil },
+		Params: append([]plugins.Param{{Name: "lambda", Type: plugins.Float, Default: 0.001, Min: plugins.Bound(0),
+			Doc: "weight of the VLB term"}}, weightingParams...),
+		New: func(v plugins.Values) (plugins.Loss, error) {
+			return Hybrid{Lambda: v.Float("lambda"), Weight: weightingOf(v)}, nil
+		},
 	})
 }

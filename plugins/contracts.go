@@ -71,6 +71,18 @@ func (in LossInput) VLBTerm(freezeMean bool) *Node {
 	return in.Process.VLBTerm(in.X0, in.Xt, in.T, mean, logVar, in.Discrete, in.DecoderRows)
 }
 
+// TargetNamer is implemented by a Predictor that says what its mean part regresses to
+// ("eps", "x0", "v" or "mu"), for losses that weight the MSE by target (min-SNR).
+type TargetNamer interface {
+	TargetName() string
+}
+
+// PredictorChecker is implemented by a Loss that works with some predictors only: the engine
+// asks it before a run starts, and its error stops the run before anything is written.
+type PredictorChecker interface {
+	CheckPredictor(p Predictor) error
+}
+
 // Loss is the contract of a loss plugin: the per-example loss to minimise. (The engine logs
 // the MSE and VLB terms of every run, whatever its loss.)
 type Loss interface {

@@ -41,6 +41,9 @@ func (p Predictor) OutputMultiplier() int {
 	return 1
 }
 
+// TargetName implements plugins.TargetNamer: the mean type.
+func (p Predictor) TargetName() string { return p.Mean }
+
 // LearnsVariance implements plugins.Predictor.
 func (p Predictor) LearnsVariance() bool { return p.Variance == Learned || p.Variance == LearnedRange }
 
