@@ -189,6 +189,18 @@ func (m *MNIST) ImageShape() (h, w, c int) { return m.Size, m.Size, 1 }
 
 // Train implements plugins.Dataset: epochs of the training set, each in its own order
 // shuffled from (seed, epoch), so the examples of a step depend only on (seed, step).
+// Classes implements plugins.LabeledData: the ten digits.
+func (m *MNIST) Classes() int { return 10 }
+
+// TrainLabeled implements plugins.LabeledData: Train's examples with their digits.
+func (m *MNIST) TrainLabeled(seed uint64, step, n int, dst []float32, labels []int32) {
+	d := m.Dim()
+	m.shuffler.take(seed, step, n, len(m.trainX), func(i, k int) {
+		toFloat(m.trainX[k], dst[i*d:(i+1)*d])
+		labels[i] = int32(m.trainY[k])
+	})
+}
+
 func (m *MNIST) Train(seed uint64, step, n int, dst []float32) {
 	d := m.Dim()
 	m.shuffler.take(seed, step, n, len(m.trainX), func(i, k int) { toFloat(m.trainX[k], dst[i*d:(i+1)*d]) })

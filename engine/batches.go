@@ -25,6 +25,7 @@ const (
 	noiseInput              // eps [batch, dim]
 	weightsInput            // importance weights [batch]
 	decoderRowsInput        // rows with t = 0 (see diffusion.DecoderRows)
+	labelsInput             // class labels [batch], int32 (class-conditional jobs only)
 )
 
 // batchBuffers are the host buffers of one training batch, reused across steps.
@@ -33,17 +34,22 @@ type batchBuffers struct {
 	x0, noise  []float32
 	ts, rows   []int32
 	ws         []float32
+	labels     []int32
 }
 
 func newBatchBuffers(batch, dim int) *batchBuffers {
 	return &batchBuffers{batch: batch, dim: dim, x0: make([]float32, batch*dim), noise: make([]float32, batch*dim),
-		ts: make([]int32, batch), rows: make([]int32, batch), ws: make([]float32, batch)}
+		ts: make([]int32, batch), rows: make([]int32, batch), ws: make([]float32, batch), labels: make([]int32, batch)}
 }
 
 // batchInputs draws the inputs of a training step (x_0, t, eps, importance weights) from the
 // step's own random stream, and lists the rows with t = 0 for the decoder term.
 func (j *Job) batchInputs(step int, bb *batchBuffers) []*tensors.Tensor {
-	j.Data.Train(uint64(j.Trial.Seed), step, bb.batch, bb.x0)
+	if j.ClassCond {
+		j.Data.(plugins.LabeledData).TrainLabeled(uint64(j.Trial.Seed), step, bb.batch, bb.x0, bb.labels)
+	} else {
+		j.Data.Train(uint64(j.Trial.Seed), step, bb.batch, bb.x0)
+	}
 	rng := batchRNG(j.Trial.Seed, step)
 	j.Timesteps.Sample(rng, bb.ts, bb.ws)
 	for i := range bb.noise {
@@ -52,13 +58,18 @@ func (j *Job) batchInputs(step int, bb *batchBuffers) []*tensors.Tensor {
 	if s := j.Trial.Train().Float("offset_noise"); s > 0 {
 		j.addOffsetNoise(rng, bb, s)
 	}
-	return []*tensors.Tensor{
+	inputs := []*tensors.Tensor{
 		tensors.FromFlatDataAndDimensions(bb.x0, bb.batch, bb.dim),
 		tensors.FromFlatDataAndDimensions(bb.ts, bb.batch),
 		tensors.FromFlatDataAndDimensions(bb.noise, bb.batch, bb.dim),
 		tensors.FromFlatDataAndDimensions(bb.ws, bb.batch),
 		tensors.FromValue(diffusion.DecoderRows(bb.ts, bb.rows)),
 	}
+	if j.ClassCond { // the label draws come last in the step's stream
+		dropLabels(bb.labels, j.Classes, j.Trial.Train().Float("label_dropout"), rng.Float64)
+		inputs = append(inputs, tensors.FromFlatDataAndDimensions(bb.labels, bb.batch))
+	}
+	return inputs
 }
 
 // addOffsetNoise adds offset noise (Guttenberg 2023): s times one N(0, 1) draw per example

@@ -39,7 +39,13 @@ func (r *runner) sampleAndEvaluate(ctx context.Context) error {
 	// Training examples for the metrics' data floor: the first batch of a stream no step uses.
 	trainRef := make([]float32, m*j.Data.Dim())
 	j.Data.Train(uint64(j.Trial.Seed)^referenceStream, 0, m, trainRef)
-	in := plugins.EvalInput{Dim: j.Data.Dim(), Discrete: j.Data.Discrete(), Samples: samples, HeldOut: held,
+	var sampleLabels []int
+	if j.ClassCond {
+		for _, l := range j.sampleLabels(len(samples) / j.Data.Dim()) {
+			sampleLabels = append(sampleLabels, int(l))
+		}
+	}
+	in := plugins.EvalInput{Dim: j.Data.Dim(), Discrete: j.Data.Discrete(), Samples: samples, HeldOut: held, SampleLabels: sampleLabels,
 		Train: trainRef, ArtifactDir: r.dir,
 		Context: ctx,
 		Bound:   func(x []float32) (float64, float64, float64, error) { return Bound(ctx, r.backend, evalCtx, j, x) }}
@@ -112,7 +118,11 @@ func (r *runner) writeSampleFigures(samples, held []float32) error {
 	if img, ok := j.Data.(plugins.ImageData); ok {
 		path := filepath.Join(r.dir, "samples_grid.png")
 		h, w, c := img.ImageShape()
-		if err := figures.GridPNG(path, samples, h, w, c, 10); err != nil {
+		grid := samples
+		if j.ClassCond { // one row per class
+			grid = classRows(samples, j.sampleLabels(len(samples)/j.Data.Dim()), j.Data.Dim(), j.Classes, 10)
+		}
+		if err := figures.GridPNG(path, grid, h, w, c, 10); err != nil {
 			return fmt.Errorf("sample grid: %w", err)
 		}
 		if err := r.opt.Store.AddArtifact(r.id, "samples_grid.png", path); err != nil {

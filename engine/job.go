@@ -27,6 +27,11 @@ type Job struct {
 	Timesteps       plugins.TimestepSampler
 	// DataSeconds is how long building the dataset (reading and preparing files) took.
 	DataSeconds float64
+	// ClassCond says the network is conditioned on Classes class labels (train.class_cond);
+	// Guidance is the sampling's classifier-free guidance scale (see conditional.go).
+	ClassCond bool
+	Classes   int
+	Guidance  float64
 }
 
 type namedMetric struct {
@@ -105,6 +110,9 @@ func PrepareShared(t *spec.Trial, cache DataCache) (*Job, error) {
 				cache[dataKey] = j.Data
 			}
 		}
+	}
+	if err := j.prepareConditioning(); err != nil {
+		return nil, err
 	}
 	if pc, ok := j.Loss.(plugins.PredictorChecker); ok {
 		if err := pc.CheckPredictor(j.Predictor); err != nil {

@@ -40,7 +40,11 @@ func (j *Job) trainModelFn(ctx *gctx.Context, spec any, inputs []*Node) []*Node 
 	x0, t, noise := inputs[x0Input], inputs[timestepsInput], inputs[noiseInput]
 	weights, decoderRows := inputs[weightsInput], inputs[decoderRowsInput]
 	xt := j.Process.QSample(x0, t, noise)
-	out := j.Net.Apply(ctx.In(modelScope), xt, t, j.Data.Dim()*j.Predictor.OutputMultiplier())
+	var label *Node
+	if len(inputs) > labelsInput {
+		label = inputs[labelsInput]
+	}
+	out := j.network(ctx, xt, t, label)
 	in := plugins.LossInput{Process: j.Process, Predictor: j.Predictor, X0: x0, Xt: xt, T: t, Noise: noise,
 		Output: out, Discrete: j.Data.Discrete(), DecoderRows: decoderRows}
 	perExample := j.Loss.Loss(in)
@@ -189,17 +193,16 @@ func evalContext(trained, out *gctx.Context, useEMA bool) (*gctx.Context, error)
 // step, or one between): the sampler works on its plan's step index i, and the network it
 // calls is told the original timestep of the index it asks about. Every call of the network
 // adds one to evals.
-func (j *Job) sampleStepFn(first, last bool, evals *int) func(ctx *gctx.Context, x, state, i, noise *Node) []*Node {
-	return func(ctx *gctx.Context, x, state, i, noise *Node) []*Node {
+func (j *Job) sampleStepFn(first, last bool, evals *int) func(ctx *gctx.Context, x, state, i, noise, label *Node) []*Node {
+	return func(ctx *gctx.Context, x, state, i, noise, label *Node) []*Node {
 		netT := make([]int32, len(j.SampleTimesteps))
 		for k, t := range j.SampleTimesteps {
 			netT[k] = int32(t)
 		}
 		table := Const(x.Graph(), netT)
 		model := func(x, i *Node) *Node {
-			*evals++
 			t := Reshape(Gather(table, ExpandAxes(i, -1)), i.Shape().Dimensions...)
-			return j.Net.Apply(ctx.In(modelScope), x, t, j.Data.Dim()*j.Predictor.OutputMultiplier())
+			return j.guided(ctx, x, t, label, evals)
 		}
 		next, st := j.Sampler.Step(plugins.SamplerStep{Process: j.SampleProcess, Predictor: j.Predictor, Model: model,
 			X: x, State: state, I: i, Noise: noise, First: first, Last: last, Clip: j.clip()})
@@ -215,7 +218,11 @@ func (j *Job) clip() bool {
 // boundTermFn computes L_t per example (nats/dim) for the examples x0 at timesteps t.
 func (j *Job) boundTermFn(ctx *gctx.Context, x0, t, noise *Node) *Node {
 	xt := j.Process.QSample(x0, t, noise)
-	out := j.Net.Apply(ctx.In(modelScope), xt, t, j.Data.Dim()*j.Predictor.OutputMultiplier())
+	var noClass *Node // a class-conditional model's bound is that of its unconditional model
+	if j.ClassCond {
+		noClass = AddScalar(ZerosLike(t), float64(j.Classes))
+	}
+	out := j.network(ctx, xt, t, noClass)
 	meanOut, varOut := j.Predictor.Split(out)
 	mean, logVar, _ := j.Predictor.Reverse(j.Process, meanOut, varOut, xt, t, j.clip())
 	return j.Process.VLBTerm(x0, xt, t, mean, logVar, j.Data.Discrete(), nil)

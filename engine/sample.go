@@ -45,6 +45,7 @@ func Sample(ctx context.Context, backend backends.Backend, evalCtx *gctx.Context
 	}
 	state := make([]float32, n*dim)
 	noise := make([]float32, n*dim)
+	labels := j.sampleLabels(n)
 	tIdx := make([]int32, n)
 	nfe := 0
 	last := len(j.SampleTimesteps) - 1
@@ -71,7 +72,7 @@ func Sample(ctx context.Context, backend backends.Backend, evalCtx *gctx.Context
 			tIdx[k] = int32(i)
 		}
 		out, err := sg.exec.Exec(tensors.FromFlatDataAndDimensions(x, n, dim), tensors.FromFlatDataAndDimensions(state, n, dim),
-			tIdx, tensors.FromFlatDataAndDimensions(noise, n, dim))
+			tIdx, tensors.FromFlatDataAndDimensions(noise, n, dim), labels)
 		if err != nil {
 			return nil, 0, err
 		}

@@ -130,7 +130,35 @@ func (IS) Evaluate(in plugins.EvalInput) (plugins.EvalResult, error) {
 	return plugins.EvalResult{Values: vals, Notes: map[string]string{"featurizer": model.ID()}}, nil
 }
 
+// ClassAccuracy is the share of a class-conditional model's samples that the MNIST
+// classifier assigns to the class they were drawn for: how well the conditioning (and the
+// guidance) works.
+type ClassAccuracy struct{}
+
+// Evaluate implements plugins.Metric.
+func (ClassAccuracy) Evaluate(in plugins.EvalInput) (plugins.EvalResult, error) {
+	if in.SampleLabels == nil {
+		return plugins.EvalResult{}, fmt.Errorf("class_accuracy needs a class-conditional run (train.class_cond = true)")
+	}
+	model, err := mnistFeaturizer()
+	if err != nil {
+		return plugins.EvalResult{}, err
+	}
+	img, err := toMNIST(in, in.Samples)
+	if err != nil {
+		return plugins.EvalResult{}, fmt.Errorf("class_accuracy %v", err)
+	}
+	return plugins.EvalResult{Values: map[string]float64{"class_accuracy": model.Accuracy(img, in.SampleLabels)},
+		Notes: map[string]string{"featurizer": model.ID()}}, nil
+}
+
 func init() {
+	plugins.Register(plugins.Plugin{Kind: plugins.KindMetric, Name: "class_accuracy",
+		Doc: "share of a class-conditional model's samples that the MNIST classifier assigns to their class",
+		Reports: []plugins.Report{
+			{Key: "class_accuracy", Better: plugins.HigherIsBetter, Unit: "fraction", Doc: "classifier accuracy on the samples, against the classes they were drawn for"},
+		},
+		New: func(plugins.Values) (plugins.Metric, error) { return ClassAccuracy{}, nil }})
 	plugins.Register(plugins.Plugin{Kind: plugins.KindMetric, Name: "fid",
 		Doc:     "FID-style Fréchet distance between MNIST-classifier features (256-d) of samples and held-out data",
 		Reports: distanceReports("fid", "Fréchet distance of MNIST-classifier features", "squared feature units"),

@@ -128,3 +128,32 @@ func TestInceptionScoreOfHeldOutData(t *testing.T) {
 		t.Errorf("IS of one repeated image = %g, want 1", v)
 	}
 }
+
+// class_accuracy on held-out digits with their own labels is the classifier's accuracy (near
+// 1); with the labels shifted by one it is near 0; without labels it is an error.
+func TestClassAccuracy(t *testing.T) {
+	data, err := datasets.LoadMNIST("", nil, 14)
+	if err != nil {
+		t.Skip(err)
+	}
+	x, labels := data.HeldOut(500), data.TestLabels(500)
+	shifted := make([]int, len(labels))
+	for i, l := range labels {
+		shifted[i] = (l + 1) % 10
+	}
+	for _, c := range []struct {
+		labels   []int
+		lo, high float64
+	}{{labels, 0.95, 1}, {shifted, 0, 0.05}} {
+		res, err := ClassAccuracy{}.Evaluate(plugins.EvalInput{H: 14, W: 14, C: 1, Dim: 196, Samples: x, SampleLabels: c.labels})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a := res.Values["class_accuracy"]; a < c.lo || a > c.high {
+			t.Errorf("accuracy %v, want it in [%g, %g]", a, c.lo, c.high)
+		}
+	}
+	if _, err := (ClassAccuracy{}).Evaluate(plugins.EvalInput{H: 14, W: 14, C: 1, Dim: 196, Samples: x}); err == nil {
+		t.Error("no labels: no error")
+	}
+}

@@ -24,6 +24,23 @@ type MLP struct {
 	Hidden   []int
 	EmbedDim int
 	Skip     bool
+	Classes  int // set by SetClasses for class-conditional training; 0 otherwise
+}
+
+// SetClasses implements plugins.ClassNetwork.
+func (m *MLP) SetClasses(n int) { m.Classes = n }
+
+// ApplyClass implements plugins.ClassNetwork: the class's learned embedding is added to
+// the timestep embedding.
+func (m *MLP) ApplyClass(ctx *context.Context, xt, t, label *Node, outDim int) *Node {
+	return m.apply(ctx, xt, t, label, outDim)
+}
+
+// ClassEmbedding is a learned vector per class and one for "no class" (label = classes),
+// [classes + 1, dim], looked up for each example.
+func ClassEmbedding(ctx *context.Context, label *Node, classes, dim int, dtype dtypes.DType) *Node {
+	table := ctx.VariableWithShape("class_embedding", shapes.Make(dtype, classes+1, dim)).ValueGraph(label.Graph())
+	return Gather(table, ExpandAxes(label, -1)) // [batch, dim]
 }
 
 // TimestepEmbedding is the sinusoidal embedding of Vaswani et al. as DDPM uses it:
@@ -60,7 +77,14 @@ func SiLU(x *Node) *Node { return Mul(x, Sigmoid(x)) }
 
 // Apply implements plugins.Network.
 func (m MLP) Apply(ctx *context.Context, xt, t *Node, outDim int) *Node {
+	return m.apply(ctx, xt, t, nil, outDim)
+}
+
+func (m MLP) apply(ctx *context.Context, xt, t, label *Node, outDim int) *Node {
 	temb := TimestepEmbedding(t, m.EmbedDim, xt.DType())
+	if label != nil {
+		temb = Add(temb, ClassEmbedding(ctx.In("class"), label, m.Classes, m.EmbedDim, xt.DType()))
+	}
 	h := Concatenate([]*Node{xt, temb}, -1)
 	for i, width := range m.Hidden {
 		h = SiLU(Dense(ctx.Inf("layer%d", i), h, width))
@@ -92,7 +116,7 @@ func init() {
 				Doc: "add s(t) * x_t to the output (s learned from the timestep embedding): lets a narrow MLP predict high-dimensional noise"},
 		},
 		New: func(v plugins.Values) (plugins.Network, error) {
-			return MLP{Hidden: v.Ints("hidden"), EmbedDim: v.Int("embed"), Skip: v.Bool("skip")}, nil
+			return &MLP{Hidden: v.Ints("hidden"), EmbedDim: v.Int("embed"), Skip: v.Bool("skip")}, nil
 		},
 	})
 }

@@ -31,6 +31,16 @@ type UNet struct {
 	Mults    []int  // channel multiplier per level; len(Mults) levels, halving resolution between them
 	Norm     string // "none" or "group" (see above)
 	H, W, C  int    // image layout, set by the engine from the data
+	Classes  int    // set by SetClasses for class-conditional training; 0 otherwise
+}
+
+// SetClasses implements plugins.ClassNetwork.
+func (u *UNet) SetClasses(n int) { u.Classes = n }
+
+// ApplyClass implements plugins.ClassNetwork: the class's learned embedding is added to the
+// timestep embedding that every residual block receives.
+func (u *UNet) ApplyClass(ctx *context.Context, xt, t, label *Node, outDim int) *Node {
+	return u.apply(ctx, xt, t, label, outDim)
 }
 
 // Normalisations of the U-Net's residual blocks.
@@ -44,6 +54,10 @@ func (u *UNet) SetImageShape(h, w, c int) { u.H, u.W, u.C = h, w, c }
 
 // Apply implements plugins.Network.
 func (u *UNet) Apply(ctx *context.Context, xt, t *Node, outDim int) *Node {
+	return u.apply(ctx, xt, t, nil, outDim)
+}
+
+func (u *UNet) apply(ctx *context.Context, xt, t, label *Node, outDim int) *Node {
 	if u.H == 0 {
 		panic("unet: image shape not set")
 	}
@@ -58,6 +72,9 @@ func (u *UNet) Apply(ctx *context.Context, xt, t *Node, outDim int) *Node {
 	temb := TimestepEmbedding(t, u.Channels, xt.DType())
 	temb = Dense(ctx.In("temb0"), temb, emb)
 	temb = Dense(ctx.In("temb1"), SiLU(temb), emb)
+	if label != nil {
+		temb = Add(temb, ClassEmbedding(ctx.In("class"), label, u.Classes, emb, xt.DType()))
+	}
 
 	x := TransposeAllAxes(Reshape(xt, b, P, u.C), 1, 0, 2) // [P, B, C]
 	c := &convCtx{impl: impl, norm: u.Norm == NormGroup}

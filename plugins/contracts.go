@@ -150,8 +150,11 @@ type EvalInput struct {
 	// H, W, C give the image layout of an example (HWC order); zero for data that are not images.
 	H, W, C int
 	Samples []float32 // n*Dim values
-	HeldOut []float32 // m*Dim values
-	Train   []float32 // training examples, as many as HeldOut
+	// SampleLabels are the classes the samples were drawn for (class-conditional models);
+	// nil otherwise.
+	SampleLabels []int
+	HeldOut      []float32 // m*Dim values
+	Train        []float32 // training examples, as many as HeldOut
 	// Bound computes the variational bound per dimension on examples (prior, sum of the L_t
 	// terms, decoder), averaged over them, in nats per dimension.
 	Bound func(x []float32) (prior, terms, decoder float64, err error)
@@ -179,6 +182,23 @@ type Metric interface {
 // ImageData is implemented by datasets of images: examples are H*W*C values in HWC order.
 type ImageData interface {
 	ImageShape() (h, w, c int)
+}
+
+// LabeledData is implemented by a dataset whose examples have class labels, for
+// class-conditional training (train.class_cond).
+type LabeledData interface {
+	// Classes is the number of classes; labels are 0..Classes()-1.
+	Classes() int
+	// TrainLabeled is Train with the examples' labels in labels (n values).
+	TrainLabeled(seed uint64, step, n int, dst []float32, labels []int32)
+}
+
+// ClassNetwork is implemented by a network that can be conditioned on a class label: label
+// is [batch] int32 in 0..classes, where classes itself means "no class" (the label dropped,
+// for classifier-free guidance). SetClasses is called before the first Apply.
+type ClassNetwork interface {
+	SetClasses(classes int)
+	ApplyClass(ctx *context.Context, xt, t, label *Node, outDim int) *Node
 }
 
 // ImageNetwork is implemented by networks that need the image layout of the data (a U-Net);

@@ -127,6 +127,7 @@ func init() {
 			Doc: "how samples are drawn after training", Common: []Param{
 				{Name: "n", Type: Int, Default: 1000, Min: Bound(1), Max: Bound(1 << 26), Doc: "number of samples drawn after training"},
 				{Name: "clip_denoised", Type: Bool, Default: true, Doc: "clip x0-hat to the data range [-1, 1] at each step (images only)"},
+				{Name: "guidance", Type: Float, Default: 1.0, Min: Bound(0), Doc: "classifier-free guidance scale s of a class-conditional model: out = uncond + s (cond - uncond); 0 unconditional, 1 conditional, above 1 guided (2 NFE per evaluation)"},
 			}},
 		{Kind: KindMetric, Table: "eval", Key: "metrics", Contract: reflect.TypeFor[Metric](),
 			Doc: "what is measured after training"},

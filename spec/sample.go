@@ -19,7 +19,7 @@ var sampleTables = []string{"sample", "eval"}
 
 // sharedSampleKeys are the [sample] keys every sampler has: they stay the parent's when a
 // sample spec names another sampler, whose own parameters start from their defaults.
-var sharedSampleKeys = []string{"n", "clip_denoised"}
+var sharedSampleKeys = []string{"n", "clip_denoised", "guidance"}
 
 // SampleTrials builds the trials of `runner sample`: the parent run's resolved trial
 // (parentCanonical, as stored with it) with other [sample] and [eval] settings, of kind
