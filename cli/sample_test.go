@@ -13,7 +13,7 @@ import (
 
 // sampleParentSets train quickSpec a little longer, on the cosine schedule, with an EMA.
 var sampleParentSets = []string{"--set", "train.steps=40", "--set", "schedule.name=cosine", "--set", "train.ema=0.9",
-	"--set", "train.checkpoint_every=20"}
+	"--set", "train.checkpoint_every=20", "--set", `eval.metrics=["frechet", "nll"]`}
 
 // trainedParent trains the parent run of the sample tests and returns its database.
 func trainedParent(t *testing.T) (db string) {
@@ -107,6 +107,13 @@ func TestSampleRecordsARunOfTheParentsWeights(t *testing.T) {
 	}
 	if n, _ := store.CountMetrics(5); n != 0 {
 		t.Errorf("the rerun of a sample run trained (%d metrics)", n)
+	}
+	// The HTML report charts the sample metric against NFE and draws the bound by timestep.
+	code, page, errOut := runCLI(t, "report", "--db", db, "--format", "html")
+	for _, want := range []string{`alt="frechet against NFE"`, `alt="bound per timestep"`} {
+		if code != 0 || !strings.Contains(page, want) {
+			t.Errorf("report --format html (exit %d, %s) has no %s", code, errOut, want)
+		}
 	}
 }
 

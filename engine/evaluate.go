@@ -48,7 +48,11 @@ func (r *runner) sampleAndEvaluate(ctx context.Context) error {
 	in := plugins.EvalInput{Dim: j.Data.Dim(), Discrete: j.Data.Discrete(), Samples: samples, HeldOut: held, SampleLabels: sampleLabels,
 		Train: trainRef, ArtifactDir: r.dir,
 		Context: ctx,
-		Bound:   func(x []float32) (float64, float64, float64, error) { return Bound(ctx, r.backend, evalCtx, j, x) }}
+		Bound: func(x []float32) (float64, float64, float64, error) {
+			b, err := BoundTerms(ctx, r.backend, evalCtx, j, x)
+			r.boundPerT = b.PerT
+			return b.Prior, b.Terms, b.Decoder, err
+		}}
 	if img, ok := j.Data.(plugins.ImageData); ok {
 		in.H, in.W, in.C = img.ImageShape()
 	}
@@ -72,7 +76,29 @@ func (r *runner) sampleAndEvaluate(ctx context.Context) error {
 			return err
 		}
 	}
-	return nil
+	return r.writeBoundPerT()
+}
+
+// BoundArtifact is the per-timestep bound of a run's final evaluation: a CSV with t, L_t in
+// nats per dimension and in bits per dimension (L_0 is the decoder term; the prior term
+// L_T is not a row).
+const BoundArtifact = "bound_per_t.csv"
+
+// writeBoundPerT keeps the terms of the bound a metric computed, if any, as an artifact.
+func (r *runner) writeBoundPerT() error {
+	if r.boundPerT == nil {
+		return nil
+	}
+	var b strings.Builder
+	b.WriteString("t,nats_per_dim,bits_per_dim\n")
+	for t, v := range r.boundPerT {
+		fmt.Fprintf(&b, "%d,%.17g,%.17g\n", t, v, v/math.Ln2)
+	}
+	path := filepath.Join(r.dir, BoundArtifact)
+	if err := writeAtomic(path, []byte(b.String())); err != nil {
+		return err
+	}
+	return r.opt.Store.AddArtifact(r.id, BoundArtifact, path)
 }
 
 // drawSamples draws the run's samples and records their speed and how many are not finite.

@@ -23,7 +23,11 @@ const (
 
 // trainOutputs are the per-step values the training graph returns, in order, after the
 // trainer's own batch loss and moving-average loss.
-var trainOutputs = []string{"per_example", "mse", "vlb_t"}
+var trainOutputs = []string{"per_example", "mse", "vlb_t", "vlb_quartiles"}
+
+// vlbQuartiles is how many groups of t the logged L_t is also broken into (improved-diffusion
+// logs its terms by quartile of t).
+const vlbQuartiles = 4
 
 // logStep is the trainer spec of the steps whose MSE and L_t are logged. Other steps (spec
 // nil) run a graph without them: L_t needs the posterior, the reverse mean and a KL over
@@ -51,11 +55,24 @@ func (j *Job) trainModelFn(ctx *gctx.Context, spec any, inputs []*Node) []*Node 
 	train.AddLoss(ctx, ReduceAllMean(Mul(weights, perExample)))
 	if spec != logStep {
 		zero := ScalarZero(x0.Graph(), perExample.DType())
-		return []*Node{StopGradient(perExample), zero, zero}
+		return []*Node{StopGradient(perExample), zero, zero, Zeros(x0.Graph(), shapes.Make(perExample.DType(), 2*vlbQuartiles))}
 	}
 	mse := ReduceAllMean(StopGradient(in.MSE()))
-	vlb := ReduceAllMean(StopGradient(in.VLBTerm(false)))
-	return []*Node{StopGradient(perExample), mse, vlb}
+	vlbTerms := StopGradient(in.VLBTerm(false))
+	return []*Node{StopGradient(perExample), mse, ReduceAllMean(vlbTerms), quartileSums(vlbTerms, t, j.Process.T)}
+}
+
+// quartileSums returns, for each quartile q of t (t in [q T/4, (q+1) T/4)), the sum of the
+// batch's L_t in it, then the number of examples in it: [sum_0..sum_3, count_0..count_3].
+func quartileSums(terms, t *Node, T int) *Node {
+	q := MinScalar(DivScalar(MulScalar(t, vlbQuartiles), float64(T)), vlbQuartiles-1)
+	var sums, counts []*Node
+	for k := range vlbQuartiles {
+		mask := ConvertDType(Equal(q, Scalar(t.Graph(), t.DType(), k)), terms.DType())
+		sums = append(sums, ReduceAllSum(Mul(terms, mask)))
+		counts = append(counts, ReduceAllSum(mask))
+	}
+	return Stack(append(sums, counts...), 0)
 }
 
 // passthrough is a train metric that returns one of the model outputs unchanged, so that

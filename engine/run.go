@@ -171,6 +171,7 @@ type runner struct {
 	resume    bool // continue from the run's checkpoint instead of starting afresh
 	lock      *runLock
 	stopBeat  func()
+	boundPerT []float64 // L_t of the final evaluation's bound, when a metric computed it
 }
 
 // errDiverged marks a run stopped by the NaN/Inf guard.

@@ -91,6 +91,21 @@ const boundBatch = 1000
 // the decoder term L_0. Every timestep is evaluated (no sampling of t).
 // A cancelled ctx stops it between two timesteps with ctx's error.
 func Bound(ctx context.Context, backend backends.Backend, evalCtx *gctx.Context, j *Job, x []float32) (prior, terms, decoder float64, err error) {
+	b, err := BoundTerms(ctx, backend, evalCtx, j, x)
+	return b.Prior, b.Terms, b.Decoder, err
+}
+
+// BoundResult is the bound of Bound with its terms one by one.
+type BoundResult struct {
+	Prior, Terms, Decoder float64
+	// PerT is L_t for each t (PerT[0] = L_0, the decoder term), in nats per dimension
+	// averaged over the examples.
+	PerT []float64
+}
+
+// BoundTerms is Bound with every L_t kept. Terms and Decoder are summed in the order they
+// always were (examples in batches, t within each), so they keep their bits.
+func BoundTerms(ctx context.Context, backend backends.Backend, evalCtx *gctx.Context, j *Job, x []float32) (b BoundResult, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("bound: %v", p)
@@ -100,10 +115,11 @@ func Bound(ctx context.Context, backend backends.Backend, evalCtx *gctx.Context,
 	n := len(x) / dim
 	exec, err := gctx.NewExec(backend, evalCtx, j.boundTermFn)
 	if err != nil {
-		return 0, 0, 0, err
+		return b, err
 	}
 	defer exec.Finalize()
-	prior = j.Process.PriorKL(x)
+	b.Prior = j.Process.PriorKL(x)
+	sums := make([]float64, j.Process.T)
 	for start := 0; start < n; start += boundBatch {
 		end := min(n, start+boundBatch)
 		m := end - start
@@ -112,7 +128,7 @@ func Bound(ctx context.Context, backend backends.Backend, evalCtx *gctx.Context,
 		noise := make([]float32, m*dim)
 		for t := range j.Process.T {
 			if err := ctx.Err(); err != nil {
-				return 0, 0, 0, err
+				return BoundResult{}, err
 			}
 			rng := rand.New(rand.NewPCG(uint64(j.Trial.Seed)^0xb0b0, uint64(t)<<32|uint64(start)))
 			for k := range noise {
@@ -123,18 +139,24 @@ func Bound(ctx context.Context, backend backends.Backend, evalCtx *gctx.Context,
 			}
 			out, err := exec.Exec(xb, ts, tensors.FromFlatDataAndDimensions(noise, m, dim))
 			if err != nil {
-				return 0, 0, 0, err
+				return BoundResult{}, err
 			}
 			var sum float64
 			for _, v := range tensors.MustCopyFlatData[float32](out[0]) {
 				sum += float64(v)
 			}
+			sums[t] += sum
 			if t == 0 {
-				decoder += sum
+				b.Decoder += sum
 			} else {
-				terms += sum
+				b.Terms += sum
 			}
 		}
 	}
-	return prior, terms / float64(n), decoder / float64(n), nil
+	b.Terms, b.Decoder = b.Terms/float64(n), b.Decoder/float64(n)
+	b.PerT = make([]float64, len(sums))
+	for t, s := range sums {
+		b.PerT[t] = s / float64(n)
+	}
+	return b, nil
 }

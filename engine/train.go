@@ -217,6 +217,13 @@ func (l *trainLoop) step(step int) (float64, error) {
 				return out.loss, err
 			}
 		}
+		for q, n := range out.vlbCounts { // a quartile with no example in the batch is not logged
+			if n > 0 {
+				if err := l.mw.Add(fmt.Sprintf("vlb_t_q%d", q), step, float64(out.vlbSums[q])/float64(n)); err != nil {
+					return out.loss, err
+				}
+			}
+		}
 	}
 	if ckptEvery > 0 && step%ckptEvery == 0 && step < steps {
 		if err := l.checkpoint(); err != nil {
@@ -258,6 +265,9 @@ type stepOutputs struct {
 	loss       float64   // the batch's (importance-weighted) loss
 	perExample []float32 // unweighted per-example losses, for the timestep sampler
 	mse, vlb   float64   // batch means of the MSE and L_t (zero on steps that do not log)
+	// vlbSums and vlbCounts are the sum of L_t and the number of examples in each quartile
+	// of t (zero on steps that do not log).
+	vlbSums, vlbCounts []float32
 }
 
 // readStepOutputs names the trainer's outputs: its own batch loss and moving average of it,
@@ -265,8 +275,9 @@ type stepOutputs struct {
 func readStepOutputs(out []*tensors.Tensor) stepOutputs {
 	const trainerOwn = 2
 	at := func(name string) *tensors.Tensor { return out[trainerOwn+slices.Index(trainOutputs, name)] }
+	q := tensors.MustCopyFlatData[float32](at("vlb_quartiles"))
 	return stepOutputs{loss: scalar(out[0]), perExample: tensors.MustCopyFlatData[float32](at("per_example")),
-		mse: scalar(at("mse")), vlb: scalar(at("vlb_t"))}
+		mse: scalar(at("mse")), vlb: scalar(at("vlb_t")), vlbSums: q[:vlbQuartiles], vlbCounts: q[vlbQuartiles:]}
 }
 
 func scalar(t *tensors.Tensor) float64 {

@@ -47,7 +47,8 @@ type htmlRun struct {
 
 // WriteHTML writes one self-contained page: the comparison table, loss curves per group
 // (mean over seeds with a min-max band), a bar chart per ranked metric with 95% CI whiskers,
-// each metric against NFE where samplers were compared, alpha_bar of each schedule, the
+// each metric against NFE where samplers were compared, the bound per timestep, alpha_bar of
+// each schedule, the
 // sample pictures and each run's provenance.
 func WriteHTML(w io.Writer, in HTMLInput) error {
 	header, rows := Columns(in.Groups)
@@ -65,6 +66,9 @@ func WriteHTML(w io.Writer, in HTMLInput) error {
 	}
 	figs = append(figs, nfeFigures(in.Groups)...)
 	if in.Store != nil {
+		if f, err := boundFigure(in.Groups, in.Store); err == nil && f != nil {
+			figs = append(figs, *f)
+		}
 		if f, err := scheduleFigure(in); err == nil && f != nil {
 			figs = append(figs, *f)
 		}

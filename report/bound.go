@@ -1,0 +1,102 @@
+package report
+
+import (
+	"os"
+	"strconv"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+
+	"github.com/ddpm-runner/ddpm-runner/results"
+)
+
+// boundArtifact is the engine's per-timestep bound of a run (engine.BoundArtifact; the
+// report reads runs, it does not link the engine).
+const boundArtifact = "bound_per_t.csv"
+
+// boundFigure draws each group's L_t against t (mean over the seeds that recorded it), in
+// bits per dimension: where in the chain the bound is spent. The terms at t = 0 (the decoder)
+// are left out, as their scale is another.
+func boundFigure(groups []*Group, store *results.Store) (*figure, error) {
+	p := plot.New()
+	p.Title.Text = "bound per timestep (L_t, t >= 1; mean over seeds)"
+	p.X.Label.Text, p.Y.Label.Text = "t", "bits/dim"
+	drawn, positive := 0, true
+	for _, g := range groups {
+		var sum []float64
+		runs := 0
+		for _, r := range g.Runs {
+			terms := readBoundTerms(store, r.ID)
+			if terms == nil {
+				continue
+			}
+			if sum == nil {
+				sum = make([]float64, len(terms))
+			}
+			if len(terms) != len(sum) {
+				continue
+			}
+			for t, v := range terms {
+				sum[t] += v
+			}
+			runs++
+		}
+		if runs == 0 || len(sum) < 2 {
+			continue
+		}
+		pts := make(plotter.XYs, 0, len(sum)-1)
+		for t := 1; t < len(sum); t++ {
+			pts = append(pts, plotter.XY{X: float64(t), Y: sum[t] / float64(runs)})
+			positive = positive && sum[t] > 0
+		}
+		l, err := plotter.NewLine(pts)
+		if err != nil {
+			return nil, err
+		}
+		l.Color = plotutil.Color(drawn)
+		p.Add(l)
+		name := g.Label
+		if len(name) > 50 {
+			name = name[:50] + "…"
+		}
+		p.Legend.Add(name, l)
+		drawn++
+	}
+	if drawn == 0 {
+		return nil, nil
+	}
+	if positive { // the terms span decades: the first steps' and the last step's are large
+		p.Y.Scale = plot.LogScale{}
+		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	}
+	p.Legend.Top = true
+	return render(p, "bound per timestep", 6*vg.Inch, 3.6*vg.Inch)
+}
+
+// readBoundTerms reads a run's per-timestep bound in bits/dim, or nil.
+func readBoundTerms(store *results.Store, id int64) []float64 {
+	path, err := store.ArtifactPath(id, boundArtifact)
+	if err != nil || path == "" {
+		return nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var out []float64
+	for i, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.Split(line, ",")
+		if i == 0 || len(f) != 3 {
+			continue
+		}
+		v, err := strconv.ParseFloat(f[2], 64)
+		if err != nil {
+			return nil
+		}
+		out = append(out, v)
+	}
+	return out
+}
