@@ -88,6 +88,13 @@ func StandardNormalCDF(x *Node) *Node {
 	return MulScalar(AddScalar(Erf(MulScalar(x, 1/math.Sqrt2)), 1), 0.5)
 }
 
+// ApproxStandardNormalCDF is improved-diffusion's approx_standard_normal_cdf, the tanh
+// approximation of Phi: (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2.
+func ApproxStandardNormalCDF(x *Node) *Node {
+	inner := MulScalar(Add(x, MulScalar(Mul(x, Square(x)), 0.044715)), math.Sqrt(2/math.Pi))
+	return MulScalar(AddScalar(Tanh(inner), 1), 0.5)
+}
+
 // DiscretizedGaussianLogLikelihood is log p(x) for 8-bit data scaled to [-1, 1] under a
 // Gaussian discretized into 256 bins of width 2/255: log[Phi((x + 1/255 - mean)/sigma) -
 // Phi((x - 1/255 - mean)/sigma)], with the edge bins open (x = -1 takes all mass below, x = 1
@@ -96,13 +103,18 @@ func StandardNormalCDF(x *Node) *Node {
 // It computes in float64: a bin is narrow, and in float32 the difference of two CDF values
 // near 1 loses about four digits (GoMLX has no erfc to work in the tail instead).
 func DiscretizedGaussianLogLikelihood(x, mean, logVar *Node) *Node {
+	return discretizedLogLikelihood(x, mean, logVar, StandardNormalCDF)
+}
+
+// discretizedLogLikelihood is DiscretizedGaussianLogLikelihood with the given normal CDF.
+func discretizedLogLikelihood(x, mean, logVar *Node, cdf func(*Node) *Node) *Node {
 	dt := x.DType()
 	x, mean, logVar = ConvertDType(x, dtypes.Float64), ConvertDType(mean, dtypes.Float64), ConvertDType(logVar, dtypes.Float64)
 	g := x.Graph()
 	invStd := Exp(MulScalar(logVar, -0.5))
 	centered := Sub(x, mean)
-	cdfPlus := StandardNormalCDF(Mul(invStd, AddScalar(centered, 1.0/255)))
-	cdfMin := StandardNormalCDF(Mul(invStd, AddScalar(centered, -1.0/255)))
+	cdfPlus := cdf(Mul(invStd, AddScalar(centered, 1.0/255)))
+	cdfMin := cdf(Mul(invStd, AddScalar(centered, -1.0/255)))
 	floor := func(v *Node) *Node { return Max(v, Scalar(g, v.DType(), 1e-12)) }
 	logCdfPlus := Log(floor(cdfPlus))
 	logOneMinusCdfMin := Log(floor(OneMinus(cdfMin)))
@@ -149,7 +161,7 @@ func (p *Process) VLBTerm(x0, xt, t, modelMean, modelLogVar *Node, discrete bool
 		// Every row (DecoderRows's overflow variant lists the whole batch): computing the
 		// term for each row directly avoids a [batch, batch] selection, which for a batch of
 		// a million would not fit in memory.
-		decoderNLL = decoderTerm(x0, modelMean, modelLogVar, discrete)
+		decoderNLL = p.decoderTerm(x0, modelMean, modelLogVar, discrete)
 	} else {
 		gatherAt := ExpandAxes(Max(decoderRows, ScalarZero(x0.Graph(), decoderRows.DType())), -1)
 		rows := func(v *Node) *Node {
@@ -158,7 +170,7 @@ func (p *Process) VLBTerm(x0, xt, t, modelMean, modelLogVar *Node, discrete bool
 			}
 			return Gather(v, gatherAt)
 		}
-		selected := decoderTerm(rows(x0), rows(modelMean), rows(modelLogVar), discrete)
+		selected := p.decoderTerm(rows(x0), rows(modelMean), rows(modelLogVar), discrete)
 		// Back to [batch] through a one-hot selection and a sum: each row receives its own
 		// value plus exact zeros, and unused slots (-1) match no row. Where, not a product
 		// with the one-hot, so that an infinite value in an unused slot cannot leak a NaN.
@@ -172,9 +184,13 @@ func (p *Process) VLBTerm(x0, xt, t, modelMean, modelLogVar *Node, discrete bool
 }
 
 // decoderTerm is L_0 = -log p(x_0 | x_1) per example, in nats per dimension.
-func decoderTerm(x0, mean, logVar *Node, discrete bool) *Node {
+func (p *Process) decoderTerm(x0, mean, logVar *Node, discrete bool) *Node {
 	if discrete {
-		return Neg(MeanFlat(DiscretizedGaussianLogLikelihood(x0, mean, logVar)))
+		cdf := StandardNormalCDF
+		if p.TanhDecoderCDF {
+			cdf = ApproxStandardNormalCDF
+		}
+		return Neg(MeanFlat(discretizedLogLikelihood(x0, mean, logVar, cdf)))
 	}
 	return Neg(MeanFlat(GaussianLogDensity(x0, mean, logVar)))
 }

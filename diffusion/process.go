@@ -9,8 +9,11 @@ import (
 // in float64, indexed by t = 0..T-1 (index t is the paper's step t+1). This is the one place
 // where the derived quantities are computed; graph code reads them as constants.
 type Process struct {
-	T     int
-	Betas []float64
+	T int
+	// TanhDecoderCDF makes the discretized decoder use improved-diffusion's tanh
+	// approximation of the normal CDF instead of the exact erf (loss.decoder_cdf = "tanh").
+	TanhDecoderCDF bool
+	Betas          []float64
 	// Alphas is 1 - beta_t.
 	Alphas []float64
 	// AlphaBar is prod_{s<=t} alpha_s; AlphaBarPrev is the same shifted by one (1 at t = 0).

@@ -81,6 +81,7 @@ func PrepareShared(t *spec.Trial, cache DataCache) (*Job, error) {
 	if j.Process, err = diffusion.NewProcess(betas); err != nil {
 		return nil, err
 	}
+	j.Process.TanhDecoderCDF = t.Section("loss").Params.String("decoder_cdf") == "tanh"
 	// Register has checked each constructor's result type against its kind's contract.
 	parts := []struct {
 		kind plugins.Kind

@@ -50,7 +50,8 @@ func (j *Job) trainModelFn(ctx *gctx.Context, spec any, inputs []*Node) []*Node 
 	}
 	out := j.network(ctx, xt, t, label)
 	in := plugins.LossInput{Process: j.Process, Predictor: j.Predictor, X0: x0, Xt: xt, T: t, Noise: noise,
-		Output: out, Discrete: j.Data.Discrete(), DecoderRows: decoderRows}
+		Output: out, Discrete: j.Data.Discrete(), DecoderRows: decoderRows,
+		VLBBits: j.Trial.Section("loss").Params.String("vlb_units") == "bits"}
 	perExample := j.Loss.Loss(in)
 	train.AddLoss(ctx, ReduceAllMean(Mul(weights, perExample)))
 	if spec != logStep {

@@ -92,3 +92,40 @@ func TestBoundPerTArtifact(t *testing.T) {
 		t.Errorf("a run without nll has %s", p)
 	}
 }
+
+// vlb_units = "bits" adds the VLB term divided by ln 2: at step 1 (same weights) the hybrid
+// losses differ by exactly lambda T L_t (1/ln 2 - 1), and the logged L_t (nats) is the same.
+// decoder_cdf = "tanh" changes the decoder term of the bound on 8-bit data and nothing else.
+func TestLossUnitsAndDecoderCDF(t *testing.T) {
+	h := newHarness(t)
+	run := func(text string, sets ...string) engine.Outcome {
+		out := h.run(h.jobs(text, sets...)[0])
+		if out.Status != results.StatusFinished {
+			t.Fatalf("%v: %s %v", sets, out.Status, out.Err)
+		}
+		return out
+	}
+	hybrid := []string{"loss.name=hybrid", "predictor.variance=learned_range", "train.log_every=1"}
+	nats := run(tiny, hybrid...)
+	bits := run(tiny, append(hybrid, "loss.vlb_units=bits")...)
+	vlb, _ := h.store.History(nats.RunID, "vlb_t")
+	vlbBits, _ := h.store.History(bits.RunID, "vlb_t")
+	ln, lb := h.losses(nats.RunID), h.losses(bits.RunID)
+	if vlb[0].Value != vlbBits[0].Value {
+		t.Errorf("logged L_t at step 1: %v in nats, %v with vlb_units = bits (both should be nats)", vlb[0].Value, vlbBits[0].Value)
+	}
+	const lambda, T = 0.001, 20
+	want := lambda * T * vlb[0].Value * (1/math.Ln2 - 1)
+	if got := lb[0] - ln[0]; math.Abs(got-want) > 1e-4*math.Abs(want)+1e-7 {
+		t.Errorf("step 1: bits - nats loss = %.9g, want lambda T L_t (1/ln2 - 1) = %.9g", got, want)
+	}
+	text := unetSpec(t)
+	exact := run(text, `eval.metrics=["nll"]`)
+	tanh := run(text, `eval.metrics=["nll"]`, "loss.decoder_cdf=tanh")
+	if a, b := exact.Summaries["nll_decoder_bits_per_dim"], tanh.Summaries["nll_decoder_bits_per_dim"]; a == b {
+		t.Errorf("decoder term %v with both CDFs", a)
+	}
+	if a, b := exact.Summaries["nll_prior_bits_per_dim"], tanh.Summaries["nll_prior_bits_per_dim"]; a != b {
+		t.Errorf("prior term %v exact, %v tanh: only the decoder may change", a, b)
+	}
+}

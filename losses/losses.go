@@ -19,7 +19,7 @@ func (s Simple) Loss(in plugins.LossInput) *Node {
 	if !in.Predictor.LearnsVariance() {
 		return mse
 	}
-	return Add(mse, in.VLBTerm(true))
+	return Add(mse, in.VLBLoss(true))
 }
 
 // VLB is the true variational bound, T * L_t at the sampled t.
@@ -27,7 +27,7 @@ type VLB struct{}
 
 // Loss implements plugins.Loss.
 func (VLB) Loss(in plugins.LossInput) *Node {
-	return MulScalar(in.VLBTerm(false), float64(in.Process.T))
+	return MulScalar(in.VLBLoss(false), float64(in.Process.T))
 }
 
 // Hybrid is L_simple + lambda L_vlb (Improved DDPM), where L_vlb = T * L_t trains only the
@@ -42,7 +42,7 @@ func (h Hybrid) CheckPredictor(p plugins.Predictor) error { return h.Weight.chec
 
 // Loss implements plugins.Loss.
 func (h Hybrid) Loss(in plugins.LossInput) *Node {
-	return Add(h.Weight.apply(in, in.MSE()), MulScalar(in.VLBTerm(true), h.Lambda*float64(in.Process.T)))
+	return Add(h.Weight.apply(in, in.MSE()), MulScalar(in.VLBLoss(true), h.Lambda*float64(in.Process.T)))
 }
 
 func init() {

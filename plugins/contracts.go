@@ -2,6 +2,7 @@ package plugins
 
 import (
 	stdctx "context"
+	"math"
 	"math/rand/v2"
 
 	"github.com/gomlx/gomlx/pkg/core/graph"
@@ -49,6 +50,9 @@ type LossInput struct {
 	// DecoderRows, if not nil, lists the rows whose t is 0 (see diffusion.DecoderRows) so
 	// that VLB terms compute the costly decoder term for those rows only.
 	DecoderRows *Node
+	// VLBBits says that the VLB term a loss adds is in bits (loss.vlb_units = "bits"), not
+	// nats: VLBLoss divides it by ln 2.
+	VLBBits bool
 }
 
 // MSE is the mean squared error of the mean part of the output against the predictor's
@@ -81,6 +85,16 @@ type TargetNamer interface {
 // asks it before a run starts, and its error stops the run before anything is written.
 type PredictorChecker interface {
 	CheckPredictor(p Predictor) error
+}
+
+// VLBLoss is VLBTerm in the units a loss adds it in (see LossInput.VLBBits); the logged L_t
+// stays VLBTerm's, in nats.
+func (in LossInput) VLBLoss(freezeMean bool) *Node {
+	term := in.VLBTerm(freezeMean)
+	if in.VLBBits {
+		return graph.MulScalar(term, 1/math.Ln2)
+	}
+	return term
 }
 
 // Loss is the contract of a loss plugin: the per-example loss to minimise. (The engine logs

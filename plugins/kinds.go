@@ -120,6 +120,10 @@ func init() {
 			Doc: "the training objective", Common: []Param{
 				{Name: "timesteps", Type: String, Default: "uniform",
 					Doc: "the timesteps plugin that draws training timesteps (see runner plugins timesteps)"},
+				{Name: "decoder_cdf", Type: String, Default: "exact", Choices: []string{"exact", "tanh"},
+					Doc: "normal CDF of the discretized decoder (L_0), in training and in the bound: exact erf, or improved-diffusion's tanh approximation"},
+				{Name: "vlb_units", Type: String, Default: "nats", Choices: []string{"nats", "bits"},
+					Doc: "units of the VLB term the losses add: nats, or bits as improved-diffusion (lambda then weighs it ln 2 times more)"},
 			}},
 		{Kind: KindNetwork, Table: "network", Key: "name", Default: "mlp", Contract: reflect.TypeFor[Network](),
 			Doc: "the denoiser network"},
