@@ -106,3 +106,39 @@ func TestApproxCDF(t *testing.T) {
 	}
 	t.Logf("largest |tanh approximation - Phi| on [-6, 6]: %.3g", worst)
 }
+
+// Zero terminal SNR (Lin et al. 2024): alpha_bar_T becomes exactly 0 and alpha_bar_1 stays;
+// worked by hand for betas (0.5, 0.5): sqrt(alpha_bar) = (0.7071, 0.5) is shifted to
+// (0.2071, 0) and scaled back to (0.7071, 0), so the betas become (0.5, 1).
+func TestRescaleZeroTerminalSNR(t *testing.T) {
+	got := diffusion.RescaleZeroTerminalSNR([]float64{0.5, 0.5})
+	if math.Abs(got[0]-0.5) > 1e-15 || got[1] != 1 {
+		t.Errorf("betas %v, want (0.5, 1)", got)
+	}
+	betas := make([]float64, 1000)
+	for i := range betas {
+		betas[i] = 1e-4 + (0.02-1e-4)*float64(i)/999
+	}
+	p, err := diffusion.NewProcess(diffusion.RescaleZeroTerminalSNR(betas))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, _ := diffusion.NewProcess(betas)
+	if !p.ZeroTerminalSNR() || q.ZeroTerminalSNR() || math.Abs(p.AlphaBar[0]-q.AlphaBar[0]) > 1e-15 {
+		t.Errorf("alpha_bar_T %g (want 0), alpha_bar_1 %g (original %g)", p.AlphaBar[999], p.AlphaBar[0], q.AlphaBar[0])
+	}
+	for i := 1; i < 1000; i++ {
+		if !(p.AlphaBar[i] < p.AlphaBar[i-1]) {
+			t.Fatalf("alpha_bar not decreasing at %d: %g, %g", i, p.AlphaBar[i-1], p.AlphaBar[i])
+		}
+	}
+	// At alpha_bar = 0, eps-hat is x_t itself: x_T is pure noise.
+	xt := []float32{0.3, -1.2}
+	got32 := tensors.MustCopyFlatData[float32](MustNewExec(goBackend(t), func(x, x0 *Node) *Node {
+		ts := Const(x.Graph(), []int32{999, 999})
+		return p.EpsFromX0(x, ts, x0)
+	}).MustExec(tensors.FromFlatDataAndDimensions(xt, 2, 1), tensors.FromFlatDataAndDimensions([]float32{5, 5}, 2, 1))[0])
+	if got32[0] != xt[0] || got32[1] != xt[1] {
+		t.Errorf("eps at alpha_bar = 0: %v, want x_t %v", got32, xt)
+	}
+}

@@ -51,9 +51,22 @@ func (p *Process) X0FromEps(xt, t, eps *Node) *Node {
 }
 
 // EpsFromX0 is the inverse of X0FromEps: eps = (sqrt(1/alpha_bar_t) x_t - x_0) / sqrt(1/alpha_bar_t - 1).
+// On a chain with zero terminal SNR it is x_t itself where alpha_bar_t = 0 (x_T is pure noise),
+// where the formula would divide infinities.
 func (p *Process) EpsFromX0(xt, t, x0 *Node) *Node {
 	g, r := xt.Graph(), xt.Rank()
-	return Div(Sub(Mul(Extract(g, p.SqrtRecipAlphaBar, t, r), xt), x0), Extract(g, p.SqrtRecipM1AlphaBar, t, r))
+	eps := Div(Sub(Mul(Extract(g, p.SqrtRecipAlphaBar, t, r), xt), x0), Extract(g, p.SqrtRecipM1AlphaBar, t, r))
+	if !p.ZeroTerminalSNR() {
+		return eps
+	}
+	noSignal := make([]float64, p.T)
+	for i, ab := range p.AlphaBar {
+		if ab == 0 {
+			noSignal[i] = 1
+		}
+	}
+	isNoise := BroadcastToShape(NotEqual(Extract(g, noSignal, t, r), ScalarZero(g, xt.DType())), eps.Shape())
+	return Where(isNoise, BroadcastToShape(xt, eps.Shape()), eps)
 }
 
 // X0FromV converts a v-prediction: x_0 = sqrt(alpha_bar_t) x_t - sqrt(1 - alpha_bar_t) v.

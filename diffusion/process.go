@@ -40,6 +40,36 @@ type Process struct {
 	LogBetas []float64
 }
 
+// RescaleZeroTerminalSNR rescales a schedule so that its last step has zero signal-to-noise
+// ratio, alpha_bar_T = 0 (Lin et al. 2024, Algorithm 1): sqrt(alpha_bar) is shifted so that
+// its last value is 0 and scaled so that its first is kept, and the betas are recovered from
+// the ratios of consecutive alpha_bar. The last beta becomes 1: x_T is pure noise, as the
+// sampler assumes when it starts from N(0, I).
+func RescaleZeroTerminalSNR(betas []float64) []float64 {
+	T := len(betas)
+	sqrtAB := make([]float64, T)
+	prod := 1.0
+	for t, b := range betas {
+		prod *= 1 - b
+		sqrtAB[t] = math.Sqrt(prod)
+	}
+	first, last := sqrtAB[0], sqrtAB[T-1]
+	out := make([]float64, T)
+	prev := 1.0
+	for t := range sqrtAB {
+		s := (sqrtAB[t] - last) * first / (first - last)
+		ab := s * s
+		out[t] = 1 - ab/prev
+		prev = ab
+	}
+	out[T-1] = 1 // exactly: alpha_bar_T = 0
+	return out
+}
+
+// ZeroTerminalSNR reports whether the chain ends at alpha_bar = 0, where eps-hat alone cannot
+// give x_0.
+func (p *Process) ZeroTerminalSNR() bool { return p.AlphaBar[p.T-1] == 0 }
+
 // NewProcess derives all per-step quantities from betas, which must lie in (0, 1].
 func NewProcess(betas []float64) (*Process, error) {
 	T := len(betas)

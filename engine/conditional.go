@@ -114,3 +114,20 @@ func classRows(samples []float32, labels []int32, dim, classes, cols int) []floa
 	}
 	return out
 }
+
+// checkZeroTerminalSNR refuses what cannot work on a chain that ends at alpha_bar = 0: an eps
+// (or mu) prediction, from which x_0 at t = T would be 0/0 (Lin et al. 2024 switch to v), and
+// Heun, whose correction is taken at sigma = infinity.
+func (j *Job) checkZeroTerminalSNR() error {
+	if !j.Process.ZeroTerminalSNR() {
+		return nil
+	}
+	if n, ok := j.Predictor.(plugins.TargetNamer); !ok || (n.TargetName() != "v" && n.TargetName() != "x0") {
+		return fmt.Errorf("[schedule] zero_terminal_snr needs [predictor] name = \"v\" or \"x0\": with alpha_bar_T = 0 "+
+			"the network's eps at t = T says nothing about x_0")
+	}
+	if j.Trial.Section("sample").Name == "heun" {
+		return fmt.Errorf("[sample] heun cannot start at sigma = infinity (zero_terminal_snr); use euler, dpmpp_2m, ddim or an ancestral sampler")
+	}
+	return nil
+}

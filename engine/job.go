@@ -78,6 +78,9 @@ func PrepareShared(t *spec.Trial, cache DataCache) (*Job, error) {
 	if err != nil {
 		return nil, err
 	}
+	if t.Section("schedule").Params.Bool("zero_terminal_snr") {
+		betas = diffusion.RescaleZeroTerminalSNR(betas)
+	}
 	if j.Process, err = diffusion.NewProcess(betas); err != nil {
 		return nil, err
 	}
@@ -113,6 +116,9 @@ func PrepareShared(t *spec.Trial, cache DataCache) (*Job, error) {
 		}
 	}
 	if err := j.prepareConditioning(); err != nil {
+		return nil, err
+	}
+	if err := j.checkZeroTerminalSNR(); err != nil {
 		return nil, err
 	}
 	if pc, ok := j.Loss.(plugins.PredictorChecker); ok {

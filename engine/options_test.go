@@ -9,6 +9,7 @@ import (
 
 	"github.com/ddpm-runner/ddpm-runner/engine"
 	"github.com/ddpm-runner/ddpm-runner/results"
+	"github.com/ddpm-runner/ddpm-runner/spec"
 )
 
 // The training options people ablate change nothing at their defaults, and something when
@@ -127,5 +128,32 @@ func TestLossUnitsAndDecoderCDF(t *testing.T) {
 	}
 	if a, b := exact.Summaries["nll_prior_bits_per_dim"], tanh.Summaries["nll_prior_bits_per_dim"]; a != b {
 		t.Errorf("prior term %v exact, %v tanh: only the decoder may change", a, b)
+	}
+}
+
+// zero_terminal_snr trains and samples a v predictor to finite samples; an eps predictor and
+// Heun are refused before the run.
+func TestZeroTerminalSNR(t *testing.T) {
+	h := newHarness(t)
+	for _, sampler := range []string{"respaced", "ddim", "euler", "dpmpp_2m"} {
+		out := h.run(h.jobs(tiny, "schedule.zero_terminal_snr=true", "predictor.name=v", "sample.name="+sampler, "sample.steps=10")[0])
+		if out.Status != results.StatusFinished || out.Summaries["samples_nonfinite_frac"] != 0 {
+			t.Errorf("%s: %s %v, non-finite share %v", sampler, out.Status, out.Err, out.Summaries["samples_nonfinite_frac"])
+		}
+	}
+	for _, c := range []struct {
+		sets []string
+		want string
+	}{
+		{[]string{"schedule.zero_terminal_snr=true"}, `needs [predictor] name = "v" or "x0"`},
+		{[]string{"schedule.zero_terminal_snr=true", "predictor.name=v", "sample.name=heun"}, "heun cannot start at sigma = infinity"},
+	} {
+		trials, err := spec.Parse("z.toml", []byte(tiny), c.sets)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := engine.Prepare(trials[0]); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v, want an error saying %q", c.sets, err, c.want)
+		}
 	}
 }

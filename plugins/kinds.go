@@ -113,6 +113,7 @@ func init() {
 		{Kind: KindSchedule, Table: "schedule", Key: "name", Default: "linear", Contract: reflect.TypeFor[Schedule](),
 			Doc: "the noise schedule beta_1..beta_T", Common: []Param{
 				{Name: "T", Type: Int, Default: 1000, Min: Bound(1), Max: Bound(100000), Doc: "number of diffusion steps"},
+				{Name: "zero_terminal_snr", Type: Bool, Default: false, Doc: "rescale the betas so that alpha_bar_T = 0 (Lin et al. 2024); needs a v or x0 predictor"},
 			}},
 		{Kind: KindPredictor, Table: "predictor", Key: "name", Default: "eps", Contract: reflect.TypeFor[Predictor](),
 			Doc: "what the network predicts, and its variance"},
