@@ -123,7 +123,7 @@ func TestBadSpecsExit2AndWriteNothing(t *testing.T) {
 		{name: "syntax", spec: "name = \"x\"\n[train]\nsteps = = 1\n", line: 3, want: []string{"TOML syntax error"}},
 		{name: "unknown_table", spec: "[trian]\nsteps = 1\n", line: 1, want: []string{`unknown table "trian"`, `did you mean "train"`}},
 		{name: "unknown_key", spec: "name = \"x\"\n[schedule]\nname = \"linear\"\nlr = 1\n", line: 4,
-			want: []string{`unknown key "lr" in [schedule] (linear takes: T, beta_start, beta_end)`}},
+			want: []string{`unknown key "lr" in [schedule] (linear takes: T, zero_terminal_snr, beta_start, beta_end)`}},
 		{name: "wrong_type", spec: "[train]\nsteps = \"many\"\n", line: 2, want: []string{`"steps"`, "want an integer"}},
 		{name: "T_zero", spec: "[schedule]\nT = 0\n", line: 2, want: []string{`"T"`, "out of range"}},
 		{name: "beta_range", spec: "[schedule]\nname = \"linear\"\nbeta_end = 1.5\n", line: 3, want: []string{`"beta_end"`, "out of range", "(0, 1)"}},

@@ -123,6 +123,7 @@ func TestRescaleZeroTerminalSNR(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	p.Rescaled = true
 	q, _ := diffusion.NewProcess(betas)
 	if !p.ZeroTerminalSNR() || q.ZeroTerminalSNR() || math.Abs(p.AlphaBar[0]-q.AlphaBar[0]) > 1e-15 {
 		t.Errorf("alpha_bar_T %g (want 0), alpha_bar_1 %g (original %g)", p.AlphaBar[999], p.AlphaBar[0], q.AlphaBar[0])

@@ -13,7 +13,10 @@ type Process struct {
 	// TanhDecoderCDF makes the discretized decoder use improved-diffusion's tanh
 	// approximation of the normal CDF instead of the exact erf (loss.decoder_cdf = "tanh").
 	TanhDecoderCDF bool
-	Betas          []float64
+	// Rescaled marks a chain whose betas were rescaled to zero terminal SNR
+	// (schedule.zero_terminal_snr); respacing keeps it.
+	Rescaled bool
+	Betas    []float64
 	// Alphas is 1 - beta_t.
 	Alphas []float64
 	// AlphaBar is prod_{s<=t} alpha_s; AlphaBarPrev is the same shifted by one (1 at t = 0).
@@ -66,9 +69,11 @@ func RescaleZeroTerminalSNR(betas []float64) []float64 {
 	return out
 }
 
-// ZeroTerminalSNR reports whether the chain ends at alpha_bar = 0, where eps-hat alone cannot
-// give x_0.
-func (p *Process) ZeroTerminalSNR() bool { return p.AlphaBar[p.T-1] == 0 }
+// ZeroTerminalSNR reports whether the chain was rescaled to end at alpha_bar = 0 (Rescaled,
+// set with RescaleZeroTerminalSNR's betas), where eps-hat alone cannot give x_0. A schedule
+// whose last beta is 1 by itself (linear at T = 20) is not counted: its runs keep the
+// graphs they always had.
+func (p *Process) ZeroTerminalSNR() bool { return p.Rescaled && p.AlphaBar[p.T-1] == 0 }
 
 // NewProcess derives all per-step quantities from betas, which must lie in (0, 1].
 func NewProcess(betas []float64) (*Process, error) {

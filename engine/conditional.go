@@ -123,7 +123,7 @@ func (j *Job) checkZeroTerminalSNR() error {
 		return nil
 	}
 	if n, ok := j.Predictor.(plugins.TargetNamer); !ok || (n.TargetName() != "v" && n.TargetName() != "x0") {
-		return fmt.Errorf("[schedule] zero_terminal_snr needs [predictor] name = \"v\" or \"x0\": with alpha_bar_T = 0 "+
+		return fmt.Errorf("[schedule] zero_terminal_snr needs [predictor] name = \"v\" or \"x0\": with alpha_bar_T = 0 " +
 			"the network's eps at t = T says nothing about x_0")
 	}
 	if j.Trial.Section("sample").Name == "heun" {

@@ -48,6 +48,26 @@ func Prepare(t *spec.Trial) (*Job, error) { return PrepareShared(t, nil) }
 // are pure functions). Without it, a sweep of thousands of trials holds thousands of copies.
 type DataCache map[string]plugins.Dataset
 
+// newProcess derives the trial's diffusion process from its schedule and the options that
+// change it: zero terminal SNR, and the decoder's CDF.
+func newProcess(t *spec.Trial, sched plugins.Schedule) (*diffusion.Process, error) {
+	betas, err := sched.Betas(t.T())
+	if err != nil {
+		return nil, err
+	}
+	rescale := t.Section("schedule").Params.Bool("zero_terminal_snr")
+	if rescale {
+		betas = diffusion.RescaleZeroTerminalSNR(betas)
+	}
+	p, err := diffusion.NewProcess(betas)
+	if err != nil {
+		return nil, err
+	}
+	p.Rescaled = rescale
+	p.TanhDecoderCDF = t.Section("loss").Params.String("decoder_cdf") == "tanh"
+	return p, nil
+}
+
 // PrepareShared is Prepare with datasets taken from, and added to, cache (nil for none).
 func PrepareShared(t *spec.Trial, cache DataCache) (*Job, error) {
 	j := &Job{Trial: t}
@@ -74,17 +94,9 @@ func PrepareShared(t *spec.Trial, cache DataCache) (*Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	betas, err := sched.(plugins.Schedule).Betas(t.T())
-	if err != nil {
+	if j.Process, err = newProcess(t, sched.(plugins.Schedule)); err != nil {
 		return nil, err
 	}
-	if t.Section("schedule").Params.Bool("zero_terminal_snr") {
-		betas = diffusion.RescaleZeroTerminalSNR(betas)
-	}
-	if j.Process, err = diffusion.NewProcess(betas); err != nil {
-		return nil, err
-	}
-	j.Process.TanhDecoderCDF = t.Section("loss").Params.String("decoder_cdf") == "tanh"
 	// Register has checked each constructor's result type against its kind's contract.
 	parts := []struct {
 		kind plugins.Kind

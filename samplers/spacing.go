@@ -82,7 +82,11 @@ func Respace(p *diffusion.Process, timesteps []int) (*diffusion.Process, error) 
 		betas[i] = 1 - p.AlphaBar[t]/last
 		last = p.AlphaBar[t]
 	}
-	return diffusion.NewProcess(betas)
+	q, err := diffusion.NewProcess(betas)
+	if q != nil {
+		q.Rescaled = p.Rescaled
+	}
+	return q, err
 }
 
 // plan is the process and timesteps of a sampler that runs k steps with a spacing: the
