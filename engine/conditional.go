@@ -131,3 +131,19 @@ func (j *Job) checkZeroTerminalSNR() error {
 	}
 	return nil
 }
+
+// checkEMARates refuses a list of EMA rates with a zero (no EMA) or a repeated rate.
+func (j *Job) checkEMARates() error {
+	rates := j.Trial.Train().Floats("ema")
+	if len(rates) < 2 {
+		return nil
+	}
+	seen := map[float64]bool{}
+	for _, r := range rates {
+		if r == 0 || seen[r] {
+			return fmt.Errorf("[train] ema = %v: a list of EMA rates takes distinct rates in (0, 1) (0 means no EMA)", rates)
+		}
+		seen[r] = true
+	}
+	return nil
+}

@@ -18,23 +18,57 @@ import (
 	"github.com/ddpm-runner/ddpm-runner/plugins"
 )
 
-// sampleAndEvaluate draws samples with the EMA weights, writes them, and runs the metrics.
-// A signal stops it within one chain step or one bound timestep: the error then wraps
-// ctx's.
+// sampleAndEvaluate draws samples with the EMA weights, writes them, and runs the metrics;
+// with several EMA rates (train.ema as a list) it does the same for each further EMA, whose
+// summaries are KEY@emaRATE. A signal stops it within one chain step or one bound timestep:
+// the error then wraps ctx's.
 func (r *runner) sampleAndEvaluate(ctx context.Context) error {
 	j := r.job
-	evalCtx, err := evalContext(r.ctx, newContext(j.Trial.Backend), j.Trial.Train().Float("ema") > 0)
+	rates := emaRates(j.Trial)
+	scope := ""
+	if len(rates) > 0 {
+		scope = emaScope
+	}
+	if err := r.evaluateWeights(ctx, scope, ""); err != nil {
+		return err
+	}
+	if err := r.writeBoundPerT(); err != nil {
+		return err
+	}
+	for k := 1; k < len(rates); k++ {
+		if err := r.evaluateWeights(ctx, emaScopeOf(k), "@ema"+strconv.FormatFloat(rates[k], 'g', -1, 64)); err != nil {
+			return fmt.Errorf("EMA %g: %w", rates[k], err)
+		}
+	}
+	return nil
+}
+
+// evaluateWeights samples and evaluates with the weights of one scope (see evalContext). The
+// first evaluation (suffix "") also writes the sample figures, the sampling speed and the
+// bound by timestep; a further EMA's values are recorded with the suffix on their keys, and
+// its metrics' files go to a folder of that name.
+func (r *runner) evaluateWeights(ctx context.Context, scope, suffix string) error {
+	j := r.job
+	evalCtx, err := evalContext(r.ctx, newContext(j.Trial.Backend), scope)
 	if err != nil {
 		return err
 	}
-	samples, err := r.drawSamples(ctx, evalCtx)
+	samples, err := r.drawSamples(ctx, evalCtx, suffix)
 	if err != nil {
 		return err
 	}
 	m := j.Trial.Section("eval").Params.Int("n")
 	held := j.Data.HeldOut(m)
-	if err := r.writeSampleFigures(samples, held); err != nil {
-		return err
+	artifactDir := r.dir
+	if suffix == "" {
+		if err := r.writeSampleFigures(samples, held); err != nil {
+			return err
+		}
+	} else {
+		artifactDir = filepath.Join(r.dir, strings.TrimPrefix(suffix, "@"))
+		if err := os.MkdirAll(artifactDir, 0o755); err != nil {
+			return err
+		}
 	}
 	// Training examples for the metrics' data floor: the first batch of a stream no step uses.
 	trainRef := make([]float32, m*j.Data.Dim())
@@ -46,11 +80,13 @@ func (r *runner) sampleAndEvaluate(ctx context.Context) error {
 		}
 	}
 	in := plugins.EvalInput{Dim: j.Data.Dim(), Discrete: j.Data.Discrete(), Samples: samples, HeldOut: held, SampleLabels: sampleLabels,
-		Train: trainRef, ArtifactDir: r.dir,
+		Train: trainRef, ArtifactDir: artifactDir,
 		Context: ctx,
 		Bound: func(x []float32) (float64, float64, float64, error) {
 			b, err := BoundTerms(ctx, r.backend, evalCtx, j, x)
-			r.boundPerT = b.PerT
+			if suffix == "" {
+				r.boundPerT = b.PerT
+			}
 			return b.Prior, b.Terms, b.Decoder, err
 		}}
 	if img, ok := j.Data.(plugins.ImageData); ok {
@@ -71,12 +107,12 @@ func (r *runner) sampleAndEvaluate(ctx context.Context) error {
 			// are dropped with the rest, as the run is to be evaluated again on resume.
 			return err
 		}
-		r.timings["metric."+nm.Name] = time.Since(start).Seconds()
-		if err := r.recordMetric(nm, res); err != nil {
+		r.timings["metric."+nm.Name+suffix] = time.Since(start).Seconds()
+		if err := r.recordMetric(nm, res, suffix); err != nil {
 			return err
 		}
 	}
-	return r.writeBoundPerT()
+	return nil
 }
 
 // BoundArtifact is the per-timestep bound of a run's final evaluation: a CSV with t, L_t in
@@ -102,7 +138,7 @@ func (r *runner) writeBoundPerT() error {
 }
 
 // drawSamples draws the run's samples and records their speed and how many are not finite.
-func (r *runner) drawSamples(ctx context.Context, evalCtx *gctx.Context) ([]float32, error) {
+func (r *runner) drawSamples(ctx context.Context, evalCtx *gctx.Context, suffix string) ([]float32, error) {
 	j := r.job
 	r.opt.Phase("sample")
 	start := time.Now()
@@ -112,7 +148,10 @@ func (r *runner) drawSamples(ctx context.Context, evalCtx *gctx.Context) ([]floa
 		return nil, fmt.Errorf("sampling: %w", err)
 	}
 	el := time.Since(start).Seconds()
-	r.timings["sample"] = el
+	r.timings["sample"+suffix] = el
+	if suffix != "" { // a further EMA: the same sampler, so the same speed and NFE
+		return samples, nil
+	}
 	r.summaries["samples_per_sec"] = float64(n) / el
 	r.summaries["seconds_per_sample"] = el / float64(n)
 	r.summaries["nfe"] = float64(nfe)
@@ -170,22 +209,22 @@ func (r *runner) writeSampleFigures(samples, held []float32) error {
 
 // recordMetric keeps a metric's values as summaries (each must be one it declares), lists
 // its files as artifacts and its notes as provenance.
-func (r *runner) recordMetric(nm namedMetric, res plugins.EvalResult) error {
+func (r *runner) recordMetric(nm namedMetric, res plugins.EvalResult, suffix string) error {
 	for k, v := range res.Values {
 		if !nm.Plugin.Declares(k) {
 			// The report ranks and labels values from their declarations.
 			return fmt.Errorf("metric %s reported %q, which it does not declare in its Reports", nm.Name, k)
 		}
-		r.summaries[k] = v
+		r.summaries[k+suffix] = v
 	}
 	for _, k := range slices.Sorted(maps.Keys(res.Artifacts)) {
-		if err := r.opt.Store.AddArtifact(r.id, k, res.Artifacts[k]); err != nil {
+		if err := r.opt.Store.AddArtifact(r.id, k+suffix, res.Artifacts[k]); err != nil {
 			return err
 		}
 	}
 	notes := map[string]string{}
 	for k, v := range res.Notes {
-		notes["metric."+nm.Name+"."+k] = v
+		notes["metric."+nm.Name+suffix+"."+k] = v
 	}
 	return r.opt.Store.AddEnv(r.id, notes)
 }

@@ -133,6 +133,9 @@ func PrepareShared(t *spec.Trial, cache DataCache) (*Job, error) {
 	if err := j.checkZeroTerminalSNR(); err != nil {
 		return nil, err
 	}
+	if err := j.checkEMARates(); err != nil {
+		return nil, err
+	}
 	if pc, ok := j.Loss.(plugins.PredictorChecker); ok {
 		if err := pc.CheckPredictor(j.Predictor); err != nil {
 			return nil, fmt.Errorf("[loss] %s with [predictor] %s: %w", t.Section("loss").Name, t.Section("predictor").Name, err)

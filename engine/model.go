@@ -13,6 +13,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 
 	"github.com/ddpm-runner/ddpm-runner/plugins"
+	"github.com/ddpm-runner/ddpm-runner/spec"
 )
 
 // Scopes of the context: the network's weights and their exponential moving average.
@@ -97,11 +98,13 @@ var _ gmetrics.Interface = passthrough{}
 // clipping of the global gradient norm, linear learning-rate warmup, and an exponential
 // moving average of the weights, all inside the training graph.
 type optimizer struct {
-	adam     gradientOptimizer
-	lr       float64
-	warmup   int
-	clip     float64
-	emaDecay float64
+	adam   gradientOptimizer
+	lr     float64
+	warmup int
+	clip   float64
+	// emaDecays are the decays of the weights' EMAs, the first in scope emaScope and the
+	// others in emaScopeOf(k); none when train.ema is 0.
+	emaDecays []float64
 }
 
 // gradientOptimizer is an optimizer that can apply gradients computed elsewhere (GoMLX's
@@ -141,14 +144,32 @@ func (o *optimizer) UpdateGraph(ctx *gctx.Context, g *Graph, loss *Node) {
 		lrVar.SetValueGraph(Scalar(g, dtypes.Float32, o.lr))
 	}
 	o.adam.UpdateGraphWithGradients(ctx, grads, loss.DType())
-	if o.emaDecay > 0 {
-		o.updateEMA(ctx, g)
+	for k, decay := range o.emaDecays {
+		o.updateEMA(ctx, g, emaScopeOf(k), decay)
 	}
 }
 
-// updateEMA keeps ema = decay * ema + (1 - decay) * w for every model weight, starting from
-// the weights after the first step.
-func (o *optimizer) updateEMA(ctx *gctx.Context, g *Graph) {
+// emaRates are a trial's EMA decays (train.ema, a rate or a list of rates); none for 0.
+func emaRates(t *spec.Trial) []float64 {
+	rates := t.Train().Floats("ema")
+	if len(rates) == 1 && rates[0] == 0 {
+		return nil
+	}
+	return rates
+}
+
+// emaScopeOf is the scope of the k-th EMA of the weights: emaScope for the first (as before
+// there were several), ema1, ema2, ... for the others.
+func emaScopeOf(k int) string {
+	if k == 0 {
+		return emaScope
+	}
+	return fmt.Sprintf("%s%d", emaScope, k)
+}
+
+// updateEMA keeps ema = decay * ema + (1 - decay) * w for every model weight in the given
+// scope, starting from the weights after the first step.
+func (o *optimizer) updateEMA(ctx *gctx.Context, g *Graph, scope string, decay float64) {
 	first := Equal(optimizers.GetGlobalStepVar(ctx).ValueGraph(g), Scalar(g, dtypes.Int64, 1))
 	zeros := func(g *Graph, s shapes.Shape) *Node { return Zeros(g, s) }
 	var model []*gctx.Variable
@@ -158,10 +179,10 @@ func (o *optimizer) updateEMA(ctx *gctx.Context, g *Graph) {
 		}
 	}
 	for _, v := range model {
-		ema := ctx.InAbsPath("/"+emaScope+v.Scope()).Checked(false).WithInitializer(zeros).
+		ema := ctx.InAbsPath("/"+scope+v.Scope()).Checked(false).WithInitializer(zeros).
 			VariableWithShape(v.Name(), v.Shape()).SetTrainable(false)
 		w := v.ValueGraph(g)
-		avg := Add(MulScalar(ema.ValueGraph(g), o.emaDecay), MulScalar(w, 1-o.emaDecay))
+		avg := Add(MulScalar(ema.ValueGraph(g), decay), MulScalar(w, 1-decay))
 		ema.SetValueGraph(Where(first, w, avg))
 	}
 }
@@ -179,8 +200,9 @@ func isUnder(scope, prefix string) bool {
 }
 
 // evalContext fills out (a fresh context) with the weights used for sampling and evaluation: the
-// EMA of the trained weights when there is one, else the weights themselves.
-func evalContext(trained, out *gctx.Context, useEMA bool) (*gctx.Context, error) {
+// EMA of the trained weights in scope emaScopeName, or the weights themselves when it is "".
+func evalContext(trained, out *gctx.Context, emaScopeName string) (*gctx.Context, error) {
+	useEMA := emaScopeName != ""
 	for v := range trained.IterVariables() {
 		if !v.Trainable || !isUnder(v.Scope(), "/"+modelScope) {
 			continue
@@ -190,7 +212,7 @@ func evalContext(trained, out *gctx.Context, useEMA bool) (*gctx.Context, error)
 			return nil, err
 		}
 		if useEMA {
-			ema := trained.InspectVariable("/"+emaScope+v.Scope(), v.Name())
+			ema := trained.InspectVariable("/"+emaScopeName+v.Scope(), v.Name())
 			if ema == nil {
 				return nil, fmt.Errorf("no EMA for %s/%s", v.Scope(), v.Name())
 			}

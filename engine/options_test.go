@@ -157,3 +157,33 @@ func TestZeroTerminalSNR(t *testing.T) {
 		}
 	}
 }
+
+// Several EMA rates: training and the first EMA's numbers are a single-rate run's bit for bit,
+// and each further EMA is evaluated under KEY@emaRATE.
+func TestSeveralEMARates(t *testing.T) {
+	h := newHarness(t)
+	sets := []string{`eval.metrics=["frechet", "nll"]`, "train.log_every=1"}
+	one := h.run(h.jobs(tiny, append(sets, "train.ema=0.9")...)[0])
+	two := h.run(h.jobs(tiny, append(sets, "train.ema=[0.9, 0.99]")...)[0])
+	if one.Status != results.StatusFinished || two.Status != results.StatusFinished {
+		t.Fatalf("%s %v; %s %v", one.Status, one.Err, two.Status, two.Err)
+	}
+	sameHistory(t, "losses with a second EMA", h.losses(two.RunID), h.losses(one.RunID))
+	for _, k := range []string{"frechet", "nll_nats_per_dim", "final_loss"} {
+		if math.Float64bits(one.Summaries[k]) != math.Float64bits(two.Summaries[k]) {
+			t.Errorf("%s: %v with one EMA, %v with two", k, one.Summaries[k], two.Summaries[k])
+		}
+	}
+	for _, k := range []string{"frechet@ema0.99", "nll_nats_per_dim@ema0.99"} {
+		if v, ok := two.Summaries[k]; !ok || v == two.Summaries[strings.TrimSuffix(k, "@ema0.99")] {
+			t.Errorf("%s = %v (present %v): want the second EMA's own value", k, v, ok)
+		}
+	}
+	trials, err := spec.Parse("e.toml", []byte(tiny), []string{"train.ema=[0.9, 0]"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := engine.Prepare(trials[0]); err == nil || !strings.Contains(err.Error(), "distinct rates") {
+		t.Errorf("ema = [0.9, 0]: %v", err)
+	}
+}

@@ -252,7 +252,7 @@ func (j *Job) newTrainer(backend backends.Backend, ctx *gctx.Context) (*train.Tr
 	}
 	adam := optimizers.Adam().LearningRate(tr.Float("lr")).WeightDecay(tr.Float("weight_decay")).Done()
 	opt := &optimizer{adam: adam.(gradientOptimizer), lr: tr.Float("lr"), warmup: tr.Int("warmup"),
-		clip: tr.Float("grad_clip"), emaDecay: tr.Float("ema")}
+		clip: tr.Float("grad_clip"), emaDecays: emaRates(j.Trial)}
 	var extra []gmetrics.Interface
 	for i, name := range trainOutputs {
 		extra = append(extra, passthrough{name: name, index: i})

@@ -42,6 +42,9 @@ type Param struct {
 	Choices []string
 	// MinLen is the smallest allowed length of a list parameter.
 	MinLen int
+	// OrList lets a Float parameter be a list of floats too (each in range, at least one):
+	// Values.Float then gives its first element and Values.Floats all of them.
+	OrList bool
 }
 
 // Bound is a helper for writing Min and Max in declarations: Min: plugins.Bound(0).
@@ -91,6 +94,12 @@ func (d Param) Check(v any) (any, error) {
 		}
 		return i, d.checkNum(float64(i))
 	case Float:
+		if items, ok := asList(v); ok && d.OrList {
+			if len(items) == 0 {
+				return nil, fmt.Errorf("want a float or a non-empty list of floats, got an empty list")
+			}
+			return Param{Type: FloatList, Min: d.Min, Max: d.Max, ExclusiveMin: d.ExclusiveMin, ExclusiveMax: d.ExclusiveMax}.Check(items)
+		}
 		f, err := toFloat(v)
 		if err != nil {
 			return nil, err
@@ -268,8 +277,13 @@ type Values map[string]any
 // Int returns an int parameter.
 func (v Values) Int(name string) int { return v[name].(int) }
 
-// Float returns a float parameter.
-func (v Values) Float(name string) float64 { return v[name].(float64) }
+// Float returns a float parameter (the first element of one given as a list; see OrList).
+func (v Values) Float(name string) float64 {
+	if l, ok := v[name].([]float64); ok {
+		return l[0]
+	}
+	return v[name].(float64)
+}
 
 // String returns a string parameter.
 func (v Values) String(name string) string { return v[name].(string) }
@@ -280,8 +294,13 @@ func (v Values) Bool(name string) bool { return v[name].(bool) }
 // Ints returns an int list parameter.
 func (v Values) Ints(name string) []int { return v[name].([]int) }
 
-// Floats returns a float list parameter.
-func (v Values) Floats(name string) []float64 { return v[name].([]float64) }
+// Floats returns a float list parameter, or a float parameter as a list of one.
+func (v Values) Floats(name string) []float64 {
+	if f, ok := v[name].(float64); ok {
+		return []float64{f}
+	}
+	return v[name].([]float64)
+}
 
 // Strings returns a string list parameter.
 func (v Values) Strings(name string) []string { return v[name].([]string) }

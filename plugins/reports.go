@@ -1,5 +1,7 @@
 package plugins
 
+import "strings"
+
 // RunReports declares the values that every run records besides its metrics' (the engine
 // writes them), so that they are ranked and labelled like a metric's.
 var RunReports = []Report{
@@ -18,6 +20,9 @@ var RunReports = []Report{
 // declares. A value nothing declares (a metric of a plugin this program does not link) is not
 // found, and the report does not rank it.
 func Reported(key string) (Report, bool) {
+	if base, _, ok := strings.Cut(key, "@"); ok { // fid@ema0.9999: fid of another EMA of the weights
+		key = base
+	}
 	for _, r := range RunReports {
 		if r.Key == key {
 			return r, true

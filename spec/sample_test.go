@@ -136,3 +136,32 @@ func TestSampleTrialsRefuseTrainingSettings(t *testing.T) {
 		}
 	}
 }
+
+// train.ema takes a rate or a list of rates; a rate stays a number in the canonical form
+// (so trials written before lists were allowed keep their hash), and each listed rate is
+// range-checked.
+func TestEMARateOrList(t *testing.T) {
+	one, err := spec.Parse("e.toml", []byte(sampleParent), []string{"train.ema=0.99"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(one[0].Canonical(), `"ema":0.99`) {
+		t.Errorf("canonical form of one rate: %s", one[0].Canonical())
+	}
+	two, err := spec.Parse("e.toml", []byte(sampleParent), []string{"train.ema=[0.99, 0.999]"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := two[0].Train().Floats("ema"); len(r) != 2 || r[1] != 0.999 || two[0].Train().Float("ema") != 0.99 {
+		t.Errorf("rates %v, first %v", r, two[0].Train().Float("ema"))
+	}
+	back, err := spec.FromCanonical(two[0].Canonical())
+	if err != nil || back.Hash() != two[0].Hash() {
+		t.Errorf("round trip: %v, hash %s want %s", err, back.Hash(), two[0].Hash())
+	}
+	for _, bad := range []string{"train.ema=[0.9, 1.5]", "train.ema=[]", `train.ema=["a"]`} {
+		if _, err := spec.Parse("e.toml", []byte(sampleParent), []string{bad}); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+}

@@ -10,7 +10,7 @@ var TrainParams = []plugins.Param{
 	{Name: "warmup", Type: plugins.Int, Default: 0, Min: plugins.Bound(0), Doc: "steps of linear learning-rate warmup"},
 	{Name: "grad_clip", Type: plugins.Float, Default: 1.0, Min: plugins.Bound(0), Doc: "clip the global gradient norm to this (0: no clipping)"},
 	{Name: "weight_decay", Type: plugins.Float, Default: 0.0, Min: plugins.Bound(0), Doc: "decoupled weight decay (AdamW style)"},
-	{Name: "ema", Type: plugins.Float, Default: 0.999, Min: plugins.Bound(0), Max: plugins.Bound(1), ExclusiveMax: true, Doc: "decay of the weights' exponential moving average used for sampling and evaluation (0: none)"},
+	{Name: "ema", Type: plugins.Float, OrList: true, Default: 0.999, Min: plugins.Bound(0), Max: plugins.Bound(1), ExclusiveMax: true, Doc: "decay of the weights' exponential moving average used for sampling and evaluation (0: none); a list keeps one EMA per rate and evaluates each (summaries KEY@emaRATE for all but the first)"},
 	{Name: "offset_noise", Type: plugins.Float, Default: 0.0, Min: plugins.Bound(0), Doc: "offset noise: add this times a per-example, per-channel N(0, 1) constant to the training noise (0.1 is usual; 0: none)"},
 	{Name: "class_cond", Type: plugins.Bool, Default: false, Doc: "condition the network on the data's class labels (MNIST digits), for classifier-free guidance at sampling"},
 	{Name: "label_dropout", Type: plugins.Float, Default: 0.1, Min: plugins.Bound(0), Max: plugins.Bound(1), ExclusiveMax: true, Doc: "with class_cond: the share of training examples whose label is replaced by 'no class'"},
