@@ -33,6 +33,7 @@ func reportCommand() *urfave.Command {
 			&urfave.StringSliceFlag{Name: "where", Usage: "only runs whose param key has this value: key=value (repeatable)"},
 			&urfave.IntFlag{Name: "last", Usage: "only the newest N runs"},
 			&urfave.Int64SliceFlag{Name: "compare", Usage: "two run ids to show side by side: --compare 3 --compare 7"},
+			&urfave.BoolFlag{Name: "diff", Usage: "runner report --diff A B: test every metric's difference B - A between two groups (group hash prefixes, as --format json --view groups lists them) on their shared seeds"},
 			&urfave.StringFlag{Name: "out", Usage: "write the report to this file instead of standard output"},
 			&urfave.StringSliceFlag{Name: "metrics", Usage: "only these summaries, in the group views (repeatable or comma-separated: --metrics fid,is)"},
 		},
@@ -77,7 +78,13 @@ func reportAction(c *urfave.Context) error {
 		return err
 	}
 	defer store.Close()
+	if c.Bool("diff") && c.NArg() != 2 {
+		return usagef("--diff takes two group hash prefixes, A and B (see runner report --format json --view groups), got %d", c.NArg())
+	}
 	return writeTo(c.String("out"), c.App.Writer, func(w io.Writer) error {
+		if c.Bool("diff") {
+			return writeDiff(w, store, c, conds, keep)
+		}
 		if len(ids) == 2 {
 			var pair [2]*results.Run
 			for i, id := range ids {

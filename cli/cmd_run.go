@@ -37,6 +37,11 @@ func runCommand() *urfave.Command {
 			if c.NArg() == 0 {
 				return usagef("run needs at least one SPEC file (for example experiments/linear_beta.toml)")
 			}
+			if n := c.Int("add-seeds"); n != 0 {
+				if err := addSeeds(c, n); err != nil {
+					return err
+				}
+			}
 			jobs, err := loadJobs(c.Args().Slice(), c.StringSlice("set"), c.String("backend"), dryRunWarnings(c))
 			if err != nil {
 				return err
@@ -131,6 +136,7 @@ func runFlags() []urfave.Flag {
 		&urfave.BoolFlag{Name: "dry-run", Usage: "print the resolved trials, each with its index, and write nothing"},
 		&urfave.StringFlag{Name: "trial", Usage: "run only these trials, by the 1-based index --dry-run prints: 3, 2-5 or 1,4,7-9"},
 		&urfave.BoolFlag{Name: "resume", Usage: "for re-runnable tasks (Slurm, Kubernetes): skip a trial this database already holds as finished or diverged, continue an interrupted or crashed run of it from its checkpoint, run it afresh otherwise"},
+		&urfave.IntFlag{Name: "add-seeds", Usage: "append N seeds after the spec's largest and run as with --resume: the trials the database already holds as finished are not run again"},
 		&urfave.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: 1, Usage: "run this many trials at once, each in its own process with its share of the cores and its own shard, merged into --db at the end"},
 		&urfave.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"},
 		fastMatmulFlag(),
@@ -328,4 +334,36 @@ func printTrials(w io.Writer, jobs []*engine.Job, index []int, total int) {
 		fmt.Fprintln(w)
 	}
 	fmt.Fprintf(w, "%d trial(s); nothing was written (--dry-run)\n", len(jobs))
+}
+
+// addSeeds makes runner run SPEC... --add-seeds N run the specs' seeds and N more (the
+// largest seed + 1, + 2, ...), skipping the trials already finished: it sets --set seeds and
+// --resume for the rest of the command, and for the processes --jobs starts.
+func addSeeds(c *urfave.Context, n int) error {
+	if n < 0 {
+		return usagef("--add-seeds %d: want a positive number of seeds", n)
+	}
+	seen := map[int]bool{}
+	largest := -1
+	for _, f := range c.Args().Slice() {
+		trials, err := spec.Load(f, c.StringSlice("set"))
+		if err != nil {
+			return err
+		}
+		for _, t := range trials {
+			seen[t.Seed] = true
+			largest = max(largest, t.Seed)
+		}
+	}
+	for i := 1; i <= n; i++ {
+		seen[largest+i] = true
+	}
+	var seeds []string
+	for _, s := range slices.Sorted(maps.Keys(seen)) {
+		seeds = append(seeds, strconv.Itoa(s))
+	}
+	if err := c.Set("set", "seeds=["+strings.Join(seeds, ", ")+"]"); err != nil {
+		return err
+	}
+	return c.Set("resume", "true")
 }

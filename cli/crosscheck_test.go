@@ -141,3 +141,31 @@ func TestNewAgreement(t *testing.T) {
 		}
 	}
 }
+
+// runner run --add-seeds N runs N more seeds after the spec's and leaves the finished ones.
+func TestAddSeeds(t *testing.T) {
+	dir := t.TempDir()
+	spec := writeFile(t, dir, "quick.toml", quickSpec)
+	db := filepath.Join(dir, "runs.db")
+	for _, args := range [][]string{{"run", spec, "--db", db, "-q"}, {"run", spec, "--db", db, "-q", "--add-seeds", "2"}} {
+		if code, _, errOut := runCLI(t, args...); code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, errOut)
+		}
+	}
+	store, err := results.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	runs, _ := store.Runs(results.Filter{})
+	var seeds []int
+	for _, r := range runs {
+		seeds = append(seeds, r.Seed)
+	}
+	if len(runs) != 3 || seeds[0] != 0 || seeds[1] != 1 || seeds[2] != 2 {
+		t.Errorf("runs by seed %v, want 0 (the first run, not repeated), 1 and 2", seeds)
+	}
+	if code, _, errOut := runCLI(t, "run", spec, "--db", db, "--add-seeds", "-1"); code != 2 {
+		t.Errorf("--add-seeds -1: exit %d %s", code, errOut)
+	}
+}

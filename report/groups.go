@@ -5,7 +5,9 @@
 package report
 
 import (
+	"maps"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 
@@ -145,6 +147,11 @@ func DifferingParams(groups []*Group) []string {
 	return out
 }
 
+// markBest marks the best mean of each ranked metric whose values all groups computed on the
+// same terms (see metricTerms). With more than two groups the mark
+// also says that the best group differs from the runner-up: it is kept only where the test
+// of best against runner-up (paired over shared seeds, else Welch), Holm-corrected over the
+// table's metrics, rejects equality at the 5% level. (Two groups: runner report --diff.)
 func markBest(groups []*Group) {
 	if len(groups) < 2 {
 		return
@@ -155,25 +162,89 @@ func markBest(groups []*Group) {
 			keys[k] = true
 		}
 	}
-	for k := range keys {
+	type contest struct {
+		best *Stat
+		p    float64
+	}
+	var contests []contest
+	for _, k := range slices.Sorted(maps.Keys(keys)) {
 		lower, known := plugins.Ranked(k)
 		if !known {
 			continue
 		}
-		var best *Stat
+		var ranked []*Group
 		for _, g := range groups {
-			s := g.Stats[k]
-			if s == nil || math.IsNaN(s.Mean) {
-				continue
-			}
-			if best == nil || (lower && s.Mean < best.Mean) || (!lower && s.Mean > best.Mean) {
-				best = s
+			if s := g.Stats[k]; s != nil && !math.IsNaN(s.Mean) {
+				ranked = append(ranked, g)
 			}
 		}
-		if best != nil {
+		if len(ranked) == 0 {
+			continue
+		}
+		sort.SliceStable(ranked, func(i, j int) bool {
+			if lower {
+				return ranked[i].Stats[k].Mean < ranked[j].Stats[k].Mean
+			}
+			return ranked[i].Stats[k].Mean > ranked[j].Stats[k].Mean
+		})
+		if incomparable(ranked, k) {
+			continue // values computed on different terms are shown, never ranked
+		}
+		best := ranked[0].Stats[k]
+		if len(groups) == 2 || len(ranked) == 1 {
 			best.Best = true
+			continue
+		}
+		contests = append(contests, contest{best, bestVersusRunnerUp(ranked[0], ranked[1], k)})
+	}
+	ps := make([]float64, len(contests))
+	for i, c := range contests {
+		ps[i] = c.p
+	}
+	for i, adj := range Holm(ps) {
+		contests[i].best.Best = adj < alpha
+	}
+}
+
+// incomparable says whether a metric's values were computed on different terms (sample
+// counts, held-out sizes, featurizers) in some of the groups.
+func incomparable(groups []*Group, key string) bool {
+	for _, g := range groups[1:] {
+		if termsDiffer(groups[0], g, key) != "" {
+			return true
 		}
 	}
+	return false
+}
+
+// bestVersusRunnerUp is the p-value of the difference between two groups' values of a metric:
+// paired over their shared seeds when there are two or more, else Welch's unpaired test.
+func bestVersusRunnerUp(a, b *Group, key string) float64 {
+	if d := pairedDiffs(a, b, key); len(d) >= 2 {
+		_, _, _, p := PairedT(d)
+		return p
+	}
+	return WelchT(a.Stats[key].Values, b.Stats[key].Values)
+}
+
+// Holm adjusts p-values for testing them together (Holm 1979): the i-th smallest becomes
+// max over j <= i of min(1, (m - j + 1) p_(j)). NaN (no test) stays NaN and does not count.
+func Holm(ps []float64) []float64 {
+	out := make([]float64, len(ps))
+	var idx []int
+	for i, p := range ps {
+		out[i] = math.NaN()
+		if !math.IsNaN(p) {
+			idx = append(idx, i)
+		}
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return ps[idx[a]] < ps[idx[b]] })
+	m, running := len(idx), 0.0
+	for rank, i := range idx {
+		running = math.Max(running, math.Min(1, float64(m-rank)*ps[i]))
+		out[i] = running
+	}
+	return out
 }
 
 // MetricKeys lists every summary key of the groups, sorted, ranked metrics first.

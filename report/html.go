@@ -98,7 +98,7 @@ func WriteHTML(w io.Writer, in HTMLInput) error {
 			runs = append(runs, hr)
 		}
 	}
-	return pageTemplate.Execute(w, map[string]any{"Header": header, "Rows": rows, "Figures": figs, "Runs": runs})
+	return pageTemplate.Execute(w, map[string]any{"Header": header, "Rows": rows, "Figures": figs, "Runs": runs, "Best": bestMeaning(in.Groups)})
 }
 
 func dataURL(png []byte) template.URL {
@@ -335,7 +335,7 @@ img { max-width: 100%; }
 </style></head><body>
 <h1>ddpm-runner report</h1>
 <h2>Comparison</h2>
-<p>mean ± 95% CI half-width (Student t over seeds) of finished runs, (n runs); * best of the groups.</p>
+<p>mean ± 95% CI half-width (Student t over seeds) of finished runs, (n runs); * {{.Best}}.</p>
 <table><tr>{{range .Header}}<th>{{.}}</th>{{end}}</tr>
 {{range .Rows}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>{{end}}</table>
 <h2>Figures</h2>

@@ -91,7 +91,7 @@ func WriteTable(w io.Writer, groups []*Group, color bool) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintln(w, "\nmean ± 95% CI half-width (Student t over seeds) of finished runs (n); * best of the groups;")
+	fmt.Fprintln(w, "\nmean ± 95% CI half-width (Student t over seeds) of finished runs (n); * "+bestMeaning(groups)+";")
 	fmt.Fprintln(w, "ranked metrics only: --format csv, json or html for every summary")
 	return nil
 }
@@ -116,8 +116,16 @@ func WriteMarkdown(w io.Writer, groups []*Group) error {
 		}
 		fmt.Fprintln(w, "| "+strings.Join(cells, " | ")+" |")
 	}
-	fmt.Fprintln(w, "\nmean ± 95% CI half-width over seeds (n runs); best in bold.")
+	fmt.Fprintln(w, "\nmean ± 95% CI half-width over seeds (n runs); bold: "+bestMeaning(groups)+".")
 	return nil
+}
+
+// bestMeaning says what a best-of mark means in a table of these groups (see markBest).
+func bestMeaning(groups []*Group) string {
+	if len(groups) > 2 {
+		return "best, and different from the runner-up (paired t over shared seeds, else Welch; Holm-corrected over the table's metrics, p < 0.05)"
+	}
+	return "the better mean of the two (runner report --diff tests the difference)"
 }
 
 // WriteCSV writes one row per group and metric: every number on its own.

@@ -1,0 +1,59 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	urfave "github.com/urfave/cli/v2"
+
+	"github.com/ddpm-runner/ddpm-runner/report"
+	"github.com/ddpm-runner/ddpm-runner/results"
+)
+
+// writeDiff prints runner report --diff A B: every metric's paired difference between the
+// groups whose hashes start with A and B.
+func writeDiff(w io.Writer, store *results.Store, c *urfave.Context, conds map[string]string, keep []string) error {
+	runs, err := store.Runs(results.Filter{Spec: c.String("spec"), Status: c.String("status"), Last: c.Int("last")})
+	if err != nil {
+		return err
+	}
+	groups := report.GroupRuns(report.FilterParams(runs, conds))
+	report.KeepMetrics(groups, keep)
+	var pair [2]*report.Group
+	for i, prefix := range c.Args().Slice() {
+		var found []*report.Group
+		for _, g := range groups {
+			if prefix != "" && strings.HasPrefix(g.GroupHash, prefix) {
+				found = append(found, g)
+			}
+		}
+		switch len(found) {
+		case 0:
+			return usagef("--diff: no group's hash starts with %q (runner report --format json --view groups lists them)", prefix)
+		case 1:
+			pair[i] = found[0]
+		default:
+			return usagef("--diff: %d groups' hashes start with %q; give more of it", len(found), prefix)
+		}
+	}
+	rows := report.Diff(pair[0], pair[1])
+	if c.String("format") == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows)
+	}
+	fmt.Fprintf(w, "A: %s (%s)\nB: %s (%s)\n\n", report.TerminalText(pair[0].Label), pair[0].GroupHash, report.TerminalText(pair[1].Label), pair[1].GroupHash)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "metric\tverdict")
+	for _, r := range rows {
+		if slices.Contains([]string{"steps_per_sec", "samples_per_sec", "seconds_per_sample"}, r.Metric) {
+			continue // the machine's speed, not the model's
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", report.TerminalText(r.Metric), report.TerminalText(r.Verdict))
+	}
+	return tw.Flush()
+}
