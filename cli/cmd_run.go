@@ -34,13 +34,8 @@ func runCommand() *urfave.Command {
 		Flags: runFlags(),
 		Action: func(c *urfave.Context) error {
 			applyFastMatmul(c)
-			if c.NArg() == 0 {
-				return usagef("run needs at least one SPEC file (for example experiments/linear_beta.toml)")
-			}
-			if n := c.Int("add-seeds"); n != 0 {
-				if err := addSeeds(c, n); err != nil {
-					return err
-				}
+			if err := checkRunArgs(c); err != nil {
+				return err
 			}
 			jobs, err := loadJobs(c.Args().Slice(), c.StringSlice("set"), c.String("backend"), dryRunWarnings(c))
 			if err != nil {
@@ -334,6 +329,17 @@ func printTrials(w io.Writer, jobs []*engine.Job, index []int, total int) {
 		fmt.Fprintln(w)
 	}
 	fmt.Fprintf(w, "%d trial(s); nothing was written (--dry-run)\n", len(jobs))
+}
+
+// checkRunArgs checks that run has specs and applies --add-seeds.
+func checkRunArgs(c *urfave.Context) error {
+	if c.NArg() == 0 {
+		return usagef("run needs at least one SPEC file (for example experiments/linear_beta.toml)")
+	}
+	if n := c.Int("add-seeds"); n != 0 {
+		return addSeeds(c, n)
+	}
+	return nil
 }
 
 // addSeeds makes runner run SPEC... --add-seeds N run the specs' seeds and N more (the
