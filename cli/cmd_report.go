@@ -81,6 +81,9 @@ func reportAction(c *urfave.Context) error {
 	if c.Bool("diff") && c.NArg() != 2 {
 		return usagef("--diff takes two group hash prefixes, A and B (see runner report --format json --view groups), got %d", c.NArg())
 	}
+	if !c.Bool("diff") && c.NArg() > 0 {
+		return usagef("report takes no arguments, got %q (to compare two groups: runner report --diff A B)", c.Args().First())
+	}
 	return writeTo(c.String("out"), c.App.Writer, func(w io.Writer) error {
 		if c.Bool("diff") {
 			return writeDiff(w, store, c, conds, keep)

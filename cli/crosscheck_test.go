@@ -169,3 +169,36 @@ func TestAddSeeds(t *testing.T) {
 		t.Errorf("--add-seeds -1: exit %d %s", code, errOut)
 	}
 }
+
+// report --diff on the command line: two groups of a sweep, by hash prefix; bad prefixes
+// and stray arguments are usage errors.
+func TestReportDiffCommand(t *testing.T) {
+	dir := t.TempDir()
+	spec := writeFile(t, dir, "quick.toml", quickSpec+"\n[sweep]\n\"train.lr\" = [1e-3, 3e-3]\n")
+	db := filepath.Join(dir, "runs.db")
+	if code, _, errOut := runCLI(t, "run", spec, "--db", db, "-q", "--set", "seeds=[0, 1, 2]"); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	code, out, _ := runCLI(t, "report", "--db", db, "--format", "json", "--view", "groups")
+	var groups []struct {
+		Hash string `json:"group_hash"`
+	}
+	if err := json.Unmarshal([]byte(out), &groups); code != 0 || err != nil || len(groups) != 2 {
+		t.Fatalf("groups: exit %d, %v, %s", code, err, out)
+	}
+	code, out, errOut := runCLI(t, "report", "--db", db, "--diff", groups[0].Hash[:6], groups[1].Hash[:6], "--format", "json")
+	var rows []map[string]any
+	if err := json.Unmarshal([]byte(out), &rows); code != 0 || err != nil || len(rows) == 0 {
+		t.Fatalf("--diff: exit %d, %v, %s %s", code, err, out, errOut)
+	}
+	for _, r := range rows {
+		if r["metric"] == "frechet" && (r["n_pairs"] != 3.0 || r["comparable"] != true || r["verdict"] == "") {
+			t.Errorf("frechet row %v", r)
+		}
+	}
+	for _, args := range [][]string{{"--diff", "zzzz", groups[1].Hash[:6]}, {"--diff", groups[0].Hash[:6]}, {"stray"}} {
+		if code, _, _ := runCLI(t, append([]string{"report", "--db", db}, args...)...); code != 2 {
+			t.Errorf("report %v: exit %d, want 2", args, code)
+		}
+	}
+}
