@@ -176,7 +176,8 @@ func TestReportDiffCommand(t *testing.T) {
 	dir := t.TempDir()
 	spec := writeFile(t, dir, "quick.toml", quickSpec+"\n[sweep]\n\"train.lr\" = [1e-3, 3e-3]\n")
 	db := filepath.Join(dir, "runs.db")
-	if code, _, errOut := runCLI(t, "run", spec, "--db", db, "-q", "--set", "seeds=[0, 1, 2]"); code != 0 {
+	if code, _, errOut := runCLI(t, "run", spec, "--db", db, "-q", "--set", "seeds=[0, 1, 2]", "--set", "schedule.name=cosine",
+		"--set", `eval.metrics=["frechet", "nll"]`); code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	code, out, _ := runCLI(t, "report", "--db", db, "--format", "json", "--view", "groups")
@@ -191,10 +192,23 @@ func TestReportDiffCommand(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rows); code != 0 || err != nil || len(rows) == 0 {
 		t.Fatalf("--diff: exit %d, %v, %s %s", code, err, out, errOut)
 	}
+	sawBound := false
 	for _, r := range rows {
 		if r["metric"] == "frechet" && (r["n_pairs"] != 3.0 || r["comparable"] != true || r["verdict"] == "") {
 			t.Errorf("frechet row %v", r)
 		}
+		if r["metric"] == "nll_nats_per_dim" {
+			// The bound is also resampled over the 20 held-out examples the runs kept.
+			bs, _ := r["bootstrap_over_examples"].(map[string]any)
+			if bs == nil || bs["examples"] != 20.0 || bs["ci_low"].(float64) > bs["ci_high"].(float64) ||
+				!strings.Contains(r["verdict"].(string), "over the 20 held-out examples (bootstrap)") {
+				t.Errorf("nll row %v", r)
+			}
+			sawBound = true
+		}
+	}
+	if !sawBound {
+		t.Error("no nll_nats_per_dim row")
 	}
 	for _, args := range [][]string{{"--diff", "zzzz", groups[1].Hash[:6]}, {"--diff", groups[0].Hash[:6]}, {"stray"}} {
 		if code, _, _ := runCLI(t, append([]string{"report", "--db", db}, args...)...); code != 2 {

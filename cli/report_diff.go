@@ -40,7 +40,7 @@ func writeDiff(w io.Writer, store *results.Store, c *urfave.Context, conds map[s
 			return usagef("--diff: %d groups' hashes start with %q; give more of it", len(found), prefix)
 		}
 	}
-	rows := report.Diff(pair[0], pair[1])
+	rows := report.Diff(store, pair[0], pair[1])
 	if c.String("format") == "json" {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")

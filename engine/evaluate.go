@@ -85,7 +85,7 @@ func (r *runner) evaluateWeights(ctx context.Context, scope, suffix string) erro
 		Bound: func(x []float32) (float64, float64, float64, error) {
 			b, err := BoundTerms(ctx, r.backend, evalCtx, j, x)
 			if suffix == "" {
-				r.boundPerT = b.PerT
+				r.boundPerT, r.boundPerExample = b.PerT, b.PerExample
 			}
 			return b.Prior, b.Terms, b.Decoder, err
 		}}
@@ -120,10 +120,28 @@ func (r *runner) evaluateWeights(ctx context.Context, scope, suffix string) erro
 // L_T is not a row).
 const BoundArtifact = "bound_per_t.csv"
 
-// writeBoundPerT keeps the terms of the bound a metric computed, if any, as an artifact.
+// BoundExamplesArtifact is each held-out example's bound in a run's final evaluation: a CSV
+// with the example's index and its bound in nats per dimension. The held-out examples are
+// the same for every run on the same data, so two runs' rows pair up by index.
+const BoundExamplesArtifact = "bound_per_example.csv"
+
+// writeBoundPerT keeps the terms of the bound a metric computed, if any, and each example's
+// bound, as artifacts.
 func (r *runner) writeBoundPerT() error {
 	if r.boundPerT == nil {
 		return nil
+	}
+	var e strings.Builder
+	e.WriteString("example,nats_per_dim\n")
+	for i, v := range r.boundPerExample {
+		fmt.Fprintf(&e, "%d,%.17g\n", i, v)
+	}
+	examples := filepath.Join(r.dir, BoundExamplesArtifact)
+	if err := writeAtomic(examples, []byte(e.String())); err != nil {
+		return err
+	}
+	if err := r.opt.Store.AddArtifact(r.id, BoundExamplesArtifact, examples); err != nil {
+		return err
 	}
 	var b strings.Builder
 	b.WriteString("t,nats_per_dim,bits_per_dim\n")

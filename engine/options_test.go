@@ -87,6 +87,21 @@ func TestBoundPerTArtifact(t *testing.T) {
 	if got, want := decoder, out.Summaries["nll_decoder_nats_per_dim"]; math.Abs(got-want) > 1e-12*math.Abs(want) {
 		t.Errorf("decoder row %.12g, summary %.12g", got, want)
 	}
+	// Each example's bound averages to the recorded bound.
+	path, err = h.store.ArtifactPath(out.RunID, engine.BoundExamplesArtifact)
+	if err != nil || path == "" {
+		t.Fatalf("no %s: %v", engine.BoundExamplesArtifact, err)
+	}
+	b, _ = os.ReadFile(path)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")[1:]
+	var mean float64
+	for _, l := range lines {
+		v, _ := strconv.ParseFloat(strings.Split(l, ",")[1], 64)
+		mean += v / float64(len(lines))
+	}
+	if want := out.Summaries["nll_nats_per_dim"]; len(lines) < 2 || math.Abs(mean-want) > 1e-9*math.Abs(want) {
+		t.Errorf("%d examples averaging %.12g, the summary %.12g", len(lines), mean, want)
+	}
 	// Without the bound there is no such artifact.
 	other := h.run(h.jobs(tiny, `eval.metrics=["mmd"]`)[0])
 	if p, _ := h.store.ArtifactPath(other.RunID, engine.BoundArtifact); p != "" {

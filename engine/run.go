@@ -172,6 +172,8 @@ type runner struct {
 	lock      *runLock
 	stopBeat  func()
 	boundPerT []float64 // L_t of the final evaluation's bound, when a metric computed it
+	// boundPerExample is each held-out example's bound of that evaluation.
+	boundPerExample []float64
 }
 
 // errDiverged marks a run stopped by the NaN/Inf guard.

@@ -101,6 +101,9 @@ type BoundResult struct {
 	// PerT is L_t for each t (PerT[0] = L_0, the decoder term), in nats per dimension
 	// averaged over the examples.
 	PerT []float64
+	// PerExample is each example's bound, in nats per dimension: its terms summed over t,
+	// plus the prior term averaged over the examples (the prior has no parameters).
+	PerExample []float64
 }
 
 // BoundTerms is Bound with every L_t kept. Terms and Decoder are summed in the order they
@@ -120,6 +123,7 @@ func BoundTerms(ctx context.Context, backend backends.Backend, evalCtx *gctx.Con
 	defer exec.Finalize()
 	b.Prior = j.Process.PriorKL(x)
 	sums := make([]float64, j.Process.T)
+	perExample := make([]float64, n)
 	for start := 0; start < n; start += boundBatch {
 		end := min(n, start+boundBatch)
 		m := end - start
@@ -142,8 +146,9 @@ func BoundTerms(ctx context.Context, backend backends.Backend, evalCtx *gctx.Con
 				return BoundResult{}, err
 			}
 			var sum float64
-			for _, v := range tensors.MustCopyFlatData[float32](out[0]) {
+			for k, v := range tensors.MustCopyFlatData[float32](out[0]) {
 				sum += float64(v)
+				perExample[start+k] += float64(v)
 			}
 			sums[t] += sum
 			if t == 0 {
@@ -158,5 +163,9 @@ func BoundTerms(ctx context.Context, backend backends.Backend, evalCtx *gctx.Con
 	for t, s := range sums {
 		b.PerT[t] = s / float64(n)
 	}
+	for i := range perExample {
+		perExample[i] += b.Prior
+	}
+	b.PerExample = perExample
 	return b, nil
 }

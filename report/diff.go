@@ -39,6 +39,9 @@ type PairedDiff struct {
 	// SeedsFor80 is, for a difference not established, how many seeds the observed
 	// difference and spread suggest for 80% power (0 when it cannot be said).
 	SeedsFor80 int `json:"seeds_for_80_power,omitempty"`
+	// Bootstrap, for the bound, resamples the held-out examples (nil without per-example
+	// values): how much the finite held-out set moves the difference.
+	Bootstrap *Bootstrap `json:"bootstrap_over_examples,omitempty"`
 }
 
 // MarshalJSON writes NaN (no test possible) as null.
@@ -59,8 +62,9 @@ func (d PairedDiff) MarshalJSON() ([]byte, error) {
 	}{plain(d), finite(d.MeanDiff), finite(d.CILow), finite(d.CIHigh), finite(d.PValue)})
 }
 
-// Diff compares every ranked metric both groups recorded, B - A, on their shared seeds.
-func Diff(a, b *Group) []PairedDiff {
+// Diff compares every ranked metric both groups recorded, B - A, on their shared seeds; with
+// a store, the bound also by a bootstrap over the held-out examples the runs kept.
+func Diff(store *results.Store, a, b *Group) []PairedDiff {
 	var out []PairedDiff
 	for _, key := range MetricKeys([]*Group{a, b}) {
 		if _, ranked := plugins.Ranked(key); !ranked || a.Stats[key] == nil || b.Stats[key] == nil {
@@ -78,6 +82,11 @@ func Diff(a, b *Group) []PairedDiff {
 		d.NPairs = len(diffs)
 		d.MeanDiff, d.CILow, d.CIHigh, d.PValue = PairedT(diffs)
 		d.Verdict, d.SeedsFor80 = verdict(key, diffs, d)
+		if bs := boundBootstrap(store, a, b, key); bs != nil {
+			d.Bootstrap = bs
+			d.Verdict += fmt.Sprintf("; over the %d held-out examples (bootstrap): 95%% CI [%s, %s], p = %s",
+				bs.Examples, num(bs.CILow), num(bs.CIHigh), pval(bs.PValue))
+		}
 		out = append(out, d)
 	}
 	return out

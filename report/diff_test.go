@@ -1,8 +1,11 @@
 package report
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -58,7 +61,7 @@ func TestPairedDiffOnCorrelatedSeeds(t *testing.T) {
 		nb = append(nb, level+0.05*rng.NormFloat64())
 	}
 	groups := GroupRuns(append(fixtureRuns("A", fa, na, "500"), fixtureRuns("B", fb, nb, "500")...))
-	rows := Diff(byLabel(groups, "A"), byLabel(groups, "B"))
+	rows := Diff(nil, byLabel(groups, "A"), byLabel(groups, "B"))
 	fid := diffOf(rows, "fid")
 	if !fid.Comparable || fid.NPairs != 5 || fid.MeanDiff > -0.5 || fid.CIHigh >= 0 || fid.CILow > -1.0 || fid.CIHigh < -1.0 || fid.PValue >= 0.05 {
 		t.Errorf("fid: %+v; want B lower by about 1, the interval around -1 and below 0", fid)
@@ -79,7 +82,7 @@ func TestPairedDiffOnCorrelatedSeeds(t *testing.T) {
 func TestDiffRefusesIncomparableTerms(t *testing.T) {
 	v := []float64{1, 2, 3}
 	groups := GroupRuns(append(fixtureRuns("A", v, v, "500"), fixtureRuns("B", v, v, "1000")...))
-	rows := Diff(byLabel(groups, "A"), byLabel(groups, "B"))
+	rows := Diff(nil, byLabel(groups, "A"), byLabel(groups, "B"))
 	fid := diffOf(rows, "fid")
 	if fid.Comparable || !strings.Contains(fid.Reason, "different samples (1000 in B, 500 in A)") || !math.IsNaN(fid.PValue) {
 		t.Errorf("fid: %+v; want not comparable because of the sample counts", fid)
@@ -147,5 +150,61 @@ func TestNoBestMarkAcrossTerms(t *testing.T) {
 	}
 	if !byLabel(groups, "A").Stats["nll_bits_per_dim"].Best {
 		t.Error("nll, comparable, lost its mark")
+	}
+}
+
+// The bound's bootstrap over held-out examples: a shift of 0.5 nats/dim on every example,
+// plus example noise, gives an interval around 0.5 (in bits: / ln 2) and a small p; equal
+// bounds give an interval around 0.
+func TestBoundBootstrapOverExamples(t *testing.T) {
+	dir := t.TempDir()
+	store, err := results.Open(filepath.Join(dir, "runs.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	rng := rand.New(rand.NewPCG(9, 9))
+	base := make([]float64, 200)
+	for i := range base {
+		base[i] = 3 + rng.NormFloat64()
+	}
+	group := func(name string, shift float64) *Group {
+		g := &Group{GroupHash: name}
+		for seed := range 2 {
+			id, err := store.CreateRun(results.NewRun{Spec: "b", Hash: name, GroupHash: name, Resolved: "{}", Seed: seed})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var b strings.Builder
+			b.WriteString("example,nats_per_dim\n")
+			for i, v := range base {
+				fmt.Fprintf(&b, "%d,%g\n", i, v+shift+0.1*rng.NormFloat64())
+			}
+			path := filepath.Join(dir, fmt.Sprintf("%s-%d.csv", name, seed))
+			if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := store.AddArtifact(id, boundExamplesArtifact, path); err != nil {
+				t.Fatal(err)
+			}
+			g.Runs = append(g.Runs, &results.Run{ID: id, Seed: seed, Status: results.StatusFinished})
+		}
+		return g
+	}
+	a, b, c := group("A", 0), group("B", 0.5), group("C", 0)
+	shifted := boundBootstrap(store, a, b, "nll_bits_per_dim")
+	want := 0.5 / math.Ln2
+	// The example noise moves the realised mean by about 0.01 bits: the interval must lie
+	// within 0.08 of the true shift, and well above 0.
+	if shifted == nil || shifted.Examples != 200 || shifted.CILow < want-0.08 || shifted.CIHigh > want+0.08 ||
+		shifted.CIHigh-shifted.CILow > 0.08 || shifted.PValue > 0.01 {
+		t.Errorf("shifted by 0.5 nats: %+v; want a narrow interval near %.3f bits, above 0", shifted, want)
+	}
+	same := boundBootstrap(store, a, c, "nll_nats_per_dim")
+	if same == nil || same.CILow > 0 || same.CIHigh < 0 {
+		t.Errorf("equal bounds: %+v; want an interval around 0", same)
+	}
+	if boundBootstrap(store, a, b, "fid") != nil || boundBootstrap(nil, a, b, "nll_nats_per_dim") != nil {
+		t.Error("a bootstrap for a metric without per-example values, or without a store")
 	}
 }

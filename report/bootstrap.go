@@ -1,0 +1,124 @@
+package report
+
+import (
+	"math"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/ddpm-runner/ddpm-runner/results"
+)
+
+// boundExamplesArtifact is the engine's per-example bound of a run (engine.BoundExamplesArtifact).
+const boundExamplesArtifact = "bound_per_example.csv"
+
+// bootstrapRounds is how many resamples the bootstrap interval takes (a fixed stream: the
+// same runs give the same interval).
+const bootstrapRounds = 2000
+
+// Bootstrap is a difference of the bound resampled over the held-out examples: it says how
+// much the finite held-out set, rather than the seeds, moves the difference.
+type Bootstrap struct {
+	Examples int     `json:"examples"`
+	CILow    float64 `json:"ci_low"`
+	CIHigh   float64 `json:"ci_high"`
+	PValue   float64 `json:"p_value"`
+}
+
+// boundBootstrap compares the bound of two groups example by example: for each held-out
+// example, B - A averaged over the seeds both ran (the held-out examples are the same for
+// every run on the same data), then a percentile bootstrap over examples. key is
+// nll_bits_per_dim or nll_nats_per_dim; nil when the runs kept no per-example bound.
+func boundBootstrap(store *results.Store, a, b *Group, key string) *Bootstrap {
+	scale := 1.0
+	switch key {
+	case "nll_bits_per_dim":
+		scale = 1 / math.Ln2
+	case "nll_nats_per_dim":
+	default:
+		return nil
+	}
+	if store == nil {
+		return nil
+	}
+	ea, eb := examplesBySeed(store, a), examplesBySeed(store, b)
+	var diff []float64
+	pairs := 0
+	for seed, va := range ea {
+		vb, ok := eb[seed]
+		if !ok || len(vb) != len(va) {
+			continue
+		}
+		if diff == nil {
+			diff = make([]float64, len(va))
+		}
+		if len(diff) != len(va) {
+			return nil
+		}
+		for i := range va {
+			diff[i] += (vb[i] - va[i]) * scale
+		}
+		pairs++
+	}
+	if pairs == 0 || len(diff) < 2 {
+		return nil
+	}
+	for i := range diff {
+		diff[i] /= float64(pairs)
+	}
+	rng := rand.New(rand.NewPCG(0xb007, uint64(len(diff))))
+	means := make([]float64, bootstrapRounds)
+	below, above := 0, 0
+	for r := range means {
+		var s float64
+		for range diff {
+			s += diff[rng.IntN(len(diff))]
+		}
+		means[r] = s / float64(len(diff))
+		if means[r] <= 0 {
+			below++
+		}
+		if means[r] >= 0 {
+			above++
+		}
+	}
+	slices.Sort(means)
+	p := math.Min(1, 2*float64(min(below, above))/float64(bootstrapRounds))
+	return &Bootstrap{Examples: len(diff), CILow: means[int(0.025*bootstrapRounds)], CIHigh: means[int(0.975*bootstrapRounds)-1],
+		PValue: math.Max(p, 1/float64(bootstrapRounds))}
+}
+
+// examplesBySeed reads the per-example bound of a group's finished runs, by seed.
+func examplesBySeed(store *results.Store, g *Group) map[int][]float64 {
+	out := map[int][]float64{}
+	for _, r := range g.Runs {
+		if r.Status != results.StatusFinished {
+			continue
+		}
+		if _, seen := out[r.Seed]; seen {
+			continue
+		}
+		path, err := store.ArtifactPath(r.ID, boundExamplesArtifact)
+		if err != nil || path == "" {
+			continue
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		var vals []float64
+		for i, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			f := strings.Split(line, ",")
+			if i == 0 || len(f) != 2 {
+				continue
+			}
+			if v, err := strconv.ParseFloat(f[1], 64); err == nil {
+				vals = append(vals, v)
+			}
+		}
+		out[r.Seed] = vals
+	}
+	return out
+}
