@@ -102,28 +102,36 @@ func resolveXLA(config string) (string, *pjrtplugin.Plugin, error) {
 	return resolved, &p, nil
 }
 
+// pluginSearch is what a search of the environment found, and where it looked.
+type pluginSearch struct {
+	found    []pjrtplugin.Plugin
+	searched []string
+}
+
 var (
 	searchMu    sync.Mutex
-	searchCache = map[string][]pjrtplugin.Plugin{}
+	searchCache = map[string]pluginSearch{}
 )
 
-// pjrtPlugins is the plugin search of this process's environment, run once per environment (it
-// loads each library found).
-func pjrtPlugins() []pjrtplugin.Plugin {
+// pjrtPlugins is the plugin search of this process's environment, run once per environment
+// (it asks python for its folders and loads each library found).
+func pjrtPlugins() pluginSearch {
 	key := strings.Join([]string{os.Getenv(pjrtplugin.SourceEnv), os.Getenv("LD_LIBRARY_PATH"),
 		os.Getenv(pjrtplugin.SitePackagesEnv), os.Getenv(pjrtplugin.AllowOlderEnv), os.Getenv("PATH")}, "\x00")
 	searchMu.Lock()
 	defer searchMu.Unlock()
-	if found, ok := searchCache[key]; ok {
-		return found
+	if ps, ok := searchCache[key]; ok {
+		return ps
 	}
-	found := pjrtplugin.FromEnvironment().Find()
-	searchCache[key] = found
-	return found
+	s := pjrtplugin.FromEnvironment()
+	ps := pluginSearch{found: s.Find(), searched: s.Searched()}
+	searchCache[key] = ps
+	return ps
 }
 
 func lookupPlugin(platform string) (pjrtplugin.Plugin, error) {
-	return pjrtplugin.Choose(pjrtPlugins(), platform, pjrtplugin.FromEnvironment().Searched())
+	ps := pjrtPlugins()
+	return pjrtplugin.Choose(ps.found, platform, ps.searched)
 }
 
 // MatmulEnvKey is the run environment key that records the go backend's DotGeneral kernel
@@ -183,7 +191,7 @@ func MatmulKernel() string {
 func BackendStatus() []string {
 	out := []string{"go: pure Go, available"}
 	platforms := slices.Clone(xlaPreference)
-	for _, p := range pjrtPlugins() {
+	for _, p := range pjrtPlugins().found {
 		if !slices.Contains(platforms, p.Platform) {
 			platforms = append(platforms, p.Platform)
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -46,29 +47,40 @@ type Outcome struct {
 // a GoMLX panic becomes a failed run with the message. Artifacts go to runs/<id>/ in the
 // store's artifact folder (see results.Store.ArtifactRoot), which must belong to the store.
 func Run(ctx context.Context, job *Job, opt Options) Outcome {
-	opt = withDefaults(opt)
+	r, failed := startRun(job, withDefaults(opt), nil)
+	if r == nil {
+		return failed
+	}
+	return r.finish(r.execute(ctx))
+}
+
+// startRun records a new run of job, with extraEnv beside its provenance, and gives it a
+// fresh, locked artifact folder. If that fails, the runner is nil and the outcome says why
+// (recorded as a failed run once the run exists).
+func startRun(job *Job, opt Options, extraEnv map[string]string) (*runner, Outcome) {
 	root, err := opt.Store.ClaimArtifactRoot()
 	if err != nil {
-		return Outcome{Status: results.StatusFailed, Err: err}
+		return nil, Outcome{Status: results.StatusFailed, Err: err}
 	}
 	t := job.Trial
 	env := results.Provenance()
 	env["backend"] = t.Backend
+	maps.Copy(env, extraEnv)
 	id, err := opt.Store.CreateRun(results.NewRun{
 		Spec: t.Spec, SpecFile: t.File, Hash: t.Hash(), GroupHash: t.GroupHash(), Resolved: t.Canonical(),
 		Seed: t.Seed, Backend: t.Backend, Params: t.Params(), Env: env,
 	})
 	if err != nil {
-		return Outcome{Status: results.StatusFailed, Err: err}
+		return nil, Outcome{Status: results.StatusFailed, Err: err}
 	}
 	r := newRunner(job, opt, id, root)
 	if err := freshDir(r.dir); err != nil {
-		return r.finish(results.StatusFailed, err)
+		return nil, r.finish(results.StatusFailed, err)
 	}
 	if r.lock, err = lockRun(r.dir); err != nil {
-		return r.finish(results.StatusFailed, fmt.Errorf("run %d: %w", id, err))
+		return nil, r.finish(results.StatusFailed, fmt.Errorf("run %d: %w", id, err))
 	}
-	return r.finish(r.execute(ctx))
+	return r, Outcome{}
 }
 
 // Resume continues a recorded run (interrupted, crashed while running, or failed after a
@@ -176,6 +188,29 @@ type runner struct {
 	boundPerExample []float64
 }
 
+// setUp starts the run's heartbeat, creates its backend (the caller finalizes r.backend when
+// it is set) and records what it ran on and the process it runs.
+func (r *runner) setUp() error {
+	r.stopBeat = heartbeat(r.opt.Store, r.id, r.opt.HeartbeatEvery)
+	start := time.Now()
+	var err error
+	if r.backend, err = NewBackend(r.job.Trial.Backend); err != nil {
+		return err
+	}
+	r.timings["backend"] = time.Since(start).Seconds()
+	// Which matmul kernel, or which plugin and device, ran is part of what it takes to
+	// reproduce the numbers.
+	env := map[string]string{MatmulEnvKey: fastdot.Kernel()}
+	if r.backend.String() != "go" {
+		env = backendEnv(r.job.Trial.Backend, r.backend)
+	}
+	if err := r.opt.Store.AddEnv(r.id, env); err != nil {
+		return err
+	}
+	r.timings["data"] = r.job.DataSeconds
+	return r.recordProcess()
+}
+
 // errDiverged marks a run stopped by the NaN/Inf guard.
 var errDiverged = errors.New("diverged")
 
@@ -185,26 +220,14 @@ func (r *runner) execute(ctx context.Context) (status string, err error) {
 			status, err = results.StatusFailed, fmt.Errorf("panic: %v", p)
 		}
 	}()
-	r.stopBeat = heartbeat(r.opt.Store, r.id, r.opt.HeartbeatEvery)
 	start := time.Now()
-	if r.backend, err = NewBackend(r.job.Trial.Backend); err != nil {
+	err = r.setUp()
+	if r.backend != nil {
+		defer r.backend.Finalize()
+	}
+	if err != nil {
 		return results.StatusFailed, err
 	}
-	defer r.backend.Finalize()
-	r.timings["backend"] = time.Since(start).Seconds()
-	if r.backend.String() == "go" {
-		// Which matmul kernel ran is part of what it takes to reproduce the numbers.
-		if err := r.opt.Store.AddEnv(r.id, map[string]string{MatmulEnvKey: fastdot.Kernel()}); err != nil {
-			return results.StatusFailed, err
-		}
-	} else if err := r.opt.Store.AddEnv(r.id, backendEnv(r.job.Trial.Backend, r.backend)); err != nil {
-		return results.StatusFailed, err
-	}
-	r.timings["data"] = r.job.DataSeconds
-	if err := r.recordProcess(); err != nil {
-		return results.StatusFailed, err
-	}
-
 	interrupted, err := r.train(ctx)
 	if errors.Is(err, errDiverged) {
 		return results.StatusDiverged, err

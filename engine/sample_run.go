@@ -9,12 +9,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gomlx/gomlx/pkg/ml/context/checkpoints"
 	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 
-	"github.com/ddpm-runner/ddpm-runner/internal/fastdot"
 	"github.com/ddpm-runner/ddpm-runner/results"
 	"github.com/ddpm-runner/ddpm-runner/spec"
 )
@@ -43,26 +41,10 @@ func SampleFrom(ctx context.Context, job *Job, parent *results.Run, opt Options)
 	if err != nil {
 		return Outcome{Status: results.StatusFailed, Err: err}
 	}
-	root, err := opt.Store.ClaimArtifactRoot()
-	if err != nil {
-		return Outcome{Status: results.StatusFailed, Err: err}
-	}
-	env := results.Provenance()
-	env["backend"] = t.Backend
-	env[KindEnvKey], env[ParentEnvKey], env[ParentUIDEnvKey] = spec.KindSample, strconv.FormatInt(parent.ID, 10), parent.UID
-	id, err := opt.Store.CreateRun(results.NewRun{
-		Spec: t.Spec, SpecFile: t.File, Hash: t.Hash(), GroupHash: t.GroupHash(), Resolved: t.Canonical(),
-		Seed: t.Seed, Backend: t.Backend, Params: t.Params(), Env: env,
-	})
-	if err != nil {
-		return Outcome{Status: results.StatusFailed, Err: err}
-	}
-	r := newRunner(job, opt, id, root)
-	if err := freshDir(r.dir); err != nil {
-		return r.finish(results.StatusFailed, err)
-	}
-	if r.lock, err = lockRun(r.dir); err != nil {
-		return r.finish(results.StatusFailed, fmt.Errorf("run %d: %w", id, err))
+	r, failed := startRun(job, opt, map[string]string{KindEnvKey: spec.KindSample,
+		ParentEnvKey: strconv.FormatInt(parent.ID, 10), ParentUIDEnvKey: parent.UID})
+	if r == nil {
+		return failed
 	}
 	return r.finish(r.executeSample(ctx, ckpt))
 }
@@ -95,21 +77,11 @@ func (r *runner) executeSample(ctx context.Context, ckpt checkpointFiles) (statu
 			status, err = results.StatusFailed, fmt.Errorf("panic: %v", p)
 		}
 	}()
-	r.stopBeat = heartbeat(r.opt.Store, r.id, r.opt.HeartbeatEvery)
-	start := time.Now()
-	if r.backend, err = NewBackend(r.job.Trial.Backend); err != nil {
-		return results.StatusFailed, err
+	err = r.setUp()
+	if r.backend != nil {
+		defer r.backend.Finalize()
 	}
-	defer r.backend.Finalize()
-	r.timings["backend"] = time.Since(start).Seconds()
-	env := map[string]string{MatmulEnvKey: fastdot.Kernel()}
-	if r.backend.String() != "go" {
-		env = backendEnv(r.job.Trial.Backend, r.backend)
-	}
-	if err := r.opt.Store.AddEnv(r.id, env); err != nil {
-		return results.StatusFailed, err
-	}
-	if err := r.recordProcess(); err != nil {
+	if err != nil {
 		return results.StatusFailed, err
 	}
 	if err := r.loadWeights(ckpt); err != nil {

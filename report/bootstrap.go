@@ -3,10 +3,7 @@ package report
 import (
 	"math"
 	"math/rand/v2"
-	"os"
 	"slices"
-	"strconv"
-	"strings"
 
 	"github.com/ddpm-runner/ddpm-runner/results"
 )
@@ -100,25 +97,9 @@ func examplesBySeed(store *results.Store, g *Group) map[int][]float64 {
 		if _, seen := out[r.Seed]; seen {
 			continue
 		}
-		path, err := store.ArtifactPath(r.ID, boundExamplesArtifact)
-		if err != nil || path == "" {
-			continue
+		if vals := readArtifactColumn(store, r.ID, boundExamplesArtifact, 1); vals != nil {
+			out[r.Seed] = vals
 		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			continue
-		}
-		var vals []float64
-		for i, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-			f := strings.Split(line, ",")
-			if i == 0 || len(f) != 2 {
-				continue
-			}
-			if v, err := strconv.ParseFloat(f[1], 64); err == nil {
-				vals = append(vals, v)
-			}
-		}
-		out[r.Seed] = vals
 	}
 	return out
 }

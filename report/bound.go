@@ -76,9 +76,15 @@ func boundFigure(groups []*Group, store *results.Store) (*figure, error) {
 	return render(p, "bound per timestep", 6*vg.Inch, 3.6*vg.Inch)
 }
 
-// readBoundTerms reads a run's per-timestep bound in bits/dim, or nil.
+// readBoundTerms reads a run's per-timestep bound in bits/dim (the third column), or nil.
 func readBoundTerms(store *results.Store, id int64) []float64 {
-	path, err := store.ArtifactPath(id, boundArtifact)
+	return readArtifactColumn(store, id, boundArtifact, 2)
+}
+
+// readArtifactColumn reads one numeric column of a run's CSV artifact (after its header),
+// or nil if the run has no such artifact or a row is not a number.
+func readArtifactColumn(store *results.Store, id int64, name string, col int) []float64 {
+	path, err := store.ArtifactPath(id, name)
 	if err != nil || path == "" {
 		return nil
 	}
@@ -88,11 +94,14 @@ func readBoundTerms(store *results.Store, id int64) []float64 {
 	}
 	var out []float64
 	for i, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		f := strings.Split(line, ",")
-		if i == 0 || len(f) != 3 {
+		if i == 0 {
 			continue
 		}
-		v, err := strconv.ParseFloat(f[2], 64)
+		f := strings.Split(line, ",")
+		if len(f) <= col {
+			return nil
+		}
+		v, err := strconv.ParseFloat(f[col], 64)
 		if err != nil {
 			return nil
 		}

@@ -24,15 +24,7 @@ func nonZeroMask(t *Node, rank int) *Node {
 }
 
 // Ancestral samples every step of the (possibly respaced) chain from p(x_{t-1} | x_t).
-type Ancestral struct {
-	Steps   int    // 0: all T steps
-	Spacing string // which steps (see Timesteps)
-}
-
-// Plan implements plugins.Sampler.
-func (a Ancestral) Plan(p *diffusion.Process) (*diffusion.Process, []int, error) {
-	return plan(p, a.Steps, a.Spacing)
-}
+type Ancestral struct{ Spaced }
 
 // Step implements plugins.Sampler: x_{t-1} = mean + [t > 0] sigma z.
 func (Ancestral) Step(s plugins.SamplerStep) (*Node, *Node) {
@@ -44,14 +36,8 @@ func (Ancestral) Step(s plugins.SamplerStep) (*Node, *Node) {
 // DDIM is the sampler of Song et al. (2021) on K spaced steps: with eta = 0 it is
 // deterministic, with eta = 1 it matches ancestral sampling's variance.
 type DDIM struct {
-	Steps   int
-	Eta     float64
-	Spacing string
-}
-
-// Plan implements plugins.Sampler.
-func (d DDIM) Plan(p *diffusion.Process) (*diffusion.Process, []int, error) {
-	return plan(p, d.Steps, d.Spacing)
+	Spaced
+	Eta float64
 }
 
 // Step implements plugins.Sampler:

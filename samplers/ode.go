@@ -48,15 +48,7 @@ func at(table []float64, x, i *Node) *Node { return diffusion.Extract(x.Graph(),
 // without the second-order correction): x~' = x~ + (sigma' - sigma) eps-hat, that is
 // x~' = x0-hat + sigma' eps-hat. One network evaluation per step. It is DDIM with eta = 0
 // in other variables (a test checks that they agree).
-type Euler struct {
-	Steps   int
-	Spacing string
-}
-
-// Plan implements plugins.Sampler.
-func (e Euler) Plan(p *diffusion.Process) (*diffusion.Process, []int, error) {
-	return plan(p, e.Steps, e.Spacing)
-}
+type Euler struct{ Spaced }
 
 // Step implements plugins.Sampler.
 func (e Euler) Step(s plugins.SamplerStep) (*Node, *Node) {
@@ -73,15 +65,7 @@ func (e Euler) Step(s plugins.SamplerStep) (*Node, *Node) {
 // x~' = x~ + (sigma' - sigma) (eps1 + eps2)/2 = x0-hat + sigma' (eps1 + eps2)/2 + sigma (eps1 - eps2)/2.
 // The last step (to sigma' = 0) stays an Euler step, as in the paper. NFE: 2 per step but
 // the last, 2K - 1 in all.
-type Heun struct {
-	Steps   int
-	Spacing string
-}
-
-// Plan implements plugins.Sampler.
-func (h Heun) Plan(p *diffusion.Process) (*diffusion.Process, []int, error) {
-	return plan(p, h.Steps, h.Spacing)
-}
+type Heun struct{ Spaced }
 
 // Step implements plugins.Sampler.
 func (h Heun) Step(s plugins.SamplerStep) (*Node, *Node) {
@@ -107,15 +91,7 @@ func (h Heun) Step(s plugins.SamplerStep) (*Node, *Node) {
 // that is x~' = D' + (sigma'/sigma) (D - D') + sigma' eps-hat, as -expm1(-h) = 1 - sigma'/sigma.
 // The first step (no D_prev yet) and the last (sigma' = 0) use D' = D, which makes the last
 // step return D. One network evaluation per step; the state carries D.
-type DPMSolver2M struct {
-	Steps   int
-	Spacing string
-}
-
-// Plan implements plugins.Sampler.
-func (d DPMSolver2M) Plan(p *diffusion.Process) (*diffusion.Process, []int, error) {
-	return plan(p, d.Steps, d.Spacing)
-}
+type DPMSolver2M struct{ Spaced }
 
 // dpmCoefficients are DPM-Solver++(2M)'s per-step constants: the ratio sigma'/sigma and the
 // weights of D and D_prev in D' (1 and 0 where D' = D).

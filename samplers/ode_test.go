@@ -119,9 +119,9 @@ var odeReferences = []struct {
 	ref   func(gaussian, []float64, affine) affine
 	order float64
 }{
-	{"euler", func(k int) plugins.Sampler { return Euler{Steps: k} }, refEuler, 1},
-	{"heun", func(k int) plugins.Sampler { return Heun{Steps: k} }, refHeun, 2},
-	{"dpmpp_2m", func(k int) plugins.Sampler { return DPMSolver2M{Steps: k} }, refDPM2M, 2},
+	{"euler", func(k int) plugins.Sampler { return Euler{Spaced{Steps: k}} }, refEuler, 1},
+	{"heun", func(k int) plugins.Sampler { return Heun{Spaced{Steps: k}} }, refHeun, 2},
+	{"dpmpp_2m", func(k int) plugins.Sampler { return DPMSolver2M{Spaced{Steps: k}} }, refDPM2M, 2},
 }
 
 // With the exact model, the references' end mean and variance converge to the exact chain's
@@ -268,16 +268,16 @@ func TestEulerIsDDIMAndNFE(t *testing.T) {
 	pred := predictors.Predictor{Mean: predictors.MeanEps, Variance: predictors.FixedSmall}
 	z := []float64{-2, -0.5, 0, 0.7, 1.9}
 	for _, k := range []int{1, 4, 25} {
-		q, _, _ := Euler{Steps: k}.Plan(p)
-		euler, nEuler := runChain(t, backend, Euler{Steps: k}, q, pred, g, z)
-		ddim, nDDIM := runChain(t, backend, DDIM{Steps: k}, q, pred, g, z)
+		q, _, _ := Euler{Spaced{Steps: k}}.Plan(p)
+		euler, nEuler := runChain(t, backend, Euler{Spaced{Steps: k}}, q, pred, g, z)
+		ddim, nDDIM := runChain(t, backend, DDIM{Spaced: Spaced{Steps: k}}, q, pred, g, z)
 		for e := range z {
 			if math.Abs(euler[e]-ddim[e]) > 1e-5*(1+math.Abs(ddim[e])) {
 				t.Errorf("%d steps, z = %g: euler %.7g, ddim %.7g", k, z[e], euler[e], ddim[e])
 			}
 		}
-		_, nHeun := runChain(t, backend, Heun{Steps: k}, q, pred, g, z)
-		_, nDPM := runChain(t, backend, DPMSolver2M{Steps: k}, q, pred, g, z)
+		_, nHeun := runChain(t, backend, Heun{Spaced{Steps: k}}, q, pred, g, z)
+		_, nDPM := runChain(t, backend, DPMSolver2M{Spaced{Steps: k}}, q, pred, g, z)
 		if nEuler != k || nDDIM != k || nDPM != k || nHeun != 2*k-1 {
 			t.Errorf("%d steps: NFE euler %d, ddim %d, dpmpp_2m %d (want %d), heun %d (want %d)", k, nEuler, nDDIM, nDPM, k, nHeun, 2*k-1)
 		}

@@ -25,7 +25,7 @@ func init() {
 		Params: []plugins.Param{steps(100, "number of spaced steps (betas recomputed for the shorter chain)"), spacing},
 		Doc:    "ancestral sampling on K spaced steps (Improved DDPM)",
 		New: func(v plugins.Values) (plugins.Sampler, error) {
-			return Ancestral{Steps: v.Int("steps"), Spacing: v.String("spacing")}, nil
+			return Ancestral{Spaced{v.Int("steps"), v.String("spacing")}}, nil
 		},
 	})
 	plugins.Register(plugins.Plugin{
@@ -38,22 +38,22 @@ func init() {
 		},
 		Doc: "DDIM (Song et al. 2021) on K spaced steps",
 		New: func(v plugins.Values) (plugins.Sampler, error) {
-			return DDIM{Steps: v.Int("steps"), Eta: v.Float("eta"), Spacing: v.String("spacing")}, nil
+			return DDIM{Spaced: Spaced{v.Int("steps"), v.String("spacing")}, Eta: v.Float("eta")}, nil
 		},
 	})
-	ode := func(name, doc string, make func(steps int, spacing string) plugins.Sampler) {
+	ode := func(name, doc string, make func(Spaced) plugins.Sampler) {
 		plugins.Register(plugins.Plugin{
 			Kind: plugins.KindSampler, Name: name, Doc: doc,
 			Params: []plugins.Param{steps(20, "number of spaced steps (0: all T)"), spacing},
 			New: func(v plugins.Values) (plugins.Sampler, error) {
-				return make(v.Int("steps"), v.String("spacing")), nil
+				return make(Spaced{v.Int("steps"), v.String("spacing")}), nil
 			},
 		})
 	}
 	ode("euler", "Euler's method on the probability-flow ODE (Karras et al. 2022); 1 NFE per step",
-		func(k int, s string) plugins.Sampler { return Euler{Steps: k, Spacing: s} })
+		func(s Spaced) plugins.Sampler { return Euler{s} })
 	ode("heun", "Heun's second-order method on the probability-flow ODE (Karras et al. 2022); 2K-1 NFE",
-		func(k int, s string) plugins.Sampler { return Heun{Steps: k, Spacing: s} })
+		func(s Spaced) plugins.Sampler { return Heun{s} })
 	ode("dpmpp_2m", "DPM-Solver++(2M) (Lu et al. 2022), second-order multistep on x0-hat; 1 NFE per step",
-		func(k int, s string) plugins.Sampler { return DPMSolver2M{Steps: k, Spacing: s} })
+		func(s Spaced) plugins.Sampler { return DPMSolver2M{s} })
 }

@@ -110,15 +110,15 @@ func TestTimestepsBySpacing(t *testing.T) {
 // Every sampler plans with its spacing; with all T steps every spacing runs the original chain.
 func TestSamplersPlanWithTheirSpacing(t *testing.T) {
 	p := linearProcess(t)
-	for _, s := range []plugins.Sampler{Ancestral{Steps: 10, Spacing: SpacingTrailing}, DDIM{Steps: 10, Spacing: SpacingTrailing},
-		Euler{Steps: 10, Spacing: SpacingTrailing}, Heun{Steps: 10, Spacing: SpacingTrailing}, DPMSolver2M{Steps: 10, Spacing: SpacingTrailing}} {
+	for _, s := range []plugins.Sampler{Ancestral{Spaced{10, SpacingTrailing}}, DDIM{Spaced: Spaced{10, SpacingTrailing}},
+		Euler{Spaced{10, SpacingTrailing}}, Heun{Spaced{10, SpacingTrailing}}, DPMSolver2M{Spaced{10, SpacingTrailing}}} {
 		_, ts, err := s.Plan(p)
 		if err != nil || !slices.Equal(ts, []int{99, 199, 299, 399, 499, 599, 699, 799, 899, 999}) {
 			t.Errorf("%T: %v, %v", s, ts, err)
 		}
 	}
 	for _, spacing := range Spacings {
-		q, ts, err := DDIM{Steps: 1000, Spacing: spacing}.Plan(p)
+		q, ts, err := DDIM{Spaced: Spaced{1000, spacing}}.Plan(p)
 		if err != nil || q != p || len(ts) != 1000 || ts[999] != 999 {
 			t.Errorf("%s with all steps: the original process %v, %d steps, %v", spacing, q == p, len(ts), err)
 		}

@@ -105,3 +105,16 @@ func plan(p *diffusion.Process, k int, spacing string) (*diffusion.Process, []in
 	q, err := Respace(p, ts)
 	return q, ts, err
 }
+
+// Spaced is the part every spaced sampler shares: how many of the T steps it visits and
+// which (see Timesteps). Its Plan is theirs.
+type Spaced struct {
+	Steps   int    // 0: all T steps
+	Spacing string // linspace (""), leading or trailing
+}
+
+// Plan implements the first half of plugins.Sampler: the respaced process and the
+// original timesteps it visits.
+func (s Spaced) Plan(p *diffusion.Process) (*diffusion.Process, []int, error) {
+	return plan(p, s.Steps, s.Spacing)
+}
