@@ -65,10 +65,13 @@ func execSqrt(backend *simplego.Backend, node *simplego.Node, inputs []*simplego
 		return stockSqrt(backend, node, inputs, inputsOwned)
 	}
 	src, dst := x.flat.([]float32), (*bufferLayout)(unsafe.Pointer(out)).flat.([]float32)
-	vsqrtAsm(dst, src, len(dst))
-	for i := len(dst) - len(dst)%8; i < len(dst); i++ {
-		dst[i] = float32(math.Sqrt(float64(src[i])))
-	}
+	inChunks(len(dst), func(lo, hi int) {
+		d, s := dst[lo:hi], src[lo:hi]
+		vsqrtAsm(d, s, len(d))
+		for i := len(d) - len(d)%8; i < len(d); i++ {
+			d[i] = float32(math.Sqrt(float64(s[i])))
+		}
+	})
 	memCalls.Add(1)
 	return out, nil
 }
@@ -112,11 +115,11 @@ func (op binaryOp) exec(backend *simplego.Backend, node *simplego.Node, inputs [
 	a, b := lhs.flat.([]float32), rhs.flat.([]float32)
 	switch {
 	case lFull && rFull:
-		op.vecN(dst, a, b)
+		inChunks(len(dst), func(lo, hi int) { op.vecN(dst[lo:hi], a[lo:hi], b[lo:hi]) })
 	case lFull && rScalar:
-		op.scalarN(dst, a, b[0])
+		inChunks(len(dst), func(lo, hi int) { op.scalarN(dst[lo:hi], a[lo:hi], b[0]) })
 	case rFull && lScalar && op.stock != &stockSub && op.stock != &stockDiv: // s op a = a op s
-		op.scalarN(dst, b, a[0])
+		inChunks(len(dst), func(lo, hi int) { op.scalarN(dst[lo:hi], b[lo:hi], a[0]) })
 	case rFull && lScalar:
 		s := a[0]
 		for i, v := range b {
@@ -145,12 +148,14 @@ func (op binaryOp) exec(backend *simplego.Backend, node *simplego.Node, inputs [
 			big, small = b, a
 		}
 		w := len(small)
-		for i := 0; i < len(big); i += w {
-			row, d := big[i:i+w], dst[i:i+w]
-			for j, v := range small { // a + b and b + a are the same float32
-				d[j] = row[j] + v
+		inRowChunks(len(big)/w, w, func(lo, hi int) {
+			for i := lo * w; i < hi*w; i += w {
+				row, d := big[i:i+w], dst[i:i+w]
+				for j, v := range small { // a + b and b + a are the same float32
+					d[j] = row[j] + v
+				}
 			}
-		}
+		})
 	}
 	memCalls.Add(1)
 	return out, nil

@@ -38,7 +38,8 @@ func execLogistic(backend *simplego.Backend, node *simplego.Node, inputs []*simp
 	} else if out = getBufferForShape(backend, n.shape); out == nil {
 		return stockLogistic(backend, node, inputs, inputsOwned)
 	}
-	logistic((*bufferLayout)(unsafe.Pointer(out)).flat.([]float32), x.flat.([]float32))
+	dst, src := (*bufferLayout)(unsafe.Pointer(out)).flat.([]float32), x.flat.([]float32)
+	inChunks(len(dst), func(lo, hi int) { logistic(dst[lo:hi], src[lo:hi]) })
 	memCalls.Add(1)
 	return out, nil
 }
