@@ -9,7 +9,8 @@ import (
 )
 
 // TestDirectKernelEqualsPacked: with A read in place (one or two column panels, A's rows or
-// columns at a constant stride) every product is within float32 rounding of the float64
+// columns at a constant stride; up to maxRowsPanels panels when A's rows are contiguous, of
+// a wider buffer too) every product is within float32 rounding of the float64
 // reference and bit for bit what the packed path gives, including the edge tiles (rows not a
 // multiple of 6, columns not of 16) and several kc blocks.
 func TestDirectKernelEqualsPacked(t *testing.T) {
@@ -18,13 +19,18 @@ func TestDirectKernelEqualsPacked(t *testing.T) {
 	for _, tc := range []struct {
 		m, n, k    int
 		transposed bool // A stored k-major (the weight gradient's patches^T)
+		lda        int  // A's row stride when it is not k (rows of a wider matrix)
 	}{
-		{6, 16, 1, false}, {7, 16, 9, false}, {25, 16, 144, false}, {97, 32, 300, false}, {40, 5, 600, false},
-		{144, 16, 700, true}, {13, 31, 257, true}, {6, 1, 3, true},
+		{6, 16, 1, false, 0}, {7, 16, 9, false, 0}, {25, 16, 144, false, 0}, {97, 32, 300, false, 0}, {40, 5, 600, false, 0},
+		{144, 16, 700, true, 0}, {13, 31, 257, true, 0}, {6, 1, 3, true, 0},
+		{6, 48, 2, false, 0}, {13, 200, 3, false, 7}, {100, 256, 912, false, 0}, {61, 250, 259, false, 300},
 	} {
-		t.Run(fmt.Sprintf("%dx%dx%d/transposed=%v", tc.m, tc.n, tc.k, tc.transposed), func(t *testing.T) {
-			ad := randomData(rng, []int{tc.m * tc.k})
+		t.Run(fmt.Sprintf("%dx%dx%d/transposed=%v/lda=%d", tc.m, tc.n, tc.k, tc.transposed, tc.lda), func(t *testing.T) {
+			ad := randomData(rng, []int{tc.m * max(tc.k, tc.lda)})
 			a := stridedMatrix(ad, 0, tc.m, tc.k, tc.k, 1)
+			if tc.lda > 0 {
+				a = stridedMatrix(ad, 1, tc.m, tc.k, tc.lda, 1)
+			}
 			if tc.transposed {
 				a = stridedMatrix(ad, 0, tc.m, tc.k, 1, tc.m)
 			}

@@ -24,3 +24,9 @@ func kernel6x16Direct(k int, a *float32, rowStride, kStride int, b, c *float32, 
 //
 //go:noescape
 func kernel6x16Table(k int, a *float32, rowOff, colOff *int, b, c *float32, ldc int, accumulate bool)
+
+// kernel6x16Rows is kernel6x16Direct for A with contiguous rows (kStride 1), unrolled
+// (kernel_amd64.s): row r, step p at a[r*rowStride + p].
+//
+//go:noescape
+func kernel6x16Rows(k int, a *float32, rowStride int, b, c *float32, ldc int, accumulate bool)

@@ -18,3 +18,7 @@ func kernel6x16Direct(k int, a *float32, rowStride, kStride int, b, c *float32, 
 func kernel6x16Table(k int, a *float32, rowOff, colOff *int, b, c *float32, ldc int, accumulate bool) {
 	panic("fastdot: no micro-kernel on this architecture")
 }
+
+func kernel6x16Rows(k int, a *float32, rowStride int, b, c *float32, ldc int, accumulate bool) {
+	panic("fastdot: no micro-kernel on this architecture")
+}
