@@ -82,7 +82,7 @@ func CompareMatmulKernels(backend backends.Backend, j *engine.Job, rounds, steps
 			}
 		}
 	}
-	res.FastStepsPerSec, res.StockStepsPerSec = median(fast), median(stock)
+	res.FastStepsPerSec, res.StockStepsPerSec = Median(fast), Median(stock)
 	return res, nil
 }
 
@@ -107,7 +107,9 @@ func BareLoop(backend backends.Backend, j *engine.Job, steps int) (time.Duration
 	return time.Since(start), nil
 }
 
-func median(xs []float64) float64 {
+// Median returns the median of xs (the mean of the middle two for an even count); xs is
+// not changed.
+func Median(xs []float64) float64 {
 	s := slices.Clone(xs)
 	slices.Sort(s)
 	if len(s)%2 == 1 {
