@@ -38,9 +38,10 @@
 // Products with at most two 16-wide column panels (the convolutions', whose outputs have 16
 // or 32 channels) read A in place instead of packing it (kernel6x16Direct when A's rows and
 // columns are arithmetic progressions, kernel6x16Table through both offset tables
-// otherwise): a packed A panel pays for itself only when several B panels reuse it. The FMAs
-// are the same, in the same order, so the result is bit for bit that of the packed path
-// (TestDirectKernelEqualsPacked, TestTableKernelEqualsPacked).
+// otherwise): a packed A panel pays for itself only when several B panels reuse it. An A
+// whose rows are contiguous (an activation matrix) is read in place for up to 16 panels
+// (kernel6x16Rows). The FMAs are the same, in the same order, so the result is bit for bit
+// that of the packed path (TestDirectKernelEqualsPacked, TestTableKernelEqualsPacked).
 //
 // The fast kernel is on by default where the CPU has AVX2 and FMA; $DDPM_FAST_MATMUL=0 or
 // the runner's --fast-matmul=false turns it off, and `runner version` and every run's
