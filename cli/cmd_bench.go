@@ -30,8 +30,8 @@ func benchCommand() *urfave.Command {
 			"as runs of spec \"bench\". Then (--kernels) the fast and the stock matmul kernel: GFLOP/s of the MNIST MLP's\n" +
 			"products and of 1024^3 through the go backend, and the MNIST MLP step (batch 128 and 512) and U-Net step\n" +
 			"(batch 32) timed in alternating rounds in this process (medians); with python3 and torch available,\n" +
-			"bench/torch_mlp.py and bench/torch_unet.py time the same steps in PyTorch at 1 and 2 threads, and the\n" +
-			"best setting is compared. --format json prints only that comparison, as a list per config and batch.",
+			"bench/torch_mlp.py and bench/torch_unet.py time the same steps in PyTorch at 1 and 2 threads, three\n" +
+			"runs each, and the setting with the best median is compared. --format json prints only that comparison, as a list per config and batch.",
 		Flags: []urfave.Flag{
 			dbFlag(),
 			&urfave.IntFlag{Name: "steps", Value: 60, Usage: "timed training steps per config"},

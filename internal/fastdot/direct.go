@@ -22,9 +22,9 @@ const (
 
 // directMacroKernel is macroKernel with A read in place for its full mr-row panels: by
 // kernel6x16Rows when A's rows are contiguous, by kernel6x16Direct when A is another
-// progression both ways, else by kernel6x16Table (rows and
-// steps from A's offset tables); a last panel with fewer rows is packed into ap as usual.
-// The sums are the same, in the same order, as with A packed.
+// progression both ways, else by kernel6x16Table (rows and steps from A's offset tables);
+// a last panel with fewer rows is packed into ap as usual. The sums are the same, in the
+// same order, as with A packed.
 func directMacroKernel(a matrix, ap, bp, c []float32, n, i0, mcb, p0, kcb, colLo, colHi int, accumulate bool) {
 	full := mcb / mr * mr
 	if full < mcb {
