@@ -29,29 +29,23 @@ const HeartbeatEvery = 10 * time.Second
 const StaleHeartbeat = 60 * time.Second
 
 // lockName is the lock file in a run's artifact folder.
-const lockName = "run.lock"
+const lockName = results.RunLockFile
 
 // runLock is a held lock on a run.
 type runLock struct{ f *os.File }
 
 // errLocked means another live process holds the run's lock.
-var errLocked = errors.New("locked by a live process")
+var errLocked = results.ErrLocked
 
-// lockRun takes the run's lock without waiting; errLocked if a live process holds it.
+// lockRun takes the run's lock without waiting, making the run's folder if needed;
+// errLocked if a live process holds it.
 func lockRun(dir string) (*runLock, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(filepath.Join(dir, lockName), os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := results.LockRunFolder(dir)
 	if err != nil {
 		return nil, err
-	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, errLocked
-		}
-		return nil, fmt.Errorf("locking %s: %w", f.Name(), err)
 	}
 	return &runLock{f: f}, nil
 }
