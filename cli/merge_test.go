@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"database/sql"
 	"errors"
 	"os"
 	"os/exec"
@@ -177,5 +178,56 @@ func TestMergeStopsCleanlyOnASignal(t *testing.T) {
 				t.Errorf("merging again: exit %d %s", code, errOut)
 			}
 		})
+	}
+}
+
+// TestMergeReadOnlyShardWithAWriteAheadLog: a read-only shard whose -wal file holds changes
+// is merged with them when its -shm file is there, and refused, saying why, when it is not
+// (reading it as immutable would skip them).
+func TestMergeReadOnlyShardWithAWriteAheadLog(t *testing.T) {
+	dir := t.TempDir()
+	ro := filepath.Join(dir, "ro")
+	shard := filepath.Join(ro, "shard.db")
+	makeShard(t, shard, 10, 0, 1)
+	// A writer that keeps its changes in the log: no checkpoint, and the log is kept open.
+	w, err := sql.Open("sqlite3", "file:"+shard+"?_journal_mode=WAL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	w.SetMaxOpenConns(1)
+	for _, q := range []string{"PRAGMA wal_autocheckpoint = 0", "UPDATE runs SET status = 'diverged' WHERE id = 2"} {
+		if _, err := w.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	noShm := filepath.Join(dir, "ro2")
+	os.MkdirAll(noShm, 0o755)
+	for _, suffix := range []string{"", "-wal"} {
+		b, err := os.ReadFile(shard + suffix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(noShm, "shard.db"+suffix), b, 0o444)
+	}
+
+	db := filepath.Join(dir, "main.db")
+	code, out := runReadOnly(t, ro, "merge", "--db", db, shard)
+	if code != 0 || !strings.Contains(out, "2 added") {
+		t.Fatalf("merging a read-only shard with its log: exit %d %s", code, out)
+	}
+	s, err := results.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs, _ := s.Runs(results.Filter{Status: results.StatusDiverged})
+	s.Close()
+	if len(runs) != 1 {
+		t.Errorf("%d diverged runs merged, want the 1 the log holds", len(runs))
+	}
+
+	code, out = runReadOnly(t, noShm, "merge", "--db", filepath.Join(dir, "other.db"), filepath.Join(noShm, "shard.db"))
+	if code != exitRunFail || !strings.Contains(out, "-wal holds changes") {
+		t.Errorf("merging a read-only shard with a log but no -shm: exit %d %s", code, out)
 	}
 }

@@ -275,17 +275,21 @@ func checkShardFile(path string) error {
 }
 
 // attachShard attaches the shard read-only as "shard". A shard that cannot be written (a
-// read-only file or folder) is read as immutable: SQLite could not make the -shm file a WAL
-// database needs to be read, and nothing can be writing it. Such a shard whose -wal file
-// still holds changes is refused, since immutable reading would silently skip them.
+// read-only file or folder) is read as immutable when its write-ahead log is empty: SQLite
+// could not make the -shm file that reading a WAL database needs, and nothing can be writing
+// it. When its -wal file holds changes, SQLite reads them only if the -shm file is there
+// too; without it, immutable reading would silently skip them, so the shard is refused.
 func attachShard(ctx context.Context, conn *sql.Conn, shard string) error {
 	params := "mode=ro"
 	if !dirWritable(filepath.Dir(shard)) || unix.Access(shard, unix.W_OK) != nil {
 		if st, err := os.Stat(shard + "-wal"); err == nil && st.Size() > 0 {
-			return fmt.Errorf("cannot be written, and its write-ahead log %s-wal holds changes that SQLite can only read where it may write; "+
-				"copy the shard with its -wal file somewhere writable and merge the copy", shard)
+			if !exists(shard + "-shm") {
+				return fmt.Errorf("cannot be written, and its write-ahead log %s-wal holds changes that SQLite cannot read without its -shm file; "+
+					"copy the shard with its -wal file somewhere writable and merge the copy", shard)
+			}
+		} else {
+			params += "&immutable=1"
 		}
-		params += "&immutable=1"
 	}
 	uri, err := fileURI(shard, params)
 	if err != nil {
