@@ -365,6 +365,10 @@ func (m *merger) release() {
 // its staging folder removed. A staging folder whose merge is alive (its lock held) is left
 // alone, as is one whose moves cannot be undone because a run they touch is live. The
 // staging folders of older runners ("<id>.merging-<pid>", whose pid is gone) are removed.
+//
+// Only a folder marked as this database's is touched: the journal rows that tell a committed
+// merge from one that did not commit are this database's, so another database's staging
+// folders (in a folder this one would be refused) cannot be judged from them.
 func (s *Store) RecoverMerges() ([]string, error) {
 	root := s.ArtifactRoot()
 	entries, err := os.ReadDir(root)
@@ -373,6 +377,13 @@ func (s *Store) RecoverMerges() ([]string, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("results: %w", err)
+	}
+	id, err := s.DatabaseID()
+	if err != nil {
+		return nil, err
+	}
+	if owner, err := os.ReadFile(filepath.Join(root, markerFile)); err != nil || strings.TrimSpace(string(owner)) != id {
+		return nil, nil
 	}
 	var notes []string
 	var first error

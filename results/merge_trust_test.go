@@ -540,3 +540,21 @@ func TestMergeKilledAnywhere(t *testing.T) {
 		})
 	}
 }
+
+// TestRecoverMergesLeavesAnotherDatabasesFolderAlone: an artifact folder marked by another
+// database is not this database's to recover, even where a stale staging folder lies in it
+// (this database's journal cannot say whether that merge committed).
+func TestRecoverMergesLeavesAnotherDatabasesFolderAlone(t *testing.T) {
+	dir := t.TempDir()
+	main := openMain(t, dir)
+	root := main.ArtifactRoot()
+	stale := filepath.Join(root, fmt.Sprintf(".merging-%d-1", deadPID(t)))
+	os.MkdirAll(stale, 0o755)
+	os.WriteFile(filepath.Join(root, markerFile), []byte("another-database\n"), 0o644)
+	if notes, err := main.RecoverMerges(); err != nil || len(notes) != 0 {
+		t.Errorf("recovering in another database's folder: %v %v", notes, err)
+	}
+	if _, err := os.Stat(stale); err != nil {
+		t.Errorf("another database's staging folder was touched: %v", err)
+	}
+}
