@@ -492,10 +492,13 @@ type merger struct {
 	committed   bool
 }
 
-// lookup finds this database's record of the run's uid.
-func (m *merger) lookup(ctx context.Context, q interface {
+// rowQuerier is a connection or a transaction.
+type rowQuerier interface {
 	QueryRowContext(context.Context, string, ...any) *sql.Row
-}, r *mergedRun) error {
+}
+
+// lookup finds this database's record of the run's uid.
+func (m *merger) lookup(ctx context.Context, q rowQuerier, r *mergedRun) error {
 	err := q.QueryRowContext(ctx, `SELECT id, COALESCE(heartbeat, ''), status, host, pid FROM main.runs WHERE uid = ?`, r.uid).
 		Scan(&r.mainID, &r.mainBeat, &r.mainStatus, &r.mainHost, &r.mainPid)
 	if errors.Is(err, sql.ErrNoRows) {
