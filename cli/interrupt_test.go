@@ -194,8 +194,9 @@ func TestInterruptedVerifyIsPendingUntilResumed(t *testing.T) {
 // TestSampleReadsOnlyItsParentsCheckpoint: runner sample opens the parent's checkpoint
 // files only as regular files inside the parent's folder, of at most the size its network's
 // checkpoint can take; anything else is refused with exit 2, naming the file, before a
-// sample run is recorded or anything is copied. A checkpoint symlinked to /dev/zero once
-// filled the disk.
+// sample run is recorded or anything is copied; resume of an interrupted sample run
+// refuses it the same way and leaves the run as it was. A checkpoint symlinked to /dev/zero
+// once filled the disk.
 func TestSampleReadsOnlyItsParentsCheckpoint(t *testing.T) {
 	db := trainedParent(t)
 	dir := filepath.Join(filepath.Dir(db), "runs", "1", "checkpoint")
@@ -212,6 +213,11 @@ func TestSampleReadsOnlyItsParentsCheckpoint(t *testing.T) {
 	if err := os.WriteFile(outside, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	sampleArgs := []string{"sample", "1", "--db", db, "-q", "--set", "sample.name=ddim", "--set", "sample.steps=3"}
+	if code, _, errOut := runStopped(t, "sample", sampleArgs...); code != 1 {
+		t.Fatalf("interrupted sample: exit %d: %s", code, errOut)
+	}
+	stopped := strconv.FormatInt(lastRunID(t, db), 10)
 	for _, c := range []struct {
 		name, file string
 		replace    func(path string) error
@@ -252,10 +258,20 @@ func TestSampleReadsOnlyItsParentsCheckpoint(t *testing.T) {
 			if after := lastRunID(t, db); after != before {
 				t.Errorf("a refused sample recorded run %d", after)
 			}
+			code, _, errOut = runCLI(t, "resume", stopped, "--db", db, "-q")
+			if code != 2 || !strings.Contains(errOut, c.want) || !strings.Contains(errOut, filepath.Base(path)) {
+				t.Errorf("resume of sample run %s: exit %d, %q; want exit 2 saying %q and naming %s", stopped, code, errOut, c.want, filepath.Base(path))
+			}
+			if id, _ := strconv.ParseInt(stopped, 10, 64); recordOf(t, db, id).Status != results.StatusInterrupted {
+				t.Errorf("a refused resume changed sample run %s to %s", stopped, recordOf(t, db, id).Status)
+			}
 		})
 	}
-	// The checkpoint put back, sampling works.
-	if code, _, errOut := runCLI(t, "sample", "1", "--db", db, "-q", "--set", "sample.name=ddim", "--set", "sample.steps=3"); code != 0 {
+	// The checkpoint put back, sampling and resuming work.
+	if code, _, errOut := runCLI(t, sampleArgs...); code != 0 {
 		t.Errorf("sample of the intact checkpoint: exit %d: %s", code, errOut)
+	}
+	if code, _, errOut := runCLI(t, "resume", stopped, "--db", db, "-q"); code != 0 {
+		t.Errorf("resume of sample run %s from the intact checkpoint: exit %d: %s", stopped, code, errOut)
 	}
 }

@@ -96,8 +96,9 @@ func startRun(job *Job, opt Options, extraEnv map[string]string) (*runner, Outco
 // finished history equals that of a run never interrupted, bit for bit.
 //
 // A sample run (runner sample; job is its recorded sample trial) has no training to
-// continue: it samples again from its parent's final checkpoint, from the start, to the
-// numbers of an uninterrupted sample run.
+// continue: it samples again, in place, from its parent's final checkpoint (read as
+// SampleFrom reads it), from the start; with its samples a pure function of the parent's
+// weights and its seed, it ends with the numbers of an uninterrupted sample run.
 //
 // Taking over the run is exclusive: of two resumes of one run, one proceeds and the other is
 // refused. A refusal (Err is a *RefusedError) changes nothing in the record.
@@ -118,11 +119,9 @@ func Resume(ctx context.Context, job *Job, opt Options, id int64) Outcome {
 		if err != nil {
 			return Outcome{RunID: id, Status: rec.Status, Err: &RefusedError{err.Error()}}
 		}
-		ckpt, failed := sampleSource(job, parent, opt)
-		if failed != nil {
-			return Outcome{RunID: id, Status: rec.Status, Err: &RefusedError{fmt.Sprintf("run %d samples run %d: %v", id, parent.ID, failed.Err)}}
+		if sample, err = sampleSource(job, parent, opt); err != nil {
+			return Outcome{RunID: id, Status: rec.Status, Err: &RefusedError{fmt.Sprintf("run %d samples run %d: %v", id, parent.ID, err)}}
 		}
-		sample = ckpt
 	}
 	r := newRunner(job, opt, id, root)
 	r.resume = true
@@ -138,7 +137,9 @@ func Resume(ctx context.Context, job *Job, opt Options, id int64) Outcome {
 		return Outcome{RunID: id, Err: &RefusedError{err.Error()}}
 	}
 	if job.Trial.Kind == spec.KindSample {
-		return r.resumeSample(ctx, sample)
+		// A sample run keeps no state of its own: what the stopped process recorded
+		// (summaries, artifacts) is replaced key by key.
+		return r.finish(r.executeSample(ctx, sample))
 	}
 	return r.finish(r.execute(ctx))
 }

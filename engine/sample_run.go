@@ -33,9 +33,9 @@ const (
 // checkpoint refused that way is a *RefusedError, and no run is recorded.
 func SampleFrom(ctx context.Context, job *Job, parent *results.Run, opt Options) Outcome {
 	opt = withDefaults(opt)
-	ckpt, failed := sampleSource(job, parent, opt)
-	if failed != nil {
-		return *failed
+	ckpt, err := sampleSource(job, parent, opt)
+	if err != nil {
+		return Outcome{Status: results.StatusFailed, Err: err}
 	}
 	r, out := startRun(job, opt, map[string]string{KindEnvKey: spec.KindSample,
 		ParentEnvKey: strconv.FormatInt(parent.ID, 10), ParentUIDEnvKey: parent.UID})
@@ -46,29 +46,28 @@ func SampleFrom(ctx context.Context, job *Job, parent *results.Run, opt Options)
 }
 
 // sampleSource checks that job is a sample trial of a finished parent and finds the
-// parent's final checkpoint; failed says why not.
-func sampleSource(job *Job, parent *results.Run, opt Options) (checkpointFiles, *Outcome) {
+// parent's final checkpoint.
+func sampleSource(job *Job, parent *results.Run, opt Options) (checkpointFiles, error) {
 	if job.Trial.Kind != spec.KindSample {
-		return checkpointFiles{}, &Outcome{Status: results.StatusFailed, Err: fmt.Errorf("trial of kind %q is not a sample trial", job.Trial.Kind)}
+		return checkpointFiles{}, fmt.Errorf("trial of kind %q is not a sample trial", job.Trial.Kind)
 	}
 	if parent.Status != results.StatusFinished {
-		return checkpointFiles{}, &Outcome{Status: results.StatusFailed, Err: fmt.Errorf("run %d is %s: only a finished run's weights are sampled", parent.ID, parent.Status)}
+		return checkpointFiles{}, fmt.Errorf("run %d is %s: only a finished run's weights are sampled", parent.ID, parent.Status)
 	}
-	ckpt, err := finalCheckpoint(opt.Store, parent, checkpointCap(job))
-	if err != nil {
-		return checkpointFiles{}, &Outcome{Status: results.StatusFailed, Err: err}
-	}
-	return ckpt, nil
+	return finalCheckpoint(opt.Store, parent, checkpointCap(job))
 }
 
 // ParentOf finds the run that a sample run sampled from, by its uid (ids change in merges).
 func ParentOf(store *results.Store, r *results.Run) (*results.Run, error) {
 	uid := r.Env[ParentUIDEnvKey]
-	runs, err := store.Runs(results.Filter{UID: uid})
-	if err != nil {
-		return nil, err
+	var runs []*results.Run
+	if uid != "" {
+		var err error
+		if runs, err = store.Runs(results.Filter{UID: uid}); err != nil {
+			return nil, err
+		}
 	}
-	if uid == "" || len(runs) == 0 {
+	if len(runs) == 0 {
 		return nil, fmt.Errorf("sample run %d: its parent (run %s, uid %q) is not in %s", r.ID, r.Env[ParentEnvKey], uid, store.Path)
 	}
 	return runs[0], nil
@@ -77,21 +76,12 @@ func ParentOf(store *results.Store, r *results.Run) (*results.Run, error) {
 // isSampleRun reports whether a recorded run is a sample run (runner sample).
 func isSampleRun(r *results.Run) bool { return r.Env[KindEnvKey] == spec.KindSample }
 
-// resumeSample samples a claimed sample run again from the start, in place, from the
-// parent's checkpoint (sampleSource): a sample run keeps no state of its own, and with its
-// samples a pure function of the parent's weights and its seed, it ends with the numbers of
-// a run never interrupted. What the stopped process recorded (summaries, artifacts) is
-// replaced key by key.
-func (r *runner) resumeSample(ctx context.Context, ckpt checkpointFiles) Outcome {
-	return r.finish(r.executeSample(ctx, ckpt))
-}
-
 // checkpointFiles are a checkpoint's two files: GoMLX writes NAME.json and NAME.bin, and
 // the size each may have.
 type checkpointFiles struct {
 	root      string // the parent run's folder, which the files must not leave
 	json, bin string
-	max       checkpointSize
+	limit     checkpointSize
 }
 
 // checkpointSize is the most bytes each file of a checkpoint may have.
@@ -126,7 +116,7 @@ func checkpointCap(j *Job) checkpointSize {
 // finalCheckpoint finds the last checkpoint of a finished run: the one its training ended
 // with, which the engine always writes. Its files are checked as copyCheckpoint will open
 // them, so that a checkpoint that cannot be read is refused before a sample run is recorded.
-func finalCheckpoint(store *results.Store, parent *results.Run, max checkpointSize) (checkpointFiles, error) {
+func finalCheckpoint(store *results.Store, parent *results.Run, limit checkpointSize) (checkpointFiles, error) {
 	refused := func(format string, args ...any) (checkpointFiles, error) {
 		return checkpointFiles{}, &RefusedError{fmt.Sprintf(format, args...)}
 	}
@@ -141,12 +131,12 @@ func finalCheckpoint(store *results.Store, parent *results.Run, max checkpointSi
 	}
 	slices.Sort(names) // GoMLX numbers its checkpoints: the last name is the newest
 	last := names[len(names)-1]
-	files := checkpointFiles{root: root, json: last, bin: strings.TrimSuffix(last, ".json") + ".bin", max: max}
+	files := checkpointFiles{root: root, json: last, bin: strings.TrimSuffix(last, ".json") + ".bin", limit: limit}
 	for _, f := range []struct {
-		path string
-		max  int64
-	}{{files.json, max.json}, {files.bin, max.bin}} {
-		in, err := results.OpenConfined(root, f.path, f.max)
+		path  string
+		limit int64
+	}{{files.json, limit.json}, {files.bin, limit.bin}} {
+		in, err := results.OpenConfined(root, f.path, f.limit)
 		if err != nil {
 			return refused("run %d's checkpoint cannot be sampled from: %v", parent.ID, err)
 		}
@@ -200,10 +190,10 @@ func (r *runner) loadWeights(ckpt checkpointFiles) error {
 	}
 	defer os.RemoveAll(tmp)
 	for _, f := range []struct {
-		path string
-		max  int64
-	}{{ckpt.json, ckpt.max.json}, {ckpt.bin, ckpt.max.bin}} {
-		if err := copyConfined(ckpt.root, f.path, filepath.Join(tmp, filepath.Base(f.path)), f.max); err != nil {
+		path  string
+		limit int64
+	}{{ckpt.json, ckpt.limit.json}, {ckpt.bin, ckpt.limit.bin}} {
+		if err := copyConfined(ckpt.root, f.path, filepath.Join(tmp, filepath.Base(f.path)), f.limit); err != nil {
 			return fmt.Errorf("copying the parent's checkpoint: %w", err)
 		}
 	}
@@ -219,10 +209,10 @@ func (r *runner) loadWeights(ckpt checkpointFiles) error {
 	return nil
 }
 
-// copyConfined copies src, which must be a regular file inside root of at most max bytes
-// (results.OpenConfined), to dst, and never more than max bytes even if src grows.
-func copyConfined(root, src, dst string, max int64) error {
-	in, err := results.OpenConfined(root, src, max)
+// copyConfined copies src, which must be a regular file inside root of at most limit bytes
+// (results.OpenConfined), to dst, and never more than limit bytes even if src grows.
+func copyConfined(root, src, dst string, limit int64) error {
+	in, err := results.OpenConfined(root, src, limit)
 	if err != nil {
 		return err
 	}
@@ -231,9 +221,9 @@ func copyConfined(root, src, dst string, max int64) error {
 	if err != nil {
 		return err
 	}
-	n, err := io.Copy(out, io.LimitReader(in, max+1))
-	if err == nil && n > max {
-		err = fmt.Errorf("%s grew past the %d bytes allowed while it was copied", src, max)
+	n, err := io.Copy(out, io.LimitReader(in, limit+1))
+	if err == nil && n > limit {
+		err = fmt.Errorf("%s grew past the %d bytes allowed while it was copied", src, limit)
 	}
 	if err != nil {
 		out.Close()
