@@ -68,7 +68,7 @@ func (s *Store) Merge(shard string, opt MergeOptions) (MergeResult, error) {
 		return fail(err)
 	}
 	defer conn.Close()
-	uri, err := fileURI(shard, "mode=ro")
+	uri, err := fileURI(shard, readOnlyQuery(shard))
 	if err != nil {
 		return fail(err)
 	}
