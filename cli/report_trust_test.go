@@ -169,6 +169,29 @@ func TestReportOverSeveralDatabasesReadsEachRunsOwnFolder(t *testing.T) {
 	}
 }
 
+// TestReportOfAMergedShardPointingOutside: a shard whose artifact row points outside it is
+// either refused by merge or, once merged, its file is not read by the report.
+func TestReportOfAMergedShardPointingOutside(t *testing.T) {
+	dir := t.TempDir()
+	const secret = "SECRET-TOKEN-91c2"
+	outside := writeFile(t, dir, "secret.txt", secret)
+	shard, main := filepath.Join(dir, "shard", "runs.db"), filepath.Join(dir, "main", "runs.db")
+	recordQuick(t, shard)
+	recordQuick(t, main, "seeds=[1]")
+	execDB(t, shard, `UPDATE artifacts SET path = ? WHERE name = 'samples.png'`, outside)
+	if code, _, _ := runCLI(t, "merge", "--db", main, shard); code != 0 {
+		return // refused by merge: nothing of it reached the main database
+	}
+	code, page, errOut := runCLI(t, "report", "--db", main, "--format", "html")
+	if code != 0 || strings.Contains(page, base64.StdEncoding.EncodeToString([]byte(secret))) || strings.Count(page, `alt="samples.png"`) != 1 {
+		t.Errorf("report of the merged database: exit %d, secret embedded %v, %d pictures (want main's own only)",
+			code, strings.Contains(page, base64.StdEncoding.EncodeToString([]byte(secret))), strings.Count(page, `alt="samples.png"`))
+	}
+	if !strings.Contains(errOut, "warning: run 2: samples.png not read") || !strings.Contains(errOut, "outside") {
+		t.Errorf("stderr %q, want a warning about run 2's samples.png", errOut)
+	}
+}
+
 // TestDiffReadsOnlyTheRunsOwnFiles: the bootstrap of report --diff reads each run's
 // per-example bound from its own folder only; /dev/zero or a file outside is refused with a
 // warning and the verdicts are still given.
