@@ -22,7 +22,9 @@ func reportCommand() *urfave.Command {
 		Description: "Runs are grouped by spec and settings (every param but the seed). For each group every summary\n" +
 			"is shown as mean ± 95% CI half-width (Student t) over its finished runs, with the run count by status;\n" +
 			"the best group per metric is marked. --format json prints the runs (--view groups: the groups);\n" +
-			"html writes one self-contained page with loss curves, metric bars, schedules, samples and provenance.",
+			"html writes one self-contained page with loss curves, metric bars, schedules, samples and provenance.\n" +
+			"Artifacts are read only from each run's own folder (regular files, bounded in size; pictures must be PNGs);\n" +
+			"one that is not is left out with a warning on standard error naming the run, the file and why.",
 		Flags: []urfave.Flag{
 			&urfave.StringSliceFlag{Name: "db", EnvVars: []string{"RUNNER_DB"}, Value: urfave.NewStringSlice(results.DefaultPath),
 				Usage: "SQLite results database; repeat it to read several (shards, databases from other machines) as one, without merging them"},
