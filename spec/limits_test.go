@@ -90,9 +90,15 @@ func TestParseRefusesDeepSpecsBeforeDecoding(t *testing.T) {
 	}{
 		{"file", func() error { _, err := Parse("deep.toml", []byte("[data]\nname = "+deep), nil); return err },
 			[]string{"deep.toml:2:", "nested more than 16 deep"}},
-		{"--set", func() error { _, err := Parse("s.toml", []byte("[train]\n"), []string{"data.name=" + deep}); return err },
+		{"--set", func() error {
+			_, err := Parse("s.toml", []byte("[train]\n"), []string{"data.name=" + deep})
+			return err
+		},
 			[]string{"--set data.name={b = {b = ", "...: ", "nested more than 16 deep"}},
-		{"sample spec", func() error { _, err := SampleTrials(parent, "more.toml", []byte("[sample]\nn = "+deep), nil); return err },
+		{"sample spec", func() error {
+			_, err := SampleTrials(parent, "more.toml", []byte("[sample]\nn = "+deep), nil)
+			return err
+		},
 			[]string{"more.toml:2:", "nested more than 16 deep"}},
 		{"hidden with 100000 layers", func() error {
 			_, err := Parse("wide.toml", []byte("[network]\nhidden = "+list(100000, "4")), nil)
