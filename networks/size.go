@@ -1,5 +1,17 @@
 package networks
 
+// Limits on how many layers a network may build. Size counts tensors, but every layer also
+// costs graph nodes (forward, gradient, optimizer and EMA updates, in each compiled graph)
+// that are independent of its width: the memory estimate's base allowance covers them up to
+// these limits, not beyond.
+const (
+	// MaxLayers is the most hidden layers of an MLP.
+	MaxLayers = 64
+	// MaxLevels is the most resolution levels of a U-Net (a 512-pixel image is 4 pixels
+	// wide at the eighth).
+	MaxLevels = 8
+)
+
 // Size implements plugins.SizedNetwork: the dense layers' weights and biases, and per
 // example the pre-activation, sigmoid and product of every hidden layer.
 func (m MLP) Size(dim, outDim int) (params, activations int64) {
