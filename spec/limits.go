@@ -13,10 +13,10 @@ const (
 	MaxNesting = 16
 	// MaxKeyParts is the most parts a dotted key or table header may have (a.b.c has 3).
 	MaxKeyParts = 8
-	// MaxListLen is the most elements one array (or entries one inline table) may hold: as
-	// many as the trials one spec may have, so that seeds and sweep lists are limited by
-	// MaxTrials, not by this.
-	MaxListLen = MaxTrials
+	// MaxListLen is the most elements one array (or entries one inline table) may hold. It is
+	// well above every list a spec may have (seeds and sweep lists stop at MaxTrials, a
+	// network's layers sooner), so that those checks, with their clearer messages, come first.
+	MaxListLen = 10 * MaxTrials
 )
 
 // frame is one open array ('['), inline table ('{') or table header ('h') of the scan.

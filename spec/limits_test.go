@@ -29,9 +29,9 @@ func TestCheckLimits(t *testing.T) {
 		{"arrays 17 deep on line 3", "x = 1\n[sweep]\n\"network.hidden\" = " + nest("[", "]", 17, "1"), 3, "nested more than 16 deep"},
 		{"array split over lines", "a = [\n[\n" + nest("[", "]", 15, "") + "\n]\n]", 3, "nested more than 16 deep"},
 		{"inline tables in an array", "a = [" + nest("{b = [", "]}", 9, "") + "]", 1, "nested more than 16 deep"},
-		{"10001 elements", "[network]\nhidden = " + list(10001, "4"), 2, "more than 10000 elements"},
-		{"100000 elements over lines", "[network]\nhidden = [\n" + strings.Repeat("4,\n", 100000) + "]", 10003, "more than 10000 elements (opened on line 2)"},
-		{"10001 inline entries", "a = {" + strings.TrimSuffix(strings.Repeat("k = 1, ", 10001), ", ") + "}", 1, "more than 10000 entries"},
+		{"100001 elements", "[network]\nhidden = " + list(100001, "4"), 2, "more than 100000 elements"},
+		{"200000 elements over lines", "[network]\nhidden = [\n" + strings.Repeat("4,\n", 200000) + "]", 100003, "more than 100000 elements (opened on line 2)"},
+		{"100001 inline entries", "a = {" + strings.TrimSuffix(strings.Repeat("k = 1, ", 100001), ", ") + "}", 1, "more than 100000 entries"},
 		{"dotted key of 9 parts", "a.b.c.d.e.f.g.h.i = 1", 1, "more than 8 parts"},
 		{"dotted key of 5000 parts", strings.Repeat("a.", 5000) + "b = 1", 1, "more than 8 parts"},
 		{"header of 9 parts", "x = 1\n[a.b.c.d.e.f.g.h.i]\n", 2, "more than 8 parts"},
@@ -39,8 +39,8 @@ func TestCheckLimits(t *testing.T) {
 		{"over 1 MiB", strings.Repeat("# padding\n", MaxSpecBytes/10+1), 0, "at most 1048576"},
 
 		{"16 deep", "a = " + nest("[", "]", 16, "1"), 0, ""},
-		{"10000 elements", "seeds = " + list(10000, "7"), 0, ""},
-		{"10000 elements with a trailing comma", "seeds = [" + strings.Repeat("7,\n", 10000) + "]", 0, ""},
+		{"100000 elements", "seeds = " + list(100000, "7"), 0, ""},
+		{"100000 elements with a trailing comma", "seeds = [" + strings.Repeat("7,\n", 100000) + "]", 0, ""},
 		{"8 parts", "a.b.c.d.e.f.g.h = 1\n[a.b.c.d.e.f.g.h]\n[[a.b.c.d.e.f.g.h]]", 0, ""},
 		{"sweep of lists", "[sweep]\n\"network.hidden\" = [[8, 8], [16]]", 0, ""},
 		{"brackets in a basic string", `description = "` + deep + `"`, 0, ""},
@@ -100,10 +100,10 @@ func TestParseRefusesDeepSpecsBeforeDecoding(t *testing.T) {
 			return err
 		},
 			[]string{"more.toml:2:", "nested more than 16 deep"}},
-		{"hidden with 100000 layers", func() error {
-			_, err := Parse("wide.toml", []byte("[network]\nhidden = "+list(100000, "4")), nil)
+		{"hidden with 200000 layers", func() error {
+			_, err := Parse("wide.toml", []byte("[network]\nhidden = "+list(200000, "4")), nil)
 			return err
-		}, []string{"wide.toml:2:", "more than 10000 elements"}},
+		}, []string{"wide.toml:2:", "more than 100000 elements"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var before, after runtime.MemStats
