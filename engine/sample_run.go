@@ -41,6 +41,9 @@ func SampleFrom(ctx context.Context, job *Job, parent *results.Run, opt Options)
 	if err != nil {
 		return Outcome{Status: results.StatusFailed, Err: err}
 	}
+	if err := checkCheckpointShapes(job, ckpt.json, ckpt.bin); err != nil {
+		return Outcome{Status: results.StatusFailed, Err: err}
+	}
 	r, failed := startRun(job, opt, map[string]string{KindEnvKey: spec.KindSample,
 		ParentEnvKey: strconv.FormatInt(parent.ID, 10), ParentUIDEnvKey: parent.UID})
 	if r == nil {

@@ -28,6 +28,9 @@ func (m MLP) Size(dim, outDim int) (params, activations int64) {
 		params += int64(m.EmbedDim+1) * int64(outDim/max(dim, 1))
 		activations += 2 * int64(outDim)
 	}
+	if m.Classes > 0 {
+		params += int64(m.Classes+1) * int64(m.EmbedDim) // ClassEmbedding
+	}
 	return params, activations
 }
 
@@ -44,6 +47,9 @@ func (u *UNet) Size(dim, outDim int) (params, activations int64) {
 	}
 	emb := u.Channels * 4
 	params += int64(u.Channels*emb+emb) + int64(emb*emb+emb)
+	if u.Classes > 0 {
+		params += int64(u.Classes+1) * int64(emb) // ClassEmbedding
+	}
 	norm := func(hw, c int) {
 		if u.Norm == NormGroup {
 			params += int64(2 * c)                // scale and shift
