@@ -136,9 +136,9 @@ func checkMemory(jobs []*engine.Job, flag string) error {
 			continue
 		}
 		t := j.Trial
-		return usagef("%s: trial %d (seed %d%s) needs about %s of memory at its peak (%s: train %s, sample %s, bound %s), "+
+		return usagef("%s: trial %d (seed %d%s) needs about %s of memory at its peak (%s: load %s, train %s, sample %s, bound %s), "+
 			"more than the %s of %s; lower train.batch, sample.n, eval.n or the network's size, or set --max-memory",
-			t.File, i+1, t.Seed, sweepLabel(t), engine.FormatBytes(e.Bytes), e.Phase,
+			t.File, i+1, t.Seed, sweepLabel(t), engine.FormatBytes(e.Bytes), e.Phase, engine.FormatBytes(e.Phases["load"]),
 			engine.FormatBytes(e.Phases["train"]), engine.FormatBytes(e.Phases["sample"]), engine.FormatBytes(e.Phases["bound"]),
 			engine.FormatBytes(limit), source)
 	}
