@@ -33,6 +33,7 @@ const jobsParentEnv = "DDPM_JOBS_PARENT"
 // jobTask is one trial that --jobs runs in a child process.
 type jobTask struct {
 	k     int          // the trial's index among all resolved trials
+	label string       // how the output names the trial
 	job   *engine.Job  // the trial
 	prior *results.Run // the main database's run of it that the child continues; nil: a fresh run in shard
 	shard string       // the child's database when prior is nil
@@ -79,16 +80,16 @@ func runInParallel(c *urfave.Context, n int, jobs []*engine.Job, index []int, to
 	resume := c.Bool("resume")
 	var tasks []*jobTask
 	for i, job := range jobs {
-		t := &jobTask{k: index[i], job: job}
+		t := &jobTask{k: index[i], label: trialLabel(index[i], total), job: job}
 		if resume {
 			var note bytes.Buffer
 			prior, skip, err := resumeTarget(&note, store, job)
 			if err != nil {
-				fmt.Fprintf(errW, "trial %s: %s seed %d%s\n", trialLabel(t.k, total), report.TerminalText(job.Trial.Spec), job.Trial.Seed, report.TerminalText(sweepLabel(job.Trial)))
+				fmt.Fprintf(errW, "trial %s: %s seed %d%s\n", t.label, report.TerminalText(job.Trial.Spec), job.Trial.Seed, report.TerminalText(sweepLabel(job.Trial)))
 				return err
 			}
 			if skip {
-				fmt.Fprintf(errW, "trial %s: %s seed %d%s\n%s", trialLabel(t.k, total), report.TerminalText(job.Trial.Spec), job.Trial.Seed, report.TerminalText(sweepLabel(job.Trial)), note.Bytes())
+				fmt.Fprintf(errW, "trial %s: %s seed %d%s\n%s", t.label, report.TerminalText(job.Trial.Spec), job.Trial.Seed, report.TerminalText(sweepLabel(job.Trial)), note.Bytes())
 				continue
 			}
 			t.prior = prior
@@ -160,7 +161,7 @@ func runInParallel(c *urfave.Context, n int, jobs []*engine.Job, index []int, to
 	var interrupted []string
 	keep := false
 	for _, t := range tasks {
-		label := trialLabel(t.k, total)
+		label := t.label
 		if !t.started {
 			notStarted++
 			failed++
@@ -279,7 +280,7 @@ func (g *childGroup) run(t *jobTask, cmd *exec.Cmd, w io.Writer, phase func(stri
 	t.code = -1
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
-		fmt.Fprintf(w, "trial %d: %v\n", t.k+1, err)
+		fmt.Fprintf(w, "trial %s: %v\n", t.label, err)
 		return
 	}
 	g.mu.Lock()
@@ -294,7 +295,7 @@ func (g *childGroup) run(t *jobTask, cmd *exec.Cmd, w io.Writer, phase func(stri
 	}
 	g.mu.Unlock()
 	if err != nil {
-		fmt.Fprintf(w, "trial %d: %v\n", t.k+1, err)
+		fmt.Fprintf(w, "trial %s: %v\n", t.label, err)
 		return
 	}
 	var out bytes.Buffer
@@ -322,7 +323,7 @@ func (g *childGroup) run(t *jobTask, cmd *exec.Cmd, w io.Writer, phase func(stri
 	case ok:
 		t.code = ee.ExitCode()
 	default:
-		fmt.Fprintf(w, "trial %d: %v\n", t.k+1, err)
+		fmt.Fprintf(w, "trial %s: %v\n", t.label, err)
 	}
 }
 
