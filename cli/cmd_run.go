@@ -134,7 +134,7 @@ func runFlags() []urfave.Flag {
 		&urfave.StringFlag{Name: "trial", Usage: "run only these trials, by the 1-based index --dry-run prints: 3, 2-5 or 1,4,7-9"},
 		&urfave.BoolFlag{Name: "resume", Usage: "for re-runnable tasks (Slurm, Kubernetes): skip a trial this database already holds as finished or diverged, continue an interrupted or crashed run of it from its checkpoint, run it afresh otherwise"},
 		&urfave.IntFlag{Name: "add-seeds", Usage: "append N seeds after the spec's largest and run as with --resume: the trials the database already holds as finished are not run again"},
-		&urfave.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: 1, Usage: "run this many trials at once, each in its own process with its share of the cores and its own shard, merged into --db at the end"},
+		&urfave.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: 1, Usage: "run this many trials at once, each in its own process with its share of the cores and its own shard, merged into --db at the end (also on SIGINT/SIGTERM, which the children get too); --resume continues interrupted runs in --db"},
 		&urfave.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"},
 		fastMatmulFlag(),
 		maxMemoryFlag(),

@@ -98,6 +98,14 @@ func recoverScratch(s *results.Store, errW io.Writer) {
 	if os.Getenv(jobsParentEnv) != "" {
 		return
 	}
+	// An older runner kept its scratch folders beside the database, unmarked: which
+	// database they belong to is unknown, so they are pointed out, not merged.
+	old, _ := filepath.Glob(filepath.Join(filepath.Dir(s.Path), scratchPrefix+"*"))
+	for _, dir := range old {
+		if fi, err := os.Lstat(dir); err == nil && fi.IsDir() {
+			fmt.Fprintf(errW, "note: %s holds the shards of an older `runner run --jobs` that was stopped; if they are this database's, `runner merge` imports them\n", report.TerminalText(dir))
+		}
+	}
 	root := s.ArtifactRoot()
 	entries, err := os.ReadDir(root)
 	if err != nil {

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"os/exec"
@@ -129,25 +130,61 @@ func TestTieToParent(t *testing.T) {
 	}
 }
 
-// TestRecoveryLeavesALiveScratchFolderAlone: a scratch folder whose runner lives is not
-// merged or removed by another command on the same database.
-func TestRecoveryLeavesALiveScratchFolderAlone(t *testing.T) {
-	dir := t.TempDir()
-	db := filepath.Join(dir, "runs.db")
-	s, err := openForRuns(db, os.Stderr, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	sc, err := newScratch(s.ArtifactRoot())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sc.release()
-	var note strings.Builder
-	recoverScratch(s, &note)
-	if _, err := os.Stat(sc.dir); err != nil || !strings.Contains(note.String(), "in use by a running `runner run --jobs`") {
-		t.Errorf("live scratch folder: %v; said %q", err, note.String())
+// TestRecoverScratchLeavesWhatIsNotItsOwn: a command that runs trials on a database leaves
+// alone the scratch folder of a live runner run --jobs, points out (without merging) one that
+// an older runner left beside the database, removes a staging folder a killed runner left
+// behind, and leaves a young one, which may be another runner's.
+func TestRecoverScratchLeavesWhatIsNotItsOwn(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		make  func(t *testing.T, s *results.Store) string // the folder
+		kept  bool
+		notes string
+	}{
+		{"live", func(t *testing.T, s *results.Store) string {
+			sc, err := newScratch(s.ArtifactRoot())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(sc.release)
+			return sc.dir
+		}, true, "in use by a running `runner run --jobs`"},
+		{"older runner's", func(t *testing.T, s *results.Store) string {
+			dir := filepath.Join(filepath.Dir(s.Path), ".jobs-123")
+			os.MkdirAll(dir, 0o755)
+			return dir
+		}, true, "older `runner run --jobs`"},
+		{"stale staging", func(t *testing.T, s *results.Store) string {
+			dir := filepath.Join(s.ArtifactRoot(), scratchStaging+"123")
+			os.Mkdir(dir, 0o755)
+			writeFile(t, dir, scratchLock, "{}")
+			old := time.Now().Add(-2 * scratchStale)
+			os.Chtimes(dir, old, old)
+			return dir
+		}, false, ""},
+		{"young staging", func(t *testing.T, s *results.Store) string {
+			dir := filepath.Join(s.ArtifactRoot(), scratchStaging+"456")
+			os.Mkdir(dir, 0o755)
+			return dir
+		}, true, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := openForRuns(filepath.Join(t.TempDir(), "runs.db"), io.Discard, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			dir := tc.make(t, s)
+			var notes strings.Builder
+			recoverScratch(s, &notes)
+			_, err = os.Stat(dir)
+			if kept := err == nil; kept != tc.kept {
+				t.Errorf("kept %v, want %v", kept, tc.kept)
+			}
+			if !strings.Contains(notes.String(), tc.notes) || (tc.notes == "" && notes.Len() > 0) {
+				t.Errorf("said %q, want %q", notes.String(), tc.notes)
+			}
+		})
 	}
 }
 
