@@ -83,12 +83,15 @@ func runCommand() *urfave.Command {
 			if c.Bool("quiet") {
 				progress = io.Discard
 			}
+			// Trials that a runner run --jobs holds in a scratch folder it has not merged yet
+			// are running elsewhere, as far as --resume is concerned.
+			busy := scratchTrials(store)
 			failed := 0
 			for i, job := range jobs {
 				t := job.Trial
 				fmt.Fprintf(c.App.ErrWriter, "trial %s: %s seed %d%s\n", trialLabel(index[i], total), report.TerminalText(t.Spec), t.Seed, report.TerminalText(sweepLabel(t)))
 				opts := engine.Options{Store: store, Progress: progress, Phase: tracePhases(c.App.ErrWriter)}
-				out, skipped, err := runOrResume(ctx, c, store, job, opts)
+				out, skipped, err := runOrResume(ctx, c, store, busy, job, opts)
 				if err != nil {
 					return err
 				}
@@ -153,11 +156,11 @@ func backendFlag() urfave.Flag {
 
 // runOrResume runs a job, or with --resume continues or skips the run of it the database
 // already has (see resumeTarget); skipped says the trial needed no work.
-func runOrResume(ctx context.Context, c *urfave.Context, store *results.Store, job *engine.Job, opts engine.Options) (out engine.Outcome, skipped bool, err error) {
+func runOrResume(ctx context.Context, c *urfave.Context, store *results.Store, busy map[string]string, job *engine.Job, opts engine.Options) (out engine.Outcome, skipped bool, err error) {
 	if !c.Bool("resume") {
 		return engine.Run(ctx, job, opts), false, nil
 	}
-	prior, skip, err := resumeTarget(c.App.ErrWriter, store, job)
+	prior, skip, err := resumeTarget(c.App.ErrWriter, store, busy, job)
 	if err != nil || skip {
 		return out, skip, err
 	}
@@ -176,9 +179,13 @@ func runOrResume(ctx context.Context, c *urfave.Context, store *results.Store, j
 // resumeTarget is what --resume makes of a job, given the runs the database holds (see
 // priorRun): skip when its run finished or diverged (said on w), else the run to continue
 // from its checkpoint, or nil to run it afresh. A run of it that a live process still owns
-// is an error: a second one of the trial must not start beside it. Both the sequential
+// is an error, and so is a trial that busy (see scratchTrials) says a runner run --jobs
+// holds unmerged: a second run of the trial must not start beside it. Both the sequential
 // path and --jobs decide with it.
-func resumeTarget(w io.Writer, store *results.Store, job *engine.Job) (prior *results.Run, skip bool, err error) {
+func resumeTarget(w io.Writer, store *results.Store, busy map[string]string, job *engine.Job) (prior *results.Run, skip bool, err error) {
+	if where, ok := busy[job.Trial.Hash()]; ok {
+		return nil, false, urfave.Exit(fmt.Sprintf("this trial is held by %s; not starting another", where), exitRunFail)
+	}
 	prior, err = priorRun(store, job)
 	if err != nil || prior == nil {
 		return nil, false, err

@@ -78,12 +78,16 @@ func runInParallel(c *urfave.Context, n int, jobs []*engine.Job, index []int, to
 	}
 	defer store.Close()
 	resume := c.Bool("resume")
+	var busy map[string]string
+	if resume {
+		busy = scratchTrials(store)
+	}
 	var tasks []*jobTask
 	for i, job := range jobs {
 		t := &jobTask{k: index[i], label: trialLabel(index[i], total), job: job}
 		if resume {
 			var note bytes.Buffer
-			prior, skip, err := resumeTarget(&note, store, job)
+			prior, skip, err := resumeTarget(&note, store, busy, job)
 			if err != nil {
 				fmt.Fprintf(errW, "trial %s: %s seed %d%s\n", t.label, report.TerminalText(job.Trial.Spec), job.Trial.Seed, report.TerminalText(sweepLabel(job.Trial)))
 				return err
@@ -99,7 +103,11 @@ func runInParallel(c *urfave.Context, n int, jobs []*engine.Job, index []int, to
 	if len(tasks) == 0 {
 		return nil
 	}
-	sc, err := newScratch(store.ArtifactRoot())
+	hashes := make([]string, len(tasks))
+	for i, t := range tasks {
+		hashes[i] = t.job.Trial.Hash()
+	}
+	sc, err := newScratch(store.ArtifactRoot(), hashes)
 	if err != nil {
 		return fmt.Errorf("--jobs: %w", err)
 	}

@@ -21,7 +21,7 @@ import (
 
 // A --jobs scratch folder is <artifact folder>/.jobs-NNN: the children's shard databases
 // (trial-K.db, with their artifact folders trial-K/) and a lock file naming the parent (pid
-// and host). The parent and every child hold the file's flock, so the folder counts as in use
+// and host) and the trials it runs (their hashes), for --resume elsewhere. The parent and every child hold the file's flock, so the folder counts as in use
 // until the last process of the group has ended, however each ended. It lives inside the
 // artifact folder, which is marked with the database's id, so it belongs to that database
 // alone.
@@ -46,12 +46,18 @@ type scratch struct {
 
 // scratchOwner is what a scratch folder's lock file says of the runner that made it.
 type scratchOwner struct {
-	Pid  int    `json:"pid"`
-	Host string `json:"host"`
+	Pid    int      `json:"pid"`
+	Host   string   `json:"host"`
+	Trials []string `json:"trials"` // the hashes of the trials it runs
 }
 
-// newScratch makes a scratch folder in root and holds its lock.
-func newScratch(root string) (*scratch, error) {
+// maxOwnerBytes bounds what is read of a lock file: the hashes of the most trials a spec
+// may resolve to, with room to spare.
+const maxOwnerBytes = 4 << 20
+
+// newScratch makes a scratch folder in root for the trials of the given hashes, and holds
+// its lock.
+func newScratch(root string, trials []string) (*scratch, error) {
 	tmp, err := os.MkdirTemp(root, scratchStaging)
 	if err != nil {
 		return nil, fmt.Errorf("scratch folder: %w", err)
@@ -68,7 +74,7 @@ func newScratch(root string) (*scratch, error) {
 		f.Close()
 		return fail(err)
 	}
-	b, _ := json.Marshal(scratchOwner{Pid: os.Getpid(), Host: results.Host()})
+	b, _ := json.Marshal(scratchOwner{Pid: os.Getpid(), Host: results.Host(), Trials: trials})
 	if _, err := f.Write(append(b, '\n')); err != nil {
 		f.Close()
 		return fail(err)
@@ -140,7 +146,7 @@ func removeStaleStaging(dir string) {
 	if err != nil || time.Since(fi.ModTime()) < scratchStale {
 		return
 	}
-	f, err := os.OpenFile(filepath.Join(dir, scratchLock), os.O_RDWR, 0)
+	f, err := openLock(dir)
 	if err == nil {
 		defer f.Close()
 		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) != nil {
@@ -154,7 +160,7 @@ func removeStaleStaging(dir string) {
 // for the children of a dead runner; nil (said on errW) when the folder stays as it is.
 func claimScratch(dir string, errW io.Writer) *os.File {
 	shown := report.TerminalText(dir)
-	f, err := os.OpenFile(filepath.Join(dir, scratchLock), os.O_RDWR, 0)
+	f, err := openLock(dir)
 	if err != nil {
 		fmt.Fprintf(errW, "warning: %s has no readable lock file (%v); left alone\n", shown, err)
 		return nil
@@ -229,13 +235,49 @@ func recoverFolder(s *results.Store, dir string, errW io.Writer) {
 	}
 }
 
+// openLock opens a scratch folder's lock file, which must be a regular file of its own
+// inside the folder, for flock and reading.
+func openLock(dir string) (*os.File, error) {
+	return results.OpenConfined(dir, scratchLock, maxOwnerBytes)
+}
+
 // readOwner reads what a scratch folder's lock file says of its runner.
 func readOwner(f *os.File) scratchOwner {
 	var o scratchOwner
-	b := make([]byte, 512)
-	n, _ := f.ReadAt(b, 0)
-	_ = json.Unmarshal(bytes.TrimSpace(b[:n]), &o)
+	b, _ := io.ReadAll(io.NewSectionReader(f, 0, maxOwnerBytes))
+	_ = json.Unmarshal(bytes.TrimSpace(b), &o)
 	return o
+}
+
+// scratchTrials says, by trial hash, which trials the scratch folders left in s's artifact
+// folder hold (recoverScratch has merged and removed those it could): those of a live
+// runner run --jobs, of children of a killed one that still run, or of a folder that could
+// not be merged. --resume must not start these trials again. A --jobs child asks nothing:
+// its parent has decided.
+func scratchTrials(s *results.Store) map[string]string {
+	busy := map[string]string{}
+	if os.Getenv(jobsParentEnv) != "" {
+		return busy
+	}
+	root := s.ArtifactRoot()
+	entries, _ := os.ReadDir(root)
+	for _, e := range entries {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), scratchPrefix) {
+			continue
+		}
+		dir := filepath.Join(root, e.Name())
+		f, err := openLock(dir)
+		if err != nil {
+			continue
+		}
+		o := readOwner(f)
+		f.Close()
+		where := fmt.Sprintf("the scratch folder %s of `runner run --jobs` (pid %d on %s), not merged yet", report.TerminalText(dir), o.Pid, report.TerminalText(o.Host))
+		for _, h := range o.Trials {
+			busy[h] = where
+		}
+	}
+	return busy
 }
 
 // processAlive reports whether the process pid exists on this host and has not ended: a

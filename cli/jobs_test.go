@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -142,7 +143,7 @@ func TestRecoverScratchLeavesWhatIsNotItsOwn(t *testing.T) {
 		notes string
 	}{
 		{"live", func(t *testing.T, s *results.Store) string {
-			sc, err := newScratch(s.ArtifactRoot())
+			sc, err := newScratch(s.ArtifactRoot(), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -185,6 +186,41 @@ func TestRecoverScratchLeavesWhatIsNotItsOwn(t *testing.T) {
 				t.Errorf("said %q, want %q", notes.String(), tc.notes)
 			}
 		})
+	}
+}
+
+// TestResumeLeavesTrialsOfALiveJobsRunAlone: --resume, with --jobs or without, does not start
+// a trial that a live runner run --jobs on the same database runs in its scratch folder
+// (its runs are not in the database yet), as it does not start one whose run is running.
+func TestResumeLeavesTrialsOfALiveJobsRunAlone(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	t.Setenv("DDPM_CLI_AS_RUNNER", "1")
+	specPath := writeFile(t, dir, "quick.toml", quickSpec)
+	_, out, _ := runCLI(t, "run", specPath, "--set", "seeds=[0, 1]", "--dry-run")
+	m := regexp.MustCompile(`hash=(\S+)`).FindAllStringSubmatch(out, -1)
+	if len(m) != 2 {
+		t.Fatalf("hashes in the dry run:\n%s", out)
+	}
+	for _, args := range [][]string{{"--resume"}, {"--resume", "--jobs", "2"}} {
+		db := filepath.Join(t.TempDir(), "runs.db")
+		s, err := openForRuns(db, io.Discard, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc, err := newScratch(s.ArtifactRoot(), []string{m[1][1]})
+		s.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, _, errOut := runCLI(t, append([]string{"run", "-q", "--db", db, "--set", "seeds=[0, 1]", specPath}, args...)...)
+		if code != exitRunFail || !strings.Contains(errOut, "held by the scratch folder") {
+			t.Errorf("%v: exit %d: %s", args, code, errOut)
+		}
+		if n := seedCounts(t, db); n[1] != nil {
+			t.Errorf("%v: seed 1 has runs %v beside a live --jobs that holds it", args, n[1])
+		}
+		sc.release()
 	}
 }
 
