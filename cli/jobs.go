@@ -66,17 +66,16 @@ func runInParallel(c *urfave.Context, n int, jobs []*engine.Job, index []int, to
 	}
 	errW := &lineWriter{w: c.App.ErrWriter}
 	phase := phaseMarker(errW)
-	// Signals are caught from here on, so that no scratch folder is left by a signal that
-	// arrives before the children start; they are acted on when the children start.
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-
 	store, err := openForRuns(c.String("db"), errW, false)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
+	// Signals are caught from here on, so that none arriving before the children start
+	// leaves the scratch folder behind; they are acted on when the children would start.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
 	resume := c.Bool("resume")
 	var busy map[string]string
 	if resume {
@@ -229,7 +228,7 @@ func runInParallel(c *urfave.Context, n int, jobs []*engine.Job, index []int, to
 		}
 	}
 	if sig := g.signal(); sig != nil {
-		msg := fmt.Sprintf("stopped by %v", sig)
+		msg := fmt.Sprintf("stopped by a signal (%v)", sig)
 		if len(interrupted) > 0 {
 			msg = fmt.Sprintf("interrupted: run(s) %s checkpointed; continue them with the same command and --resume", strings.Join(interrupted, ", "))
 		}
