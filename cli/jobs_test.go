@@ -18,7 +18,7 @@ import (
 	"github.com/ddpm-runner/ddpm-runner/results"
 )
 
-// jobsSpec trains two seeds of a small 2-D model for long enough (a few seconds) that a
+// jobsSpec trains two seeds of a small 2-D model for long enough (seconds) that a
 // signal can land in training, with a checkpoint every 40 steps.
 const jobsSpec = `name = "jobsig"
 seeds = [0, 1]
@@ -31,7 +31,7 @@ T = 20
 hidden = [32, 32]
 embed = 8
 [train]
-steps = 1500
+steps = 600
 batch = 32
 log_every = 1
 checkpoint_every = 40
