@@ -28,7 +28,8 @@ func openForWriting(path string, errW io.Writer) (*results.Store, error) {
 }
 
 // openForRuns is openForWriting for the commands that run trials: the database's artifact
-// folder must be its own, which is checked (and the folder made) before anything runs.
+// folder must be its own, which is checked (and the folder made) before anything runs, and
+// the runs of a runner run --jobs that was stopped before it merged them are merged first.
 func openForRuns(path string, errW io.Writer, mustExist bool) (*results.Store, error) {
 	open := openForWriting
 	if mustExist {
@@ -42,6 +43,7 @@ func openForRuns(path string, errW io.Writer, mustExist bool) (*results.Store, e
 		s.Close()
 		return nil, usagef("%v", err)
 	}
+	recoverScratch(s, errW)
 	return s, nil
 }
 

@@ -17,9 +17,11 @@ import (
 	"github.com/ddpm-runner/ddpm-runner/sweep"
 )
 
-// TestMain lets the test binary stand in for the runner binary that a sweep's tasks run.
+// TestMain lets the test binary stand in for the runner binary that a sweep's tasks and
+// --jobs children run. A --jobs child is always the runner: run as the test suite, it would
+// start the suite again, and its children again.
 func TestMain(m *testing.M) {
-	if os.Getenv("DDPM_CLI_AS_RUNNER") == "1" {
+	if os.Getenv("DDPM_CLI_AS_RUNNER") == "1" || os.Getenv(jobsParentEnv) != "" {
 		os.Exit(run(append([]string{"runner"}, os.Args[1:]...), os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())
@@ -222,7 +224,7 @@ func TestRunJobsEqualsOneProcess(t *testing.T) {
 		t.Fatalf("--jobs 2: exit %d: %s", code, errOut)
 	}
 	compareStores(t, one, two)
-	if left, _ := filepath.Glob(filepath.Join(dir, "two", ".jobs-*")); len(left) != 0 {
+	if left, _ := filepath.Glob(filepath.Join(dir, "two", "two", ".jobs-*")); len(left) != 0 {
 		t.Errorf("scratch left: %v", left)
 	}
 }
