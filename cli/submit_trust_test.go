@@ -355,3 +355,32 @@ func TestSweepFolderRefusesTampering(t *testing.T) {
 		})
 	}
 }
+
+// TestSubmitResumeWritesNothingThroughSymlinks: a job.sbatch (or a leftover temporary file)
+// planted in the sweep folder as a symlink to a file elsewhere is replaced, not written
+// through, when --resume writes the script again.
+func TestSubmitResumeWritesNothingThroughSymlinks(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	specPath := writeFile(t, dir, "sweep.toml", sweepSpec)
+	sw := filepath.Join(dir, "sw")
+	if code, _, errOut := runCLI(t, "submit", "--slurm", "--dry-run", "--runner", fakeRunner(t), "--sweep", sw, specPath); code != 0 {
+		t.Fatalf("submit: exit %d: %s", code, errOut)
+	}
+	victim := writeFile(t, dir, "victim", "precious\n")
+	for _, name := range []string{"job.sbatch", "sweep.json.tmp"} {
+		os.Remove(filepath.Join(sw, name))
+		if err := os.Symlink(victim, filepath.Join(sw, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code, _, errOut := runCLI(t, "submit", "--slurm", "--dry-run", "--resume", sw); code != 0 {
+		t.Fatalf("resume: exit %d: %s", code, errOut)
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "precious\n" {
+		t.Errorf("resume wrote through a symlink in the sweep folder: %q", b)
+	}
+	if st, err := os.Lstat(filepath.Join(sw, "job.sbatch")); err != nil || !st.Mode().IsRegular() {
+		t.Errorf("job.sbatch after resume: %v %v", st, err)
+	}
+}
