@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unicode"
 )
 
 func TestArraySpec(t *testing.T) {
@@ -283,17 +284,47 @@ func FuzzScript(f *testing.F) {
 	f.Add("my sweep $USER", "/w d", "it's.toml", `description="$5 and `+"`id`\"", "xla:cuda", "a,b", "30", "0", "gpu:a100:2", `--comment=a "b" #c \d`, 0, 1)
 	f.Add("x\ntouch INJECTED\n", "/w\n", "x\n.toml", "a=\"\r\"", "\x00", "p\nq", "1\n", "4G\n", "g\n", "--a\nb", -1, -5)
 	f.Fuzz(func(t *testing.T, dir, workdir, specName, set, backend, partition, timeLimit, mem, gres, extra string, cpus, grace int) {
-		fo := testFolder("/sweeps/"+dir, workdir, []string{set}, Slurm{Partition: partition, Time: timeLimit, Mem: mem, Gres: gres,
-			CPUs: cpus, GraceSecs: grace, Extra: []string{extra}})
-		fo.Backend = backend
-		fo.Specs[0].Copy = filepath.Join("specs", "1", specName)
-		script, err := fo.Script()
-		if err != nil {
-			return // refused
+		try := func(dir, workdir, specName, set, backend, partition, timeLimit, mem, gres, extra string, cpus, grace int) bool {
+			fo := testFolder("/sweeps/"+dir, workdir, []string{set}, Slurm{Partition: partition, Time: timeLimit, Mem: mem, Gres: gres,
+				CPUs: cpus, GraceSecs: grace, Extra: []string{extra}})
+			fo.Backend = backend
+			fo.Specs[0].Copy = filepath.Join("specs", "1", specName)
+			script, err := fo.Script()
+			if err != nil {
+				return false // refused
+			}
+			if strings.ContainsAny(dir+workdir+specName+set+backend+partition+timeLimit+mem+gres+extra, "\x00\n\r") {
+				t.Fatalf("a control character was accepted")
+			}
+			checkScript(t, fo, script, wantOptions(fo))
+			return true
 		}
-		if strings.ContainsAny(dir+workdir+specName+set+backend+partition+timeLimit+mem+gres+extra, "\x00\n\r") {
-			t.Fatalf("a control character was accepted")
+		if try(dir, workdir, specName, set, backend, partition, timeLimit, mem, gres, extra, cpus, grace) {
+			return
 		}
-		checkScript(t, fo, script, wantOptions(fo))
+		// Most random inputs are refused for one field; the same input with the refused
+		// characters and forms taken out exercises the writer on everything else in it.
+		clean := func(s string) string {
+			return strings.Map(func(r rune) rune {
+				if unicode.IsControl(r) || r == '%' || r == '\\' {
+					return -1
+				}
+				return r
+			}, strings.ToValidUTF8(s, "?"))
+		}
+		if (Slurm{GraceSecs: 1, Time: timeLimit}).Validate() != nil {
+			timeLimit = ""
+		}
+		if (Slurm{GraceSecs: 1, Mem: mem}).Validate() != nil {
+			mem = ""
+		}
+		if cpus < 0 {
+			cpus = -cpus
+		}
+		if grace < 1 || grace > maxGrace {
+			grace = 120
+		}
+		try(clean(dir), clean(workdir), clean(specName), clean(set), clean(backend), strings.ReplaceAll(clean(partition), " ", ""), timeLimit, mem,
+			strings.ReplaceAll(clean(gres), " ", ""), "--"+clean(extra), cpus%1000, grace)
 	})
 }
