@@ -28,7 +28,9 @@ func submitCommand() *urfave.Command {
 			"(`runner run --resume --trial K`) into shards/trial-K.db. --dry-run writes it all without submitting;\n" +
 			"--print lists the per-trial commands for another launcher (Kubernetes, GNU parallel) instead.\n" +
 			"--wait blocks until the array ends and merges the shards into --db. --resume SWEEP submits again\n" +
-			"only the trials with no finished (or diverged) run that are not queued.",
+			"only the trials with no finished (or diverged) run that are not queued, after checking that the folder\n" +
+			"is as submitted: sweep.json is sealed with a key in your configuration folder, and the runner binary\n" +
+			"and spec copies must have the sha256 it records (job.sbatch checks them too before each task).",
 		Flags: []urfave.Flag{
 			dbFlag(),
 			&urfave.BoolFlag{Name: "slurm", Usage: "submit to Slurm with sbatch (the only scheduler so far; --print covers the others)"},
