@@ -3,7 +3,7 @@
 //
 // A word is single-quoted unless every byte of it means nothing to a shell: inside single
 // quotes nothing is special ($, backticks, backslashes, newlines and globs are all literal),
-// and a single quote itself is written as '\'' (close, an escaped quote, reopen). The one
+// and a single quote itself is written by closing the quotes, writing \' and reopening. The one
 // byte no shell word can hold is NUL; Check refuses it, with every other control character,
 // for text that must also stay on one line.
 package shell
