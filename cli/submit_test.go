@@ -24,7 +24,15 @@ func TestMain(m *testing.M) {
 	if os.Getenv("DDPM_CLI_AS_RUNNER") == "1" || os.Getenv(jobsParentEnv) != "" {
 		os.Exit(run(append([]string{"runner"}, os.Args[1:]...), os.Stdout, os.Stderr))
 	}
-	os.Exit(m.Run())
+	// Sweeps made by the tests are sealed with a key of the tests' own, never the user's.
+	cfg, err := os.MkdirTemp("", "ddpm-cli-config-")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv("XDG_CONFIG_HOME", cfg)
+	code := m.Run()
+	os.RemoveAll(cfg)
+	os.Exit(code)
 }
 
 // sweepSpec is 2 schedules x 2 seeds of the quick 2-D spec: four trials.
@@ -81,7 +89,7 @@ func TestSubmitDryRunWritesTheSweepFolder(t *testing.T) {
 	}
 	for _, want := range []string{"#SBATCH --partition=cpu", "#SBATCH --time=1:00:00", "#SBATCH --cpus-per-task=2", "#SBATCH --mem=4G",
 		"#SBATCH --gres=gpu:1", "#SBATCH --account=lab", "#SBATCH --requeue", "#SBATCH --signal=B:TERM@120",
-		`'--trial' "$SLURM_ARRAY_TASK_ID"`, `'run' '--resume'`, "#SBATCH --chdir=" + dir} {
+		`--trial "$k"`, `run --resume`, "#SBATCH --chdir=" + dir, "sha256sum -c"} {
 		if !strings.Contains(string(script), want) {
 			t.Errorf("job.sbatch lacks %q:\n%s", want, script)
 		}
