@@ -21,7 +21,7 @@ run spec="experiments/linear_beta.toml":
 bench:
     go run ./runner bench --db /tmp/ddpm-bench.db
     go test -run '^$' -bench . -benchtime 20x ./bench
-    go test -run '^$' -bench . ./internal/fastdot
+    go test -run '^$' -bench . ./internal/gokernels
 
 # Static checks.
 lint:

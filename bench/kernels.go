@@ -8,7 +8,7 @@ import (
 	"github.com/gomlx/gomlx/backends"
 
 	"github.com/ddpm-runner/ddpm-runner/engine"
-	"github.com/ddpm-runner/ddpm-runner/internal/fastdot"
+	"github.com/ddpm-runner/ddpm-runner/internal/gokernels"
 )
 
 // KernelComparison is the outcome of CompareMatmulKernels: the median training speed of the
@@ -32,15 +32,15 @@ func (k KernelComparison) Speedup() float64 { return k.FastStepsPerSec / k.Stock
 // earlier state is restored afterwards.
 func CompareMatmulKernels(backend backends.Backend, j *engine.Job, rounds, stepsPerRound int) (KernelComparison, error) {
 	res := KernelComparison{Rounds: rounds, Batch: j.Trial.Train().Int("batch")}
-	if !fastdot.Active() {
-		return res, fmt.Errorf("the fast matmul kernel is not active: %s", fastdot.Kernel())
+	if !gokernels.Active() {
+		return res, fmt.Errorf("the fast matmul kernel is not active: %s", gokernels.Kernel())
 	}
-	defer fastdot.SetEnabled(fastdot.Wanted())
+	defer gokernels.SetEnabled(gokernels.Wanted())
 	// Each stepper's graph is built with its kernel switched on or off (engine.NewStepper
 	// picks the convolution from it).
 	steppers := map[bool]*engine.Stepper{}
 	for _, fast := range []bool{true, false} {
-		fastdot.SetEnabled(fast)
+		gokernels.SetEnabled(fast)
 		s, err := engine.NewStepper(backend, j)
 		if err != nil {
 			return res, err
@@ -51,7 +51,7 @@ func CompareMatmulKernels(backend backends.Backend, j *engine.Job, rounds, steps
 	// Each stepper counts its own steps, so that the batch it draws ahead is the one it uses.
 	steps := map[bool]int{}
 	timed := func(fast bool) (float64, error) {
-		fastdot.SetEnabled(fast)
+		gokernels.SetEnabled(fast)
 		start := time.Now()
 		for range stepsPerRound {
 			steps[fast]++

@@ -13,7 +13,7 @@ import (
 
 	"github.com/ddpm-runner/ddpm-runner/bench"
 	"github.com/ddpm-runner/ddpm-runner/engine"
-	"github.com/ddpm-runner/ddpm-runner/internal/fastdot"
+	"github.com/ddpm-runner/ddpm-runner/internal/gokernels"
 	"github.com/ddpm-runner/ddpm-runner/plugins"
 	"github.com/ddpm-runner/ddpm-runner/spec"
 )
@@ -25,19 +25,19 @@ func benchKernels(w io.Writer) error {
 		return err
 	}
 	defer backend.Finalize()
-	if !fastdot.Active() {
-		fmt.Fprintf(w, "matmul kernels: not compared, the fast kernel is off (%s)\n", fastdot.Kernel())
+	if !gokernels.Active() {
+		fmt.Fprintf(w, "matmul kernels: not compared, the fast kernel is off (%s)\n", gokernels.Kernel())
 		return nil
 	}
-	fmt.Fprintf(w, "\nmatmul through the go backend (GFLOP/s), fast kernel: %s\n", fastdot.Kernel())
+	fmt.Fprintf(w, "\nmatmul through the go backend (GFLOP/s), fast kernel: %s\n", gokernels.Kernel())
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "M x N x K\tfast\tstock\tspeedup")
-	for _, s := range fastdot.BenchShapes {
-		fast, err := fastdot.GFLOPS(backend, s[0], s[1], s[2], true, time.Second)
+	for _, s := range gokernels.BenchShapes {
+		fast, err := gokernels.GFLOPS(backend, s[0], s[1], s[2], true, time.Second)
 		if err != nil {
 			return err
 		}
-		stock, err := fastdot.GFLOPS(backend, s[0], s[1], s[2], false, time.Second)
+		stock, err := gokernels.GFLOPS(backend, s[0], s[1], s[2], false, time.Second)
 		if err != nil {
 			return err
 		}
@@ -114,7 +114,7 @@ func compareSteps(w io.Writer, rounds int, backendConfig string) ([]stepRow, err
 		if cfg.name == "mnist_unet" && onGo {
 			rs = min(rounds, 3) // a stock-kernel U-Net step takes seconds
 		}
-		if onGo && fastdot.Active() {
+		if onGo && gokernels.Active() {
 			res, err := bench.CompareMatmulKernels(backend, job, rs, cfg.steps)
 			if err != nil {
 				return nil, err

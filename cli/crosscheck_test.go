@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/ddpm-runner/ddpm-runner/engine"
-	"github.com/ddpm-runner/ddpm-runner/internal/fastdot"
+	"github.com/ddpm-runner/ddpm-runner/internal/gokernels"
 	"github.com/ddpm-runner/ddpm-runner/results"
 )
 
@@ -57,7 +57,7 @@ func TestCrosscheckSameBackendAgreesExactly(t *testing.T) {
 // compareRuns on two float32 implementations of the same step (the fast and the stock
 // matmul kernel sum in different orders): they differ, and within the tolerances.
 func TestCompareRunsOnTwoKernels(t *testing.T) {
-	if !fastdot.Active() {
+	if !gokernels.Active() {
 		t.Skip("the fast kernel is off")
 	}
 	dir := t.TempDir()
@@ -67,10 +67,10 @@ func TestCompareRunsOnTwoKernels(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	defer fastdot.SetEnabled(fastdot.Wanted()) // as this process wants it, after the loop's switching
+	defer gokernels.SetEnabled(gokernels.Wanted()) // as this process wants it, after the loop's switching
 	var ids []int64
 	for _, fast := range []bool{true, false} {
-		fastdot.SetEnabled(fast)
+		gokernels.SetEnabled(fast)
 		jobs, err := loadJobs([]string{spec}, crossSpecSets, "go", nil)
 		if err != nil {
 			t.Fatal(err)

@@ -8,7 +8,7 @@ import (
 	urfave "github.com/urfave/cli/v2"
 
 	"github.com/ddpm-runner/ddpm-runner/engine"
-	"github.com/ddpm-runner/ddpm-runner/internal/fastdot"
+	"github.com/ddpm-runner/ddpm-runner/internal/gokernels"
 	"github.com/ddpm-runner/ddpm-runner/results"
 )
 
@@ -16,13 +16,13 @@ import (
 // $DDPM_FAST_MATMUL's (on unless it is 0, false or off).
 func fastMatmulFlag() urfave.Flag {
 	return &urfave.BoolFlag{Name: "fast-matmul", Value: true,
-		Usage: "use the AVX2/FMA matmul kernel on the go backend (false: GoMLX's stock kernel; also $" + fastdot.EnvVar + "=0)"}
+		Usage: "use the AVX2/FMA matmul kernel on the go backend (false: GoMLX's stock kernel; also $" + gokernels.EnvVar + "=0)"}
 }
 
 // applyFastMatmul honours an explicit --fast-matmul.
 func applyFastMatmul(c *urfave.Context) {
 	if c.IsSet("fast-matmul") {
-		fastdot.SetEnabled(c.Bool("fast-matmul"))
+		gokernels.SetEnabled(c.Bool("fast-matmul"))
 	}
 }
 
@@ -38,11 +38,11 @@ func followRecordedMatmul(c *urfave.Context, w io.Writer, r *results.Run) {
 		return
 	}
 	stock := strings.HasPrefix(recorded, "gomlx-stock")
-	if stock && fastdot.Wanted() {
+	if stock && gokernels.Wanted() {
 		fmt.Fprintf(w, "run %d used GoMLX's stock matmul kernel; using it again (--fast-matmul to override)\n", r.ID)
-		fastdot.SetEnabled(false)
-	} else if !stock && !fastdot.Wanted() {
+		gokernels.SetEnabled(false)
+	} else if !stock && !gokernels.Wanted() {
 		fmt.Fprintf(w, "run %d used the fast matmul kernel; using it again (--fast-matmul=false to override)\n", r.ID)
-		fastdot.SetEnabled(true)
+		gokernels.SetEnabled(true)
 	}
 }

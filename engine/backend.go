@@ -12,8 +12,8 @@ import (
 	_ "github.com/gomlx/gomlx/backends/simplego" // the pure-Go backend, "go"
 	"github.com/gomlx/gomlx/backends/xla"
 
-	"github.com/ddpm-runner/ddpm-runner/internal/fastdot"
 	"github.com/ddpm-runner/ddpm-runner/internal/gobackend"
+	"github.com/ddpm-runner/ddpm-runner/internal/gokernels"
 	"github.com/ddpm-runner/ddpm-runner/internal/pjrtplugin"
 )
 
@@ -135,7 +135,7 @@ func lookupPlugin(platform string) (pjrtplugin.Plugin, error) {
 }
 
 // MatmulEnvKey is the run environment key that records the go backend's DotGeneral kernel
-// (fastdot.Kernel()).
+// (gokernels.Kernel()).
 const MatmulEnvKey = "matmul"
 
 // NewBackend creates the backend for a configuration that CheckBackend accepted.
@@ -182,7 +182,7 @@ func MatmulKernel() string {
 	if b, err := NewBackend("go"); err == nil {
 		b.Finalize()
 	}
-	return fastdot.Kernel()
+	return gokernels.Kernel()
 }
 
 // BackendStatus describes each backend and whether it can run here, for `runner version`:

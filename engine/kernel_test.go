@@ -7,16 +7,16 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ddpm-runner/ddpm-runner/internal/fastdot"
+	"github.com/ddpm-runner/ddpm-runner/internal/gokernels"
 	"github.com/ddpm-runner/ddpm-runner/results"
 )
 
 // withKernel runs f with the fast kernel asked for or not, restoring the process's choice.
 func withKernel(t *testing.T, fast bool, f func()) {
 	t.Helper()
-	prev := fastdot.Wanted()
-	defer fastdot.SetEnabled(prev)
-	fastdot.SetEnabled(fast)
+	prev := gokernels.Wanted()
+	defer gokernels.SetEnabled(prev)
+	gokernels.SetEnabled(fast)
 	f()
 }
 
@@ -33,17 +33,17 @@ func TestFastKernelIsDeterministicAndTracksStock(t *testing.T) {
 	h := newHarness(t)
 	var fast1, fast2, stock []float64
 	withKernel(t, true, func() {
-		calls0, _ := fastdot.Calls()
+		calls0, _ := gokernels.Calls()
 		fast1 = h.finishedLosses(tiny)
 		fast2 = h.finishedLosses(tiny)
-		if calls, _ := fastdot.Calls(); calls == calls0 {
-			t.Skipf("the fast kernel did not run (%s)", fastdot.Kernel())
+		if calls, _ := gokernels.Calls(); calls == calls0 {
+			t.Skipf("the fast kernel did not run (%s)", gokernels.Kernel())
 		}
 	})
 	withKernel(t, false, func() {
-		calls0, _ := fastdot.Calls()
+		calls0, _ := gokernels.Calls()
 		stock = h.finishedLosses(tiny)
-		if calls, _ := fastdot.Calls(); calls != calls0 {
+		if calls, _ := gokernels.Calls(); calls != calls0 {
 			t.Fatal("the fast kernel ran while turned off")
 		}
 	})
@@ -72,13 +72,13 @@ func TestCorruptKernelIsCaughtAndTheRunFallsBack(t *testing.T) {
 	withKernel(t, false, func() { stock = h.finishedLosses(tiny) })
 
 	var warn bytes.Buffer
-	prevOut := fastdot.SetWarningOutput(&warn)
-	fastdot.SetCorruptForTest(true)
-	fastdot.ResetForTest()
+	prevOut := gokernels.SetWarningOutput(&warn)
+	gokernels.SetCorruptForTest(true)
+	gokernels.ResetForTest()
 	defer func() {
-		fastdot.SetCorruptForTest(false)
-		fastdot.ResetForTest()
-		fastdot.SetWarningOutput(prevOut)
+		gokernels.SetCorruptForTest(false)
+		gokernels.ResetForTest()
+		gokernels.SetWarningOutput(prevOut)
 	}()
 	var got []float64
 	withKernel(t, true, func() { got = h.finishedLosses(tiny) })
@@ -102,14 +102,14 @@ func TestTrainingStepsNeedNoFallback(t *testing.T) {
 	h := newHarness(t)
 	withKernel(t, true, func() {
 		for name, text := range map[string]string{"mlp": tiny, "unet": unet} {
-			fast0, fb0 := fastdot.Calls()
+			fast0, fb0 := gokernels.Calls()
 			h.finishedLosses(text)
-			fast, fb := fastdot.Calls()
+			fast, fb := gokernels.Calls()
 			if fast == fast0 {
-				t.Skipf("the fast kernel did not run (%s)", fastdot.Kernel())
+				t.Skipf("the fast kernel did not run (%s)", gokernels.Kernel())
 			}
 			if fb != fb0 {
-				t.Errorf("%s: %d DotGenerals fell back to the stock kernel: %v", name, fb-fb0, fastdot.Fallbacks())
+				t.Errorf("%s: %d DotGenerals fell back to the stock kernel: %v", name, fb-fb0, gokernels.Fallbacks())
 			}
 		}
 	})

@@ -14,7 +14,7 @@ import (
 	"github.com/gomlx/gomlx/backends"
 	gctx "github.com/gomlx/gomlx/pkg/ml/context"
 
-	"github.com/ddpm-runner/ddpm-runner/internal/fastdot"
+	"github.com/ddpm-runner/ddpm-runner/internal/gokernels"
 	"github.com/ddpm-runner/ddpm-runner/results"
 	"github.com/ddpm-runner/ddpm-runner/spec"
 )
@@ -231,7 +231,7 @@ func (r *runner) setUp() error {
 	r.timings["backend"] = time.Since(start).Seconds()
 	// Which matmul kernel, or which plugin and device, ran is part of what it takes to
 	// reproduce the numbers.
-	env := map[string]string{MatmulEnvKey: fastdot.Kernel()}
+	env := map[string]string{MatmulEnvKey: gokernels.Kernel()}
 	if r.backend.String() != "go" {
 		env = backendEnv(r.job.Trial.Backend, r.backend)
 	}

@@ -16,7 +16,7 @@ import (
 	gmetrics "github.com/gomlx/gomlx/pkg/ml/train/metrics"
 	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 
-	"github.com/ddpm-runner/ddpm-runner/internal/fastdot"
+	"github.com/ddpm-runner/ddpm-runner/internal/gokernels"
 	"github.com/ddpm-runner/ddpm-runner/plugins"
 	"github.com/ddpm-runner/ddpm-runner/results"
 )
@@ -28,7 +28,7 @@ import (
 func newContext(backend string) *gctx.Context {
 	ctx := gctx.New()
 	impl := plugins.ConvNative
-	if strings.HasPrefix(backend, "go") && !fastdot.Active() {
+	if strings.HasPrefix(backend, "go") && !gokernels.Active() {
 		impl = plugins.ConvIm2col
 	}
 	ctx.SetParam(plugins.ParamConv, impl)

@@ -1,5 +1,5 @@
 // openblas_sgemm.c measures OpenBLAS's sgemm on the matrix shapes of the reference MLP DDPM
-// step and on 1024^3, the numbers internal/fastdot's package doc compares its kernel with.
+// step and on 1024^3, the numbers internal/gokernels' package doc compares its kernel with.
 //
 //   apt-get install libopenblas-dev
 //   gcc -O2 bench/openblas/sgemm.c -lopenblas -o /tmp/openblas_sgemm

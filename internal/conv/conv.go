@@ -9,7 +9,7 @@
 // ConvGenerals, as XLA does: the input gradient is a stride-1 convolution of the output
 // gradient, dilated by the forward stride, with the flipped kernel; the kernel gradient is a
 // convolution of the input by the output gradient, with the batch as the contracted axis.
-// internal/fastdot runs all three on its GEMM kernel without materialising patches.
+// internal/gokernels runs all three on its GEMM kernel without materialising patches.
 //
 // Only convolutions built by New get this gradient (they are recorded in a table keyed by
 // their node); any other ConvGeneral keeps GoMLX's own.

@@ -18,7 +18,7 @@ import (
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/backends/simplego"
 
-	"github.com/ddpm-runner/ddpm-runner/internal/fastdot"
+	"github.com/ddpm-runner/ddpm-runner/internal/gokernels"
 )
 
 // DefaultConfig is added to every "go" backend configuration that does not set
@@ -49,6 +49,6 @@ func New(config string) (backends.Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	fastdot.Ensure(b)
+	gokernels.Ensure(b)
 	return b, nil
 }

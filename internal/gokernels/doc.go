@@ -1,8 +1,8 @@
-// Package fastdot replaces the float32 matrix product of GoMLX's pure-Go backend
-// (simplego, the "go" backend) with a packed AVX2/FMA kernel, and a few memory-bound ops
-// that simplego runs one element at a time through index iterators with loops over
-// contiguous blocks: whole-row Gather and ScatterSum (the U-Net's im2col convolution, its
-// upsampling and their gradients; rows.go), element-wise Add, Sub, Mul and Div with a
+// Package gokernels holds the fast kernels of GoMLX's pure-Go backend (simplego, the "go"
+// backend): it replaces the float32 matrix product with a packed AVX2/FMA kernel, and a few
+// memory-bound ops that simplego runs one element at a time through index iterators with
+// loops over contiguous blocks: whole-row Gather and ScatterSum (the U-Net's im2col
+// convolution, its upsampling and their gradients; rows.go), element-wise Add, Sub, Mul and Div with a
 // broadcast or scalar operand (binary.go), unit-stride Slice and ReduceSum over leading or
 // trailing axes (memops.go), BroadcastInDim in runs (broadcast.go), and the logistic as an
 // AVX loop of the Go runtime's own exp (logistic.go). Those give simplego's results bit for
@@ -44,8 +44,10 @@
 // that of the packed path (TestDirectKernelEqualsPacked, TestTableKernelEqualsPacked).
 //
 // The fast kernel is on by default where the CPU has AVX2 and FMA; $DDPM_FAST_MATMUL=0 or
-// the runner's --fast-matmul=false turns it off, and `runner version` and every run's
-// environment (key "matmul") say which kernel ran.
+// the runner's --fast-matmul=false turns it off, and `runner version`
+// and every run's environment (key "matmul") say which kernel ran. The fast kernel is
+// recorded there as "fastdot <micro-kernel>", the name it had when this package held only
+// the matrix product; the name stays so that runs recorded before and after compare.
 //
 // # The kernel
 //
@@ -62,13 +64,13 @@
 //
 // Both were measured on this project's 2-core machine (AMD EPYC, AVX2/FMA/AVX-512):
 //
-//	                         OpenBLAS 0.3.21 sgemm      fastdot
+//	                         OpenBLAS 0.3.21 sgemm      gokernels
 //	                         1 thread   2 threads       1 worker   2 workers
 //	128 x 256 x 912 (fwd)      96.7       180.8           80.2       83-90
 //	912 x 256 x 128 (dW)       98.4       125.9           94.1      136-143
 //	1024 x 1024 x 1024         95.9       181.5           87.0      157-177  GFLOP/s
 //
-// (OpenBLAS: bench/openblas/sgemm.c; fastdot: go test -bench Gemm ./internal/fastdot with
+// (OpenBLAS: bench/openblas/sgemm.c; gokernels: go test -bench Gemm ./internal/gokernels with
 // -cpu 1 and 2; the machine is shared and repeated runs vary by about 10%.) OpenBLAS is
 // faster on small products, but the assembly kernel was chosen: it needs no system library
 // (Debian's libopenblas is not on a fresh machine, and dlopen'ing it would make the fast
@@ -77,4 +79,4 @@
 // picks its kernel, and with it the order, per CPU model (DYNAMIC_ARCH). At about 90% of
 // OpenBLAS on the products that matter the training step is no longer matmul-bound (see the
 // README's Speed section).
-package fastdot
+package gokernels

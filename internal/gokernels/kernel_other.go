@@ -1,6 +1,6 @@
 //go:build !amd64
 
-package fastdot
+package gokernels
 
 const (
 	kernelSupported = false
@@ -8,17 +8,17 @@ const (
 )
 
 func kernel6x16(k int, a, b, c *float32, ldc int, accumulate bool) {
-	panic("fastdot: no micro-kernel on this architecture")
+	panic("gokernels: no micro-kernel on this architecture")
 }
 
 func kernel6x16Direct(k int, a *float32, rowStride, kStride int, b, c *float32, ldc int, accumulate bool) {
-	panic("fastdot: no micro-kernel on this architecture")
+	panic("gokernels: no micro-kernel on this architecture")
 }
 
 func kernel6x16Table(k int, a *float32, rowOff, colOff *int, b, c *float32, ldc int, accumulate bool) {
-	panic("fastdot: no micro-kernel on this architecture")
+	panic("gokernels: no micro-kernel on this architecture")
 }
 
 func kernel6x16Rows(k int, a *float32, rowStride int, b, c *float32, ldc int, accumulate bool) {
-	panic("fastdot: no micro-kernel on this architecture")
+	panic("gokernels: no micro-kernel on this architecture")
 }

@@ -1,4 +1,4 @@
-package fastdot
+package gokernels
 
 // The AVX loops of vec_amd64.s; n is how many values to process, of which they do the first
 // n - n%8.

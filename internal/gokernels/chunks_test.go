@@ -1,4 +1,4 @@
-package fastdot
+package gokernels
 
 import (
 	"fmt"

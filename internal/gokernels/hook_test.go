@@ -1,4 +1,4 @@
-package fastdot
+package gokernels
 
 import (
 	"bytes"
@@ -48,7 +48,7 @@ func TestPinnedToGoMLX(t *testing.T) {
 	}
 	for _, d := range bi.Deps {
 		if d.Path == "github.com/gomlx/gomlx" && d.Version != pinnedGoMLX {
-			t.Fatalf("GoMLX is %s, but internal/fastdot reaches into simplego internals of %s (nodeExecutors, "+
+			t.Fatalf("GoMLX is %s, but internal/gokernels reaches into simplego internals of %s (nodeExecutors, "+
 				"(*Backend).getBufferForShape, the Node/Buffer/dotGeneralNodeData layouts): re-check them against the new "+
 				"version's source, then update pinnedGoMLX", d.Version, pinnedGoMLX)
 		}

@@ -1,4 +1,4 @@
-package fastdot
+package gokernels
 
 import (
 	"fmt"
@@ -69,13 +69,13 @@ func checkLayout(real, mirror reflect.Type) error {
 		return fmt.Errorf("%s is a %s, not a struct", real, real.Kind())
 	}
 	if real.NumField() != mirror.NumField() || real.Size() != mirror.Size() {
-		return fmt.Errorf("%s has %d fields (%d bytes); fastdot expects %d (%d bytes)",
+		return fmt.Errorf("%s has %d fields (%d bytes); gokernels expects %d (%d bytes)",
 			real, real.NumField(), real.Size(), mirror.NumField(), mirror.Size())
 	}
 	for i := 0; i < real.NumField(); i++ {
 		r, m := real.Field(i), mirror.Field(i)
 		if r.Name != m.Name || r.Type != m.Type || r.Offset != m.Offset {
-			return fmt.Errorf("%s field %d is %s %s at offset %d; fastdot expects %s %s at offset %d",
+			return fmt.Errorf("%s field %d is %s %s at offset %d; gokernels expects %s %s at offset %d",
 				real, i, r.Name, r.Type, r.Offset, m.Name, m.Type, m.Offset)
 		}
 	}

@@ -1,6 +1,6 @@
 //go:build !amd64
 
-package fastdot
+package gokernels
 
 // Without the AVX loops every element-wise fast path runs its Go loop.
 
