@@ -5,9 +5,8 @@ import (
 	"os"
 	"testing"
 
+	"github.com/ddpm-runner/ddpm-runner/backend"
 	"github.com/ddpm-runner/ddpm-runner/engine"
-	"github.com/ddpm-runner/ddpm-runner/internal/gobackend"
-	"github.com/gomlx/gomlx/backends"
 
 	_ "github.com/ddpm-runner/ddpm-runner/plugins/builtin"
 	"github.com/ddpm-runner/ddpm-runner/spec"
@@ -23,8 +22,8 @@ var benchBackendConfig = func() string {
 }()
 
 // benchJob prepares the job of a bench config (with --set style overrides) and a go backend
-// that the benchmark finalizes when done.
-func benchJob(b *testing.B, text string, sets ...string) (*engine.Job, backends.Backend) {
+// (on the environment's kernel) that the benchmark finalizes when done.
+func benchJob(b *testing.B, text string, sets ...string) (*engine.Job, *backend.Backend) {
 	b.Helper()
 	trials, err := spec.Parse("bench.toml", []byte(text), sets)
 	if err != nil {
@@ -34,22 +33,26 @@ func benchJob(b *testing.B, text string, sets ...string) (*engine.Job, backends.
 	if err != nil {
 		b.Fatal(err)
 	}
-	backend, err := gobackend.New(benchBackendConfig)
+	config := "go"
+	if benchBackendConfig != "" {
+		config += ":" + benchBackendConfig
+	}
+	gb, err := backend.New(backend.Choice{Config: config})
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(backend.Finalize)
-	return j, backend
+	b.Cleanup(gb.Finalize)
+	return j, gb
 }
 
 // benchTrainStep times training steps of a config; logged selects the graph of the steps
 // that also compute the logged MSE and L_t.
 func benchTrainStep(b *testing.B, text string, stockGradient, logged bool, sets ...string) {
 	if stockGradient {
-		defer engine.UseStockDotGradient()()
+		defer backend.UseStockDotGradient()()
 	}
-	j, backend := benchJob(b, text, sets...)
-	stepper, err := engine.NewStepper(backend, j)
+	j, gb := benchJob(b, text, sets...)
+	stepper, err := engine.NewStepper(gb, j)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -103,8 +106,8 @@ func BenchmarkTrainStepMNISTUNet(b *testing.B) {
 func BenchmarkMatmulKernels(b *testing.B) {
 	for _, batch := range []int{128, 512} {
 		b.Run(fmt.Sprintf("mnist_mlp/batch=%d", batch), func(b *testing.B) {
-			j, backend := benchJob(b, Named("mnist_mlp"), fmt.Sprintf("train.batch=%d", batch))
-			res, err := CompareMatmulKernels(backend, j, b.N, 5)
+			j, gb := benchJob(b, Named("mnist_mlp"), fmt.Sprintf("train.batch=%d", batch))
+			res, err := CompareMatmulKernels(gb, j, b.N, 5)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -2,14 +2,41 @@ package bench
 
 import (
 	"fmt"
+	"io"
 	"slices"
+	"text/tabwriter"
 	"time"
 
-	"github.com/gomlx/gomlx/backends"
-
+	"github.com/ddpm-runner/ddpm-runner/backend"
 	"github.com/ddpm-runner/ddpm-runner/engine"
 	"github.com/ddpm-runner/ddpm-runner/internal/gokernels"
 )
+
+// PrintMatmulKernels prints the fast and the stock matmul kernel's GFLOP/s on the reference
+// shapes (gokernels.BenchShapes) through b, a go backend; or one line saying why not when b
+// runs the stock kernels.
+func PrintMatmulKernels(w io.Writer, b *backend.Backend) error {
+	if !b.Fast() {
+		fmt.Fprintf(w, "matmul kernels: not compared, the fast kernel is off (%s)\n", b.Kernel())
+		return nil
+	}
+	defer b.Select()
+	fmt.Fprintf(w, "\nmatmul through the go backend (GFLOP/s), fast kernel: %s\n", b.Kernel())
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "M x N x K\tfast\tstock\tspeedup")
+	for _, s := range gokernels.BenchShapes {
+		fast, err := gokernels.GFLOPS(b.GoMLX(), s[0], s[1], s[2], true, time.Second)
+		if err != nil {
+			return err
+		}
+		stock, err := gokernels.GFLOPS(b.GoMLX(), s[0], s[1], s[2], false, time.Second)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(tw, "%d x %d x %d\t%.1f\t%.1f\t%.1fx\n", s[0], s[1], s[2], fast, stock, fast/stock)
+	}
+	return tw.Flush()
+}
 
 // KernelComparison is the outcome of CompareMatmulKernels: the median training speed of the
 // same trainer with the fast DotGeneral kernel and with GoMLX's stock kernel.
@@ -28,30 +55,35 @@ func (k KernelComparison) Speedup() float64 { return k.FastStepsPerSec / k.Stock
 // machine state, and returns the medians. For a network without convolutions the graph,
 // including the project's DotGeneral gradient, is the same in both, and only the matmul
 // kernel differs; a U-Net's stock rounds run the im2col convolution, as a run with the fast
-// paths off does (simplego's own convolution loops would be far slower). The fast kernel's
-// earlier state is restored afterwards.
-func CompareMatmulKernels(backend backends.Backend, j *engine.Job, rounds, stepsPerRound int) (KernelComparison, error) {
+// paths off does (simplego's own convolution loops would be far slower). fast is a go backend
+// on the fast kernel; the stock rounds run on a second go backend of the same configuration,
+// created here, and fast's kernel is in place again afterwards.
+func CompareMatmulKernels(fast *backend.Backend, j *engine.Job, rounds, stepsPerRound int) (KernelComparison, error) {
 	res := KernelComparison{Rounds: rounds, Batch: j.Trial.Train().Int("batch")}
-	if !gokernels.Active() {
-		return res, fmt.Errorf("the fast matmul kernel is not active: %s", gokernels.Kernel())
+	if !fast.Fast() {
+		return res, fmt.Errorf("the fast matmul kernel is not active: %s", fast.Kernel())
 	}
-	defer gokernels.SetEnabled(gokernels.Wanted())
-	// Each stepper's graph is built with its kernel switched on or off (engine.NewStepper
-	// picks the convolution from it).
+	stock, err := backend.New(backend.Choice{Config: fast.Choice().Config, Kernel: backend.StockKernel})
+	if err != nil {
+		return res, err
+	}
+	defer stock.Finalize()
+	defer fast.Select()
+	// Each stepper's graph is built on its kernel's backend, which picks its convolution.
+	on := map[bool]*backend.Backend{true: fast, false: stock}
 	steppers := map[bool]*engine.Stepper{}
-	for _, fast := range []bool{true, false} {
-		gokernels.SetEnabled(fast)
-		s, err := engine.NewStepper(backend, j)
+	for _, f := range []bool{true, false} {
+		s, err := engine.NewStepper(on[f], j)
 		if err != nil {
 			return res, err
 		}
 		defer s.Close()
-		steppers[fast] = s
+		steppers[f] = s
 	}
 	// Each stepper counts its own steps, so that the batch it draws ahead is the one it uses.
 	steps := map[bool]int{}
 	timed := func(fast bool) (float64, error) {
-		gokernels.SetEnabled(fast)
+		on[fast].Select()
 		start := time.Now()
 		for range stepsPerRound {
 			steps[fast]++
@@ -66,7 +98,7 @@ func CompareMatmulKernels(backend backends.Backend, j *engine.Job, rounds, steps
 			return res, err
 		}
 	}
-	var fast, stock []float64
+	var fastRates, stockRates []float64
 	for r := range rounds {
 		// Alternate which goes first, so neither always follows the other.
 		order := []bool{r%2 == 0, r%2 != 0}
@@ -76,21 +108,21 @@ func CompareMatmulKernels(backend backends.Backend, j *engine.Job, rounds, steps
 				return res, err
 			}
 			if f {
-				fast = append(fast, rate)
+				fastRates = append(fastRates, rate)
 			} else {
-				stock = append(stock, rate)
+				stockRates = append(stockRates, rate)
 			}
 		}
 	}
-	res.FastStepsPerSec, res.StockStepsPerSec = Median(fast), Median(stock)
+	res.FastStepsPerSec, res.StockStepsPerSec = Median(fastRates), Median(stockRates)
 	return res, nil
 }
 
 // BareLoop times steps training steps of a job through its GoMLX trainer alone, with the same
 // batches as a run, after one untimed step that compiles the graph: the baseline against
 // which the runner's own overhead is measured.
-func BareLoop(backend backends.Backend, j *engine.Job, steps int) (time.Duration, error) {
-	stepper, err := engine.NewStepper(backend, j)
+func BareLoop(b *backend.Backend, j *engine.Job, steps int) (time.Duration, error) {
+	stepper, err := engine.NewStepper(b, j)
 	if err != nil {
 		return 0, err
 	}

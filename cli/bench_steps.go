@@ -9,41 +9,22 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
-	"time"
 
+	"github.com/ddpm-runner/ddpm-runner/backend"
 	"github.com/ddpm-runner/ddpm-runner/bench"
 	"github.com/ddpm-runner/ddpm-runner/engine"
-	"github.com/ddpm-runner/ddpm-runner/internal/gokernels"
 	"github.com/ddpm-runner/ddpm-runner/plugins"
 	"github.com/ddpm-runner/ddpm-runner/spec"
 )
 
 // benchKernels prints the fast and the stock matmul kernel's GFLOP/s on the reference shapes.
-func benchKernels(w io.Writer) error {
-	backend, err := engine.NewBackend("go")
+func benchKernels(w io.Writer, kernel backend.Kernel) error {
+	b, err := backend.New(backend.Choice{Config: "go", Kernel: kernel})
 	if err != nil {
 		return err
 	}
-	defer backend.Finalize()
-	if !gokernels.Active() {
-		fmt.Fprintf(w, "matmul kernels: not compared, the fast kernel is off (%s)\n", gokernels.Kernel())
-		return nil
-	}
-	fmt.Fprintf(w, "\nmatmul through the go backend (GFLOP/s), fast kernel: %s\n", gokernels.Kernel())
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "M x N x K\tfast\tstock\tspeedup")
-	for _, s := range gokernels.BenchShapes {
-		fast, err := gokernels.GFLOPS(backend, s[0], s[1], s[2], true, time.Second)
-		if err != nil {
-			return err
-		}
-		stock, err := gokernels.GFLOPS(backend, s[0], s[1], s[2], false, time.Second)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(tw, "%d x %d x %d\t%.1f\t%.1f\t%.1fx\n", s[0], s[1], s[2], fast, stock, fast/stock)
-	}
-	return tw.Flush()
+	defer b.Finalize()
+	return bench.PrintMatmulKernels(w, b)
 }
 
 // stepRow is one line of the training-step comparison: ours with the fast and the stock
@@ -83,13 +64,14 @@ var (
 // and returns the rows. On the go backend, ours runs with the fast and the stock kernel in
 // alternating rounds (only the fast one when it is off) and PyTorch on the CPU; on another
 // backend (xla:cuda), ours runs there and PyTorch on the GPU (--device cuda).
-func compareSteps(w io.Writer, rounds int, backendConfig string) ([]stepRow, error) {
-	backend, err := engine.NewBackend(backendConfig)
+func compareSteps(w io.Writer, rounds int, choice backend.Choice) ([]stepRow, error) {
+	b, err := backend.New(choice)
 	if err != nil {
 		return nil, err
 	}
-	defer backend.Finalize()
-	onGo := strings.HasPrefix(backendConfig, "go")
+	defer b.Finalize()
+	backendConfig := choice.Config
+	onGo := choice.IsGo()
 	configs, device := stepConfigs, "cpu"
 	if !onGo {
 		configs, device = gpuStepConfigs, "cuda"
@@ -114,14 +96,14 @@ func compareSteps(w io.Writer, rounds int, backendConfig string) ([]stepRow, err
 		if cfg.name == "mnist_unet" && onGo {
 			rs = min(rounds, 3) // a stock-kernel U-Net step takes seconds
 		}
-		if onGo && gokernels.Active() {
-			res, err := bench.CompareMatmulKernels(backend, job, rs, cfg.steps)
+		if onGo && b.Fast() {
+			res, err := bench.CompareMatmulKernels(b, job, rs, cfg.steps)
 			if err != nil {
 				return nil, err
 			}
 			row.StepsPerSec, row.StockPerSec = res.FastStepsPerSec, &res.StockStepsPerSec
 		} else {
-			d, err := bench.BareLoop(backend, job, rs*cfg.steps)
+			d, err := bench.BareLoop(b, job, rs*cfg.steps)
 			if err != nil {
 				return nil, err
 			}

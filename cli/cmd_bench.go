@@ -7,13 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
 	urfave "github.com/urfave/cli/v2"
 
+	"github.com/ddpm-runner/ddpm-runner/backend"
 	"github.com/ddpm-runner/ddpm-runner/bench"
 	"github.com/ddpm-runner/ddpm-runner/engine"
 	"github.com/ddpm-runner/ddpm-runner/results"
@@ -43,19 +43,26 @@ func benchCommand() *urfave.Command {
 			&urfave.StringFlag{Name: "backend", Value: "go", Usage: "time the training steps on this backend; other than go (xla:cuda), only the step comparison runs, against PyTorch on the GPU"},
 		},
 		Action: func(c *urfave.Context) error {
-			applyFastMatmul(c)
-			backend := c.String("backend")
-			if err := engine.CheckBackend(backend); err != nil {
+			if err := backend.Check(c.String("backend")); err != nil {
 				return usagef("%v", err)
 			}
+			kernel, err := commandKernel(c)
+			if err != nil {
+				return err
+			}
+			choice, err := backend.Parse(c.String("backend"))
+			if err != nil {
+				return usagef("%v", err)
+			}
+			choice.Kernel = kernel
 			switch c.String("format") {
 			case "table":
-				if !strings.HasPrefix(backend, "go") {
-					_, err := compareSteps(c.App.Writer, c.Int("rounds"), backend)
+				if !choice.IsGo() {
+					_, err := compareSteps(c.App.Writer, c.Int("rounds"), choice)
 					return err
 				}
 			case "json":
-				rows, err := compareSteps(io.Discard, c.Int("rounds"), backend)
+				rows, err := compareSteps(io.Discard, c.Int("rounds"), choice)
 				if err != nil {
 					return err
 				}
@@ -79,7 +86,7 @@ func benchCommand() *urfave.Command {
 				if len(only) > 0 && !only[cfg.Name] {
 					continue
 				}
-				res, err := benchOne(store, cfg.Name, cfg.Spec, steps)
+				res, err := benchOne(store, cfg.Name, cfg.Spec, steps, kernel)
 				if err != nil {
 					return fmt.Errorf("bench %s: %w", cfg.Name, err)
 				}
@@ -95,18 +102,19 @@ func benchCommand() *urfave.Command {
 			if !c.Bool("kernels") {
 				return nil
 			}
-			if err := benchKernels(c.App.Writer); err != nil {
+			if err := benchKernels(c.App.Writer, kernel); err != nil {
 				return err
 			}
-			_, err = compareSteps(c.App.Writer, c.Int("rounds"), backend)
+			_, err = compareSteps(c.App.Writer, c.Int("rounds"), choice)
 			return err
 		},
 	})
 }
 
 // benchOne times one config through the runner and through a bare trainer loop, alternating
-// so both see the same machine state, and records the numbers as a run.
-func benchOne(store *results.Store, name, text string, steps int) (map[string]float64, error) {
+// so both see the same machine state, and records the numbers as a run; both compute on the
+// go backend's kernel.
+func benchOne(store *results.Store, name, text string, steps int, kernel backend.Kernel) (map[string]float64, error) {
 	trials, err := spec.Parse(name+".toml", []byte(fmt.Sprintf("name = \"bench\"\n%s", text)),
 		[]string{fmt.Sprintf("train.steps=%d", steps+1), "train.checkpoint_every=0", "train.log_every=10",
 			"train.ema=0.99", "sample.n=64", "sample.name=respaced", "sample.steps=20", "eval.metrics=[]"})
@@ -118,16 +126,16 @@ func benchOne(store *results.Store, name, text string, steps int) (map[string]fl
 		return nil, err
 	}
 	// Bare loop: the same trainer and batches, nothing around them.
-	backend, err := engine.NewBackend("go")
+	b, err := backend.New(backend.Choice{Config: "go", Kernel: kernel})
 	if err != nil {
 		return nil, err
 	}
-	defer backend.Finalize()
-	bare, err := bench.BareLoop(backend, job, steps)
+	defer b.Finalize()
+	bare, err := bench.BareLoop(b, job, steps)
 	if err != nil {
 		return nil, err
 	}
-	out := engine.Run(context.Background(), job, engine.Options{Store: store})
+	out := engine.Run(context.Background(), job, engine.Options{Store: store, Kernel: kernel})
 	// A bench run's checkpoints and samples are of no use later: only its numbers are kept.
 	defer os.RemoveAll(filepath.Join(store.ArtifactRoot(), strconv.FormatInt(out.RunID, 10)))
 	if out.Err != nil {

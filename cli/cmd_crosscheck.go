@@ -12,6 +12,7 @@ import (
 
 	urfave "github.com/urfave/cli/v2"
 
+	"github.com/ddpm-runner/ddpm-runner/backend"
 	"github.com/ddpm-runner/ddpm-runner/engine"
 	"github.com/ddpm-runner/ddpm-runner/results"
 )
@@ -37,7 +38,6 @@ func crosscheckCommand() *urfave.Command {
 			fastMatmulFlag(),
 		},
 		Action: func(c *urfave.Context) error {
-			applyFastMatmul(c)
 			if c.NArg() != 1 {
 				return usagef("crosscheck takes one SPEC")
 			}
@@ -45,8 +45,13 @@ func crosscheckCommand() *urfave.Command {
 				return usagef("--format %q: want table or json", f)
 			}
 			var jobs [2]*engine.Job
-			for i, backend := range []string{c.String("against"), c.String("backend")} {
-				all, err := loadJobs(c.Args().Slice(), c.StringSlice("set"), backend, nil)
+			var kernels [2]backend.Kernel
+			for i, name := range []string{c.String("against"), c.String("backend")} {
+				var err error
+				if kernels[i], err = kernelFor(c, name); err != nil {
+					return err
+				}
+				all, err := loadJobs(c.Args().Slice(), c.StringSlice("set"), name, nil)
 				if err != nil {
 					return err
 				}
@@ -75,7 +80,7 @@ func crosscheckCommand() *urfave.Command {
 			var ids [2]int64
 			for i, job := range jobs {
 				fmt.Fprintf(c.App.ErrWriter, "crosscheck: trial %d on %s\n", c.Int("trial"), job.Trial.Backend)
-				out := engine.Run(ctx, job, engine.Options{Store: store, Progress: progressWriter(c)})
+				out := engine.Run(ctx, job, engine.Options{Store: store, Progress: progressWriter(c), Kernel: kernels[i]})
 				if out.Status != results.StatusFinished {
 					return urfave.Exit(fmt.Sprintf("crosscheck: the run on %s %s%s", job.Trial.Backend, out.Status, errSuffix(out.Err)), exitRunFail)
 				}

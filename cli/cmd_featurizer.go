@@ -9,8 +9,8 @@ import (
 
 	urfave "github.com/urfave/cli/v2"
 
+	"github.com/ddpm-runner/ddpm-runner/backend"
 	"github.com/ddpm-runner/ddpm-runner/datasets"
-	"github.com/ddpm-runner/ddpm-runner/engine"
 	"github.com/ddpm-runner/ddpm-runner/featurizer"
 )
 
@@ -34,14 +34,14 @@ func featurizerCommand() *urfave.Command {
 					if err != nil {
 						return err
 					}
-					backend, err := engine.NewBackend("go")
+					b, err := backend.New(backend.Choice{Config: "go"})
 					if err != nil {
 						return err
 					}
-					defer backend.Finalize()
+					defer b.Finalize()
 					trainX, trainY := data.TrainSet()
 					start := time.Now()
-					ws, bs, err := featurizer.Train(backend, trainX, trainY, featurizer.TrainConfig{
+					ws, bs, err := featurizer.Train(b.GoMLX(), trainX, trainY, featurizer.TrainConfig{
 						Seed: c.Uint64("seed"), Epochs: c.Int("epochs"), Batch: c.Int("batch"), LR: c.Float64("lr"), Log: c.App.Writer})
 					if err != nil {
 						return err

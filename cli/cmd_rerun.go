@@ -85,7 +85,7 @@ func rerunCommand() *urfave.Command {
 				return err
 			}
 			defer store.Close()
-			followRecordedMatmul(c, c.App.ErrWriter, orig)
+			kernel := followRecordedMatmul(c, c.App.ErrWriter, orig)
 			id := orig.ID
 			job, err := jobOf(c, orig)
 			if err != nil {
@@ -99,7 +99,7 @@ func rerunCommand() *urfave.Command {
 			if c.Bool("verify") {
 				note[verdictKey] = verdictPending
 			}
-			opts := engine.Options{Store: store, Progress: progressWriter(c), Phase: tracePhases(c.App.ErrWriter), Env: note}
+			opts := engine.Options{Store: store, Progress: progressWriter(c), Phase: tracePhases(c.App.ErrWriter), Env: note, Kernel: kernel}
 			var out engine.Outcome
 			if job.Trial.Kind == spec.KindSample {
 				// A sample run is re-sampled from the same parent's weights, not retrained.
@@ -244,14 +244,14 @@ func resumeCommand() *urfave.Command {
 				// The rerun ended but its process stopped before it gave the verdict.
 				return settleVerification(c, store, r.ID, r.Status, tracer)
 			}
-			followRecordedMatmul(c, c.App.ErrWriter, r)
+			kernel := followRecordedMatmul(c, c.App.ErrWriter, r)
 			job, err := jobOf(c, r)
 			if err != nil {
 				return err
 			}
 			ctx, stop := signalContext()
 			defer stop()
-			out := engine.Resume(ctx, job, engine.Options{Store: store, Progress: progressWriter(c), Phase: tracer}, r.ID)
+			out := engine.Resume(ctx, job, engine.Options{Store: store, Progress: progressWriter(c), Phase: tracer, Kernel: kernel}, r.ID)
 			var refused *engine.RefusedError
 			if errors.As(out.Err, &refused) {
 				return usagef("%v", refused)

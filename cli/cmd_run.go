@@ -15,6 +15,7 @@ import (
 
 	urfave "github.com/urfave/cli/v2"
 
+	"github.com/ddpm-runner/ddpm-runner/backend"
 	"github.com/ddpm-runner/ddpm-runner/engine"
 	"github.com/ddpm-runner/ddpm-runner/report"
 	"github.com/ddpm-runner/ddpm-runner/results"
@@ -38,8 +39,11 @@ func runCommand() *urfave.Command {
 // runAction resolves and checks the trials of the specs, then prints them (--dry-run), runs
 // them in child processes (--jobs) or runs them one after another.
 func runAction(c *urfave.Context) error {
-	applyFastMatmul(c)
 	if err := checkRunArgs(c); err != nil {
+		return err
+	}
+	kernel, err := commandKernel(c)
+	if err != nil {
 		return err
 	}
 	jobs, err := loadJobs(c.Args().Slice(), c.StringSlice("set"), c.String("backend"), dryRunWarnings(c))
@@ -64,7 +68,7 @@ func runAction(c *urfave.Context) error {
 	} else if n > 1 && len(jobs) > 1 {
 		return runInParallel(c, n, jobs, index, total)
 	}
-	return runSequential(c, jobs, index, total)
+	return runSequential(c, jobs, index, total, kernel)
 }
 
 // chooseTrials is the trials that --trial sel selects of all resolved jobs (all of them
@@ -91,8 +95,9 @@ func chooseTrials(jobs []*engine.Job, sel string) ([]*engine.Job, []int, error) 
 
 // runSequential runs the jobs (index[i] is jobs[i]'s index among the total resolved) one
 // after another in this process. A run that does not finish does not stop the next; a
-// signal stops the sweep once the current run has checkpointed or ended.
-func runSequential(c *urfave.Context, jobs []*engine.Job, index []int, total int) error {
+// signal stops the sweep once the current run has checkpointed or ended. The runs compute on
+// the go backend's kernel.
+func runSequential(c *urfave.Context, jobs []*engine.Job, index []int, total int, kernel backend.Kernel) error {
 	store, err := openForRuns(c.String("db"), c.App.ErrWriter, false)
 	if err != nil {
 		return err
@@ -114,7 +119,7 @@ func runSequential(c *urfave.Context, jobs []*engine.Job, index []int, total int
 	for i, job := range jobs {
 		t := job.Trial
 		fmt.Fprintf(c.App.ErrWriter, "trial %s: %s seed %d%s\n", trialLabel(index[i], total), report.TerminalText(t.Spec), t.Seed, report.TerminalText(sweepLabel(t)))
-		opts := engine.Options{Store: store, Progress: progress, Phase: tracePhases(c.App.ErrWriter)}
+		opts := engine.Options{Store: store, Progress: progress, Phase: tracePhases(c.App.ErrWriter), Kernel: kernel}
 		out, skipped, err := runOrResume(ctx, c, store, busy, job, opts)
 		if err != nil {
 			return err
@@ -173,7 +178,7 @@ func setFlag() urfave.Flag {
 
 // backendFlag is --backend, shared by the commands that resolve specs.
 func backendFlag() urfave.Flag {
-	return &urfave.StringFlag{Name: "backend", Usage: "go, xla, xla:cpu or xla:cuda (overrides $GOMLX_BACKEND and the spec)"}
+	return &urfave.StringFlag{Name: "backend", Usage: "go, go:stock (GoMLX's own kernels), xla, xla:cpu or xla:cuda (overrides $GOMLX_BACKEND and the spec)"}
 }
 
 // warnEMA points out an EMA that averages over more steps than the run has: its weights,
@@ -234,8 +239,14 @@ func loadJobs(files, sets []string, backendFlag string, warn io.Writer) ([]*engi
 			return nil, err
 		}
 		for _, t := range trials {
-			t.Backend = engine.ResolveBackend(backendFlag, t.Backend)
-			if err := engine.CheckBackend(t.Backend); err != nil {
+			// The kernel of go:stock is not part of the trial (nor of its hash): the caller
+			// passes it to the engine (kernelFor).
+			choice, err := backend.Resolve(backendFlag, t.Backend)
+			if err != nil {
+				return nil, usagef("%s: %v", f, err)
+			}
+			t.Backend = choice.Config
+			if err := backend.Check(t.Backend); err != nil {
 				if warn == nil || strings.HasPrefix(err.Error(), "unknown backend") {
 					return nil, usagef("%s: %v", f, err)
 				}

@@ -8,6 +8,7 @@ import (
 
 	urfave "github.com/urfave/cli/v2"
 
+	"github.com/ddpm-runner/ddpm-runner/backend"
 	"github.com/ddpm-runner/ddpm-runner/engine"
 	"github.com/ddpm-runner/ddpm-runner/report"
 	"github.com/ddpm-runner/ddpm-runner/results"
@@ -35,7 +36,6 @@ func sampleCommand() *urfave.Command {
 			fastMatmulFlag(), maxMemoryFlag(),
 		},
 		Action: func(c *urfave.Context) error {
-			applyFastMatmul(c)
 			store, parent, err := recordedRun(c)
 			if err != nil {
 				return err
@@ -47,7 +47,7 @@ func sampleCommand() *urfave.Command {
 			if parent.Status != results.StatusFinished {
 				return usagef("run %d is %s: only a finished run's weights can be sampled", parent.ID, parent.Status)
 			}
-			followRecordedMatmul(c, c.App.ErrWriter, parent)
+			kernel := followRecordedMatmul(c, c.App.ErrWriter, parent)
 			jobs, err := sampleJobs(c, parent)
 			if err != nil {
 				return err
@@ -66,7 +66,7 @@ func sampleCommand() *urfave.Command {
 			for i, job := range jobs {
 				fmt.Fprintf(c.App.ErrWriter, "sample %s of run %d: %s seed %d%s\n", trialLabel(i, len(jobs)), parent.ID,
 					report.TerminalText(job.Trial.Section("sample").Name), job.Trial.Seed, report.TerminalText(sweepLabel(job.Trial)))
-				out := engine.SampleFrom(ctx, job, parent, engine.Options{Store: store, Progress: progressWriter(c), Phase: tracePhases(c.App.ErrWriter)})
+				out := engine.SampleFrom(ctx, job, parent, engine.Options{Store: store, Progress: progressWriter(c), Phase: tracePhases(c.App.ErrWriter), Kernel: kernel})
 				if out.RunID == 0 {
 					var refused *engine.RefusedError
 					if errors.As(out.Err, &refused) {
@@ -113,7 +113,7 @@ func sampleJobs(c *urfave.Context, parent *results.Run) ([]*engine.Job, error) {
 	var jobs []*engine.Job
 	for _, t := range trials {
 		t.File = parent.SpecFile
-		if err := engine.CheckBackend(t.Backend); err != nil {
+		if err := backend.Check(t.Backend); err != nil {
 			return nil, usagef("run %d: %v", parent.ID, err)
 		}
 		job, err := engine.Prepare(t)

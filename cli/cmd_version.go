@@ -7,7 +7,7 @@ import (
 
 	urfave "github.com/urfave/cli/v2"
 
-	"github.com/ddpm-runner/ddpm-runner/engine"
+	"github.com/ddpm-runner/ddpm-runner/backend"
 )
 
 func versionCommand() *urfave.Command {
@@ -16,15 +16,18 @@ func versionCommand() *urfave.Command {
 		Usage: "print the runner, Go and GoMLX versions and the backends available here",
 		Flags: []urfave.Flag{fastMatmulFlag()},
 		Action: func(c *urfave.Context) error {
-			applyFastMatmul(c)
+			kernel, err := commandKernel(c)
+			if err != nil {
+				return err
+			}
 			w := c.App.Writer
 			fmt.Fprintf(w, "runner   %s\n", Version)
 			fmt.Fprintf(w, "go       %s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
 			fmt.Fprintf(w, "gomlx    %s\n", moduleVersion("github.com/gomlx/gomlx"))
-			for _, line := range engine.BackendStatus() {
+			for _, line := range backend.Status() {
 				fmt.Fprintf(w, "backend  %s\n", line)
 			}
-			fmt.Fprintf(w, "matmul   %s\n", engine.MatmulKernel())
+			fmt.Fprintf(w, "matmul   %s\n", backend.KernelName(kernel))
 			return nil
 		},
 	})

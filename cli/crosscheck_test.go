@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ddpm-runner/ddpm-runner/backend"
 	"github.com/ddpm-runner/ddpm-runner/engine"
-	"github.com/ddpm-runner/ddpm-runner/internal/gokernels"
 	"github.com/ddpm-runner/ddpm-runner/results"
 )
 
@@ -57,8 +57,8 @@ func TestCrosscheckSameBackendAgreesExactly(t *testing.T) {
 // compareRuns on two float32 implementations of the same step (the fast and the stock
 // matmul kernel sum in different orders): they differ, and within the tolerances.
 func TestCompareRunsOnTwoKernels(t *testing.T) {
-	if !gokernels.Active() {
-		t.Skip("the fast kernel is off")
+	if k := backend.KernelName(backend.FastKernel); !strings.HasPrefix(k, "fastdot ") {
+		t.Skipf("no fast kernel here: %s", k)
 	}
 	dir := t.TempDir()
 	spec := writeFile(t, dir, "quick.toml", quickSpec)
@@ -67,15 +67,13 @@ func TestCompareRunsOnTwoKernels(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
-	defer gokernels.SetEnabled(gokernels.Wanted()) // as this process wants it, after the loop's switching
 	var ids []int64
-	for _, fast := range []bool{true, false} {
-		gokernels.SetEnabled(fast)
+	for _, kernel := range []backend.Kernel{backend.FastKernel, backend.StockKernel} {
 		jobs, err := loadJobs([]string{spec}, crossSpecSets, "go", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		out := engine.Run(t.Context(), jobs[0], engine.Options{Store: store})
+		out := engine.Run(t.Context(), jobs[0], engine.Options{Store: store, Kernel: kernel})
 		if out.Status != results.StatusFinished {
 			t.Fatalf("%s: %v", out.Status, out.Err)
 		}
@@ -100,7 +98,7 @@ func TestCompareRunsOnTwoKernels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	other := engine.Run(t.Context(), jobs[0], engine.Options{Store: store})
+	other := engine.Run(t.Context(), jobs[0], engine.Options{Store: store, Kernel: backend.FastKernel})
 	rows, err = compareRuns(store, ids[0], other.RunID)
 	if err != nil {
 		t.Fatal(err)
@@ -112,7 +110,7 @@ func TestCompareRunsOnTwoKernels(t *testing.T) {
 
 // The check this command exists for runs where a CUDA plugin and GPU are; elsewhere it skips.
 func TestCrosscheckXLACUDAAgainstGo(t *testing.T) {
-	if err := engine.CheckBackend("xla:cuda"); err != nil {
+	if err := backend.Check("xla:cuda"); err != nil {
 		t.Skipf("no xla:cuda here, so the cross-backend agreement is not measured: %v", err)
 	}
 	t.Setenv("NVIDIA_TF32_OVERRIDE", "0")

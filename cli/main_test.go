@@ -16,8 +16,7 @@ import (
 
 	_ "github.com/ddpm-runner/ddpm-runner/plugins/builtin"
 
-	"github.com/ddpm-runner/ddpm-runner/engine"
-	"github.com/ddpm-runner/ddpm-runner/internal/gokernels"
+	"github.com/ddpm-runner/ddpm-runner/backend"
 	"github.com/ddpm-runner/ddpm-runner/results"
 )
 
@@ -273,12 +272,10 @@ func TestVersionAndHelp(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "gomlx") || !strings.Contains(out, "backend  go: pure Go, available") {
 		t.Errorf("version: exit %d\n%s", code, out)
 	}
-	if !strings.Contains(out, "matmul   "+gokernels.Kernel()+"\n") {
-		t.Errorf("version does not name the matmul kernel (%s):\n%s", gokernels.Kernel(), out)
+	if k := backend.KernelName(backend.DefaultKernel); !strings.Contains(out, "matmul   "+k+"\n") {
+		t.Errorf("version does not name the matmul kernel (%s):\n%s", k, out)
 	}
-	prev := gokernels.Wanted()
 	code, out, _ = runCLI(t, "version", "--fast-matmul=false")
-	gokernels.SetEnabled(prev)
 	if code != 0 || !strings.Contains(out, "matmul   gomlx-stock (fast matmul turned off)") {
 		t.Errorf("version --fast-matmul=false: exit %d\n%s", code, out)
 	}
@@ -540,10 +537,8 @@ func TestReportFormatsParseAndRender(t *testing.T) {
 // to the recorded kernel and reproduces the run bit for bit; then that the two kernels give
 // different bits, so the check above could fail.
 func TestMatmulKernelIsRecordedAndFollowedByRerun(t *testing.T) {
-	prev := gokernels.Wanted()
-	defer gokernels.SetEnabled(prev)
-	gokernels.SetEnabled(true)
-	if k := engine.MatmulKernel(); !strings.HasPrefix(k, "fastdot") {
+	t.Setenv(backend.KernelEnvVar, "1") // the fast kernel is asked for by default
+	if k := backend.KernelName(backend.DefaultKernel); !strings.HasPrefix(k, "fastdot") {
 		t.Skipf("no fast kernel here: %s", k)
 	}
 	dir := t.TempDir()
@@ -552,7 +547,6 @@ func TestMatmulKernelIsRecordedAndFollowedByRerun(t *testing.T) {
 	if code, _, errOut := runCLI(t, "run", "-q", spec, "--db", db, "--set", "train.steps=40", "--fast-matmul=false"); code != 0 {
 		t.Fatalf("run: %d %s", code, errOut)
 	}
-	gokernels.SetEnabled(true)
 	code, out, errOut := runCLI(t, "rerun", "1", "--verify", "-q", "--db", db)
 	if code != 0 || strings.TrimSpace(out) != "identical" || !strings.Contains(errOut, "used GoMLX's stock matmul kernel; using it again") {
 		t.Fatalf("rerun --verify of a stock-kernel run: exit %d, %q, %s", code, out, errOut)

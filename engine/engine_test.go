@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ddpm-runner/ddpm-runner/backend"
 	"github.com/ddpm-runner/ddpm-runner/engine"
 	"github.com/ddpm-runner/ddpm-runner/metrics"
 	_ "github.com/ddpm-runner/ddpm-runner/plugins/builtin"
@@ -40,9 +41,10 @@ n = 16
 `
 
 type harness struct {
-	t     *testing.T
-	dir   string
-	store *results.Store
+	t      *testing.T
+	dir    string
+	store  *results.Store
+	kernel backend.Kernel // the go backend's kernel of h.run's runs
 }
 
 func newHarness(t *testing.T) *harness {
@@ -74,7 +76,7 @@ func (h *harness) jobs(text string, sets ...string) []*engine.Job {
 }
 
 func (h *harness) run(j *engine.Job) engine.Outcome {
-	return engine.Run(context.Background(), j, engine.Options{Store: h.store})
+	return engine.Run(context.Background(), j, engine.Options{Store: h.store, Kernel: h.kernel})
 }
 
 func (h *harness) losses(id int64) []float64 {

@@ -49,7 +49,7 @@ func (r *runner) sampleAndEvaluate(ctx context.Context) error {
 // its metrics' files go to a folder of that name.
 func (r *runner) evaluateWeights(ctx context.Context, scope, suffix string) error {
 	j := r.job
-	evalCtx, err := evalContext(r.ctx, newContext(j.Trial.Backend), scope)
+	evalCtx, err := evalContext(r.ctx, newContext(r.be), scope)
 	if err != nil {
 		return err
 	}

@@ -2,11 +2,12 @@ package engine
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	gctx "github.com/gomlx/gomlx/pkg/ml/context"
+
+	"github.com/ddpm-runner/ddpm-runner/backend"
 )
 
 // initialisesOnGo says whether a run's weights are initialised on the go backend before
@@ -14,21 +15,22 @@ import (
 // own random bit generator (PCG on the go backend, XLA's on XLA), so without this the same
 // trial would start from different weights on different backends and no two backends'
 // losses could be compared step by step.
-func initialisesOnGo(backend string, forced bool) bool {
-	return forced || !strings.HasPrefix(backend, "go")
+func initialisesOnGo(c backend.Choice, forced bool) bool {
+	return forced || !c.IsGo()
 }
 
 // initialiseOnGo gives the network's variables in ctx (whose random state the trainer has
 // seeded) their initial values by running the network once on a go backend, as the first
 // training step on the go backend would, then detaches the values from that backend so that
 // the training backend uploads them. ctx must be unchecked, so that the training graph reuses
-// the variables.
-func (j *Job) initialiseOnGo(ctx *gctx.Context) error {
-	gb, err := NewBackend("go")
+// the variables. The go backend runs the run's kernel.
+func (j *Job) initialiseOnGo(ctx *gctx.Context, kernel backend.Kernel) error {
+	b, err := backend.New(backend.Choice{Config: "go", Kernel: kernel})
 	if err != nil {
 		return err
 	}
-	defer gb.Finalize()
+	defer b.Finalize()
+	gb := b.GoMLX()
 	dim, outDim := j.Data.Dim(), j.Data.Dim()*j.Predictor.OutputMultiplier()
 	exec, err := gctx.NewExec(gb, ctx, func(ctx *gctx.Context, xt, t *graph.Node) *graph.Node {
 		return j.Net.Apply(ctx.In(modelScope), xt, t, outDim)

@@ -7,16 +7,20 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ddpm-runner/ddpm-runner/backend"
 	"github.com/ddpm-runner/ddpm-runner/internal/gokernels"
 	"github.com/ddpm-runner/ddpm-runner/results"
 )
 
-// withKernel runs f with the fast kernel asked for or not, restoring the process's choice.
-func withKernel(t *testing.T, fast bool, f func()) {
-	t.Helper()
-	prev := gokernels.Wanted()
-	defer gokernels.SetEnabled(prev)
-	gokernels.SetEnabled(fast)
+// withKernel runs f with h's runs asking for the fast kernel or the stock one.
+func (h *harness) withKernel(fast bool, f func()) {
+	h.t.Helper()
+	prev := h.kernel
+	defer func() { h.kernel = prev }()
+	h.kernel = backend.StockKernel
+	if fast {
+		h.kernel = backend.FastKernel
+	}
 	f()
 }
 
@@ -32,7 +36,7 @@ func (h *harness) finishedLosses(text string, sets ...string) []float64 {
 func TestFastKernelIsDeterministicAndTracksStock(t *testing.T) {
 	h := newHarness(t)
 	var fast1, fast2, stock []float64
-	withKernel(t, true, func() {
+	h.withKernel(true, func() {
 		calls0, _ := gokernels.Calls()
 		fast1 = h.finishedLosses(tiny)
 		fast2 = h.finishedLosses(tiny)
@@ -40,7 +44,7 @@ func TestFastKernelIsDeterministicAndTracksStock(t *testing.T) {
 			t.Skipf("the fast kernel did not run (%s)", gokernels.Kernel())
 		}
 	})
-	withKernel(t, false, func() {
+	h.withKernel(false, func() {
 		calls0, _ := gokernels.Calls()
 		stock = h.finishedLosses(tiny)
 		if calls, _ := gokernels.Calls(); calls != calls0 {
@@ -69,7 +73,7 @@ func TestFastKernelIsDeterministicAndTracksStock(t *testing.T) {
 func TestCorruptKernelIsCaughtAndTheRunFallsBack(t *testing.T) {
 	h := newHarness(t)
 	var stock []float64
-	withKernel(t, false, func() { stock = h.finishedLosses(tiny) })
+	h.withKernel(false, func() { stock = h.finishedLosses(tiny) })
 
 	var warn bytes.Buffer
 	prevOut := gokernels.SetWarningOutput(&warn)
@@ -81,7 +85,7 @@ func TestCorruptKernelIsCaughtAndTheRunFallsBack(t *testing.T) {
 		gokernels.SetWarningOutput(prevOut)
 	}()
 	var got []float64
-	withKernel(t, true, func() { got = h.finishedLosses(tiny) })
+	h.withKernel(true, func() { got = h.finishedLosses(tiny) })
 	if !strings.Contains(warn.String(), "fast matmul disabled") || strings.Count(warn.String(), "\n") != 1 {
 		t.Fatalf("want one warning line, got %q", warn.String())
 	}
@@ -100,7 +104,7 @@ func TestCorruptKernelIsCaughtAndTheRunFallsBack(t *testing.T) {
 func TestTrainingStepsNeedNoFallback(t *testing.T) {
 	unet := unetSpec(t)
 	h := newHarness(t)
-	withKernel(t, true, func() {
+	h.withKernel(true, func() {
 		for name, text := range map[string]string{"mlp": tiny, "unet": unet} {
 			fast0, fb0 := gokernels.Calls()
 			h.finishedLosses(text)
@@ -113,4 +117,35 @@ func TestTrainingStepsNeedNoFallback(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestRunRecordsTheKernelItWasGiven runs with each kernel named in Options, whatever the
+// environment's default, and checks the kernel that ran and the one recorded.
+func TestRunRecordsTheKernelItWasGiven(t *testing.T) {
+	t.Setenv(gokernels.EnvVar, "0")
+	h := newHarness(t)
+	for _, fast := range []bool{false, true} {
+		h.withKernel(fast, func() {
+			calls0, _ := gokernels.Calls()
+			out := h.run(h.jobs(tiny, "train.steps=3")[0])
+			if out.Status != results.StatusFinished {
+				t.Fatalf("%s: %v", out.Status, out.Err)
+			}
+			rec, err := h.store.Run(out.RunID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			recorded := rec.Env[backend.MatmulEnvKey]
+			calls, _ := gokernels.Calls()
+			if fast && !strings.HasPrefix(recorded, "fastdot ") {
+				t.Skipf("the fast kernel does not run here: %s", recorded)
+			}
+			if ran := calls != calls0; ran != fast {
+				t.Errorf("asked for the fast kernel: %v; it ran: %v (recorded %q)", fast, ran, recorded)
+			}
+			if !fast && !strings.HasPrefix(recorded, "gomlx-stock") {
+				t.Errorf("a stock-kernel run recorded %s = %q", backend.MatmulEnvKey, recorded)
+			}
+		})
+	}
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/gomlx/gomlx/backends"
 	gctx "github.com/gomlx/gomlx/pkg/ml/context"
 
-	"github.com/ddpm-runner/ddpm-runner/internal/gokernels"
+	"github.com/ddpm-runner/ddpm-runner/backend"
 	"github.com/ddpm-runner/ddpm-runner/results"
 	"github.com/ddpm-runner/ddpm-runner/spec"
 )
@@ -38,6 +38,10 @@ type Options struct {
 	// InitialiseOnGo initialises the weights on a separate go backend even when the run is
 	// on the go backend, as runs on every other backend are (tests of that path).
 	InitialiseOnGo bool
+	// Kernel is the go backend's kernel (backend.DefaultKernel: the environment's); with the
+	// trial's backend it makes the backend.Choice the run is created on. A rerun or resume
+	// passes the one its run recorded (backend.RecordedKernel).
+	Kernel backend.Kernel
 }
 
 // Outcome is how a run ended.
@@ -209,7 +213,8 @@ type runner struct {
 	dir       string
 	timings   map[string]float64
 	summaries map[string]float64
-	backend   backends.Backend
+	be        *backend.Backend // the run's backend as created: its kernel and convolution
+	backend   backends.Backend // be's GoMLX backend
 	ctx       *gctx.Context
 	resume    bool // continue from the run's checkpoint instead of starting afresh
 	lock      *runLock
@@ -225,17 +230,12 @@ func (r *runner) setUp() error {
 	r.stopBeat = heartbeat(r.opt.Store, r.id, r.opt.HeartbeatEvery)
 	start := time.Now()
 	var err error
-	if r.backend, err = NewBackend(r.job.Trial.Backend); err != nil {
+	if r.be, err = backend.New(backend.Choice{Config: r.job.Trial.Backend, Kernel: r.opt.Kernel}); err != nil {
 		return err
 	}
+	r.backend = r.be.GoMLX()
 	r.timings["backend"] = time.Since(start).Seconds()
-	// Which matmul kernel, or which plugin and device, ran is part of what it takes to
-	// reproduce the numbers.
-	env := map[string]string{MatmulEnvKey: gokernels.Kernel()}
-	if r.backend.String() != "go" {
-		env = backendEnv(r.job.Trial.Backend, r.backend)
-	}
-	if err := r.opt.Store.AddEnv(r.id, env); err != nil {
+	if err := r.opt.Store.AddEnv(r.id, r.be.Env()); err != nil {
 		return err
 	}
 	r.timings["data"] = r.job.DataSeconds

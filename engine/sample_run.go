@@ -204,7 +204,7 @@ func (r *runner) loadWeights(ckpt checkpointFiles) error {
 			return fmt.Errorf("copying the parent's checkpoint: %w", err)
 		}
 	}
-	r.ctx = newContext(r.job.Trial.Backend).Checked(false)
+	r.ctx = newContext(r.be).Checked(false)
 	h, err := checkpoints.Build(r.ctx).Dir(tmp).Done()
 	if err != nil {
 		return fmt.Errorf("loading the parent's checkpoint %s: %w", ckpt.json, err)

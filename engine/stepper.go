@@ -1,9 +1,9 @@
 package engine
 
 import (
-	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/ml/train"
+
+	"github.com/ddpm-runner/ddpm-runner/backend"
 )
 
 // Stepper runs a job's training steps outside any recorded run, with the same graph, batches
@@ -14,13 +14,14 @@ type Stepper struct {
 	batches *batchSource
 }
 
-// NewStepper builds a job's trainer on a fresh context; the graph compiles on the first Step.
-func NewStepper(backend backends.Backend, j *Job) (*Stepper, error) {
-	trainer, err := j.newTrainer(backend, newContext(j.Trial.Backend))
+// NewStepper builds a job's trainer on a fresh context, with the convolutions b asks for;
+// the graph compiles on the first Step.
+func NewStepper(b *backend.Backend, j *Job) (*Stepper, error) {
+	trainer, err := j.newTrainer(b.GoMLX(), newContext(b))
 	if err != nil {
 		return nil, err
 	}
-	return &Stepper{job: j, trainer: trainer, batches: newBatchSource(backend, j)}, nil
+	return &Stepper{job: j, trainer: trainer, batches: newBatchSource(b.GoMLX(), j)}, nil
 }
 
 // Step runs the training step of the given number (its data and noise are those of that
@@ -42,11 +43,3 @@ func (s *Stepper) Step(step int, logged bool) error {
 // Close waits for the batch that is being drawn ahead, if any; call it before the backend is
 // finalized.
 func (s *Stepper) Close() { s.batches.close() }
-
-// UseStockDotGradient puts GoMLX's own DotGeneral gradient back in place of DotGeneralVJP
-// for graphs built until restore is called (benchmarks that measure what it saves).
-func UseStockDotGradient() (restore func()) {
-	ours := graph.VJPRegistration[graph.NodeTypeDotGeneral]
-	graph.VJPRegistration[graph.NodeTypeDotGeneral] = stockDotGeneralVJP
-	return func() { graph.VJPRegistration[graph.NodeTypeDotGeneral] = ours }
-}

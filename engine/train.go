@@ -16,19 +16,17 @@ import (
 	gmetrics "github.com/gomlx/gomlx/pkg/ml/train/metrics"
 	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 
-	"github.com/ddpm-runner/ddpm-runner/internal/gokernels"
+	"github.com/ddpm-runner/ddpm-runner/backend"
 	"github.com/ddpm-runner/ddpm-runner/plugins"
 	"github.com/ddpm-runner/ddpm-runner/results"
 )
 
-// newContext is a GoMLX context configured for the backend: networks use native
-// convolutions (internal/conv, differentiable on every backend), except on the pure-Go
-// backend with its fast paths off, where simplego's own convolution loops would run them
-// (about 0.5 GFLOP/s) and the im2col convolution on the matmul is faster.
-func newContext(backend string) *gctx.Context {
+// newContext is a GoMLX context configured for the backend: networks build their
+// convolutions as the backend asks (backend.Backend.Im2colConv).
+func newContext(b *backend.Backend) *gctx.Context {
 	ctx := gctx.New()
 	impl := plugins.ConvNative
-	if strings.HasPrefix(backend, "go") && !gokernels.Active() {
+	if b.Im2colConv() {
 		impl = plugins.ConvIm2col
 	}
 	ctx.SetParam(plugins.ParamConv, impl)
@@ -83,8 +81,8 @@ func (r *runner) train(ctx context.Context) (interrupted bool, err error) {
 // step left to train.
 func (r *runner) startTraining() (trainer *train.Trainer, ckpt *checkpointer, first int, err error) {
 	j := r.job
-	r.ctx = newContext(j.Trial.Backend)
-	initOnGo := !r.resume && initialisesOnGo(j.Trial.Backend, r.opt.InitialiseOnGo)
+	r.ctx = newContext(r.be)
+	initOnGo := !r.resume && initialisesOnGo(r.be.Choice(), r.opt.InitialiseOnGo)
 	if r.resume || initOnGo {
 		// The checkpoint (or the go backend) gives the variables values before the graph
 		// asks for them: let the graph reuse them (and still create the trainer's own
@@ -96,7 +94,7 @@ func (r *runner) startTraining() (trainer *train.Trainer, ckpt *checkpointer, fi
 		return nil, nil, 0, err
 	}
 	if initOnGo {
-		if err := j.initialiseOnGo(r.ctx); err != nil {
+		if err := j.initialiseOnGo(r.ctx, r.be.Choice().Kernel); err != nil {
 			return nil, nil, 0, err
 		}
 	}

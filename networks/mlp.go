@@ -62,8 +62,8 @@ func TimestepEmbedding(t *Node, dim int, dtype dtypes.DType) *Node {
 }
 
 // Dense is x W + b, with W [in, out] initialised by the context's initializer (He normal, from
-// the context's seeded random state) and b zeros. It uses DotGeneral, whose gradient the
-// engine registers as two DotGenerals (see engine/dotgrad.go).
+// the context's seeded random state) and b zeros. It uses DotGeneral, whose gradient package
+// backend registers as two DotGenerals when it creates a backend (see backend/dotgrad.go).
 func Dense(ctx *context.Context, x *Node, out int) *Node {
 	in := x.Shape().Dimensions[x.Rank()-1]
 	w := ctx.VariableWithShape("weights", shapes.Make(x.DType(), in, out)).ValueGraph(x.Graph())

@@ -22,7 +22,7 @@
 // GoMLX v0.26.0 has no exported way to replace an op's implementation, so the hook goes
 // through go:linkname to simplego's executor table (nodeExecutors) and its buffer pool
 // ((*Backend).getBufferForShape), and reads simplego's Node, Buffer and DotGeneral node data
-// through mirrored struct layouts. (engine/dotgrad.go reads two unexported fields of GoMLX's
+// through mirrored struct layouts. (backend/dotgrad.go reads two unexported fields of GoMLX's
 // graph package by reflection, read-only, to build the DotGeneral gradient.) Three guards
 // keep this safe:
 //
@@ -44,7 +44,7 @@
 // that of the packed path (TestDirectKernelEqualsPacked, TestTableKernelEqualsPacked).
 //
 // The fast kernel is on by default where the CPU has AVX2 and FMA; $DDPM_FAST_MATMUL=0 or
-// the runner's --fast-matmul=false turns it off, and `runner version`
+// the runner's --backend go:stock or --fast-matmul=false turns it off, and `runner version`
 // and every run's environment (key "matmul") say which kernel ran. The fast kernel is
 // recorded there as "fastdot <micro-kernel>", the name it had when this package held only
 // the matrix product; the name stays so that runs recorded before and after compare.

@@ -17,7 +17,8 @@ import (
 )
 
 // EnvVar turns the fast kernel off when set to 0, false or off (and on with 1, true, on).
-// The runner's --fast-matmul flag sets the same switch.
+// It is the default of every process; package backend sets the switch to the kernel of each
+// backend it creates (go or go:stock, --fast-matmul in the runner).
 const EnvVar = "DDPM_FAST_MATMUL"
 
 // Tolerance is the largest relative difference, max|fast - stock| / max|stock| over an
@@ -27,13 +28,15 @@ const Tolerance = 1e-5
 
 var (
 	mu       sync.Mutex
-	wanted   = wantedFromEnv()
+	wanted   = FromEnvironment()
 	checked  bool      // the self-check has run in this process
 	failure  string    // why the fast kernel is not in use, once checked
 	warnings io.Writer = os.Stderr
 )
 
-func wantedFromEnv() bool {
+// FromEnvironment reports whether $DDPM_FAST_MATMUL leaves the fast kernel on (it does
+// unless it says 0, false, off or no).
+func FromEnvironment() bool {
 	switch strings.ToLower(strings.TrimSpace(os.Getenv(EnvVar))) {
 	case "0", "false", "off", "no":
 		return false

@@ -1,11 +1,15 @@
-package engine
+package backend
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"reflect"
 	"testing"
 
-	"github.com/ddpm-runner/ddpm-runner/internal/gobackend"
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/graph"
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
@@ -28,6 +32,18 @@ var dotCases = []dotCase{
 	{"vector dot", []int{4}, []int{4}, []int{0}, nil, []int{0}, nil},
 }
 
+// newGo creates a go backend through New, which installs the DotGeneral gradient, and
+// finalizes it when the test ends.
+func newGo(t *testing.T, k Kernel) backends.Backend {
+	t.Helper()
+	b, err := New(Choice{Config: "go", Kernel: k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Finalize)
+	return b.GoMLX()
+}
+
 func randomF64(rng *rand.Rand, dims []int) []float64 {
 	n := 1
 	for _, d := range dims {
@@ -43,10 +59,7 @@ func randomF64(rng *rand.Rand, dims []int) []float64 {
 // TestDotGeneralVJPFiniteDifferences checks the hand-written gradient of DotGeneral against
 // central finite differences of loss = sum(DotGeneral(a, b) * r) in float64.
 func TestDotGeneralVJPFiniteDifferences(t *testing.T) {
-	backend, err := gobackend.New("")
-	if err != nil {
-		t.Fatal(err)
-	}
+	backend := newGo(t, DefaultKernel)
 	rng := rand.New(rand.NewPCG(7, 7))
 	for _, c := range dotCases {
 		a, b := randomF64(rng, c.lhsDims), randomF64(rng, c.rhsDims)
@@ -85,10 +98,7 @@ func TestDotGeneralVJPFiniteDifferences(t *testing.T) {
 // TestDotGeneralVJPMatchesStock compares the registered gradient with GoMLX's own on every
 // layout, and checks the reflection that reads the axes (pinned to GoMLX v0.26.0).
 func TestDotGeneralVJPMatchesStock(t *testing.T) {
-	backend, err := gobackend.New("")
-	if err != nil {
-		t.Fatal(err)
-	}
+	backend := newGo(t, DefaultKernel)
 	rng := rand.New(rand.NewPCG(3, 4))
 	for _, c := range dotCases {
 		a, b := randomF64(rng, c.lhsDims), randomF64(rng, c.rhsDims)
@@ -135,4 +145,35 @@ func equalInts(a, b []int) bool {
 		}
 	}
 	return true
+}
+
+// TestMain checks, before any test creates a backend, that loading the package registered
+// no gradient: InstallDotGradient runs only when called (by New), never in an init.
+func TestMain(m *testing.M) {
+	if stockDotGeneralVJP != nil {
+		fmt.Fprintln(os.Stderr, "the DotGeneral gradient was installed before any backend was created")
+		os.Exit(1)
+	}
+	os.Exit(m.Run())
+}
+
+// TestInstallDotGradientOnce checks that a second install keeps GoMLX's own gradient as the
+// stock one (it would otherwise save DotGeneralVJP in its place) and that
+// UseStockDotGradient swaps it in and back.
+func TestInstallDotGradientOnce(t *testing.T) {
+	InstallDotGradient()
+	InstallDotGradient()
+	ptr := func(f graph.VJP) uintptr { return reflect.ValueOf(f).Pointer() }
+	ours := ptr(graph.VJPRegistration[graph.NodeTypeDotGeneral])
+	if stockDotGeneralVJP == nil || ptr(stockDotGeneralVJP) == ours {
+		t.Fatal("after two installs the saved stock gradient is the registered one")
+	}
+	restore := UseStockDotGradient()
+	if ptr(graph.VJPRegistration[graph.NodeTypeDotGeneral]) != ptr(stockDotGeneralVJP) {
+		t.Error("UseStockDotGradient did not register GoMLX's gradient")
+	}
+	restore()
+	if ptr(graph.VJPRegistration[graph.NodeTypeDotGeneral]) != ours {
+		t.Error("restore did not put DotGeneralVJP back")
+	}
 }

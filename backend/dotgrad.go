@@ -1,8 +1,9 @@
-package engine
+package backend
 
 import (
 	"reflect"
 	"slices"
+	"sync"
 
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
@@ -11,17 +12,35 @@ import (
 // The stock gradient of DotGeneral in GoMLX v0.26.0 broadcasts the output gradient against
 // the other operand and reduces it, which on the pure-Go backend builds huge intermediate
 // tensors: an MLP DDPM step ran about 13x slower than with two matmuls. DotGeneralVJP
-// expresses both operand gradients as DotGenerals instead. It is registered for every
-// graph built by this program (graph.VJPRegistration is GoMLX's documented hook).
-func init() {
-	stockDotGeneralVJP = graph.VJPRegistration[graph.NodeTypeDotGeneral]
-	graph.VJPRegistration[graph.NodeTypeDotGeneral] = func(node *graph.Node, v []*graph.Node, _ shapes.Shape) []*graph.Node {
-		return DotGeneralVJP(node, v[0])
-	}
+// expresses both operand gradients as DotGenerals instead.
+
+var (
+	dotGradientOnce sync.Once
+	// stockDotGeneralVJP is GoMLX's own gradient, kept for benchmarks and tests that compare.
+	stockDotGeneralVJP graph.VJP
+)
+
+// InstallDotGradient registers DotGeneralVJP as the gradient of DotGeneral for every graph
+// the process builds from then on (graph.VJPRegistration is GoMLX's documented hook, one
+// per process). New calls it; code that builds graphs on a backend made otherwise calls it
+// first. Calls after the first do nothing.
+func InstallDotGradient() {
+	dotGradientOnce.Do(func() {
+		stockDotGeneralVJP = graph.VJPRegistration[graph.NodeTypeDotGeneral]
+		graph.VJPRegistration[graph.NodeTypeDotGeneral] = func(node *graph.Node, v []*graph.Node, _ shapes.Shape) []*graph.Node {
+			return DotGeneralVJP(node, v[0])
+		}
+	})
 }
 
-// stockDotGeneralVJP is GoMLX's own gradient, kept for benchmarks and tests that compare.
-var stockDotGeneralVJP graph.VJP
+// UseStockDotGradient puts GoMLX's own DotGeneral gradient back in place of DotGeneralVJP
+// for graphs built until restore is called (benchmarks that measure what it saves).
+func UseStockDotGradient() (restore func()) {
+	InstallDotGradient()
+	ours := graph.VJPRegistration[graph.NodeTypeDotGeneral]
+	graph.VJPRegistration[graph.NodeTypeDotGeneral] = stockDotGeneralVJP
+	return func() { graph.VJPRegistration[graph.NodeTypeDotGeneral] = ours }
+}
 
 // DotGeneralVJP returns the gradients of out = DotGeneral(lhs, lc, lb, rhs, rc, rb) with
 // respect to lhs and rhs, given v = dLoss/dOut.
@@ -106,7 +125,7 @@ func iotaFrom(start, n int) []int {
 func dotGeneralAxes(node *graph.Node) (lc, lb, rc, rb []int) {
 	in := reflect.ValueOf(node).Elem().FieldByName("inputs")
 	if !in.IsValid() || in.IsNil() {
-		panic("engine: GoMLX DotGeneral node layout changed: no inputs field (DotGeneralVJP is pinned to GoMLX v0.26.0)")
+		panic("backend: GoMLX DotGeneral node layout changed: no inputs field (DotGeneralVJP is pinned to GoMLX v0.26.0)")
 	}
 	st := in.Elem()
 	if st.Kind() == reflect.Pointer {
@@ -115,7 +134,7 @@ func dotGeneralAxes(node *graph.Node) (lc, lb, rc, rb []int) {
 	read := func(name string) []int {
 		f := st.FieldByName(name)
 		if !f.IsValid() || f.Kind() != reflect.Slice {
-			panic("engine: GoMLX DotGeneral node layout changed: no field " + name + " (DotGeneralVJP is pinned to GoMLX v0.26.0)")
+			panic("backend: GoMLX DotGeneral node layout changed: no field " + name + " (DotGeneralVJP is pinned to GoMLX v0.26.0)")
 		}
 		out := make([]int, f.Len())
 		for i := range out {

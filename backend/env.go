@@ -1,4 +1,4 @@
-package engine
+package backend
 
 import (
 	"context"
@@ -6,20 +6,22 @@ import (
 	"os/exec"
 	"strings"
 	"time"
-
-	"github.com/gomlx/gomlx/backends"
 )
 
-// backendEnv describes the backend a run executes on, for its env record: for the XLA
-// backend the plugin's path, PJRT C API version and wheel, the device and, on CUDA, the GPU's
-// name and memory; and the environment variables that change XLA's arithmetic.
-func backendEnv(config string, b backends.Backend) map[string]string {
-	env := map[string]string{"backend.description": b.Description()}
-	if b.NumDevices() > 0 {
-		env["backend.device"] = b.DeviceDescription(0)
+// Env describes the backend for a run's env record, as part of what it takes to reproduce
+// the run's numbers: on the go backend its kernel (MatmulEnvKey); on the XLA backend the
+// plugin's path, PJRT C API version and wheel, the device and, on CUDA, the GPU's name and
+// memory, and the environment variables that change XLA's arithmetic.
+func (b *Backend) Env() map[string]string {
+	if b.gomlx.String() == "go" {
+		return map[string]string{MatmulEnvKey: b.kernel}
 	}
-	_, p, err := resolveXLA(config)
-	if err != nil || p == nil {
+	env := map[string]string{"backend.description": b.gomlx.Description()}
+	if b.gomlx.NumDevices() > 0 {
+		env["backend.device"] = b.gomlx.DeviceDescription(0)
+	}
+	p := b.plugin
+	if p == nil {
 		return env
 	}
 	env["backend.plugin"] = p.Path

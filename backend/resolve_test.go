@@ -1,4 +1,4 @@
-package engine
+package backend
 
 import (
 	"fmt"
@@ -74,11 +74,11 @@ func TestResolveXLAConfigs(t *testing.T) {
 			t.Errorf("resolveXLA(%q): %v does not say what to do", c.config, err)
 		}
 	}
-	status := strings.Join(BackendStatus(), "\n")
+	status := strings.Join(Status(), "\n")
 	for _, want := range []string{"go: pure Go, available", "xla:cpu: available: cpu " + cpu, "PJRT C API 0.90",
 		"xla:cuda: unusable: no cuda PJRT plugin found"} {
 		if !strings.Contains(status, want) {
-			t.Errorf("BackendStatus() lacks %q:\n%s", want, status)
+			t.Errorf("Status() lacks %q:\n%s", want, status)
 		}
 	}
 }
