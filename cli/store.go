@@ -86,15 +86,6 @@ func reconcile(s *results.Store, errW io.Writer) {
 	}
 }
 
-// tracePhases prints "phase: NAME" lines to w when $DDPM_TRACE_PHASES is set: the
-// fault-injection tests aim their signals at a phase with them.
-func tracePhases(w io.Writer) func(string) {
-	if os.Getenv("DDPM_TRACE_PHASES") == "" {
-		return nil
-	}
-	return func(name string) { fmt.Fprintf(w, "phase: %s\n", name) }
-}
-
 // maxMemoryFlag is --max-memory, the memory a run may be expected to use.
 func maxMemoryFlag() urfave.Flag {
 	return &urfave.StringFlag{Name: "max-memory", EnvVars: []string{"RUNNER_MAX_MEMORY"},

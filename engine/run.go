@@ -26,7 +26,8 @@ type Options struct {
 	// MetricBatch is how many metric rows go in one transaction; default 256.
 	MetricBatch int
 	// Phase, if set, is told each phase of the run as it starts: "train", "checkpoint",
-	// "sample", "metric.NAME", "record". The fault-injection tests aim their signals with it.
+	// "sample", "metric.NAME", "record"; and "" once the run's end is recorded, when no
+	// phase is current. The fault-injection tests aim their signals with it.
 	Phase func(name string)
 	// HeartbeatEvery overrides HeartbeatEvery (tests).
 	HeartbeatEvery time.Duration
@@ -167,6 +168,7 @@ func (r *runner) finish(status string, runErr error) Outcome {
 			runErr = fmt.Errorf("%w (and could not record it: %v)", runErr, recErr)
 		}
 	}
+	opt.Phase("")
 	return Outcome{RunID: id, Status: status, Err: runErr, Summaries: r.summaries}
 }
 

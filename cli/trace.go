@@ -1,0 +1,118 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The phase trace is for the fault-injection suite (internal/faults) only: it aims its
+// signals at a phase with it and proves afterwards, from the process's complete trace,
+// where each signal landed. $DDPM_TRACE_PHASES turns it on:
+//
+//	DDPM_TRACE_PHASES=1          the lines go to the command's stderr
+//	DDPM_TRACE_PHASES=/abs/dir   each process appends its lines to /abs/dir/PID.trace, so that
+//	                             the trace of a --jobs parent and those of its children stay
+//	                             apart and are complete after a kill, whatever its timing
+//
+// The lines, in the order things happened in the process:
+//
+//	phase: NAME                  NAME began
+//	phase end: NAME              NAME ended (before the next phase begins, or at the end)
+//	phase signalled (SIG): NAME  SIGINT or SIGTERM arrived while NAME was current ("-": none)
+//
+// $DDPM_TRACE_PAUSE=NAME=MS,NAME=MS,... makes the process sleep MS milliseconds right after
+// announcing the start of phase NAME, so that a signal can be aimed into a phase shorter
+// than the scheduler's granularity. It only delays: no result changes, only timings.
+var trace struct {
+	once  sync.Once
+	mu    sync.Mutex
+	on    bool
+	file  *os.File  // the per-process trace file, when a folder was given
+	out   io.Writer // where the lines go
+	cur   string    // the current phase; "" between phases
+	pause map[string]time.Duration
+}
+
+// tracePhases returns the phase callback of engine.Options (and of the other commands'
+// phases) when $DDPM_TRACE_PHASES is set, nil otherwise. The callback announces the start
+// of phase NAME, ending the current one; NAME "" ends the current phase with none after
+// it. Lines go to w unless the variable names a folder.
+func tracePhases(w io.Writer) func(string) {
+	trace.once.Do(startTrace)
+	if !trace.on {
+		return nil
+	}
+	trace.mu.Lock()
+	if trace.file == nil {
+		trace.out = w
+	}
+	trace.mu.Unlock()
+	return setPhase
+}
+
+// startTrace reads the environment once per process and, when tracing, listens for the
+// signals the commands handle to say which phase each one arrived in. It only observes:
+// the commands' own handlers act on the signals as without it.
+func startTrace() {
+	v := os.Getenv("DDPM_TRACE_PHASES")
+	if v == "" {
+		return
+	}
+	trace.on = true
+	trace.out = os.Stderr
+	if filepath.IsAbs(v) {
+		f, err := os.OpenFile(filepath.Join(v, strconv.Itoa(os.Getpid())+".trace"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "warning: DDPM_TRACE_PHASES: %v; tracing to stderr\n", err)
+		} else {
+			trace.file, trace.out = f, f
+		}
+	}
+	trace.pause = map[string]time.Duration{}
+	for _, kv := range strings.Split(os.Getenv("DDPM_TRACE_PAUSE"), ",") {
+		name, ms, ok := strings.Cut(kv, "=")
+		if n, err := strconv.Atoi(ms); ok && err == nil && n > 0 {
+			trace.pause[name] = time.Duration(n) * time.Millisecond
+		}
+	}
+	ch := make(chan os.Signal, 4)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		for sig := range ch {
+			trace.mu.Lock()
+			cur := trace.cur
+			if cur == "" {
+				cur = "-"
+			}
+			fmt.Fprintf(trace.out, "phase signalled (%s): %s\n", unix.SignalName(sig.(syscall.Signal)), cur)
+			trace.mu.Unlock()
+		}
+	}()
+}
+
+// setPhase ends the current phase and begins name ("" for none).
+func setPhase(name string) {
+	trace.mu.Lock()
+	if trace.cur != "" {
+		fmt.Fprintf(trace.out, "phase end: %s\n", trace.cur)
+	}
+	trace.cur = name
+	if name != "" {
+		fmt.Fprintf(trace.out, "phase: %s\n", name)
+	}
+	d := trace.pause[name]
+	trace.mu.Unlock()
+	if d > 0 {
+		time.Sleep(d)
+	}
+}
