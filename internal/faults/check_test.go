@@ -1,14 +1,15 @@
 package faults
 
 import (
+	"crypto/sha256"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/ddpm-runner/ddpm-runner/results"
@@ -19,8 +20,7 @@ import (
 type suite struct {
 	work     string
 	specPath string
-	mu       sync.Mutex
-	refs     map[string]map[key]outcome
+	refs     map[string]string // the reference databases by name
 }
 
 func newSuite(t *testing.T) *suite {
@@ -29,7 +29,7 @@ func newSuite(t *testing.T) *suite {
 	if err := os.WriteFile(specPath, []byte(spec), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return &suite{work: work, specPath: specPath, refs: map[string]map[key]outcome{}}
+	return &suite{work: work, specPath: specPath, refs: map[string]string{}}
 }
 
 const spec = `name = "faults"
@@ -92,19 +92,18 @@ type key struct {
 
 // outcome is what an uninterrupted run promises to reproduce bit for bit.
 type outcome struct {
+	status    string
 	kind      string
 	losses    []float64
 	summaries map[string]float64
 }
 
 // reference runs build(db) once, uninterrupted, in a folder of its own (setup, if not nil,
-// prepares it first), and returns the finished runs of db by key.
-func (s *suite) reference(t *testing.T, name string, setup func(dir string), build func(db string) []string) map[key]outcome {
+// prepares it first), and returns the database.
+func (s *suite) reference(t *testing.T, name string, setup func(dir string), build func(db string) []string) string {
 	t.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if o, ok := s.refs[name]; ok {
-		return o
+	if db, ok := s.refs[name]; ok {
+		return db
 	}
 	dir := filepath.Join(s.work, fmt.Sprintf("ref%d", len(s.refs)))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -117,8 +116,8 @@ func (s *suite) reference(t *testing.T, name string, setup func(dir string), bui
 	if out, err := runner(dir, build(db)...); err != nil {
 		t.Fatalf("reference %s: %v\n%s", name, err, out)
 	}
-	s.refs[name] = finished(t, db)
-	return s.refs[name]
+	s.refs[name] = db
+	return db
 }
 
 // finished reads the finished runs of db by key; a key twice is a duplicate.
@@ -139,17 +138,157 @@ func finished(t *testing.T, db string) map[key]outcome {
 		if _, dup := out[k]; dup {
 			t.Fatalf("%s: run %d duplicates a finished run of seed %d (hash %s)", db, r.ID, r.Seed, r.Hash)
 		}
-		h, err := s.History(r.ID, "loss")
+		out[k] = readOutcome(t, s, r)
+	}
+	return out
+}
+
+// byUID reads every run of db by its uid; a uid twice is a duplicate.
+func byUID(t *testing.T, db string) map[string]outcome {
+	t.Helper()
+	s, err := results.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	runs, err := s.Runs(results.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]outcome{}
+	for _, r := range runs {
+		if _, dup := out[r.UID]; dup || r.UID == "" {
+			t.Fatalf("%s: run %d has the uid %q of another run", db, r.ID, r.UID)
+		}
+		out[r.UID] = readOutcome(t, s, r)
+	}
+	return out
+}
+
+// outcomeOf reads run id of db.
+func outcomeOf(t *testing.T, db string, id int64) outcome {
+	t.Helper()
+	s, err := results.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	r, err := s.Run(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return readOutcome(t, s, r)
+}
+
+func readOutcome(t *testing.T, s *results.Store, r *results.Run) outcome {
+	t.Helper()
+	h, err := s.History(r.ID, "loss")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := outcome{status: r.Status, kind: r.Env["kind"], summaries: r.Summaries}
+	for _, p := range h {
+		o.losses = append(o.losses, p.Value)
+	}
+	return o
+}
+
+// template makes a folder with build once and returns it; iterations copy it.
+func (s *suite) template(t *testing.T, name string, build func(t *testing.T, dir string)) string {
+	t.Helper()
+	dir := filepath.Join(s.work, "template-"+name)
+	if _, err := os.Stat(dir); err == nil {
+		return dir
+	}
+	tmp := dir + ".tmp"
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	build(t, tmp)
+	if err := os.Rename(tmp, dir); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// copyDir copies the regular files and folders of src into dst.
+func copyDir(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		to := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(to, 0o755)
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(to, b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func digest(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("%x", sha256.Sum256(b))
+}
+
+// checkArtifacts checks that every artifact recorded in db is a regular file inside the
+// database's own artifact folder.
+func checkArtifacts(t *testing.T, name, db string) {
+	t.Helper()
+	s, err := results.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	rows, err := s.DB.Query("SELECT run_id, name FROM artifacts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type art struct {
+		id   int64
+		name string
+	}
+	var arts []art
+	for rows.Next() {
+		var a art
+		if err := rows.Scan(&a.id, &a.name); err != nil {
+			t.Fatal(err)
+		}
+		arts = append(arts, a)
+	}
+	rows.Close()
+	root, err := filepath.EvalSymlinks(s.ArtifactRoot())
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	for _, a := range arts {
+		p, err := s.ArtifactPath(a.id, a.name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		o := outcome{kind: r.Env["kind"], summaries: r.Summaries}
-		for _, p := range h {
-			o.losses = append(o.losses, p.Value)
+		real, err := filepath.EvalSymlinks(p)
+		if err != nil {
+			t.Fatalf("%s: run %d's artifact %s: %v", name, a.id, a.name, err)
 		}
-		out[k] = o
+		if fi, err := os.Stat(real); err != nil || !fi.Mode().IsRegular() || !strings.HasPrefix(real, root+string(filepath.Separator)) {
+			t.Fatalf("%s: run %d's artifact %s is %s, not a regular file in %s", name, a.id, a.name, real, root)
+		}
 	}
-	return out
 }
 
 // checkStore checks what must hold after any fault, once every process has ended: a
@@ -246,6 +385,9 @@ var timeDependent = map[string]bool{"steps_per_sec": true, "samples_per_sec": tr
 
 func same(t *testing.T, name string, got, want outcome) {
 	t.Helper()
+	if got.status != want.status {
+		t.Fatalf("%s: %s, uninterrupted %s", name, got.status, want.status)
+	}
 	if len(got.losses) != len(want.losses) {
 		t.Fatalf("%s: %d losses, uninterrupted %d", name, len(got.losses), len(want.losses))
 	}

@@ -207,8 +207,3 @@ func planCells(rng *rand.Rand, n int, only string) []cell {
 	}
 	return plan
 }
-
-var signals = []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGKILL}
-
-// scenarios are the commands under faults.
-var scenarios = []scenario{runScenario}

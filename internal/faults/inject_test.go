@@ -102,6 +102,7 @@ func fire(t *testing.T, dir string, args []string, a aim) landing {
 
 	var waitErr error
 	exited, fired := false, false
+	sentIn := 0 // the occurrence of the phase that the signal was sent in, at the earliest
 	deadline := time.Now().Add(reachLimit)
 	for !exited && !fired {
 		select {
@@ -110,7 +111,8 @@ func fire(t *testing.T, dir string, args []string, a aim) landing {
 			continue
 		default:
 		}
-		if tr.starts(a.phase) >= a.nth {
+		if k := tr.starts(a.phase); k >= a.nth {
+			sentIn = k
 			time.Sleep(a.delay)
 			if a.group {
 				_ = syscall.Kill(-pid, a.sig)
@@ -148,7 +150,7 @@ func fire(t *testing.T, dir string, args []string, a aim) landing {
 		t.Fatalf("%v: %v", args, err)
 	}
 	l := landing{trace: lines, output: out.String(), exit: exitText(ws)}
-	l.hit, l.why = judge(lines, a, ws)
+	l.hit, l.why = judge(lines, a, sentIn, ws)
 	return l
 }
 
@@ -174,14 +176,17 @@ func exitText(ws syscall.WaitStatus) string {
 }
 
 // judge says whether the fault of a provably landed in its phase, from the complete trace of
-// the command's process and how it ended:
-//   - SIGINT and SIGTERM: the runner's handler saw the signal while the aimed phase was
-//     current ("phase signalled (SIG): NAME"), at its nth start or a later one;
+// the command's process and how it ended. The signal was sent once the trace showed the
+// sentIn-th start of the phase (sentIn >= a.nth):
+//   - SIGINT and SIGTERM: the runner's observing handler saw the signal while that same
+//     occurrence of the phase was current ("phase signalled (SIG): NAME"). The signal arrived
+//     after the occurrence began (it was sent after) and before the handler saw it, within
+//     the occurrence, so it arrived inside it;
 //   - SIGKILL: the process died by it, and the trace ends inside the aimed phase: its last
 //     line is that phase's (nth or later) start, with no end after it.
 //
 // A signal sent after the process had ended, or after the phase had ended, is a miss.
-func judge(lines []string, a aim, ws syscall.WaitStatus) (bool, string) {
+func judge(lines []string, a aim, sentIn int, ws syscall.WaitStatus) (bool, string) {
 	starts := 0
 	last := ""
 	for _, l := range lines {
@@ -196,8 +201,8 @@ func judge(lines []string, a aim, ws syscall.WaitStatus) (bool, string) {
 			if cur != a.phase {
 				return false, "signalled in phase " + cur
 			}
-			if starts < a.nth {
-				return false, fmt.Sprintf("signalled in %s#%d, aimed at #%d", cur, starts, a.nth)
+			if starts != sentIn || starts < a.nth {
+				return false, fmt.Sprintf("signalled in %s#%d, sent in #%d, aimed at #%d", cur, starts, sentIn, a.nth)
 			}
 			return true, ""
 		}
