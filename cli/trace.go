@@ -34,48 +34,39 @@ import (
 // announcing the start of phase NAME, so that a signal can be aimed into a phase shorter
 // than the scheduler's granularity. It only delays: no result changes, only timings.
 var trace struct {
-	once  sync.Once
-	mu    sync.Mutex
-	on    bool
-	file  *os.File  // the per-process trace file, when a folder was given
-	out   io.Writer // where the lines go
-	cur   string    // the current phase; "" between phases
-	pause map[string]time.Duration
+	mu        sync.Mutex
+	listening bool
+	dir       string    // the folder of the per-process trace file, if one is open
+	file      *os.File  // that file
+	out       io.Writer // where the lines go
+	cur       string    // the current phase; "" between phases
+	pause     map[string]time.Duration
 }
 
 // tracePhases returns the phase callback of engine.Options (and of the other commands'
 // phases) when $DDPM_TRACE_PHASES is set, nil otherwise. The callback announces the start
 // of phase NAME, ending the current one; NAME "" ends the current phase with none after
-// it. Lines go to w unless the variable names a folder.
+// it. Lines go to w unless the variable names a folder. The environment is read at each
+// call, so that tests running commands in one process can turn tracing on and off.
 func tracePhases(w io.Writer) func(string) {
-	trace.once.Do(startTrace)
-	if !trace.on {
+	v := os.Getenv("DDPM_TRACE_PHASES")
+	if v == "" {
 		return nil
 	}
 	trace.mu.Lock()
-	if trace.file == nil {
-		trace.out = w
-	}
-	trace.mu.Unlock()
-	return setPhase
-}
-
-// startTrace reads the environment once per process and, when tracing, listens for the
-// signals the commands handle to say which phase each one arrived in. It only observes:
-// the commands' own handlers act on the signals as without it.
-func startTrace() {
-	v := os.Getenv("DDPM_TRACE_PHASES")
-	if v == "" {
-		return
-	}
-	trace.on = true
-	trace.out = os.Stderr
+	defer trace.mu.Unlock()
+	trace.out = w
 	if filepath.IsAbs(v) {
-		f, err := os.OpenFile(filepath.Join(v, strconv.Itoa(os.Getpid())+".trace"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "warning: DDPM_TRACE_PHASES: %v; tracing to stderr\n", err)
-		} else {
-			trace.file, trace.out = f, f
+		if trace.file == nil || trace.dir != v {
+			f, err := os.OpenFile(filepath.Join(v, strconv.Itoa(os.Getpid())+".trace"), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+			if err != nil {
+				fmt.Fprintf(w, "warning: DDPM_TRACE_PHASES: %v; tracing to stderr\n", err)
+			} else {
+				trace.dir, trace.file = v, f
+			}
+		}
+		if trace.file != nil {
+			trace.out = trace.file
 		}
 	}
 	trace.pause = map[string]time.Duration{}
@@ -85,6 +76,18 @@ func startTrace() {
 			trace.pause[name] = time.Duration(n) * time.Millisecond
 		}
 	}
+	if !trace.listening {
+		trace.listening = true
+		listenForSignals()
+	}
+	return setPhase
+}
+
+// listenForSignals says, for each SIGINT or SIGTERM, which phase was current when it was
+// seen. It only observes: the commands' own handlers act on the signals as without it. (A
+// signal that comes when no command handles it, as the process exits, is then noted
+// instead of ending the process.)
+func listenForSignals() {
 	ch := make(chan os.Signal, 4)
 	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
 	go func() {
