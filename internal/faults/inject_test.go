@@ -138,7 +138,7 @@ func fire(t *testing.T, dir string, args []string, a aim) landing {
 			t.Fatalf("%v: still running %v after %v; trace:\n%s\noutput:\n%s", args, endLimit, a, tr.text(), out.String())
 		}
 	}
-	if err := waitGroup(pid, endLimit); err != nil {
+	if err := waitGroup(pid, traceDir, endLimit); err != nil {
 		t.Fatalf("%v after %v: %v; trace:\n%s\noutput:\n%s", args, a, err, tr.text(), out.String())
 	}
 	lines := tr.lines()
@@ -278,21 +278,57 @@ func (r *traceReader) text() string {
 	return string(r.buf)
 }
 
-// waitGroup waits until no live process is left in process group pgid (zombies, which
-// cannot run, do not count).
-func waitGroup(pgid int, limit time.Duration) error {
+// waitGroup waits until no live process is left in process group pgid, nor among the
+// processes that wrote a trace into traceDir (a child in a group of its own), zombies, which
+// cannot run, aside.
+func waitGroup(pgid int, traceDir string, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for {
 		live := groupMembers(pgid)
+		traces, _ := filepath.Glob(filepath.Join(traceDir, "*.trace"))
+		for _, tf := range traces {
+			p, err := strconv.Atoi(strings.TrimSuffix(filepath.Base(tf), ".trace"))
+			if err == nil && p != pgid && alive(p) {
+				live = append(live, p)
+			}
+		}
 		if len(live) == 0 {
 			return nil
 		}
 		if time.Now().After(deadline) {
 			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			return fmt.Errorf("processes %v of the command's group still alive %v after it ended", live, limit)
+			for _, p := range live {
+				_ = syscall.Kill(p, syscall.SIGKILL)
+			}
+			return fmt.Errorf("processes %v of the command still alive %v after it ended", live, limit)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// alive reports whether process pid exists and is not a zombie.
+func alive(pid int) bool {
+	st, _, ok := procStat(pid)
+	return ok && st != "Z" && st != "X"
+}
+
+// procStat reads a process's state and process group from /proc.
+func procStat(pid int) (state string, pgrp int, ok bool) {
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return "", 0, false
+	}
+	// pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return "", 0, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 3 {
+		return "", 0, false
+	}
+	g, err := strconv.Atoi(f[2])
+	return f[0], g, err == nil
 }
 
 // groupMembers lists the live processes of group pgid, from /proc.
@@ -304,20 +340,7 @@ func groupMembers(pgid int) []int {
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses.
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) < 3 || f[0] == "Z" || f[0] == "X" {
-			continue
-		}
-		if g, err := strconv.Atoi(f[2]); err == nil && g == pgid {
+		if st, g, ok := procStat(pid); ok && g == pgid && st != "Z" && st != "X" {
 			out = append(out, pid)
 		}
 	}
