@@ -41,6 +41,7 @@ var trace struct {
 	out       io.Writer // where the lines go
 	cur       string    // the current phase; "" between phases
 	pause     map[string]time.Duration
+	sigs      chan os.Signal // SIGINT and SIGTERM as they arrive, until noted
 }
 
 // tracePhases returns the phase callback of engine.Options (and of the other commands'
@@ -83,29 +84,50 @@ func tracePhases(w io.Writer) func(string) {
 	return setPhase
 }
 
-// listenForSignals says, for each SIGINT or SIGTERM, which phase was current when it was
-// seen. It only observes: the commands' own handlers act on the signals as without it. (A
-// signal that comes when no command handles it, as the process exits, is then noted
+// listenForSignals says, for each SIGINT or SIGTERM, which phase was current when it
+// arrived. It only observes: the commands' own handlers act on the signals as without it.
+// (A signal that comes when no command handles it, as the process exits, is then noted
 // instead of ending the process.)
+//
+// Nothing waits on the channel: a waiting receiver would take the signal at once and might
+// run only after the command has answered it with a new phase. A signal stays in the
+// channel until setPhase or the poll below notes it, under trace.mu, so the phase it is
+// noted in is the one it arrived in.
 func listenForSignals() {
-	ch := make(chan os.Signal, 4)
-	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	trace.sigs = make(chan os.Signal, 4)
+	signal.Notify(trace.sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {
-		for sig := range ch {
+		for range time.Tick(time.Millisecond) {
 			trace.mu.Lock()
-			cur := trace.cur
-			if cur == "" {
-				cur = "-"
-			}
-			fmt.Fprintf(trace.out, "phase signalled (%s): %s\n", unix.SignalName(sig.(syscall.Signal)), cur)
+			noteSignals()
 			trace.mu.Unlock()
 		}
 	}()
 }
 
+// noteSignals writes a line for each signal not yet noted, in the current phase; trace.mu
+// is held.
+func noteSignals() {
+	for {
+		select {
+		case sig := <-trace.sigs:
+			cur := trace.cur
+			if cur == "" {
+				cur = "-"
+			}
+			fmt.Fprintf(trace.out, "phase signalled (%s): %s\n", unix.SignalName(sig.(syscall.Signal)), cur)
+		default:
+			return
+		}
+	}
+}
+
 // setPhase ends the current phase and begins name ("" for none).
 func setPhase(name string) {
 	trace.mu.Lock()
+	// A signal not yet noted arrived in the phase that is ending: a command that changes its
+	// phase in answer to a signal must not have it noted in the phase it answers with.
+	noteSignals()
 	if trace.cur != "" {
 		fmt.Fprintf(trace.out, "phase end: %s\n", trace.cur)
 	}

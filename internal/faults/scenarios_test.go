@@ -69,8 +69,9 @@ var runScenario = scenario{
 var jobsScenario = scenario{
 	name: "jobs",
 	phases: []phase{
-		{"jobs.children", 1, 400 * time.Millisecond},
+		{"jobs.start", 1, 400 * time.Millisecond},
 		{"jobs.merge", 1, 2 * time.Millisecond},
+		{"jobs.cleanup", 1, time.Millisecond},
 	},
 	signals: signals,
 	groups:  []bool{false, true},
