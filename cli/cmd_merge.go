@@ -1,13 +1,17 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"slices"
+	"syscall"
 
 	urfave "github.com/urfave/cli/v2"
 
+	"github.com/ddpm-runner/ddpm-runner/report"
 	"github.com/ddpm-runner/ddpm-runner/results"
 )
 
@@ -20,7 +24,10 @@ func mergeCommand() *urfave.Command {
 			"histories, provenance and artifacts; runs still running are skipped and listed. Runs are matched\n" +
 			"by their uid, so merging twice adds nothing and a run resumed in its shard since is updated. Each\n" +
 			"shard is checked whole and imported in one transaction: a corrupt one is refused, with its name,\n" +
-			"and leaves the database as it was; the other shards are still merged.",
+			"and leaves the database as it was; the other shards are still merged. A run that is live in the\n" +
+			"database (its lock held, or recorded running) is never replaced; it is skipped and listed.\n" +
+			"SIGINT or SIGTERM stops the merge between shards, or before a shard's folders are moved into\n" +
+			"place, with nothing of that shard written.",
 		Flags: []urfave.Flag{dbFlag()},
 		Action: func(c *urfave.Context) error {
 			if c.NArg() == 0 {
@@ -30,7 +37,7 @@ func mergeCommand() *urfave.Command {
 			for _, a := range c.Args().Slice() {
 				found, err := shardsOf(a)
 				if err != nil {
-					return usagef("%v", err)
+					return usagef("%s", report.TerminalText(err.Error()))
 				}
 				shards = append(shards, found...)
 			}
@@ -41,27 +48,36 @@ func mergeCommand() *urfave.Command {
 			defer store.Close()
 			failed := mergeShards(c, store, shards)
 			if failed > 0 {
-				return urfave.Exit(fmt.Sprintf("%d of %d shards could not be merged; %s is unchanged by them", failed, len(shards), store.Path), exitRunFail)
+				return urfave.Exit(fmt.Sprintf("%d of %d shards could not be merged; %s is unchanged by them", failed, len(shards), report.TerminalText(store.Path)), exitRunFail)
 			}
 			return nil
 		},
 	})
 }
 
-// mergeShards merges each shard into store, printing one line per shard, and returns how
-// many were refused.
+// mergeShards merges each shard into store, printing one line per shard (paths and messages
+// escaped for the terminal), and returns how many were refused or not merged. SIGINT and
+// SIGTERM stop it: the shard being merged is left out whole unless its folders are already
+// being moved into place (then it finishes), and the shards after it are not begun.
 func mergeShards(c *urfave.Context, store *results.Store, shards []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	w := c.App.ErrWriter
 	failed := 0
-	for _, sh := range shards {
-		res, err := store.Merge(sh, results.MergeOptions{})
+	for i, sh := range shards {
+		if ctx.Err() != nil {
+			fmt.Fprintf(w, "interrupted: %d shard(s) not merged; run the same merge again to import them\n", len(shards)-i)
+			return failed + len(shards) - i
+		}
+		res, err := store.Merge(sh, results.MergeOptions{Context: ctx, Phase: tracePhases(w)})
 		if err != nil {
-			fmt.Fprintf(c.App.ErrWriter, "error: %v\n", err)
+			fmt.Fprintf(w, "error: %s\n", report.TerminalText(err.Error()))
 			failed++
 			continue
 		}
-		fmt.Fprintf(c.App.ErrWriter, "%s: %d added, %d updated, %d already merged\n", sh, res.Added, res.Updated, res.Unchanged)
+		fmt.Fprintf(w, "%s: %d added, %d updated, %d already merged\n", report.TerminalText(sh), res.Added, res.Updated, res.Unchanged)
 		for _, s := range res.Skipped {
-			fmt.Fprintf(c.App.ErrWriter, "  skipped %s\n", s)
+			fmt.Fprintf(w, "  skipped %s\n", report.TerminalText(s))
 		}
 	}
 	return failed

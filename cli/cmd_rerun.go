@@ -20,6 +20,12 @@ import (
 	"github.com/ddpm-runner/ddpm-runner/spec"
 )
 
+// signalContext is the context of a command that stops at SIGINT or SIGTERM. Tests replace
+// it to stop a command at a phase of their choosing, as a signal would.
+var signalContext = func() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
 // timeDependent summaries measure the machine, not the model: rerun --verify skips them.
 var timeDependent = map[string]bool{"steps_per_sec": true, "samples_per_sec": true, "seconds_per_sample": true}
 
@@ -69,7 +75,8 @@ func rerunCommand() *urfave.Command {
 		ArgsUsage: "ID",
 		Description: "With --verify, compares the new loss history (loss, mse, vlb_t at every logged step) and\n" +
 			"summaries (all but the timing ones) with the recorded run bit for bit and prints `identical` or the\n" +
-			"first difference; the verdict is stored with the new run (env rerun.verdict). Exit 1 if they differ.",
+			"first difference; the verdict is stored with the new run (env rerun.verdict). Exit 1 if they differ.\n" +
+			"A rerun stopped by a signal has no verdict yet (pending): `runner resume` on it finishes it and verifies.",
 		Flags: []urfave.Flag{dbFlag(), &urfave.BoolFlag{Name: "verify", Usage: "compare with the recorded run bit for bit"},
 			&urfave.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"}, fastMatmulFlag(), maxMemoryFlag()},
 		Action: func(c *urfave.Context) error {
@@ -84,13 +91,19 @@ func rerunCommand() *urfave.Command {
 			if err != nil {
 				return err
 			}
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			ctx, stop := signalContext()
 			defer stop()
-			opts := engine.Options{Store: store, Progress: progressWriter(c), Phase: tracePhases(c.App.ErrWriter)}
+			// The note goes in with the new run, so that a rerun stopped at any point is known
+			// as one, and a verification stopped before its verdict as pending.
+			note := map[string]string{rerunOfKey: strconv.FormatInt(id, 10)}
+			if c.Bool("verify") {
+				note[verdictKey] = verdictPending
+			}
+			opts := engine.Options{Store: store, Progress: progressWriter(c), Phase: tracePhases(c.App.ErrWriter), Env: note}
 			var out engine.Outcome
 			if job.Trial.Kind == spec.KindSample {
 				// A sample run is re-sampled from the same parent's weights, not retrained.
-				parent, err := parentOf(store, orig)
+				parent, err := engine.ParentOf(store, orig)
 				if err != nil {
 					return usagef("%v", err)
 				}
@@ -99,32 +112,69 @@ func rerunCommand() *urfave.Command {
 				out = engine.Run(ctx, job, opts)
 			}
 			if out.RunID == 0 {
+				var refused *engine.RefusedError
+				if errors.As(out.Err, &refused) {
+					return usagef("%v", refused)
+				}
 				return urfave.Exit(fmt.Sprintf("could not start the rerun of run %d: %v", id, out.Err), exitRunFail)
 			}
 			fmt.Fprintf(c.App.ErrWriter, "run %d (rerun of %d): %s%s\n", out.RunID, id, out.Status, errSuffix(out.Err))
-			note := map[string]string{"rerun.of": strconv.FormatInt(id, 10)}
 			if !c.Bool("verify") {
-				_ = store.AddEnv(out.RunID, note)
+				if out.Status == results.StatusInterrupted {
+					return urfave.Exit(fmt.Sprintf("interrupted: rerun %d of run %d stopped; continue it with `runner resume %d`", out.RunID, id, out.RunID), exitRunFail)
+				}
 				if out.Status != results.StatusFinished {
 					return urfave.Exit(fmt.Sprintf("rerun of run %d %s", id, out.Status), exitRunFail)
 				}
 				return nil
 			}
-			verdict, err := verify(store, id, out.RunID)
-			if err != nil {
-				return err
-			}
-			note["rerun.verdict"] = verdict
-			if err := store.AddEnv(out.RunID, note); err != nil {
-				return err
-			}
-			fmt.Fprintln(c.App.Writer, verdict)
-			if verdict != "identical" {
-				return urfave.Exit(fmt.Sprintf("rerun %d of run %d is not identical", out.RunID, id), exitRunFail)
-			}
-			return nil
+			return settleVerification(c, store, out.RunID, out.Status, opts.Phase)
 		},
 	})
+}
+
+// The env keys of a rerun: the run it reruns, and with --verify the verdict.
+const (
+	rerunOfKey = "rerun.of"
+	verdictKey = "rerun.verdict"
+	// verdictPending is the verdict of a verification whose rerun has not ended: an
+	// interrupted rerun proves nothing either way. `runner resume` finishes the rerun and
+	// then gives the verdict.
+	verdictPending = "pending"
+)
+
+// settleVerification gives the verdict of rerun --verify once its rerun (run id, which
+// ended with status) is over, stores it in the rerun's env and prints it; exit 1 when the
+// runs differ. An interrupted rerun keeps the verdict pending.
+func settleVerification(c *urfave.Context, store *results.Store, id int64, status string, phase func(string)) error {
+	rec, err := store.Run(id)
+	if err != nil {
+		return err
+	}
+	orig, err := strconv.ParseInt(rec.Env[rerunOfKey], 10, 64)
+	if err != nil {
+		return fmt.Errorf("run %d: env %s = %q is not a run id", id, rerunOfKey, rec.Env[rerunOfKey])
+	}
+	if status == results.StatusInterrupted {
+		fmt.Fprintf(c.App.ErrWriter, "verification of run %d against run %d: pending (the rerun was interrupted)\n", id, orig)
+		return urfave.Exit(fmt.Sprintf("interrupted: rerun %d of run %d stopped before it could be verified; `runner resume %d` finishes it and the verification", id, orig, id), exitRunFail)
+	}
+	if phase != nil {
+		phase("verify")
+		defer phase("")
+	}
+	verdict, err := verify(store, orig, id)
+	if err != nil {
+		return err
+	}
+	if err := store.AddEnv(id, map[string]string{verdictKey: verdict}); err != nil {
+		return err
+	}
+	fmt.Fprintln(c.App.Writer, verdict)
+	if verdict != "identical" {
+		return urfave.Exit(fmt.Sprintf("rerun %d of run %d is not identical", id, orig), exitRunFail)
+	}
+	return nil
 }
 
 // verify compares two runs' histories and model summaries bit for bit.
@@ -179,7 +229,10 @@ func resumeCommand() *urfave.Command {
 		Description: "Resumes a run recorded as interrupted, one still marked running whose process is gone (on this\n" +
 			"host: its lock is free; from another host: no heartbeat for a minute), or one that failed after writing a\n" +
 			"checkpoint. Only one process can take a run over. The run keeps its ID; steps after the checkpoint are\n" +
-			"recomputed, and the finished loss history equals that of an uninterrupted run bit for bit.",
+			"recomputed, and the finished loss history equals that of an uninterrupted run bit for bit. A checkpoint\n" +
+			"that cannot be read, or whose timestep sampler state cannot, is set aside (.broken) and the one before\n" +
+			"is used. A sample run samples again from its parent's weights. The rerun of an interrupted\n" +
+			"`rerun --verify` is then verified, and its verdict stored.",
 		Flags: []urfave.Flag{dbFlag(), &urfave.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"}, fastMatmulFlag(), maxMemoryFlag()},
 		Action: func(c *urfave.Context) error {
 			store, r, err := recordedRun(c)
@@ -187,22 +240,28 @@ func resumeCommand() *urfave.Command {
 				return err
 			}
 			defer store.Close()
-			if r.Env[engine.KindEnvKey] == spec.KindSample {
-				return usagef("run %d is a sample run: it has no training to resume; sample again with runner rerun %d", r.ID, r.ID)
+			tracer := tracePhases(c.App.ErrWriter)
+			if r.Status == results.StatusFinished && r.Env[verdictKey] == verdictPending {
+				// The rerun ended but its process stopped before it gave the verdict.
+				return settleVerification(c, store, r.ID, r.Status, tracer)
 			}
 			followRecordedMatmul(c, c.App.ErrWriter, r)
 			job, err := jobOf(c, r)
 			if err != nil {
 				return err
 			}
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			ctx, stop := signalContext()
 			defer stop()
-			out := engine.Resume(ctx, job, engine.Options{Store: store, Progress: progressWriter(c), Phase: tracePhases(c.App.ErrWriter)}, r.ID)
+			out := engine.Resume(ctx, job, engine.Options{Store: store, Progress: progressWriter(c), Phase: tracer}, r.ID)
 			var refused *engine.RefusedError
 			if errors.As(out.Err, &refused) {
 				return usagef("%v", refused)
 			}
 			fmt.Fprintf(c.App.ErrWriter, "run %d: %s%s\n", out.RunID, out.Status, errSuffix(out.Err))
+			if r.Env[verdictKey] == verdictPending {
+				printSummaries(c.App.Writer, out.Summaries)
+				return settleVerification(c, store, r.ID, out.Status, tracer)
+			}
 			if out.Status == results.StatusInterrupted {
 				return urfave.Exit(fmt.Sprintf("interrupted: run %d checkpointed; continue it with `runner resume %d`", out.RunID, out.RunID), exitRunFail)
 			}

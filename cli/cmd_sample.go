@@ -1,12 +1,10 @@
 package cli
 
 import (
-	"context"
+	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	urfave "github.com/urfave/cli/v2"
 
@@ -25,7 +23,9 @@ func sampleCommand() *urfave.Command {
 			"run's [sample] and [eval] settings changed by --set (or by --spec, a small spec with seeds, [sample], [eval] and\n" +
 			"a [sweep] over their keys), evaluates the metrics and records each as a new run of kind sample whose env\n" +
 			"names the parent (parent_run, parent_uid). Naming another sampler drops the parent sampler's own parameters\n" +
-			"(n and clip_denoised stay). The same seed gives the same numbers; `runner rerun --verify` works on it.",
+			"(n and clip_denoised stay). The same seed gives the same numbers; `runner rerun --verify` works on it, and\n" +
+			"`runner resume` samples an interrupted sample run again, to the numbers of an uninterrupted one. The parent's\n" +
+			"checkpoint is read only as regular files inside its own folder, of at most the size its network can take.",
 		Flags: []urfave.Flag{
 			dbFlag(), setFlag(),
 			&urfave.StringFlag{Name: "spec", Usage: "a sample spec: seeds, [sample], [eval] and a [sweep] over their keys"},
@@ -60,7 +60,7 @@ func sampleCommand() *urfave.Command {
 				printTrials(c.App.Writer, jobs, index, len(jobs))
 				return nil
 			}
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			ctx, stop := signalContext()
 			defer stop()
 			failed := 0
 			for i, job := range jobs {
@@ -68,12 +68,16 @@ func sampleCommand() *urfave.Command {
 					report.TerminalText(job.Trial.Section("sample").Name), job.Trial.Seed, report.TerminalText(sweepLabel(job.Trial)))
 				out := engine.SampleFrom(ctx, job, parent, engine.Options{Store: store, Progress: progressWriter(c), Phase: tracePhases(c.App.ErrWriter)})
 				if out.RunID == 0 {
+					var refused *engine.RefusedError
+					if errors.As(out.Err, &refused) {
+						return usagef("%v", refused)
+					}
 					return urfave.Exit(fmt.Sprintf("could not start sample %s: %v", trialLabel(i, len(jobs)), out.Err), exitRunFail)
 				}
 				fmt.Fprintf(c.App.ErrWriter, "run %d: %s%s\n", out.RunID, out.Status, errSuffix(out.Err))
 				printSummaries(c.App.Writer, out.Summaries)
 				if out.Status == results.StatusInterrupted {
-					return urfave.Exit(fmt.Sprintf("interrupted: sample run %d stopped", out.RunID), exitRunFail)
+					return urfave.Exit(fmt.Sprintf("interrupted: sample run %d stopped; continue it with `runner resume %d`", out.RunID, out.RunID), exitRunFail)
 				}
 				if out.Status != results.StatusFinished {
 					failed++
@@ -122,17 +126,4 @@ func sampleJobs(c *urfave.Context, parent *results.Run) ([]*engine.Job, error) {
 		return nil, err
 	}
 	return jobs, nil
-}
-
-// parentOf finds the run a sample run sampled from, by its uid (ids change in merges).
-func parentOf(store *results.Store, r *results.Run) (*results.Run, error) {
-	uid := r.Env[engine.ParentUIDEnvKey]
-	runs, err := store.Runs(results.Filter{UID: uid})
-	if err != nil {
-		return nil, err
-	}
-	if uid == "" || len(runs) == 0 {
-		return nil, fmt.Errorf("sample run %d: its parent (run %s, uid %q) is not in %s", r.ID, r.Env[engine.ParentEnvKey], uid, store.Path)
-	}
-	return runs[0], nil
 }

@@ -130,7 +130,7 @@ func TestSampleRefusals(t *testing.T) {
 		{[]string{"sample", "1", "--set", "train.lr=1"}, `"train" is the parent run's`},
 		{[]string{"sample", "1", "--spec", sampleSpec}, `s.toml:5: runner sample changes only`},
 		{[]string{"sample", "2"}, "run 2 is itself a sample run; sample its parent, run 1"},
-		{[]string{"resume", "2"}, "run 2 is a sample run: it has no training to resume"},
+		{[]string{"resume", "2"}, "run 2 is finished"},
 		{[]string{"sample", "9"}, "no run with id 9"},
 	} {
 		code, _, errOut := runCLI(t, append(c.args, "--db", db)...)

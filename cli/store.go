@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ddpm-runner/ddpm-runner/engine"
+	"github.com/ddpm-runner/ddpm-runner/report"
 	"github.com/ddpm-runner/ddpm-runner/results"
 	urfave "github.com/urfave/cli/v2"
 )
@@ -21,6 +22,7 @@ func openForWriting(path string, errW io.Writer) (*results.Store, error) {
 	if err != nil {
 		return nil, usagef("%v", err)
 	}
+	recoverMerges(s, errW)
 	reconcile(s, errW)
 	return s, nil
 }
@@ -83,6 +85,18 @@ func reconcile(s *results.Store, errW io.Writer) {
 			continue
 		}
 		fmt.Fprintf(errW, "note: run %d was left running by a process that is gone; recorded as %s\n", id, r.Status)
+	}
+}
+
+// recoverMerges finishes or undoes what merges killed half-way left in the database's
+// artifact folder, before anything else is done with it, and says what it did.
+func recoverMerges(s *results.Store, errW io.Writer) {
+	notes, err := s.RecoverMerges()
+	for _, n := range notes {
+		fmt.Fprintf(errW, "note: %s\n", report.TerminalText(n))
+	}
+	if err != nil {
+		fmt.Fprintf(errW, "warning: %s\n", report.TerminalText(err.Error()))
 	}
 }
 

@@ -38,34 +38,86 @@ func pruneTimesteps(dir string, keep int) error {
 	return nil
 }
 
-// dropBrokenCheckpoints moves aside the newest checkpoints that cannot be read, so that a
-// run killed while writing one (kill -9, power loss) resumes from the one before. Each is
-// tried on a scratch context; what is moved aside keeps its files with a .broken suffix.
-// left reports whether a readable checkpoint remains: a run killed while writing its first
-// one has none, and starts over.
-func dropBrokenCheckpoints(dir string) (left bool, err error) {
+// dropBrokenCheckpoints moves aside the newest checkpoints that cannot be resumed from, so
+// that a run killed while writing one (kill -9, power loss), or one whose file or timestep
+// sampler state was damaged since, resumes from the one before. Each is tried on a scratch
+// context, and the sampler state of its step is put into a scratch sampler (newSampler);
+// a checkpoint whose state is missing or refused is no more usable than an unreadable one,
+// since training on from it would draw other timesteps than the uninterrupted run. What is
+// moved aside keeps its files with a .broken suffix; setAside says what and why. left
+// reports whether a usable checkpoint remains: a run killed while writing its first one has
+// none, and starts over.
+func dropBrokenCheckpoints(dir string, newSampler func() (plugins.TimestepSampler, error)) (left bool, setAside []string, err error) {
 	for {
-		_, err := checkpoints.Build(gctx.New()).Dir(dir).Done()
-		if err == nil {
-			return true, nil
+		names, err := filepath.Glob(filepath.Join(dir, "checkpoint-*.json"))
+		if err != nil {
+			return false, setAside, err
 		}
-		bins, _ := filepath.Glob(filepath.Join(dir, "checkpoint-*.bin"))
-		if len(bins) == 0 {
-			return false, fmt.Errorf("no readable checkpoint in %s: %w", dir, err)
+		if len(names) == 0 {
+			return false, setAside, nil
 		}
-		sort.Strings(bins)
-		base := strings.TrimSuffix(bins[len(bins)-1], ".bin")
-		for _, ext := range []string{".bin", ".json"} {
-			if _, statErr := os.Stat(base + ext); statErr == nil {
-				if err := os.Rename(base+ext, base+ext+".broken"); err != nil {
-					return false, err
-				}
+		sort.Strings(names) // GoMLX's own order: the last is the one it loads
+		base := strings.TrimSuffix(names[len(names)-1], ".json")
+		step, err := readableStep(dir)
+		if err != nil {
+			setAside = append(setAside, fmt.Sprintf("%s: %v", filepath.Base(base), err))
+			if err := moveAside(base+".bin", base+".json"); err != nil {
+				return false, setAside, err
 			}
+			continue
 		}
-		if len(bins) == 1 {
-			return false, nil
+		state := timestepsFile(dir, step)
+		if err := checkTimesteps(state, newSampler); err != nil {
+			setAside = append(setAside, fmt.Sprintf("%s: the timestep sampler state of its step %d: %v", filepath.Base(base), step, err))
+			if err := moveAside(base+".bin", base+".json", state); err != nil {
+				return false, setAside, err
+			}
+			continue
+		}
+		return true, setAside, nil
+	}
+}
+
+// readableStep loads the newest checkpoint of dir on a scratch context and returns its
+// global step. A checkpoint that GoMLX reads but whose values make it panic (a global step
+// of another type) is as broken as an unreadable one.
+func readableStep(dir string) (step int, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("unreadable: %v", p)
+		}
+	}()
+	scratch := gctx.New()
+	if _, err := checkpoints.Build(scratch).Dir(dir).Done(); err != nil {
+		return 0, err
+	}
+	return int(optimizers.GetGlobalStep(scratch)), nil
+}
+
+// checkTimesteps reports whether a fresh sampler accepts the state in path.
+func checkTimesteps(path string, newSampler func() (plugins.TimestepSampler, error)) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	ts, err := newSampler()
+	if err != nil {
+		return err
+	}
+	return ts.SetState(b)
+}
+
+// moveAside renames each of files that exists to the same name with .broken appended.
+func moveAside(files ...string) error {
+	for _, f := range files {
+		if _, err := os.Lstat(f); err != nil {
+			continue
+		}
+		if err := os.Rename(f, f+".broken"); err != nil {
+			return err
 		}
 	}
+	return nil
 }
 
 // writeAtomic writes b to path atomically: a reader sees the old file or the whole new one.
@@ -103,20 +155,20 @@ type checkpointer struct {
 	handler *checkpoints.Handler
 }
 
-// openCheckpoints attaches the checkpoint folder to ctx. On resume, the newest readable
-// checkpoint is loaded into ctx (broken ones are moved aside first); restored reports
-// whether there was one.
-func openCheckpoints(ctx *gctx.Context, dir string, resume bool) (c *checkpointer, restored bool, err error) {
+// openCheckpoints attaches the checkpoint folder to ctx. On resume, the newest usable
+// checkpoint is loaded into ctx (broken ones are moved aside first, see
+// dropBrokenCheckpoints, and listed in setAside); restored reports whether there was one.
+func openCheckpoints(ctx *gctx.Context, dir string, resume bool, newSampler func() (plugins.TimestepSampler, error)) (c *checkpointer, restored bool, setAside []string, err error) {
 	if resume { // claim has checked that a checkpoint is there
-		if restored, err = dropBrokenCheckpoints(dir); err != nil {
-			return nil, false, err
+		if restored, setAside, err = dropBrokenCheckpoints(dir, newSampler); err != nil {
+			return nil, false, setAside, err
 		}
 	}
 	h, err := checkpoints.Build(ctx).Dir(dir).Keep(2).Done()
 	if err != nil {
-		return nil, false, fmt.Errorf("checkpoints: %w", err)
+		return nil, false, setAside, fmt.Errorf("checkpoints: %w", err)
 	}
-	return &checkpointer{dir: dir, handler: h}, restored, nil
+	return &checkpointer{dir: dir, handler: h}, restored, setAside, nil
 }
 
 // restoreTimesteps puts back the sampler state of the loaded checkpoint's step, which it

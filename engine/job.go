@@ -163,8 +163,13 @@ func PrepareShared(t *spec.Trial, cache DataCache) (*Job, error) {
 		}
 		j.Metrics = append(j.Metrics, namedMetric{name, m.(plugins.Metric), p})
 	}
-	if j.Timesteps, err = plugins.NewTimestepSampler(t.Section("loss").Params.String("timesteps"), j.Process.T); err != nil {
+	if j.Timesteps, err = j.newTimestepSampler(); err != nil {
 		return nil, fmt.Errorf("[loss] timesteps: %w", err)
 	}
 	return j, nil
+}
+
+// newTimestepSampler builds a fresh timestep sampler of the trial's [loss] timesteps.
+func (j *Job) newTimestepSampler() (plugins.TimestepSampler, error) {
+	return plugins.NewTimestepSampler(j.Trial.Section("loss").Params.String("timesteps"), j.Process.T)
 }

@@ -29,29 +29,23 @@ const HeartbeatEvery = 10 * time.Second
 const StaleHeartbeat = 60 * time.Second
 
 // lockName is the lock file in a run's artifact folder.
-const lockName = "run.lock"
+const lockName = results.RunLockFile
 
 // runLock is a held lock on a run.
 type runLock struct{ f *os.File }
 
 // errLocked means another live process holds the run's lock.
-var errLocked = errors.New("locked by a live process")
+var errLocked = results.ErrLocked
 
-// lockRun takes the run's lock without waiting; errLocked if a live process holds it.
+// lockRun takes the run's lock without waiting, making the run's folder if needed;
+// errLocked if a live process holds it.
 func lockRun(dir string) (*runLock, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(filepath.Join(dir, lockName), os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := results.LockRunFolder(dir)
 	if err != nil {
 		return nil, err
-	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, errLocked
-		}
-		return nil, fmt.Errorf("locking %s: %w", f.Name(), err)
 	}
 	return &runLock{f: f}, nil
 }
@@ -129,7 +123,8 @@ func hasCheckpoint(runDir string) bool {
 
 // Reconcile finds the runs recorded as running whose process is gone (killed, crashed, or
 // unable to record its end, say on a full disk) and records the truth: interrupted when a
-// checkpoint is there to resume from, failed otherwise. It returns the ids it changed.
+// checkpoint is there to resume from (a sample run resumes from its parent's), failed
+// otherwise. It returns the ids it changed.
 // Runs of other hosts are judged by their heartbeat's age.
 func Reconcile(store *results.Store) ([]int64, error) {
 	root := store.ArtifactRoot()
@@ -146,7 +141,7 @@ func Reconcile(store *results.Store) ([]int64, error) {
 		}
 		status := results.StatusFailed
 		msg := fmt.Sprintf("crashed: the process (pid %d on %s) ended without recording how the run ended, and left no checkpoint", r.Pid, r.Host)
-		if hasCheckpoint(dir) {
+		if hasCheckpoint(dir) || isSampleRun(r) {
 			status = results.StatusInterrupted
 			msg = fmt.Sprintf("crashed: the process (pid %d on %s) ended without recording how the run ended; continue it with `runner resume %d`", r.Pid, r.Host, r.ID)
 		}
@@ -159,15 +154,17 @@ func Reconcile(store *results.Store) ([]int64, error) {
 	return changed, nil
 }
 
-// RefusedError says why a run cannot be resumed; nothing was changed.
+// RefusedError says why a run cannot be resumed, or a run's checkpoint cannot be sampled
+// from; nothing was changed.
 type RefusedError struct{ Msg string }
 
 func (e *RefusedError) Error() string { return e.Msg }
 
 // claim makes this process the owner of a recorded run that is to be resumed: it takes the
 // run's lock, checks that the run may be resumed, and swaps the record to running under this
-// process. On refusal nothing is changed.
-func claim(store *results.Store, id int64, runDir string) (*runLock, error) {
+// process. On refusal nothing is changed. sample says that the caller resumes a sample run,
+// which restarts from its parent's checkpoint and so needs none of its own.
+func claim(store *results.Store, id int64, runDir string, sample bool) (*runLock, error) {
 	r, err := store.Run(id)
 	if err != nil {
 		return nil, &RefusedError{err.Error()}
@@ -183,10 +180,14 @@ func claim(store *results.Store, id int64, runDir string) (*runLock, error) {
 		lock.release()
 		return nil, &RefusedError{fmt.Sprintf(format, args...)}
 	}
+	if isSampleRun(r) != sample {
+		kind := map[bool]string{true: "a sample run", false: "a training run"}
+		return refuse("run %d is %s; the trial given to resume it is of %s", id, kind[isSampleRun(r)], kind[sample])
+	}
 	switch r.Status {
 	case results.StatusInterrupted:
 	case results.StatusFailed:
-		if !hasCheckpoint(runDir) {
+		if !sample && !hasCheckpoint(runDir) {
 			return refuse("run %d failed before writing a checkpoint; start it again with `runner rerun %d`", id, id)
 		}
 	case results.StatusRunning:
@@ -200,7 +201,7 @@ func claim(store *results.Store, id int64, runDir string) (*runLock, error) {
 	default:
 		return refuse("run %d is %s; only interrupted, crashed or failed runs with a checkpoint can be resumed", id, r.Status)
 	}
-	if !hasCheckpoint(runDir) {
+	if !sample && !hasCheckpoint(runDir) {
 		return refuse("run %d has no checkpoint in %s to resume from", id, filepath.Join(runDir, "checkpoint"))
 	}
 	if err := store.TakeOver(id, r); err != nil {

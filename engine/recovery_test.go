@@ -168,11 +168,16 @@ func TestHeartbeatBeatsDuringALongMetric(t *testing.T) {
 
 // TestReconcileRecordsADeadOwner: a run left "running" by a process that is gone (its lock
 // free) is recorded as interrupted when it has a checkpoint and failed when it has none,
-// and a live run (its lock held) is left alone.
+// and a live run (its lock held) is left alone. A sample run needs no checkpoint of its own
+// (resume samples again from its parent's): it is interrupted, never failed.
 func TestReconcileRecordsADeadOwner(t *testing.T) {
 	h := newHarness(t)
-	for i := 1; i <= 2; i++ {
-		if _, err := h.store.CreateRun(results.NewRun{Spec: "dead", SpecFile: "d.toml", Hash: "h", GroupHash: "g", Resolved: "{}"}); err != nil {
+	for i := 1; i <= 3; i++ {
+		var env map[string]string
+		if i == 3 {
+			env = map[string]string{engine.KindEnvKey: "sample"}
+		}
+		if _, err := h.store.CreateRun(results.NewRun{Spec: "dead", SpecFile: "d.toml", Hash: "h", GroupHash: "g", Resolved: "{}", Env: env}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -180,8 +185,9 @@ func TestReconcileRecordsADeadOwner(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Run 1 died after a checkpoint; run 2 died before one. Their lock files exist, unlocked.
-	for _, id := range []string{"1", "2"} {
+	// Run 1 died after a checkpoint; runs 2 and 3 died before one. Their lock files exist,
+	// unlocked.
+	for _, id := range []string{"1", "2", "3"} {
 		if err := os.MkdirAll(filepath.Join(root, id, "checkpoint"), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -209,8 +215,8 @@ func TestReconcileRecordsADeadOwner(t *testing.T) {
 	if live.Status != results.StatusFinished {
 		t.Fatalf("live run: %s %v", live.Status, live.Err)
 	}
-	if len(phaseSeen) != 2 || phaseSeen[1] != results.StatusInterrupted || phaseSeen[2] != results.StatusFailed {
-		t.Errorf("reconciled %v, want run 1 interrupted and run 2 failed, and not the live run %d", phaseSeen, live.RunID)
+	if len(phaseSeen) != 3 || phaseSeen[1] != results.StatusInterrupted || phaseSeen[2] != results.StatusFailed || phaseSeen[3] != results.StatusInterrupted {
+		t.Errorf("reconciled %v, want runs 1 and 3 (a sample run) interrupted and run 2 failed, and not the live run %d", phaseSeen, live.RunID)
 	}
 	r, _ := h.store.Run(2)
 	if !strings.Contains(r.Error, "crashed") {

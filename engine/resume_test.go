@@ -187,23 +187,49 @@ func TestResumeAfterTheOnlyCheckpointIsTruncated(t *testing.T) {
 	sameHistory(t, "after the only checkpoint was truncated", h.losses(1), want)
 }
 
-// TestResumeNeedsTheSamplerStateOfItsCheckpoint: the sampler state is written before its
-// checkpoint, so a checkpoint without one is damage, reported as such rather than resumed
-// with a fresh sampler (which trains on different timesteps).
-func TestResumeNeedsTheSamplerStateOfItsCheckpoint(t *testing.T) {
-	sets := append(append([]string{}, resumeSets...), "train.checkpoint_every=5")
-	h := newHarness(t)
-	h.interruptedRun(sets)
-	states, _ := filepath.Glob(filepath.Join(h.dir, "runs", "1", "checkpoint", "timesteps-step-*.json"))
-	if len(states) == 0 {
-		t.Fatal("no sampler state saved")
-	}
-	if err := os.Remove(states[len(states)-1]); err != nil {
-		t.Fatal(err)
-	}
-	res := engine.Resume(context.Background(), h.jobs(tiny, sets...)[0], engine.Options{Store: h.store}, 1)
-	if res.Status != results.StatusFailed || res.Err == nil || !strings.Contains(res.Err.Error(), "timestep sampler state") {
-		t.Fatalf("resume without the sampler state: %s: %v", res.Status, res.Err)
+// TestResumeSetsABrokenSamplerStateAside: a checkpoint whose timestep sampler state is
+// damaged (garbage, empty, gone, or another sampler's) is set aside with its state, like an
+// unreadable checkpoint, and the run resumes from the checkpoint before, bit-identical to an
+// uninterrupted run. It once failed the resume, and so the run, on every try. With
+// checkpoint_every 7 the interrupt at step 20 leaves checkpoints of steps 14 and 20; with 5,
+// both kept checkpoints are of step 20 and share the state, so the run starts over.
+func TestResumeSetsABrokenSamplerStateAside(t *testing.T) {
+	for _, every := range []string{"7", "5"} {
+		sets := append(append([]string{}, resumeSets...), "train.checkpoint_every="+every)
+		ref := newHarness(t)
+		want := ref.losses(ref.run(ref.jobs(tiny, sets...)[0]).RunID)
+		for _, c := range []struct {
+			name   string
+			damage func(path string) error
+		}{
+			{"garbage", func(p string) error { return os.WriteFile(p, []byte("garbage\n"), 0o644) }},
+			{"empty", func(p string) error { return os.WriteFile(p, nil, 0o644) }},
+			{"removed", os.Remove},
+			{"another sampler", func(p string) error { return os.WriteFile(p, []byte(`{"sampler":"uniform","T":20}`), 0o644) }},
+		} {
+			t.Run("every "+every+"/"+c.name, func(t *testing.T) {
+				h := newHarness(t)
+				h.interruptedRun(sets)
+				dir := filepath.Join(h.dir, "runs", "1", "checkpoint")
+				state := filepath.Join(dir, "timesteps-step-00000020.json")
+				if err := c.damage(state); err != nil {
+					t.Fatal(err)
+				}
+				res := engine.Resume(context.Background(), h.jobs(tiny, sets...)[0], engine.Options{Store: h.store}, 1)
+				if res.Status != results.StatusFinished {
+					t.Fatalf("resume: %s: %v", res.Status, res.Err)
+				}
+				sameHistory(t, "after a broken sampler state", h.losses(1), want)
+				aside, _ := filepath.Glob(filepath.Join(dir, "checkpoint-*-step-00000020.json.broken"))
+				if len(aside) == 0 {
+					t.Error("the checkpoint of the broken state was not set aside")
+				}
+				rec, _ := h.store.Run(1)
+				if !strings.Contains(rec.Env[engine.SetAsideEnvKey], "timestep sampler state of its step 20") {
+					t.Errorf("env %s = %q, want it to say why", engine.SetAsideEnvKey, rec.Env[engine.SetAsideEnvKey])
+				}
+			})
+		}
 	}
 }
 

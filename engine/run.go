@@ -16,6 +16,7 @@ import (
 
 	"github.com/ddpm-runner/ddpm-runner/internal/fastdot"
 	"github.com/ddpm-runner/ddpm-runner/results"
+	"github.com/ddpm-runner/ddpm-runner/spec"
 )
 
 // Options configures Run.
@@ -26,11 +27,15 @@ type Options struct {
 	// MetricBatch is how many metric rows go in one transaction; default 256.
 	MetricBatch int
 	// Phase, if set, is told each phase of the run as it starts: "train", "checkpoint",
-	// "sample", "metric.NAME", "record"; and "" once the run's end is recorded, when no
-	// phase is current. The fault-injection tests aim their signals with it.
+	// "copy" (a sample run copying its parent's checkpoint), "sample", "metric.NAME",
+	// "record"; and "" once the run's end is recorded, when no phase is current. The
+	// fault-injection tests aim their signals with it.
 	Phase func(name string)
 	// HeartbeatEvery overrides HeartbeatEvery (tests).
 	HeartbeatEvery time.Duration
+	// Env is recorded in a new run's env when the run is created (rerun's note of what it
+	// reruns), so that a process killed at any later point leaves it there.
+	Env map[string]string
 	// InitialiseOnGo initialises the weights on a separate go backend even when the run is
 	// on the go backend, as runs on every other backend are (tests of that path).
 	InitialiseOnGo bool
@@ -66,6 +71,7 @@ func startRun(job *Job, opt Options, extraEnv map[string]string) (*runner, Outco
 	t := job.Trial
 	env := results.Provenance()
 	env["backend"] = t.Backend
+	maps.Copy(env, opt.Env)
 	maps.Copy(env, extraEnv)
 	id, err := opt.Store.CreateRun(results.NewRun{
 		Spec: t.Spec, SpecFile: t.File, Hash: t.Hash(), GroupHash: t.GroupHash(), Resolved: t.Canonical(),
@@ -90,6 +96,11 @@ func startRun(job *Job, opt Options, extraEnv map[string]string) (*runner, Outco
 // step) and the checkpoint holding weights, Adam moments, EMA, global step and RNG state, the
 // finished history equals that of a run never interrupted, bit for bit.
 //
+// A sample run (runner sample; job is its recorded sample trial) has no training to
+// continue: it samples again, in place, from its parent's final checkpoint (read as
+// SampleFrom reads it), from the start; with its samples a pure function of the parent's
+// weights and its seed, it ends with the numbers of an uninterrupted sample run.
+//
 // Taking over the run is exclusive: of two resumes of one run, one proceeds and the other is
 // refused. A refusal (Err is a *RefusedError) changes nothing in the record.
 func Resume(ctx context.Context, job *Job, opt Options, id int64) Outcome {
@@ -98,9 +109,24 @@ func Resume(ctx context.Context, job *Job, opt Options, id int64) Outcome {
 	if err != nil {
 		return Outcome{RunID: id, Err: &RefusedError{err.Error()}}
 	}
+	var sample checkpointFiles
+	if job.Trial.Kind == spec.KindSample {
+		// Checked before the run is claimed, so that a refusal changes nothing.
+		rec, err := opt.Store.Run(id)
+		if err != nil {
+			return Outcome{RunID: id, Err: &RefusedError{err.Error()}}
+		}
+		parent, err := ParentOf(opt.Store, rec)
+		if err != nil {
+			return Outcome{RunID: id, Status: rec.Status, Err: &RefusedError{err.Error()}}
+		}
+		if sample, err = sampleSource(job, parent, opt); err != nil {
+			return Outcome{RunID: id, Status: rec.Status, Err: &RefusedError{fmt.Sprintf("run %d samples run %d: %v", id, parent.ID, err)}}
+		}
+	}
 	r := newRunner(job, opt, id, root)
 	r.resume = true
-	if r.lock, err = claim(opt.Store, id, r.dir); err != nil {
+	if r.lock, err = claim(opt.Store, id, r.dir, job.Trial.Kind == spec.KindSample); err != nil {
 		var refused *RefusedError
 		if errors.As(err, &refused) {
 			st := ""
@@ -110,6 +136,11 @@ func Resume(ctx context.Context, job *Job, opt Options, id int64) Outcome {
 			return Outcome{RunID: id, Status: st, Err: err}
 		}
 		return Outcome{RunID: id, Err: &RefusedError{err.Error()}}
+	}
+	if job.Trial.Kind == spec.KindSample {
+		// A sample run keeps no state of its own: what the stopped process recorded
+		// (summaries, artifacts) is replaced key by key.
+		return r.finish(r.executeSample(ctx, sample))
 	}
 	return r.finish(r.execute(ctx))
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context/checkpoints"
 	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 
+	"github.com/ddpm-runner/ddpm-runner/plugins"
 	"github.com/ddpm-runner/ddpm-runner/results"
 	"github.com/ddpm-runner/ddpm-runner/spec"
 )
@@ -27,44 +28,119 @@ const (
 // SampleFrom draws samples from the final weights of a finished run (parent) with the
 // sampler and evaluation settings of job, whose trial is the parent's with those changed
 // (spec.SampleTrials), evaluates them and records a new run whose env names the parent. The
-// parent's artifacts are only read.
+// parent's artifacts are only read: its checkpoint files only as regular files inside its
+// own folder, of at most the size the network's checkpoint can have (checkpointCap). A
+// checkpoint refused that way is a *RefusedError, and no run is recorded.
 func SampleFrom(ctx context.Context, job *Job, parent *results.Run, opt Options) Outcome {
 	opt = withDefaults(opt)
-	t := job.Trial
-	if t.Kind != spec.KindSample {
-		return Outcome{Status: results.StatusFailed, Err: fmt.Errorf("trial of kind %q is not a sample trial", t.Kind)}
-	}
-	if parent.Status != results.StatusFinished {
-		return Outcome{Status: results.StatusFailed, Err: fmt.Errorf("run %d is %s: only a finished run's weights are sampled", parent.ID, parent.Status)}
-	}
-	ckpt, err := finalCheckpoint(opt.Store, parent)
+	ckpt, err := sampleSource(job, parent, opt)
 	if err != nil {
 		return Outcome{Status: results.StatusFailed, Err: err}
 	}
-	r, failed := startRun(job, opt, map[string]string{KindEnvKey: spec.KindSample,
+	r, out := startRun(job, opt, map[string]string{KindEnvKey: spec.KindSample,
 		ParentEnvKey: strconv.FormatInt(parent.ID, 10), ParentUIDEnvKey: parent.UID})
 	if r == nil {
-		return failed
+		return out
 	}
 	return r.finish(r.executeSample(ctx, ckpt))
 }
 
-// checkpointFiles are a checkpoint's two files: GoMLX writes NAME.json and NAME.bin.
-type checkpointFiles struct{ json, bin string }
+// sampleSource checks that job is a sample trial of a finished parent and finds the
+// parent's final checkpoint.
+func sampleSource(job *Job, parent *results.Run, opt Options) (checkpointFiles, error) {
+	if job.Trial.Kind != spec.KindSample {
+		return checkpointFiles{}, fmt.Errorf("trial of kind %q is not a sample trial", job.Trial.Kind)
+	}
+	if parent.Status != results.StatusFinished {
+		return checkpointFiles{}, fmt.Errorf("run %d is %s: only a finished run's weights are sampled", parent.ID, parent.Status)
+	}
+	return finalCheckpoint(opt.Store, parent, checkpointCap(job))
+}
+
+// ParentOf finds the run that a sample run sampled from, by its uid (ids change in merges).
+func ParentOf(store *results.Store, r *results.Run) (*results.Run, error) {
+	uid := r.Env[ParentUIDEnvKey]
+	var runs []*results.Run
+	if uid != "" {
+		var err error
+		if runs, err = store.Runs(results.Filter{UID: uid}); err != nil {
+			return nil, err
+		}
+	}
+	if len(runs) == 0 {
+		return nil, fmt.Errorf("sample run %d: its parent (run %s, uid %q) is not in %s", r.ID, r.Env[ParentEnvKey], uid, store.Path)
+	}
+	return runs[0], nil
+}
+
+// isSampleRun reports whether a recorded run is a sample run (runner sample).
+func isSampleRun(r *results.Run) bool { return r.Env[KindEnvKey] == spec.KindSample }
+
+// checkpointFiles are a checkpoint's two files: GoMLX writes NAME.json and NAME.bin, and
+// the size each may have.
+type checkpointFiles struct {
+	root      string // the parent run's folder, which the files must not leave
+	json, bin string
+	limit     checkpointSize
+}
+
+// checkpointSize is the most bytes each file of a checkpoint may have.
+type checkpointSize struct{ json, bin int64 }
+
+// The bounds of checkpointCap: the JSON file describes the variables and the context's
+// parameters, whatever the sizes of the tensors; a network that does not say its size
+// (plugins.SizedNetwork) gets a generous fixed bound for its tensors.
+const (
+	maxCheckpointJSON     = 64 << 20
+	unsizedCheckpointBin  = 16 << 30
+	checkpointBinSlack    = 64 << 20
+	checkpointBytesFactor = 2
+)
+
+// checkpointCap is the most that a checkpoint of job's network can take: each of its
+// parameters as a float32 in the weights, the two Adam moments and every EMA, times
+// checkpointBytesFactor for the file format and what the network's size leaves out, plus
+// slack for the small variables (global step, random state). A checkpoint file larger
+// than that is not one this run wrote.
+func checkpointCap(j *Job) checkpointSize {
+	sn, ok := j.Net.(plugins.SizedNetwork)
+	if !ok {
+		return checkpointSize{json: maxCheckpointJSON, bin: unsizedCheckpointBin}
+	}
+	params, _ := sn.Size(j.Data.Dim(), j.Data.Dim()*j.Predictor.OutputMultiplier())
+	copies := float64(3 + len(emaRates(j.Trial)))
+	bin := float64(params)*4*copies*checkpointBytesFactor + checkpointBinSlack
+	return checkpointSize{json: maxCheckpointJSON, bin: int64(min(bin, unsizedCheckpointBin))}
+}
 
 // finalCheckpoint finds the last checkpoint of a finished run: the one its training ended
-// with, which the engine always writes.
-func finalCheckpoint(store *results.Store, parent *results.Run) (checkpointFiles, error) {
-	dir := filepath.Join(store.ArtifactRoot(), strconv.FormatInt(parent.ID, 10), "checkpoint")
+// with, which the engine always writes. Its files are checked as copyCheckpoint will open
+// them, so that a checkpoint that cannot be read is refused before a sample run is recorded.
+func finalCheckpoint(store *results.Store, parent *results.Run, limit checkpointSize) (checkpointFiles, error) {
+	refused := func(format string, args ...any) (checkpointFiles, error) {
+		return checkpointFiles{}, &RefusedError{fmt.Sprintf(format, args...)}
+	}
+	root, err := results.Confine(store.ArtifactRoot(), strconv.FormatInt(parent.ID, 10))
+	if err != nil {
+		return refused("run %d's artifact folder: %v", parent.ID, err)
+	}
+	dir := filepath.Join(root, "checkpoint")
 	names, err := filepath.Glob(filepath.Join(dir, "checkpoint-*.json"))
 	if err != nil || len(names) == 0 {
-		return checkpointFiles{}, fmt.Errorf("run %d has no checkpoint in %s to sample from (its artifacts were deleted?)", parent.ID, dir)
+		return refused("run %d has no checkpoint in %s to sample from (its artifacts were deleted?)", parent.ID, dir)
 	}
 	slices.Sort(names) // GoMLX numbers its checkpoints: the last name is the newest
 	last := names[len(names)-1]
-	files := checkpointFiles{json: last, bin: strings.TrimSuffix(last, ".json") + ".bin"}
-	if _, err := os.Stat(files.bin); err != nil {
-		return checkpointFiles{}, fmt.Errorf("run %d: checkpoint %s has no weights file: %w", parent.ID, last, err)
+	files := checkpointFiles{root: root, json: last, bin: strings.TrimSuffix(last, ".json") + ".bin", limit: limit}
+	for _, f := range []struct {
+		path  string
+		limit int64
+	}{{files.json, limit.json}, {files.bin, limit.bin}} {
+		in, err := results.OpenConfined(root, f.path, f.limit)
+		if err != nil {
+			return refused("run %d's checkpoint cannot be sampled from: %v", parent.ID, err)
+		}
+		in.Close()
 	}
 	return files, nil
 }
@@ -89,23 +165,35 @@ func (r *runner) executeSample(ctx context.Context, ckpt checkpointFiles) (statu
 	}
 	if err := r.sampleAndEvaluate(ctx); err != nil {
 		if ctx.Err() != nil {
-			return results.StatusInterrupted, fmt.Errorf("interrupted by signal while sampling: %w", err)
+			return results.StatusInterrupted, fmt.Errorf("interrupted by signal while sampling; continue it with `runner resume %d`: %w", r.id, err)
 		}
 		return results.StatusFailed, err
 	}
 	return results.StatusFinished, nil
 }
 
+// parentCopy is the folder in a sample run's own folder where the parent's checkpoint is
+// copied to be loaded; it is removed once loaded (a process killed meanwhile leaves it in
+// the run's folder, where the next try replaces it).
+const parentCopy = "parent-checkpoint"
+
 // loadWeights puts the checkpoint's variables into a fresh context for sampling, and checks
 // that it is the checkpoint of the last training step.
 func (r *runner) loadWeights(ckpt checkpointFiles) error {
-	tmp, err := os.MkdirTemp("", "ddpm-sample-weights-")
-	if err != nil {
+	r.opt.Phase("copy")
+	tmp := filepath.Join(r.dir, parentCopy)
+	if err := os.RemoveAll(tmp); err != nil {
+		return err
+	}
+	if err := os.Mkdir(tmp, 0o755); err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	for _, f := range []string{ckpt.json, ckpt.bin} {
-		if err := copyFile(f, filepath.Join(tmp, filepath.Base(f))); err != nil {
+	for _, f := range []struct {
+		path  string
+		limit int64
+	}{{ckpt.json, ckpt.limit.json}, {ckpt.bin, ckpt.limit.bin}} {
+		if err := copyConfined(ckpt.root, f.path, filepath.Join(tmp, filepath.Base(f.path)), f.limit); err != nil {
 			return fmt.Errorf("copying the parent's checkpoint: %w", err)
 		}
 	}
@@ -121,8 +209,10 @@ func (r *runner) loadWeights(ckpt checkpointFiles) error {
 	return nil
 }
 
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
+// copyConfined copies src, which must be a regular file inside root of at most limit bytes
+// (results.OpenConfined), to dst, and never more than limit bytes even if src grows.
+func copyConfined(root, src, dst string, limit int64) error {
+	in, err := results.OpenConfined(root, src, limit)
 	if err != nil {
 		return err
 	}
@@ -131,7 +221,11 @@ func copyFile(src, dst string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(out, in); err != nil {
+	n, err := io.Copy(out, io.LimitReader(in, limit+1))
+	if err == nil && n > limit {
+		err = fmt.Errorf("%s grew past the %d bytes allowed while it was copied", src, limit)
+	}
+	if err != nil {
 		out.Close()
 		return err
 	}

@@ -101,7 +101,15 @@ func (r *runner) startTraining() (trainer *train.Trainer, ckpt *checkpointer, fi
 		}
 	}
 	restored := false
-	if ckpt, restored, err = openCheckpoints(r.ctx, filepath.Join(r.dir, "checkpoint"), r.resume); err != nil {
+	var setAside []string
+	ckpt, restored, setAside, err = openCheckpoints(r.ctx, filepath.Join(r.dir, "checkpoint"), r.resume, j.newTimestepSampler)
+	if len(setAside) > 0 {
+		// The record says why this run went back further than its newest checkpoint.
+		if err := r.addEnvList(SetAsideEnvKey, setAside); err != nil {
+			return nil, nil, 0, err
+		}
+	}
+	if err != nil {
 		return nil, nil, 0, err
 	}
 	if !r.resume {
@@ -128,6 +136,22 @@ func (r *runner) startTraining() (trainer *train.Trainer, ckpt *checkpointer, fi
 		materialize(r.ctx, ckpt.handler)
 	}
 	return trainer, ckpt, done + 1, nil
+}
+
+// SetAsideEnvKey lists, in a resumed run's env, the checkpoints that resume moved aside as
+// broken, each with why.
+const SetAsideEnvKey = "resume.set_aside"
+
+// addEnvList appends items to the "; "-separated list kept in the run's env under key.
+func (r *runner) addEnvList(key string, items []string) error {
+	rec, err := r.opt.Store.Run(r.id)
+	if err != nil {
+		return err
+	}
+	if old := rec.Env[key]; old != "" {
+		items = append([]string{old}, items...)
+	}
+	return r.opt.Store.AddEnv(r.id, map[string]string{key: strings.Join(items, "; ")})
 }
 
 // summarizeTraining records the final loss and the training speed of this process's steps

@@ -103,9 +103,9 @@ var jobsScenario = scenario{
 	},
 }
 
-// shardsIn lists the scratch shards of --jobs left in dir.
+// shardsIn lists the scratch shards of --jobs left in dir's database's artifact folder.
 func shardsIn(dir string) []string {
-	dbs, _ := filepath.Glob(filepath.Join(dir, ".jobs-*", "*.db"))
+	dbs, _ := filepath.Glob(filepath.Join(dir, "runs", ".jobs*", "*.db"))
 	return dbs
 }
 
@@ -116,9 +116,11 @@ func shardsIn(dir string) []string {
 var mergeScenario = scenario{
 	name: "merge",
 	phases: []phase{
-		{"merge.copy", 1, 5 * time.Millisecond},
-		{"merge.insert", 1, 2 * time.Millisecond},
-		{"merge.place", 1, time.Millisecond},
+		{"merge.checking", 1, 2 * time.Millisecond},
+		{"merge.copying", 1, 5 * time.Millisecond},
+		{"merge.inserting", 1, 2 * time.Millisecond},
+		{"merge.renaming", 1, time.Millisecond},
+		{"merge.cleaning", 1, time.Millisecond},
 	},
 	signals: signals,
 	groups:  []bool{false},
@@ -158,7 +160,7 @@ var mergeScenario = scenario{
 				if len(got) != len(want) {
 					t.Fatalf("%s: %d runs after merging again, one uninterrupted merge gives %d", name, len(got), len(want))
 				}
-				if left, _ := filepath.Glob(filepath.Join(dir, "runs", "*.merging*")); len(left) > 0 {
+				if left, _ := filepath.Glob(filepath.Join(dir, "runs", ".merging*")); len(left) > 0 {
 					t.Fatalf("%s: half-merged artifact folders left: %v", name, left)
 				}
 				checkArtifacts(t, name, db)

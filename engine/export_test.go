@@ -1,0 +1,5 @@
+package engine
+
+// CheckpointTensorCap is what checkpointCap allows the tensors of a checkpoint of j, slack
+// left out.
+func CheckpointTensorCap(j *Job) int64 { return checkpointCap(j).bin - checkpointBinSlack }
