@@ -22,7 +22,9 @@ func reportCommand() *urfave.Command {
 		Description: "Runs are grouped by spec and settings (every param but the seed). For each group every summary\n" +
 			"is shown as mean ± 95% CI half-width (Student t) over its finished runs, with the run count by status;\n" +
 			"the best group per metric is marked. --format json prints the runs (--view groups: the groups);\n" +
-			"html writes one self-contained page with loss curves, metric bars, schedules, samples and provenance.",
+			"html writes one self-contained page with loss curves, metric bars, schedules, samples and provenance.\n" +
+			"Artifacts are read only from each run's own folder (regular files, bounded in size; pictures must be PNGs);\n" +
+			"one that is not is left out with a warning on standard error naming the run, the file and why.",
 		Flags: []urfave.Flag{
 			&urfave.StringSliceFlag{Name: "db", EnvVars: []string{"RUNNER_DB"}, Value: urfave.NewStringSlice(results.DefaultPath),
 				Usage: "SQLite results database; repeat it to read several (shards, databases from other machines) as one, without merging them"},
@@ -73,7 +75,9 @@ func reportAction(c *urfave.Context) error {
 	for _, m := range c.StringSlice("metrics") {
 		keep = append(keep, strings.Split(m, ",")...)
 	}
-	store, err := openReportStore(c)
+	temps := watchTempFiles(c.App.ErrWriter)
+	defer temps.stop()
+	store, err := openReportStore(c, temps)
 	if err != nil {
 		return err
 	}
@@ -84,7 +88,7 @@ func reportAction(c *urfave.Context) error {
 	if !c.Bool("diff") && c.NArg() > 0 {
 		return usagef("report takes no arguments, got %q (to compare two groups: runner report --diff A B)", c.Args().First())
 	}
-	return writeTo(c.String("out"), c.App.Writer, func(w io.Writer) error {
+	return writeTo(c.String("out"), c.App.Writer, temps, func(w io.Writer) error {
 		if c.Bool("diff") {
 			return writeDiff(w, store, c, conds, keep)
 		}
@@ -118,7 +122,7 @@ func reportAction(c *urfave.Context) error {
 		case "json":
 			return report.WriteJSON(w, groups)
 		case "html":
-			return report.WriteHTML(w, report.HTMLInput{Groups: groups, Store: store})
+			return report.WriteHTML(w, report.HTMLInput{Groups: groups, Store: store, Warn: c.App.ErrWriter})
 		}
 		if len(runs) == 0 {
 			_, err := fmt.Fprintln(w, "no runs recorded")
@@ -135,8 +139,9 @@ func reportAction(c *urfave.Context) error {
 // openReportStore opens the one --db for reading or, given several, merges their ended runs
 // into a scratch database (artifacts linked where they are, not copied) that the report
 // reads; its run ids are its own, and each run's env says where it came from (merged_from,
-// merged_shard_run). The scratch database is removed when the store is closed.
-func openReportStore(c *urfave.Context) (*results.Store, error) {
+// merged_shard_run). The scratch database is removed when the store is closed, or by a
+// signal before (see tempFiles).
+func openReportStore(c *urfave.Context, temps *tempFiles) (*results.Store, error) {
 	dbs := c.StringSlice("db")
 	if len(dbs) == 1 {
 		return openForReading(dbs[0], c.App.ErrWriter)
@@ -146,16 +151,20 @@ func openReportStore(c *urfave.Context) (*results.Store, error) {
 			return nil, usagef("no results database at %s", p)
 		}
 	}
-	scratch, err := os.MkdirTemp("", "ddpm-report-")
+	scratch, err := temps.make(func() (string, error) { return os.MkdirTemp("", "ddpm-report-") })
 	if err != nil {
 		return nil, err
+	}
+	remove := func() {
+		os.RemoveAll(scratch)
+		temps.forget(scratch)
 	}
 	s, err := results.Open(filepath.Join(scratch, "combined.db"))
 	if err != nil {
-		os.RemoveAll(scratch)
+		remove()
 		return nil, err
 	}
-	s.OnClose(func() { os.RemoveAll(scratch) })
+	s.OnClose(remove)
 	for _, p := range dbs {
 		res, err := s.Merge(p, results.MergeOptions{LinkArtifacts: true})
 		if err != nil {
@@ -163,27 +172,40 @@ func openReportStore(c *urfave.Context) (*results.Store, error) {
 			return nil, usagef("%v", err)
 		}
 		for _, sk := range res.Skipped {
-			fmt.Fprintf(c.App.ErrWriter, "note: %s: %s; not in the report\n", report.TerminalText(p), sk)
+			fmt.Fprintf(c.App.ErrWriter, "note: %s: %s; not in the report\n", report.TerminalText(p), report.TerminalText(sk))
 		}
 	}
+	// Every run here came in through Merge just now, which wrote where it came from: its
+	// artifacts are read from its folder there, and only there.
+	s.UseLinkedRunDirs()
 	return s, nil
 }
 
 // writeTo calls write with stdout, or, for a path, with a temporary file beside it that
-// replaces the file only when write succeeds: a failed report leaves no half page.
-func writeTo(path string, stdout io.Writer, write func(io.Writer) error) (err error) {
+// replaces the file only when write succeeds: a failed or interrupted report leaves no half
+// page (temps removes the temporary file on a signal).
+func writeTo(path string, stdout io.Writer, temps *tempFiles, write func(io.Writer) error) (err error) {
 	if path == "" {
 		return write(stdout)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".report-*")
-	if err != nil {
+	var tmp *os.File
+	if _, err := temps.make(func() (string, error) {
+		f, err := os.CreateTemp(filepath.Dir(path), ".report-*")
+		if err != nil {
+			return "", err
+		}
+		tmp = f
+		return f.Name(), nil
+	}); err != nil {
 		return err
 	}
+	defer temps.forget(tmp.Name())
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
 	if err := write(tmp); err != nil {
 		return err
 	}
+	holdForTest("report-out")
 	// CreateTemp makes the file private; a report is a document to share like any other.
 	if err := tmp.Chmod(0o644); err != nil {
 		return err

@@ -67,7 +67,7 @@ func runCommand() *urfave.Command {
 			if n := c.Int("jobs"); n < 1 {
 				return usagef("--jobs %d: want 1 or more", n)
 			} else if n > 1 && len(jobs) > 1 {
-				return runInParallel(c, n, index)
+				return runInParallel(c, n, jobs, index, total)
 			}
 			store, err := openForRuns(c.String("db"), c.App.ErrWriter, false)
 			if err != nil {
@@ -77,16 +77,21 @@ func runCommand() *urfave.Command {
 
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			ctx, untie := tieToParent(ctx)
+			defer untie()
 			progress := c.App.Writer
 			if c.Bool("quiet") {
 				progress = io.Discard
 			}
+			// Trials that a runner run --jobs holds in a scratch folder it has not merged yet
+			// are running elsewhere, as far as --resume is concerned.
+			busy := scratchTrials(store)
 			failed := 0
 			for i, job := range jobs {
 				t := job.Trial
 				fmt.Fprintf(c.App.ErrWriter, "trial %s: %s seed %d%s\n", trialLabel(index[i], total), report.TerminalText(t.Spec), t.Seed, report.TerminalText(sweepLabel(t)))
 				opts := engine.Options{Store: store, Progress: progress, Phase: tracePhases(c.App.ErrWriter)}
-				out, skipped, err := runOrResume(ctx, c, store, job, opts)
+				out, skipped, err := runOrResume(ctx, c, store, busy, job, opts)
 				if err != nil {
 					return err
 				}
@@ -132,7 +137,7 @@ func runFlags() []urfave.Flag {
 		&urfave.StringFlag{Name: "trial", Usage: "run only these trials, by the 1-based index --dry-run prints: 3, 2-5 or 1,4,7-9"},
 		&urfave.BoolFlag{Name: "resume", Usage: "for re-runnable tasks (Slurm, Kubernetes): skip a trial this database already holds as finished or diverged, continue an interrupted or crashed run of it from its checkpoint, run it afresh otherwise"},
 		&urfave.IntFlag{Name: "add-seeds", Usage: "append N seeds after the spec's largest and run as with --resume: the trials the database already holds as finished are not run again"},
-		&urfave.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: 1, Usage: "run this many trials at once, each in its own process with its share of the cores and its own shard, merged into --db at the end"},
+		&urfave.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: 1, Usage: "run this many trials at once, each in its own process with its share of the cores and its own shard, merged into --db at the end (also on SIGINT/SIGTERM, which the children get too); --resume continues interrupted runs in --db"},
 		&urfave.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"},
 		fastMatmulFlag(),
 		maxMemoryFlag(),
@@ -150,25 +155,17 @@ func backendFlag() urfave.Flag {
 }
 
 // runOrResume runs a job, or with --resume continues or skips the run of it the database
-// already has (see priorRun); skipped says the trial needed no work.
-func runOrResume(ctx context.Context, c *urfave.Context, store *results.Store, job *engine.Job, opts engine.Options) (out engine.Outcome, skipped bool, err error) {
+// already has (see resumeTarget); skipped says the trial needed no work.
+func runOrResume(ctx context.Context, c *urfave.Context, store *results.Store, busy map[string]string, job *engine.Job, opts engine.Options) (out engine.Outcome, skipped bool, err error) {
 	if !c.Bool("resume") {
 		return engine.Run(ctx, job, opts), false, nil
 	}
-	prior, err := priorRun(store, job)
-	if err != nil {
-		return out, false, err
+	prior, skip, err := resumeTarget(c.App.ErrWriter, store, busy, job)
+	if err != nil || skip {
+		return out, skip, err
 	}
-	switch {
-	case prior == nil:
+	if prior == nil {
 		return engine.Run(ctx, job, opts), false, nil
-	case prior.Status == results.StatusFinished || prior.Status == results.StatusDiverged:
-		fmt.Fprintf(c.App.ErrWriter, "run %d: already %s; skipped\n", prior.ID, prior.Status)
-		return out, true, nil
-	case prior.Status == results.StatusRunning:
-		// Still owned by a live process (a dead owner's run was recorded as what it is when
-		// the database was opened): a second task of the same trial must not start another.
-		return out, false, urfave.Exit(fmt.Sprintf("run %d of this trial is running (pid %d on %s); not starting another", prior.ID, prior.Pid, prior.Host), exitRunFail)
 	}
 	fmt.Fprintf(c.App.ErrWriter, "run %d: %s; resuming from its checkpoint\n", prior.ID, prior.Status)
 	out = engine.Resume(ctx, job, opts, prior.ID)
@@ -177,6 +174,32 @@ func runOrResume(ctx context.Context, c *urfave.Context, store *results.Store, j
 		return out, false, urfave.Exit(fmt.Sprintf("could not resume run %d: %v", prior.ID, refused), exitRunFail)
 	}
 	return out, false, nil
+}
+
+// resumeTarget is what --resume makes of a job, given the runs the database holds (see
+// priorRun): skip when its run finished or diverged (said on w), else the run to continue
+// from its checkpoint, or nil to run it afresh. A run of it that a live process still owns
+// is an error, and so is a trial that busy (see scratchTrials) says a runner run --jobs
+// holds unmerged: a second run of the trial must not start beside it. Both the sequential
+// path and --jobs decide with it.
+func resumeTarget(w io.Writer, store *results.Store, busy map[string]string, job *engine.Job) (prior *results.Run, skip bool, err error) {
+	if where, ok := busy[job.Trial.Hash()]; ok {
+		return nil, false, urfave.Exit(fmt.Sprintf("this trial is held by %s; not starting another", where), exitRunFail)
+	}
+	prior, err = priorRun(store, job)
+	if err != nil || prior == nil {
+		return nil, false, err
+	}
+	switch prior.Status {
+	case results.StatusFinished, results.StatusDiverged:
+		fmt.Fprintf(w, "run %d: already %s; skipped\n", prior.ID, prior.Status)
+		return prior, true, nil
+	case results.StatusRunning:
+		// Still owned by a live process (a dead owner's run was recorded as what it is when
+		// the database was opened): a second task of the same trial must not start another.
+		return nil, false, urfave.Exit(fmt.Sprintf("run %d of this trial is running (pid %d on %s); not starting another", prior.ID, prior.Pid, prior.Host), exitRunFail)
+	}
+	return prior, false, nil
 }
 
 // priorRun is the run --resume continues or skips for a job: its newest finished or

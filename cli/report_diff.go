@@ -40,7 +40,11 @@ func writeDiff(w io.Writer, store *results.Store, c *urfave.Context, conds map[s
 			return usagef("--diff: %d groups' hashes start with %q; give more of it", len(found), prefix)
 		}
 	}
-	rows := report.Diff(store, pair[0], pair[1])
+	if pair[0] == pair[1] {
+		return usagef("--diff: %q and %q are both group %s; give two different groups (runner report --format json --view groups lists them)",
+			c.Args().Get(0), c.Args().Get(1), pair[0].GroupHash)
+	}
+	rows := report.Diff(&report.Artifacts{Store: store, Warn: c.App.ErrWriter}, pair[0], pair[1])
 	if c.String("format") == "json" {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")

@@ -28,7 +28,7 @@ type Bootstrap struct {
 // example, B - A averaged over the seeds both ran (the held-out examples are the same for
 // every run on the same data), then a percentile bootstrap over examples. key is
 // nll_bits_per_dim or nll_nats_per_dim; nil when the runs kept no per-example bound.
-func boundBootstrap(store *results.Store, a, b *Group, key string) *Bootstrap {
+func boundBootstrap(arts *Artifacts, a, b *Group, key string) *Bootstrap {
 	scale := 1.0
 	switch key {
 	case "nll_bits_per_dim":
@@ -37,10 +37,10 @@ func boundBootstrap(store *results.Store, a, b *Group, key string) *Bootstrap {
 	default:
 		return nil
 	}
-	if store == nil {
+	if arts == nil || arts.Store == nil {
 		return nil
 	}
-	ea, eb := examplesBySeed(store, a), examplesBySeed(store, b)
+	ea, eb := examplesBySeed(arts, a), examplesBySeed(arts, b)
 	var diff []float64
 	pairs := 0
 	for seed, va := range ea {
@@ -88,7 +88,7 @@ func boundBootstrap(store *results.Store, a, b *Group, key string) *Bootstrap {
 }
 
 // examplesBySeed reads the per-example bound of a group's finished runs, by seed.
-func examplesBySeed(store *results.Store, g *Group) map[int][]float64 {
+func examplesBySeed(arts *Artifacts, g *Group) map[int][]float64 {
 	out := map[int][]float64{}
 	for _, r := range g.Runs {
 		if r.Status != results.StatusFinished {
@@ -97,7 +97,7 @@ func examplesBySeed(store *results.Store, g *Group) map[int][]float64 {
 		if _, seen := out[r.Seed]; seen {
 			continue
 		}
-		if vals := readArtifactColumn(store, r.ID, boundExamplesArtifact, 1); vals != nil {
+		if vals := arts.column(r.ID, boundExamplesArtifact, 1); vals != nil {
 			out[r.Seed] = vals
 		}
 	}

@@ -1,16 +1,10 @@
 package report
 
 import (
-	"os"
-	"strconv"
-	"strings"
-
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
-
-	"github.com/ddpm-runner/ddpm-runner/results"
 )
 
 // boundArtifact is the engine's per-timestep bound of a run (engine.BoundArtifact; the
@@ -20,7 +14,7 @@ const boundArtifact = "bound_per_t.csv"
 // boundFigure draws each group's L_t against t (mean over the seeds that recorded it), in
 // bits per dimension: where in the chain the bound is spent. The terms at t = 0 (the decoder)
 // are left out, as their scale is another.
-func boundFigure(groups []*Group, store *results.Store) (*figure, error) {
+func boundFigure(groups []*Group, arts *Artifacts) (*figure, error) {
 	p := plot.New()
 	p.Title.Text = "bound per timestep (L_t, t >= 1; mean over seeds)"
 	p.X.Label.Text, p.Y.Label.Text = "t", "bits/dim"
@@ -29,7 +23,7 @@ func boundFigure(groups []*Group, store *results.Store) (*figure, error) {
 		var sum []float64
 		runs := 0
 		for _, r := range g.Runs {
-			terms := readBoundTerms(store, r.ID)
+			terms := readBoundTerms(arts, r.ID)
 			if terms == nil {
 				continue
 			}
@@ -77,35 +71,6 @@ func boundFigure(groups []*Group, store *results.Store) (*figure, error) {
 }
 
 // readBoundTerms reads a run's per-timestep bound in bits/dim (the third column), or nil.
-func readBoundTerms(store *results.Store, id int64) []float64 {
-	return readArtifactColumn(store, id, boundArtifact, 2)
-}
-
-// readArtifactColumn reads one numeric column of a run's CSV artifact (after its header),
-// or nil if the run has no such artifact or a row is not a number.
-func readArtifactColumn(store *results.Store, id int64, name string, col int) []float64 {
-	path, err := store.ArtifactPath(id, name)
-	if err != nil || path == "" {
-		return nil
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil
-	}
-	var out []float64
-	for i, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		if i == 0 {
-			continue
-		}
-		f := strings.Split(line, ",")
-		if len(f) <= col {
-			return nil
-		}
-		v, err := strconv.ParseFloat(f[col], 64)
-		if err != nil {
-			return nil
-		}
-		out = append(out, v)
-	}
-	return out
+func readBoundTerms(arts *Artifacts, id int64) []float64 {
+	return arts.column(id, boundArtifact, 2)
 }

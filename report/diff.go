@@ -63,8 +63,8 @@ func (d PairedDiff) MarshalJSON() ([]byte, error) {
 }
 
 // Diff compares every ranked metric both groups recorded, B - A, on their shared seeds; with
-// a store, the bound also by a bootstrap over the held-out examples the runs kept.
-func Diff(store *results.Store, a, b *Group) []PairedDiff {
+// the runs' artifacts, the bound also by a bootstrap over the held-out examples they kept.
+func Diff(arts *Artifacts, a, b *Group) []PairedDiff {
 	var out []PairedDiff
 	for _, key := range MetricKeys([]*Group{a, b}) {
 		if _, ranked := plugins.Ranked(key); !ranked || a.Stats[key] == nil || b.Stats[key] == nil {
@@ -78,11 +78,18 @@ func Diff(store *results.Store, a, b *Group) []PairedDiff {
 			out = append(out, d)
 			continue
 		}
+		if inf := infiniteValue(a, b, key); inf != "" {
+			d.Comparable, d.Reason = false, inf
+			d.MeanDiff, d.CILow, d.CIHigh, d.PValue = math.NaN(), math.NaN(), math.NaN(), math.NaN()
+			d.Verdict = "cannot test: " + inf
+			out = append(out, d)
+			continue
+		}
 		diffs := pairedDiffs(a, b, key)
 		d.NPairs = len(diffs)
 		d.MeanDiff, d.CILow, d.CIHigh, d.PValue = PairedT(diffs)
 		d.Verdict, d.SeedsFor80 = verdict(key, diffs, d)
-		if bs := boundBootstrap(store, a, b, key); bs != nil {
+		if bs := boundBootstrap(arts, a, b, key); bs != nil {
 			d.Bootstrap = bs
 			d.Verdict += fmt.Sprintf("; over the %d held-out examples (bootstrap): 95%% CI [%s, %s], p = %s",
 				bs.Examples, num(bs.CILow), num(bs.CIHigh), pval(bs.PValue))
@@ -90,6 +97,22 @@ func Diff(store *results.Store, a, b *Group) []PairedDiff {
 		out = append(out, d)
 	}
 	return out
+}
+
+// infiniteValue names the first finished run of a or b whose value of key is infinite, or
+// says "": no difference, interval or test is defined with one, so none is made up.
+func infiniteValue(a, b *Group, key string) string {
+	for _, g := range []struct {
+		name string
+		g    *Group
+	}{{"A", a}, {"B", b}} {
+		for _, r := range g.g.Runs {
+			if v, ok := r.Summaries[key]; ok && r.Status == results.StatusFinished && math.IsInf(v, 0) {
+				return fmt.Sprintf("run %d (seed %d, in %s) recorded %s = %s", r.ID, r.Seed, g.name, key, num(v))
+			}
+		}
+	}
+	return ""
 }
 
 // seedValues are a group's finished runs' values of a metric by seed (the first run of a seed).
@@ -200,8 +223,15 @@ func verdict(key string, d []float64, r PairedDiff) (string, int) {
 	return msg, need
 }
 
-func num(v float64) string    { return strconv.FormatFloat(v, 'g', 3, 64) }
-func signed(v float64) string { return map[bool]string{true: "+", false: ""}[v >= 0] + num(v) }
+func num(v float64) string { return strconv.FormatFloat(v, 'g', 3, 64) }
+
+// signed writes v with its sign, + included (FormatFloat already signs an infinity).
+func signed(v float64) string {
+	if v >= 0 && !math.IsInf(v, 1) {
+		return "+" + num(v)
+	}
+	return num(v)
+}
 func pval(p float64) string {
 	if p < 0.001 {
 		return "< 0.001"

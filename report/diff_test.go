@@ -180,7 +180,11 @@ func TestBoundBootstrapOverExamples(t *testing.T) {
 			for i, v := range base {
 				fmt.Fprintf(&b, "%d,%g\n", i, v+shift+0.1*rng.NormFloat64())
 			}
-			path := filepath.Join(dir, fmt.Sprintf("%s-%d.csv", name, seed))
+			runDir := filepath.Join(store.ArtifactRoot(), fmt.Sprint(id))
+			if err := os.MkdirAll(runDir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(runDir, boundExamplesArtifact)
 			if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 				t.Fatal(err)
 			}
@@ -192,7 +196,9 @@ func TestBoundBootstrapOverExamples(t *testing.T) {
 		return g
 	}
 	a, b, c := group("A", 0), group("B", 0.5), group("C", 0)
-	shifted := boundBootstrap(store, a, b, "nll_bits_per_dim")
+	var warnings strings.Builder
+	arts := &Artifacts{Store: store, Warn: &warnings}
+	shifted := boundBootstrap(arts, a, b, "nll_bits_per_dim")
 	want := 0.5 / math.Ln2
 	// The example noise moves the realised mean by about 0.01 bits: the interval must lie
 	// within 0.08 of the true shift, and well above 0.
@@ -200,11 +206,23 @@ func TestBoundBootstrapOverExamples(t *testing.T) {
 		shifted.CIHigh-shifted.CILow > 0.08 || shifted.PValue > 0.01 {
 		t.Errorf("shifted by 0.5 nats: %+v; want a narrow interval near %.3f bits, above 0", shifted, want)
 	}
-	same := boundBootstrap(store, a, c, "nll_nats_per_dim")
+	same := boundBootstrap(arts, a, c, "nll_nats_per_dim")
 	if same == nil || same.CILow > 0 || same.CIHigh < 0 {
 		t.Errorf("equal bounds: %+v; want an interval around 0", same)
 	}
-	if boundBootstrap(store, a, b, "fid") != nil || boundBootstrap(nil, a, b, "nll_nats_per_dim") != nil {
+	if boundBootstrap(arts, a, b, "fid") != nil || boundBootstrap(nil, a, b, "nll_nats_per_dim") != nil {
 		t.Error("a bootstrap for a metric without per-example values, or without a store")
+	}
+	if warnings.Len() != 0 {
+		t.Errorf("warnings on the runs' own files: %s", warnings.String())
+	}
+}
+
+// An infinity is written with its one sign.
+func TestSignedWritesInfinityOnce(t *testing.T) {
+	for v, want := range map[float64]string{math.Inf(1): "+Inf", math.Inf(-1): "-Inf", 0.5: "+0.5", -2: "-2", 0: "+0"} {
+		if got := signed(v); got != want {
+			t.Errorf("signed(%v) = %q, want %q", v, got, want)
+		}
 	}
 }

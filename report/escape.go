@@ -59,10 +59,13 @@ func isPlain(s string) bool {
 	return true
 }
 
-// CSVText makes s safe as a CSV cell that a spreadsheet will open: a cell starting with
-// =, +, -, @, a tab or a carriage return is a formula to Excel, LibreOffice and Google
-// Sheets, so it gets a leading apostrophe (OWASP's advice). The csv writer quotes the rest.
+// CSVText makes s safe as a CSV cell that a spreadsheet will open and a terminal will show:
+// control characters (ESC, NUL, line breaks) and invalid UTF-8 are written as escapes, as by
+// TerminalText, and a cell starting with =, +, -, @, a tab or a carriage return is a formula
+// to Excel, LibreOffice and Google Sheets, so it gets a leading apostrophe (OWASP's advice).
+// The csv writer quotes the rest.
 func CSVText(s string) string {
+	s = TerminalText(s)
 	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
 		return "'" + s
 	}

@@ -174,7 +174,8 @@ func markBest(groups []*Group) {
 		}
 		var ranked []*Group
 		for _, g := range groups {
-			if s := g.Stats[k]; s != nil && !math.IsNaN(s.Mean) {
+			// An infinite mean is no measurement to rank (nor one to rank against).
+			if s := g.Stats[k]; s != nil && !math.IsNaN(s.Mean) && !math.IsInf(s.Mean, 0) {
 				ranked = append(ranked, g)
 			}
 		}

@@ -9,7 +9,6 @@ import (
 	"io"
 	"maps"
 	"math"
-	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -28,6 +27,8 @@ import (
 type HTMLInput struct {
 	Groups []*Group
 	Store  *results.Store
+	// Warn receives a line for each artifact or figure left out, and why (see Artifacts).
+	Warn io.Writer
 }
 
 type figure struct {
@@ -51,48 +52,50 @@ type htmlRun struct {
 // each schedule, the
 // sample pictures and each run's provenance.
 func WriteHTML(w io.Writer, in HTMLInput) error {
-	header, rows := Columns(in.Groups)
+	// html/template escapes for HTML; control characters, which HTML forbids and a terminal
+	// showing the file would obey, are written as escapes the same way everywhere else.
+	header, rows := terminalCells(Columns(in.Groups))
+	arts := &Artifacts{Store: in.Store, Warn: in.Warn}
 	var figs []figure
-	if f, err := lossFigure(in); err == nil && f != nil {
-		figs = append(figs, *f)
+	add := func(what string, f *figure, err error) {
+		if err != nil && in.Warn != nil {
+			fmt.Fprintf(in.Warn, "warning: %s left out of the report: %s\n", TerminalText(what), TerminalText(err.Error()))
+		}
+		if err == nil && f != nil {
+			figs = append(figs, *f)
+		}
 	}
+	f, err := lossFigure(in)
+	add("the loss curves", f, err)
 	for _, k := range MetricKeys(in.Groups) {
 		if _, known := plugins.Ranked(k); !known {
 			continue
 		}
-		if f, err := barFigure(in.Groups, k); err == nil && f != nil {
-			figs = append(figs, *f)
-		}
+		f, err := barFigure(in.Groups, k)
+		add("the bar chart of "+k, f, err)
 	}
 	figs = append(figs, nfeFigures(in.Groups)...)
 	if in.Store != nil {
-		if f, err := boundFigure(in.Groups, in.Store); err == nil && f != nil {
-			figs = append(figs, *f)
-		}
-		if f, err := scheduleFigure(in); err == nil && f != nil {
-			figs = append(figs, *f)
-		}
+		f, err := boundFigure(in.Groups, arts)
+		add("the bound per timestep", f, err)
+		f, err = scheduleFigure(in, arts)
+		add("the schedules", f, err)
 	}
 	var runs []htmlRun
 	for _, g := range in.Groups {
 		for _, r := range g.Runs {
-			hr := htmlRun{ID: r.ID, Label: g.Label, Status: r.Status, Seed: r.Seed, Error: r.Error}
+			esc := TerminalText
+			hr := htmlRun{ID: r.ID, Label: esc(g.Label), Status: esc(r.Status), Seed: r.Seed, Error: esc(r.Error)}
 			keys := slices.Sorted(maps.Keys(r.Env))
 			for _, k := range keys {
 				if len(k) > 7 && k[:7] == "module." && k != "module.github.com/gomlx/gomlx" {
 					continue
 				}
-				hr.Env = append(hr.Env, [2]string{k, r.Env[k]})
+				hr.Env = append(hr.Env, [2]string{esc(k), esc(r.Env[k])})
 			}
-			if in.Store != nil {
-				for _, name := range []string{"samples_grid.png", "samples.png"} {
-					path, err := in.Store.ArtifactPath(r.ID, name)
-					if err != nil || path == "" {
-						continue
-					}
-					if b, err := os.ReadFile(path); err == nil {
-						hr.Grids = append(hr.Grids, figure{Title: name, PNG: dataURL(b)})
-					}
+			for _, name := range []string{"samples_grid.png", "samples.png"} {
+				if b := arts.picture(r.ID, name); b != nil {
+					hr.Grids = append(hr.Grids, figure{Title: name, PNG: dataURL(b)})
 				}
 			}
 			runs = append(runs, hr)
@@ -205,8 +208,8 @@ func barFigure(groups []*Group, key string) (*figure, error) {
 	var names []string
 	for _, g := range groups {
 		s := g.Stats[key]
-		if s == nil || math.IsNaN(s.Mean) {
-			continue
+		if s == nil || math.IsNaN(s.Mean) || math.IsInf(s.Mean, 0) {
+			continue // the table shows it; a bar cannot
 		}
 		vals = append(vals, s.Mean)
 		ci := s.CI95
@@ -257,11 +260,11 @@ type scheduleCurve struct {
 
 // scheduleCurves lists every distinct schedule the groups' runs recorded (see
 // results.ProcessRecord); two schedules are the same when their alpha_bar tables are.
-func scheduleCurves(in HTMLInput) []scheduleCurve {
+func scheduleCurves(in HTMLInput, arts *Artifacts) []scheduleCurve {
 	var out []scheduleCurve
 	seen := map[string]bool{}
 	for _, g := range in.Groups {
-		ab := recordedAlphaBar(in.Store, g)
+		ab := recordedAlphaBar(arts, g)
 		key := fmt.Sprint(ab)
 		if ab == nil || seen[key] {
 			continue
@@ -273,8 +276,8 @@ func scheduleCurves(in HTMLInput) []scheduleCurve {
 }
 
 // scheduleFigure draws alpha_bar_t of every distinct schedule.
-func scheduleFigure(in HTMLInput) (*figure, error) {
-	curves := scheduleCurves(in)
+func scheduleFigure(in HTMLInput, arts *Artifacts) (*figure, error) {
+	curves := scheduleCurves(in, arts)
 	if len(curves) == 0 {
 		return nil, nil
 	}
@@ -299,9 +302,13 @@ func scheduleFigure(in HTMLInput) (*figure, error) {
 
 // recordedAlphaBar is the alpha_bar table recorded by the first of a group's runs that has
 // one (all runs of a group share their schedule).
-func recordedAlphaBar(store *results.Store, g *Group) []float64 {
+func recordedAlphaBar(arts *Artifacts, g *Group) []float64 {
 	for _, r := range g.Runs {
-		if rec, ok, err := store.Process(r.ID); err == nil && ok {
+		rec, ok, err := arts.Store.Process(r.ID)
+		if err != nil {
+			arts.warn(r.ID, results.ProcessArtifact, err)
+		}
+		if err == nil && ok {
 			return rec.AlphaBar
 		}
 	}

@@ -66,7 +66,7 @@ func Columns(groups []*Group, rankedOnly ...bool) (header []string, rows [][]str
 // WriteTable writes an aligned text table; with color, the best cells are green (ANSI).
 func WriteTable(w io.Writer, groups []*Group, color bool) error {
 	header, rows := Columns(groups, true)
-	header, rows = mapCells(header, rows, TerminalText)
+	header, rows = terminalCells(header, rows)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	// Escape codes take no room on screen but tabwriter counts them: every metric cell gets
 	// codes of the same length (green, or the default colour) so the columns stay aligned.
@@ -148,21 +148,28 @@ func WriteCSV(w io.Writer, groups []*Group) error {
 	return cw.Error()
 }
 
-// WriteJSON writes the groups as a JSON array; non-finite numbers become null.
+// WriteJSON writes the groups as a JSON array; non-finite numbers (JSON has none) become null.
 func WriteJSON(w io.Writer, groups []*Group) error {
 	type jsonStat struct {
-		N      int       `json:"n"`
-		Mean   *float64  `json:"mean"`
-		Std    *float64  `json:"std"`
-		CI95   *float64  `json:"ci95"`
-		Best   bool      `json:"best"`
-		Values []float64 `json:"values"`
+		N      int        `json:"n"`
+		Mean   *float64   `json:"mean"`
+		Std    *float64   `json:"std"`
+		CI95   *float64   `json:"ci95"`
+		Best   bool       `json:"best"`
+		Values []*float64 `json:"values"`
 	}
 	ptr := func(v float64) *float64 {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			return nil
 		}
 		return &v
+	}
+	ptrs := func(vs []float64) []*float64 {
+		out := make([]*float64, len(vs))
+		for i, v := range vs {
+			out[i] = ptr(v)
+		}
+		return out
 	}
 	type jsonGroup struct {
 		*Group
@@ -172,7 +179,7 @@ func WriteJSON(w io.Writer, groups []*Group) error {
 	for i, g := range groups {
 		st := map[string]jsonStat{}
 		for k, s := range g.Stats {
-			st[k] = jsonStat{N: s.N, Mean: ptr(s.Mean), Std: ptr(s.Std), CI95: ptr(s.CI95), Best: s.Best, Values: s.Values}
+			st[k] = jsonStat{N: s.N, Mean: ptr(s.Mean), Std: ptr(s.Std), CI95: ptr(s.CI95), Best: s.Best, Values: ptrs(s.Values)}
 		}
 		out[i] = jsonGroup{Group: g, Stats: st}
 	}
@@ -181,8 +188,9 @@ func WriteJSON(w io.Writer, groups []*Group) error {
 	return enc.Encode(out)
 }
 
-// mapCells applies esc to every cell of a table.
-func mapCells(header []string, rows [][]string, esc func(string) string) ([]string, [][]string) {
+// terminalCells applies TerminalText to every cell of a table.
+func terminalCells(header []string, rows [][]string) ([]string, [][]string) {
+	esc := TerminalText
 	h := make([]string, len(header))
 	for i, c := range header {
 		h[i] = esc(c)

@@ -91,7 +91,11 @@ func recordRun(t *testing.T, st *results.Store, params map[string]string, alphaB
 		t.Fatal(err)
 	}
 	b, _ := json.Marshal(results.ProcessRecord{AlphaBar: alphaBar})
-	path := filepath.Join(t.TempDir(), results.ProcessArtifact)
+	dir := filepath.Join(st.ArtifactRoot(), fmt.Sprint(id))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, results.ProcessArtifact)
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +130,7 @@ func TestHTMLDrawsLossesAndEachDistinctSchedule(t *testing.T) {
 		t.Fatal(err)
 	}
 	in := HTMLInput{Groups: GroupRuns(runs), Store: st}
-	curves := scheduleCurves(in)
+	curves := scheduleCurves(in, &Artifacts{Store: st})
 	if len(curves) != 2 {
 		t.Fatalf("%d schedule curves, want 2: %+v", len(curves), curves)
 	}

@@ -123,7 +123,10 @@ func WriteRunsTable(w io.Writer, runs []*results.Run) error {
 	}
 	sums := slices.Sorted(maps.Keys(sumKeys))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	header := append([]string{"id", "spec", "seed", "status", "started"}, cols...)
+	header := []string{"id", "spec", "seed", "status", "started"}
+	for _, k := range cols {
+		header = append(header, TerminalText(k))
+	}
 	for _, k := range sums {
 		header = append(header, TerminalText(k))
 	}

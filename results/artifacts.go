@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -15,9 +16,10 @@ const markerFile = ".ddpm-database"
 // ArtifactRoot is the folder of this database's per-run artifacts (runs/<id>/ below it). It
 // sits beside the database and is named after it without its extension, so results/runs.db
 // keeps results/runs/ and a.db and b.db in one folder get a/ and b/; a name without an
-// extension gets NAME.runs/.
+// extension gets NAME.runs/. A database reached through a symlink keeps its folder beside
+// the file the symlink leads to, so that every path to one database finds the same folder.
 func (s *Store) ArtifactRoot() string {
-	dir, base := filepath.Split(s.Path)
+	dir, base := filepath.Split(s.realPath())
 	stem := strings.TrimSuffix(base, filepath.Ext(base))
 	if stem == base || stem == "" {
 		stem = base + ".runs"
@@ -77,7 +79,7 @@ func (s *Store) relPath(path string) string {
 	if err != nil {
 		return path
 	}
-	base, err := filepath.Abs(filepath.Dir(s.Path))
+	base, err := filepath.Abs(filepath.Dir(s.realPath()))
 	if err != nil {
 		return abs
 	}
@@ -95,11 +97,87 @@ func (s *Store) resolvePath(stored string) string {
 	if stored == "" || filepath.IsAbs(stored) {
 		return stored
 	}
-	p := filepath.Join(filepath.Dir(s.Path), stored)
+	p := filepath.Join(filepath.Dir(s.realPath()), stored)
 	if _, err := os.Stat(p); err != nil {
 		if _, err2 := os.Stat(stored); err2 == nil {
 			return stored
 		}
 	}
 	return p
+}
+
+// ErrNoArtifact is wrapped by ReadArtifact's error for a run that recorded no artifact of
+// that name.
+var ErrNoArtifact = errors.New("no such artifact recorded")
+
+// ArtifactError is ReadArtifact's error: the run and artifact it is about, and why.
+type ArtifactError struct {
+	Run  int64
+	Name string
+	Err  error
+}
+
+func (e *ArtifactError) Error() string {
+	return fmt.Sprintf("run %d: artifact %q: %v", e.Run, e.Name, e.Err)
+}
+
+func (e *ArtifactError) Unwrap() error { return e.Err }
+
+// RunDir is the folder that one run's artifacts must be in: runs/<id>/ in ArtifactRoot, or,
+// in a database built by merging others with linked artifacts (see UseLinkedRunDirs), the
+// run's folder in the database it came from.
+func (s *Store) RunDir(id int64) (string, error) {
+	if !s.linked {
+		return filepath.Join(s.ArtifactRoot(), strconv.FormatInt(id, 10)), nil
+	}
+	env := map[string]string{}
+	if err := s.fillStrings("env", id, env); err != nil {
+		return "", err
+	}
+	from, shardRun := env["merged_from"], env["merged_shard_run"]
+	n, err := strconv.ParseInt(shardRun, 10, 64)
+	if from == "" || err != nil || n <= 0 {
+		return "", fmt.Errorf("results: run %d does not say which database and run it was merged from (merged_from %q, merged_shard_run %q)", id, from, shardRun)
+	}
+	return filepath.Join((&Store{Path: from}).ArtifactRoot(), strconv.FormatInt(n, 10)), nil
+}
+
+// UseLinkedRunDirs tells s that every run in it was merged in by this process with
+// MergeOptions.LinkArtifacts, so RunDir is each run's folder in the database it came from,
+// as its merged_from and merged_shard_run provenance (which Merge itself writes) say. Only
+// a scratch database that this process built that way may be told so: the provenance of any
+// other database is whatever its writers put there.
+func (s *Store) UseLinkedRunDirs() { s.linked = true }
+
+// ReadArtifact reads a run's artifact, at most maxBytes of it. The file must be a regular
+// file inside the run's folder (RunDir) once every symlink is followed: an artifact row is
+// data anyone who can write the database can edit, and must not make a report read
+// /etc/passwd, /dev/zero or a FIFO. The error is an *ArtifactError; it wraps ErrNoArtifact for
+// an artifact never recorded, and ErrOutside for a path that leaves the run's folder.
+func (s *Store) ReadArtifact(id int64, name string, maxBytes int64) ([]byte, error) {
+	b, err := s.readArtifact(id, name, maxBytes)
+	if err != nil {
+		return nil, &ArtifactError{Run: id, Name: name, Err: err}
+	}
+	return b, nil
+}
+
+func (s *Store) readArtifact(id int64, name string, maxBytes int64) ([]byte, error) {
+	var stored sql.NullString
+	err := s.DB.QueryRow("SELECT path FROM artifacts WHERE run_id = ? AND name = ?", id, name).Scan(&stored)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && stored.String == "") {
+		return nil, ErrNoArtifact
+	}
+	if err != nil {
+		return nil, err
+	}
+	dir, err := s.RunDir(id)
+	if err != nil {
+		return nil, err
+	}
+	path, err := filepath.Abs(s.resolvePath(stored.String))
+	if err != nil {
+		return nil, err
+	}
+	return ReadConfined(dir, path, maxBytes)
 }

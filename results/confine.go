@@ -74,10 +74,19 @@ func OpenConfined(root, path string, maxBytes int64) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	// O_NONBLOCK keeps a FIFO from blocking the open; it is refused just below.
-	f, err := os.OpenFile(real, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	// O_NONBLOCK keeps a FIFO from blocking the open; it is refused just below. O_NOFOLLOW
+	// refuses a last component swapped for a symlink since Confine resolved it.
+	f, err := os.OpenFile(real, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return nil, fmt.Errorf("results: %w", err)
+	}
+	// A folder above it may have been swapped too: where the kernel says which file was
+	// opened, that file must still be inside root.
+	if opened, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", f.Fd())); err == nil {
+		if _, err := Confine(root, opened); err != nil {
+			f.Close()
+			return nil, err
+		}
 	}
 	st, err := f.Stat()
 	if err != nil {

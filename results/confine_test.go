@@ -64,3 +64,47 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// FuzzConfine: any byte string as a stored path either resolves inside the root or is
+// refused, and ReadConfined never returns a byte of a file outside it, whatever the symlinks
+// inside the root point to.
+func FuzzConfine(f *testing.F) {
+	dir := f.TempDir()
+	root := filepath.Join(dir, "root")
+	if err := os.MkdirAll(filepath.Join(root, "runs", "1"), 0o755); err != nil {
+		f.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "secret"), []byte("SECRET"), 0o644); err != nil {
+		f.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "runs", "1", "a.png"), []byte("inside"), 0o644); err != nil {
+		f.Fatal(err)
+	}
+	for name, target := range map[string]string{
+		"out-abs": filepath.Join(dir, "secret"), "out-rel": "../secret", "out-dir": dir, "zero": "/dev/zero",
+		"runs/1/up": "../../..", "in": "runs/1/a.png", "loop": "loop", "runs/1/self": ".",
+	} {
+		if err := os.Symlink(target, filepath.Join(root, name)); err != nil {
+			f.Fatal(err)
+		}
+	}
+	realRoot, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, seed := range []string{"runs/1/a.png", "in", "../secret", "out-abs", "out-rel", "out-dir/secret", "zero",
+		"runs/1/up/secret", "runs/1/self/../../../secret", filepath.Join(dir, "secret"), "/etc/passwd", "loop/x", "", ".",
+		"..", "a\x00b", "//", "runs/1/../../root/runs/1/a.png", "runs/1/a.png/.."} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, path string) {
+		real, err := Confine(root, path)
+		if err == nil && real != realRoot && !strings.HasPrefix(real, realRoot+string(filepath.Separator)) {
+			t.Fatalf("Confine(%q) = %q, outside %q", path, real, realRoot)
+		}
+		b, err := ReadConfined(root, path, 64)
+		if err == nil && string(b) != "inside" {
+			t.Fatalf("ReadConfined(%q) read %q", path, b)
+		}
+	})
+}

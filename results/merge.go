@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/mattn/go-sqlite3"
-	"golang.org/x/sys/unix"
 )
 
 // MergeOptions says how Merge treats a shard's artifact files.
@@ -275,24 +274,14 @@ func checkShardFile(path string) error {
 	return checkIsSQLite(path)
 }
 
-// attachShard attaches the shard read-only as "shard". A shard that cannot be written (a
-// read-only file or folder) is read as immutable when its write-ahead log is empty: SQLite
-// could not make the -shm file that reading a WAL database needs, and nothing can be writing
-// it. When its -wal file holds changes, SQLite reads them only if the -shm file is there
-// too; without it, immutable reading would silently skip them, so the shard is refused.
+// attachShard attaches the shard read-only as "shard", opened the way OpenReadOnly opens a
+// database (see readOnlyQuery).
 func attachShard(ctx context.Context, conn *sql.Conn, shard string) error {
-	params := "mode=ro"
-	if !dirWritable(filepath.Dir(shard)) || unix.Access(shard, unix.W_OK) != nil {
-		if st, err := os.Stat(shard + "-wal"); err == nil && st.Size() > 0 {
-			if !exists(shard + "-shm") {
-				return fmt.Errorf("cannot be written, and its write-ahead log %s-wal holds changes that SQLite cannot read without its -shm file; "+
-					"copy the shard with its -wal file somewhere writable and merge the copy", shard)
-			}
-		} else {
-			params += "&immutable=1"
-		}
+	query, err := readOnlyQuery(shard)
+	if err != nil {
+		return err
 	}
-	uri, err := fileURI(shard, params)
+	uri, err := fileURI(shard, query)
 	if err != nil {
 		return err
 	}

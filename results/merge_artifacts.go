@@ -106,7 +106,16 @@ func (m *merger) inspect(ctx context.Context, r *mergedRun) error {
 			if !filepath.IsAbs(abs) {
 				abs = filepath.Join(filepath.Dir(m.shard), abs)
 			}
-			if a.real, err = Confine(dir, abs); err != nil {
+			a.real, err = Confine(dir, abs)
+			if err != nil && m.opt.LinkArtifacts && errors.Is(err, ErrOutside) {
+				// A linked view (a report over several databases) keeps the row as its writer
+				// left it: the reader confines every path to the run's own folder and leaves
+				// this one out with a warning, instead of the whole database being refused.
+				a.real = abs
+				r.arts = append(r.arts, a)
+				continue
+			}
+			if err != nil {
 				return fmt.Errorf("run %d: artifact %q: %w (a run's artifacts must be inside its own folder)", r.id, name, err)
 			}
 			if a.rel, err = filepath.Rel(realDir, a.real); err != nil {

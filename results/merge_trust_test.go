@@ -113,6 +113,27 @@ func TestMergeRefusesArtifactPathsOutsideTheRun(t *testing.T) {
 				shard.Close()
 				tc.tamper(t, shardPath, outside, ids[1])
 				main := openMain(t, filepath.Join(dir, "main"))
+				if link && !tc.folder {
+					// A linked view keeps the row; its reader refuses the file.
+					main.UseLinkedRunDirs()
+					if _, err := main.Merge(shardPath, MergeOptions{LinkArtifacts: true}); err != nil {
+						t.Fatalf("linked view of a shard with one stray artifact row: %v", err)
+					}
+					runs, _ := main.Runs(Filter{})
+					if len(runs) != 2 {
+						t.Fatalf("%d runs in the linked view, want 2", len(runs))
+					}
+					for _, r := range runs {
+						b, err := main.ReadArtifact(r.ID, "samples", 1<<20)
+						switch {
+						case r.Seed == 1 && !errors.Is(err, ErrOutside): // the tampered run
+							t.Errorf("the stray row of run %d read %q, %v; want ErrOutside", r.ID, b, err)
+						case r.Seed != 1 && (err != nil || !strings.HasPrefix(string(b), "samples of run")):
+							t.Errorf("the clean run %d read %q, %v", r.ID, b, err)
+						}
+					}
+					return
+				}
 				_, err := main.Merge(shardPath, MergeOptions{LinkArtifacts: link})
 				if err == nil {
 					t.Fatal("merged a shard whose artifact leaves its run's folder")

@@ -2,8 +2,8 @@ package results
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
-	"os"
 )
 
 // ProcessArtifact names the artifact that records a run's resolved diffusion process, so
@@ -17,14 +17,18 @@ type ProcessRecord struct {
 	AlphaBar []float64 `json:"alpha_bar"`
 }
 
+// maxProcessBytes bounds the process record read back: two numbers per timestep, so even
+// T = 100000 stays far below it.
+const maxProcessBytes = 64 << 20
+
 // Process reads a run's recorded process; ok is false for a run without one (recorded
-// before runs kept it).
+// before runs kept it). The record is read through ReadArtifact, so one that points outside
+// the run's folder is an error.
 func (s *Store) Process(id int64) (rec ProcessRecord, ok bool, err error) {
-	path, err := s.ArtifactPath(id, ProcessArtifact)
-	if err != nil || path == "" {
-		return rec, false, err
+	b, err := s.ReadArtifact(id, ProcessArtifact, maxProcessBytes)
+	if errors.Is(err, ErrNoArtifact) {
+		return rec, false, nil
 	}
-	b, err := os.ReadFile(path)
 	if err != nil {
 		return rec, false, err
 	}

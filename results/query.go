@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 )
 
@@ -103,10 +104,10 @@ func (s *Store) Runs(f Filter) ([]*Run, error) {
 		if err := s.fillStrings("env", r.ID, r.Env); err != nil {
 			return nil, err
 		}
-		if err := s.fillReals("SELECT key, value FROM summaries WHERE run_id = ?", r.ID, r.Summaries); err != nil {
+		if err := s.fillReals("summaries", "SELECT key, value FROM summaries WHERE run_id = ?", r.ID, r.Summaries); err != nil {
 			return nil, err
 		}
-		if err := s.fillReals("SELECT phase, seconds FROM timings WHERE run_id = ?", r.ID, r.Timings); err != nil {
+		if err := s.fillReals("timings", "SELECT phase, seconds FROM timings WHERE run_id = ?", r.ID, r.Timings); err != nil {
 			return nil, err
 		}
 	}
@@ -141,7 +142,8 @@ func (s *Store) fillStrings(table string, id int64, into map[string]string) erro
 	return rows.Err()
 }
 
-func (s *Store) fillReals(q string, id int64, into map[string]float64) error {
+// fillReals reads the key and number pairs of a run from table (with query q) into into.
+func (s *Store) fillReals(table, q string, id int64, into map[string]float64) error {
 	rows, err := s.DB.Query(q, id)
 	if err != nil {
 		return err
@@ -149,16 +151,40 @@ func (s *Store) fillReals(q string, id int64, into map[string]float64) error {
 	defer rows.Close()
 	for rows.Next() {
 		var k string
-		var v sql.NullFloat64
+		var v any
 		if err := rows.Scan(&k, &v); err != nil {
 			return err
 		}
-		into[k] = math.NaN()
-		if v.Valid {
-			into[k] = v.Float64
+		if into[k], err = s.number(v, id, table, k); err != nil {
+			return err
 		}
 	}
 	return rows.Err()
+}
+
+// number is a stored value as a float64: NULL (how a non-finite value is stored) is NaN. A
+// column of numbers holds text or bytes only where the database was edited by hand; that is
+// said naming the run, table, key and value, so it can be found and fixed, rather than as a
+// driver's conversion error.
+func (s *Store) number(v any, id int64, table, key string) (float64, error) {
+	switch x := v.(type) {
+	case nil:
+		return math.NaN(), nil
+	case float64:
+		return x, nil
+	case int64:
+		return float64(x), nil
+	case []byte:
+		v = string(x)
+	}
+	text := fmt.Sprint(v)
+	if f, err := strconv.ParseFloat(strings.TrimSpace(text), 64); err == nil {
+		return f, nil
+	}
+	if len(text) > 80 {
+		text = text[:80] + "..."
+	}
+	return 0, fmt.Errorf("results: %s: run %d: %s %q holds %q, which is not a number; fix or delete that row", s.Path, id, table, key, text)
 }
 
 // Point is one recorded metric value.
@@ -178,13 +204,12 @@ func (s *Store) History(id int64, key string) ([]Point, error) {
 	var out []Point
 	for rows.Next() {
 		var p Point
-		var v sql.NullFloat64
+		var v any
 		if err := rows.Scan(&p.Step, &v, &p.Wall); err != nil {
 			return nil, err
 		}
-		p.Value = math.NaN()
-		if v.Valid {
-			p.Value = v.Float64
+		if p.Value, err = s.number(v, id, "metrics", key); err != nil {
+			return nil, err
 		}
 		out = append(out, p)
 	}
@@ -203,8 +228,9 @@ func (s *Store) CountMetrics(id int64) (int, error) {
 	return n, err
 }
 
-// ArtifactPath returns the path of a run's artifact ("" if none), usable from the current
-// working directory.
+// ArtifactPath returns where a run's artifact row points ("" if it has none), made usable
+// from the current working directory. The row is not checked and may point anywhere: read
+// artifacts with ReadArtifact, which keeps to the run's own folder.
 func (s *Store) ArtifactPath(id int64, name string) (string, error) {
 	var p string
 	err := s.DB.QueryRow("SELECT path FROM artifacts WHERE run_id = ? AND name = ?", id, name).Scan(&p)

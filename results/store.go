@@ -20,10 +20,16 @@ const DefaultPath = "results/runs.db"
 
 // Store is an open results database.
 type Store struct {
-	DB       *sql.DB
-	Path     string
+	DB   *sql.DB
+	Path string
+	// real is Path with every symlink followed, fixed when the database is opened: the
+	// artifact folder and stored artifact paths are derived from it (see ArtifactRoot).
+	real     string
 	readOnly bool
-	onClose  []func()
+	// linked is set by UseLinkedRunDirs: its runs' artifacts stay in the databases they were
+	// merged from.
+	linked  bool
+	onClose []func()
 }
 
 // sqliteHeader starts every SQLite 3 database file.
@@ -71,6 +77,7 @@ func openAt(path string, version int) (*Store, error) {
 		}
 		return nil, fmt.Errorf("results: %s: %w", path, err)
 	}
+	s.real = resolveDBPath(path)
 	return s, nil
 }
 
@@ -84,13 +91,11 @@ func OpenReadOnly(path string) (*Store, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("results: %w", err)
 	}
-	// Reading a WAL database needs its -shm file; where it cannot be made (a read-only
-	// folder or file), immutable=1 reads the file as it is: nothing can be writing it then.
-	params := "_busy_timeout=30000&mode=ro"
-	if !dirWritable(filepath.Dir(path)) || unix.Access(path, unix.W_OK) != nil {
-		params += "&immutable=1"
+	query, err := readOnlyQuery(path)
+	if err != nil {
+		return nil, fmt.Errorf("results: %w", err)
 	}
-	dsn, err := fileURI(path, params)
+	dsn, err := fileURI(path, "_busy_timeout=30000&"+query)
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +103,7 @@ func OpenReadOnly(path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("results: open %s: %w", path, err)
 	}
-	s := &Store{DB: db, Path: path, readOnly: true}
+	s := &Store{DB: db, Path: path, real: resolveDBPath(path), readOnly: true}
 	v, err := s.Version()
 	if err != nil {
 		db.Close()
@@ -113,6 +118,43 @@ func OpenReadOnly(path string) (*Store, error) {
 		return nil, fmt.Errorf("results: %s has schema version %d; open it once with a command that writes (runner run) to migrate it to %d", path, v, SchemaVersion)
 	}
 	return s, nil
+}
+
+// readOnlyQuery is the URI query that opens the database at path for reading only, whether
+// it is opened or attached. Reading a WAL database needs its -shm file; where that cannot be
+// made (a read-only folder or file), immutable=1 reads the file as it is: nothing can be
+// writing it then. A read-only database whose -wal holds changes is read through its -shm
+// where that exists, and refused where it does not, since immutable reading would silently
+// leave the changes out.
+func readOnlyQuery(path string) (string, error) {
+	if dirWritable(filepath.Dir(path)) && unix.Access(path, unix.W_OK) == nil {
+		return "mode=ro", nil
+	}
+	if st, err := os.Stat(path + "-wal"); err == nil && st.Size() > 0 {
+		if !exists(path + "-shm") {
+			return "", fmt.Errorf("%s cannot be written, and its write-ahead log %s-wal holds changes that SQLite cannot read without its -shm file; "+
+				"copy it with its -wal file somewhere writable and use the copy", path, path)
+		}
+		return "mode=ro", nil
+	}
+	return "mode=ro&immutable=1", nil
+}
+
+// resolveDBPath is the database file's path with every symlink followed, or path as it is
+// where it cannot be resolved (a database not created yet).
+func resolveDBPath(path string) string {
+	if real, err := filepath.EvalSymlinks(path); err == nil {
+		return real
+	}
+	return path
+}
+
+// realPath is the database file's own path, symlinks followed (see resolveDBPath).
+func (s *Store) realPath() string {
+	if s.real != "" {
+		return s.real
+	}
+	return resolveDBPath(s.Path)
 }
 
 // fileURI turns a file path into a SQLite URI with the given query. Every byte of the path
