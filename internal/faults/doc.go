@@ -19,6 +19,7 @@
 // each one's phase x signal x target cells in a shuffled order; the test logs the hits and
 // misses per cell and fails when a planned cell was never hit.
 //
-//	go test ./internal/faults -faults.n 200 -timeout 60m   # 200 iterations (the default 12 is CI's short run)
-//	go test ./internal/faults -faults.cells 'run record'    # only the matching cells
+//	go test ./internal/faults -faults.n 200 -timeout 60m -v  # 200 iterations (the default is 12)
+//	go test ./internal/faults -faults.every -v               # every cell once (.ci/run)
+//	go test ./internal/faults -faults.cells '^merge'         # only the matching cells
 package faults

@@ -19,6 +19,7 @@ var (
 	iterations = flag.Int("faults.n", 12, "fault-injection iterations (each cell of the plan is visited in turn)")
 	seed       = flag.Uint64("faults.seed", 0, "random seed of the fault plan (0: from the clock)")
 	only       = flag.String("faults.cells", "", "only the cells whose name matches this regular expression")
+	every      = flag.Bool("faults.every", false, "as many iterations as there are cells, so that each is visited once (overrides -faults.n)")
 )
 
 // runnerBin is the runner built once for the suite.
@@ -116,7 +117,11 @@ func TestFaults(t *testing.T) {
 	t.Logf("fault plan seed %d (rerun with -faults.seed %d)", s, s)
 	rng := rand.New(rand.NewPCG(s, 1))
 	su := newSuite(t)
-	plan := planCells(rng, *iterations, *only)
+	n := *iterations
+	if *every {
+		n = -1
+	}
+	plan := planCells(rng, n, *only)
 	tallies := map[string]*tally{}
 	var order []string
 	start := time.Now()
@@ -174,8 +179,8 @@ func TestFaults(t *testing.T) {
 }
 
 // planCells is the plan of n iterations: the scenarios in turn, and within each its cells
-// in a shuffled order, each visited once before any twice, so that n of at least the number
-// of cells hits every cell and every scenario gets its share.
+// in a shuffled order, each visited once before any twice, so that every scenario gets its
+// share, and every cell is visited once n is large enough. n < 0 plans each cell once.
 func planCells(rng *rand.Rand, n int, only string) []cell {
 	re, err := regexp.Compile(only)
 	if err != nil {
@@ -201,6 +206,16 @@ func planCells(rng *rand.Rand, n int, only string) []cell {
 		}
 	}
 	var plan []cell
+	if n < 0 {
+		for i := 0; len(per) > 0; i++ {
+			j := i % len(per)
+			plan = append(plan, per[j][0])
+			if per[j] = per[j][1:]; len(per[j]) == 0 {
+				per = append(per[:j], per[j+1:]...)
+			}
+		}
+		return plan
+	}
 	for i := 0; len(plan) < n && len(per) > 0; i++ {
 		cs := per[i%len(per)]
 		plan = append(plan, cs[(i/len(per))%len(cs)])
