@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -359,6 +360,7 @@ func complete(t *testing.T, name, db string, want map[key]outcome) {
 			t.Fatalf("%s: %s: run %d (seed %d) is still interrupted after recovery", name, db, r.ID, r.Seed)
 		}
 	}
+	noStrays(t, name, db)
 	got := finished(t, db)
 	var missing []string
 	for k, w := range want {
@@ -377,6 +379,28 @@ func complete(t *testing.T, name, db string, want map[key]outcome) {
 		if _, ok := want[k]; !ok {
 			t.Fatalf("%s: %s: a finished run of seed %d (hash %.12s) that the uninterrupted command does not make", name, db, k.seed, k.hash)
 		}
+	}
+}
+
+// noStrays checks that db's artifact folder holds only run folders and its marker: no
+// scratch shards of --jobs, no staging folders of a merge, no temporary files.
+func noStrays(t *testing.T, name, db string) {
+	t.Helper()
+	s, err := results.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := s.ArtifactRoot()
+	s.Close()
+	ents, err := os.ReadDir(root)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	for _, e := range ents {
+		if _, err := strconv.Atoi(e.Name()); (err == nil && e.IsDir()) || e.Name() == ".ddpm-database" {
+			continue
+		}
+		t.Fatalf("%s: %s left in the artifact folder %s after the work completed", name, e.Name(), root)
 	}
 }
 

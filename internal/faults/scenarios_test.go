@@ -95,9 +95,6 @@ var jobsScenario = scenario{
 				}
 				mustRun(t, name, dir, append(args(db), "--jobs", "2", "--resume")...)
 				complete(t, name, db, want)
-				if left := shardsIn(dir); len(left) > 0 {
-					t.Fatalf("%s: scratch shards left after the work completed: %v", name, left)
-				}
 			},
 		}
 	},
@@ -160,9 +157,7 @@ var mergeScenario = scenario{
 				if len(got) != len(want) {
 					t.Fatalf("%s: %d runs after merging again, one uninterrupted merge gives %d", name, len(got), len(want))
 				}
-				if left, _ := filepath.Glob(filepath.Join(dir, "runs", ".merging*")); len(left) > 0 {
-					t.Fatalf("%s: half-merged artifact folders left: %v", name, left)
-				}
+				noStrays(t, name, db)
 				checkArtifacts(t, name, db)
 			},
 		}
