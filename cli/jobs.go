@@ -76,6 +76,7 @@ func runInParallel(c *urfave.Context, n int, jobs []*engine.Job, index []int, to
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
+	defer phase("") // while the signals are still caught
 	resume := c.Bool("resume")
 	var busy map[string]string
 	if resume {

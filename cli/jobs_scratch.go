@@ -135,6 +135,7 @@ func recoverScratch(s *results.Store, errW io.Writer) {
 			phase("jobs.recover")
 			recoverFolder(s, dir, errW)
 			lock.Close()
+			phase("")
 		}
 	}
 }

@@ -4,44 +4,39 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // The phase trace is for the fault-injection suite (internal/faults) only: it aims its
-// signals at a phase with it and proves afterwards, from the process's complete trace,
-// where each signal landed. $DDPM_TRACE_PHASES turns it on:
+// signals at a phase with it and proves from it where each signal landed. The trace only
+// writes: it handles no signal, so a traced process answers signals as an untraced one.
+// $DDPM_TRACE_PHASES turns it on:
 //
 //	DDPM_TRACE_PHASES=1          the lines go to the command's stderr
-//	DDPM_TRACE_PHASES=/abs/dir   each process appends its lines to /abs/dir/PID.trace, so that
-//	                             the trace of a --jobs parent and those of its children stay
-//	                             apart and are complete after a kill, whatever its timing
+//	DDPM_TRACE_PHASES=/abs/dir   each process appends its lines to /abs/dir/PID.trace with
+//	                             one write each, so that the traces of a --jobs parent and of
+//	                             its children stay apart, can be read as they grow, and are
+//	                             complete after a kill, whatever its timing
 //
 // The lines, in the order things happened in the process:
 //
-//	phase: NAME                  NAME began
-//	phase end: NAME              NAME ended (before the next phase begins, or at the end)
-//	phase signalled (SIG): NAME  SIGINT or SIGTERM arrived while NAME was current ("-": none)
+//	phase: NAME       NAME began (the previous phase has ended)
+//	phase end: NAME   NAME ended, before the next phase begins or at the end
 //
 // $DDPM_TRACE_PAUSE=NAME=MS,NAME=MS,... makes the process sleep MS milliseconds right after
 // announcing the start of phase NAME, so that a signal can be aimed into a phase shorter
 // than the scheduler's granularity. It only delays: no result changes, only timings.
 var trace struct {
-	mu        sync.Mutex
-	listening bool
-	dir       string    // the folder of the per-process trace file, if one is open
-	file      *os.File  // that file
-	out       io.Writer // where the lines go
-	cur       string    // the current phase; "" between phases
-	pause     map[string]time.Duration
-	sigs      chan os.Signal // SIGINT and SIGTERM as they arrive, until noted
+	mu    sync.Mutex
+	dir   string    // the folder of the per-process trace file, if one is open
+	file  *os.File  // that file
+	out   io.Writer // where the lines go
+	cur   string    // the current phase; "" between phases
+	pause map[string]time.Duration
 }
 
 // tracePhases returns the phase callback of engine.Options (and of the other commands'
@@ -77,57 +72,12 @@ func tracePhases(w io.Writer) func(string) {
 			trace.pause[name] = time.Duration(n) * time.Millisecond
 		}
 	}
-	if !trace.listening {
-		trace.listening = true
-		listenForSignals()
-	}
 	return setPhase
-}
-
-// listenForSignals says, for each SIGINT or SIGTERM, which phase was current when it
-// arrived. It only observes: the commands' own handlers act on the signals as without it.
-// (A signal that comes when no command handles it, as the process exits, is then noted
-// instead of ending the process.)
-//
-// Nothing waits on the channel: a waiting receiver would take the signal at once and might
-// run only after the command has answered it with a new phase. A signal stays in the
-// channel until setPhase or the poll below notes it, under trace.mu, so the phase it is
-// noted in is the one it arrived in.
-func listenForSignals() {
-	trace.sigs = make(chan os.Signal, 4)
-	signal.Notify(trace.sigs, os.Interrupt, syscall.SIGTERM)
-	go func() {
-		for range time.Tick(time.Millisecond) {
-			trace.mu.Lock()
-			noteSignals()
-			trace.mu.Unlock()
-		}
-	}()
-}
-
-// noteSignals writes a line for each signal not yet noted, in the current phase; trace.mu
-// is held.
-func noteSignals() {
-	for {
-		select {
-		case sig := <-trace.sigs:
-			cur := trace.cur
-			if cur == "" {
-				cur = "-"
-			}
-			fmt.Fprintf(trace.out, "phase signalled (%s): %s\n", unix.SignalName(sig.(syscall.Signal)), cur)
-		default:
-			return
-		}
-	}
 }
 
 // setPhase ends the current phase and begins name ("" for none).
 func setPhase(name string) {
 	trace.mu.Lock()
-	// A signal not yet noted arrived in the phase that is ending: a command that changes its
-	// phase in answer to a signal must not have it noted in the phase it answers with.
-	noteSignals()
 	if trace.cur != "" {
 		fmt.Fprintf(trace.out, "phase end: %s\n", trace.cur)
 	}

@@ -96,47 +96,52 @@ func fire(t *testing.T, dir string, args []string, a aim) landing {
 		t.Fatal(err)
 	}
 	pid := cmd.Process.Pid
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	tr := &traceReader{path: filepath.Join(traceDir, strconv.Itoa(pid)+".trace")}
-
 	var waitErr error
-	exited, fired := false, false
-	sentIn := 0 // the occurrence of the phase that the signal was sent in, at the earliest
-	deadline := time.Now().Add(reachLimit)
-	for !exited && !fired {
+	done := make(chan struct{})
+	go func() { waitErr = cmd.Wait(); close(done) }()
+	ended := func() bool {
 		select {
-		case waitErr = <-done:
-			exited = true
-			continue
+		case <-done:
+			return true
 		default:
+			return false
 		}
+	}
+	tr := &traceReader{path: filepath.Join(traceDir, strconv.Itoa(pid)+".trace")}
+	fail := func(format string, v ...any) {
+		t.Helper()
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		<-done
+		t.Fatalf("%v: %s; trace:\n%s\noutput:\n%s", args, fmt.Sprintf(format, v...), tr.text(), out.String())
+	}
+
+	var sh shot
+	fired := false
+	deadline := time.Now().Add(reachLimit)
+	for !fired && !ended() {
 		if k := tr.starts(a.phase); k >= a.nth {
-			sentIn = k
+			sh.k = k
 			time.Sleep(a.delay)
 			if a.group {
 				_ = syscall.Kill(-pid, a.sig)
 			} else {
 				_ = syscall.Kill(pid, a.sig)
 			}
+			// What holds now held when the signal was sent.
+			sh.after = tr.lines()
+			sh.alive = !ended() && alive(pid)
 			fired = true
 			break
 		}
 		if time.Now().After(deadline) {
-			_ = syscall.Kill(-pid, syscall.SIGKILL)
-			<-done
-			t.Fatalf("%v: phase %s#%d not reached in %v; trace:\n%s\noutput:\n%s", args, a.phase, a.nth, reachLimit, tr.text(), out.String())
+			fail("phase %s#%d not reached in %v", a.phase, a.nth, reachLimit)
 		}
 		time.Sleep(pollEvery)
 	}
-	if !exited {
-		select {
-		case waitErr = <-done:
-		case <-time.After(endLimit):
-			_ = syscall.Kill(-pid, syscall.SIGKILL)
-			<-done
-			t.Fatalf("%v: still running %v after %v; trace:\n%s\noutput:\n%s", args, endLimit, a, tr.text(), out.String())
-		}
+	select {
+	case <-done:
+	case <-time.After(endLimit):
+		fail("still running %v after %v", endLimit, a)
 	}
 	if err := waitGroup(pid, traceDir, endLimit); err != nil {
 		t.Fatalf("%v after %v: %v; trace:\n%s\noutput:\n%s", args, a, err, tr.text(), out.String())
@@ -150,7 +155,7 @@ func fire(t *testing.T, dir string, args []string, a aim) landing {
 		t.Fatalf("%v: %v", args, err)
 	}
 	l := landing{trace: lines, output: out.String(), exit: exitText(ws)}
-	l.hit, l.why = judge(lines, a, sentIn, ws)
+	l.hit, l.why = judge(a, sh, ws)
 	return l
 }
 
@@ -175,68 +180,54 @@ func exitText(ws syscall.WaitStatus) string {
 	return fmt.Sprintf("exit %d", ws.ExitStatus())
 }
 
-// judge says whether the fault of a provably landed in its phase, from the complete trace of
-// the command's process and how it ended. The signal was sent once the trace showed the
-// sentIn-th start of the phase (sentIn >= a.nth):
-//   - SIGINT and SIGTERM: the runner's observing handler saw the signal while that same
-//     occurrence of the phase was current ("phase signalled (SIG): NAME"). The signal arrived
-//     after the occurrence began (it was sent after) and before the handler saw it, within
-//     the occurrence, so it arrived inside it;
-//   - SIGKILL: the process died by it, and the trace ends inside the aimed phase: its last
-//     line is that phase's (nth or later) start, with no end after it.
-//
-// A signal sent after the process had ended, or after the phase had ended, is a miss.
-func judge(lines []string, a aim, sentIn int, ws syscall.WaitStatus) (bool, string) {
-	starts := 0
-	last := ""
-	for _, l := range lines {
-		switch {
-		case l == "phase: "+a.phase:
+// shot is what the suite knew of the process around the moment it sent a signal.
+type shot struct {
+	k     int      // the phase's start it had seen in the trace (k >= nth), before sending
+	after []string // the trace, read after sending
+	alive bool     // the process had not ended, seen after sending
+}
+
+// judge says whether the fault of a provably landed in its phase: the trace read after the
+// signal was sent still ends with the start of the same occurrence of the phase (every
+// other line comes after a phase's end), and the process had not ended then, or died of the
+// signal itself. Both were true when the signal was sent, which came after that start. A
+// SIGKILL that landed must also have killed the process. A signal sent after the process
+// or the phase had ended is a miss, and so is one sent so close to the phase's end that the
+// end was written before the trace could be read again.
+func judge(a aim, s shot, ws syscall.WaitStatus) (bool, string) {
+	last, starts := "", 0
+	for _, l := range s.after {
+		if l == "phase: "+a.phase {
 			starts++
-		case strings.HasPrefix(l, "phase signalled ("):
-			sig, cur, ok := strings.Cut(strings.TrimPrefix(l, "phase signalled ("), "): ")
-			if !ok || sig != sigName(a.sig) || a.sig == syscall.SIGKILL {
-				return false, "unexpected line: " + l
-			}
-			if cur != a.phase {
-				return false, "signalled in phase " + cur
-			}
-			if starts != sentIn || starts < a.nth {
-				return false, fmt.Sprintf("signalled in %s#%d, sent in #%d, aimed at #%d", cur, starts, sentIn, a.nth)
-			}
-			return true, ""
 		}
-		if strings.HasPrefix(l, "phase") {
-			last = l
-		}
+		last = l
 	}
-	if a.sig != syscall.SIGKILL {
-		return false, "no signal seen by the handler (" + exitText(ws) + ", last trace line " + strconv.Quote(last) + ")"
+	if last != "phase: "+a.phase || starts != s.k {
+		return false, fmt.Sprintf("sent after %s#%d began, read back at %q (%s#%d)", a.phase, s.k, last, a.phase, starts)
 	}
-	if !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		return false, exitText(ws) + ": the process was not killed (last trace line " + strconv.Quote(last) + ")"
+	bySignal := ws.Signaled() && ws.Signal() == a.sig
+	if !s.alive && !bySignal {
+		return false, "the process had ended (" + exitText(ws) + ")"
 	}
-	if last != "phase: "+a.phase {
-		return false, "killed after " + strconv.Quote(last)
-	}
-	if starts < a.nth {
-		return false, fmt.Sprintf("killed in %s#%d, aimed at #%d", a.phase, starts, a.nth)
+	if a.sig == syscall.SIGKILL && !bySignal {
+		return false, exitText(ws) + ": the process was not killed"
 	}
 	return true, ""
 }
 
 // traceReader follows a process's trace file as it grows.
 type traceReader struct {
-	path string
-	buf  []byte
-	n    int // complete lines in buf already counted
-	seen map[string]int
+	path  string
+	buf   []byte   // what was read
+	all   []string // its complete lines
+	n     int      // the bytes of buf in all
+	count map[string]int
 }
 
 // starts reads what was added and returns how many times phase has started so far.
 func (r *traceReader) starts(phase string) int {
 	r.read()
-	return r.seen["phase: "+phase]
+	return r.count["phase: "+phase]
 }
 
 func (r *traceReader) read() {
@@ -250,27 +241,25 @@ func (r *traceReader) read() {
 	}
 	more, _ := io.ReadAll(f)
 	r.buf = append(r.buf, more...)
-	if r.seen == nil {
-		r.seen = map[string]int{}
+	if r.count == nil {
+		r.count = map[string]int{}
 	}
 	for {
 		i := bytes.IndexByte(r.buf[r.n:], '\n')
 		if i < 0 {
 			break
 		}
-		r.seen[string(r.buf[r.n:r.n+i])]++
+		line := string(r.buf[r.n : r.n+i])
+		r.all = append(r.all, line)
+		r.count[line]++
 		r.n += i + 1
 	}
 }
 
-// lines is the complete trace; call it once the process has ended.
+// lines reads what was added and returns the complete lines so far.
 func (r *traceReader) lines() []string {
 	r.read()
-	s := strings.TrimSuffix(string(r.buf[:r.n]), "\n")
-	if s == "" {
-		return nil
-	}
-	return strings.Split(s, "\n")
+	return append([]string(nil), r.all...)
 }
 
 func (r *traceReader) text() string {

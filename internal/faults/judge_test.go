@@ -5,57 +5,50 @@ import (
 	"testing"
 )
 
-// TestJudge pins how a fault is judged from a trace: only a signal that provably landed in
-// the aimed phase counts; one that came after the process or the phase had ended is a miss.
+// TestJudge pins how a fault is judged: only a signal that provably landed in the aimed
+// phase counts; one that came after the process or the phase had ended is a miss.
 func TestJudge(t *testing.T) {
 	const (
 		exit0  = syscall.WaitStatus(0)
 		exit1  = syscall.WaitStatus(1 << 8)
 		killed = syscall.WaitStatus(syscall.SIGKILL)
+		termed = syscall.WaitStatus(syscall.SIGTERM)
 	)
 	whole := []string{"phase: train", "phase end: train", "phase: metric.nll", "phase end: metric.nll", "phase: record", "phase end: record"}
+	inNLL := []string{"phase: train", "phase end: train", "phase: metric.nll"}
+	ckpt3 := []string{"phase: checkpoint", "phase end: checkpoint", "phase: train", "phase end: train", "phase: checkpoint",
+		"phase end: checkpoint", "phase: train", "phase end: train", "phase: checkpoint"}
+	nll := aim{phase: "metric.nll", nth: 1, sig: syscall.SIGKILL}
 	cases := []struct {
-		name   string
-		trace  []string
-		a      aim
-		sentIn int // 0: the aimed occurrence
-		ws     syscall.WaitStatus
-		hit    bool
+		name string
+		a    aim
+		s    shot
+		ws   syscall.WaitStatus
+		hit  bool
 	}{
 		// The finding: SIGKILL sent to a process that had already exited counted as a pass.
-		{"kill after the process exited", whole, aim{phase: "metric.nll", nth: 1, sig: syscall.SIGKILL}, 0, exit0, false},
-		{"kill after the phase ended", []string{"phase: train", "phase end: train", "phase: metric.nll", "phase end: metric.nll", "phase: record"},
-			aim{phase: "metric.nll", nth: 1, sig: syscall.SIGKILL}, 0, killed, false},
-		{"kill after the end of the last phase", whole, aim{phase: "record", nth: 1, sig: syscall.SIGKILL}, 0, killed, false},
-		{"kill inside the phase", []string{"phase: train", "phase end: train", "phase: metric.nll"},
-			aim{phase: "metric.nll", nth: 1, sig: syscall.SIGKILL}, 0, killed, true},
-		{"kill inside an earlier occurrence", []string{"phase: checkpoint"},
-			aim{phase: "checkpoint", nth: 2, sig: syscall.SIGKILL}, 0, killed, false},
-		{"kill inside a later occurrence", []string{"phase: checkpoint", "phase end: checkpoint", "phase: checkpoint", "phase end: checkpoint", "phase: checkpoint"},
-			aim{phase: "checkpoint", nth: 2, sig: syscall.SIGKILL}, 0, killed, true},
-		{"kill that did not kill", []string{"phase: train"}, aim{phase: "train", nth: 1, sig: syscall.SIGKILL}, 0, exit1, false},
-		{"term seen in the phase", []string{"phase: train", "phase end: train", "phase: sample", "phase signalled (SIGTERM): sample", "phase end: sample"},
-			aim{phase: "sample", nth: 1, sig: syscall.SIGTERM}, 0, exit1, true},
-		{"term seen in another phase", []string{"phase: train", "phase end: train", "phase: sample", "phase end: sample", "phase: record", "phase signalled (SIGTERM): record"},
-			aim{phase: "sample", nth: 1, sig: syscall.SIGTERM}, 0, exit0, false},
-		{"int seen between phases", append(whole[:len(whole):len(whole)], "phase signalled (SIGINT): -"),
-			aim{phase: "record", nth: 1, sig: syscall.SIGINT}, 0, exit0, false},
-		{"int never seen", whole, aim{phase: "record", nth: 1, sig: syscall.SIGINT}, 0, exit0, false},
-		{"term seen in a later occurrence than it was sent in",
-			[]string{"phase: checkpoint", "phase end: checkpoint", "phase: train", "phase end: train", "phase: checkpoint", "phase signalled (SIGTERM): checkpoint"},
-			aim{phase: "checkpoint", nth: 1, sig: syscall.SIGTERM}, 1, exit1, false},
-		{"term seen in the occurrence it was sent in",
-			[]string{"phase: checkpoint", "phase end: checkpoint", "phase: train", "phase end: train", "phase: checkpoint", "phase signalled (SIGTERM): checkpoint"},
-			aim{phase: "checkpoint", nth: 1, sig: syscall.SIGTERM}, 2, exit1, true},
-		{"another signal seen", []string{"phase: train", "phase signalled (SIGINT): train"}, aim{phase: "train", nth: 1, sig: syscall.SIGTERM}, 0, exit1, false},
+		{"kill after the process exited", nll, shot{k: 1, after: whole}, exit0, false},
+		{"kill after the phase ended", nll, shot{k: 1, after: append(inNLL, "phase end: metric.nll", "phase: record")}, killed, false},
+		{"kill after the end of the last phase", aim{phase: "record", nth: 1, sig: syscall.SIGKILL}, shot{k: 1, after: whole}, killed, false},
+		{"kill inside the phase", nll, shot{k: 1, after: inNLL, alive: true}, killed, true},
+		{"kill inside the phase, the process gone when looked at", nll, shot{k: 1, after: inNLL}, killed, true},
+		{"kill that did not kill", nll, shot{k: 1, after: inNLL, alive: true}, exit1, false},
+		// A process that ended inside a phase without ending it (a crash) was not alive.
+		{"kill after a crash inside the phase", nll, shot{k: 1, after: inNLL}, exit1, false},
+		{"kill in a later occurrence than it was sent in", aim{phase: "checkpoint", nth: 2, sig: syscall.SIGKILL},
+			shot{k: 2, after: ckpt3, alive: true}, killed, false},
+		{"kill in the occurrence it was sent in", aim{phase: "checkpoint", nth: 2, sig: syscall.SIGKILL},
+			shot{k: 3, after: ckpt3, alive: true}, killed, true},
+		{"term inside the phase", aim{phase: "metric.nll", nth: 1, sig: syscall.SIGTERM}, shot{k: 1, after: inNLL, alive: true}, exit1, true},
+		{"term inside the phase, handled at once", aim{phase: "metric.nll", nth: 1, sig: syscall.SIGTERM}, shot{k: 1, after: inNLL}, exit1, false},
+		{"term that killed inside the phase", aim{phase: "metric.nll", nth: 1, sig: syscall.SIGTERM}, shot{k: 1, after: inNLL}, termed, true},
+		{"term after the phase ended", aim{phase: "metric.nll", nth: 1, sig: syscall.SIGTERM},
+			shot{k: 1, after: append(inNLL, "phase end: metric.nll"), alive: true}, exit1, false},
+		{"int after the process exited", aim{phase: "record", nth: 1, sig: syscall.SIGINT}, shot{k: 1, after: whole}, exit0, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			sent := c.sentIn
-			if sent == 0 {
-				sent = c.a.nth
-			}
-			hit, why := judge(c.trace, c.a, sent, c.ws)
+			hit, why := judge(c.a, c.s, c.ws)
 			if hit != c.hit {
 				t.Errorf("judge = %v (%s), want %v", hit, why, c.hit)
 			}

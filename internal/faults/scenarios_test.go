@@ -15,23 +15,23 @@ import (
 )
 
 // scenarios are the commands under faults, visited in turn by the plan.
-var scenarios = []scenario{runScenario, jobsScenario, mergeScenario, rerunScenario, sampleScenario}
+var scenarios = []scenario{runScenario, jobsScenario, jobsRecoverScenario, mergeScenario, rerunScenario, sampleScenario}
 
 var signals = []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGKILL}
 
 // evalPhases are the phases after training: those of a run and of a sample run alike.
 var evalPhases = []phase{
-	{"sample", 1, 15 * time.Millisecond},
-	{"metric.nll", 1, 10 * time.Millisecond},
-	{"metric.frechet", 1, 2 * time.Millisecond},
-	{"record", 1, time.Millisecond},
+	{"sample", 1, 15 * time.Millisecond, true},
+	{"metric.nll", 1, 10 * time.Millisecond, true},
+	{"metric.frechet", 1, 2 * time.Millisecond, false},
+	{"record", 1, time.Millisecond, false},
 }
 
 // trainPhases are a training run's own phases; the second checkpoint has one before it to
 // fall back to.
 var trainPhases = []phase{
-	{"train", 1, 200 * time.Millisecond},
-	{"checkpoint", 2, 2 * time.Millisecond},
+	{"train", 1, 200 * time.Millisecond, true},
+	{"checkpoint", 2, 2 * time.Millisecond, true},
 }
 
 // runScenario is `runner run` of one trial: a fault in any phase of a run, then `run
@@ -69,9 +69,9 @@ var runScenario = scenario{
 var jobsScenario = scenario{
 	name: "jobs",
 	phases: []phase{
-		{"jobs.start", 1, 400 * time.Millisecond},
-		{"jobs.merge", 1, 2 * time.Millisecond},
-		{"jobs.cleanup", 1, time.Millisecond},
+		{"jobs.start", 1, 400 * time.Millisecond, true},
+		{"jobs.merge", 1, 2 * time.Millisecond, false},
+		{"jobs.cleanup", 1, time.Millisecond, false},
 	},
 	signals: signals,
 	groups:  []bool{false, true},
@@ -100,6 +100,47 @@ var jobsScenario = scenario{
 	},
 }
 
+// jobsRecoverScenario is a fault in the recovery of a `runner run --jobs 2` killed with its
+// children (kill -9 to the group while they train): the next command that runs trials on
+// the database merges the scratch folder that run left (phase jobs.recover), here `run
+// --jobs 2 --resume`. Whatever the fault, the same command again completes the work.
+var jobsRecoverScenario = scenario{
+	name:    "jobs-recover",
+	phases:  []phase{{"jobs.recover", 1, 3 * time.Millisecond, true}},
+	signals: signals,
+	groups:  []bool{false},
+	newCase: func(t *testing.T, s *suite, rng *rand.Rand) *faultCase {
+		args := func(db string) []string {
+			return []string{"run", "-q", s.specPath, "--db", db, "--set", "seeds=[0,1]", "--jobs", "2"}
+		}
+		want := finished(t, s.reference(t, "run seeds 0 1", nil, func(db string) []string {
+			return []string{"run", "-q", s.specPath, "--db", db, "--set", "seeds=[0,1]"}
+		}))
+		return &faultCase{
+			label: "seeds 0 1",
+			prepare: func(t *testing.T, dir string) []string {
+				db := filepath.Join(dir, "runs.db")
+				pre := filepath.Join(dir, "killed")
+				l := fire(t, pre, args(db), aim{phase: "jobs.start", nth: 1, sig: syscall.SIGKILL, group: true, delay: 150 * time.Millisecond})
+				if !l.hit || len(shardsIn(dir)) == 0 {
+					t.Fatalf("killing run --jobs with its children left no scratch folder (%s, %s):\n%s", l.exit, l.why, l.output)
+				}
+				os.RemoveAll(pre)
+				return append(args(db), "--resume")
+			},
+			check: func(t *testing.T, name, dir string, l landing) {
+				db := filepath.Join(dir, "runs.db")
+				checkStore(t, name, db)
+				for _, sh := range shardsIn(dir) {
+					checkStore(t, name, sh)
+				}
+				mustRun(t, name, dir, append(args(db), "--resume")...)
+				complete(t, name, db, want)
+			},
+		}
+	},
+}
+
 // shardsIn lists the scratch shards of --jobs left in dir's database's artifact folder.
 func shardsIn(dir string) []string {
 	dbs, _ := filepath.Glob(filepath.Join(dir, "runs", ".jobs*", "*.db"))
@@ -113,11 +154,11 @@ func shardsIn(dir string) []string {
 var mergeScenario = scenario{
 	name: "merge",
 	phases: []phase{
-		{"merge.checking", 1, 2 * time.Millisecond},
-		{"merge.copying", 1, 5 * time.Millisecond},
-		{"merge.inserting", 1, 2 * time.Millisecond},
-		{"merge.renaming", 1, time.Millisecond},
-		{"merge.cleaning", 1, time.Millisecond},
+		{"merge.checking", 1, 2 * time.Millisecond, true},
+		{"merge.copying", 1, 5 * time.Millisecond, true},
+		{"merge.inserting", 1, 2 * time.Millisecond, false},
+		{"merge.renaming", 1, time.Millisecond, false},
+		{"merge.cleaning", 1, time.Millisecond, false},
 	},
 	signals: signals,
 	groups:  []bool{false},
@@ -170,7 +211,7 @@ var mergeScenario = scenario{
 // command again) finishes it with the verdict "identical" and the original's numbers.
 var rerunScenario = scenario{
 	name:    "rerun",
-	phases:  append(append(append([]phase{}, trainPhases...), evalPhases...), phase{"verify", 1, time.Millisecond}),
+	phases:  append(append(append([]phase{}, trainPhases...), evalPhases...), phase{"verify", 1, time.Millisecond, false}),
 	signals: signals,
 	groups:  []bool{false},
 	newCase: func(t *testing.T, s *suite, rng *rand.Rand) *faultCase {
@@ -205,7 +246,7 @@ var rerunScenario = scenario{
 // numbers of an uninterrupted sample run.
 var sampleScenario = scenario{
 	name:    "sample",
-	phases:  append([]phase{{"copy", 1, time.Millisecond}}, evalPhases...),
+	phases:  append([]phase{{"copy", 1, time.Millisecond, true}}, evalPhases...),
 	signals: signals,
 	groups:  []bool{false},
 	newCase: func(t *testing.T, s *suite, rng *rand.Rand) *faultCase {
