@@ -1,22 +1,15 @@
 package cli
 
 import (
-	"bufio"
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
-	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
-	"time"
 
 	urfave "github.com/urfave/cli/v2"
 
@@ -77,28 +70,9 @@ func runInParallel(c *urfave.Context, n int, jobs []*engine.Job, index []int, to
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 	defer phase("") // while the signals are still caught
-	resume := c.Bool("resume")
-	var busy map[string]string
-	if resume {
-		busy = scratchTrials(store)
-	}
-	var tasks []*jobTask
-	for i, job := range jobs {
-		t := &jobTask{k: index[i], label: trialLabel(index[i], total), job: job}
-		if resume {
-			var note bytes.Buffer
-			prior, skip, err := resumeTarget(&note, store, busy, job)
-			if err != nil {
-				fmt.Fprintf(errW, "trial %s: %s seed %d%s\n", t.label, report.TerminalText(job.Trial.Spec), job.Trial.Seed, report.TerminalText(sweepLabel(job.Trial)))
-				return err
-			}
-			if skip {
-				fmt.Fprintf(errW, "trial %s: %s seed %d%s\n%s", t.label, report.TerminalText(job.Trial.Spec), job.Trial.Seed, report.TerminalText(sweepLabel(job.Trial)), note.Bytes())
-				continue
-			}
-			t.prior = prior
-		}
-		tasks = append(tasks, t)
+	tasks, err := jobTasks(errW, store, c.Bool("resume"), jobs, index, total)
+	if err != nil {
+		return err
 	}
 	if len(tasks) == 0 {
 		return nil
@@ -114,113 +88,126 @@ func runInParallel(c *urfave.Context, n int, jobs []*engine.Job, index []int, to
 	defer sc.release()
 
 	g := &childGroup{running: map[*exec.Cmd]bool{}}
-	watching := make(chan struct{})
-	defer close(watching)
-	go func() {
-		for {
-			select {
-			case sig := <-sigs:
-				g.stop(sig)
-				phase("jobs.wait")
-			case <-watching:
-				return
-			}
-		}
-	}()
-	procs := max(1, runtime.NumCPU()/n)
-	sem := make(chan struct{}, n)
-	var wg sync.WaitGroup
-	phase("jobs.start")
-	for _, t := range tasks {
-		args := []string{"run", "-q", "--trial", strconv.Itoa(t.k + 1)}
-		if t.prior != nil {
-			args = append(args, "--resume", "--db", c.String("db"))
-		} else {
-			t.shard = filepath.Join(sc.dir, "trial-"+strconv.Itoa(t.k+1)+".db")
-			args = append(args, "--db", t.shard)
-		}
-		if b := c.String("backend"); b != "" {
-			args = append(args, "--backend", b)
-		}
-		for _, s := range c.StringSlice("set") {
-			args = append(args, "--set", s)
-		}
-		if !c.Bool("fast-matmul") {
-			args = append(args, "--fast-matmul=false")
-		}
-		args = append(args, c.Args().Slice()...)
-		wg.Add(1)
-		go func(t *jobTask) {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			cmd := exec.Command(self, args...)
-			cmd.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(procs), jobsParentEnv+"="+strconv.Itoa(os.Getpid()))
-			cmd.SysProcAttr = childProcAttr()
-			// The child holds the scratch folder's lock too, so that the folder counts as in
-			// use until the last process of the group has ended.
-			cmd.ExtraFiles = []*os.File{sc.lock}
-			g.run(t, cmd, errW, phase)
-		}(t)
-	}
-	wg.Wait()
+	stopForwarding := g.forward(sigs, phase)
+	defer stopForwarding()
+	g.runAll(c, self, n, tasks, sc, errW, phase)
 
-	failed, notStarted := 0, 0
-	var interrupted []string
-	keep := false
+	o := gatherJobs(store, tasks, n, errW, phase)
+	o.settleScratch(sc, errW, phase)
+	return o.exitError(g.signal(), len(jobs))
+}
+
+// jobTasks makes the tasks of the selected trials. With --resume, what runs is decided as
+// the sequential path decides it (see resumeTarget): a trial that needs no work is left out
+// (said on errW), and one whose interrupted run is to be continued gets that run as prior.
+func jobTasks(errW io.Writer, store *results.Store, resume bool, jobs []*engine.Job, index []int, total int) ([]*jobTask, error) {
+	var busy map[string]string
+	if resume {
+		busy = scratchTrials(store)
+	}
+	var tasks []*jobTask
+	for i, job := range jobs {
+		t := &jobTask{k: index[i], label: trialLabel(index[i], total), job: job}
+		if resume {
+			var note bytes.Buffer
+			prior, skip, err := resumeTarget(&note, store, busy, job)
+			if err != nil {
+				fmt.Fprintf(errW, "trial %s: %s seed %d%s\n", t.label, report.TerminalText(job.Trial.Spec), job.Trial.Seed, report.TerminalText(sweepLabel(job.Trial)))
+				return nil, err
+			}
+			if skip {
+				fmt.Fprintf(errW, "trial %s: %s seed %d%s\n%s", t.label, report.TerminalText(job.Trial.Spec), job.Trial.Seed, report.TerminalText(sweepLabel(job.Trial)), note.Bytes())
+				continue
+			}
+			t.prior = prior
+		}
+		tasks = append(tasks, t)
+	}
+	return tasks, nil
+}
+
+// jobsOutcome is what the children of one runner run --jobs came to, as the parent reports
+// it once all of them have ended.
+type jobsOutcome struct {
+	failed, notStarted int
+	interrupted        []string // the ids, in the main database, of the runs left interrupted
+	keep               bool     // the scratch folder holds what could not be merged
+}
+
+// gatherJobs reports each task's runs in trial order: a run continued in the main database
+// is read from there, and a shard is merged into it. A task whose child did not start, or
+// whose run did not finish, counts as failed.
+func gatherJobs(store *results.Store, tasks []*jobTask, n int, errW io.Writer, phase func(string)) *jobsOutcome {
+	o := &jobsOutcome{}
 	for _, t := range tasks {
-		label := t.label
 		if !t.started {
-			notStarted++
-			failed++
+			o.notStarted++
+			o.failed++
 			continue
 		}
 		var status string
 		if t.prior != nil {
-			// The child continued the run in the main database itself.
-			r, err := store.Run(t.prior.ID)
-			if err != nil {
-				fmt.Fprintf(errW, "trial %s: run %d: %v\n", label, t.prior.ID, err)
-				failed++
-				continue
-			}
-			status = r.Status
-			fmt.Fprintf(errW, "trial %s: run %d: %s%s\n", label, r.ID, r.Status, runErrSuffix(r))
-			if status == results.StatusInterrupted {
-				interrupted = append(interrupted, strconv.FormatInt(r.ID, 10))
-			}
+			status = o.resumed(store, t, errW)
 		} else {
-			phase("jobs.merge")
-			res, err := mergeShard(store, t.shard, fmt.Sprintf("runner run --jobs %d (trial %d)", n, t.k+1))
-			if err != nil {
-				fmt.Fprintf(errW, "error: %v\n", err)
-				keep = true
-				failed++
-				continue
-			}
-			if len(res.Skipped) > 0 {
-				keep = true
-			}
-			for sid, id := range res.IDs {
-				r, err := store.Run(id)
-				if err != nil {
-					continue
-				}
-				status = r.Status
-				fmt.Fprintf(errW, "trial %s: run %d (shard run %d): %s%s\n", label, id, sid, r.Status, runErrSuffix(r))
-				if status == results.StatusInterrupted {
-					interrupted = append(interrupted, strconv.FormatInt(id, 10))
-				}
-			}
-			if len(res.IDs) == 0 {
-				fmt.Fprintf(errW, "trial %s: no run was recorded (%s)\n", label, exitText(t.code))
-			}
+			status = o.merged(store, t, n, errW, phase)
 		}
 		if status != results.StatusFinished {
-			failed++
+			o.failed++
 		}
 	}
-	if keep {
+	return o
+}
+
+// resumed reports the run that t's child continued in the main database itself, and
+// returns its status ("" when it cannot be read).
+func (o *jobsOutcome) resumed(store *results.Store, t *jobTask, errW io.Writer) string {
+	r, err := store.Run(t.prior.ID)
+	if err != nil {
+		fmt.Fprintf(errW, "trial %s: run %d: %v\n", t.label, t.prior.ID, err)
+		return ""
+	}
+	fmt.Fprintf(errW, "trial %s: run %d: %s%s\n", t.label, r.ID, r.Status, runErrSuffix(r))
+	if r.Status == results.StatusInterrupted {
+		o.interrupted = append(o.interrupted, strconv.FormatInt(r.ID, 10))
+	}
+	return r.Status
+}
+
+// merged merges t's shard into the main database and reports the runs it brought; it
+// returns the status of the last of them reported ("" when there is none).
+func (o *jobsOutcome) merged(store *results.Store, t *jobTask, n int, errW io.Writer, phase func(string)) string {
+	phase("jobs.merge")
+	res, err := mergeShard(store, t.shard, fmt.Sprintf("runner run --jobs %d (trial %d)", n, t.k+1))
+	if err != nil {
+		fmt.Fprintf(errW, "error: %v\n", err)
+		o.keep = true
+		return ""
+	}
+	if len(res.Skipped) > 0 {
+		o.keep = true
+	}
+	status := ""
+	for sid, id := range res.IDs {
+		r, err := store.Run(id)
+		if err != nil {
+			continue
+		}
+		status = r.Status
+		fmt.Fprintf(errW, "trial %s: run %d (shard run %d): %s%s\n", t.label, id, sid, r.Status, runErrSuffix(r))
+		if status == results.StatusInterrupted {
+			o.interrupted = append(o.interrupted, strconv.FormatInt(id, 10))
+		}
+	}
+	if len(res.IDs) == 0 {
+		fmt.Fprintf(errW, "trial %s: no run was recorded (%s)\n", t.label, exitText(t.code))
+	}
+	return status
+}
+
+// settleScratch removes the scratch folder, unless it holds what could not be merged: then
+// it is kept (said on errW) for the next runner run on this database to merge.
+func (o *jobsOutcome) settleScratch(sc *scratch, errW io.Writer, phase func(string)) {
+	if o.keep {
 		fmt.Fprintf(errW, "note: the scratch folder %s is kept; the next `runner run` on this database merges what it holds\n", report.TerminalText(sc.dir))
 	} else {
 		phase("jobs.cleanup")
@@ -228,18 +215,23 @@ func runInParallel(c *urfave.Context, n int, jobs []*engine.Job, index []int, to
 			fmt.Fprintf(errW, "warning: removing the scratch folder: %v\n", err)
 		}
 	}
-	if sig := g.signal(); sig != nil {
+}
+
+// exitError is how runner run --jobs ends: stopped by sig (naming the runs to continue with
+// --resume), with the count of the trials that did not finish, or nil.
+func (o *jobsOutcome) exitError(sig os.Signal, trials int) error {
+	if sig != nil {
 		msg := fmt.Sprintf("stopped by a signal (%v)", sig)
-		if len(interrupted) > 0 {
-			msg = fmt.Sprintf("interrupted: run(s) %s checkpointed; continue them with the same command and --resume", strings.Join(interrupted, ", "))
+		if len(o.interrupted) > 0 {
+			msg = fmt.Sprintf("interrupted: run(s) %s checkpointed; continue them with the same command and --resume", strings.Join(o.interrupted, ", "))
 		}
-		if notStarted > 0 {
-			msg += fmt.Sprintf("; %d trial(s) not started", notStarted)
+		if o.notStarted > 0 {
+			msg += fmt.Sprintf("; %d trial(s) not started", o.notStarted)
 		}
 		return urfave.Exit(msg, exitRunFail)
 	}
-	if failed > 0 {
-		return urfave.Exit(fmt.Sprintf("%d of %d trials did not finish", failed, len(jobs)), exitRunFail)
+	if o.failed > 0 {
+		return urfave.Exit(fmt.Sprintf("%d of %d trials did not finish", o.failed, trials), exitRunFail)
 	}
 	return nil
 }
@@ -264,134 +256,6 @@ func mergeShard(store *results.Store, shard, origin string) (results.MergeResult
 		return results.MergeResult{}, fmt.Errorf("%s: %w", shard, err)
 	}
 	return store.Merge(shard, results.MergeOptions{Origin: origin})
-}
-
-// childGroup is the children of one runner run --jobs: once a signal has stopped the group,
-// no child starts, and the signal goes to every child running.
-type childGroup struct {
-	mu      sync.Mutex
-	stopped os.Signal
-	running map[*exec.Cmd]bool
-}
-
-// shardLine matches the lines of a shard child's output that name runs by their ids in the
-// shard, which are not the ids the runs get in the main database: the parent prints those.
-var shardLine = regexp.MustCompile(`^(run \d+: |runner: (interrupted: run \d+ |stopped by signal after run \d+ ))`)
-
-// run starts t's child (unless the group was stopped), passes its phase lines on as they
-// come, and keeps its other output lines to print when it has ended.
-func (g *childGroup) run(t *jobTask, cmd *exec.Cmd, w io.Writer, phase func(string)) {
-	// Pdeathsig fires when the thread that started the child ends, not only the process:
-	// the thread stays this goroutine's until the child has been waited for.
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	t.code = -1
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		fmt.Fprintf(w, "trial %s: %v\n", t.label, err)
-		return
-	}
-	g.mu.Lock()
-	if g.stopped != nil {
-		g.mu.Unlock()
-		return
-	}
-	err = cmd.Start()
-	if err == nil {
-		g.running[cmd] = true
-		t.started = true
-	}
-	g.mu.Unlock()
-	if err != nil {
-		fmt.Fprintf(w, "trial %s: %v\n", t.label, err)
-		return
-	}
-	var out bytes.Buffer
-	sc := bufio.NewScanner(stderr)
-	sc.Buffer(make([]byte, 64*1024), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if name, ok := strings.CutPrefix(line, "phase: "); ok {
-			phase("jobs.child." + name)
-			continue
-		}
-		if t.prior == nil && shardLine.MatchString(line) {
-			continue
-		}
-		out.WriteString(line + "\n")
-	}
-	err = cmd.Wait()
-	g.mu.Lock()
-	delete(g.running, cmd)
-	g.mu.Unlock()
-	w.Write(out.Bytes())
-	switch ee, ok := err.(*exec.ExitError); {
-	case err == nil:
-		t.code = 0
-	case ok:
-		t.code = ee.ExitCode()
-	default:
-		fmt.Fprintf(w, "trial %s: %v\n", t.label, err)
-	}
-}
-
-// stop stops the group with sig: it is sent to every child running, and no child starts.
-func (g *childGroup) stop(sig os.Signal) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.stopped == nil {
-		g.stopped = sig
-	}
-	for cmd := range g.running {
-		// A child that has just ended cannot be signalled, and needs not be.
-		_ = cmd.Process.Signal(sig)
-	}
-}
-
-// signal is the signal that stopped the group; nil if none did.
-func (g *childGroup) signal() os.Signal {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.stopped
-}
-
-// tieToParent, in a --jobs child, returns a context that is cancelled, as a signal cancels
-// it, when the parent that started the child is gone: Pdeathsig may not fire (another OS,
-// or the parent died between fork and exec) and the child must not train on as an orphan.
-func tieToParent(ctx context.Context) (context.Context, context.CancelFunc) {
-	parent, err := strconv.Atoi(os.Getenv(jobsParentEnv))
-	if err != nil || parent <= 0 {
-		return ctx, func() {}
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	go func() {
-		tick := time.NewTicker(200 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			if os.Getppid() != parent {
-				cancel()
-				return
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	return ctx, cancel
-}
-
-// lineWriter serialises writes: the children's goroutines print whole lines through it.
-type lineWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lineWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 // phaseMarker is tracePhases that may always be called.
