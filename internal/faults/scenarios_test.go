@@ -21,17 +21,17 @@ var signals = []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGKILL}
 
 // evalPhases are the phases after training: those of a run and of a sample run alike.
 var evalPhases = []phase{
-	{"sample", 1, 15 * time.Millisecond, true},
-	{"metric.nll", 1, 10 * time.Millisecond, true},
-	{"metric.frechet", 1, 2 * time.Millisecond, false},
-	{"record", 1, time.Millisecond, false},
+	{name: "sample", nth: 1, maxDelay: 15 * time.Millisecond, stops: true},
+	{name: "metric.nll", nth: 1, maxDelay: 10 * time.Millisecond, stops: true},
+	{name: "metric.frechet", nth: 1, maxDelay: 2 * time.Millisecond},
+	{name: "record", nth: 1, maxDelay: time.Millisecond},
 }
 
 // trainPhases are a training run's own phases; the second checkpoint has one before it to
 // fall back to.
 var trainPhases = []phase{
-	{"train", 1, 200 * time.Millisecond, true},
-	{"checkpoint", 2, 2 * time.Millisecond, true},
+	{name: "train", nth: 1, maxDelay: 200 * time.Millisecond, stops: true},
+	{name: "checkpoint", nth: 2, maxDelay: 2 * time.Millisecond, stops: true},
 }
 
 // runScenario is `runner run` of one trial: a fault in any phase of a run, then `run
@@ -69,9 +69,9 @@ var runScenario = scenario{
 var jobsScenario = scenario{
 	name: "jobs",
 	phases: []phase{
-		{"jobs.start", 1, 400 * time.Millisecond, true},
-		{"jobs.merge", 1, 2 * time.Millisecond, false},
-		{"jobs.cleanup", 1, time.Millisecond, false},
+		{name: "jobs.start", nth: 1, maxDelay: 400 * time.Millisecond, stops: true},
+		{name: "jobs.merge", nth: 1, maxDelay: 2 * time.Millisecond},
+		{name: "jobs.cleanup", nth: 1, maxDelay: time.Millisecond},
 	},
 	signals: signals,
 	groups:  []bool{false, true},
@@ -103,10 +103,12 @@ var jobsScenario = scenario{
 // jobsRecoverScenario is a fault in the recovery of a `runner run --jobs 2` killed with its
 // children (kill -9 to the group while they train): the next command that runs trials on
 // the database merges the scratch folder that run left (phase jobs.recover), here `run
-// --jobs 2 --resume`. Whatever the fault, the same command again completes the work.
+// --jobs 2 --resume`. Whatever the fault, the same command again completes the work. The
+// recovery runs when the database is opened, before the command installs its signal
+// handler, so SIGINT and SIGTERM end it as kill -9 would.
 var jobsRecoverScenario = scenario{
 	name:    "jobs-recover",
-	phases:  []phase{{"jobs.recover", 1, 3 * time.Millisecond, true}},
+	phases:  []phase{{name: "jobs.recover", nth: 1, maxDelay: 3 * time.Millisecond, stops: true, dies: true}},
 	signals: signals,
 	groups:  []bool{false},
 	newCase: func(t *testing.T, s *suite, rng *rand.Rand) *faultCase {
@@ -154,11 +156,11 @@ func shardsIn(dir string) []string {
 var mergeScenario = scenario{
 	name: "merge",
 	phases: []phase{
-		{"merge.checking", 1, 2 * time.Millisecond, true},
-		{"merge.copying", 1, 5 * time.Millisecond, true},
-		{"merge.inserting", 1, 2 * time.Millisecond, false},
-		{"merge.renaming", 1, time.Millisecond, false},
-		{"merge.cleaning", 1, time.Millisecond, false},
+		{name: "merge.checking", nth: 1, maxDelay: 2 * time.Millisecond, stops: true},
+		{name: "merge.copying", nth: 1, maxDelay: 5 * time.Millisecond, stops: true},
+		{name: "merge.inserting", nth: 1, maxDelay: 2 * time.Millisecond},
+		{name: "merge.renaming", nth: 1, maxDelay: time.Millisecond},
+		{name: "merge.cleaning", nth: 1, maxDelay: time.Millisecond},
 	},
 	signals: signals,
 	groups:  []bool{false},
@@ -211,7 +213,7 @@ var mergeScenario = scenario{
 // command again) finishes it with the verdict "identical" and the original's numbers.
 var rerunScenario = scenario{
 	name:    "rerun",
-	phases:  append(append(append([]phase{}, trainPhases...), evalPhases...), phase{"verify", 1, time.Millisecond, false}),
+	phases:  append(append(append([]phase{}, trainPhases...), evalPhases...), phase{name: "verify", nth: 1, maxDelay: time.Millisecond}),
 	signals: signals,
 	groups:  []bool{false},
 	newCase: func(t *testing.T, s *suite, rng *rand.Rand) *faultCase {
@@ -246,7 +248,7 @@ var rerunScenario = scenario{
 // numbers of an uninterrupted sample run.
 var sampleScenario = scenario{
 	name:    "sample",
-	phases:  append([]phase{{"copy", 1, time.Millisecond, true}}, evalPhases...),
+	phases:  append([]phase{{name: "copy", nth: 1, maxDelay: time.Millisecond, stops: true}}, evalPhases...),
 	signals: signals,
 	groups:  []bool{false},
 	newCase: func(t *testing.T, s *suite, rng *rand.Rand) *faultCase {
