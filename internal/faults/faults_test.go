@@ -50,9 +50,10 @@ type phase struct {
 	name     string
 	nth      int
 	maxDelay time.Duration
-	// stops: a SIGINT or SIGTERM that lands here stops the command, which exits 1 (a phase
-	// just before one where the command finishes what it began is not marked: its own
-	// handler may see the signal only there).
+	// stops: a SIGINT or SIGTERM that lands here stops the command, which exits 1. Only
+	// phases with a long stretch of stoppable work after them are marked: the command's
+	// own handler may see a signal some milliseconds after it arrived (a goroutine waiting
+	// for a processor), past the last point where it would still stop.
 	stops bool
 	// dies: no handler is installed yet, so a SIGINT or SIGTERM here may end the process by
 	// its default action; the invariants and the recovery are checked as after a kill.
@@ -199,15 +200,19 @@ func TestFaults(t *testing.T) {
 	}
 }
 
-// planCells is the plan of n iterations: the scenarios in turn, and within each its cells
-// in a shuffled order, each visited once before any twice, so that every scenario gets its
-// share, and every cell is visited once n is large enough. n < 0 plans each cell once.
+// planCells is the plan of n iterations (n < 0: as many as there are cells). Each scenario
+// comes in proportion to its number of cells: the next iteration goes to the scenario whose
+// visits are fewest for its cells (the first ones to each scenario in turn), and within a
+// scenario its cells come in a shuffled order, each once before any twice. So n of at
+// least the number of cells visits every cell, and every n of at least the number of
+// scenarios visits every scenario.
 func planCells(rng *rand.Rand, n int, only string) []cell {
 	re, err := regexp.Compile(only)
 	if err != nil {
 		panic(fmt.Sprintf("-faults.cells: %v", err))
 	}
 	var per [][]cell
+	total := 0
 	for i := range scenarios {
 		sc := &scenarios[i]
 		var cs []cell
@@ -224,22 +229,25 @@ func planCells(rng *rand.Rand, n int, only string) []cell {
 		rng.Shuffle(len(cs), func(i, j int) { cs[i], cs[j] = cs[j], cs[i] })
 		if len(cs) > 0 {
 			per = append(per, cs)
+			total += len(cs)
 		}
 	}
-	var plan []cell
 	if n < 0 {
-		for i := 0; len(per) > 0; i++ {
-			j := i % len(per)
-			plan = append(plan, per[j][0])
-			if per[j] = per[j][1:]; len(per[j]) == 0 {
-				per = append(per[:j], per[j+1:]...)
+		n = total
+	}
+	visits := make([]int, len(per))
+	var plan []cell
+	for len(plan) < n && len(per) > 0 {
+		next := 0
+		for j := range per {
+			// visits[j]/len(per[j]) < visits[next]/len(per[next]), in integers
+			if visits[j]*len(per[next]) < visits[next]*len(per[j]) {
+				next = j
 			}
 		}
-		return plan
-	}
-	for i := 0; len(plan) < n && len(per) > 0; i++ {
-		cs := per[i%len(per)]
-		plan = append(plan, cs[(i/len(per))%len(cs)])
+		cs := per[next]
+		plan = append(plan, cs[visits[next]%len(cs)])
+		visits[next]++
 	}
 	return plan
 }

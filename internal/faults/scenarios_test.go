@@ -21,8 +21,8 @@ var signals = []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGKILL}
 
 // evalPhases are the phases after training: those of a run and of a sample run alike.
 var evalPhases = []phase{
-	{name: "sample", nth: 1, maxDelay: 15 * time.Millisecond, stops: true},
-	{name: "metric.nll", nth: 1, maxDelay: 10 * time.Millisecond, stops: true},
+	{name: "sample", nth: 1, maxDelay: 15 * time.Millisecond},
+	{name: "metric.nll", nth: 1, maxDelay: 10 * time.Millisecond},
 	{name: "metric.frechet", nth: 1, maxDelay: 2 * time.Millisecond},
 	{name: "record", nth: 1, maxDelay: time.Millisecond},
 }
@@ -156,8 +156,8 @@ func shardsIn(dir string) []string {
 var mergeScenario = scenario{
 	name: "merge",
 	phases: []phase{
-		{name: "merge.checking", nth: 1, maxDelay: 2 * time.Millisecond, stops: true},
-		{name: "merge.copying", nth: 1, maxDelay: 5 * time.Millisecond, stops: true},
+		{name: "merge.checking", nth: 1, maxDelay: 2 * time.Millisecond},
+		{name: "merge.copying", nth: 1, maxDelay: 5 * time.Millisecond},
 		{name: "merge.inserting", nth: 1, maxDelay: 2 * time.Millisecond},
 		{name: "merge.renaming", nth: 1, maxDelay: time.Millisecond},
 		{name: "merge.cleaning", nth: 1, maxDelay: time.Millisecond},
@@ -248,7 +248,7 @@ var rerunScenario = scenario{
 // numbers of an uninterrupted sample run.
 var sampleScenario = scenario{
 	name:    "sample",
-	phases:  append([]phase{{name: "copy", nth: 1, maxDelay: time.Millisecond, stops: true}}, evalPhases...),
+	phases:  append([]phase{{name: "copy", nth: 1, maxDelay: time.Millisecond}}, evalPhases...),
 	signals: signals,
 	groups:  []bool{false},
 	newCase: func(t *testing.T, s *suite, rng *rand.Rand) *faultCase {
