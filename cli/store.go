@@ -43,7 +43,10 @@ func openForRuns(path string, errW io.Writer, mustExist bool) (*results.Store, e
 		s.Close()
 		return nil, usagef("%v", err)
 	}
-	recoverScratch(s, errW)
+	if err := recoverScratch(s, errW); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 

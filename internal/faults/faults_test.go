@@ -55,9 +55,6 @@ type phase struct {
 	// own handler may see a signal some milliseconds after it arrived (a goroutine waiting
 	// for a processor), past the last point where it would still stop.
 	stops bool
-	// dies: no handler is installed yet, so a SIGINT or SIGTERM here may end the process by
-	// its default action; the invariants and the recovery are checked as after a kill.
-	dies bool
 }
 
 // scenario is one command under faults: every phase x signal x target of it is a cell of
@@ -154,12 +151,12 @@ func TestFaults(t *testing.T) {
 					t.Fatal(err)
 				}
 				l = fire(t, dir, fc.prepare(t, dir), a)
-				if l.hit && c.sig != syscall.SIGKILL && !c.phase.dies && strings.HasPrefix(l.exit, "killed") {
+				if l.hit && c.sig != syscall.SIGKILL && strings.HasPrefix(l.exit, "killed") {
 					// SIGINT and SIGTERM are handled in every phase: the command ends with an
 					// exit status. (After its last phase, as it exits, one may end it.)
 					t.Fatalf("%s: %s\ntrace:\n%s\noutput:\n%s", name, l.exit, strings.Join(l.trace, "\n"), l.output)
 				}
-				if l.hit && c.sig != syscall.SIGKILL && c.phase.stops && l.exit != "exit 1" && !(c.phase.dies && l.exit == "killed by "+sigName(c.sig)) {
+				if l.hit && c.sig != syscall.SIGKILL && c.phase.stops && l.exit != "exit 1" {
 					t.Fatalf("%s: %s, not stopped (exit 1)\ntrace:\n%s\noutput:\n%s", name, l.exit, strings.Join(l.trace, "\n"), l.output)
 				}
 				// Every attempt is a fault somewhere: the invariants hold whether it hit or not.
