@@ -31,10 +31,11 @@ type BoundResult struct {
 	PerExample []float64
 }
 
-// BoundTermFunc evaluates BoundTerm on m examples x0 (m*dim values) at step t for every
-// example, with the given noise (m*dim standard normal values), and returns the m values
-// of L_t.
-type BoundTermFunc func(x0 []float32, m, t int, noise []float32) ([]float32, error)
+// BoundTermFunc evaluates BoundTerm on the examples x0 (a batch of Bound's examples, the
+// first being example start) at step t for every example, with the given noise (standard
+// normal, shaped like x0), and returns one value of L_t per example. Bound calls it for
+// every t of a batch before the next batch.
+type BoundTermFunc func(start int, x0 []float32, t int, noise []float32) ([]float32, error)
 
 // Bound is the full variational bound on the examples x (dim values each), improved-
 // diffusion's calc_bpd_loop: every step t of the chain is evaluated (no sampling of t), in
@@ -49,9 +50,8 @@ func (d *Diffusion) Bound(ctx context.Context, x []float32, dim int, seed uint64
 	perExample := make([]float64, n)
 	for start := 0; start < n; start += BoundBatch {
 		end := min(n, start+BoundBatch)
-		m := end - start
 		xb := x[start*dim : end*dim]
-		noise := make([]float32, m*dim)
+		noise := make([]float32, len(xb))
 		for t := range d.T {
 			if err := ctx.Err(); err != nil {
 				return BoundResult{}, err
@@ -60,7 +60,7 @@ func (d *Diffusion) Bound(ctx context.Context, x []float32, dim int, seed uint64
 			for k := range noise {
 				noise[k] = float32(rng.NormFloat64())
 			}
-			out, err := term(xb, m, t, noise)
+			out, err := term(start, xb, t, noise)
 			if err != nil {
 				return BoundResult{}, err
 			}

@@ -173,10 +173,10 @@ func TestBoundLoop(t *testing.T) {
 		x[i] = float32(i%7) / 8 // dyadic: every term below is exact in float32
 	}
 	noiseOf := map[[2]int][]float32{}
-	term := func(x0 []float32, m, tt int, noise []float32) ([]float32, error) {
-		start := 0
-		if m < diffusion.BoundBatch {
-			start = diffusion.BoundBatch
+	term := func(start int, x0 []float32, tt int, noise []float32) ([]float32, error) {
+		m := len(x0) / dim
+		if want := min(diffusion.BoundBatch, n-start); m != want || len(noise) != len(x0) || !slices.Equal(x0, x[start*dim:(start+m)*dim]) {
+			t.Errorf("t=%d, batch at %d: %d examples (want %d), %d noise values", tt, start, m, want, len(noise))
 		}
 		key := [2]int{tt, start}
 		if prev, ok := noiseOf[key]; ok && !slices.Equal(prev, noise) {

@@ -104,12 +104,18 @@ func BoundTerms(ctx context.Context, backend backends.Backend, evalCtx *gctx.Con
 	}
 	defer exec.Finalize()
 	dim := j.Data.Dim()
-	return j.Diffusion.Bound(ctx, x, dim, uint64(j.Trial.Seed), func(x0 []float32, m, t int, noise []float32) ([]float32, error) {
+	var xb *tensors.Tensor // the batch's examples, one tensor for all its steps
+	batch := -1
+	return j.Diffusion.Bound(ctx, x, dim, uint64(j.Trial.Seed), func(start int, x0 []float32, t int, noise []float32) ([]float32, error) {
+		m := len(x0) / dim
+		if start != batch {
+			xb, batch = tensors.FromFlatDataAndDimensions(x0, m, dim), start
+		}
 		ts := make([]int32, m)
 		for k := range ts {
 			ts[k] = int32(t)
 		}
-		out, err := exec.Exec(tensors.FromFlatDataAndDimensions(x0, m, dim), ts, tensors.FromFlatDataAndDimensions(noise, m, dim))
+		out, err := exec.Exec(xb, ts, tensors.FromFlatDataAndDimensions(noise, m, dim))
 		if err != nil {
 			return nil, err
 		}
