@@ -294,7 +294,7 @@ func checkCheckpointShapes(j *Job, jsonPath, binPath string) error {
 		}
 	}
 	if sn, ok := j.Net.(plugins.SizedNetwork); ok {
-		want, _ := sn.Size(j.Data.Dim(), j.Data.Dim()*j.Predictor.OutputMultiplier())
+		want, _ := sn.Size(j.Data.Dim(), j.Data.Dim()*j.Diffusion.OutputMultiplier())
 		if modelValues != want {
 			return fmt.Errorf("checkpoint %s: its network weights have %d values, this run's [network] %s has %d parameters",
 				jsonPath, modelValues, j.Trial.Section("network").Name, want)

@@ -114,7 +114,7 @@ func checkpointCap(j *Job) checkpointSize {
 	if !ok {
 		return checkpointSize{json: maxCheckpointJSON, bin: unsizedCheckpointBin}
 	}
-	params, _ := sn.Size(j.Data.Dim(), j.Data.Dim()*j.Predictor.OutputMultiplier())
+	params, _ := sn.Size(j.Data.Dim(), j.Data.Dim()*j.Diffusion.OutputMultiplier())
 	copies := float64(3 + len(emaRates(j.Trial)))
 	bin := float64(params)*4*copies*checkpointBytesFactor + checkpointBinSlack
 	return checkpointSize{json: maxCheckpointJSON, bin: int64(min(bin, unsizedCheckpointBin))}
