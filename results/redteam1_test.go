@@ -34,3 +34,24 @@ func TestRedteam1MergeOfAShardReachedThroughASymlink(t *testing.T) {
 		}
 	}
 }
+
+// TestRedteam1ReadArtifactRefusesASymlinkedRunFolder: a run's folder (runs/<id>) that is a
+// symlink to a folder elsewhere leads every artifact of the run out of the database's
+// artifact folder. Merge refuses such a folder in a shard ("a run's folder must be a folder
+// of its own"); the reader must not follow it either, or the HTML report embeds any PNG (and
+// --diff reads any CSV of numbers) the user can read, wherever the symlink points.
+func TestRedteam1ReadArtifactRefusesASymlinkedRunFolder(t *testing.T) {
+	dir := t.TempDir()
+	s, id := storeWithArtifact(t, filepath.Join(dir, "runs.db"))
+	elsewhere := filepath.Join(dir, "elsewhere")
+	must(t, os.MkdirAll(elsewhere, 0o755))
+	must(t, os.WriteFile(filepath.Join(elsewhere, "a.txt"), []byte("secret"), 0o644))
+	runDir, err := s.RunDir(id)
+	must(t, err)
+	must(t, os.RemoveAll(runDir))
+	must(t, os.Symlink(elsewhere, runDir))
+	b, err := s.ReadArtifact(id, "a", 100)
+	if err == nil {
+		t.Errorf("read %q through the symlinked run folder %s -> %s; want it refused as outside the artifact folder", b, runDir, elsewhere)
+	}
+}
