@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -46,5 +47,31 @@ func TestRedteam1ReportHangupRemovesTemporaryFiles(t *testing.T) {
 			}
 			t.Errorf("%s holds %v after SIGHUP", d, names)
 		}
+	}
+}
+
+// TestRedteam1ReportOfOneDatabaseWithARecursiveView: a database from another machine whose
+// summaries table was replaced by an endless recursive view (a few hundred bytes) is refused
+// by report --db A --db B, since merge checks that its tables are tables; the same database
+// given alone to report --db must be refused too, not read for ever.
+func TestRedteam1ReportOfOneDatabaseWithARecursiveView(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "runs.db")
+	recordQuick(t, db, "seeds=[0]")
+	execDB(t, db, `ALTER TABLE summaries RENAME TO summaries_old`)
+	execDB(t, db, `CREATE VIEW summaries AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) `+
+		`SELECT 1 AS run_id, 'k' || x AS key, 1.0 AS value FROM c`)
+	self, err := os.Executable()
+	must(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	args, _ := json.Marshal([]string{"report", "--db", db})
+	cmd := exec.CommandContext(ctx, self, "-test.run=^TestHelperReadOnlyCLI$")
+	cmd.Env = append(os.Environ(), "RUNNER_HELPER_ARGS="+string(args))
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("report --db of a database whose summaries is a recursive view was still running after 20 s; want it refused (exit 2) saying summaries is a view")
+	}
+	if err == nil || !strings.Contains(string(out), "view") {
+		t.Errorf("report: %v %s; want it refused saying summaries is a view", err, out)
 	}
 }
