@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -31,95 +30,123 @@ func runCommand() *urfave.Command {
 			"nothing is written unless all are valid. Then each trial trains in turn and is recorded in the\n" +
 			"database. A diverged or failed trial does not stop the next one; SIGINT/SIGTERM checkpoints the\n" +
 			"current trial, records it as interrupted and stops.",
-		Flags: runFlags(),
-		Action: func(c *urfave.Context) error {
-			applyFastMatmul(c)
-			if err := checkRunArgs(c); err != nil {
-				return err
-			}
-			jobs, err := loadJobs(c.Args().Slice(), c.StringSlice("set"), c.String("backend"), dryRunWarnings(c))
-			if err != nil {
-				return err
-			}
-			total := len(jobs)
-			index := make([]int, total) // each job's index among all resolved trials
-			for i := range index {
-				index[i] = i
-			}
-			if sel := c.String("trial"); sel != "" {
-				if index, err = selectTrials(sel, total); err != nil {
-					return err
-				}
-				chosen := make([]*engine.Job, len(index))
-				for i, k := range index {
-					chosen[i] = jobs[k]
-				}
-				jobs = chosen
-			}
-			if err := checkMemory(jobs, c.String("max-memory")); err != nil {
-				return err
-			}
-			warnEMA(c.App.ErrWriter, jobs)
-			if c.Bool("dry-run") {
-				printTrials(c.App.Writer, jobs, index, total)
-				return nil
-			}
-			if n := c.Int("jobs"); n < 1 {
-				return usagef("--jobs %d: want 1 or more", n)
-			} else if n > 1 && len(jobs) > 1 {
-				return runInParallel(c, n, index)
-			}
-			store, err := openForRuns(c.String("db"), c.App.ErrWriter, false)
-			if err != nil {
-				return err
-			}
-			defer store.Close()
-
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			progress := c.App.Writer
-			if c.Bool("quiet") {
-				progress = io.Discard
-			}
-			failed := 0
-			for i, job := range jobs {
-				t := job.Trial
-				fmt.Fprintf(c.App.ErrWriter, "trial %s: %s seed %d%s\n", trialLabel(index[i], total), report.TerminalText(t.Spec), t.Seed, report.TerminalText(sweepLabel(t)))
-				opts := engine.Options{Store: store, Progress: progress, Phase: tracePhases(c.App.ErrWriter)}
-				out, skipped, err := runOrResume(ctx, c, store, job, opts)
-				if err != nil {
-					return err
-				}
-				if skipped {
-					continue
-				}
-				if out.RunID == 0 {
-					// Nothing was recorded: the store refused the run before it began.
-					return urfave.Exit(fmt.Sprintf("could not start trial %s: %v", trialLabel(index[i], total), out.Err), exitRunFail)
-				}
-				fmt.Fprintf(c.App.ErrWriter, "run %d: %s%s\n", out.RunID, out.Status, errSuffix(out.Err))
-				if out.Status == results.StatusFinished {
-					printSummaries(c.App.Writer, out.Summaries)
-					fmt.Fprintf(c.App.Writer, "  artifacts: %s\n", filepath.Join(store.ArtifactRoot(), strconv.FormatInt(out.RunID, 10)))
-				}
-				if out.Status != results.StatusFinished {
-					failed++
-				}
-				// What is printed follows what was recorded: a signal that came after the
-				// run finished stops the sweep but does not make the run interrupted.
-				if out.Status == results.StatusInterrupted {
-					return urfave.Exit(fmt.Sprintf("interrupted: run %d checkpointed; continue it with `runner resume %d`", out.RunID, out.RunID), exitRunFail)
-				}
-				if ctx.Err() != nil {
-					return urfave.Exit(fmt.Sprintf("stopped by signal after run %d ended (%s); %d trial(s) not started", out.RunID, out.Status, len(jobs)-i-1), exitRunFail)
-				}
-			}
-			if failed > 0 {
-				return urfave.Exit(fmt.Sprintf("%d of %d trials did not finish", failed, len(jobs)), exitRunFail)
-			}
-			return nil
-		},
+		Flags:  runFlags(),
+		Action: runAction,
 	})
+}
+
+// runAction resolves and checks the trials of the specs, then prints them (--dry-run), runs
+// them in child processes (--jobs) or runs them one after another.
+func runAction(c *urfave.Context) error {
+	applyFastMatmul(c)
+	if err := checkRunArgs(c); err != nil {
+		return err
+	}
+	jobs, err := loadJobs(c.Args().Slice(), c.StringSlice("set"), c.String("backend"), dryRunWarnings(c))
+	if err != nil {
+		return err
+	}
+	total := len(jobs)
+	jobs, index, err := chooseTrials(jobs, c.String("trial"))
+	if err != nil {
+		return err
+	}
+	if err := checkMemory(jobs, c.String("max-memory")); err != nil {
+		return err
+	}
+	warnEMA(c.App.ErrWriter, jobs)
+	if c.Bool("dry-run") {
+		printTrials(c.App.Writer, jobs, index, total)
+		return nil
+	}
+	if n := c.Int("jobs"); n < 1 {
+		return usagef("--jobs %d: want 1 or more", n)
+	} else if n > 1 && len(jobs) > 1 {
+		return runInParallel(c, n, jobs, index, total)
+	}
+	return runSequential(c, jobs, index, total)
+}
+
+// chooseTrials is the trials that --trial sel selects of all resolved jobs (all of them
+// without sel), with each one's index among all.
+func chooseTrials(jobs []*engine.Job, sel string) ([]*engine.Job, []int, error) {
+	total := len(jobs)
+	index := make([]int, total) // each job's index among all resolved trials
+	for i := range index {
+		index[i] = i
+	}
+	if sel != "" {
+		var err error
+		if index, err = selectTrials(sel, total); err != nil {
+			return nil, nil, err
+		}
+		chosen := make([]*engine.Job, len(index))
+		for i, k := range index {
+			chosen[i] = jobs[k]
+		}
+		jobs = chosen
+	}
+	return jobs, index, nil
+}
+
+// runSequential runs the jobs (index[i] is jobs[i]'s index among the total resolved) one
+// after another in this process. A run that does not finish does not stop the next; a
+// signal stops the sweep once the current run has checkpointed or ended.
+func runSequential(c *urfave.Context, jobs []*engine.Job, index []int, total int) error {
+	store, err := openForRuns(c.String("db"), c.App.ErrWriter, false)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, untie := tieToParent(ctx)
+	defer untie()
+	progress := c.App.Writer
+	if c.Bool("quiet") {
+		progress = io.Discard
+	}
+	// Trials that a runner run --jobs holds in a scratch folder it has not merged yet
+	// are running elsewhere, as far as --resume is concerned.
+	busy := scratchTrials(store)
+	failed := 0
+	for i, job := range jobs {
+		t := job.Trial
+		fmt.Fprintf(c.App.ErrWriter, "trial %s: %s seed %d%s\n", trialLabel(index[i], total), report.TerminalText(t.Spec), t.Seed, report.TerminalText(sweepLabel(t)))
+		opts := engine.Options{Store: store, Progress: progress, Phase: tracePhases(c.App.ErrWriter)}
+		out, skipped, err := runOrResume(ctx, c, store, busy, job, opts)
+		if err != nil {
+			return err
+		}
+		if skipped {
+			continue
+		}
+		if out.RunID == 0 {
+			// Nothing was recorded: the store refused the run before it began.
+			return urfave.Exit(fmt.Sprintf("could not start trial %s: %v", trialLabel(index[i], total), out.Err), exitRunFail)
+		}
+		fmt.Fprintf(c.App.ErrWriter, "run %d: %s%s\n", out.RunID, out.Status, errSuffix(out.Err))
+		if out.Status == results.StatusFinished {
+			printSummaries(c.App.Writer, out.Summaries)
+			fmt.Fprintf(c.App.Writer, "  artifacts: %s\n", filepath.Join(store.ArtifactRoot(), strconv.FormatInt(out.RunID, 10)))
+		}
+		if out.Status != results.StatusFinished {
+			failed++
+		}
+		// What is printed follows what was recorded: a signal that came after the
+		// run finished stops the sweep but does not make the run interrupted.
+		if out.Status == results.StatusInterrupted {
+			return urfave.Exit(fmt.Sprintf("interrupted: run %d checkpointed; continue it with `runner resume %d`", out.RunID, out.RunID), exitRunFail)
+		}
+		if ctx.Err() != nil {
+			return urfave.Exit(fmt.Sprintf("stopped by signal after run %d ended (%s); %d trial(s) not started", out.RunID, out.Status, len(jobs)-i-1), exitRunFail)
+		}
+	}
+	if failed > 0 {
+		return urfave.Exit(fmt.Sprintf("%d of %d trials did not finish", failed, len(jobs)), exitRunFail)
+	}
+	return nil
 }
 
 // runFlags are runner run's flags.
@@ -132,7 +159,7 @@ func runFlags() []urfave.Flag {
 		&urfave.StringFlag{Name: "trial", Usage: "run only these trials, by the 1-based index --dry-run prints: 3, 2-5 or 1,4,7-9"},
 		&urfave.BoolFlag{Name: "resume", Usage: "for re-runnable tasks (Slurm, Kubernetes): skip a trial this database already holds as finished or diverged, continue an interrupted or crashed run of it from its checkpoint, run it afresh otherwise"},
 		&urfave.IntFlag{Name: "add-seeds", Usage: "append N seeds after the spec's largest and run as with --resume: the trials the database already holds as finished are not run again"},
-		&urfave.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: 1, Usage: "run this many trials at once, each in its own process with its share of the cores and its own shard, merged into --db at the end"},
+		&urfave.IntFlag{Name: "jobs", Aliases: []string{"j"}, Value: 1, Usage: "run this many trials at once, each in its own process with its share of the cores and its own shard, merged into --db at the end (also on SIGINT/SIGTERM, which the children get too); --resume continues interrupted runs in --db"},
 		&urfave.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"},
 		fastMatmulFlag(),
 		maxMemoryFlag(),
@@ -147,63 +174,6 @@ func setFlag() urfave.Flag {
 // backendFlag is --backend, shared by the commands that resolve specs.
 func backendFlag() urfave.Flag {
 	return &urfave.StringFlag{Name: "backend", Usage: "go, xla, xla:cpu or xla:cuda (overrides $GOMLX_BACKEND and the spec)"}
-}
-
-// runOrResume runs a job, or with --resume continues or skips the run of it the database
-// already has (see priorRun); skipped says the trial needed no work.
-func runOrResume(ctx context.Context, c *urfave.Context, store *results.Store, job *engine.Job, opts engine.Options) (out engine.Outcome, skipped bool, err error) {
-	if !c.Bool("resume") {
-		return engine.Run(ctx, job, opts), false, nil
-	}
-	prior, err := priorRun(store, job)
-	if err != nil {
-		return out, false, err
-	}
-	switch {
-	case prior == nil:
-		return engine.Run(ctx, job, opts), false, nil
-	case prior.Status == results.StatusFinished || prior.Status == results.StatusDiverged:
-		fmt.Fprintf(c.App.ErrWriter, "run %d: already %s; skipped\n", prior.ID, prior.Status)
-		return out, true, nil
-	case prior.Status == results.StatusRunning:
-		// Still owned by a live process (a dead owner's run was recorded as what it is when
-		// the database was opened): a second task of the same trial must not start another.
-		return out, false, urfave.Exit(fmt.Sprintf("run %d of this trial is running (pid %d on %s); not starting another", prior.ID, prior.Pid, prior.Host), exitRunFail)
-	}
-	fmt.Fprintf(c.App.ErrWriter, "run %d: %s; resuming from its checkpoint\n", prior.ID, prior.Status)
-	out = engine.Resume(ctx, job, opts, prior.ID)
-	var refused *engine.RefusedError
-	if errors.As(out.Err, &refused) {
-		return out, false, urfave.Exit(fmt.Sprintf("could not resume run %d: %v", prior.ID, refused), exitRunFail)
-	}
-	return out, false, nil
-}
-
-// priorRun is the run --resume continues or skips for a job: its newest finished or
-// diverged run if any (a trial is deterministic, so a diverged one would diverge again),
-// else one still running, else its newest interrupted one; nil when there is none of these
-// and it should run afresh.
-func priorRun(store *results.Store, job *engine.Job) (*results.Run, error) {
-	runs, err := store.Runs(results.Filter{Hash: job.Trial.Hash()})
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", store.Path, err)
-	}
-	var resumable *results.Run
-	for i := len(runs) - 1; i >= 0; i-- {
-		r := runs[i]
-		if r.Spec != job.Trial.Spec {
-			continue
-		}
-		switch r.Status {
-		case results.StatusFinished, results.StatusDiverged:
-			return r, nil
-		case results.StatusInterrupted, results.StatusRunning:
-			if resumable == nil || r.Status == results.StatusRunning {
-				resumable = r
-			}
-		}
-	}
-	return resumable, nil
 }
 
 // warnEMA points out an EMA that averages over more steps than the run has: its weights,
@@ -240,9 +210,6 @@ func errSuffix(err error) string {
 	return ": " + err.Error()
 }
 
-// loadJobs reads and validates every spec and builds every trial's plugins before anything
-// runs, applying the backend override, so that one bad file stops the command before it
-// writes anything.
 // dryRunWarnings is where a dry run warns of a backend this machine lacks (it still
 // resolves the trials); nil for a real run, for which that is an error.
 func dryRunWarnings(c *urfave.Context) io.Writer {
@@ -252,9 +219,11 @@ func dryRunWarnings(c *urfave.Context) io.Writer {
 	return nil
 }
 
-// loadJobs reads and prepares the trials of the spec files. A backend that cannot run here
-// is an error, unless warn is given: then (for --dry-run, or a sweep submitted to machines
-// that have what this one lacks) it is one line to warn per backend, and the trials load.
+// loadJobs reads and validates every spec and builds every trial's plugins before anything
+// runs, applying the backend override, so that one bad file stops the command before it
+// writes anything. A backend that cannot run here is an error, unless warn is given: then
+// (for --dry-run, or a sweep submitted to machines that have what this one lacks) it is one
+// line to warn per backend, and the trials load.
 func loadJobs(files, sets []string, backendFlag string, warn io.Writer) ([]*engine.Job, error) {
 	var all []*engine.Job
 	cache := engine.DataCache{}

@@ -5,13 +5,18 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
 	urfave "github.com/urfave/cli/v2"
 
+	"github.com/ddpm-runner/ddpm-runner/internal/shell"
 	"github.com/ddpm-runner/ddpm-runner/sweep"
 )
+
+// jobIDRE is what sbatch --parsable prints first: a job id.
+var jobIDRE = regexp.MustCompile(`^[0-9]+$`)
 
 func submitCommand() *urfave.Command {
 	return withUsageErrors(&urfave.Command{
@@ -23,7 +28,9 @@ func submitCommand() *urfave.Command {
 			"(`runner run --resume --trial K`) into shards/trial-K.db. --dry-run writes it all without submitting;\n" +
 			"--print lists the per-trial commands for another launcher (Kubernetes, GNU parallel) instead.\n" +
 			"--wait blocks until the array ends and merges the shards into --db. --resume SWEEP submits again\n" +
-			"only the trials with no finished (or diverged) run that are not queued.",
+			"only the trials with no finished (or diverged) run that are not queued, after checking that the folder\n" +
+			"is as submitted: sweep.json is sealed with a key in your configuration folder, and the runner binary\n" +
+			"and spec copies must have the sha256 it records (job.sbatch checks them too before each task).",
 		Flags: []urfave.Flag{
 			dbFlag(),
 			&urfave.BoolFlag{Name: "slurm", Usage: "submit to Slurm with sbatch (the only scheduler so far; --print covers the others)"},
@@ -37,7 +44,7 @@ func submitCommand() *urfave.Command {
 			&urfave.StringFlag{Name: "mem", Usage: "sbatch --mem, memory per task (for example 8G)"},
 			&urfave.StringFlag{Name: "gres", Usage: "sbatch --gres, for example gpu:1"},
 			&urfave.IntFlag{Name: "max-parallel", Usage: "at most this many tasks at once (the array's %N; 0: no cap)"},
-			&urfave.StringSliceFlag{Name: "sbatch", Usage: "an extra #SBATCH line, for example --sbatch '--account=lab' (repeatable)"},
+			&urfave.StringSliceFlag{Name: "sbatch", Usage: "one more sbatch option for job.sbatch, its value after '=', for example --sbatch --account=lab (repeatable)"},
 			&urfave.IntFlag{Name: "signal-grace", Value: 120, Usage: "seconds before the time limit at which tasks get SIGTERM (they checkpoint and are requeued)"},
 			&urfave.StringFlag{Name: "runner", Usage: "the runner binary the tasks run (default: this one); it is copied into the sweep folder"},
 			&urfave.BoolFlag{Name: "dry-run", Usage: "write the sweep folder and job.sbatch, print the sbatch command, submit nothing"},
@@ -48,31 +55,18 @@ func submitCommand() *urfave.Command {
 	})
 }
 
+// submitAction makes a sweep folder for the specs, or reopens the one to resume, then lists
+// its tasks' commands (--print) or submits them as a Slurm job array.
 func submitAction(c *urfave.Context) error {
 	if !c.Bool("slurm") && !c.Bool("print") {
 		return usagef("submit needs --slurm (submit a Slurm job array) or --print (list the per-trial commands for another launcher)")
 	}
 	var f *sweep.Folder
 	var indices []int
+	var err error
 	if dir := c.String("resume"); dir != "" {
-		if c.NArg() > 0 {
-			return usagef("--resume %s takes no SPEC: the sweep folder holds its specs", dir)
-		}
-		var err error
-		if f, err = sweep.Open(dir); err != nil {
-			return usagef("%v", err)
-		}
-		if err := f.CheckSpecs(); err != nil {
-			return usagef("%v", err)
-		}
-		queued, err := queuedTasks(f)
-		if err != nil && c.Bool("slurm") {
-			return usagef("cannot ask squeue which of the sweep's trials are still queued (%v); resubmitting could run a trial twice", err)
-		}
-		for _, st := range f.States() {
-			if !st.Done() && queued[st.Index] == "" {
-				indices = append(indices, st.Index)
-			}
+		if f, indices, err = reopenSweep(c, dir); err != nil {
+			return err
 		}
 		if len(indices) == 0 {
 			fmt.Fprintf(c.App.ErrWriter, "sweep %s: every trial is finished or queued; nothing to resubmit\n", f.Dir)
@@ -81,43 +75,85 @@ func submitAction(c *urfave.Context) error {
 			}
 			return nil
 		}
-	} else {
-		if c.NArg() == 0 {
-			return usagef("submit needs at least one SPEC file (or --resume SWEEP)")
-		}
-		// The cluster's nodes may have what this machine lacks (a GPU and its plugin): a
-		// backend unusable here is a warning, and each task checks it where it runs.
-		jobs, err := loadJobs(c.Args().Slice(), c.StringSlice("set"), c.String("backend"), c.App.ErrWriter)
-		if err != nil {
-			return err
-		}
-		bin := c.String("runner")
-		if bin == "" {
-			if bin, err = os.Executable(); err != nil {
-				return fmt.Errorf("finding this runner binary: %w (give --runner)", err)
-			}
-		}
-		dir := c.String("sweep")
-		if dir == "" {
-			base := strings.TrimSuffix(filepath.Base(c.Args().First()), filepath.Ext(c.Args().First()))
-			dir = filepath.Join("results", "sweeps", base+"-"+time.Now().UTC().Format("20060102T150405"))
-		}
-		slurm := sweep.Slurm{Partition: c.String("partition"), Time: c.String("time"), CPUs: c.Int("cpus-per-task"), Mem: c.String("mem"),
-			Gres: c.String("gres"), MaxParallel: c.Int("max-parallel"), GraceSecs: c.Int("signal-grace"), Extra: c.StringSlice("sbatch")}
-		if f, err = sweep.Create(dir, c.Args().Slice(), c.StringSlice("set"), c.String("backend"), len(jobs), bin, slurm); err != nil {
-			return usagef("%v", err)
-		}
-		for k := 1; k <= len(jobs); k++ {
-			indices = append(indices, k)
-		}
+	} else if f, indices, err = newSweep(c); err != nil {
+		return err
 	}
 	if c.Bool("print") {
 		for _, k := range indices {
-			fmt.Fprintln(c.App.Writer, sweep.ShellCommand(f.TaskArgs(fmt.Sprint(k))))
+			fmt.Fprintln(c.App.Writer, shell.Join(f.TaskArgs(k)))
 		}
-		fmt.Fprintf(c.App.ErrWriter, "sweep folder %s (%d trials); merge the shards with `runner merge %s`\n", f.Dir, len(indices), f.Dir)
+		fmt.Fprintf(c.App.ErrWriter, "sweep folder %s (%d trials); merge the shards with `runner merge %s`\n", f.Dir, len(indices), shell.Quote(f.Dir))
 		return nil
 	}
+	return submitArray(c, f, indices)
+}
+
+// reopenSweep opens the sweep folder dir of --resume (checked whole, see sweep.Open) and
+// returns the indices of its trials to submit again: those not done and not in Slurm's queue.
+func reopenSweep(c *urfave.Context, dir string) (*sweep.Folder, []int, error) {
+	if c.NArg() > 0 {
+		return nil, nil, usagef("--resume %s takes no SPEC: the sweep folder holds its specs", dir)
+	}
+	f, err := sweep.Open(dir)
+	if err != nil {
+		return nil, nil, usagef("%v", err)
+	}
+	queued, err := queuedTasks(f)
+	if err != nil && c.Bool("slurm") {
+		return nil, nil, usagef("cannot ask squeue which of the sweep's trials are still queued (%v); resubmitting could run a trial twice", err)
+	}
+	var indices []int
+	for _, st := range f.States() {
+		if !st.Done() && queued[st.Index] == "" {
+			indices = append(indices, st.Index)
+		}
+	}
+	return f, indices, nil
+}
+
+// newSweep resolves and checks the specs as runner run does, then makes the sweep folder
+// (--sweep, or one named after the first spec and the time) with every trial to submit.
+func newSweep(c *urfave.Context) (*sweep.Folder, []int, error) {
+	if c.NArg() == 0 {
+		return nil, nil, usagef("submit needs at least one SPEC file (or --resume SWEEP)")
+	}
+	// The cluster's nodes may have what this machine lacks (a GPU and its plugin): a
+	// backend unusable here is a warning, and each task checks it where it runs.
+	jobs, err := loadJobs(c.Args().Slice(), c.StringSlice("set"), c.String("backend"), c.App.ErrWriter)
+	if err != nil {
+		return nil, nil, err
+	}
+	bin := c.String("runner")
+	if bin == "" {
+		if bin, err = os.Executable(); err != nil {
+			return nil, nil, fmt.Errorf("finding this runner binary: %w (give --runner)", err)
+		}
+	}
+	dir := c.String("sweep")
+	if dir == "" {
+		base := strings.TrimSuffix(filepath.Base(c.Args().First()), filepath.Ext(c.Args().First()))
+		dir = filepath.Join("results", "sweeps", base+"-"+time.Now().UTC().Format("20060102T150405"))
+	}
+	if c.IsSet("cpus-per-task") && c.Int("cpus-per-task") < 1 {
+		return nil, nil, usagef("--cpus-per-task %d: give a positive number of CPUs per task (or leave it out)", c.Int("cpus-per-task"))
+	}
+	slurm := sweep.Slurm{Partition: c.String("partition"), Time: c.String("time"), CPUs: c.Int("cpus-per-task"), Mem: c.String("mem"),
+		Gres: c.String("gres"), MaxParallel: c.Int("max-parallel"), GraceSecs: c.Int("signal-grace"), Extra: c.StringSlice("sbatch")}
+	f, err := sweep.Create(dir, c.Args().Slice(), c.StringSlice("set"), c.String("backend"), len(jobs), bin, slurm)
+	if err != nil {
+		return nil, nil, usagef("%v", err)
+	}
+	var indices []int
+	for k := 1; k <= len(jobs); k++ {
+		indices = append(indices, k)
+	}
+	return f, indices, nil
+}
+
+// submitArray writes the sweep's job.sbatch and submits the trials of the given indices as
+// one job array (or prints the sbatch command, --dry-run), recording the job in sweep.json;
+// with --wait it then waits for the array and merges the shards.
+func submitArray(c *urfave.Context, f *sweep.Folder, indices []int) error {
 	script, err := f.WriteScript()
 	if err != nil {
 		return err
@@ -125,7 +161,7 @@ func submitAction(c *urfave.Context) error {
 	array := sweep.ArraySpec(indices, f.Slurm.MaxParallel)
 	args := []string{"--parsable", "--array=" + array, script}
 	if c.Bool("dry-run") {
-		fmt.Fprintf(c.App.Writer, "sbatch %s\n", sweep.ShellCommand(args))
+		fmt.Fprintf(c.App.Writer, "sbatch %s\n", shell.Join(args))
 		fmt.Fprintf(c.App.ErrWriter, "sweep folder %s: job.sbatch written, nothing submitted (--dry-run)\n", f.Dir)
 		return nil
 	}
@@ -138,6 +174,9 @@ func submitAction(c *urfave.Context) error {
 		return urfave.Exit(fmt.Sprintf("sbatch failed: %v: %s", err, strings.TrimSpace(string(out))), exitRunFail)
 	}
 	id, _, _ := strings.Cut(strings.TrimSpace(string(out)), ";")
+	if !jobIDRE.MatchString(id) {
+		return urfave.Exit(fmt.Sprintf("sbatch answered %q, not a job id; the job may have been submitted (see squeue)", strings.TrimSpace(string(out))), exitRunFail)
+	}
 	f.Jobs = append(f.Jobs, sweep.Job{ID: id, Indices: array, Submitted: time.Now().UTC().Format(time.RFC3339)})
 	if err := f.Save(); err != nil {
 		return err
@@ -177,7 +216,7 @@ func waitAndMerge(c *urfave.Context, f *sweep.Folder, jobs []string) error {
 	}
 	if failed > 0 || len(missing) > 0 {
 		return urfave.Exit(fmt.Sprintf("sweep %s: %d shard(s) not merged; trials not finished: %s (resubmit with `runner submit --slurm --resume %s`)",
-			f.Dir, failed, orNone(strings.Join(missing, ", ")), f.Dir), exitRunFail)
+			f.Dir, failed, orNone(strings.Join(missing, ", ")), shell.Quote(f.Dir)), exitRunFail)
 	}
 	fmt.Fprintf(c.App.ErrWriter, "sweep %s: all %d trials finished and merged into %s\n", f.Dir, f.Trials, store.Path)
 	return nil

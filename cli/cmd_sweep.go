@@ -8,7 +8,6 @@ import (
 	urfave "github.com/urfave/cli/v2"
 
 	"github.com/ddpm-runner/ddpm-runner/report"
-	"github.com/ddpm-runner/ddpm-runner/spec"
 	"github.com/ddpm-runner/ddpm-runner/sweep"
 )
 
@@ -28,14 +27,6 @@ func sweepCommand() *urfave.Command {
 				if err != nil {
 					return usagef("%v", err)
 				}
-				var trials []*spec.Trial
-				for _, s := range f.Specs {
-					ts, err := spec.Load(f.Dir+"/"+s.Copy, f.Sets)
-					if err != nil {
-						return err
-					}
-					trials = append(trials, ts...)
-				}
 				queued, qerr := queuedTasks(f)
 				w := tabwriter.NewWriter(c.App.Writer, 0, 2, 2, ' ', 0)
 				fmt.Fprintln(w, "trial\tspec\tseed\tstate\tshard run\tslurm")
@@ -53,8 +44,8 @@ func sweepCommand() *urfave.Command {
 					}
 					counts[state]++
 					name, seed := "?", "?"
-					if st.Index <= len(trials) {
-						name, seed = trials[st.Index-1].Spec, fmt.Sprint(trials[st.Index-1].Seed)
+					if t := f.Trial(st.Index); t != nil {
+						name, seed = t.Spec, fmt.Sprint(t.Seed)
 					}
 					run := "-"
 					if st.RunID > 0 {

@@ -45,7 +45,7 @@ seeds = [0]
 name = "swissroll"
 [schedule]
 name = "linear"
-T = 20
+T = 24
 [network]
 hidden = [16]
 embed = 8
@@ -139,7 +139,7 @@ func TestBadSpecsExit2AndWriteNothing(t *testing.T) {
 		{name: "set_unknown_key", spec: quickSpec, extra: []string{"--set", "train.lr2=1"}, want: []string{"--set train.lr2=1", `unknown key "lr2" in [train]`}},
 		{name: "set_bad_value", spec: quickSpec, extra: []string{"--set", "train.steps=abc"}, want: []string{"--set train.steps=abc", "want an integer"}},
 		{name: "bad_backend", spec: "backend = \"tpu\"\n", line: 1, want: []string{`"tpu" is not a backend`}},
-		{name: "sampler_steps", spec: quickSpec + "", extra: []string{"--set", "sample.name=respaced", "--set", "sample.steps=50"}, want: []string{"respaced", "cannot take 50 steps out of T = 20"}},
+		{name: "sampler_steps", spec: quickSpec + "", extra: []string{"--set", "sample.name=respaced", "--set", "sample.steps=50"}, want: []string{"respaced", "cannot take 50 steps out of T = 24"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -182,7 +182,7 @@ func TestDryRunResolvesSweepAndSeedsAndWritesNothing(t *testing.T) {
 	if n := strings.Count(out, "# trial "); n != 12 {
 		t.Errorf("%d trials, want 2 schedules x 2 losses x 3 seeds = 12\n%s", n, out)
 	}
-	if !strings.Contains(out, "T = 30") || strings.Contains(out, "T = 20") {
+	if !strings.Contains(out, "T = 30") || strings.Contains(out, "T = 24") {
 		t.Errorf("--set schedule.T=30 not applied:\n%s", out)
 	}
 	if _, err := os.Stat(db); !os.IsNotExist(err) {
@@ -222,7 +222,7 @@ func TestRunRecordsAndReportShowsIt(t *testing.T) {
 		if r.Spec != "quick" || r.Status != "finished" || r.Seed != 3+i {
 			t.Errorf("run %+v, want spec quick, finished, seed %d", r, 3+i)
 		}
-		if r.Params["schedule.T"] != "20" || r.Params["train.steps"] != "5" {
+		if r.Params["schedule.T"] != "24" || r.Params["train.steps"] != "5" {
 			t.Errorf("params %v lack the resolved values", r.Params)
 		}
 		if _, ok := r.Summaries["frechet"]; !ok {

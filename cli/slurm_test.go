@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ddpm-runner/ddpm-runner/results"
 	"github.com/ddpm-runner/ddpm-runner/sweep"
 )
 
@@ -121,4 +123,50 @@ func TestSlurmCancelledTaskIsRedone(t *testing.T) {
 func readLog(sw string, k int) string {
 	b, _ := os.ReadFile(filepath.Join(sw, "logs", "trial-"+strconv.Itoa(k)+".out"))
 	return string(b)
+}
+
+// quotedSweep submits a two-trial sweep whose folder path and --set value hold spaces,
+// quotes, '#', '$' and backticks, waits for it and checks that both trials ran into that
+// folder with the --set value as written: nothing in it was read as a separator, comment,
+// variable or command by sbatch or by bash.
+func quotedSweep(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	specPath := writeFile(t, dir, "quick.toml", strings.Replace(quickSpec, "seeds = [0]", "seeds = [1, 2]", 1))
+	self, _ := os.Executable()
+	t.Setenv("DDPM_CLI_AS_RUNNER", "1")
+	sw := filepath.Join(dir, `sw it's "q" #1 $HOME `+"`id`")
+	description := `cost $5 and $HOME, ` + "`id`" + ` it's "x" #y`
+	merged := filepath.Join(dir, "merged.db")
+	code, _, errOut := runCLI(t, "submit", "--slurm", "--wait", "--cpus-per-task", "1", "--runner", self, "--sweep", sw, "--db", merged,
+		"--sbatch", "--comment=a b #c", "--set", "description="+strconv.Quote(description), specPath)
+	if code != 0 {
+		t.Fatalf("submit: exit %d: %s (log: %s)", code, errOut, readLog(sw, 1))
+	}
+	s, err := results.Open(merged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	runs, _ := s.Runs(results.Filter{})
+	if len(runs) != 2 {
+		t.Fatalf("%d runs merged, want 2", len(runs))
+	}
+	for _, r := range runs {
+		var resolved struct{ Description string }
+		json.Unmarshal([]byte(r.Resolved), &resolved)
+		if r.Status != results.StatusFinished || resolved.Description != description || !strings.HasPrefix(r.Env["merged_from"], sw+"/") {
+			t.Errorf("run %d: %s, from %q, spec %s", r.ID, r.Status, r.Env["merged_from"], r.Resolved)
+		}
+	}
+}
+
+func TestSlurmSweepInAFolderWithQuotes(t *testing.T) {
+	needSlurm(t)
+	quotedSweep(t)
+}
+
+func TestSubmitWaitInAFolderWithQuotes(t *testing.T) {
+	fakeSlurm(t)
+	quotedSweep(t)
 }

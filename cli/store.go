@@ -28,7 +28,8 @@ func openForWriting(path string, errW io.Writer) (*results.Store, error) {
 }
 
 // openForRuns is openForWriting for the commands that run trials: the database's artifact
-// folder must be its own, which is checked (and the folder made) before anything runs.
+// folder must be its own, which is checked (and the folder made) before anything runs, and
+// the runs of a runner run --jobs that was stopped before it merged them are merged first.
 func openForRuns(path string, errW io.Writer, mustExist bool) (*results.Store, error) {
 	open := openForWriting
 	if mustExist {
@@ -42,6 +43,7 @@ func openForRuns(path string, errW io.Writer, mustExist bool) (*results.Store, e
 		s.Close()
 		return nil, usagef("%v", err)
 	}
+	recoverScratch(s, errW)
 	return s, nil
 }
 
@@ -136,9 +138,9 @@ func checkMemory(jobs []*engine.Job, flag string) error {
 			continue
 		}
 		t := j.Trial
-		return usagef("%s: trial %d (seed %d%s) needs about %s of memory at its peak (%s: train %s, sample %s, bound %s), "+
+		return usagef("%s: trial %d (seed %d%s) needs about %s of memory at its peak (%s: load %s, train %s, sample %s, bound %s), "+
 			"more than the %s of %s; lower train.batch, sample.n, eval.n or the network's size, or set --max-memory",
-			t.File, i+1, t.Seed, sweepLabel(t), engine.FormatBytes(e.Bytes), e.Phase,
+			t.File, i+1, t.Seed, sweepLabel(t), engine.FormatBytes(e.Bytes), e.Phase, engine.FormatBytes(e.Phases["load"]),
 			engine.FormatBytes(e.Phases["train"]), engine.FormatBytes(e.Phases["sample"]), engine.FormatBytes(e.Phases["bound"]),
 			engine.FormatBytes(limit), source)
 	}

@@ -17,12 +17,22 @@ import (
 	"github.com/ddpm-runner/ddpm-runner/sweep"
 )
 
-// TestMain lets the test binary stand in for the runner binary that a sweep's tasks run.
+// TestMain lets the test binary stand in for the runner binary that a sweep's tasks and
+// --jobs children run. A --jobs child is always the runner: run as the test suite, it would
+// start the suite again, and its children again.
 func TestMain(m *testing.M) {
-	if os.Getenv("DDPM_CLI_AS_RUNNER") == "1" {
+	if os.Getenv("DDPM_CLI_AS_RUNNER") == "1" || os.Getenv(jobsParentEnv) != "" {
 		os.Exit(run(append([]string{"runner"}, os.Args[1:]...), os.Stdout, os.Stderr))
 	}
-	os.Exit(m.Run())
+	// Sweeps made by the tests are sealed with a key of the tests' own, never the user's.
+	cfg, err := os.MkdirTemp("", "ddpm-cli-config-")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv("XDG_CONFIG_HOME", cfg)
+	code := m.Run()
+	os.RemoveAll(cfg)
+	os.Exit(code)
 }
 
 // sweepSpec is 2 schedules x 2 seeds of the quick 2-D spec: four trials.
@@ -79,7 +89,7 @@ func TestSubmitDryRunWritesTheSweepFolder(t *testing.T) {
 	}
 	for _, want := range []string{"#SBATCH --partition=cpu", "#SBATCH --time=1:00:00", "#SBATCH --cpus-per-task=2", "#SBATCH --mem=4G",
 		"#SBATCH --gres=gpu:1", "#SBATCH --account=lab", "#SBATCH --requeue", "#SBATCH --signal=B:TERM@120",
-		`'--trial' "$SLURM_ARRAY_TASK_ID"`, `'run' '--resume'`, "#SBATCH --chdir=" + dir} {
+		`--trial "$k"`, `run --resume`, "#SBATCH --chdir=" + dir, "sha256sum -c"} {
 		if !strings.Contains(string(script), want) {
 			t.Errorf("job.sbatch lacks %q:\n%s", want, script)
 		}
@@ -222,7 +232,7 @@ func TestRunJobsEqualsOneProcess(t *testing.T) {
 		t.Fatalf("--jobs 2: exit %d: %s", code, errOut)
 	}
 	compareStores(t, one, two)
-	if left, _ := filepath.Glob(filepath.Join(dir, "two", ".jobs-*")); len(left) != 0 {
+	if left, _ := filepath.Glob(filepath.Join(dir, "two", "two", ".jobs-*")); len(left) != 0 {
 		t.Errorf("scratch left: %v", left)
 	}
 }

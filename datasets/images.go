@@ -6,6 +6,7 @@ import (
 	"image/color"
 	_ "image/jpeg" // decoders for image.Decode
 	_ "image/png"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -16,6 +17,11 @@ import (
 	"github.com/ddpm-runner/ddpm-runner/plugins"
 )
 
+// MaxImagePixels is the most pixels (width x height) an image of an images folder may have.
+// Each file is decoded at full size before it is resized, and a header may claim any size:
+// a 74-byte PNG saying 200000 x 200000 would ask for 160 GB.
+const MaxImagePixels = 8192 * 8192
+
 // Images is a folder of PNG or JPEG files, centre-cropped to a square, resized, and stored
 // as 8-bit pixels (HWC order) scaled to [-1, 1]. Every tenth file in name order is held out
 // when there are at least ten.
@@ -25,6 +31,9 @@ type Images struct {
 	Channels       int
 	train, heldOut [][]byte
 	shuffler       epochShuffler
+	// decodePeak is the most memory decoding one file took (its full-size pixels and the
+	// resized copy), from the headers.
+	decodePeak int64
 }
 
 // LoadImages reads every .png, .jpg and .jpeg file in dir.
@@ -55,6 +64,15 @@ func LoadImages(dir string, size int, mode string) (*Images, error) {
 	if mode == "rgb" {
 		im.Channels = 3
 	}
+	// Every header is read before any file is decoded, so that a folder with one oversized
+	// image is refused before the others take time and memory.
+	for _, f := range files {
+		bytes, err := checkImageHeader(f)
+		if err != nil {
+			return nil, err
+		}
+		im.decodePeak = max(im.decodePeak, bytes+int64(size)*int64(size)*4)
+	}
 	for i, f := range files {
 		px, err := readImage(f, size, im.Channels)
 		if err != nil {
@@ -73,12 +91,94 @@ func LoadImages(dir string, size int, mode string) (*Images, error) {
 	return im, nil
 }
 
-func readImage(path string, size, channels int) ([]byte, error) {
+// checkImageHeader reads an image file's header and refuses what is not a regular file or
+// has more than MaxImagePixels pixels; it returns how many bytes the decoded image takes.
+func checkImageHeader(path string) (int64, error) {
+	f, err := openImage(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	return checkHeader(f, path)
+}
+
+// checkHeader is checkImageHeader on an open file, read from its start.
+func checkHeader(f *os.File, path string) (int64, error) {
+	cfg, format, err := image.DecodeConfig(f)
+	if err != nil {
+		return 0, fmt.Errorf("images: cannot decode %s: %v", path, err)
+	}
+	w, h := int64(cfg.Width), int64(cfg.Height)
+	if w <= 0 || h <= 0 || w*h > MaxImagePixels {
+		return 0, fmt.Errorf("images: %s is a %d x %d %s image; at most %d pixels (8192 x 8192) are allowed: resize it first",
+			path, w, h, format, int64(MaxImagePixels))
+	}
+	return w * h * bytesPerPixel(cfg.ColorModel), nil
+}
+
+// bytesPerPixel is what the decoder's image type for a color model takes per pixel.
+func bytesPerPixel(m color.Model) int64 {
+	switch m {
+	case color.GrayModel, color.AlphaModel:
+		return 1
+	case color.Gray16Model, color.Alpha16Model:
+		return 2
+	case color.YCbCrModel:
+		return 3 // at most, with no chroma subsampling
+	case color.CMYKModel, color.RGBAModel, color.NRGBAModel:
+		return 4
+	}
+	if _, ok := m.(color.Palette); ok {
+		return 1
+	}
+	return 8 // RGBA64 and NRGBA64, and anything else at most
+}
+
+// openImage opens a file of the folder for reading, refusing anything but a regular file
+// (after symlinks): a FIFO would block and a device would never end.
+func openImage(path string) (*os.File, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("images: %w", err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("images: %s is not a regular file", path)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("images: %w", err)
 	}
+	return f, nil
+}
+
+// MemoryBytes implements plugins.SizedDataset: the 8-bit pixels kept, and the most that
+// decoding one file took beside them.
+func (im *Images) MemoryBytes() (resident, loading int64) {
+	sets := [][][]byte{im.train}
+	if len(im.heldOut) > 0 && len(im.train) > 0 && &im.heldOut[0] != &im.train[0] {
+		sets = append(sets, im.heldOut) // not the training images again
+	}
+	for _, set := range sets {
+		for _, px := range set {
+			resident += int64(len(px))
+		}
+	}
+	return resident, im.decodePeak
+}
+
+func readImage(path string, size, channels int) ([]byte, error) {
+	f, err := openImage(path)
+	if err != nil {
+		return nil, err
+	}
 	defer f.Close()
+	// The header is checked again on the file that is decoded, which may have changed since.
+	if _, err := checkHeader(f, path); err != nil {
+		return nil, err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("images: %w", err)
+	}
 	src, _, err := image.Decode(f)
 	if err != nil {
 		return nil, fmt.Errorf("images: cannot decode %s: %v", path, err)

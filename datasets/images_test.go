@@ -1,13 +1,19 @@
 package datasets
 
 import (
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
 	"image"
 	"image/color"
 	"image/png"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // writePNG writes a w x h image whose left half is black and right half white.
@@ -135,5 +141,123 @@ func TestMNISTDirOrder(t *testing.T) {
 	t.Setenv(MNISTDirEnv, "")
 	if d, err := MNISTDir(""); err != nil || !strings.Contains(d, "mnist") && !strings.Contains(d, "!m!n!i!s!t") {
 		t.Errorf("MNISTDir(\"\") = %s, %v; want the GoMNIST module's data folder", d, err)
+	}
+}
+
+// pngHeader is the start of a PNG file whose header claims w x h pixels of the given color
+// type (0 gray, 6 RGBA), with no pixel data: enough for image.DecodeConfig.
+func pngHeader(w, h uint32, colorType byte) []byte {
+	ihdr := make([]byte, 13)
+	binary.BigEndian.PutUint32(ihdr[0:], w)
+	binary.BigEndian.PutUint32(ihdr[4:], h)
+	ihdr[8], ihdr[9] = 8, colorType // bit depth, color type
+	chunk := append([]byte("IHDR"), ihdr...)
+	out := []byte("\x89PNG\r\n\x1a\n")
+	out = binary.BigEndian.AppendUint32(out, 13)
+	out = append(out, chunk...)
+	out = binary.BigEndian.AppendUint32(out, crc32.ChecksumIEEE(chunk))
+	// An empty IDAT and IEND, so that the file is complete apart from its pixels.
+	for _, name := range []string{"IDAT", "IEND"} {
+		out = binary.BigEndian.AppendUint32(out, 0)
+		out = append(out, name...)
+		out = binary.BigEndian.AppendUint32(out, crc32.ChecksumIEEE([]byte(name)))
+	}
+	return out
+}
+
+// Headers are read before anything is decoded: an image claiming more than MaxImagePixels is
+// refused, naming the file and the limit, without allocating its pixels (the 74-byte PNG
+// saying 200000 x 200000 ended the runner with "fatal error: out of memory"); a file that is
+// not a regular file is refused instead of blocking or reading forever.
+func TestImageHeadersAreCheckedBeforeDecoding(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		setup func(t *testing.T, dir string) string // returns the offending file
+		want  string
+	}{
+		{"200000 x 200000", func(t *testing.T, dir string) string {
+			return writeBytes(t, dir, "huge.png", pngHeader(200000, 200000, 6))
+		}, "is a 200000 x 200000 png image; at most 67108864 pixels (8192 x 8192) are allowed"},
+		{"one pixel over the limit", func(t *testing.T, dir string) string {
+			return writeBytes(t, dir, "wide.png", pngHeader(8192*8192+1, 1, 0))
+		}, "is a 67108865 x 1 png image"},
+		{"oversized after a good one", func(t *testing.T, dir string) string {
+			writePNG(t, filepath.Join(dir, "a.png"), 8, 8)
+			return writeBytes(t, dir, "z.png", pngHeader(30000, 30000, 0))
+		}, "is a 30000 x 30000 png image"},
+		{"device", func(t *testing.T, dir string) string {
+			p := filepath.Join(dir, "zero.png")
+			if err := os.Symlink("/dev/zero", p); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}, "is not a regular file"},
+		{"fifo", func(t *testing.T, dir string) string {
+			p := filepath.Join(dir, "pipe.png")
+			if err := syscall.Mkfifo(p, 0o644); err != nil {
+				t.Skip(err)
+			}
+			return p
+		}, "is not a regular file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			bad := tc.setup(t, dir)
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			done := make(chan error, 1)
+			go func() { _, err := LoadImages(dir, 8, "rgb"); done <- err }()
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(10 * time.Second):
+				// Unblock a reader stuck on the FIFO before failing.
+				if w, e := os.OpenFile(bad, os.O_WRONLY|syscall.O_NONBLOCK, 0); e == nil {
+					w.Close()
+				}
+				t.Fatal("LoadImages blocked")
+			}
+			runtime.ReadMemStats(&after)
+			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 16<<20 {
+				t.Errorf("allocated %d MiB before refusing", alloc>>20)
+			}
+			if err == nil || !strings.Contains(err.Error(), bad) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v, want an error naming %s and saying %q", err, bad, tc.want)
+			}
+		})
+	}
+}
+
+func writeBytes(t *testing.T, dir, name string, b []byte) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// MemoryBytes counts the pixels kept (held-out images once, even when they are the training
+// images) and the largest decode: full-size pixels from the header plus the resized copy.
+func TestImagesMemoryBytes(t *testing.T) {
+	for _, tc := range []struct {
+		files, w, h          int
+		resident, decodePeak int64
+	}{
+		// png.Encode writes an opaque RGBA image as RGB, which decodes to 4 bytes a pixel.
+		{12, 40, 20, 12 * 8 * 8 * 3, 40*20*4 + 8*8*4},
+		{3, 30, 50, 3 * 8 * 8 * 3, 30*50*4 + 8*8*4},
+	} {
+		dir := t.TempDir()
+		for i := range tc.files {
+			writePNG(t, filepath.Join(dir, fmt.Sprintf("img%02d.png", i)), tc.w, tc.h)
+		}
+		im, err := LoadImages(dir, 8, "rgb")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r, l := im.MemoryBytes(); r != tc.resident || l != tc.decodePeak {
+			t.Errorf("%d files of %d x %d: MemoryBytes %d, %d; want %d, %d", tc.files, tc.w, tc.h, r, l, tc.resident, tc.decodePeak)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
@@ -12,6 +13,8 @@ import (
 	gctx "github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/ddpm-runner/ddpm-runner/plugins"
+	"github.com/ddpm-runner/ddpm-runner/results"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context/checkpoints"
 	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
@@ -202,4 +205,112 @@ func (c *checkpointer) save(ctx *gctx.Context, ts plugins.TimestepSampler) error
 		return fmt.Errorf("checkpoint: %w", err)
 	}
 	return pruneTimesteps(c.dir, 3)
+}
+
+// Bounds of checkCheckpointShapes.
+const (
+	// maxCheckpointMeta is the largest checkpoint metadata (.json) file read.
+	maxCheckpointMeta = 16 << 20
+	// gzipMaxRatio bounds how much data a gzip file can hold per byte (deflate's limit is
+	// about 1032 to 1).
+	gzipMaxRatio = 1100
+	// smallVariable is the most values a variable that is not a network weight (or a copy of
+	// one: Adam moments, EMA) may have: the step, learning rate, RNG state, loss averages.
+	smallVariable = 1024
+)
+
+// checkpointVar is one variable of a GoMLX checkpoint's metadata.
+type checkpointVar struct {
+	ParameterName string
+	Dimensions    []int
+	DType         dtypes.DType
+	Pos, Length   int64
+}
+
+// checkCheckpointShapes reads a checkpoint's metadata and refuses it, before any of its
+// tensors is allocated, unless its variables fit the job's network: the loader allocates
+// whatever shapes the metadata states, and a metadata file edited to state [100000, 1000000]
+// would take the process past all memory. It checks that every shape is well formed and
+// matches its byte length, that the data fit in the weights file, that the network's weights
+// add up to the number of parameters the network declares (plugins.SizedNetwork), and that
+// every other variable is a copy of a weight's shape or small.
+func checkCheckpointShapes(j *Job, jsonPath, binPath string) error {
+	dir := filepath.Dir(jsonPath)
+	meta, err := results.ReadConfined(dir, jsonPath, maxCheckpointMeta)
+	if err != nil {
+		return fmt.Errorf("checkpoint %s: %w", jsonPath, err)
+	}
+	var doc struct {
+		Variables []checkpointVar
+		BinFormat string
+	}
+	if err := json.Unmarshal(meta, &doc); err != nil {
+		return fmt.Errorf("checkpoint %s is not checkpoint metadata: %w", jsonPath, err)
+	}
+	bin, err := results.OpenConfined(dir, binPath, 1<<50)
+	if err != nil {
+		return fmt.Errorf("checkpoint %s: %w", jsonPath, err)
+	}
+	st, err := bin.Stat()
+	bin.Close()
+	if err != nil {
+		return fmt.Errorf("checkpoint %s: %w", binPath, err)
+	}
+	capacity := st.Size()
+	if doc.BinFormat != "uncompressed" {
+		capacity = capacity*gzipMaxRatio + 1<<16
+	}
+	bad := func(v checkpointVar, format string, args ...any) error {
+		return fmt.Errorf("checkpoint %s: variable %q %v: %s; it does not fit this run's [network] %s",
+			jsonPath, v.ParameterName, v.Dimensions, fmt.Sprintf(format, args...), j.Trial.Section("network").Name)
+	}
+	modelPrefix := "var:/" + modelScope + "/"
+	weightShapes := map[string]bool{}
+	var total, modelValues int64
+	elems := make([]int64, len(doc.Variables))
+	for i, v := range doc.Variables {
+		size, ok := dtypeBytes[v.DType]
+		if !ok {
+			return bad(v, "dtype %s is not one a checkpoint holds", v.DType)
+		}
+		n := int64(1)
+		for _, d := range v.Dimensions {
+			if d < 0 || (d > 0 && n > (1<<40)/int64(d)) {
+				return bad(v, "the shape is negative or has more than 2^40 values")
+			}
+			n *= int64(d)
+		}
+		if v.Length != n*size || v.Pos != total {
+			return bad(v, "%d bytes at %d, while its shape takes %d bytes at %d", v.Length, v.Pos, n*size, total)
+		}
+		total += v.Length
+		if total > capacity {
+			return bad(v, "the variables take more than the %d bytes that %s can hold", capacity, binPath)
+		}
+		elems[i] = n
+		if strings.HasPrefix(v.ParameterName, modelPrefix) {
+			modelValues += n
+			weightShapes[fmt.Sprint(v.Dimensions)] = true
+		}
+	}
+	if sn, ok := j.Net.(plugins.SizedNetwork); ok {
+		want, _ := sn.Size(j.Data.Dim(), j.Data.Dim()*j.Predictor.OutputMultiplier())
+		if modelValues != want {
+			return fmt.Errorf("checkpoint %s: its network weights have %d values, this run's [network] %s has %d parameters",
+				jsonPath, modelValues, j.Trial.Section("network").Name, want)
+		}
+	}
+	for i, v := range doc.Variables {
+		if elems[i] > smallVariable && !weightShapes[fmt.Sprint(v.Dimensions)] {
+			return bad(v, "no network weight has this shape")
+		}
+	}
+	return nil
+}
+
+// dtypeBytes are the bytes per value of the dtypes a checkpoint may hold.
+var dtypeBytes = map[dtypes.DType]int64{
+	dtypes.Float32: 4, dtypes.Float64: 8, dtypes.Float16: 2, dtypes.BFloat16: 2,
+	dtypes.Int64: 8, dtypes.Int32: 4, dtypes.Int16: 2, dtypes.Int8: 1,
+	dtypes.Uint64: 8, dtypes.Uint32: 4, dtypes.Uint16: 2, dtypes.Uint8: 1, dtypes.Bool: 1,
 }

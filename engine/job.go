@@ -60,6 +60,12 @@ func newProcess(t *spec.Trial, sched plugins.Schedule) (*diffusion.Process, erro
 		betas = diffusion.RescaleZeroTerminalSNR(betas)
 	}
 	p, err := diffusion.NewProcess(betas)
+	if err != nil && rescale {
+		// The rescale divides by alpha_bar's fall from the first step to the last: a chain
+		// whose alpha_bar does not fall (tiny betas) or is 0 from the start has none.
+		return nil, fmt.Errorf("[schedule] zero_terminal_snr: %s at T = %d cannot be rescaled, its alpha_bar does not fall "+
+			"between the first step and the last (%v); change the schedule's parameters or T", t.Section("schedule").Name, t.T(), err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -130,7 +136,7 @@ func PrepareShared(t *spec.Trial, cache DataCache) (*Job, error) {
 	if err := j.prepareConditioning(); err != nil {
 		return nil, err
 	}
-	if err := j.checkZeroTerminalSNR(); err != nil {
+	if err := j.checkZeroTerminalSNR(sched.(plugins.Schedule)); err != nil {
 		return nil, err
 	}
 	if err := j.checkEMARates(); err != nil {

@@ -15,7 +15,7 @@ import (
 // (--max-memory), a run killed by the kernel halfway costs the run.
 type MemoryEstimate struct {
 	Bytes  float64
-	Phase  string             // train, sample or bound
+	Phase  string             // load, train, sample or bound
 	Phases map[string]float64 // each phase's estimate
 	// NetworkKnown is false when the network plugin does not say its size
 	// (plugins.SizedNetwork): the estimate then counts the data only.
@@ -46,8 +46,16 @@ func EstimateMemory(j *Job) MemoryEstimate {
 		p, a := sn.Size(j.Data.Dim(), outDim)
 		params, acts, known = float64(p), float64(a), true
 	}
+	// The dataset's own memory is held throughout; building it (decoding image files at
+	// full size) may have taken more for a moment.
+	var resident, loading float64
+	if sd, ok := j.Data.(plugins.SizedDataset); ok {
+		r, l := sd.MemoryBytes()
+		resident, loading = float64(r), float64(l)
+	}
+	load := resident + loading
 	// Weights, gradients, two Adam moments, the EMA, and the evaluation copy.
-	weights := 6 * params * f32
+	weights := 6*params*f32 + resident
 	train := weights + batch*(acts*graphFactor+8*dim)*f32
 	// The sampler runs the whole chain on all n samples at once: x, noise, the network's
 	// forward pass and the step's output.
@@ -55,8 +63,8 @@ func EstimateMemory(j *Job) MemoryEstimate {
 	// The bound runs on up to boundBatch held-out examples at a time, and the metrics keep
 	// samples, held-out and training examples.
 	bound := weights + min(m, boundBatch)*(acts+6*dim)*f32 + (n+2*m)*dim*f32
-	e := MemoryEstimate{Phases: map[string]float64{"train": train, "sample": sample, "bound": bound}, NetworkKnown: known}
-	for _, ph := range []string{"train", "sample", "bound"} {
+	e := MemoryEstimate{Phases: map[string]float64{"load": load, "train": train, "sample": sample, "bound": bound}, NetworkKnown: known}
+	for _, ph := range []string{"load", "train", "sample", "bound"} {
 		if v := e.Phases[ph]; v > e.Bytes {
 			e.Bytes, e.Phase = v, ph
 		}

@@ -173,6 +173,45 @@ func TestZeroTerminalSNR(t *testing.T) {
 	}
 }
 
+// A chain whose own betas reach 1 (or whose alpha_bar underflows) ends at alpha_bar = 0 as a
+// rescaled one does: the eps predictor's samples and bound were all NaN there, without a word.
+// It is refused before the run, naming key T and, where one exists, the smallest T that works.
+func TestChainsEndingAtAlphaBarZeroNeedVOrX0(t *testing.T) {
+	for _, c := range []struct {
+		sets []string
+		want string // "" for accepted
+	}{
+		{[]string{"schedule.name=linear", "schedule.T=20"},
+			`key "T" in [schedule]: linear at T = 20 gives beta_20 = 1, so alpha_bar_T = 0 (T >= 21 avoids it); that needs [predictor] name = "v" or "x0"`},
+		{[]string{"schedule.name=linear", "schedule.T=20", "predictor.name=mu"}, `(T >= 21 avoids it); that needs [predictor] name = "v" or "x0"`},
+		{[]string{"schedule.name=linear", "schedule.T=50", "schedule.beta_end=0.05"}, "linear at T = 50 gives beta_50 = 1, so alpha_bar_T = 0 (T >= 51 avoids it)"},
+		{[]string{"schedule.name=jsd"}, `key "T" in [schedule]: jsd at T = 20 gives beta_20 = 1, so alpha_bar_T = 0; that needs`},
+		{[]string{"schedule.name=const", "schedule.beta=1"}, "const at T = 20 gives beta_1 = 1"},
+		{[]string{"schedule.name=const", "schedule.beta=0.999", "schedule.T=200"}, "const at T = 200 gives alpha_bar underflows to 0"},
+		{[]string{"schedule.name=linear", "schedule.T=20", "predictor.name=v", "sample.name=heun"}, "heun cannot start at sigma = infinity (key \"T\" in [schedule]"},
+		{[]string{"schedule.name=const", "schedule.beta=1", "schedule.zero_terminal_snr=true", "predictor.name=v"},
+			"[schedule] zero_terminal_snr: const at T = 20 cannot be rescaled"},
+		{[]string{"schedule.name=const", "schedule.beta=1e-300", "schedule.zero_terminal_snr=true", "predictor.name=v"},
+			"[schedule] zero_terminal_snr: const at T = 20 cannot be rescaled"},
+		{[]string{"schedule.name=linear", "schedule.T=21"}, ""},
+		{[]string{"schedule.name=linear", "schedule.T=20", "predictor.name=v"}, ""},
+		{[]string{"schedule.name=jsd", "predictor.name=x0"}, ""},
+	} {
+		trials, err := spec.Parse("z.toml", []byte(tiny), c.sets)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = engine.Prepare(trials[0])
+		if c.want == "" {
+			if err != nil {
+				t.Errorf("%v: %v", c.sets, err)
+			}
+		} else if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v, want an error saying %q", c.sets, err, c.want)
+		}
+	}
+}
+
 // Several EMA rates: training and the first EMA's numbers are a single-rate run's bit for bit,
 // and each further EMA is evaluated under KEY@emaRATE.
 func TestSeveralEMARates(t *testing.T) {

@@ -64,7 +64,7 @@ func prepareTiny(t *testing.T, sets ...string) *Job {
 	trials, err := spec.Parse("tiny.toml", []byte(`[data]
 name = "swissroll"
 [schedule]
-T = 20
+T = 24
 [network]
 hidden = [16]
 embed = 8

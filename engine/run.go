@@ -267,7 +267,7 @@ func (r *runner) execute(ctx context.Context) (status string, err error) {
 		return results.StatusFailed, err
 	}
 	if interrupted {
-		return results.StatusInterrupted, fmt.Errorf("interrupted by signal; checkpoint in %s", r.dir)
+		return results.StatusInterrupted, errors.New("interrupted by signal; checkpointed in its artifact folder")
 	}
 	if err := r.sampleAndEvaluate(ctx); err != nil {
 		if ctx.Err() != nil {

@@ -54,7 +54,14 @@ func sampleSource(job *Job, parent *results.Run, opt Options) (checkpointFiles, 
 	if parent.Status != results.StatusFinished {
 		return checkpointFiles{}, fmt.Errorf("run %d is %s: only a finished run's weights are sampled", parent.ID, parent.Status)
 	}
-	return finalCheckpoint(opt.Store, parent, checkpointCap(job))
+	ckpt, err := finalCheckpoint(opt.Store, parent, checkpointCap(job))
+	if err != nil {
+		return ckpt, err
+	}
+	if err := checkCheckpointShapes(job, ckpt.json, ckpt.bin); err != nil {
+		return checkpointFiles{}, &RefusedError{err.Error()}
+	}
+	return ckpt, nil
 }
 
 // ParentOf finds the run that a sample run sampled from, by its uid (ids change in merges).

@@ -108,7 +108,7 @@ func init() {
 		Kind: plugins.KindNetwork, Name: "mlp",
 		Doc: "MLP on [x_t, sinusoidal embedding of t] with SiLU activations",
 		Params: []plugins.Param{
-			{Name: "hidden", Type: plugins.IntList, Default: []int{128, 128, 128}, Min: plugins.Bound(1), Max: plugins.Bound(65536), MinLen: 1,
+			{Name: "hidden", Type: plugins.IntList, Default: []int{128, 128, 128}, Min: plugins.Bound(1), Max: plugins.Bound(65536), MinLen: 1, MaxLen: MaxLayers,
 				Doc: "widths of the hidden layers"},
 			{Name: "embed", Type: plugins.Int, Default: 32, Min: plugins.Bound(2), Max: plugins.Bound(4096),
 				Doc: "width of the sinusoidal timestep embedding"},

@@ -1,5 +1,17 @@
 package networks
 
+// Limits on how many layers a network may build. Size counts tensors, but every layer also
+// costs graph nodes (forward, gradient, optimizer and EMA updates, in each compiled graph)
+// that are independent of its width: the memory estimate's base allowance covers them up to
+// these limits, not beyond.
+const (
+	// MaxLayers is the most hidden layers of an MLP.
+	MaxLayers = 64
+	// MaxLevels is the most resolution levels of a U-Net (a 512-pixel image is 4 pixels
+	// wide at the eighth).
+	MaxLevels = 8
+)
+
 // Size implements plugins.SizedNetwork: the dense layers' weights and biases, and per
 // example the pre-activation, sigmoid and product of every hidden layer.
 func (m MLP) Size(dim, outDim int) (params, activations int64) {
@@ -15,6 +27,9 @@ func (m MLP) Size(dim, outDim int) (params, activations int64) {
 	if m.Skip {
 		params += int64(m.EmbedDim+1) * int64(outDim/max(dim, 1))
 		activations += 2 * int64(outDim)
+	}
+	if m.Classes > 0 {
+		params += int64(m.Classes+1) * int64(m.EmbedDim) // ClassEmbedding
 	}
 	return params, activations
 }
@@ -32,6 +47,9 @@ func (u *UNet) Size(dim, outDim int) (params, activations int64) {
 	}
 	emb := u.Channels * 4
 	params += int64(u.Channels*emb+emb) + int64(emb*emb+emb)
+	if u.Classes > 0 {
+		params += int64(u.Classes+1) * int64(emb) // ClassEmbedding
+	}
 	norm := func(hw, c int) {
 		if u.Norm == NormGroup {
 			params += int64(2 * c)                // scale and shift

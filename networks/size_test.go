@@ -29,6 +29,14 @@ func TestSizeCountsTheParameters(t *testing.T) {
 		{"unet", &UNet{Channels: 4, Mults: []int{1, 2}, H: 6, W: 6, C: 1}, 36, 36, nil},
 		{"unet odd, three levels", &UNet{Channels: 3, Mults: []int{1, 2, 2}, H: 7, W: 5, C: 2}, 70, 140, nil},
 		{"unet group norm", &UNet{Channels: 8, Mults: []int{1, 2, 2}, Norm: NormGroup, H: 7, W: 5, C: 1}, 35, 35, nil},
+		{"mlp class-conditional", &MLP{Hidden: []int{5}, EmbedDim: 4, Classes: 3}, 3, 3,
+			func(ctx *context.Context, x, ts *Node, outDim int) *Node {
+				return (&MLP{Hidden: []int{5}, EmbedDim: 4, Classes: 3}).ApplyClass(ctx, x, ts, ts, outDim)
+			}},
+		{"unet class-conditional", &UNet{Channels: 4, Mults: []int{1, 2}, H: 6, W: 6, C: 1, Classes: 10}, 36, 36,
+			func(ctx *context.Context, x, ts *Node, outDim int) *Node {
+				return (&UNet{Channels: 4, Mults: []int{1, 2}, H: 6, W: 6, C: 1, Classes: 10}).ApplyClass(ctx, x, ts, ts, outDim)
+			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.New()
@@ -37,6 +45,9 @@ func TestSizeCountsTheParameters(t *testing.T) {
 				Apply(*context.Context, *Node, *Node, int) *Node
 			})
 			exec := context.MustNewExec(backend, ctx, func(ctx *context.Context, x, ts *Node) *Node {
+				if tc.apply != nil {
+					return tc.apply(ctx.In("model"), x, ts, tc.outDim)
+				}
 				return net.Apply(ctx.In("model"), x, ts, tc.outDim)
 			})
 			exec.MustExec(tensors.FromFlatDataAndDimensions(make([]float32, 2*tc.dim), 2, tc.dim), []int32{0, 1})

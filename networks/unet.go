@@ -226,7 +226,7 @@ func init() {
 		Doc: "small U-Net: residual blocks with the timestep embedding, strided-conv down, upsample + conv up, skips",
 		Params: []plugins.Param{
 			{Name: "channels", Type: plugins.Int, Default: 32, Min: plugins.Bound(1), Max: plugins.Bound(1024), Doc: "channels at full resolution"},
-			{Name: "mults", Type: plugins.IntList, Default: []int{1, 2}, Min: plugins.Bound(1), Max: plugins.Bound(16), MinLen: 1,
+			{Name: "mults", Type: plugins.IntList, Default: []int{1, 2}, Min: plugins.Bound(1), Max: plugins.Bound(16), MinLen: 1, MaxLen: MaxLevels,
 				Doc: "channel multiplier per level (one level per entry, resolution halves between levels)"},
 			{Name: "norm", Type: plugins.String, Default: NormNone, Choices: []string{NormNone, NormGroup},
 				Doc: "group: DDPM's blocks (GroupNorm before each SiLU, last convolutions starting at zero); none: plain blocks"},

@@ -231,6 +231,15 @@ type SizedNetwork interface {
 	Size(dim, outDim int) (params, activations int64)
 }
 
+// SizedDataset is implemented by datasets that can say how much memory they take, so that
+// the memory estimate counts them (see engine.EstimateMemory). A dataset without it is left
+// out of the estimate, beyond the batches drawn from it.
+type SizedDataset interface {
+	// MemoryBytes returns the bytes the dataset keeps for the whole run, and the most it
+	// held beside them while it was built (a file decoded at full size, for instance).
+	MemoryBytes() (resident, loading int64)
+}
+
 // TimestepSampler is the contract of a timesteps plugin ([loss] timesteps): it draws the
 // training timesteps of each batch and the weights that keep the loss unbiased.
 type TimestepSampler interface {

@@ -40,8 +40,10 @@ type Param struct {
 	// Choices, when not empty, lists the valid values of a string parameter (or of every
 	// element of a string list).
 	Choices []string
-	// MinLen is the smallest allowed length of a list parameter.
-	MinLen int
+	// MinLen is the smallest allowed length of a list parameter; MaxLen, when positive, the
+	// largest. A list whose length sets how much is built (a network's layers) needs MaxLen:
+	// the memory estimate counts tensors, not the per-layer cost of building the graph.
+	MinLen, MaxLen int
 	// OrList lets a Float parameter be a list of floats too (each in range, at least one):
 	// Values.Float then gives its first element and Values.Floats all of them.
 	OrList bool
@@ -52,6 +54,18 @@ func Bound(v float64) *float64 { return &v }
 
 // Range describes the allowed values in words, for `runner plugins` and error messages.
 func (d Param) Range() string {
+	values := d.valueRange()
+	if d.MaxLen > 0 {
+		return fmt.Sprintf("%s; %d to %d elements", values, d.MinLen, d.MaxLen)
+	}
+	if values == "any" && d.MinLen > 0 {
+		return fmt.Sprintf("at least %d element(s)", d.MinLen)
+	}
+	return values
+}
+
+// valueRange describes the allowed values (of every element, for a list).
+func (d Param) valueRange() string {
 	if len(d.Choices) > 0 {
 		return "one of " + strings.Join(d.Choices, ", ")
 	}
@@ -59,9 +73,6 @@ func (d Param) Range() string {
 		return "true or false"
 	}
 	if d.Min == nil && d.Max == nil {
-		if d.MinLen > 0 {
-			return fmt.Sprintf("at least %d element(s)", d.MinLen)
-		}
 		return "any"
 	}
 	lo, hi := "(-inf", "inf)"
@@ -124,6 +135,9 @@ func (d Param) Check(v any) (any, error) {
 		}
 		if len(items) < d.MinLen {
 			return nil, fmt.Errorf("want at least %d element(s), got %d", d.MinLen, len(items))
+		}
+		if d.MaxLen > 0 && len(items) > d.MaxLen {
+			return nil, fmt.Errorf("want at most %d elements, got %d", d.MaxLen, len(items))
 		}
 		switch d.Type {
 		case IntList:

@@ -123,6 +123,10 @@ func TestParamCheck(t *testing.T) {
 		{Param{Type: IntList, MinLen: 1}, []any{}, nil, "at least 1"},
 		{Param{Type: IntList, Min: Bound(1)}, []any{int64(2), int64(0)}, nil, "element 1"},
 		{Param{Type: StringList}, []any{"a", "b"}, []string{"a", "b"}, ""},
+		{Param{Type: IntList, MinLen: 1, MaxLen: 2}, []any{int64(1), int64(2)}, []int{1, 2}, ""},
+		{Param{Type: IntList, MinLen: 1, MaxLen: 2}, []any{int64(1), int64(2), int64(3)}, nil, "want at most 2 elements, got 3"},
+		{Param{Type: IntList, MinLen: 1, MaxLen: 2, Min: Bound(1)}, []any{int64(0)}, nil, "valid: [1, inf); 1 to 2 elements"},
+		{Param{Type: StringList, MaxLen: 1}, []any{"a", "b"}, nil, "want at most 1 elements, got 2"},
 	}
 	for i, c := range cases {
 		got, err := c.p.Check(c.in)

@@ -72,17 +72,11 @@ func Diff(arts *Artifacts, a, b *Group) []PairedDiff {
 		}
 		d := PairedDiff{Metric: key, Comparable: true}
 		if reason := termsDiffer(a, b, key); reason != "" {
-			d.Comparable, d.Reason = false, reason
-			d.MeanDiff, d.CILow, d.CIHigh, d.PValue = math.NaN(), math.NaN(), math.NaN(), math.NaN()
-			d.Verdict = "not comparable: " + reason
-			out = append(out, d)
+			out = append(out, untested(d, reason, "not comparable: "))
 			continue
 		}
 		if inf := infiniteValue(a, b, key); inf != "" {
-			d.Comparable, d.Reason = false, inf
-			d.MeanDiff, d.CILow, d.CIHigh, d.PValue = math.NaN(), math.NaN(), math.NaN(), math.NaN()
-			d.Verdict = "cannot test: " + inf
-			out = append(out, d)
+			out = append(out, untested(d, inf, "cannot test: "))
 			continue
 		}
 		diffs := pairedDiffs(a, b, key)
@@ -306,4 +300,13 @@ func termsDiffer(a, b *Group, key string) string {
 		}
 	}
 	return ""
+}
+
+// untested is a comparison that was not made, for the reason given: no difference, interval
+// or p-value, and a verdict that says why.
+func untested(d PairedDiff, reason, verdictPrefix string) PairedDiff {
+	d.Comparable, d.Reason = false, reason
+	d.MeanDiff, d.CILow, d.CIHigh, d.PValue = math.NaN(), math.NaN(), math.NaN(), math.NaN()
+	d.Verdict = verdictPrefix + reason
+	return d
 }

@@ -25,7 +25,7 @@ func (s Cosine) Betas(T int) ([]float64, error) {
 		t1, t2 := float64(i)/float64(T), float64(i+1)/float64(T)
 		betas[i] = math.Min(1-f(t2)/f(t1), s.MaxBeta)
 	}
-	return checkBetas("cosine", betas)
+	return checkBetas("cosine", betas, "s", "max_beta")
 }
 
 func init() {

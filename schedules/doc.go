@@ -15,7 +15,10 @@ import "fmt"
 // numpy.linspace does (start + i*step, with the last point set to stop exactly), so that
 // the schedules match the reference implementations bit for bit where they can.
 func linspace(start, stop float64, n int) []float64 {
-	out := make([]float64, n)
+	out := make([]float64, max(n, 0))
+	if n <= 0 {
+		return out // numpy gives an empty array too
+	}
 	if n == 1 {
 		out[0] = start
 		return out
@@ -28,20 +31,38 @@ func linspace(start, stop float64, n int) []float64 {
 	return out
 }
 
-// checkBetas rejects schedules whose betas leave (0, 1]: a beta of 0 makes the posterior
-// variance vanish, and one above 1 makes alpha negative.
-func checkBetas(name string, betas []float64) ([]float64, error) {
+// checkBetas rejects schedules whose betas leave (0, 1] (as improved-diffusion's assertion
+// does): a beta of 0 makes the posterior variance vanish, and one above 1 makes alpha
+// negative. keys are the parameters that set the betas, named in the error.
+func checkBetas(name string, betas []float64, keys ...string) ([]float64, error) {
 	for i, b := range betas {
 		if !(b > 0 && b <= 1) {
-			return nil, fmt.Errorf("schedule %s: beta_%d = %g is outside (0, 1]; adjust its parameters", name, i+1, b)
+			return nil, fmt.Errorf("schedule %s at T = %d: beta_%d = %g is outside (0, 1]; change %s",
+				name, len(betas), i+1, b, quoteKeys(append([]string{"T"}, keys...)))
 		}
 	}
 	return betas, nil
 }
 
+// quoteKeys writes keys as `"a", "b" or "c"`.
+func quoteKeys(keys []string) string {
+	out := ""
+	for i, k := range keys {
+		switch {
+		case i == 0:
+		case i == len(keys)-1:
+			out += " or "
+		default:
+			out += ", "
+		}
+		out += fmt.Sprintf("%q", k)
+	}
+	return out
+}
+
 func checkT(name string, T int) error {
 	if T < 1 {
-		return fmt.Errorf("schedule %s: T = %d, want T >= 1", name, T)
+		return fmt.Errorf("schedule %s: key \"T\" = %d, want T >= 1", name, T)
 	}
 	return nil
 }

@@ -1,6 +1,11 @@
 package schedules
 
-import "github.com/ddpm-runner/ddpm-runner/plugins"
+import (
+	"fmt"
+	"math"
+
+	"github.com/ddpm-runner/ddpm-runner/plugins"
+)
 
 // Linear is DDPM's schedule: betas evenly spaced from BetaStart to BetaEnd. Like Improved
 // DDPM's get_named_beta_schedule, both ends are scaled by 1000/T, so that a chain of another
@@ -13,7 +18,20 @@ func (s Linear) Betas(T int) ([]float64, error) {
 		return nil, err
 	}
 	scale := 1000 / float64(T)
-	return checkBetas("linear", linspace(scale*s.BetaStart, scale*s.BetaEnd, T))
+	if hi := math.Max(s.BetaStart, s.BetaEnd); scale*hi > 1 {
+		key := "beta_end"
+		if s.BetaStart > s.BetaEnd {
+			key = "beta_start"
+		}
+		// The smallest T whose scaled betas stay at most 1, by the same arithmetic.
+		least := max(T+1, int(1000*hi)-1)
+		for 1000/float64(least)*hi > 1 {
+			least++
+		}
+		return nil, fmt.Errorf("schedule linear: key \"T\" = %d is too small for %s = %g: the betas are scaled by 1000/T, "+
+			"which gives a beta of %g, above 1; T must be at least %d (or lower %q)", T, key, hi, scale*hi, least, key)
+	}
+	return checkBetas("linear", linspace(scale*s.BetaStart, scale*s.BetaEnd, T), "beta_start", "beta_end")
 }
 
 func init() {

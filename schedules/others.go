@@ -19,7 +19,7 @@ func (s Quadratic) Betas(T int) ([]float64, error) {
 	for i := range b {
 		b[i] *= b[i]
 	}
-	return checkBetas("quadratic", b)
+	return checkBetas("quadratic", b, "beta_start", "beta_end")
 }
 
 // Sigmoid places betas on a logistic curve: beta_t = sigmoid(linspace(-6, 6)) *
@@ -35,7 +35,7 @@ func (s Sigmoid) Betas(T int) ([]float64, error) {
 	for i, x := range b {
 		b[i] = 1/(1+math.Exp(-x))*(s.BetaEnd-s.BetaStart) + s.BetaStart
 	}
-	return checkBetas("sigmoid", b)
+	return checkBetas("sigmoid", b, "beta_start", "beta_end")
 }
 
 // Const uses the same beta at every step.
@@ -50,7 +50,7 @@ func (s Const) Betas(T int) ([]float64, error) {
 	for i := range b {
 		b[i] = s.Beta
 	}
-	return checkBetas("const", b)
+	return checkBetas("const", b, "beta")
 }
 
 // JSD is the schedule 1/T, 1/(T-1), ..., 1 of Sohl-Dickstein et al. (2015): the last step
@@ -84,7 +84,7 @@ func (s Warmup) Betas(T int) ([]float64, error) {
 	}
 	n := int(float64(T) * s.Fraction)
 	copy(b, linspace(s.BetaStart, s.BetaEnd, n))
-	return checkBetas("warmup", b)
+	return checkBetas("warmup", b, "beta_start", "beta_end", "fraction")
 }
 
 func betaParam(name string, def float64, doc string) plugins.Param {

@@ -1,7 +1,9 @@
 package schedules_test
 
 import (
+	"fmt"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/ddpm-runner/ddpm-runner/diffusion"
@@ -178,6 +180,142 @@ func TestAllSevenRegistered(t *testing.T) {
 		}
 		if !found {
 			t.Errorf("schedule %q not registered (have %v)", want, names)
+		}
+	}
+}
+
+// bounds gives the values a parameter's declaration allows at its ends (moved inward by one
+// float where a bound is exclusive) and its default.
+func bounds(d plugins.Param) []float64 {
+	vals := []float64{d.Default.(float64)}
+	if d.Min != nil {
+		v := *d.Min
+		if d.ExclusiveMin {
+			v = math.Nextafter(v, math.Inf(1))
+		}
+		vals = append(vals, v)
+	}
+	if d.Max != nil {
+		v := *d.Max
+		if d.ExclusiveMax {
+			v = math.Nextafter(v, math.Inf(-1))
+		}
+		vals = append(vals, v)
+	}
+	return vals
+}
+
+// Every registered schedule, at every T from 1 to 20 and with each of its parameters at its
+// declared bounds (every combination of bounds and defaults), gives betas in (0, 1] that
+// diffusion.NewProcess takes, or an error that names the key to change.
+func TestEveryScheduleAtEveryBoundGivesBetasOrNamesAKey(t *testing.T) {
+	for _, name := range plugins.Names(plugins.KindSchedule) {
+		p, err := plugins.Lookup(plugins.KindSchedule, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The combinations of every parameter's bounds and default.
+		combos := []map[string]any{{}}
+		for _, d := range p.Params {
+			if d.Type != plugins.Float {
+				t.Fatalf("%s: parameter %q is a %s; extend the walk", name, d.Name, d.Type)
+			}
+			var next []map[string]any
+			for _, c := range combos {
+				for _, v := range bounds(d) {
+					m := map[string]any{d.Name: v}
+					for k, x := range c {
+						m[k] = x
+					}
+					next = append(next, m)
+				}
+			}
+			combos = next
+		}
+		errs := 0
+		for _, raw := range combos {
+			s, err := plugins.Build(plugins.KindSchedule, name, raw)
+			if err != nil {
+				t.Fatalf("%s %v: %v", name, raw, err)
+			}
+			for T := 1; T <= 20; T++ {
+				betas, err := s.(plugins.Schedule).Betas(T)
+				if err != nil {
+					errs++
+					if !namesAKey(err.Error(), p.Params) {
+						t.Errorf("%s %v T=%d: error names no key: %v", name, raw, T, err)
+					}
+					continue
+				}
+				if len(betas) != T {
+					t.Errorf("%s %v T=%d: %d betas", name, raw, T, len(betas))
+				}
+				for i, b := range betas {
+					if !(b > 0 && b <= 1) {
+						t.Errorf("%s %v T=%d: beta_%d = %v", name, raw, T, i+1, b)
+					}
+				}
+				if _, err := diffusion.NewProcess(betas); err != nil {
+					t.Errorf("%s %v T=%d: %v", name, raw, T, err)
+				}
+			}
+		}
+		t.Logf("%s: %d combinations x 20 T, %d refused", name, len(combos), errs)
+	}
+}
+
+// namesAKey reports whether msg quotes T or one of params.
+func namesAKey(msg string, params []plugins.Param) bool {
+	if strings.Contains(msg, `"T"`) {
+		return true
+	}
+	for _, d := range params {
+		if strings.Contains(msg, fmt.Sprintf("%q", d.Name)) {
+			return true
+		}
+	}
+	return false
+}
+
+// The linear schedule at a T too small for its betas (scaled by 1000/T past 1) is refused
+// naming T and the smallest T that works, which gives betas; warmup at T < 10 (no step of
+// warm-up) gives beta_end throughout, as hojonathanho/diffusion's numpy code does.
+func TestSmallTSchedules(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		raw  map[string]any
+		T    int
+		want string // error; "" for betas
+	}{
+		{"linear", nil, 19, `key "T" = 19 is too small for beta_end = 0.02: the betas are scaled by 1000/T, which gives a beta of 1.05263`},
+		{"linear", nil, 1, `T must be at least 20 (or lower "beta_end")`},
+		{"linear", nil, 20, ""},
+		{"linear", map[string]any{"beta_start": 0.5, "beta_end": 0.01}, 400, `key "T" = 400 is too small for beta_start = 0.5`},
+		{"linear", map[string]any{"beta_start": 0.5, "beta_end": 0.01}, 499, "T must be at least 500"},
+		{"linear", map[string]any{"beta_end": 0.999999}, 999, "T must be at least 1000"},
+		{"warmup", nil, 5, ""},
+		{"warmup", nil, 1, ""},
+	} {
+		s, err := plugins.Build(plugins.KindSchedule, tc.name, tc.raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		betas, err := s.(plugins.Schedule).Betas(tc.T)
+		if tc.want != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%s %v T=%d: %v, want an error saying %q", tc.name, tc.raw, tc.T, err, tc.want)
+			}
+			continue
+		}
+		if err != nil || len(betas) != tc.T {
+			t.Errorf("%s %v T=%d: %v %v", tc.name, tc.raw, tc.T, betas, err)
+		}
+		if tc.name == "warmup" {
+			for _, b := range betas {
+				if b != 0.02 {
+					t.Errorf("warmup T=%d: %v, want beta_end throughout", tc.T, betas)
+				}
+			}
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/ddpm-runner/ddpm-runner/plugins"
 )
@@ -38,7 +39,19 @@ func (d *document) applySet(s string) error {
 	if !ok || key == "" {
 		return &Error{File: d.file, Msg: fmt.Sprintf("--set %q: want section.key=value (for example --set train.steps=200)", s)}
 	}
-	parsed := parseSetValue(strings.TrimSpace(val))
+	val = strings.TrimSpace(val)
+	if err := checkLimits("", []byte("v = "+val)); err != nil {
+		shown := s
+		if len(shown) > 60 {
+			cut := 60
+			for !utf8.RuneStart(shown[cut]) {
+				cut--
+			}
+			shown = shown[:cut] + "..."
+		}
+		return &Error{File: d.file, Key: key, Msg: fmt.Sprintf("--set %s: %s", shown, err.(*Error).Msg)}
+	}
+	parsed := parseSetValue(val)
 	parts := strings.Split(key, ".")
 	if len(parts) > 2 {
 		return &Error{File: d.file, Key: key, Msg: fmt.Sprintf("--set %s: key %q has too many dots; want section.key", s, key)}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -37,9 +38,19 @@ func readSpecFile(path string) ([]byte, error) {
 	if st.IsDir() {
 		return nil, &Error{File: path, Msg: "is a directory; give a .toml spec file (for example experiments/linear_beta.toml)"}
 	}
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, &Error{File: path, Msg: err.Error()}
+	}
+	defer f.Close()
+	// One byte past the limit tells a file at the limit from a longer one (or an endless
+	// device) without reading the rest.
+	data, err := io.ReadAll(io.LimitReader(f, MaxSpecBytes+1))
+	if err != nil {
+		return nil, &Error{File: path, Msg: err.Error()}
+	}
+	if len(data) > MaxSpecBytes {
+		return nil, &Error{File: path, Msg: fmt.Sprintf("is larger than %d bytes (1 MiB), the most a spec may have", MaxSpecBytes)}
 	}
 	if bytes.IndexByte(data, 0) >= 0 || !utf8.Valid(data) {
 		return nil, &Error{File: path, Msg: "is not a text file (binary content); give a TOML spec"}
@@ -50,12 +61,8 @@ func readSpecFile(path string) ([]byte, error) {
 // Parse is Load on spec text already in memory; file is used in messages only.
 func Parse(file string, data []byte, sets []string) ([]*Trial, error) {
 	doc := &document{file: file, raw: map[string]any{}, setKeys: map[string]string{}}
-	if _, err := toml.Decode(string(data), &doc.raw); err != nil {
-		var pe toml.ParseError
-		if errors.As(err, &pe) {
-			return nil, &Error{File: file, Line: pe.Position.Line, Msg: "TOML syntax error: " + pe.Message}
-		}
-		return nil, &Error{File: file, Msg: "TOML error: " + err.Error()}
+	if err := decode(file, data, &doc.raw); err != nil {
+		return nil, err
 	}
 	doc.lines = locateKeys(data)
 	for _, s := range sets {
@@ -64,6 +71,22 @@ func Parse(file string, data []byte, sets []string) ([]*Trial, error) {
 		}
 	}
 	return doc.expand()
+}
+
+// decode decodes spec text into raw after checking its shape against the limits (see
+// checkLimits); its errors name file and line.
+func decode(file string, data []byte, raw *map[string]any) error {
+	if err := checkLimits(file, data); err != nil {
+		return err
+	}
+	if _, err := toml.Decode(string(data), raw); err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return &Error{File: file, Line: pe.Position.Line, Msg: "TOML syntax error: " + pe.Message}
+		}
+		return &Error{File: file, Msg: "TOML error: " + err.Error()}
+	}
+	return nil
 }
 
 var (

@@ -1,12 +1,9 @@
 package spec
 
 import (
-	"errors"
 	"maps"
 	"slices"
 	"strings"
-
-	"github.com/BurntSushi/toml"
 )
 
 // KindSample is the kind of a trial that samples from another run's final weights instead
@@ -36,12 +33,8 @@ func SampleTrials(parentCanonical, file string, data []byte, sets []string) ([]*
 	}
 	over := &document{file: file, raw: map[string]any{}, lines: map[string]int{}, setKeys: map[string]string{}}
 	if data != nil {
-		if _, err := toml.Decode(string(data), &over.raw); err != nil {
-			var pe toml.ParseError
-			if errors.As(err, &pe) {
-				return nil, &Error{File: file, Line: pe.Position.Line, Msg: "TOML syntax error: " + pe.Message}
-			}
-			return nil, &Error{File: file, Msg: "TOML error: " + err.Error()}
+		if err := decode(file, data, &over.raw); err != nil {
+			return nil, err
 		}
 		over.lines = locateKeys(data)
 	}

@@ -112,3 +112,40 @@ func TestSetIsTypedPerParameter(t *testing.T) {
 		t.Error("a table defined twice was accepted")
 	}
 }
+
+// A network's layer count is bounded by its declaration (MaxLen): each layer costs graph
+// memory that the estimate does not count per layer, so 10,000 narrow layers passed the
+// estimate and then ran out of memory.
+func TestLayerCountsAreBounded(t *testing.T) {
+	layers := func(n int) string { return "[" + strings.TrimSuffix(strings.Repeat("4, ", n), ", ") + "]" }
+	for _, tc := range []struct {
+		name, network string
+		want          string // "" for accepted
+	}{
+		{"mlp at the limit", "name = \"mlp\"\nhidden = " + layers(64), ""},
+		{"mlp over the limit", "name = \"mlp\"\nhidden = " + layers(65), `s.toml:10: key "hidden" in [network]: want at most 64 elements, got 65`},
+		{"mlp 10000 layers", "name = \"mlp\"\nhidden = " + layers(10000), "want at most 64 elements, got 10000"},
+		{"unet at the limit", "name = \"unet\"\nmults = " + layers(8), ""},
+		{"unet over the limit", "name = \"unet\"\nmults = " + layers(9), `s.toml:10: key "mults" in [network]: want at most 8 elements, got 9`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := spec.Parse("s.toml", []byte(base+"[network]\n"+tc.network+"\n"), nil)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v, want %q", err, tc.want)
+			}
+		})
+	}
+	// A --set and a sweep meet the same bound.
+	if _, err := spec.Parse("s.toml", []byte(base), []string{"network.hidden=" + layers(65)}); err == nil || !strings.Contains(err.Error(), "--set network.hidden=") {
+		t.Errorf("--set: %v", err)
+	}
+	if _, err := spec.Parse("s.toml", []byte(base+"[sweep]\n\"network.hidden\" = [[4], "+layers(65)+"]\n"), nil); err == nil || !strings.Contains(err.Error(), "at most 64") {
+		t.Errorf("sweep: %v", err)
+	}
+}

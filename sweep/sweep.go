@@ -5,29 +5,35 @@
 // A sweep folder holds:
 //
 //	sweep.json          what was submitted: spec copies and their sha256, --set overrides,
-//	                    backend, trial count, working folder, Slurm options and job ids
+//	                    backend, trial count, working folder, the runner's sha256, Slurm
+//	                    options and job ids, sealed (see below)
 //	specs/K/            the K-th spec file as submitted; every task reads these, so editing the
 //	                    originals cannot change a queued trial
 //	bin/runner          the runner binary that submitted (tasks run this one)
 //	job.sbatch          the Slurm batch script (one array task per trial index)
 //	shards/trial-K.db   trial K's database, with its artifacts in shards/trial-K/
 //	logs/trial-K.out    trial K's output under Slurm
+//
+// A sweep folder often lives on a shared file system where others may write, and what it
+// holds is run as the submitting user. So sweep.json carries a seal: an HMAC-SHA256 of its
+// contents under a key kept outside the folder, in the user's configuration folder
+// (KeyPath). Open refuses a folder whose sweep.json does not match its seal, whose runner
+// binary or spec copies do not match the sha256 sealed in it, whose paths leave the folder,
+// or whose trial count is not what its specs expand to; job.sbatch checks the binary and the
+// spec copies again before each task runs them.
 package sweep
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
-	"github.com/ddpm-runner/ddpm-runner/results"
+	"github.com/ddpm-runner/ddpm-runner/spec"
 )
 
 // ManifestName is the sweep folder's description file.
@@ -49,7 +55,7 @@ type Slurm struct {
 	Gres        string   `json:"gres,omitempty"`
 	MaxParallel int      `json:"max_parallel,omitempty"` // the array's %N
 	GraceSecs   int      `json:"signal_grace_seconds"`   // SIGTERM this long before the time limit
-	Extra       []string `json:"extra,omitempty"`        // more #SBATCH lines, as given
+	Extra       []string `json:"extra,omitempty"`        // more #SBATCH options, one each
 }
 
 // Job is one submitted job array.
@@ -59,28 +65,36 @@ type Job struct {
 	Submitted string `json:"submitted"`
 }
 
-// Manifest is sweep.json.
+// Manifest is what sweep.json records.
 type Manifest struct {
-	Name    string   `json:"name"`
-	Created string   `json:"created"`
-	Specs   []Spec   `json:"specs"`
-	Sets    []string `json:"sets,omitempty"`
-	Backend string   `json:"backend,omitempty"`
-	Trials  int      `json:"trials"`
-	Workdir string   `json:"workdir"`
-	Runner  string   `json:"runner"` // relative to the sweep folder
-	Slurm   Slurm    `json:"slurm"`
-	Jobs    []Job    `json:"jobs,omitempty"`
+	Name         string   `json:"name"`
+	Created      string   `json:"created"`
+	Specs        []Spec   `json:"specs"`
+	Sets         []string `json:"sets,omitempty"`
+	Backend      string   `json:"backend,omitempty"`
+	Trials       int      `json:"trials"`
+	Workdir      string   `json:"workdir"`
+	Runner       string   `json:"runner"` // relative to the sweep folder
+	RunnerSHA256 string   `json:"runner_sha256"`
+	Slurm        Slurm    `json:"slurm"`
+	Jobs         []Job    `json:"jobs,omitempty"`
 }
 
 // Folder is an open sweep folder.
 type Folder struct {
 	Dir string // absolute
 	Manifest
+	trials []*spec.Trial // what the spec copies expand to, in trial order
 }
 
+// runnerPath is where Create puts the runner binary, relative to the sweep folder.
+var runnerPath = filepath.Join("bin", "runner")
+
 // Create makes a new sweep folder at dir (which must not exist, or be empty) with copies of
-// the spec files and of the runner binary.
+// the spec files and of the runner binary, and seals its sweep.json. Every value that will
+// reach job.sbatch or a task's command line is checked first, so a refused sweep writes
+// nothing; the folder is assembled beside dir and renamed into place, so a failed one
+// leaves nothing behind either.
 func Create(dir string, specFiles, sets []string, backend string, trials int, runnerBinary string, slurm Slurm) (*Folder, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
@@ -89,93 +103,87 @@ func Create(dir string, specFiles, sets []string, backend string, trials int, ru
 	if entries, err := os.ReadDir(abs); err == nil && len(entries) > 0 {
 		return nil, fmt.Errorf("sweep folder %s already exists and is not empty; give another --sweep (or use --resume %s)", abs, abs)
 	}
-	for _, sub := range []string{"specs", "bin", "shards", "logs"} {
-		if err := os.MkdirAll(filepath.Join(abs, sub), 0o755); err != nil {
-			return nil, fmt.Errorf("sweep folder: %w", err)
-		}
-	}
 	wd, err := os.Getwd()
 	if err != nil {
 		return nil, err
 	}
 	f := &Folder{Dir: abs, Manifest: Manifest{
 		Name: filepath.Base(abs), Created: time.Now().UTC().Format(time.RFC3339), Sets: sets, Backend: backend,
-		Trials: trials, Workdir: wd, Runner: filepath.Join("bin", "runner"), Slurm: slurm,
+		Trials: trials, Workdir: wd, Runner: runnerPath, Slurm: slurm,
 	}}
+	for i, src := range specFiles {
+		if err := checkSpecFileName(src); err != nil {
+			return nil, err
+		}
+		srcAbs, err := filepath.Abs(src)
+		if err != nil {
+			return nil, err
+		}
+		// A folder per spec keeps two specs of one name apart and the file name as it was:
+		// a spec without a name is named after its file.
+		f.Specs = append(f.Specs, Spec{Source: srcAbs, Copy: filepath.Join("specs", strconv.Itoa(i+1), filepath.Base(src))})
+	}
+	if err := f.validate(); err != nil {
+		return nil, err
+	}
+	key, _, err := loadKey(true)
+	if err != nil {
+		return nil, err
+	}
+
+	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
+		return nil, fmt.Errorf("sweep folder: %w", err)
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(abs), "."+filepath.Base(abs)+".creating-")
+	if err != nil {
+		return nil, fmt.Errorf("sweep folder: %w", err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			os.RemoveAll(tmp)
+		}
+	}()
+	for _, sub := range []string{"specs", "bin", "shards", "logs"} {
+		if err := os.Mkdir(filepath.Join(tmp, sub), 0o755); err != nil {
+			return nil, fmt.Errorf("sweep folder: %w", err)
+		}
+	}
 	for i, src := range specFiles {
 		b, err := os.ReadFile(src)
 		if err != nil {
 			return nil, err
 		}
-		srcAbs, _ := filepath.Abs(src)
-		// A folder per spec keeps two specs of one name apart and the file name as it was:
-		// a spec without a name is named after its file.
-		cp := filepath.Join("specs", strconv.Itoa(i+1), filepath.Base(src))
-		if err := os.MkdirAll(filepath.Join(abs, filepath.Dir(cp)), 0o755); err != nil {
+		cp := f.Specs[i].Copy
+		if err := os.Mkdir(filepath.Join(tmp, filepath.Dir(cp)), 0o755); err != nil {
 			return nil, err
 		}
-		if err := os.WriteFile(filepath.Join(abs, cp), b, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(tmp, cp), b, 0o644); err != nil {
 			return nil, err
 		}
-		sum := sha256.Sum256(b)
-		f.Specs = append(f.Specs, Spec{Source: srcAbs, Copy: cp, SHA256: hex.EncodeToString(sum[:])})
+		f.Specs[i].SHA256 = sha256Hex(b)
 	}
-	if err := copyExecutable(runnerBinary, filepath.Join(abs, f.Runner)); err != nil {
+	if f.RunnerSHA256, err = copyExecutable(runnerBinary, filepath.Join(tmp, f.Runner)); err != nil {
 		return nil, fmt.Errorf("copying the runner binary: %w", err)
 	}
-	return f, f.Save()
-}
-
-// Open reads the sweep folder at dir.
-func Open(dir string) (*Folder, error) {
-	abs, err := filepath.Abs(dir)
-	if err != nil {
+	if err := writeSealed(tmp, key, &f.Manifest); err != nil {
 		return nil, err
 	}
-	b, err := os.ReadFile(filepath.Join(abs, ManifestName))
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("%s is not a sweep folder (no %s; runner submit makes one)", dir, ManifestName)
-		}
-		return nil, err
+	// rename(2) replaces an empty folder: the sweep appears whole or not at all.
+	if err := os.Rename(tmp, abs); err != nil {
+		return nil, fmt.Errorf("sweep folder: %w", err)
 	}
-	f := &Folder{Dir: abs}
-	if err := json.Unmarshal(b, &f.Manifest); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(abs, ManifestName), err)
-	}
-	if f.Trials < 1 || len(f.Specs) == 0 {
-		return nil, fmt.Errorf("%s: no trials recorded", filepath.Join(abs, ManifestName))
-	}
+	done = true
 	return f, nil
 }
 
-// Save writes sweep.json atomically (a temporary file renamed over it).
+// Save writes sweep.json, sealed, atomically.
 func (f *Folder) Save() error {
-	b, err := json.MarshalIndent(f.Manifest, "", "  ")
+	key, _, err := loadKey(false)
 	if err != nil {
 		return err
 	}
-	p := filepath.Join(f.Dir, ManifestName)
-	tmp := p + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, p)
-}
-
-// CheckSpecs says whether the spec copies still have the content that was submitted.
-func (f *Folder) CheckSpecs() error {
-	for _, s := range f.Specs {
-		b, err := os.ReadFile(filepath.Join(f.Dir, s.Copy))
-		if err != nil {
-			return err
-		}
-		sum := sha256.Sum256(b)
-		if hex.EncodeToString(sum[:]) != s.SHA256 {
-			return fmt.Errorf("%s was changed after submission (sha256 %s, submitted %s)", filepath.Join(f.Dir, s.Copy), hex.EncodeToString(sum[:]), s.SHA256)
-		}
-	}
-	return nil
+	return writeSealed(f.Dir, key, &f.Manifest)
 }
 
 // Shard is trial k's (1-based) shard database.
@@ -183,9 +191,14 @@ func (f *Folder) Shard(k int) string {
 	return filepath.Join(f.Dir, "shards", "trial-"+strconv.Itoa(k)+".db")
 }
 
-// TaskArgs is the command line (runner binary first) that runs trial index (a number, or a
-// shell variable such as "$SLURM_ARRAY_TASK_ID" when shellVar is set) into its shard.
-func (f *Folder) TaskArgs(index string) []string {
+// TaskArgs is the command line (runner binary first) that runs trial k into its shard.
+func (f *Folder) TaskArgs(k int) []string {
+	return f.taskArgs(strconv.Itoa(k))
+}
+
+// taskArgs is TaskArgs with the index as text: the script passes a marker that it replaces
+// with the shell's $k.
+func (f *Folder) taskArgs(index string) []string {
 	args := []string{filepath.Join(f.Dir, f.Runner), "run", "--resume", "--quiet", "--trial", index,
 		"--db", filepath.Join(f.Dir, "shards", "trial-"+index+".db")}
 	if f.Backend != "" {
@@ -200,192 +213,51 @@ func (f *Folder) TaskArgs(index string) []string {
 	return args
 }
 
-// ShellCommand is TaskArgs quoted for a POSIX shell; a "$VAR" index stays expandable.
-func ShellCommand(args []string) string {
-	parts := make([]string, len(args))
-	for i, a := range args {
-		parts[i] = shellQuote(a)
-	}
-	return strings.Join(parts, " ")
+func sha256Hex(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
 }
 
-// shellQuote single-quotes a word, leaving $NAME references outside the quotes.
-func shellQuote(s string) string {
-	var b strings.Builder
-	for len(s) > 0 {
-		i := strings.Index(s, "$")
-		if i < 0 {
-			b.WriteString(quoteLiteral(s))
-			break
-		}
-		if i > 0 {
-			b.WriteString(quoteLiteral(s[:i]))
-		}
-		j := i + 1
-		for j < len(s) && (s[j] == '_' || s[j] >= 'A' && s[j] <= 'Z' || s[j] >= 'a' && s[j] <= 'z' || s[j] >= '0' && s[j] <= '9') {
-			j++
-		}
-		if j == i+1 {
-			b.WriteString(quoteLiteral("$"))
-		} else {
-			b.WriteString(`"` + s[i:j] + `"`)
-		}
-		s = s[j:]
-	}
-	if b.Len() == 0 {
-		return "''"
-	}
-	return b.String()
-}
-
-func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
-
-// Script is the sbatch script of the sweep's job arrays: each array task runs its trial
-// index with `runner run --resume`, so a requeued or resubmitted task continues its trial.
-// The array indices are given to sbatch (--array) when it is submitted.
-func (f *Folder) Script() string {
-	var b strings.Builder
-	b.WriteString("#!/bin/bash\n")
-	line := func(format string, a ...any) { fmt.Fprintf(&b, "#SBATCH "+format+"\n", a...) }
-	line("--job-name=%s", sbatchWord("ddpm-"+f.Name))
-	line("--output=%s", filepath.Join(f.Dir, "logs", "trial-%a.out"))
-	line("--chdir=%s", f.Workdir)
-	// Requeued on pre-emption or node failure; SIGTERM before the time limit lets the
-	// runner checkpoint and record the run as interrupted, and the requeued task resumes it.
-	line("--requeue")
-	line("--signal=B:TERM@%d", f.Slurm.GraceSecs)
-	if f.Slurm.Partition != "" {
-		line("--partition=%s", f.Slurm.Partition)
-	}
-	if f.Slurm.Time != "" {
-		line("--time=%s", f.Slurm.Time)
-	}
-	if f.Slurm.CPUs > 0 {
-		line("--cpus-per-task=%d", f.Slurm.CPUs)
-	}
-	if f.Slurm.Mem != "" {
-		line("--mem=%s", f.Slurm.Mem)
-	}
-	if f.Slurm.Gres != "" {
-		line("--gres=%s", f.Slurm.Gres)
-	}
-	for _, e := range f.Slurm.Extra {
-		fmt.Fprintf(&b, "#SBATCH %s\n", strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(e), "#SBATCH")))
-	}
-	b.WriteString("\n# exec: the runner itself receives Slurm's signals.\n")
-	b.WriteString("exec " + ShellCommand(f.TaskArgs("$SLURM_ARRAY_TASK_ID")) + "\n")
-	return b.String()
-}
-
-// sbatchWord keeps a job name to characters sbatch takes without quoting.
-func sbatchWord(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r == '-' || r == '_' || r == '.' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
-			return r
-		}
-		return '_'
-	}, s)
-}
-
-// WriteScript writes job.sbatch and returns its path.
-func (f *Folder) WriteScript() (string, error) {
-	p := filepath.Join(f.Dir, "job.sbatch")
-	return p, os.WriteFile(p, []byte(f.Script()), 0o755)
-}
-
-// ArraySpec is the value of sbatch --array for the given 1-based indices: ranges where they
-// run on ("1-4,7"), with "%N" when at most N may run at once.
-func ArraySpec(indices []int, maxParallel int) string {
-	var parts []string
-	for i := 0; i < len(indices); {
-		j := i
-		for j+1 < len(indices) && indices[j+1] == indices[j]+1 {
-			j++
-		}
-		if j == i {
-			parts = append(parts, strconv.Itoa(indices[i]))
-		} else {
-			parts = append(parts, fmt.Sprintf("%d-%d", indices[i], indices[j]))
-		}
-		i = j + 1
-	}
-	s := strings.Join(parts, ",")
-	if maxParallel > 0 {
-		s += "%" + strconv.Itoa(maxParallel)
-	}
-	return s
-}
-
-func copyExecutable(src, dst string) error {
+// copyExecutable copies src to dst (a new file) and returns the sha256 of what it wrote.
+func copyExecutable(src, dst string) (string, error) {
 	in, err := os.Open(src)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer in.Close()
-	tmp := dst + ".tmp"
-	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o755)
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o755)
 	if err != nil {
-		return err
+		return "", err
 	}
-	if _, err := io.Copy(out, in); err != nil {
+	h := sha256.New()
+	if _, err := io.Copy(io.MultiWriter(out, h), in); err != nil {
 		out.Close()
-		return err
+		return "", err
 	}
 	if err := out.Close(); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// writeFileAtomic writes name in dir through a new temporary file renamed over it: a
+// symlink planted at name is replaced, never written through.
+func writeFileAtomic(dir, name string, data []byte, perm os.FileMode) error {
+	tmp, err := os.CreateTemp(dir, "."+name+".tmp-")
+	if err != nil {
 		return err
 	}
-	return os.Rename(tmp, dst)
-}
-
-// TrialState is what a trial's shard says about it.
-type TrialState struct {
-	Index  int    // 1-based
-	Status string // the shard's newest run's status, a finished or diverged one first; "" without a shard or run
-	RunID  int64  // that run's id in the shard
-	Err    error  // the shard could not be read
-}
-
-// Done says whether a trial needs no more work: it finished, or it diverged (a trial is
-// deterministic, so running it again would diverge again).
-func (s TrialState) Done() bool {
-	return s.Status == results.StatusFinished || s.Status == results.StatusDiverged
-}
-
-// States reads every trial's shard.
-func (f *Folder) States() []TrialState {
-	out := make([]TrialState, f.Trials)
-	for k := 1; k <= f.Trials; k++ {
-		out[k-1] = f.state(k)
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
 	}
-	return out
-}
-
-func (f *Folder) state(k int) TrialState {
-	st := TrialState{Index: k}
-	path := f.Shard(k)
-	if _, err := os.Stat(path); err != nil {
-		return st
+	if err := tmp.Chmod(perm); err != nil {
+		tmp.Close()
+		return err
 	}
-	s, err := results.OpenReadOnly(path)
-	if err != nil {
-		st.Err = err
-		return st
+	if err := tmp.Close(); err != nil {
+		return err
 	}
-	defer s.Close()
-	runs, err := s.Runs(results.Filter{})
-	if err != nil {
-		st.Err = fmt.Errorf("%s: %w", path, err)
-		return st
-	}
-	for i := len(runs) - 1; i >= 0; i-- {
-		r := runs[i]
-		if r.Status == results.StatusFinished || r.Status == results.StatusDiverged {
-			st.Status, st.RunID = r.Status, r.ID
-			return st
-		}
-		if st.Status == "" {
-			st.Status, st.RunID = r.Status, r.ID
-		}
-	}
-	return st
+	return os.Rename(tmp.Name(), filepath.Join(dir, name))
 }
