@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"database/sql"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
@@ -14,8 +15,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/ddpm-runner/ddpm-runner/results"
 )
 
 // Tests of what the report reads and refuses: artifacts only from the run's own folder,
@@ -35,15 +34,17 @@ func recordQuick(t *testing.T, db string, sets ...string) {
 	}
 }
 
-// execDB runs one statement on the database at db, as a user with sqlite3 would.
+// execDB runs one statement on the database at db, as a user with sqlite3 would: opened
+// as SQLite opens it, not as the runner does, which refuses a database that is not one a
+// runner writes.
 func execDB(t *testing.T, db, q string, args ...any) {
 	t.Helper()
-	s, err := results.Open(db)
+	conn, err := sql.Open("sqlite3", db)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
-	if _, err := s.DB.Exec(q, args...); err != nil {
+	defer conn.Close()
+	if _, err := conn.Exec(q, args...); err != nil {
 		t.Fatalf("%s: %v", q, err)
 	}
 }
