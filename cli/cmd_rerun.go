@@ -7,11 +7,9 @@ import (
 	"io"
 	"maps"
 	"math"
-	"os"
 	"os/signal"
 	"slices"
 	"strconv"
-	"syscall"
 
 	urfave "github.com/urfave/cli/v2"
 
@@ -20,10 +18,10 @@ import (
 	"github.com/ddpm-runner/ddpm-runner/spec"
 )
 
-// signalContext is the context of a command that stops at SIGINT or SIGTERM. Tests replace
+// signalContext is the context of a command that stops at a stop signal (stopSignals). Tests replace
 // it to stop a command at a phase of their choosing, as a signal would.
 var signalContext = func() (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	return signal.NotifyContext(context.Background(), stopSignals()...)
 }
 
 // timeDependent summaries measure the machine, not the model: rerun --verify skips them.
