@@ -59,7 +59,7 @@ func sampleSource(job *Job, parent *results.Run, opt Options) (checkpointFiles, 
 		return ckpt, err
 	}
 	if err := checkCheckpointShapes(job, ckpt.json, ckpt.bin); err != nil {
-		return checkpointFiles{}, &RefusedError{err.Error()}
+		return checkpointFiles{}, &RefusedError{Msg: err.Error()}
 	}
 	return ckpt, nil
 }
@@ -125,7 +125,7 @@ func checkpointCap(j *Job) checkpointSize {
 // them, so that a checkpoint that cannot be read is refused before a sample run is recorded.
 func finalCheckpoint(store *results.Store, parent *results.Run, limit checkpointSize) (checkpointFiles, error) {
 	refused := func(format string, args ...any) (checkpointFiles, error) {
-		return checkpointFiles{}, &RefusedError{fmt.Sprintf(format, args...)}
+		return checkpointFiles{}, &RefusedError{Msg: fmt.Sprintf(format, args...)}
 	}
 	root, err := results.Confine(store.ArtifactRoot(), strconv.FormatInt(parent.ID, 10))
 	if err != nil {
