@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"syscall"
 	"text/tabwriter"
 
 	urfave "github.com/urfave/cli/v2"
@@ -70,7 +69,7 @@ func crosscheckCommand() *urfave.Command {
 				return err
 			}
 			defer store.Close()
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			ctx, stop := signal.NotifyContext(context.Background(), stopSignals()...)
 			defer stop()
 			var ids [2]int64
 			for i, job := range jobs {

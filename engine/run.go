@@ -107,21 +107,21 @@ func Resume(ctx context.Context, job *Job, opt Options, id int64) Outcome {
 	opt = withDefaults(opt)
 	root, err := opt.Store.ClaimArtifactRoot()
 	if err != nil {
-		return Outcome{RunID: id, Err: &RefusedError{err.Error()}}
+		return Outcome{RunID: id, Err: &RefusedError{Msg: err.Error()}}
 	}
 	var sample checkpointFiles
 	if job.Trial.Kind == spec.KindSample {
 		// Checked before the run is claimed, so that a refusal changes nothing.
 		rec, err := opt.Store.Run(id)
 		if err != nil {
-			return Outcome{RunID: id, Err: &RefusedError{err.Error()}}
+			return Outcome{RunID: id, Err: &RefusedError{Msg: err.Error()}}
 		}
 		parent, err := ParentOf(opt.Store, rec)
 		if err != nil {
-			return Outcome{RunID: id, Status: rec.Status, Err: &RefusedError{err.Error()}}
+			return Outcome{RunID: id, Status: rec.Status, Err: &RefusedError{Msg: err.Error()}}
 		}
 		if sample, err = sampleSource(job, parent, opt); err != nil {
-			return Outcome{RunID: id, Status: rec.Status, Err: &RefusedError{fmt.Sprintf("run %d samples run %d: %v", id, parent.ID, err)}}
+			return Outcome{RunID: id, Status: rec.Status, Err: &RefusedError{Msg: fmt.Sprintf("run %d samples run %d: %v", id, parent.ID, err)}}
 		}
 	}
 	r := newRunner(job, opt, id, root)
@@ -135,7 +135,7 @@ func Resume(ctx context.Context, job *Job, opt Options, id int64) Outcome {
 			}
 			return Outcome{RunID: id, Status: st, Err: err}
 		}
-		return Outcome{RunID: id, Err: &RefusedError{err.Error()}}
+		return Outcome{RunID: id, Err: &RefusedError{Msg: err.Error()}}
 	}
 	if job.Trial.Kind == spec.KindSample {
 		// A sample run keeps no state of its own: what the stopped process recorded

@@ -108,7 +108,10 @@ func (s *Store) Merge(shard string, opt MergeOptions) (MergeResult, error) {
 	if err != nil {
 		return fail(err)
 	}
-	m := &merger{conn: conn, store: s, opt: opt, shard: shardAbs, shardRoot: artifactRootOf(shardAbs)}
+	// The shard's artifact folder and its stored artifact paths are the real file's (see
+	// ArtifactRoot), whatever symlink the shard was named through.
+	shardReal := resolveDBPath(shardAbs)
+	m := &merger{conn: conn, store: s, opt: opt, shard: shardAbs, shardReal: shardReal, shardRoot: artifactRootOf(shardReal)}
 	defer m.cleanup()
 	if !opt.LinkArtifacts {
 		if m.mainRoot, err = s.ClaimArtifactRoot(); err != nil {
@@ -162,7 +165,8 @@ type merger struct {
 	tx        *sql.Tx
 	store     *Store
 	opt       MergeOptions
-	shard     string // absolute path
+	shard     string // absolute path, as it was named
+	shardReal string // shard with every symlink followed
 	shardRoot string
 	mainRoot  string // "" when artifacts are linked
 	plan      []*mergedRun
