@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -125,7 +124,7 @@ func recoverScratch(s *results.Store, errW io.Writer) error {
 		return nil
 	}
 	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	signal.Notify(stop, stopSignals()...)
 	defer signal.Stop(stop)
 	// An older runner kept its scratch folders beside the database, unmarked: which
 	// database they belong to is unknown, so they are pointed out, not merged.
