@@ -52,7 +52,7 @@ func (j *Job) trainModelFn(ctx *gctx.Context, spec any, inputs []*Node) []*Node 
 	out := j.network(ctx, xt, t, label)
 	in := plugins.LossInput{Process: j.Process, Predictor: j.Predictor, X0: x0, Xt: xt, T: t, Noise: noise,
 		Output: out, Discrete: j.Data.Discrete(), DecoderRows: decoderRows,
-		VLBBits: j.Trial.Section("loss").Params.String("vlb_units") == "bits"}
+		VLBBits: j.Trial.Settings.Loss.VLBUnits == "bits"}
 	perExample := j.Loss.Loss(in)
 	train.AddLoss(ctx, ReduceAllMean(Mul(weights, perExample)))
 	if spec != logStep {
@@ -151,7 +151,7 @@ func (o *optimizer) UpdateGraph(ctx *gctx.Context, g *Graph, loss *Node) {
 
 // emaRates are a trial's EMA decays (train.ema, a rate or a list of rates); none for 0.
 func emaRates(t *spec.Trial) []float64 {
-	rates := t.Train().Floats("ema")
+	rates := t.Settings.Train.EMA
 	if len(rates) == 1 && rates[0] == 0 {
 		return nil
 	}
@@ -252,7 +252,7 @@ func (j *Job) sampleStepFn(first, last bool, evals *int) func(ctx *gctx.Context,
 
 // clip says whether x0-hat is clipped to [-1, 1]: only for data that live there (images).
 func (j *Job) clip() bool {
-	return j.Data.Discrete() && j.Trial.Section("sample").Params.Bool("clip_denoised")
+	return j.Data.Discrete() && j.Trial.Settings.Sample.ClipDenoised
 }
 
 // boundTermFn computes L_t per example (nats/dim) for the examples x0 at timesteps t.

@@ -31,6 +31,9 @@ type Trial struct {
 	Sections map[string]Component `json:"sections"`
 	// Sweep holds the swept keys of this trial and their values, for display.
 	Sweep map[string]any `json:"sweep,omitempty"`
+	// Settings are Sections' settings as typed fields, for the code that reads them. They
+	// are not part of the canonical form (Sections is), so they change no hash.
+	Settings Settings `json:"-"`
 }
 
 // Section returns a resolved table; it panics on a name that no spec has.
@@ -41,12 +44,6 @@ func (t *Trial) Section(name string) Component {
 	}
 	return c
 }
-
-// Train returns the resolved [train] values.
-func (t *Trial) Train() plugins.Values { return t.Sections["train"].Params }
-
-// T returns the number of diffusion steps.
-func (t *Trial) T() int { return t.Sections["schedule"].Params.Int("T") }
 
 // Params flattens the trial into dotted keys ("schedule.name", "train.lr", ...) with
 // values formatted as in TOML; this is what the params table and reports show.
