@@ -4,8 +4,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/ddpm-runner/ddpm-runner/plugins"
 	"github.com/ddpm-runner/ddpm-runner/spec"
 )
 
@@ -58,5 +60,50 @@ func TestShippedSpecHashesUnchanged(t *testing.T) {
 		if got != w {
 			t.Errorf("%s: got {%d, %q, %q, %q}, want %+v", name, got.trials, got.first, got.group, got.canonicalDigest, w)
 		}
+	}
+}
+
+// testSchedule is the schedule of the two test plugins below: one as a plugin is declared
+// today, the other the same plugin after a release added a key declared OmitDefault.
+type testSchedule struct{}
+
+func (testSchedule) Betas(T int) ([]float64, error) { return make([]float64, T), nil }
+
+func newTestSchedule(plugins.Values) (plugins.Schedule, error) { return testSchedule{}, nil }
+
+func init() {
+	width := plugins.Param{Name: "width", Type: plugins.Float, Default: 0.5, Doc: "a key every version has"}
+	plugins.Register(plugins.Plugin{Kind: plugins.KindSchedule, Name: "omit_before", New: newTestSchedule,
+		Params: []plugins.Param{width}})
+	plugins.Register(plugins.Plugin{Kind: plugins.KindSchedule, Name: "omit_after", New: newTestSchedule,
+		Params: []plugins.Param{width, {Name: "tilt", Type: plugins.Float, Default: 0.0, OmitDefault: true, Doc: "a key added later"}}})
+}
+
+// TestOmitDefaultKeepsHashes: a key declared OmitDefault is not in the canonical form (nor
+// the hash) while it holds its default, so adding one keeps every recorded trial's hash; set
+// to another value it is recorded, and a stored form without it resolves to its default.
+func TestOmitDefaultKeepsHashes(t *testing.T) {
+	load := func(name string, sets ...string) *spec.Trial {
+		t.Helper()
+		trials, err := spec.Parse("s.toml", []byte("[schedule]\nname = \""+name+"\"\n"), sets)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return trials[0]
+	}
+	before, after := load("omit_before"), load("omit_after")
+	if got, want := after.Canonical(), strings.Replace(before.Canonical(), "omit_before", "omit_after", 1); got != want {
+		t.Errorf("a key at its default changes the canonical form:\n%s\nwant\n%s", got, want)
+	}
+	if v, ok := after.Section("schedule").Params["tilt"]; !ok || v != 0.0 {
+		t.Errorf("the trial itself lost the key: %v, %v", v, ok)
+	}
+	back, err := spec.FromCanonical(after.Canonical())
+	if err != nil || back.Hash() != after.Hash() || back.Section("schedule").Params["tilt"] != 0.0 {
+		t.Errorf("round trip: %v; hash %s want %s; tilt %v", err, back.Hash(), after.Hash(), back.Section("schedule").Params["tilt"])
+	}
+	tilted := load("omit_after", "schedule.tilt=0.25")
+	if !strings.Contains(tilted.Canonical(), `"tilt":0.25`) || tilted.Hash() == after.Hash() {
+		t.Errorf("a key off its default is not recorded: %s", tilted.Canonical())
 	}
 }

@@ -28,23 +28,34 @@ func TestSettingsAreTheResolvedTables(t *testing.T) {
 			t.Fatalf("%s: %v", f, err)
 		}
 		for _, tr := range append(trials, back) {
-			s := tr.Settings
-			train, eval := tr.Section("train").Params, tr.Section("eval").Params
-			sched, loss, sample := tr.Section("schedule").Params, tr.Section("loss").Params, tr.Section("sample").Params
-			want := spec.Settings{
-				Train: spec.TrainSettings{Steps: train.Int("steps"), Batch: train.Int("batch"), LR: train.Float("lr"),
-					Warmup: train.Int("warmup"), GradClip: train.Float("grad_clip"), WeightDecay: train.Float("weight_decay"),
-					EMA: train.Floats("ema"), OffsetNoise: train.Float("offset_noise"), ClassCond: train.Bool("class_cond"),
-					LabelDropout: train.Float("label_dropout"), LogEvery: train.Int("log_every"), CheckpointEvery: train.Int("checkpoint_every")},
-				Eval:     spec.EvalSettings{Metrics: eval.Strings("metrics"), N: eval.Int("n")},
-				Schedule: plugins.ScheduleSettings{T: sched.Int("T"), ZeroTerminalSNR: sched.Bool("zero_terminal_snr")},
-				Loss: plugins.LossSettings{Timesteps: loss.String("timesteps"), DecoderCDF: loss.String("decoder_cdf"),
-					VLBUnits: loss.String("vlb_units")},
-				Sample: plugins.SampleSettings{N: sample.Int("n"), ClipDenoised: sample.Bool("clip_denoised"), Guidance: sample.Float("guidance")},
+			s := reflect.ValueOf(tr.Settings)
+			for table, field := range map[string]string{"train": "Train", "eval": "Eval", "schedule": "Schedule", "loss": "Loss", "sample": "Sample"} {
+				checkFields(t, f+" ["+table+"]", s.FieldByName(field), tr.Section(table).Params)
 			}
-			if !reflect.DeepEqual(s, want) {
-				t.Errorf("%s: settings\n%+v\nwant\n%+v", f, s, want)
-			}
+		}
+	}
+}
+
+// checkFields checks that every tagged field of the struct v holds the value of its key in
+// vals (CheckSettings, at start-up, holds every declared key to a field).
+func checkFields(t *testing.T, where string, v reflect.Value, vals plugins.Values) {
+	t.Helper()
+	if !v.IsValid() || v.NumField() == 0 {
+		t.Fatalf("%s: no settings", where)
+	}
+	for i := range v.NumField() {
+		key := v.Type().Field(i).Tag.Get("param")
+		want, ok := vals[key]
+		if !ok {
+			t.Errorf("%s: field %s is tagged %q, which the table lacks", where, v.Type().Field(i).Name, key)
+			continue
+		}
+		got := v.Field(i).Interface()
+		if f, ok := want.(float64); ok && v.Field(i).Kind() == reflect.Slice {
+			want = []float64{f}
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: %s = %v, the table has %v", where, key, got, want)
 		}
 	}
 }
