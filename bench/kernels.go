@@ -31,7 +31,7 @@ func (k KernelComparison) Speedup() float64 { return k.FastStepsPerSec / k.Stock
 // paths off does (simplego's own convolution loops would be far slower). The fast kernel's
 // earlier state is restored afterwards.
 func CompareMatmulKernels(backend backends.Backend, j *engine.Job, rounds, stepsPerRound int) (KernelComparison, error) {
-	res := KernelComparison{Rounds: rounds, Batch: j.Trial.Train().Int("batch")}
+	res := KernelComparison{Rounds: rounds, Batch: j.Trial.Settings.Train.Batch}
 	if !fastdot.Active() {
 		return res, fmt.Errorf("the fast matmul kernel is not active: %s", fastdot.Kernel())
 	}

@@ -179,8 +179,8 @@ func backendFlag() urfave.Flag {
 func warnEMA(w io.Writer, jobs []*engine.Job) {
 	seen := map[string]bool{}
 	for _, j := range jobs {
-		tr := j.Trial.Train()
-		decay, steps := tr.Float("ema"), tr.Int("steps")
+		tr := j.Trial.Settings.Train
+		decay, steps := tr.EMA[0], tr.Steps
 		if decay <= 0 || float64(steps) >= 3/(1-decay) {
 			continue
 		}
@@ -277,7 +277,7 @@ func printTrials(w io.Writer, jobs []*engine.Job, index []int, total int) {
 		}
 		fmt.Fprintf(w, "# estimated peak memory %s (%s%s)\n", engine.FormatBytes(e.Bytes), e.Phase, partial)
 		fmt.Fprintf(w, "backend = %q\n", t.Backend)
-		for _, sec := range spec.SectionOrder {
+		for _, sec := range spec.SectionOrder() {
 			c := t.Sections[sec]
 			fmt.Fprintf(w, "[%s]\n", sec)
 			if c.Name != "" {

@@ -105,7 +105,7 @@ func smallestNonzeroT(sched plugins.Schedule, from int) (int, bool) {
 
 // checkEMARates refuses a list of EMA rates with a zero (no EMA) or a repeated rate.
 func (j *Job) checkEMARates() error {
-	rates := j.Trial.Train().Floats("ema")
+	rates := j.Trial.Settings.Train.EMA
 	if len(rates) < 2 {
 		return nil
 	}

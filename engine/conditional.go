@@ -20,8 +20,8 @@ import (
 // prepareConditioning checks and sets up class conditioning and guidance for a job.
 func (j *Job) prepareConditioning() error {
 	t := j.Trial
-	j.Guidance = t.Section("sample").Params.Float("guidance")
-	if !t.Train().Bool("class_cond") {
+	j.Guidance = t.Settings.Sample.Guidance
+	if !t.Settings.Train.ClassCond {
 		if j.Guidance != 1 {
 			return fmt.Errorf("[sample] guidance = %g needs a class-conditional model (train.class_cond = true)", j.Guidance)
 		}

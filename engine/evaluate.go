@@ -57,7 +57,7 @@ func (r *runner) evaluateWeights(ctx context.Context, scope, suffix string) erro
 	if err != nil {
 		return err
 	}
-	m := j.Trial.Section("eval").Params.Int("n")
+	m := j.Trial.Settings.Eval.N
 	held := j.Data.HeldOut(m)
 	artifactDir := r.dir
 	if suffix == "" {
@@ -160,7 +160,7 @@ func (r *runner) drawSamples(ctx context.Context, evalCtx *gctx.Context, suffix 
 	j := r.job
 	r.opt.Phase("sample")
 	start := time.Now()
-	n := j.Trial.Section("sample").Params.Int("n")
+	n := j.Trial.Settings.Sample.N
 	samples, nfe, err := Sample(ctx, r.backend, evalCtx, j, n)
 	if err != nil {
 		return nil, fmt.Errorf("sampling: %w", err)

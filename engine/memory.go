@@ -35,11 +35,10 @@ const graphFactor = 3
 // so that absurd sizes give absurd estimates rather than overflow.
 func EstimateMemory(j *Job) MemoryEstimate {
 	const f32 = 4
-	tr := j.Trial.Train()
-	batch := float64(tr.Int("batch"))
+	batch := float64(j.Trial.Settings.Train.Batch)
 	dim := float64(j.Data.Dim())
-	n := float64(j.Trial.Section("sample").Params.Int("n"))
-	m := float64(j.Trial.Section("eval").Params.Int("n"))
+	n := float64(j.Trial.Settings.Sample.N)
+	m := float64(j.Trial.Settings.Eval.N)
 	outDim := j.Data.Dim() * j.Diffusion.OutputMultiplier()
 	var params, acts float64
 	known := false

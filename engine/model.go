@@ -149,7 +149,7 @@ func (o *optimizer) UpdateGraph(ctx *gctx.Context, g *Graph, loss *Node) {
 
 // emaRates are a trial's EMA decays (train.ema, a rate or a list of rates); none for 0.
 func emaRates(t *spec.Trial) []float64 {
-	rates := t.Train().Floats("ema")
+	rates := t.Settings.Train.EMA
 	if len(rates) == 1 && rates[0] == 0 {
 		return nil
 	}
@@ -250,7 +250,7 @@ func (j *Job) sampleStepFn(first, last bool, evals *int) func(ctx *gctx.Context,
 
 // clip says whether x0-hat is clipped to [-1, 1]: only for data that live there (images).
 func (j *Job) clip() bool {
-	return j.Data.Discrete() && j.Trial.Section("sample").Params.Bool("clip_denoised")
+	return j.Data.Discrete() && j.Trial.Settings.Sample.ClipDenoised
 }
 
 // boundTermFn computes L_t per example (nats/dim) for the examples x0 at timesteps t.

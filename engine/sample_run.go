@@ -230,7 +230,7 @@ func (r *runner) loadWeights(ckpt checkpointFiles) error {
 		return fmt.Errorf("loading the parent's checkpoint %s: %w", ckpt.json, err)
 	}
 	materialize(r.ctx, h)
-	if got, want := int(optimizers.GetGlobalStep(r.ctx)), r.job.Trial.Train().Int("steps"); got != want {
+	if got, want := int(optimizers.GetGlobalStep(r.ctx)), r.job.Trial.Settings.Train.Steps; got != want {
 		return fmt.Errorf("the parent's last checkpoint %s is of step %d, not of its last step %d", ckpt.json, got, want)
 	}
 	return nil
