@@ -28,7 +28,7 @@ func TestScheduleShowsTheRunsProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := job.Process
+	p := job.Diffusion.Process
 	if len(rows) != p.T+1 {
 		t.Fatalf("%d rows, want %d", len(rows)-1, p.T)
 	}
