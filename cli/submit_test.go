@@ -24,6 +24,11 @@ func TestMain(m *testing.M) {
 	if os.Getenv("DDPM_CLI_AS_RUNNER") == "1" || os.Getenv(jobsParentEnv) != "" {
 		os.Exit(run(append([]string{"runner"}, os.Args[1:]...), os.Stdout, os.Stderr))
 	}
+	if os.Getenv("RUNNER_HELPER_ARGS") != "" {
+		// A helper process started by a test keeps that test's config folder (inherited in
+		// XDG_CONFIG_HOME): one of its own would be left behind when the test kills it.
+		os.Exit(m.Run())
+	}
 	// Sweeps made by the tests are sealed with a key of the tests' own, never the user's.
 	cfg, err := os.MkdirTemp("", "ddpm-cli-config-")
 	if err != nil {

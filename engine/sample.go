@@ -86,16 +86,9 @@ func Sample(ctx context.Context, backend backends.Backend, evalCtx *gctx.Context
 // boundBatch caps how many examples one bound evaluation handles at once.
 const boundBatch = 1000
 
-// Bound computes the variational bound on examples x with the weights in evalCtx, averaged
-// over examples, in nats per dimension: the prior term L_T, the sum over t >= 1 of L_t, and
-// the decoder term L_0. Every timestep is evaluated (no sampling of t).
-// A cancelled ctx stops it between two timesteps with ctx's error.
-func Bound(ctx context.Context, backend backends.Backend, evalCtx *gctx.Context, j *Job, x []float32) (prior, terms, decoder float64, err error) {
-	b, err := BoundTerms(ctx, backend, evalCtx, j, x)
-	return b.Prior, b.Terms, b.Decoder, err
-}
-
-// BoundResult is the bound of Bound with its terms one by one.
+// BoundResult is the variational bound on examples, averaged over them, in nats per
+// dimension: the prior term L_T, the sum over t >= 1 of L_t and the decoder term L_0, with
+// its terms one by one.
 type BoundResult struct {
 	Prior, Terms, Decoder float64
 	// PerT is L_t for each t (PerT[0] = L_0, the decoder term), in nats per dimension
@@ -106,8 +99,10 @@ type BoundResult struct {
 	PerExample []float64
 }
 
-// BoundTerms is Bound with every L_t kept. Terms and Decoder are summed in the order they
-// always were (examples in batches, t within each), so they keep their bits.
+// BoundTerms computes the variational bound on examples x with the weights in evalCtx. Every
+// timestep is evaluated (no sampling of t). Terms and Decoder are summed in the order they
+// always were (examples in batches, t within each), so they keep their bits. A cancelled ctx
+// stops it between two timesteps with ctx's error.
 func BoundTerms(ctx context.Context, backend backends.Backend, evalCtx *gctx.Context, j *Job, x []float32) (b BoundResult, err error) {
 	defer func() {
 		if p := recover(); p != nil {

@@ -8,9 +8,6 @@ import (
 	"github.com/ddpm-runner/ddpm-runner/results"
 )
 
-// boundExamplesArtifact is the engine's per-example bound of a run (engine.BoundExamplesArtifact).
-const boundExamplesArtifact = "bound_per_example.csv"
-
 // bootstrapRounds is how many resamples the bootstrap interval takes (a fixed stream: the
 // same runs give the same interval).
 const bootstrapRounds = 2000
@@ -97,7 +94,7 @@ func examplesBySeed(arts *Artifacts, g *Group) map[int][]float64 {
 		if _, seen := out[r.Seed]; seen {
 			continue
 		}
-		if vals := arts.column(r.ID, boundExamplesArtifact, 1); vals != nil {
+		if vals := arts.column(r.ID, results.BoundExamplesArtifact, 1); vals != nil {
 			out[r.Seed] = vals
 		}
 	}

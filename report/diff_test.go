@@ -184,11 +184,11 @@ func TestBoundBootstrapOverExamples(t *testing.T) {
 			if err := os.MkdirAll(runDir, 0o755); err != nil {
 				t.Fatal(err)
 			}
-			path := filepath.Join(runDir, boundExamplesArtifact)
+			path := filepath.Join(runDir, results.BoundExamplesArtifact)
 			if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			if err := store.AddArtifact(id, boundExamplesArtifact, path); err != nil {
+			if err := store.AddArtifact(id, results.BoundExamplesArtifact, path); err != nil {
 				t.Fatal(err)
 			}
 			g.Runs = append(g.Runs, &results.Run{ID: id, Seed: seed, Status: results.StatusFinished})
