@@ -22,7 +22,7 @@ func (m looseMetric) Evaluate(plugins.EvalInput) (plugins.EvalResult, error) {
 func init() {
 	for name, loose := range map[string]bool{"tidymetric": false, "loosemetric": true} {
 		plugins.Register(plugins.Plugin{Kind: plugins.KindMetric, Name: name, Doc: "test metric",
-			Reports: []plugins.Report{{Key: "declared_value", Better: plugins.LowerIsBetter, Doc: "a value"}},
+			Reports: []plugins.Report{{Key: "declared_value", Better: plugins.LowerIsBetter, From: plugins.FromSamples, Doc: "a value"}},
 			New:     func(plugins.Values) (plugins.Metric, error) { return looseMetric{loose}, nil }})
 	}
 }

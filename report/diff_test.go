@@ -210,6 +210,15 @@ func TestBoundBootstrapOverExamples(t *testing.T) {
 	if same == nil || same.CILow > 0 || same.CIHigh < 0 {
 		t.Errorf("equal bounds: %+v; want an interval around 0", same)
 	}
+	// A metric's own value declared as a multiple of the per-example bound gets the same
+	// bootstrap in its unit; the value of another EMA of the weights, whose bound the runs
+	// did not record, gets none.
+	if twice := boundBootstrap(arts, a, b, "probe_bound"); twice == nil || twice.CILow < 1-0.16 || twice.CIHigh > 1+0.16 {
+		t.Errorf("probe_bound (twice the bound, in nats): %+v; want an interval near 1", twice)
+	}
+	if boundBootstrap(arts, a, b, "nll_bits_per_dim@ema0.99") != nil {
+		t.Error("a bootstrap for another EMA's bound from the run's own per-example records")
+	}
 	if boundBootstrap(arts, a, b, "fid") != nil || boundBootstrap(nil, a, b, "nll_nats_per_dim") != nil {
 		t.Error("a bootstrap for a metric without per-example values, or without a store")
 	}
