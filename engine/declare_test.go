@@ -19,7 +19,20 @@ func (m looseMetric) Evaluate(plugins.EvalInput) (plugins.EvalResult, error) {
 	return plugins.EvalResult{Values: v}, nil
 }
 
+// defaultsMetric reports the parameter it was built with.
+type defaultsMetric struct{ scale float64 }
+
+func (m defaultsMetric) Evaluate(plugins.EvalInput) (plugins.EvalResult, error) {
+	return plugins.EvalResult{Values: map[string]float64{"built_scale": m.scale}}, nil
+}
+
 func init() {
+	plugins.Register(plugins.Plugin{Kind: plugins.KindMetric, Name: "defaultsmetric", Doc: "test metric",
+		Params:  []plugins.Param{{Name: "scale", Type: plugins.Float, Default: 0.25, Doc: "a parameter with a default"}},
+		Reports: []plugins.Report{{Key: "built_scale", From: plugins.FromRun, Doc: "the scale it was built with"}},
+		New: func(v plugins.Values) (plugins.Metric, error) {
+			return defaultsMetric{v.Float("scale")}, nil
+		}})
 	for name, loose := range map[string]bool{"tidymetric": false, "loosemetric": true} {
 		plugins.Register(plugins.Plugin{Kind: plugins.KindMetric, Name: name, Doc: "test metric",
 			Reports: []plugins.Report{{Key: "declared_value", Better: plugins.LowerIsBetter, From: plugins.FromSamples, Doc: "a value"}},
@@ -40,5 +53,15 @@ func TestMetricValuesMustBeDeclared(t *testing.T) {
 	if bad.Status != results.StatusFailed || bad.Err == nil ||
 		!strings.Contains(bad.Err.Error(), `metric loosemetric reported "undeclared_value", which it does not declare`) {
 		t.Errorf("undeclared value: status %s, err %v", bad.Status, bad.Err)
+	}
+}
+
+// TestMetricsGetTheirDeclaredDefaults: a metric is built with the defaults of the parameters
+// it declares (a spec gives metrics none).
+func TestMetricsGetTheirDeclaredDefaults(t *testing.T) {
+	h := newHarness(t)
+	out := h.run(h.jobs(tiny, `eval.metrics=["defaultsmetric"]`)[0])
+	if out.Status != results.StatusFinished || out.Summaries["built_scale"] != 0.25 {
+		t.Errorf("status %s (%v), built_scale %v; want finished with the default 0.25", out.Status, out.Err, out.Summaries["built_scale"])
 	}
 }
