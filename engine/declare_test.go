@@ -4,8 +4,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ddpm-runner/ddpm-runner/engine"
 	"github.com/ddpm-runner/ddpm-runner/plugins"
 	"github.com/ddpm-runner/ddpm-runner/results"
+	"github.com/ddpm-runner/ddpm-runner/samplers"
+	"github.com/ddpm-runner/ddpm-runner/spec"
 )
 
 // looseMetric reports one value it declares and, when loose, one it does not.
@@ -26,7 +29,19 @@ func (m defaultsMetric) Evaluate(plugins.EvalInput) (plugins.EvalResult, error) 
 	return plugins.EvalResult{Values: map[string]float64{"built_scale": m.scale}}, nil
 }
 
+// cautiousSampler is a sampler from outside the built-in set that says it cannot start a
+// chain at alpha_bar_T = 0.
+type cautiousSampler struct{ samplers.Euler }
+
+func (cautiousSampler) RefuseZeroSNR() (why, instead string) {
+	return "cannot take that first step", "use euler"
+}
+
 func init() {
+	plugins.Register(plugins.Plugin{Kind: plugins.KindSampler, Name: "cautious", Doc: "test sampler",
+		New: func(plugins.Values) (plugins.Sampler, error) {
+			return cautiousSampler{samplers.Euler{Spaced: samplers.Spaced{Steps: 5}}}, nil
+		}})
 	plugins.Register(plugins.Plugin{Kind: plugins.KindMetric, Name: "defaultsmetric", Doc: "test metric",
 		Params:  []plugins.Param{{Name: "scale", Type: plugins.Float, Default: 0.25, Doc: "a parameter with a default"}},
 		Reports: []plugins.Report{{Key: "built_scale", From: plugins.FromRun, Doc: "the scale it was built with"}},
@@ -63,5 +78,28 @@ func TestMetricsGetTheirDeclaredDefaults(t *testing.T) {
 	out := h.run(h.jobs(tiny, `eval.metrics=["defaultsmetric"]`)[0])
 	if out.Status != results.StatusFinished || out.Summaries["built_scale"] != 0.25 {
 		t.Errorf("status %s (%v), built_scale %v; want finished with the default 0.25", out.Status, out.Err, out.Summaries["built_scale"])
+	}
+}
+
+// TestSamplerDeclaresItCannotStartAtZeroSNR: a chain ending at alpha_bar_T = 0 is refused for
+// a sampler that says it cannot start there, whatever its name, with its reasons and the
+// chain's cause; the same sampler runs on a chain that does not end there.
+func TestSamplerDeclaresItCannotStartAtZeroSNR(t *testing.T) {
+	for _, c := range []struct {
+		sets []string
+		want string // "" for accepted
+	}{
+		{[]string{"schedule.zero_terminal_snr=true", "predictor.name=v", "sample.name=cautious"},
+			"[sample] cautious cannot take that first step ([schedule] zero_terminal_snr); use euler"},
+		{[]string{"predictor.name=v", "sample.name=cautious"}, ""},
+	} {
+		trials, err := spec.Parse("z.toml", []byte(tiny), c.sets)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = engine.Prepare(trials[0])
+		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("%v: %v, want %q", c.sets, err, c.want)
+		}
 	}
 }
