@@ -108,8 +108,15 @@ func reportAction(c *urfave.Context) error {
 		}
 		runs = report.FilterParams(runs, conds)
 		if view == "runs" {
-			if format == "json" {
+			switch format {
+			case "markdown":
+				return report.WriteRunsMarkdown(w, runs)
+			case "csv":
+				return report.WriteRunsCSV(w, runs)
+			case "json":
 				return report.WriteRunsJSON(w, runs)
+			case "html":
+				return report.WriteRunsHTML(w, runs)
 			}
 			return report.WriteRunsTable(w, runs)
 		}
