@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -37,7 +38,19 @@ func (cautiousSampler) RefuseZeroSNR() (why, instead string) {
 	return "cannot take that first step", "use euler"
 }
 
+// boundMetric asks for the bound on half the held-out examples, as a metric of another
+// module might.
+type boundMetric struct{}
+
+func (boundMetric) Evaluate(in plugins.EvalInput) (plugins.EvalResult, error) {
+	prior, terms, decoder, err := in.Bound(in.HeldOut[:len(in.HeldOut)/2])
+	return plugins.EvalResult{Values: map[string]float64{"half_bound": prior + terms + decoder}}, err
+}
+
 func init() {
+	plugins.Register(plugins.Plugin{Kind: plugins.KindMetric, Name: "halfbound", Doc: "test metric",
+		Reports: []plugins.Report{{Key: "half_bound", From: plugins.FromWeights, Doc: "the bound on half the held-out examples"}},
+		New:     func(plugins.Values) (plugins.Metric, error) { return boundMetric{}, nil }})
 	plugins.Register(plugins.Plugin{Kind: plugins.KindSampler, Name: "cautious", Doc: "test sampler",
 		New: func(plugins.Values) (plugins.Sampler, error) {
 			return cautiousSampler{samplers.Euler{Spaced: samplers.Spaced{Steps: 5}}}, nil
@@ -100,6 +113,27 @@ func TestSamplerDeclaresItCannotStartAtZeroSNR(t *testing.T) {
 		_, err = engine.Prepare(trials[0])
 		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
 			t.Errorf("%v: %v, want %q", c.sets, err, c.want)
+		}
+	}
+}
+
+// TestBoundRecordsComeFromTheEnginesBound: the bound's records by timestep and by example are
+// written by the engine's bound whichever metric asks for it, for the examples it was asked
+// about (T = 20 timesteps, half of 60 held-out examples).
+func TestBoundRecordsComeFromTheEnginesBound(t *testing.T) {
+	h := newHarness(t)
+	out := h.run(h.jobs(tiny, `eval.metrics=["halfbound"]`, "eval.n=60")[0])
+	if out.Status != results.StatusFinished {
+		t.Fatalf("%s: %v", out.Status, out.Err)
+	}
+	for name, rows := range map[string]int{results.BoundArtifact: 20, results.BoundExamplesArtifact: 30} {
+		path, err := h.store.ArtifactPath(out.RunID, name)
+		if err != nil || path == "" {
+			t.Fatalf("no %s: %v", name, err)
+		}
+		b, err := os.ReadFile(path)
+		if n := strings.Count(string(b), "\n") - 1; err != nil || n != rows {
+			t.Errorf("%s: %d rows (%v), want %d", name, n, err, rows)
 		}
 	}
 }
