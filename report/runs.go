@@ -108,9 +108,9 @@ var keyParams = []string{"data.name", "schedule.name", "predictor.name", "predic
 
 // runsTable is the runs view: one row per run with its id, spec, seed, status and start,
 // the settings that matter (keyParams, and every param that differs between the runs) and
-// every summary, written by cell (nil: the run has no such summary). Cells are the database's
-// text, not yet escaped for where they go.
-func runsTable(runs []*results.Run, cell func(v float64, ok bool) string) (header []string, rows [][]string) {
+// every summary, written by cell (ok false: the run has no such summary). Cells are the
+// database's text, not yet escaped for where they go; the columns from sums on are numbers.
+func runsTable(runs []*results.Run, cell func(v float64, ok bool) string) (header []string, rows [][]string, sums int) {
 	cols := append([]string{}, keyParams...)
 	for _, k := range DifferingParams(GroupRuns(runs)) {
 		if !slices.Contains(cols, k) && k != "seed" {
@@ -123,20 +123,20 @@ func runsTable(runs []*results.Run, cell func(v float64, ok bool) string) (heade
 			sumKeys[k] = true
 		}
 	}
-	sums := slices.Sorted(maps.Keys(sumKeys))
-	header = append(append([]string{"id", "spec", "seed", "status", "started"}, cols...), sums...)
+	keys := slices.Sorted(maps.Keys(sumKeys))
+	header = append(append([]string{"id", "spec", "seed", "status", "started"}, cols...), keys...)
 	for _, r := range runs {
 		row := []string{fmt.Sprint(r.ID), r.Spec, fmt.Sprint(r.Seed), r.Status, shortTime(r.Started)}
 		for _, k := range cols {
 			row = append(row, orDash(r.Params[k]))
 		}
-		for _, k := range sums {
+		for _, k := range keys {
 			v, ok := r.Summaries[k]
 			row = append(row, cell(v, ok))
 		}
 		rows = append(rows, row)
 	}
-	return header, rows
+	return header, rows, len(header) - len(keys)
 }
 
 // shortNumber is a summary as the tables show it (5 significant digits; "-" for none).
@@ -153,7 +153,8 @@ func WriteRunsTable(w io.Writer, runs []*results.Run) error {
 		_, err := fmt.Fprintln(w, "no runs recorded")
 		return err
 	}
-	header, rows := terminalCells(runsTable(runs, shortNumber))
+	header, rows, _ := runsTable(runs, shortNumber)
+	header, rows = terminalCells(header, rows)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, strings.Join(header, "\t"))
 	for _, row := range rows {
@@ -168,7 +169,7 @@ func WriteRunsMarkdown(w io.Writer, runs []*results.Run) error {
 		_, err := fmt.Fprintln(w, "no runs recorded")
 		return err
 	}
-	header, rows := runsTable(runs, shortNumber)
+	header, rows, _ := runsTable(runs, shortNumber)
 	line := func(cells []string) {
 		esc := make([]string, len(cells))
 		for i, c := range cells {
@@ -185,19 +186,23 @@ func WriteRunsMarkdown(w io.Writer, runs []*results.Run) error {
 }
 
 // WriteRunsCSV writes the runs view as CSV: one row per run, every number in full (a run
-// without a summary, or with a NaN, has an empty cell).
+// without a summary, or with a NaN, has an empty cell). Text is defused as CSVText does;
+// numbers are left as they are (a negative number is not a formula).
 func WriteRunsCSV(w io.Writer, runs []*results.Run) error {
-	header, rows := runsTable(runs, func(v float64, ok bool) string {
+	header, rows, sums := runsTable(runs, func(v float64, ok bool) string {
 		if !ok || math.IsNaN(v) {
 			return ""
 		}
 		return strconv.FormatFloat(v, 'g', -1, 64)
 	})
 	cw := csv.NewWriter(w)
-	for _, row := range append([][]string{header}, rows...) {
+	for r, row := range append([][]string{header}, rows...) {
 		esc := make([]string, len(row))
 		for i, c := range row {
-			esc[i] = CSVText(c)
+			if number := r > 0 && (i == 0 || i == 2 || i >= sums); !number {
+				c = CSVText(c)
+			}
+			esc[i] = c
 		}
 		_ = cw.Write(esc)
 	}
@@ -209,7 +214,8 @@ func WriteRunsCSV(w io.Writer, runs []*results.Run) error {
 func WriteRunsHTML(w io.Writer, runs []*results.Run) error {
 	// html/template escapes for HTML; control characters are written as escapes, as in every
 	// other rendering.
-	header, rows := terminalCells(runsTable(runs, shortNumber))
+	header, rows, _ := runsTable(runs, shortNumber)
+	header, rows = terminalCells(header, rows)
 	return runsPageTemplate.Execute(w, map[string]any{"Header": header, "Rows": rows})
 }
 

@@ -10,13 +10,14 @@ import (
 
 // TestRunsViewInEveryFormat: the runs view written as Markdown, CSV and HTML has a header
 // and one row per run in that format, the database's text escaped for it (a spec name with
-// markup, a formula, a line break and an escape code), and CSV numbers in full.
+// markup, a formula, a line break and an escape code), and CSV numbers in full, a negative
+// one as it is.
 func TestRunsViewInEveryFormat(t *testing.T) {
 	runs := []*results.Run{
 		{ID: 1, Spec: "=evil\n<b>|x</b>\x1b[2J", Seed: 0, Status: "finished", Started: "2026-01-02T03:04:05Z",
 			Params: map[string]string{"schedule.name": "linear"}, Summaries: map[string]float64{"fid": 1.0 / 3}},
 		{ID: 2, Spec: "plain", Seed: 1, Status: "finished", Started: "2026-01-02T03:04:06Z",
-			Params: map[string]string{"schedule.name": "cosine"}, Summaries: map[string]float64{"nfe": 20}},
+			Params: map[string]string{"schedule.name": "cosine"}, Summaries: map[string]float64{"nfe": 20, "fid": -1.5}},
 	}
 	cases := []struct {
 		name  string
@@ -41,7 +42,7 @@ func TestRunsViewInEveryFormat(t *testing.T) {
 			for i, h := range rows[0] {
 				col[h] = i
 			}
-			if rows[1][col["fid"]] != "0.3333333333333333" || rows[2][col["fid"]] != "" || rows[2][col["nfe"]] != "20" {
+			if rows[1][col["fid"]] != "0.3333333333333333" || rows[2][col["fid"]] != "-1.5" || rows[1][col["nfe"]] != "" || rows[2][col["nfe"]] != "20" {
 				t.Errorf("numbers: %v", rows)
 			}
 		}},
