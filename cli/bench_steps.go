@@ -108,7 +108,7 @@ func compareSteps(w io.Writer, rounds int, backendConfig string) ([]stepRow, err
 		}
 		row := stepRow{Config: cfg.name, Batch: cfg.batch, Backend: backendConfig}
 		if sized, ok := job.Net.(plugins.SizedNetwork); ok {
-			row.Params, _ = sized.Size(job.Data.Dim(), job.Data.Dim()*job.Predictor.OutputMultiplier())
+			row.Params, _ = sized.Size(job.Data.Dim(), job.Data.Dim()*job.Diffusion.OutputMultiplier())
 		}
 		rs := rounds
 		if cfg.name == "mnist_unet" && onGo {

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"syscall"
 	"text/tabwriter"
 
 	urfave "github.com/urfave/cli/v2"
@@ -23,7 +22,7 @@ func crosscheckCommand() *urfave.Command {
 		ArgsUsage: "SPEC",
 		Description: "Runs the chosen trial of SPEC on --against (default go), then on --backend, from the same initial\n" +
 			"weights and the same batches, and compares each of the first 20 losses, the final loss and the bound\n" +
-			"(nll_bits_per_dim) as relative differences against stated tolerances (see README, \"Training on a GPU\").\n" +
+			"(nll_bits_per_dim) as relative differences against stated tolerances (see docs/gpu.md).\n" +
 			"The spec must log every step (train.log_every = 1); experiments/crosscheck_unet.toml does. Exits 1 when a\n" +
 			"quantity differs by more than its tolerance. Both runs are recorded in --db (a scratch database by default).",
 		Flags: []urfave.Flag{
@@ -70,7 +69,7 @@ func crosscheckCommand() *urfave.Command {
 				return err
 			}
 			defer store.Close()
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			ctx, stop := signal.NotifyContext(context.Background(), stopSignals()...)
 			defer stop()
 			var ids [2]int64
 			for i, job := range jobs {

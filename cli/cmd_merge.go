@@ -7,7 +7,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
-	"syscall"
 
 	urfave "github.com/urfave/cli/v2"
 
@@ -26,7 +25,7 @@ func mergeCommand() *urfave.Command {
 			"shard is checked whole and imported in one transaction: a corrupt one is refused, with its name,\n" +
 			"and leaves the database as it was; the other shards are still merged. A run that is live in the\n" +
 			"database (its lock held, or recorded running) is never replaced; it is skipped and listed.\n" +
-			"SIGINT or SIGTERM stops the merge between shards, or before a shard's folders are moved into\n" +
+			"SIGINT, SIGTERM or SIGHUP stops the merge between shards, or before a shard's folders are moved into\n" +
 			"place, with nothing of that shard written.",
 		Flags: []urfave.Flag{dbFlag()},
 		Action: func(c *urfave.Context) error {
@@ -56,11 +55,11 @@ func mergeCommand() *urfave.Command {
 }
 
 // mergeShards merges each shard into store, printing one line per shard (paths and messages
-// escaped for the terminal), and returns how many were refused or not merged. SIGINT and
-// SIGTERM stop it: the shard being merged is left out whole unless its folders are already
+// escaped for the terminal), and returns how many were refused or not merged. A stop signal
+// (stopSignals) stops it: the shard being merged is left out whole unless its folders are already
 // being moved into place (then it finishes), and the shards after it are not begun.
 func mergeShards(c *urfave.Context, store *results.Store, shards []string) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), stopSignals()...)
 	defer stop()
 	w := c.App.ErrWriter
 	failed := 0

@@ -7,11 +7,9 @@ import (
 	"io"
 	"maps"
 	"math"
-	"os"
 	"os/signal"
 	"slices"
 	"strconv"
-	"syscall"
 
 	urfave "github.com/urfave/cli/v2"
 
@@ -21,10 +19,10 @@ import (
 	"github.com/ddpm-runner/ddpm-runner/spec"
 )
 
-// signalContext is the context of a command that stops at SIGINT or SIGTERM. Tests replace
+// signalContext is the context of a command that stops at a stop signal (stopSignals). Tests replace
 // it to stop a command at a phase of their choosing, as a signal would.
 var signalContext = func() (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	return signal.NotifyContext(context.Background(), stopSignals()...)
 }
 
 // recordedRun opens the database and reads the run named by the command's one argument.
@@ -141,6 +139,16 @@ const (
 	verdictPending = "pending"
 )
 
+// pendingVerificationOf reports whether r is the rerun of a `rerun --verify` that has no
+// verdict yet, and the run it verifies.
+func pendingVerificationOf(r *results.Run) (orig int64, ok bool) {
+	if r.Env[verdictKey] != verdictPending {
+		return 0, false
+	}
+	orig, err := strconv.ParseInt(r.Env[rerunOfKey], 10, 64)
+	return orig, err == nil && orig > 0
+}
+
 // settleVerification gives the verdict of rerun --verify once its rerun (run id, which
 // ended with status) is over, stores it in the rerun's env and prints it; exit 1 when the
 // runs differ. An interrupted rerun keeps the verdict pending.
@@ -159,6 +167,7 @@ func settleVerification(c *urfave.Context, store *results.Store, id int64, statu
 	}
 	if phase != nil {
 		phase("verify")
+		defer phase("")
 	}
 	verdict, err := verify(store, orig, id)
 	if err != nil {
@@ -252,6 +261,12 @@ func resumeCommand() *urfave.Command {
 			out := engine.Resume(ctx, job, engine.Options{Store: store, Progress: progressWriter(c), Phase: tracer}, r.ID)
 			var refused *engine.RefusedError
 			if errors.As(out.Err, &refused) {
+				if orig, ok := pendingVerificationOf(r); ok && errors.Is(refused, engine.ErrNoCheckpoint) {
+					// Started again, this run would be a plain rerun of a rerun, verified
+					// against nothing: what can be done is the verification, from its start.
+					return usagef("run %d is the rerun that `rerun --verify` made of run %d, and it stopped before its first checkpoint: "+
+						"it cannot be resumed, and its verification has not begun; verify run %d again with `runner rerun --verify %d`", r.ID, orig, orig, orig)
+				}
 				return usagef("%v", refused)
 			}
 			fmt.Fprintf(c.App.ErrWriter, "run %d: %s%s\n", out.RunID, out.Status, errSuffix(out.Err))

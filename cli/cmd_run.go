@@ -5,13 +5,11 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"os"
 	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 
 	urfave "github.com/urfave/cli/v2"
 
@@ -28,7 +26,7 @@ func runCommand() *urfave.Command {
 		ArgsUsage: "SPEC...",
 		Description: "Every SPEC is read and validated first (with --set overrides, defaults, sweep and seeds);\n" +
 			"nothing is written unless all are valid. Then each trial trains in turn and is recorded in the\n" +
-			"database. A diverged or failed trial does not stop the next one; SIGINT/SIGTERM checkpoints the\n" +
+			"database. A diverged or failed trial does not stop the next one; SIGINT/SIGTERM/SIGHUP checkpoints the\n" +
 			"current trial, records it as interrupted and stops.",
 		Flags:  runFlags(),
 		Action: runAction,
@@ -99,7 +97,7 @@ func runSequential(c *urfave.Context, jobs []*engine.Job, index []int, total int
 	}
 	defer store.Close()
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), stopSignals()...)
 	defer stop()
 	ctx, untie := tieToParent(ctx)
 	defer untie()

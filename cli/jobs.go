@@ -9,7 +9,6 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 
 	urfave "github.com/urfave/cli/v2"
 
@@ -47,7 +46,7 @@ type jobTask struct {
 // children have ended, whatever their runs' status (an interrupted run keeps its checkpoint,
 // so --resume continues it), and the scratch folder is removed.
 //
-// SIGINT and SIGTERM are forwarded to the children, which checkpoint and record their runs
+// SIGINT, SIGTERM and SIGHUP (stopSignals) are forwarded to the children, which checkpoint and record their runs
 // as interrupted, as a single run does; no new child starts; the parent waits for them,
 // merges and exits 1. The children die with the parent (SIGTERM on its death, and they
 // watch their parent), and while any of them lives the scratch folder stays locked; once all
@@ -67,8 +66,9 @@ func runInParallel(c *urfave.Context, n int, jobs []*engine.Job, index []int, to
 	// Signals are caught from here on, so that none arriving before the children start
 	// leaves the scratch folder behind; they are acted on when the children would start.
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	signal.Notify(sigs, stopSignals()...)
 	defer signal.Stop(sigs)
+	defer phase("") // while the signals are still caught
 	tasks, err := jobTasks(errW, store, c.Bool("resume"), jobs, index, total)
 	if err != nil {
 		return err

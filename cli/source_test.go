@@ -3,6 +3,7 @@ package cli
 import (
 	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -10,22 +11,17 @@ import (
 	"github.com/ddpm-runner/ddpm-runner/results"
 )
 
-// sourceProbe is a metric from outside the built-in set with a value of the weights and a
-// speed of the machine: rerun --verify and report --diff must treat each as its declaration
-// says, with no list of names in the command line.
-type sourceProbe struct{}
-
-func (sourceProbe) Evaluate(plugins.EvalInput) (plugins.EvalResult, error) {
-	return plugins.EvalResult{}, nil
-}
-
-func init() {
-	plugins.Register(plugins.Plugin{Kind: plugins.KindMetric, Name: "sourceprobe", Doc: "test metric",
-		Reports: []plugins.Report{
-			{Key: "probe_weights", Better: plugins.LowerIsBetter, From: plugins.FromWeights, Doc: "a value of the weights"},
-			{Key: "probe_speed", Better: plugins.HigherIsBetter, From: plugins.FromMachine, Doc: "a speed"},
-		},
-		New: func(plugins.Values) (plugins.Metric, error) { return sourceProbe{}, nil }})
+// withProbeValues declares, for one test, a value of the weights and a speed of the machine
+// that no name list in the command line knows, as a metric of another module would declare
+// them. They go in through plugins.RunReports, which plugins.Reported reads as it reads a
+// metric's declarations: a metric registered here would stay in the registry, and in the
+// spec reference that TestSpecReferenceMatchesRegistry holds to it.
+func withProbeValues(t *testing.T) {
+	old := plugins.RunReports
+	plugins.RunReports = append(slices.Clone(old),
+		plugins.Report{Key: "probe_weights", Better: plugins.LowerIsBetter, From: plugins.FromWeights, Doc: "a value of the weights"},
+		plugins.Report{Key: "probe_speed", Better: plugins.HigherIsBetter, From: plugins.FromMachine, Doc: "a speed"})
+	t.Cleanup(func() { plugins.RunReports = old })
 }
 
 // probeStore is a database of finished runs, one per summaries given, in group g at seed i.
@@ -63,6 +59,7 @@ func TestVerifyFollowsTheValuesSource(t *testing.T) {
 		{"another value of the weights", map[string]float64{"probe_weights": math.Nextafter(1, 2), "probe_speed": 5},
 			"differs: summary probe_weights"},
 	}
+	withProbeValues(t)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			s, _ := probeStore(t, map[string]float64{"probe_weights": 1, "probe_speed": 5}, c.rerun)
@@ -77,6 +74,7 @@ func TestVerifyFollowsTheValuesSource(t *testing.T) {
 // TestReportDiffLeavesOutTheMachine: report --diff lists a value of the weights and not a
 // speed of the machine.
 func TestReportDiffLeavesOutTheMachine(t *testing.T) {
+	withProbeValues(t)
 	var runs []map[string]float64
 	for seed := range 3 {
 		for g := range 2 {

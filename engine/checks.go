@@ -9,6 +9,17 @@ import (
 // Checks of a job that span several of its plugins and settings; Prepare runs them, so their
 // errors come before anything is written.
 
+// checkLossPredictor asks a loss that works with some predictors only whether it takes the
+// trial's.
+func (j *Job) checkLossPredictor(predictor plugins.Predictor) error {
+	if pc, ok := j.Loss.(plugins.PredictorChecker); ok {
+		if err := pc.CheckPredictor(predictor); err != nil {
+			return fmt.Errorf("[loss] %s with [predictor] %s: %w", j.Trial.Section("loss").Name, j.Trial.Section("predictor").Name, err)
+		}
+	}
+	return nil
+}
+
 // checkZeroTerminalSNR refuses what cannot work on a chain that ends at alpha_bar = 0: an eps
 // (or mu) prediction, from which x_0 at t = T would be 0/0 (Lin et al. 2024 switch to v), and
 // a sampler that says it cannot start there (plugins.ZeroSNRRefuser, as Heun does). A chain
@@ -16,7 +27,7 @@ import (
 // alpha_bar underflows; then the error names the schedule's key, and sched (nil for none)
 // finds the smallest T that avoids it.
 func (j *Job) checkZeroTerminalSNR(sched plugins.Schedule) error {
-	p := j.Process
+	p := j.Diffusion.Process
 	if p.AlphaBar[p.T-1] != 0 {
 		return nil
 	}
@@ -25,7 +36,7 @@ func (j *Job) checkZeroTerminalSNR(sched plugins.Schedule) error {
 		cause = j.zeroSNRCause(sched)
 		needs = cause + "; that needs"
 	}
-	if n, ok := j.Predictor.(plugins.TargetNamer); !ok || (n.TargetName() != "v" && n.TargetName() != "x0") {
+	if !j.Diffusion.Mean.ReadsX0AtZeroSNR {
 		return fmt.Errorf("%s [predictor] name = \"v\" or \"x0\": with alpha_bar_T = 0 "+
 			"the network's eps at t = T says nothing about x_0 (samples and the bound would not be finite)", needs)
 	}
@@ -39,7 +50,7 @@ func (j *Job) checkZeroTerminalSNR(sched plugins.Schedule) error {
 // zeroSNRCause says why a chain that was not rescaled ends at alpha_bar = 0, naming the
 // schedule's key T and the smallest T (up to a bound) at which its betas stay below 1.
 func (j *Job) zeroSNRCause(sched plugins.Schedule) string {
-	p := j.Process
+	p := j.Diffusion.Process
 	c := j.Trial.Section("schedule")
 	why := "alpha_bar underflows to 0"
 	for i, b := range p.Betas {

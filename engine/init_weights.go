@@ -29,7 +29,7 @@ func (j *Job) initialiseOnGo(ctx *gctx.Context) error {
 		return err
 	}
 	defer gb.Finalize()
-	dim, outDim := j.Data.Dim(), j.Data.Dim()*j.Predictor.OutputMultiplier()
+	dim, outDim := j.Data.Dim(), j.Data.Dim()*j.Diffusion.OutputMultiplier()
 	exec, err := gctx.NewExec(gb, ctx, func(ctx *gctx.Context, xt, t *graph.Node) *graph.Node {
 		return j.Net.Apply(ctx.In(modelScope), xt, t, outDim)
 	})

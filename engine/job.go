@@ -12,10 +12,11 @@ import (
 // Job is a trial with every plugin built: what Run needs, checked before anything is
 // written. Building a job touches no file and no database.
 type Job struct {
-	Trial     *spec.Trial
-	Process   *diffusion.Process
+	Trial *spec.Trial
+	// Diffusion is the trial's diffusion math: its chain (Diffusion.Process), what the
+	// network's output means (from the predictor) and how data are scored.
+	Diffusion *diffusion.Diffusion
 	Data      plugins.Dataset
-	Predictor plugins.Predictor
 	Loss      plugins.Loss
 	Net       plugins.Network
 	Sampler   plugins.Sampler
@@ -48,8 +49,8 @@ func Prepare(t *spec.Trial) (*Job, error) { return PrepareShared(t, nil) }
 // are pure functions). Without it, a sweep of thousands of trials holds thousands of copies.
 type DataCache map[string]plugins.Dataset
 
-// newProcess derives the trial's diffusion process from its schedule and the options that
-// change it: zero terminal SNR, and the decoder's CDF.
+// newProcess derives the trial's diffusion process from its schedule and the option that
+// changes it, zero terminal SNR.
 func newProcess(t *spec.Trial, sched plugins.Schedule) (*diffusion.Process, error) {
 	betas, err := sched.Betas(t.T())
 	if err != nil {
@@ -70,8 +71,15 @@ func newProcess(t *spec.Trial, sched plugins.Schedule) (*diffusion.Process, erro
 		return nil, err
 	}
 	p.Rescaled = rescale
-	p.TanhDecoderCDF = t.Section("loss").Params.String("decoder_cdf") == "tanh"
 	return p, nil
+}
+
+// newDiffusion is the trial's diffusion math: the chain p, what the predictor says the
+// network's output means, the kind of data, and the [loss] keys that change the VLB term.
+func newDiffusion(t *spec.Trial, p *diffusion.Process, predictor plugins.Predictor, data plugins.Dataset) *diffusion.Diffusion {
+	loss := t.Section("loss").Params
+	return &diffusion.Diffusion{Process: p, Parameterization: predictor.Parameterization(), Discrete: data.Discrete(),
+		TanhDecoderCDF: loss.String("decoder_cdf") == "tanh", VLBBits: loss.String("vlb_units") == "bits"}
 }
 
 // PrepareShared is Prepare with datasets taken from, and added to, cache (nil for none).
@@ -100,16 +108,18 @@ func PrepareShared(t *spec.Trial, cache DataCache) (*Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	if j.Process, err = newProcess(t, sched.(plugins.Schedule)); err != nil {
+	process, err := newProcess(t, sched.(plugins.Schedule))
+	if err != nil {
 		return nil, err
 	}
+	var predictor plugins.Predictor
 	// Register has checked each constructor's result type against its kind's contract.
 	parts := []struct {
 		kind plugins.Kind
 		into func(any)
 	}{
 		{plugins.KindDataset, func(v any) { j.Data = v.(plugins.Dataset) }},
-		{plugins.KindPredictor, func(v any) { j.Predictor = v.(plugins.Predictor) }},
+		{plugins.KindPredictor, func(v any) { predictor = v.(plugins.Predictor) }},
 		{plugins.KindLoss, func(v any) { j.Loss = v.(plugins.Loss) }},
 		{plugins.KindNetwork, func(v any) { j.Net = v.(plugins.Network) }},
 		{plugins.KindSampler, func(v any) { j.Sampler = v.(plugins.Sampler) }},
@@ -133,6 +143,7 @@ func PrepareShared(t *spec.Trial, cache DataCache) (*Job, error) {
 			}
 		}
 	}
+	j.Diffusion = newDiffusion(t, process, predictor, j.Data)
 	if err := j.prepareConditioning(); err != nil {
 		return nil, err
 	}
@@ -142,10 +153,8 @@ func PrepareShared(t *spec.Trial, cache DataCache) (*Job, error) {
 	if err := j.checkEMARates(); err != nil {
 		return nil, err
 	}
-	if pc, ok := j.Loss.(plugins.PredictorChecker); ok {
-		if err := pc.CheckPredictor(j.Predictor); err != nil {
-			return nil, fmt.Errorf("[loss] %s with [predictor] %s: %w", t.Section("loss").Name, t.Section("predictor").Name, err)
-		}
+	if err := j.checkLossPredictor(predictor); err != nil {
+		return nil, err
 	}
 	if in, ok := j.Net.(plugins.ImageNetwork); ok {
 		img, ok := j.Data.(plugins.ImageData)
@@ -155,7 +164,7 @@ func PrepareShared(t *spec.Trial, cache DataCache) (*Job, error) {
 		}
 		in.SetImageShape(img.ImageShape())
 	}
-	if j.SampleProcess, j.SampleTimesteps, err = j.Sampler.Plan(j.Process); err != nil {
+	if j.SampleProcess, j.SampleTimesteps, err = j.Sampler.Plan(j.Diffusion.Process); err != nil {
 		return nil, fmt.Errorf("[sample] %s: %w", t.Section("sample").Name, err)
 	}
 	for _, name := range t.Section("eval").Params.Strings("metrics") {
@@ -182,5 +191,5 @@ func PrepareShared(t *spec.Trial, cache DataCache) (*Job, error) {
 
 // newTimestepSampler builds a fresh timestep sampler of the trial's [loss] timesteps.
 func (j *Job) newTimestepSampler() (plugins.TimestepSampler, error) {
-	return plugins.NewTimestepSampler(j.Trial.Section("loss").Params.String("timesteps"), j.Process.T)
+	return plugins.NewTimestepSampler(j.Trial.Section("loss").Params.String("timesteps"), j.Diffusion.T)
 }

@@ -10,7 +10,7 @@ import (
 
 // recordProcess writes the run's process into its folder and lists it as an artifact.
 func (r *runner) recordProcess() error {
-	b, err := json.Marshal(results.ProcessRecord{Betas: r.job.Process.Betas, AlphaBar: r.job.Process.AlphaBar})
+	b, err := json.Marshal(results.ProcessRecord{Betas: r.job.Diffusion.Betas, AlphaBar: r.job.Diffusion.AlphaBar})
 	if err != nil {
 		return err
 	}

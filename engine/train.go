@@ -102,7 +102,7 @@ func (r *runner) startTraining() (trainer *train.Trainer, ckpt *checkpointer, fi
 	}
 	restored := false
 	var setAside []string
-	ckpt, restored, setAside, err = openCheckpoints(r.ctx, filepath.Join(r.dir, "checkpoint"), r.resume, j.newTimestepSampler)
+	ckpt, restored, setAside, err = openCheckpoints(r.ctx, j, filepath.Join(r.dir, "checkpoint"), r.resume)
 	if len(setAside) > 0 {
 		// The record says why this run went back further than its newest checkpoint.
 		if err := r.addEnvList(SetAsideEnvKey, setAside); err != nil {

@@ -54,10 +54,11 @@ func (m *merger) inspect(ctx context.Context, r *mergedRun) error {
 		}
 		a := mergedArtifact{name: name}
 		if path != "" {
-			// Paths are stored relative to the database's folder.
+			// Paths are stored relative to the folder of the database's real file (see
+			// Store.relPath), not to that of a symlink the shard was named through.
 			abs := path
 			if !filepath.IsAbs(abs) {
-				abs = filepath.Join(filepath.Dir(m.shard), abs)
+				abs = filepath.Join(filepath.Dir(m.shardReal), abs)
 			}
 			a.real, err = Confine(dir, abs)
 			if err != nil && m.opt.LinkArtifacts && errors.Is(err, ErrOutside) {

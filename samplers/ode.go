@@ -52,7 +52,7 @@ type Euler struct{ Spaced }
 
 // Step implements plugins.Sampler.
 func (e Euler) Step(s plugins.SamplerStep) (*Node, *Node) {
-	st := newSigmaTables(s.Process)
+	st := newSigmaTables(s.Diffusion.Process)
 	x, i := s.X, s.I
 	x0, eps := denoise(s, x, i)
 	next := Add(x0, Mul(eps, at(st.sigmaNext, x, i))) // x~'
@@ -76,7 +76,7 @@ func (Heun) RefuseZeroSNR() (why, instead string) {
 
 // Step implements plugins.Sampler.
 func (h Heun) Step(s plugins.SamplerStep) (*Node, *Node) {
-	st := newSigmaTables(s.Process)
+	st := newSigmaTables(s.Diffusion.Process)
 	x, i := s.X, s.I
 	x0, eps1 := denoise(s, x, i)
 	sqrtNext, sigmaNext := at(st.sqrtABNext, x, i), at(st.sigmaNext, x, i)
@@ -120,7 +120,7 @@ func dpmCoefficients(st sigmaTables) (ratio, cur, prev []float64) {
 
 // Step implements plugins.Sampler.
 func (d DPMSolver2M) Step(s plugins.SamplerStep) (*Node, *Node) {
-	st := newSigmaTables(s.Process)
+	st := newSigmaTables(s.Diffusion.Process)
 	ratio, cur, prev := dpmCoefficients(st)
 	x, i := s.X, s.I
 	x0, eps := denoise(s, x, i)
