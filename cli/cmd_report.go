@@ -11,6 +11,7 @@ import (
 	urfave "github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
+	"github.com/ddpm-runner/ddpm-runner/internal/atomicfile"
 	"github.com/ddpm-runner/ddpm-runner/report"
 	"github.com/ddpm-runner/ddpm-runner/results"
 )
@@ -107,8 +108,15 @@ func reportAction(c *urfave.Context) error {
 		}
 		runs = report.FilterParams(runs, conds)
 		if view == "runs" {
-			if format == "json" {
+			switch format {
+			case "markdown":
+				return report.WriteRunsMarkdown(w, runs)
+			case "csv":
+				return report.WriteRunsCSV(w, runs)
+			case "json":
 				return report.WriteRunsJSON(w, runs)
+			case "html":
+				return report.WriteRunsHTML(w, runs)
 			}
 			return report.WriteRunsTable(w, runs)
 		}
@@ -188,32 +196,25 @@ func writeTo(path string, stdout io.Writer, temps *tempFiles, write func(io.Writ
 	if path == "" {
 		return write(stdout)
 	}
-	var tmp *os.File
+	var tmp *atomicfile.File
 	if _, err := temps.make(func() (string, error) {
-		f, err := os.CreateTemp(filepath.Dir(path), ".report-*")
+		f, err := atomicfile.Create(path)
 		if err != nil {
 			return "", err
 		}
 		tmp = f
-		return f.Name(), nil
+		return f.TempName(), nil
 	}); err != nil {
 		return err
 	}
-	defer temps.forget(tmp.Name())
-	defer os.Remove(tmp.Name())
-	defer tmp.Close()
+	defer temps.forget(tmp.TempName())
+	defer tmp.Abort()
 	if err := write(tmp); err != nil {
 		return err
 	}
 	holdForTest("report-out")
-	// CreateTemp makes the file private; a report is a document to share like any other.
-	if err := tmp.Chmod(0o644); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	// A report is a document to share like any other.
+	return tmp.Commit(0o644)
 }
 
 // useColor: colour only on a terminal, and never when NO_COLOR is set (no-color.org).

@@ -14,6 +14,7 @@ import (
 	urfave "github.com/urfave/cli/v2"
 
 	"github.com/ddpm-runner/ddpm-runner/engine"
+	"github.com/ddpm-runner/ddpm-runner/plugins"
 	"github.com/ddpm-runner/ddpm-runner/results"
 	"github.com/ddpm-runner/ddpm-runner/spec"
 )
@@ -23,9 +24,6 @@ import (
 var signalContext = func() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), stopSignals()...)
 }
-
-// timeDependent summaries measure the machine, not the model: rerun --verify skips them.
-var timeDependent = map[string]bool{"steps_per_sec": true, "samples_per_sec": true, "seconds_per_sample": true}
 
 // recordedRun opens the database and reads the run named by the command's one argument.
 // The caller closes the store.
@@ -72,7 +70,7 @@ func rerunCommand() *urfave.Command {
 		Usage:     "run a recorded run again from its stored resolved spec (a new run)",
 		ArgsUsage: "ID",
 		Description: "With --verify, compares the new loss history (loss, mse, vlb_t at every logged step) and\n" +
-			"summaries (all but the timing ones) with the recorded run bit for bit and prints `identical` or the\n" +
+			"summaries (all but those that measure the machine, as their declarations say) with the recorded run bit for bit and prints `identical` or the\n" +
 			"first difference; the verdict is stored with the new run (env rerun.verdict). Exit 1 if they differ.\n" +
 			"A rerun stopped by a signal has no verdict yet (pending): `runner resume` on it finishes it and verifies.",
 		Flags: []urfave.Flag{dbFlag(), &urfave.BoolFlag{Name: "verify", Usage: "compare with the recorded run bit for bit"},
@@ -218,8 +216,8 @@ func verify(store *results.Store, a, b int64) (string, error) {
 	}
 	keys := slices.Sorted(maps.Keys(ra.Summaries))
 	for _, k := range keys {
-		if timeDependent[k] {
-			continue
+		if !plugins.Reproducible(k) {
+			continue // the machine's speed
 		}
 		va, vb := ra.Summaries[k], rb.Summaries[k]
 		if math.Float64bits(va) != math.Float64bits(vb) && !(math.IsNaN(va) && math.IsNaN(vb)) {

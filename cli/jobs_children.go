@@ -59,9 +59,17 @@ func (g *childGroup) runAll(c *urfave.Context, self string, n int, tasks []*jobT
 	wg.Wait()
 }
 
+// childOwnFlags are the flags of runner run that a --jobs child gets from its task, not from
+// the parent: which trial, which database and whether to resume it, and quiet output (the
+// parent prints); --jobs and --add-seeds are the parent's doing (--add-seeds has become
+// --set seeds and --resume), --dry-run never starts children.
+var childOwnFlags = map[string]bool{"trial": true, "db": true, "resume": true, "quiet": true,
+	"jobs": true, "add-seeds": true, "dry-run": true}
+
 // childArgs is the command line of t's child: runner run of that one trial, into its shard,
-// or into the main database to continue t's prior run, with the flags of the parent that
-// shape the trial.
+// or into the main database to continue t's prior run, with every other flag the parent was
+// given (on its command line or in the environment), so that the child resolves and checks
+// the trial as the parent did.
 func childArgs(c *urfave.Context, t *jobTask) []string {
 	args := []string{"run", "-q", "--trial", strconv.Itoa(t.k + 1)}
 	if t.prior != nil {
@@ -69,14 +77,27 @@ func childArgs(c *urfave.Context, t *jobTask) []string {
 	} else {
 		args = append(args, "--db", t.shard)
 	}
-	if b := c.String("backend"); b != "" {
-		args = append(args, "--backend", b)
-	}
-	for _, s := range c.StringSlice("set") {
-		args = append(args, "--set", s)
-	}
-	if !c.Bool("fast-matmul") {
-		args = append(args, "--fast-matmul=false")
+	for _, f := range c.Command.Flags {
+		name := f.Names()[0]
+		if childOwnFlags[name] || !c.IsSet(name) {
+			continue
+		}
+		switch f.(type) {
+		case *urfave.StringSliceFlag:
+			for _, v := range c.StringSlice(name) {
+				args = append(args, "--"+name+"="+v)
+			}
+		case *urfave.BoolFlag:
+			args = append(args, "--"+name+"="+strconv.FormatBool(c.Bool(name)))
+		case *urfave.IntFlag:
+			args = append(args, "--"+name+"="+strconv.Itoa(c.Int(name)))
+		case *urfave.StringFlag:
+			args = append(args, "--"+name+"="+c.String(name))
+		default:
+			// A flag of another type needs its own case here: a test runs every run flag
+			// through this function.
+			panic(fmt.Sprintf("runner run --jobs: cannot pass --%s (%T) on to a child", name, f))
+		}
 	}
 	return append(args, c.Args().Slice()...)
 }

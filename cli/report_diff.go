@@ -4,12 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"text/tabwriter"
 
 	urfave "github.com/urfave/cli/v2"
 
+	"github.com/ddpm-runner/ddpm-runner/plugins"
 	"github.com/ddpm-runner/ddpm-runner/report"
 	"github.com/ddpm-runner/ddpm-runner/results"
 )
@@ -54,7 +54,7 @@ func writeDiff(w io.Writer, store *results.Store, c *urfave.Context, conds map[s
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "metric\tverdict")
 	for _, r := range rows {
-		if slices.Contains([]string{"steps_per_sec", "samples_per_sec", "seconds_per_sample"}, r.Metric) {
+		if !plugins.Reproducible(r.Metric) {
 			continue // the machine's speed, not the model's
 		}
 		fmt.Fprintf(tw, "%s\t%s\n", report.TerminalText(r.Metric), report.TerminalText(r.Verdict))

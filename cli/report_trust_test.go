@@ -311,7 +311,7 @@ func TestReportSignalRemovesTemporaryFiles(t *testing.T) {
 				}
 				time.Sleep(10 * time.Millisecond)
 			}
-			for _, pattern := range []string{filepath.Join(outDir, ".report-*"), filepath.Join(tmp, "ddpm-report-*")} {
+			for _, pattern := range []string{filepath.Join(outDir, ".r.html.tmp-*"), filepath.Join(tmp, "ddpm-report-*")} {
 				if m, _ := filepath.Glob(pattern); len(m) != 1 {
 					t.Fatalf("before the signal: %v, want one %s", m, pattern)
 				}

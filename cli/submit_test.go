@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ddpm-runner/ddpm-runner/plugins"
 	"github.com/ddpm-runner/ddpm-runner/results"
 	"github.com/ddpm-runner/ddpm-runner/sweep"
 )
@@ -217,7 +218,7 @@ func compareStores(t *testing.T, wantPath, gotPath string) {
 			}
 		}
 		for k, v := range w.Summaries {
-			if timeDependent[k] {
+			if !plugins.Reproducible(k) {
 				continue
 			}
 			if math.Float64bits(v) != math.Float64bits(g.Summaries[k]) {

@@ -12,6 +12,7 @@ import (
 
 	gctx "github.com/gomlx/gomlx/pkg/ml/context"
 
+	"github.com/ddpm-runner/ddpm-runner/internal/atomicfile"
 	"github.com/ddpm-runner/ddpm-runner/plugins"
 	"github.com/ddpm-runner/ddpm-runner/results"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -142,15 +143,6 @@ func moveAside(files ...string) error {
 	return nil
 }
 
-// writeAtomic writes b to path atomically: a reader sees the old file or the whole new one.
-func writeAtomic(path string, b []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
-
 // materialize creates in ctx every variable that the checkpoint handler still holds, in name
 // order (GoMLX's own immediate loading goes in map order, which would change the order of
 // variables, and so of the sums over them, from one process to the next).
@@ -217,7 +209,7 @@ func (c *checkpointer) save(ctx *gctx.Context, ts plugins.TimestepSampler) error
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(timestepsFile(c.dir, step), state); err != nil {
+	if err := atomicfile.Write(timestepsFile(c.dir, step), state, 0o644); err != nil {
 		return err
 	}
 	if err := c.handler.Save(); err != nil {

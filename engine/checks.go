@@ -22,9 +22,10 @@ func (j *Job) checkLossPredictor(predictor plugins.Predictor) error {
 
 // checkZeroTerminalSNR refuses what cannot work on a chain that ends at alpha_bar = 0: an eps
 // (or mu) prediction, from which x_0 at t = T would be 0/0 (Lin et al. 2024 switch to v), and
-// Heun, whose correction is taken at sigma = infinity. A chain gets there by zero_terminal_snr,
-// or by itself when a beta is 1 (linear at T = 20, jsd) or alpha_bar underflows; then the
-// error names the schedule's key, and sched (nil for none) finds the smallest T that avoids it.
+// a sampler that says it cannot start there (plugins.ZeroSNRRefuser, as Heun does). A chain
+// gets there by zero_terminal_snr, or by itself when a beta is 1 (linear at T = 20, jsd) or
+// alpha_bar underflows; then the error names the schedule's key, and sched (nil for none)
+// finds the smallest T that avoids it.
 func (j *Job) checkZeroTerminalSNR(sched plugins.Schedule) error {
 	p := j.Diffusion.Process
 	if p.AlphaBar[p.T-1] != 0 {
@@ -39,8 +40,9 @@ func (j *Job) checkZeroTerminalSNR(sched plugins.Schedule) error {
 		return fmt.Errorf("%s [predictor] name = \"v\" or \"x0\": with alpha_bar_T = 0 "+
 			"the network's eps at t = T says nothing about x_0 (samples and the bound would not be finite)", needs)
 	}
-	if j.Trial.Section("sample").Name == "heun" {
-		return fmt.Errorf("[sample] heun cannot start at sigma = infinity (%s); use euler, dpmpp_2m, ddim or an ancestral sampler", cause)
+	if r, ok := j.Sampler.(plugins.ZeroSNRRefuser); ok {
+		why, instead := r.RefuseZeroSNR()
+		return fmt.Errorf("[sample] %s %s (%s); %s", j.Trial.Section("sample").Name, why, cause, instead)
 	}
 	return nil
 }

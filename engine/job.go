@@ -165,7 +165,12 @@ func PrepareShared(t *spec.Trial, cache DataCache) (*Job, error) {
 		if err != nil {
 			return nil, fmt.Errorf("[eval] metrics: %w", err)
 		}
-		m, err := p.Build(plugins.Values{})
+		// A spec gives a metric no parameters: it is built with its declared defaults.
+		vals, err := p.Resolve(nil)
+		if err != nil {
+			return nil, fmt.Errorf("[eval] metrics: %s: %w", name, err)
+		}
+		m, err := p.Build(vals)
 		if err != nil {
 			return nil, fmt.Errorf("[eval] metrics: %s: %w", name, err)
 		}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"path/filepath"
 
+	"github.com/ddpm-runner/ddpm-runner/internal/atomicfile"
 	"github.com/ddpm-runner/ddpm-runner/results"
 )
 
@@ -14,7 +15,7 @@ func (r *runner) recordProcess() error {
 		return err
 	}
 	path := filepath.Join(r.dir, results.ProcessArtifact)
-	if err := writeAtomic(path, b); err != nil {
+	if err := atomicfile.Write(path, b, 0o644); err != nil {
 		return err
 	}
 	return r.opt.Store.AddArtifact(r.id, results.ProcessArtifact, path)

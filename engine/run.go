@@ -216,9 +216,6 @@ type runner struct {
 	resume    bool // continue from the run's checkpoint instead of starting afresh
 	lock      *runLock
 	stopBeat  func()
-	boundPerT []float64 // L_t of the final evaluation's bound, when a metric computed it
-	// boundPerExample is each held-out example's bound of that evaluation.
-	boundPerExample []float64
 }
 
 // setUp starts the run's heartbeat, creates its backend (the caller finalizes r.backend when

@@ -13,6 +13,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context/checkpoints"
 	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 
+	"github.com/ddpm-runner/ddpm-runner/internal/atomicfile"
 	"github.com/ddpm-runner/ddpm-runner/plugins"
 	"github.com/ddpm-runner/ddpm-runner/results"
 	"github.com/ddpm-runner/ddpm-runner/spec"
@@ -244,17 +245,9 @@ func copyConfined(root, src, dst string, limit int64) error {
 		return err
 	}
 	defer in.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	n, err := io.Copy(out, io.LimitReader(in, limit+1))
+	n, err := atomicfile.WriteNew(context.Background(), dst, io.LimitReader(in, limit+1), 0o644)
 	if err == nil && n > limit {
 		err = fmt.Errorf("%s grew past the %d bytes allowed while it was copied", src, limit)
 	}
-	if err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
+	return err
 }

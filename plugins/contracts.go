@@ -103,6 +103,15 @@ type SamplerStep struct {
 	Clip        bool // clip x_0-hat to [-1, 1]
 }
 
+// ZeroSNRRefuser is implemented by a Sampler that cannot run a chain that ends at
+// alpha_bar_T = 0 (zero terminal SNR, sigma_T = infinity): the engine asks it before a run on
+// such a chain starts, and refuses the run with its reasons and the chain's cause.
+type ZeroSNRRefuser interface {
+	// RefuseZeroSNR says why the sampler cannot ("cannot start at sigma = infinity") and what
+	// to use instead.
+	RefuseZeroSNR() (why, instead string)
+}
+
 // EvalInput is what a metric can use: samples drawn from the trained model, held-out data,
 // and, for likelihoods, a function that computes the full bound on given examples.
 type EvalInput struct {

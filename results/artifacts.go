@@ -8,6 +8,27 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/ddpm-runner/ddpm-runner/internal/atomicfile"
+)
+
+// The names of the artifacts the engine records for a run and the report reads: one
+// declaration for both sides, and never renamed (databases already hold them).
+const (
+	// BoundArtifact is the per-timestep bound of a run's final evaluation: a CSV with t, L_t
+	// in nats per dimension and in bits per dimension (L_0 is the decoder term; the prior term
+	// L_T is not a row).
+	BoundArtifact = "bound_per_t.csv"
+	// BoundExamplesArtifact is each held-out example's bound in a run's final evaluation: a
+	// CSV with the example's index and its bound in nats per dimension. The held-out examples
+	// are the same for every run on the same data, so two runs' rows pair up by index.
+	BoundExamplesArtifact = "bound_per_example.csv"
+	// SamplesCSVArtifact holds the samples of low-dimensional data (a column per dimension).
+	SamplesCSVArtifact = "samples.csv"
+	// SampleGridArtifact is a PNG grid of sample images (image data).
+	SampleGridArtifact = "samples_grid.png"
+	// SampleScatterArtifact is a PNG scatter of samples over held-out data (2-D data).
+	SampleScatterArtifact = "samples.png"
 )
 
 // markerFile, inside an artifact folder, holds the id of the database the folder belongs to.
@@ -62,11 +83,7 @@ func (s *Store) ClaimArtifactRoot() (string, error) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return "", fmt.Errorf("results: artifact folder: %w", err)
 	}
-	tmp := marker + ".tmp"
-	if err := os.WriteFile(tmp, []byte(id+"\n"), 0o644); err != nil {
-		return "", fmt.Errorf("results: artifact folder: %w", err)
-	}
-	if err := os.Rename(tmp, marker); err != nil {
+	if err := atomicfile.Write(marker, []byte(id+"\n"), 0o644); err != nil {
 		return "", fmt.Errorf("results: artifact folder: %w", err)
 	}
 	return root, nil

@@ -67,6 +67,13 @@ func (e Euler) Step(s plugins.SamplerStep) (*Node, *Node) {
 // the last, 2K - 1 in all.
 type Heun struct{ Spaced }
 
+// RefuseZeroSNR implements plugins.ZeroSNRRefuser: Heun's correction is taken at the next
+// sigma, which at the first step of a chain ending at alpha_bar_T = 0 follows a step from
+// sigma = infinity.
+func (Heun) RefuseZeroSNR() (why, instead string) {
+	return "cannot start at sigma = infinity", "use euler, dpmpp_2m, ddim or an ancestral sampler"
+}
+
 // Step implements plugins.Sampler.
 func (h Heun) Step(s plugins.SamplerStep) (*Node, *Node) {
 	st := newSigmaTables(s.Diffusion.Process)
