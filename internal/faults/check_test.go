@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ddpm-runner/ddpm-runner/plugins"
+	_ "github.com/ddpm-runner/ddpm-runner/plugins/builtin" // the metrics' declarations of their values
 	"github.com/ddpm-runner/ddpm-runner/results"
 )
 
@@ -404,9 +406,6 @@ func noStrays(t *testing.T, name, db string) {
 	}
 }
 
-// timeDependent summaries measure speed, which no interruption can reproduce.
-var timeDependent = map[string]bool{"steps_per_sec": true, "samples_per_sec": true, "seconds_per_sample": true}
-
 func same(t *testing.T, name string, got, want outcome) {
 	t.Helper()
 	if got.status != want.status {
@@ -421,7 +420,7 @@ func same(t *testing.T, name string, got, want outcome) {
 		}
 	}
 	for k, w := range want.summaries {
-		if timeDependent[k] {
+		if !plugins.Reproducible(k) { // a speed: no interruption can reproduce it
 			continue
 		}
 		g, ok := got.summaries[k]
@@ -430,7 +429,7 @@ func same(t *testing.T, name string, got, want outcome) {
 		}
 	}
 	for k := range got.summaries {
-		if _, ok := want.summaries[k]; !ok && !timeDependent[k] {
+		if _, ok := want.summaries[k]; !ok && plugins.Reproducible(k) {
 			t.Fatalf("%s: extra summary %s after recovery", name, k)
 		}
 	}
