@@ -43,65 +43,88 @@ func benchCommand() *urfave.Command {
 			&urfave.StringFlag{Name: "backend", Value: "go", Usage: "time the training steps on this backend; other than go (xla:cuda), only the step comparison runs, against PyTorch on the GPU"},
 		},
 		Action: func(c *urfave.Context) error {
-			applyFastMatmul(c)
-			backend := c.String("backend")
-			if err := engine.CheckBackend(backend); err != nil {
-				return usagef("%v", err)
-			}
-			switch c.String("format") {
-			case "table":
-				if !strings.HasPrefix(backend, "go") {
-					_, err := compareSteps(c.App.Writer, c.Int("rounds"), backend)
-					return err
-				}
-			case "json":
-				rows, err := compareSteps(io.Discard, c.Int("rounds"), backend)
-				if err != nil {
-					return err
-				}
-				return writeStepsJSON(c.App.Writer, rows)
-			default:
-				return usagef("--format %q: want table or json", c.String("format"))
-			}
-			store, err := results.Open(c.String("db"))
-			if err != nil {
-				return usagef("%v", err)
-			}
-			defer store.Close()
-			w := tabwriter.NewWriter(c.App.Writer, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(w, "config\trunner steps/s\tbare steps/s\toverhead\tsamples/s\tpeak RSS")
-			steps := c.Int("steps")
-			only := map[string]bool{}
-			for _, n := range c.StringSlice("config") {
-				only[n] = true
-			}
-			for _, cfg := range bench.Configs {
-				if len(only) > 0 && !only[cfg.Name] {
-					continue
-				}
-				res, err := benchOne(store, cfg.Name, cfg.Spec, steps)
-				if err != nil {
-					return fmt.Errorf("bench %s: %w", cfg.Name, err)
-				}
-				fmt.Fprintf(w, "%s\t%.2f\t%.2f\t%+.1f%%\t%.1f\t%.0f MiB\n", cfg.Name, res["runner_steps_per_sec"],
-					res["bare_steps_per_sec"], res["overhead_percent"], res["samples_per_sec"], res["peak_rss_mib"])
-			}
-			w.Flush()
-			rows, rate, err := benchSQLite(filepath.Join(os.TempDir(), fmt.Sprintf("ddpm-bench-%d.db", os.Getpid())))
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(c.App.Writer, "sqlite: %d metric rows in batches of 256: %.0f rows/s\n", rows, rate)
-			if !c.Bool("kernels") {
-				return nil
-			}
-			if err := benchKernels(c.App.Writer); err != nil {
-				return err
-			}
-			_, err = compareSteps(c.App.Writer, c.Int("rounds"), backend)
-			return err
+			return runBench(benchOptionsFrom(c), globalOptionsFrom(c))
 		},
 	})
+}
+
+// benchOptions are runner bench's flags.
+type benchOptions struct {
+	db      string
+	steps   int
+	configs []string
+	matmul  matmulOptions
+	kernels bool
+	rounds  int
+	format  string
+	backend string
+}
+
+func benchOptionsFrom(c *urfave.Context) benchOptions {
+	return benchOptions{db: c.String("db"), steps: c.Int("steps"), configs: c.StringSlice("config"), matmul: matmulOptionsFrom(c),
+		kernels: c.Bool("kernels"), rounds: c.Int("rounds"), format: c.String("format"), backend: c.String("backend")}
+}
+
+// runBench times the reference configs, SQLite writes and (--kernels) the matmul kernels
+// against each other and PyTorch.
+func runBench(opts benchOptions, gopts globalOptions) error {
+	opts.matmul.apply()
+	backend := opts.backend
+	if err := engine.CheckBackend(backend); err != nil {
+		return usagef("%v", err)
+	}
+	switch opts.format {
+	case "table":
+		if !strings.HasPrefix(backend, "go") {
+			_, err := compareSteps(gopts.stdout, opts.rounds, backend)
+			return err
+		}
+	case "json":
+		rows, err := compareSteps(io.Discard, opts.rounds, backend)
+		if err != nil {
+			return err
+		}
+		return writeStepsJSON(gopts.stdout, rows)
+	default:
+		return usagef("--format %q: want table or json", opts.format)
+	}
+	store, err := results.Open(opts.db)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	defer store.Close()
+	w := tabwriter.NewWriter(gopts.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "config\trunner steps/s\tbare steps/s\toverhead\tsamples/s\tpeak RSS")
+	steps := opts.steps
+	only := map[string]bool{}
+	for _, n := range opts.configs {
+		only[n] = true
+	}
+	for _, cfg := range bench.Configs {
+		if len(only) > 0 && !only[cfg.Name] {
+			continue
+		}
+		res, err := benchOne(store, cfg.Name, cfg.Spec, steps)
+		if err != nil {
+			return fmt.Errorf("bench %s: %w", cfg.Name, err)
+		}
+		fmt.Fprintf(w, "%s\t%.2f\t%.2f\t%+.1f%%\t%.1f\t%.0f MiB\n", cfg.Name, res["runner_steps_per_sec"],
+			res["bare_steps_per_sec"], res["overhead_percent"], res["samples_per_sec"], res["peak_rss_mib"])
+	}
+	w.Flush()
+	rows, rate, err := benchSQLite(filepath.Join(os.TempDir(), fmt.Sprintf("ddpm-bench-%d.db", os.Getpid())))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(gopts.stdout, "sqlite: %d metric rows in batches of 256: %.0f rows/s\n", rows, rate)
+	if !opts.kernels {
+		return nil
+	}
+	if err := benchKernels(gopts.stdout); err != nil {
+		return err
+	}
+	_, err = compareSteps(gopts.stdout, opts.rounds, backend)
+	return err
 }
 
 // benchOne times one config through the runner and through a bare trainer loop, alternating

@@ -13,8 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-
-	urfave "github.com/urfave/cli/v2"
 )
 
 // childGroup is the children of one runner run --jobs: once a signal has stopped the group,
@@ -29,10 +27,11 @@ type childGroup struct {
 // shard, which are not the ids the runs get in the main database: the parent prints those.
 var shardLine = regexp.MustCompile(`^(run \d+: |runner: (interrupted: run \d+ |stopped by signal after run \d+ ))`)
 
-// runAll runs every task's child, at most n at once, each with its share of the cores
+// runAll runs every task's child, at most --jobs at once, each with its share of the cores
 // (GOMAXPROCS), and returns when all of them have ended; once the group is stopped, the
 // children not yet started never start.
-func (g *childGroup) runAll(c *urfave.Context, self string, n int, tasks []*jobTask, sc *scratch, errW io.Writer, phase func(string)) {
+func (g *childGroup) runAll(opts runOptions, specs []string, self string, tasks []*jobTask, sc *scratch, errW io.Writer, phase func(string)) {
+	n := opts.jobs
 	procs := max(1, runtime.NumCPU()/n)
 	sem := make(chan struct{}, n)
 	var wg sync.WaitGroup
@@ -41,7 +40,7 @@ func (g *childGroup) runAll(c *urfave.Context, self string, n int, tasks []*jobT
 		if t.prior == nil {
 			t.shard = filepath.Join(sc.dir, "trial-"+strconv.Itoa(t.k+1)+".db")
 		}
-		args := childArgs(c, t)
+		args := childArgs(opts, specs, t)
 		wg.Add(1)
 		go func(t *jobTask) {
 			defer wg.Done()
@@ -60,25 +59,25 @@ func (g *childGroup) runAll(c *urfave.Context, self string, n int, tasks []*jobT
 }
 
 // childArgs is the command line of t's child: runner run of that one trial, into its shard,
-// or into the main database to continue t's prior run, with the flags of the parent that
-// shape the trial.
-func childArgs(c *urfave.Context, t *jobTask) []string {
+// or into the main database to continue t's prior run, with the options of the parent that
+// shape the trial (its --set including the seeds of --add-seeds).
+func childArgs(opts runOptions, specs []string, t *jobTask) []string {
 	args := []string{"run", "-q", "--trial", strconv.Itoa(t.k + 1)}
 	if t.prior != nil {
-		args = append(args, "--resume", "--db", c.String("db"))
+		args = append(args, "--resume", "--db", opts.db)
 	} else {
 		args = append(args, "--db", t.shard)
 	}
-	if b := c.String("backend"); b != "" {
+	if b := opts.backend; b != "" {
 		args = append(args, "--backend", b)
 	}
-	for _, s := range c.StringSlice("set") {
+	for _, s := range opts.sets {
 		args = append(args, "--set", s)
 	}
-	if !c.Bool("fast-matmul") {
+	if !opts.matmul.fast {
 		args = append(args, "--fast-matmul=false")
 	}
-	return append(args, c.Args().Slice()...)
+	return append(args, specs...)
 }
 
 // run starts t's child (unless the group was stopped), passes its phase lines on as they
