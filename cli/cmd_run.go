@@ -28,7 +28,7 @@ func runCommand() *urfave.Command {
 			"nothing is written unless all are valid. Then each trial trains in turn and is recorded in the\n" +
 			"database. A diverged or failed trial does not stop the next one; SIGINT/SIGTERM/SIGHUP checkpoints the\n" +
 			"current trial, records it as interrupted and stops.",
-		Flags:  runFlags(),
+		Flags: runFlags(),
 		Action: func(c *urfave.Context) error {
 			return runRun(c.Context, runOptionsFrom(c), globalOptionsFrom(c), c.Args().Slice())
 		},
