@@ -16,7 +16,7 @@ func versionCommand() *urfave.Command {
 		Usage: "print the runner, Go and GoMLX versions and the backends available here",
 		Flags: []urfave.Flag{fastMatmulFlag()},
 		Action: func(c *urfave.Context) error {
-			applyFastMatmul(c)
+			matmulOptionsFrom(c).apply()
 			w := c.App.Writer
 			fmt.Fprintf(w, "runner   %s\n", Version)
 			fmt.Fprintf(w, "go       %s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)

@@ -46,7 +46,7 @@ func runStopped(t *testing.T, phase string, args ...string) (code int, stdout, s
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	old := signalContext
-	signalContext = func() (context.Context, context.CancelFunc) { return ctx, cancel }
+	signalContext = func(context.Context) (context.Context, context.CancelFunc) { return ctx, cancel }
 	defer func() { signalContext = old }()
 	w := &phaseStopper{phase: phase, cancel: cancel}
 	var out bytes.Buffer

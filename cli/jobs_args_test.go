@@ -35,7 +35,7 @@ func runFlagValues(t *testing.T, args []string) (values map[string]string, child
 				values[name] = v
 			}
 			values["args"] = strings.Join(c.Args().Slice(), " ")
-			child = childArgs(c, &jobTask{k: 2, shard: "shard.db"})
+			child = childArgs(runOptionsFrom(c), c.Args().Slice(), &jobTask{k: 2, shard: "shard.db"})
 			return nil
 		}
 	}

@@ -19,18 +19,27 @@ func fastMatmulFlag() urfave.Flag {
 		Usage: "use the AVX2/FMA matmul kernel on the go backend (false: GoMLX's stock kernel; also $" + fastdot.EnvVar + "=0)"}
 }
 
-// applyFastMatmul honours an explicit --fast-matmul.
-func applyFastMatmul(c *urfave.Context) {
-	if c.IsSet("fast-matmul") {
-		fastdot.SetEnabled(c.Bool("fast-matmul"))
+// matmulOptions is --fast-matmul: whether it was given, and its value (true when not given).
+type matmulOptions struct {
+	set, fast bool
+}
+
+func matmulOptionsFrom(c *urfave.Context) matmulOptions {
+	return matmulOptions{set: c.IsSet("fast-matmul"), fast: c.Bool("fast-matmul")}
+}
+
+// apply honours an explicit --fast-matmul.
+func (m matmulOptions) apply() {
+	if m.set {
+		fastdot.SetEnabled(m.fast)
 	}
 }
 
-// followRecordedMatmul makes a rerun or resume use the kernel its original run used, since
-// the two kernels round differently, unless --fast-matmul says otherwise.
-func followRecordedMatmul(c *urfave.Context, w io.Writer, r *results.Run) {
-	if c.IsSet("fast-matmul") {
-		applyFastMatmul(c)
+// followRecorded makes a rerun or resume use the kernel its original run used, since the
+// two kernels round differently, unless --fast-matmul says otherwise.
+func (m matmulOptions) followRecorded(w io.Writer, r *results.Run) {
+	if m.set {
+		m.apply()
 		return
 	}
 	recorded, ok := r.Env[engine.MatmulEnvKey]
