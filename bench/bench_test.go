@@ -57,7 +57,7 @@ func benchTrainStep(b *testing.B, text string, stockGradient, logged bool, sets 
 		b.Fatal(err)
 	}
 	b.Cleanup(stepper.Close) // before the backend's Finalize, registered earlier
-	tr := j.Trial.Train()
+	tr := j.Trial.Settings.Train
 	// The first step compiles the graph; it is not part of the measurement.
 	if err := stepper.Step(0, logged); err != nil {
 		b.Fatal(err)
@@ -69,7 +69,7 @@ func benchTrainStep(b *testing.B, text string, stockGradient, logged bool, sets 
 		}
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "steps/s")
-	b.ReportMetric(float64(b.N*tr.Int("batch"))/b.Elapsed().Seconds(), "examples/s")
+	b.ReportMetric(float64(b.N*tr.Batch)/b.Elapsed().Seconds(), "examples/s")
 }
 
 func BenchmarkTrainStepMNISTMLP(b *testing.B) {

@@ -1,6 +1,8 @@
 // Package bench holds the reference configurations that `runner bench` and the go test
-// benchmarks time, and the timing loops they share. The PyTorch replicas that the runner is
-// compared with live beside it (torch_mlp.py).
+// benchmarks time, the timing loops they share, and what `runner bench` measures with them
+// (RecordConfig, SQLiteWrites, WriteKernels, CompareSteps): the command only reads its flags
+// and calls these. The PyTorch replicas that the runner is compared with live beside it
+// (torch_mlp.py).
 package bench
 
 // Config is a reference configuration that the benchmarks time: spec tables that,

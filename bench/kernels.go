@@ -59,7 +59,7 @@ func (k KernelComparison) Speedup() float64 { return k.FastStepsPerSec / k.Stock
 // on the fast kernel; the stock rounds run on a second go backend of the same configuration,
 // created here, and fast's kernel is in place again afterwards.
 func CompareMatmulKernels(fast *backend.Backend, j *engine.Job, rounds, stepsPerRound int) (KernelComparison, error) {
-	res := KernelComparison{Rounds: rounds, Batch: j.Trial.Train().Int("batch")}
+	res := KernelComparison{Rounds: rounds, Batch: j.Trial.Settings.Train.Batch}
 	if !fast.Fast() {
 		return res, fmt.Errorf("the fast matmul kernel is not active: %s", fast.Kernel())
 	}

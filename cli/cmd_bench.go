@@ -1,23 +1,17 @@
 package cli
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
-	"syscall"
 	"text/tabwriter"
-	"time"
 
 	urfave "github.com/urfave/cli/v2"
 
 	"github.com/ddpm-runner/ddpm-runner/backend"
 	"github.com/ddpm-runner/ddpm-runner/bench"
-	"github.com/ddpm-runner/ddpm-runner/engine"
 	"github.com/ddpm-runner/ddpm-runner/results"
-	"github.com/ddpm-runner/ddpm-runner/spec"
 )
 
 func benchCommand() *urfave.Command {
@@ -43,142 +37,93 @@ func benchCommand() *urfave.Command {
 			&urfave.StringFlag{Name: "backend", Value: "go", Usage: "time the training steps on this backend; other than go (xla:cuda), only the step comparison runs, against PyTorch on the GPU"},
 		},
 		Action: func(c *urfave.Context) error {
-			if err := backend.Check(c.String("backend")); err != nil {
-				return usagef("%v", err)
-			}
-			kernel, err := commandKernel(c)
-			if err != nil {
-				return err
-			}
-			choice, err := backend.Parse(c.String("backend"))
-			if err != nil {
-				return usagef("%v", err)
-			}
-			choice.Kernel = kernel
-			switch c.String("format") {
-			case "table":
-				if !choice.IsGo() {
-					_, err := compareSteps(c.App.Writer, c.Int("rounds"), choice)
-					return err
-				}
-			case "json":
-				rows, err := compareSteps(io.Discard, c.Int("rounds"), choice)
-				if err != nil {
-					return err
-				}
-				return writeStepsJSON(c.App.Writer, rows)
-			default:
-				return usagef("--format %q: want table or json", c.String("format"))
-			}
-			store, err := results.Open(c.String("db"))
-			if err != nil {
-				return usagef("%v", err)
-			}
-			defer store.Close()
-			w := tabwriter.NewWriter(c.App.Writer, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(w, "config\trunner steps/s\tbare steps/s\toverhead\tsamples/s\tpeak RSS")
-			steps := c.Int("steps")
-			only := map[string]bool{}
-			for _, n := range c.StringSlice("config") {
-				only[n] = true
-			}
-			for _, cfg := range bench.Configs {
-				if len(only) > 0 && !only[cfg.Name] {
-					continue
-				}
-				res, err := benchOne(store, cfg.Name, cfg.Spec, steps, kernel)
-				if err != nil {
-					return fmt.Errorf("bench %s: %w", cfg.Name, err)
-				}
-				fmt.Fprintf(w, "%s\t%.2f\t%.2f\t%+.1f%%\t%.1f\t%.0f MiB\n", cfg.Name, res["runner_steps_per_sec"],
-					res["bare_steps_per_sec"], res["overhead_percent"], res["samples_per_sec"], res["peak_rss_mib"])
-			}
-			w.Flush()
-			rows, rate, err := benchSQLite(filepath.Join(os.TempDir(), fmt.Sprintf("ddpm-bench-%d.db", os.Getpid())))
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(c.App.Writer, "sqlite: %d metric rows in batches of 256: %.0f rows/s\n", rows, rate)
-			if !c.Bool("kernels") {
-				return nil
-			}
-			if err := benchKernels(c.App.Writer, kernel); err != nil {
-				return err
-			}
-			_, err = compareSteps(c.App.Writer, c.Int("rounds"), choice)
-			return err
+			return runBench(benchOptionsFrom(c), globalOptionsFrom(c))
 		},
 	})
 }
 
-// benchOne times one config through the runner and through a bare trainer loop, alternating
-// so both see the same machine state, and records the numbers as a run; both compute on the
-// go backend's kernel.
-func benchOne(store *results.Store, name, text string, steps int, kernel backend.Kernel) (map[string]float64, error) {
-	trials, err := spec.Parse(name+".toml", []byte(fmt.Sprintf("name = \"bench\"\n%s", text)),
-		[]string{fmt.Sprintf("train.steps=%d", steps+1), "train.checkpoint_every=0", "train.log_every=10",
-			"train.ema=0.99", "sample.n=64", "sample.name=respaced", "sample.steps=20", "eval.metrics=[]"})
-	if err != nil {
-		return nil, err
-	}
-	job, err := engine.Prepare(trials[0])
-	if err != nil {
-		return nil, err
-	}
-	// Bare loop: the same trainer and batches, nothing around them.
-	b, err := backend.New(backend.Choice{Config: "go", Kernel: kernel})
-	if err != nil {
-		return nil, err
-	}
-	defer b.Finalize()
-	bare, err := bench.BareLoop(b, job, steps)
-	if err != nil {
-		return nil, err
-	}
-	out := engine.Run(context.Background(), job, engine.Options{Store: store, Kernel: kernel})
-	// A bench run's checkpoints and samples are of no use later: only its numbers are kept.
-	defer os.RemoveAll(filepath.Join(store.ArtifactRoot(), strconv.FormatInt(out.RunID, 10)))
-	if out.Err != nil {
-		return nil, out.Err
-	}
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	res := map[string]float64{
-		"runner_steps_per_sec": out.Summaries["steps_per_sec"],
-		"bare_steps_per_sec":   float64(steps) / bare.Seconds(),
-		"samples_per_sec":      out.Summaries["samples_per_sec"],
-		"peak_rss_mib":         float64(ru.Maxrss) / 1024,
-	}
-	res["overhead_percent"] = 100 * (res["bare_steps_per_sec"]/res["runner_steps_per_sec"] - 1)
-	if err := store.SetSummaries(out.RunID, res); err != nil {
-		return nil, err
-	}
-	return res, store.AddEnv(out.RunID, map[string]string{"bench.config": name})
+// benchOptions are runner bench's flags.
+type benchOptions struct {
+	db      string
+	steps   int
+	configs []string
+	matmul  matmulOptions
+	kernels bool
+	rounds  int
+	format  string
+	backend string
 }
 
-func benchSQLite(path string) (int, float64, error) {
-	defer os.Remove(path)
-	defer os.Remove(path + "-wal")
-	defer os.Remove(path + "-shm")
-	s, err := results.Open(path)
-	if err != nil {
-		return 0, 0, err
+func benchOptionsFrom(c *urfave.Context) benchOptions {
+	return benchOptions{db: c.String("db"), steps: c.Int("steps"), configs: c.StringSlice("config"), matmul: matmulOptionsFrom(c),
+		kernels: c.Bool("kernels"), rounds: c.Int("rounds"), format: c.String("format"), backend: c.String("backend")}
+}
+
+// runBench times the reference configs, SQLite writes and (--kernels) the matmul kernels
+// against each other and PyTorch.
+func runBench(opts benchOptions, gopts globalOptions) error {
+	if err := backend.Check(opts.backend); err != nil {
+		return usagef("%v", err)
 	}
-	defer s.Close()
-	id, err := s.CreateRun(results.NewRun{Spec: "bench-sqlite", Resolved: "{}"})
+	kernel, err := opts.matmul.kernelFor(opts.backend)
 	if err != nil {
-		return 0, 0, err
+		return err
 	}
-	const rows = 100000
-	start := time.Now()
-	mw := s.Metrics(id, 256)
-	for i := range rows {
-		if err := mw.Add("loss", i, float64(i)); err != nil {
-			return 0, 0, err
+	choice, err := backend.Parse(opts.backend)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	choice.Kernel = kernel
+	switch opts.format {
+	case "table":
+		if !choice.IsGo() {
+			_, err := bench.CompareSteps(gopts.stdout, opts.rounds, choice)
+			return err
 		}
+	case "json":
+		rows, err := bench.CompareSteps(io.Discard, opts.rounds, choice)
+		if err != nil {
+			return err
+		}
+		return bench.WriteStepsJSON(gopts.stdout, rows)
+	default:
+		return usagef("--format %q: want table or json", opts.format)
 	}
-	if err := mw.Flush(); err != nil {
-		return 0, 0, err
+	store, err := results.Open(opts.db)
+	if err != nil {
+		return usagef("%v", err)
 	}
-	return rows, rows / time.Since(start).Seconds(), nil
+	defer store.Close()
+	w := tabwriter.NewWriter(gopts.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "config\trunner steps/s\tbare steps/s\toverhead\tsamples/s\tpeak RSS")
+	steps := opts.steps
+	only := map[string]bool{}
+	for _, n := range opts.configs {
+		only[n] = true
+	}
+	for _, cfg := range bench.Configs {
+		if len(only) > 0 && !only[cfg.Name] {
+			continue
+		}
+		res, err := bench.RecordConfig(store, cfg.Name, cfg.Spec, steps, kernel)
+		if err != nil {
+			return fmt.Errorf("bench %s: %w", cfg.Name, err)
+		}
+		fmt.Fprintf(w, "%s\t%.2f\t%.2f\t%+.1f%%\t%.1f\t%.0f MiB\n", cfg.Name, res["runner_steps_per_sec"],
+			res["bare_steps_per_sec"], res["overhead_percent"], res["samples_per_sec"], res["peak_rss_mib"])
+	}
+	w.Flush()
+	rows, rate, err := bench.SQLiteWrites(filepath.Join(os.TempDir(), fmt.Sprintf("ddpm-bench-%d.db", os.Getpid())))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(gopts.stdout, "sqlite: %d metric rows in batches of 256: %.0f rows/s\n", rows, rate)
+	if !opts.kernels {
+		return nil
+	}
+	if err := bench.WriteKernels(gopts.stdout, kernel); err != nil {
+		return err
+	}
+	_, err = bench.CompareSteps(gopts.stdout, opts.rounds, choice)
+	return err
 }

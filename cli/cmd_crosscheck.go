@@ -4,10 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"syscall"
 	"text/tabwriter"
 
 	urfave "github.com/urfave/cli/v2"
@@ -24,7 +24,7 @@ func crosscheckCommand() *urfave.Command {
 		ArgsUsage: "SPEC",
 		Description: "Runs the chosen trial of SPEC on --against (default go), then on --backend, from the same initial\n" +
 			"weights and the same batches, and compares each of the first 20 losses, the final loss and the bound\n" +
-			"(nll_bits_per_dim) as relative differences against stated tolerances (see README, \"Training on a GPU\").\n" +
+			"(nll_bits_per_dim) as relative differences against stated tolerances (see docs/gpu.md).\n" +
 			"The spec must log every step (train.log_every = 1); experiments/crosscheck_unet.toml does. Exits 1 when a\n" +
 			"quantity differs by more than its tolerance. Both runs are recorded in --db (a scratch database by default).",
 		Flags: []urfave.Flag{
@@ -38,76 +38,98 @@ func crosscheckCommand() *urfave.Command {
 			fastMatmulFlag(),
 		},
 		Action: func(c *urfave.Context) error {
-			if c.NArg() != 1 {
-				return usagef("crosscheck takes one SPEC")
-			}
-			if f := c.String("format"); f != "table" && f != "json" {
-				return usagef("--format %q: want table or json", f)
-			}
-			var jobs [2]*engine.Job
-			var kernels [2]backend.Kernel
-			for i, name := range []string{c.String("against"), c.String("backend")} {
-				var err error
-				if kernels[i], err = kernelFor(c, name); err != nil {
-					return err
-				}
-				all, err := loadJobs(c.Args().Slice(), c.StringSlice("set"), name, nil)
-				if err != nil {
-					return err
-				}
-				k := c.Int("trial")
-				if k < 1 || k > len(all) {
-					return usagef("--trial %d: %s has %d trial(s)", k, c.Args().First(), len(all))
-				}
-				jobs[i] = all[k-1]
-			}
-			dbPath := c.String("db")
-			if dbPath == "" {
-				dir, err := os.MkdirTemp("", "ddpm-crosscheck-")
-				if err != nil {
-					return err
-				}
-				defer os.RemoveAll(dir)
-				dbPath = filepath.Join(dir, "crosscheck.db")
-			}
-			store, err := openForRuns(dbPath, c.App.ErrWriter, false)
-			if err != nil {
-				return err
-			}
-			defer store.Close()
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			var ids [2]int64
-			for i, job := range jobs {
-				fmt.Fprintf(c.App.ErrWriter, "crosscheck: trial %d on %s\n", c.Int("trial"), job.Trial.Backend)
-				out := engine.Run(ctx, job, engine.Options{Store: store, Progress: progressWriter(c), Kernel: kernels[i]})
-				if out.Status != results.StatusFinished {
-					return urfave.Exit(fmt.Sprintf("crosscheck: the run on %s %s%s", job.Trial.Backend, out.Status, errSuffix(out.Err)), exitRunFail)
-				}
-				ids[i] = out.RunID
-			}
-			rows, err := compareRuns(store, ids[0], ids[1])
-			if err != nil {
-				return err
-			}
-			if err := writeAgreement(c, rows, jobs[0].Trial.Backend, jobs[1].Trial.Backend); err != nil {
-				return err
-			}
-			for _, r := range rows {
-				if !r.OK {
-					return urfave.Exit(fmt.Sprintf("crosscheck: %s and %s disagree beyond tolerance (%s: %.3g > %.3g)",
-						jobs[0].Trial.Backend, jobs[1].Trial.Backend, r.Quantity, r.RelDiff, r.Tolerance), exitRunFail)
-				}
-			}
-			return nil
+			return runCrosscheck(c.Context, crosscheckOptionsFrom(c), globalOptionsFrom(c), c.Args().Slice())
 		},
 	})
 }
 
-// writeAgreement prints the compared quantities as a table or as JSON.
-func writeAgreement(c *urfave.Context, rows []agreement, a, b string) error {
-	w := c.App.Writer
-	if c.String("format") == "json" {
+// crosscheckOptions are runner crosscheck's flags.
+type crosscheckOptions struct {
+	db      string
+	sets    []string
+	backend string
+	against string
+	trial   int
+	format  string
+	quiet   bool
+	matmul  matmulOptions
+}
+
+func crosscheckOptionsFrom(c *urfave.Context) crosscheckOptions {
+	return crosscheckOptions{db: c.String("db"), sets: c.StringSlice("set"), backend: c.String("backend"), against: c.String("against"),
+		trial: c.Int("trial"), format: c.String("format"), quiet: c.Bool("quiet"), matmul: matmulOptionsFrom(c)}
+}
+
+// runCrosscheck runs the chosen trial of the one spec in args on --against and on --backend
+// and checks that the two runs agree.
+func runCrosscheck(ctx context.Context, opts crosscheckOptions, gopts globalOptions, args []string) error {
+	if len(args) != 1 {
+		return usagef("crosscheck takes one SPEC")
+	}
+	if f := opts.format; f != "table" && f != "json" {
+		return usagef("--format %q: want table or json", f)
+	}
+	var jobs [2]*engine.Job
+	var kernels [2]backend.Kernel
+	for i, name := range []string{opts.against, opts.backend} {
+		var err error
+		if kernels[i], err = opts.matmul.kernelFor(name); err != nil {
+			return err
+		}
+		all, err := loadJobs(args, opts.sets, name, nil)
+		if err != nil {
+			return err
+		}
+		k := opts.trial
+		if k < 1 || k > len(all) {
+			return usagef("--trial %d: %s has %d trial(s)", k, args[0], len(all))
+		}
+		jobs[i] = all[k-1]
+	}
+	dbPath := opts.db
+	if dbPath == "" {
+		dir, err := os.MkdirTemp("", "ddpm-crosscheck-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		dbPath = filepath.Join(dir, "crosscheck.db")
+	}
+	store, err := openForRuns(dbPath, gopts.stderr, false)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	ctx, stop := signal.NotifyContext(ctx, stopSignals()...)
+	defer stop()
+	var ids [2]int64
+	for i, job := range jobs {
+		fmt.Fprintf(gopts.stderr, "crosscheck: trial %d on %s\n", opts.trial, job.Trial.Backend)
+		out := engine.Run(ctx, job, engine.Options{Store: store, Progress: gopts.progress(opts.quiet), Kernel: kernels[i]})
+		if out.Status != results.StatusFinished {
+			return urfave.Exit(fmt.Sprintf("crosscheck: the run on %s %s%s", job.Trial.Backend, out.Status, errSuffix(out.Err)), exitRunFail)
+		}
+		ids[i] = out.RunID
+	}
+	rows, err := compareRuns(store, ids[0], ids[1])
+	if err != nil {
+		return err
+	}
+	if err := writeAgreement(gopts.stdout, opts.format, rows, jobs[0].Trial.Backend, jobs[1].Trial.Backend); err != nil {
+		return err
+	}
+	for _, r := range rows {
+		if !r.OK {
+			return urfave.Exit(fmt.Sprintf("crosscheck: %s and %s disagree beyond tolerance (%s: %.3g > %.3g)",
+				jobs[0].Trial.Backend, jobs[1].Trial.Backend, r.Quantity, r.RelDiff, r.Tolerance), exitRunFail)
+		}
+	}
+	return nil
+}
+
+// writeAgreement prints the compared quantities on w as a table or as JSON (format).
+func writeAgreement(w io.Writer, format string, rows []agreement, a, b string) error {
+	if format == "json" {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(map[string]any{"a": a, "b": b, "rows": rows})

@@ -3,11 +3,11 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"slices"
-	"syscall"
 
 	urfave "github.com/urfave/cli/v2"
 
@@ -26,43 +26,53 @@ func mergeCommand() *urfave.Command {
 			"shard is checked whole and imported in one transaction: a corrupt one is refused, with its name,\n" +
 			"and leaves the database as it was; the other shards are still merged. A run that is live in the\n" +
 			"database (its lock held, or recorded running) is never replaced; it is skipped and listed.\n" +
-			"SIGINT or SIGTERM stops the merge between shards, or before a shard's folders are moved into\n" +
+			"SIGINT, SIGTERM or SIGHUP stops the merge between shards, or before a shard's folders are moved into\n" +
 			"place, with nothing of that shard written.",
 		Flags: []urfave.Flag{dbFlag()},
 		Action: func(c *urfave.Context) error {
-			if c.NArg() == 0 {
-				return usagef("merge needs at least one shard database or sweep folder")
-			}
-			var shards []string
-			for _, a := range c.Args().Slice() {
-				found, err := shardsOf(a)
-				if err != nil {
-					return usagef("%s", report.TerminalText(err.Error()))
-				}
-				shards = append(shards, found...)
-			}
-			store, err := openForWriting(c.String("db"), c.App.ErrWriter)
-			if err != nil {
-				return err
-			}
-			defer store.Close()
-			failed := mergeShards(c, store, shards)
-			if failed > 0 {
-				return urfave.Exit(fmt.Sprintf("%d of %d shards could not be merged; %s is unchanged by them", failed, len(shards), report.TerminalText(store.Path)), exitRunFail)
-			}
-			return nil
+			return runMerge(c.Context, mergeOptions{db: c.String("db")}, globalOptionsFrom(c), c.Args().Slice())
 		},
 	})
 }
 
-// mergeShards merges each shard into store, printing one line per shard (paths and messages
-// escaped for the terminal), and returns how many were refused or not merged. SIGINT and
-// SIGTERM stop it: the shard being merged is left out whole unless its folders are already
+// mergeOptions are runner merge's flags.
+type mergeOptions struct {
+	db string
+}
+
+// runMerge imports the runs of the shard databases (or sweep folders' shards) that args
+// name into the database.
+func runMerge(ctx context.Context, opts mergeOptions, gopts globalOptions, args []string) error {
+	if len(args) == 0 {
+		return usagef("merge needs at least one shard database or sweep folder")
+	}
+	var shards []string
+	for _, a := range args {
+		found, err := shardsOf(a)
+		if err != nil {
+			return usagef("%s", report.TerminalText(err.Error()))
+		}
+		shards = append(shards, found...)
+	}
+	store, err := openForWriting(opts.db, gopts.stderr)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	failed := mergeShards(ctx, gopts.stderr, store, shards)
+	if failed > 0 {
+		return urfave.Exit(fmt.Sprintf("%d of %d shards could not be merged; %s is unchanged by them", failed, len(shards), report.TerminalText(store.Path)), exitRunFail)
+	}
+	return nil
+}
+
+// mergeShards merges each shard into store, printing one line per shard on w (paths and
+// messages escaped for the terminal), and returns how many were refused or not merged. A stop signal
+// (stopSignals) stops it: the shard being merged is left out whole unless its folders are already
 // being moved into place (then it finishes), and the shards after it are not begun.
-func mergeShards(c *urfave.Context, store *results.Store, shards []string) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+func mergeShards(ctx context.Context, w io.Writer, store *results.Store, shards []string) int {
+	ctx, stop := signal.NotifyContext(ctx, stopSignals()...)
 	defer stop()
-	w := c.App.ErrWriter
 	failed := 0
 	for i, sh := range shards {
 		if ctx.Err() != nil {

@@ -11,6 +11,7 @@ import (
 	urfave "github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
+	"github.com/ddpm-runner/ddpm-runner/internal/atomicfile"
 	"github.com/ddpm-runner/ddpm-runner/report"
 	"github.com/ddpm-runner/ddpm-runner/results"
 )
@@ -39,17 +40,41 @@ func reportCommand() *urfave.Command {
 			&urfave.StringFlag{Name: "out", Usage: "write the report to this file instead of standard output"},
 			&urfave.StringSliceFlag{Name: "metrics", Usage: "only these summaries, in the group views (repeatable or comma-separated: --metrics fid,is)"},
 		},
-		Action: reportAction,
+		Action: func(c *urfave.Context) error {
+			return runReport(reportOptionsFrom(c), globalOptionsFrom(c), c.Args().Slice())
+		},
 	})
 }
 
-// reportAction checks the flags, reads the runs and hands them to package report.
-func reportAction(c *urfave.Context) error {
-	format := c.String("format")
+// reportOptions are runner report's flags.
+type reportOptions struct {
+	dbs     []string
+	format  string
+	view    string
+	spec    string
+	status  string
+	where   []string
+	last    int
+	compare []int64
+	diff    bool
+	out     string
+	metrics []string
+}
+
+func reportOptionsFrom(c *urfave.Context) reportOptions {
+	return reportOptions{dbs: c.StringSlice("db"), format: c.String("format"), view: c.String("view"), spec: c.String("spec"),
+		status: c.String("status"), where: c.StringSlice("where"), last: c.Int("last"), compare: c.Int64Slice("compare"),
+		diff: c.Bool("diff"), out: c.String("out"), metrics: c.StringSlice("metrics")}
+}
+
+// runReport checks the options, reads the runs and hands them to package report; args are
+// the two groups of --diff.
+func runReport(opts reportOptions, gopts globalOptions, args []string) error {
+	format := opts.format
 	if !slices.Contains([]string{"table", "markdown", "csv", "json", "html"}, format) {
 		return usagef("--format %q: want table, markdown, csv, json or html", format)
 	}
-	view := c.String("view")
+	view := opts.view
 	if view == "" {
 		view = "groups"
 		if format == "json" {
@@ -59,12 +84,12 @@ func reportAction(c *urfave.Context) error {
 	if view != "groups" && view != "runs" {
 		return usagef("--view %q: want groups or runs", view)
 	}
-	ids := c.Int64Slice("compare")
+	ids := opts.compare
 	if len(ids) > 0 && len(ids) != 2 {
 		return usagef("--compare takes exactly two run ids, got %d", len(ids))
 	}
 	conds := map[string]string{}
-	for _, wv := range c.StringSlice("where") {
+	for _, wv := range opts.where {
 		k, v, ok := strings.Cut(wv, "=")
 		if !ok {
 			return usagef("--where %q: want key=value (for example --where schedule.name=cosine)", wv)
@@ -72,25 +97,25 @@ func reportAction(c *urfave.Context) error {
 		conds[k] = v
 	}
 	var keep []string
-	for _, m := range c.StringSlice("metrics") {
+	for _, m := range opts.metrics {
 		keep = append(keep, strings.Split(m, ",")...)
 	}
-	temps := watchTempFiles(c.App.ErrWriter)
+	temps := watchTempFiles(gopts.stderr)
 	defer temps.stop()
-	store, err := openReportStore(c, temps)
+	store, err := openReportStore(opts.dbs, gopts.stderr, temps)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	if c.Bool("diff") && c.NArg() != 2 {
-		return usagef("--diff takes two group hash prefixes, A and B (see runner report --format json --view groups), got %d", c.NArg())
+	if opts.diff && len(args) != 2 {
+		return usagef("--diff takes two group hash prefixes, A and B (see runner report --format json --view groups), got %d", len(args))
 	}
-	if !c.Bool("diff") && c.NArg() > 0 {
-		return usagef("report takes no arguments, got %q (to compare two groups: runner report --diff A B)", c.Args().First())
+	if !opts.diff && len(args) > 0 {
+		return usagef("report takes no arguments, got %q (to compare two groups: runner report --diff A B)", args[0])
 	}
-	return writeTo(c.String("out"), c.App.Writer, temps, func(w io.Writer) error {
-		if c.Bool("diff") {
-			return writeDiff(w, store, c, conds, keep)
+	return writeTo(opts.out, gopts.stdout, temps, func(w io.Writer) error {
+		if opts.diff {
+			return writeDiff(w, gopts.stderr, store, opts, args, conds, keep)
 		}
 		if len(ids) == 2 {
 			var pair [2]*results.Run
@@ -101,14 +126,21 @@ func reportAction(c *urfave.Context) error {
 			}
 			return report.WriteComparison(w, pair[0], pair[1])
 		}
-		runs, err := store.Runs(results.Filter{Spec: c.String("spec"), Status: c.String("status"), Last: c.Int("last")})
+		runs, err := store.Runs(opts.filter())
 		if err != nil {
 			return err
 		}
 		runs = report.FilterParams(runs, conds)
 		if view == "runs" {
-			if format == "json" {
+			switch format {
+			case "markdown":
+				return report.WriteRunsMarkdown(w, runs)
+			case "csv":
+				return report.WriteRunsCSV(w, runs)
+			case "json":
 				return report.WriteRunsJSON(w, runs)
+			case "html":
+				return report.WriteRunsHTML(w, runs)
 			}
 			return report.WriteRunsTable(w, runs)
 		}
@@ -122,7 +154,7 @@ func reportAction(c *urfave.Context) error {
 		case "json":
 			return report.WriteJSON(w, groups)
 		case "html":
-			return report.WriteHTML(w, report.HTMLInput{Groups: groups, Store: store, Warn: c.App.ErrWriter})
+			return report.WriteHTML(w, report.HTMLInput{Groups: groups, Store: store, Warn: gopts.stderr})
 		}
 		if len(runs) == 0 {
 			_, err := fmt.Fprintln(w, "no runs recorded")
@@ -136,15 +168,19 @@ func reportAction(c *urfave.Context) error {
 	})
 }
 
+// filter is the runs --spec, --status and --last select.
+func (o reportOptions) filter() results.Filter {
+	return results.Filter{Spec: o.spec, Status: o.status, Last: o.last}
+}
+
 // openReportStore opens the one --db for reading or, given several, merges their ended runs
 // into a scratch database (artifacts linked where they are, not copied) that the report
 // reads; its run ids are its own, and each run's env says where it came from (merged_from,
 // merged_shard_run). The scratch database is removed when the store is closed, or by a
 // signal before (see tempFiles).
-func openReportStore(c *urfave.Context, temps *tempFiles) (*results.Store, error) {
-	dbs := c.StringSlice("db")
+func openReportStore(dbs []string, errW io.Writer, temps *tempFiles) (*results.Store, error) {
 	if len(dbs) == 1 {
-		return openForReading(dbs[0], c.App.ErrWriter)
+		return openForReading(dbs[0], errW)
 	}
 	for _, p := range dbs {
 		if _, err := os.Stat(p); err != nil {
@@ -172,7 +208,7 @@ func openReportStore(c *urfave.Context, temps *tempFiles) (*results.Store, error
 			return nil, usagef("%v", err)
 		}
 		for _, sk := range res.Skipped {
-			fmt.Fprintf(c.App.ErrWriter, "note: %s: %s; not in the report\n", report.TerminalText(p), report.TerminalText(sk))
+			fmt.Fprintf(errW, "note: %s: %s; not in the report\n", report.TerminalText(p), report.TerminalText(sk))
 		}
 	}
 	// Every run here came in through Merge just now, which wrote where it came from: its
@@ -188,32 +224,25 @@ func writeTo(path string, stdout io.Writer, temps *tempFiles, write func(io.Writ
 	if path == "" {
 		return write(stdout)
 	}
-	var tmp *os.File
+	var tmp *atomicfile.File
 	if _, err := temps.make(func() (string, error) {
-		f, err := os.CreateTemp(filepath.Dir(path), ".report-*")
+		f, err := atomicfile.Create(path)
 		if err != nil {
 			return "", err
 		}
 		tmp = f
-		return f.Name(), nil
+		return f.TempName(), nil
 	}); err != nil {
 		return err
 	}
-	defer temps.forget(tmp.Name())
-	defer os.Remove(tmp.Name())
-	defer tmp.Close()
+	defer temps.forget(tmp.TempName())
+	defer tmp.Abort()
 	if err := write(tmp); err != nil {
 		return err
 	}
 	holdForTest("report-out")
-	// CreateTemp makes the file private; a report is a document to share like any other.
-	if err := tmp.Chmod(0o644); err != nil {
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	// A report is a document to share like any other.
+	return tmp.Commit(0o644)
 }
 
 // useColor: colour only on a terminal, and never when NO_COLOR is set (no-color.org).

@@ -5,13 +5,11 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"os"
 	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 
 	urfave "github.com/urfave/cli/v2"
 
@@ -29,46 +27,101 @@ func runCommand() *urfave.Command {
 		ArgsUsage: "SPEC...",
 		Description: "Every SPEC is read and validated first (with --set overrides, defaults, sweep and seeds);\n" +
 			"nothing is written unless all are valid. Then each trial trains in turn and is recorded in the\n" +
-			"database. A diverged or failed trial does not stop the next one; SIGINT/SIGTERM checkpoints the\n" +
+			"database. A diverged or failed trial does not stop the next one; SIGINT/SIGTERM/SIGHUP checkpoints the\n" +
 			"current trial, records it as interrupted and stops.",
-		Flags:  runFlags(),
-		Action: runAction,
+		Flags: runFlags(),
+		Action: func(c *urfave.Context) error {
+			return runRun(c.Context, runOptionsFrom(c), globalOptionsFrom(c), c.Args().Slice())
+		},
 	})
 }
 
-// runAction resolves and checks the trials of the specs, then prints them (--dry-run), runs
-// them in child processes (--jobs) or runs them one after another.
-func runAction(c *urfave.Context) error {
-	if err := checkRunArgs(c); err != nil {
-		return err
+// runOptions are runner run's flags.
+type runOptions struct {
+	db        string
+	sets      []string // --set, and with --add-seeds the seeds it adds
+	backend   string
+	dryRun    bool
+	trial     string
+	resume    bool // --resume, or implied by --add-seeds
+	addSeeds  int
+	jobs      int
+	quiet     bool
+	matmul    matmulOptions
+	maxMemory string
+	// childFlags are the flags a --jobs child is given as the parent has them: every flag
+	// set on the command line or in the environment but the child's own (childOwnFlags).
+	childFlags []string
+}
+
+func runOptionsFrom(c *urfave.Context) runOptions {
+	opts := runOptions{
+		db: c.String("db"), sets: c.StringSlice("set"), backend: c.String("backend"),
+		dryRun: c.Bool("dry-run"), trial: c.String("trial"), resume: c.Bool("resume"),
+		addSeeds: c.Int("add-seeds"), jobs: c.Int("jobs"), quiet: c.Bool("quiet"),
+		matmul: matmulOptionsFrom(c), maxMemory: c.String("max-memory"),
 	}
-	kernel, err := commandKernel(c)
+	// Walking the command's own flags, rather than listing them, passes a flag added later
+	// on to the children too.
+	for _, f := range c.Command.Flags {
+		name := f.Names()[0]
+		if childOwnFlags[name] || !c.IsSet(name) {
+			continue
+		}
+		switch f.(type) {
+		case *urfave.StringSliceFlag:
+			for _, v := range c.StringSlice(name) {
+				opts.childFlags = append(opts.childFlags, "--"+name+"="+v)
+			}
+		case *urfave.BoolFlag:
+			opts.childFlags = append(opts.childFlags, "--"+name+"="+strconv.FormatBool(c.Bool(name)))
+		case *urfave.IntFlag:
+			opts.childFlags = append(opts.childFlags, "--"+name+"="+strconv.Itoa(c.Int(name)))
+		case *urfave.StringFlag:
+			opts.childFlags = append(opts.childFlags, "--"+name+"="+c.String(name))
+		default:
+			// A flag of another type needs its own case here: a test runs every run flag
+			// through this function.
+			panic(fmt.Sprintf("runner run --jobs: cannot pass --%s (%T) on to a child", name, f))
+		}
+	}
+	return opts
+}
+
+// runRun resolves and checks the trials of the specs, then prints them (--dry-run), runs
+// them in child processes (--jobs) or runs them one after another.
+func runRun(ctx context.Context, opts runOptions, gopts globalOptions, specs []string) error {
+	opts, err := checkRunArgs(opts, specs)
 	if err != nil {
 		return err
 	}
-	jobs, err := loadJobs(c.Args().Slice(), c.StringSlice("set"), c.String("backend"), dryRunWarnings(c))
+	kernel, err := opts.matmul.kernelFor(opts.backend)
+	if err != nil {
+		return err
+	}
+	jobs, err := loadJobs(specs, opts.sets, opts.backend, dryRunWarnings(opts, gopts))
 	if err != nil {
 		return err
 	}
 	total := len(jobs)
-	jobs, index, err := chooseTrials(jobs, c.String("trial"))
+	jobs, index, err := chooseTrials(jobs, opts.trial)
 	if err != nil {
 		return err
 	}
-	if err := checkMemory(jobs, c.String("max-memory")); err != nil {
+	if err := checkMemory(jobs, opts.maxMemory); err != nil {
 		return err
 	}
-	warnEMA(c.App.ErrWriter, jobs)
-	if c.Bool("dry-run") {
-		printTrials(c.App.Writer, jobs, index, total)
+	warnEMA(gopts.stderr, jobs)
+	if opts.dryRun {
+		printTrials(gopts.stdout, jobs, index, total)
 		return nil
 	}
-	if n := c.Int("jobs"); n < 1 {
+	if n := opts.jobs; n < 1 {
 		return usagef("--jobs %d: want 1 or more", n)
 	} else if n > 1 && len(jobs) > 1 {
-		return runInParallel(c, n, jobs, index, total)
+		return runInParallel(opts, gopts, specs, jobs, index, total)
 	}
-	return runSequential(c, jobs, index, total, kernel)
+	return runSequential(ctx, opts, gopts, jobs, index, total, kernel)
 }
 
 // chooseTrials is the trials that --trial sel selects of all resolved jobs (all of them
@@ -97,30 +150,27 @@ func chooseTrials(jobs []*engine.Job, sel string) ([]*engine.Job, []int, error) 
 // after another in this process. A run that does not finish does not stop the next; a
 // signal stops the sweep once the current run has checkpointed or ended. The runs compute on
 // the go backend's kernel.
-func runSequential(c *urfave.Context, jobs []*engine.Job, index []int, total int, kernel backend.Kernel) error {
-	store, err := openForRuns(c.String("db"), c.App.ErrWriter, false)
+func runSequential(ctx context.Context, opts runOptions, gopts globalOptions, jobs []*engine.Job, index []int, total int, kernel backend.Kernel) error {
+	store, err := openForRuns(opts.db, gopts.stderr, false)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(ctx, stopSignals()...)
 	defer stop()
 	ctx, untie := tieToParent(ctx)
 	defer untie()
-	progress := c.App.Writer
-	if c.Bool("quiet") {
-		progress = io.Discard
-	}
+	progress := gopts.progress(opts.quiet)
 	// Trials that a runner run --jobs holds in a scratch folder it has not merged yet
 	// are running elsewhere, as far as --resume is concerned.
 	busy := scratchTrials(store)
 	failed := 0
 	for i, job := range jobs {
 		t := job.Trial
-		fmt.Fprintf(c.App.ErrWriter, "trial %s: %s seed %d%s\n", trialLabel(index[i], total), report.TerminalText(t.Spec), t.Seed, report.TerminalText(sweepLabel(t)))
-		opts := engine.Options{Store: store, Progress: progress, Phase: tracePhases(c.App.ErrWriter), Kernel: kernel}
-		out, skipped, err := runOrResume(ctx, c, store, busy, job, opts)
+		fmt.Fprintf(gopts.stderr, "trial %s: %s seed %d%s\n", trialLabel(index[i], total), report.TerminalText(t.Spec), t.Seed, report.TerminalText(sweepLabel(t)))
+		eopts := engine.Options{Store: store, Progress: progress, Phase: tracePhases(gopts.stderr), Kernel: kernel}
+		out, skipped, err := runOrResume(ctx, opts.resume, gopts.stderr, store, busy, job, eopts)
 		if err != nil {
 			return err
 		}
@@ -131,10 +181,10 @@ func runSequential(c *urfave.Context, jobs []*engine.Job, index []int, total int
 			// Nothing was recorded: the store refused the run before it began.
 			return urfave.Exit(fmt.Sprintf("could not start trial %s: %v", trialLabel(index[i], total), out.Err), exitRunFail)
 		}
-		fmt.Fprintf(c.App.ErrWriter, "run %d: %s%s\n", out.RunID, out.Status, errSuffix(out.Err))
+		fmt.Fprintf(gopts.stderr, "run %d: %s%s\n", out.RunID, out.Status, errSuffix(out.Err))
 		if out.Status == results.StatusFinished {
-			printSummaries(c.App.Writer, out.Summaries)
-			fmt.Fprintf(c.App.Writer, "  artifacts: %s\n", filepath.Join(store.ArtifactRoot(), strconv.FormatInt(out.RunID, 10)))
+			printSummaries(gopts.stdout, out.Summaries)
+			fmt.Fprintf(gopts.stdout, "  artifacts: %s\n", filepath.Join(store.ArtifactRoot(), strconv.FormatInt(out.RunID, 10)))
 		}
 		if out.Status != results.StatusFinished {
 			failed++
@@ -186,8 +236,8 @@ func backendFlag() urfave.Flag {
 func warnEMA(w io.Writer, jobs []*engine.Job) {
 	seen := map[string]bool{}
 	for _, j := range jobs {
-		tr := j.Trial.Train()
-		decay, steps := tr.Float("ema"), tr.Int("steps")
+		tr := j.Trial.Settings.Train
+		decay, steps := tr.EMA[0], tr.Steps
 		if decay <= 0 || float64(steps) >= 3/(1-decay) {
 			continue
 		}
@@ -217,9 +267,9 @@ func errSuffix(err error) string {
 
 // dryRunWarnings is where a dry run warns of a backend this machine lacks (it still
 // resolves the trials); nil for a real run, for which that is an error.
-func dryRunWarnings(c *urfave.Context) io.Writer {
-	if c.Bool("dry-run") {
-		return c.App.ErrWriter
+func dryRunWarnings(opts runOptions, gopts globalOptions) io.Writer {
+	if opts.dryRun {
+		return gopts.stderr
 	}
 	return nil
 }
@@ -290,7 +340,7 @@ func printTrials(w io.Writer, jobs []*engine.Job, index []int, total int) {
 		}
 		fmt.Fprintf(w, "# estimated peak memory %s (%s%s)\n", engine.FormatBytes(e.Bytes), e.Phase, partial)
 		fmt.Fprintf(w, "backend = %q\n", t.Backend)
-		for _, sec := range spec.SectionOrder {
+		for _, sec := range spec.SectionOrder() {
 			c := t.Sections[sec]
 			fmt.Fprintf(w, "[%s]\n", sec)
 			if c.Name != "" {
@@ -311,30 +361,31 @@ func printTrials(w io.Writer, jobs []*engine.Job, index []int, total int) {
 	fmt.Fprintf(w, "%d trial(s); nothing was written (--dry-run)\n", len(jobs))
 }
 
-// checkRunArgs checks that run has specs and applies --add-seeds.
-func checkRunArgs(c *urfave.Context) error {
-	if c.NArg() == 0 {
-		return usagef("run needs at least one SPEC file (for example experiments/linear_beta.toml)")
+// checkRunArgs checks that run has specs and applies --add-seeds to opts.
+func checkRunArgs(opts runOptions, specs []string) (runOptions, error) {
+	if len(specs) == 0 {
+		return opts, usagef("run needs at least one SPEC file (for example experiments/linear_beta.toml)")
 	}
-	if n := c.Int("add-seeds"); n != 0 {
-		return addSeeds(c, n)
+	if n := opts.addSeeds; n != 0 {
+		return addSeeds(opts, specs, n)
 	}
-	return nil
+	return opts, nil
 }
 
 // addSeeds makes runner run SPEC... --add-seeds N run the specs' seeds and N more (the
-// largest seed + 1, + 2, ...), skipping the trials already finished: it sets --set seeds and
-// --resume for the rest of the command, and for the processes --jobs starts.
-func addSeeds(c *urfave.Context, n int) error {
+// largest seed + 1, + 2, ...), skipping the trials already finished: the options it returns
+// have one more --set, of the seeds, and --resume, for the rest of the command and for the
+// processes --jobs starts.
+func addSeeds(opts runOptions, specs []string, n int) (runOptions, error) {
 	if n < 0 {
-		return usagef("--add-seeds %d: want a positive number of seeds", n)
+		return opts, usagef("--add-seeds %d: want a positive number of seeds", n)
 	}
 	seen := map[int]bool{}
 	largest := -1
-	for _, f := range c.Args().Slice() {
-		trials, err := spec.Load(f, c.StringSlice("set"))
+	for _, f := range specs {
+		trials, err := spec.Load(f, opts.sets)
 		if err != nil {
-			return err
+			return opts, err
 		}
 		for _, t := range trials {
 			seen[t.Seed] = true
@@ -348,8 +399,7 @@ func addSeeds(c *urfave.Context, n int) error {
 	for _, s := range slices.Sorted(maps.Keys(seen)) {
 		seeds = append(seeds, strconv.Itoa(s))
 	}
-	if err := c.Set("set", "seeds=["+strings.Join(seeds, ", ")+"]"); err != nil {
-		return err
-	}
-	return c.Set("resume", "true")
+	opts.sets = append(slices.Clip(opts.sets), "seeds=["+strings.Join(seeds, ", ")+"]")
+	opts.resume = true
+	return opts, nil
 }

@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	urfave "github.com/urfave/cli/v2"
@@ -36,69 +38,92 @@ func sampleCommand() *urfave.Command {
 			fastMatmulFlag(), maxMemoryFlag(),
 		},
 		Action: func(c *urfave.Context) error {
-			store, parent, err := recordedRun(c)
-			if err != nil {
-				return err
-			}
-			defer store.Close()
-			if parent.Env[engine.KindEnvKey] == spec.KindSample {
-				return usagef("run %d is itself a sample run; sample its parent, run %s", parent.ID, parent.Env[engine.ParentEnvKey])
-			}
-			if parent.Status != results.StatusFinished {
-				return usagef("run %d is %s: only a finished run's weights can be sampled", parent.ID, parent.Status)
-			}
-			kernel := followRecordedMatmul(c, c.App.ErrWriter, parent)
-			jobs, err := sampleJobs(c, parent)
-			if err != nil {
-				return err
-			}
-			if c.Bool("dry-run") {
-				index := make([]int, len(jobs))
-				for i := range index {
-					index[i] = i
-				}
-				printTrials(c.App.Writer, jobs, index, len(jobs))
-				return nil
-			}
-			ctx, stop := signalContext()
-			defer stop()
-			failed := 0
-			for i, job := range jobs {
-				fmt.Fprintf(c.App.ErrWriter, "sample %s of run %d: %s seed %d%s\n", trialLabel(i, len(jobs)), parent.ID,
-					report.TerminalText(job.Trial.Section("sample").Name), job.Trial.Seed, report.TerminalText(sweepLabel(job.Trial)))
-				out := engine.SampleFrom(ctx, job, parent, engine.Options{Store: store, Progress: progressWriter(c), Phase: tracePhases(c.App.ErrWriter), Kernel: kernel})
-				if out.RunID == 0 {
-					var refused *engine.RefusedError
-					if errors.As(out.Err, &refused) {
-						return usagef("%v", refused)
-					}
-					return urfave.Exit(fmt.Sprintf("could not start sample %s: %v", trialLabel(i, len(jobs)), out.Err), exitRunFail)
-				}
-				fmt.Fprintf(c.App.ErrWriter, "run %d: %s%s\n", out.RunID, out.Status, errSuffix(out.Err))
-				printSummaries(c.App.Writer, out.Summaries)
-				if out.Status == results.StatusInterrupted {
-					return urfave.Exit(fmt.Sprintf("interrupted: sample run %d stopped; continue it with `runner resume %d`", out.RunID, out.RunID), exitRunFail)
-				}
-				if out.Status != results.StatusFinished {
-					failed++
-				}
-			}
-			if failed > 0 {
-				return urfave.Exit(fmt.Sprintf("%d of %d sample runs did not finish", failed, len(jobs)), exitRunFail)
-			}
-			return nil
+			return runSample(c.Context, sampleOptionsFrom(c), globalOptionsFrom(c), c.Args().Slice())
 		},
 	})
 }
 
+// sampleOptions are runner sample's flags.
+type sampleOptions struct {
+	db        string
+	sets      []string
+	spec      string
+	seeds     string
+	dryRun    bool
+	quiet     bool
+	matmul    matmulOptions
+	maxMemory string
+}
+
+func sampleOptionsFrom(c *urfave.Context) sampleOptions {
+	return sampleOptions{db: c.String("db"), sets: c.StringSlice("set"), spec: c.String("spec"), seeds: c.String("seeds"),
+		dryRun: c.Bool("dry-run"), quiet: c.Bool("quiet"), matmul: matmulOptionsFrom(c), maxMemory: c.String("max-memory")}
+}
+
+// runSample samples the finished run that args names with other sampler or evaluation
+// settings, recording each sample trial as a new run.
+func runSample(ctx context.Context, opts sampleOptions, gopts globalOptions, args []string) error {
+	store, parent, err := recordedRun("sample", args, opts.db, gopts.stderr)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if parent.Env[engine.KindEnvKey] == spec.KindSample {
+		return usagef("run %d is itself a sample run; sample its parent, run %s", parent.ID, parent.Env[engine.ParentEnvKey])
+	}
+	if parent.Status != results.StatusFinished {
+		return usagef("run %d is %s: only a finished run's weights can be sampled", parent.ID, parent.Status)
+	}
+	kernel := opts.matmul.followRecorded(gopts.stderr, parent)
+	jobs, err := sampleJobs(opts, parent)
+	if err != nil {
+		return err
+	}
+	if opts.dryRun {
+		index := make([]int, len(jobs))
+		for i := range index {
+			index[i] = i
+		}
+		printTrials(gopts.stdout, jobs, index, len(jobs))
+		return nil
+	}
+	ctx, stop := signalContext(ctx)
+	defer stop()
+	failed := 0
+	for i, job := range jobs {
+		fmt.Fprintf(gopts.stderr, "sample %s of run %d: %s seed %d%s\n", trialLabel(i, len(jobs)), parent.ID,
+			report.TerminalText(job.Trial.Section("sample").Name), job.Trial.Seed, report.TerminalText(sweepLabel(job.Trial)))
+		out := engine.SampleFrom(ctx, job, parent, engine.Options{Store: store, Progress: gopts.progress(opts.quiet), Phase: tracePhases(gopts.stderr), Kernel: kernel})
+		if out.RunID == 0 {
+			var refused *engine.RefusedError
+			if errors.As(out.Err, &refused) {
+				return usagef("%v", refused)
+			}
+			return urfave.Exit(fmt.Sprintf("could not start sample %s: %v", trialLabel(i, len(jobs)), out.Err), exitRunFail)
+		}
+		fmt.Fprintf(gopts.stderr, "run %d: %s%s\n", out.RunID, out.Status, errSuffix(out.Err))
+		printSummaries(gopts.stdout, out.Summaries)
+		if out.Status == results.StatusInterrupted {
+			return urfave.Exit(fmt.Sprintf("interrupted: sample run %d stopped; continue it with `runner resume %d`", out.RunID, out.RunID), exitRunFail)
+		}
+		if out.Status != results.StatusFinished {
+			failed++
+		}
+	}
+	if failed > 0 {
+		return urfave.Exit(fmt.Sprintf("%d of %d sample runs did not finish", failed, len(jobs)), exitRunFail)
+	}
+	return nil
+}
+
 // sampleJobs resolves the sample trials of a `runner sample` call and prepares their jobs.
-func sampleJobs(c *urfave.Context, parent *results.Run) ([]*engine.Job, error) {
-	sets := c.StringSlice("set")
-	if s := c.String("seeds"); s != "" {
-		sets = append(sets, "seeds=["+strings.TrimSpace(s)+"]")
+func sampleJobs(opts sampleOptions, parent *results.Run) ([]*engine.Job, error) {
+	sets := opts.sets
+	if s := opts.seeds; s != "" {
+		sets = append(slices.Clip(sets), "seeds=["+strings.TrimSpace(s)+"]")
 	}
 	var data []byte
-	file := c.String("spec")
+	file := opts.spec
 	if file != "" {
 		b, err := os.ReadFile(file)
 		if err != nil {
@@ -122,7 +147,7 @@ func sampleJobs(c *urfave.Context, parent *results.Run) ([]*engine.Job, error) {
 		}
 		jobs = append(jobs, job)
 	}
-	if err := checkMemory(jobs, c.String("max-memory")); err != nil {
+	if err := checkMemory(jobs, opts.maxMemory); err != nil {
 		return nil, err
 	}
 	return jobs, nil

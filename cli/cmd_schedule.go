@@ -11,7 +11,9 @@ import (
 	urfave "github.com/urfave/cli/v2"
 
 	"github.com/ddpm-runner/ddpm-runner/diffusion"
+	"github.com/ddpm-runner/ddpm-runner/engine"
 	"github.com/ddpm-runner/ddpm-runner/plugins"
+	"github.com/ddpm-runner/ddpm-runner/spec"
 )
 
 // scheduleColumns is the exact CSV header of `runner schedule --format csv`.
@@ -24,56 +26,61 @@ func scheduleCommand() *urfave.Command {
 		Usage:     "print the per-step table of a beta schedule",
 		ArgsUsage: "NAME",
 		Description: "Prints t = 0..T-1 with beta, alpha_bar, alpha_bar_prev, the posterior variance, its clipped log\n" +
-			"and the posterior mean coefficients, all in float64 (%.17g in csv and json).",
+			"and the posterior mean coefficients, all in float64 (%.17g in csv and json). The process is the one a\n" +
+			"run with [schedule] name = NAME and these keys trains on: every [schedule] key works, the keys every\n" +
+			"schedule takes (T, zero_terminal_snr) and NAME's own (runner plugins schedule lists them).",
 		Flags: []urfave.Flag{
-			&urfave.IntFlag{Name: "T", Value: 1000, Usage: "number of diffusion steps"},
-			&urfave.StringSliceFlag{Name: "set", Usage: "schedule parameter as key=value (repeatable)"},
+			&urfave.IntFlag{Name: "T", Value: 1000, Usage: "number of diffusion steps (the same as --set T=N)"},
+			&urfave.StringSliceFlag{Name: "set", Usage: "a [schedule] key as KEY=VALUE or schedule.KEY=VALUE, the value as in a spec (repeatable)"},
 			&urfave.StringFlag{Name: "format", Value: "table", Usage: "table, csv or json"},
 		},
 		Action: func(c *urfave.Context) error {
 			if c.NArg() != 1 {
 				return usagef("schedule needs exactly one NAME (registered: %s)", strings.Join(plugins.Names(plugins.KindSchedule), ", "))
 			}
-			raw := map[string]any{}
-			for _, s := range c.StringSlice("set") {
-				k, v, ok := strings.Cut(s, "=")
-				if !ok {
-					return usagef("--set %q: want key=value", s)
-				}
-				raw[strings.TrimPrefix(k, "schedule.")] = parseScalar(v)
-			}
-			if c.Int("T") < 1 {
-				return usagef("--T %d: want T >= 1", c.Int("T"))
-			}
-			built, err := plugins.Build(plugins.KindSchedule, c.Args().First(), raw)
+			p, err := scheduleProcess(c.Args().First(), c.Int("T"), c.IsSet("T"), c.StringSlice("set"))
 			if err != nil {
-				return usagef("%v", err)
-			}
-			betas, err := built.(plugins.Schedule).Betas(c.Int("T"))
-			if err != nil {
-				return usagef("%v", err)
-			}
-			p, err := diffusion.NewProcess(betas)
-			if err != nil {
-				return usagef("%v", err)
+				return err
 			}
 			return writeSchedule(c.App.Writer, p, c.String("format"))
 		},
 	})
 }
 
-// parseScalar reads a --set value: a number when it parses as one, else a bool, else text.
-func parseScalar(v string) any {
-	if i, err := strconv.ParseInt(v, 10, 64); err == nil {
-		return i
+// scheduleProcess resolves schedule name with the given keys as a spec with only that
+// [schedule] table (every other table at its defaults) and derives the process a run of it
+// would train on. T counts only when setT.
+func scheduleProcess(name string, T int, setT bool, sets []string) (*diffusion.Process, error) {
+	table := map[string]any{"name": name}
+	if setT {
+		if T < 1 {
+			return nil, usagef("--T %d: want T >= 1", T)
+		}
+		table["T"] = int64(T)
 	}
-	if f, err := strconv.ParseFloat(v, 64); err == nil {
-		return f
+	keys := make([]string, len(sets))
+	for i, s := range sets {
+		key, _, _ := strings.Cut(s, "=")
+		key = strings.TrimSpace(key)
+		if !strings.Contains(key, ".") {
+			s = "schedule." + strings.TrimSpace(s)
+		} else if !strings.HasPrefix(key, "schedule.") {
+			return nil, usagef("--set %s: runner schedule takes [schedule] keys only (KEY=VALUE or schedule.KEY=VALUE)", s)
+		}
+		if setT && (key == "T" || key == "schedule.T") {
+			return nil, usagef("--set %s: T is given by --T already; give it once", s)
+		}
+		keys[i] = s
 	}
-	if b, err := strconv.ParseBool(v); err == nil {
-		return b
+	trials, err := spec.Resolve("runner schedule", map[string]any{"schedule": table}, keys)
+	if err != nil {
+		return nil, usagef("%v", err)
 	}
-	return v
+	p, err := engine.NewProcess(trials[0])
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	return p, nil
 }
 
 func scheduleRow(p *diffusion.Process, t int) []float64 {

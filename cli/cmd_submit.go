@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -51,47 +52,76 @@ func submitCommand() *urfave.Command {
 			&urfave.BoolFlag{Name: "print", Usage: "write the sweep folder and print one command per trial, submit nothing"},
 			&urfave.BoolFlag{Name: "wait", Usage: "wait for the array to end, then merge the shards into --db"},
 		},
-		Action: submitAction,
+		Action: func(c *urfave.Context) error {
+			return runSubmit(c.Context, submitOptionsFrom(c), globalOptionsFrom(c), c.Args().Slice())
+		},
 	})
 }
 
-// submitAction makes a sweep folder for the specs, or reopens the one to resume, then lists
+// submitOptions are runner submit's flags.
+type submitOptions struct {
+	db      string
+	slurm   bool
+	sweep   string
+	resume  string
+	sets    []string
+	backend string
+	sbatch  sweep.Slurm // --partition, --time, --cpus-per-task, --mem, --gres, --max-parallel, --sbatch, --signal-grace
+	cpusSet bool        // --cpus-per-task was given
+	runner  string
+	dryRun  bool
+	print   bool
+	wait    bool
+}
+
+func submitOptionsFrom(c *urfave.Context) submitOptions {
+	return submitOptions{
+		db: c.String("db"), slurm: c.Bool("slurm"), sweep: c.String("sweep"), resume: c.String("resume"),
+		sets: c.StringSlice("set"), backend: c.String("backend"),
+		sbatch: sweep.Slurm{Partition: c.String("partition"), Time: c.String("time"), CPUs: c.Int("cpus-per-task"), Mem: c.String("mem"),
+			Gres: c.String("gres"), MaxParallel: c.Int("max-parallel"), GraceSecs: c.Int("signal-grace"), Extra: c.StringSlice("sbatch")},
+		cpusSet: c.IsSet("cpus-per-task"), runner: c.String("runner"),
+		dryRun: c.Bool("dry-run"), print: c.Bool("print"), wait: c.Bool("wait"),
+	}
+}
+
+// runSubmit makes a sweep folder for the specs, or reopens the one to resume, then lists
 // its tasks' commands (--print) or submits them as a Slurm job array.
-func submitAction(c *urfave.Context) error {
-	if !c.Bool("slurm") && !c.Bool("print") {
+func runSubmit(ctx context.Context, opts submitOptions, gopts globalOptions, specs []string) error {
+	if !opts.slurm && !opts.print {
 		return usagef("submit needs --slurm (submit a Slurm job array) or --print (list the per-trial commands for another launcher)")
 	}
 	var f *sweep.Folder
 	var indices []int
 	var err error
-	if dir := c.String("resume"); dir != "" {
-		if f, indices, err = reopenSweep(c, dir); err != nil {
+	if dir := opts.resume; dir != "" {
+		if f, indices, err = reopenSweep(opts, specs, dir); err != nil {
 			return err
 		}
 		if len(indices) == 0 {
-			fmt.Fprintf(c.App.ErrWriter, "sweep %s: every trial is finished or queued; nothing to resubmit\n", f.Dir)
-			if c.Bool("wait") {
-				return waitAndMerge(c, f, sweepJobIDs(f))
+			fmt.Fprintf(gopts.stderr, "sweep %s: every trial is finished or queued; nothing to resubmit\n", f.Dir)
+			if opts.wait {
+				return waitAndMerge(ctx, opts.db, gopts, f, sweepJobIDs(f))
 			}
 			return nil
 		}
-	} else if f, indices, err = newSweep(c); err != nil {
+	} else if f, indices, err = newSweep(opts, gopts, specs); err != nil {
 		return err
 	}
-	if c.Bool("print") {
+	if opts.print {
 		for _, k := range indices {
-			fmt.Fprintln(c.App.Writer, shell.Join(f.TaskArgs(k)))
+			fmt.Fprintln(gopts.stdout, shell.Join(f.TaskArgs(k)))
 		}
-		fmt.Fprintf(c.App.ErrWriter, "sweep folder %s (%d trials); merge the shards with `runner merge %s`\n", f.Dir, len(indices), shell.Quote(f.Dir))
+		fmt.Fprintf(gopts.stderr, "sweep folder %s (%d trials); merge the shards with `runner merge %s`\n", f.Dir, len(indices), shell.Quote(f.Dir))
 		return nil
 	}
-	return submitArray(c, f, indices)
+	return submitArray(ctx, opts, gopts, f, indices)
 }
 
 // reopenSweep opens the sweep folder dir of --resume (checked whole, see sweep.Open) and
 // returns the indices of its trials to submit again: those not done and not in Slurm's queue.
-func reopenSweep(c *urfave.Context, dir string) (*sweep.Folder, []int, error) {
-	if c.NArg() > 0 {
+func reopenSweep(opts submitOptions, specs []string, dir string) (*sweep.Folder, []int, error) {
+	if len(specs) > 0 {
 		return nil, nil, usagef("--resume %s takes no SPEC: the sweep folder holds its specs", dir)
 	}
 	f, err := sweep.Open(dir)
@@ -99,7 +129,7 @@ func reopenSweep(c *urfave.Context, dir string) (*sweep.Folder, []int, error) {
 		return nil, nil, usagef("%v", err)
 	}
 	queued, err := queuedTasks(f)
-	if err != nil && c.Bool("slurm") {
+	if err != nil && opts.slurm {
 		return nil, nil, usagef("cannot ask squeue which of the sweep's trials are still queued (%v); resubmitting could run a trial twice", err)
 	}
 	var indices []int
@@ -113,33 +143,31 @@ func reopenSweep(c *urfave.Context, dir string) (*sweep.Folder, []int, error) {
 
 // newSweep resolves and checks the specs as runner run does, then makes the sweep folder
 // (--sweep, or one named after the first spec and the time) with every trial to submit.
-func newSweep(c *urfave.Context) (*sweep.Folder, []int, error) {
-	if c.NArg() == 0 {
+func newSweep(opts submitOptions, gopts globalOptions, specs []string) (*sweep.Folder, []int, error) {
+	if len(specs) == 0 {
 		return nil, nil, usagef("submit needs at least one SPEC file (or --resume SWEEP)")
 	}
 	// The cluster's nodes may have what this machine lacks (a GPU and its plugin): a
 	// backend unusable here is a warning, and each task checks it where it runs.
-	jobs, err := loadJobs(c.Args().Slice(), c.StringSlice("set"), c.String("backend"), c.App.ErrWriter)
+	jobs, err := loadJobs(specs, opts.sets, opts.backend, gopts.stderr)
 	if err != nil {
 		return nil, nil, err
 	}
-	bin := c.String("runner")
+	bin := opts.runner
 	if bin == "" {
 		if bin, err = os.Executable(); err != nil {
 			return nil, nil, fmt.Errorf("finding this runner binary: %w (give --runner)", err)
 		}
 	}
-	dir := c.String("sweep")
+	dir := opts.sweep
 	if dir == "" {
-		base := strings.TrimSuffix(filepath.Base(c.Args().First()), filepath.Ext(c.Args().First()))
+		base := strings.TrimSuffix(filepath.Base(specs[0]), filepath.Ext(specs[0]))
 		dir = filepath.Join("results", "sweeps", base+"-"+time.Now().UTC().Format("20060102T150405"))
 	}
-	if c.IsSet("cpus-per-task") && c.Int("cpus-per-task") < 1 {
-		return nil, nil, usagef("--cpus-per-task %d: give a positive number of CPUs per task (or leave it out)", c.Int("cpus-per-task"))
+	if opts.cpusSet && opts.sbatch.CPUs < 1 {
+		return nil, nil, usagef("--cpus-per-task %d: give a positive number of CPUs per task (or leave it out)", opts.sbatch.CPUs)
 	}
-	slurm := sweep.Slurm{Partition: c.String("partition"), Time: c.String("time"), CPUs: c.Int("cpus-per-task"), Mem: c.String("mem"),
-		Gres: c.String("gres"), MaxParallel: c.Int("max-parallel"), GraceSecs: c.Int("signal-grace"), Extra: c.StringSlice("sbatch")}
-	f, err := sweep.Create(dir, c.Args().Slice(), c.StringSlice("set"), c.String("backend"), len(jobs), bin, slurm)
+	f, err := sweep.Create(dir, specs, opts.sets, opts.backend, len(jobs), bin, opts.sbatch)
 	if err != nil {
 		return nil, nil, usagef("%v", err)
 	}
@@ -153,16 +181,16 @@ func newSweep(c *urfave.Context) (*sweep.Folder, []int, error) {
 // submitArray writes the sweep's job.sbatch and submits the trials of the given indices as
 // one job array (or prints the sbatch command, --dry-run), recording the job in sweep.json;
 // with --wait it then waits for the array and merges the shards.
-func submitArray(c *urfave.Context, f *sweep.Folder, indices []int) error {
+func submitArray(ctx context.Context, opts submitOptions, gopts globalOptions, f *sweep.Folder, indices []int) error {
 	script, err := f.WriteScript()
 	if err != nil {
 		return err
 	}
 	array := sweep.ArraySpec(indices, f.Slurm.MaxParallel)
 	args := []string{"--parsable", "--array=" + array, script}
-	if c.Bool("dry-run") {
-		fmt.Fprintf(c.App.Writer, "sbatch %s\n", shell.Join(args))
-		fmt.Fprintf(c.App.ErrWriter, "sweep folder %s: job.sbatch written, nothing submitted (--dry-run)\n", f.Dir)
+	if opts.dryRun {
+		fmt.Fprintf(gopts.stdout, "sbatch %s\n", shell.Join(args))
+		fmt.Fprintf(gopts.stderr, "sweep folder %s: job.sbatch written, nothing submitted (--dry-run)\n", f.Dir)
 		return nil
 	}
 	sbatch, err := exec.LookPath("sbatch")
@@ -181,16 +209,16 @@ func submitArray(c *urfave.Context, f *sweep.Folder, indices []int) error {
 	if err := f.Save(); err != nil {
 		return err
 	}
-	fmt.Fprintf(c.App.Writer, "submitted job %s (array %s), sweep folder %s\n", id, array, f.Dir)
-	if c.Bool("wait") {
-		return waitAndMerge(c, f, []string{id})
+	fmt.Fprintf(gopts.stdout, "submitted job %s (array %s), sweep folder %s\n", id, array, f.Dir)
+	if opts.wait {
+		return waitAndMerge(ctx, opts.db, gopts, f, []string{id})
 	}
 	return nil
 }
 
 // waitAndMerge waits until none of the jobs is in the queue, merges the sweep's shards into
 // --db and says which trials did not finish.
-func waitAndMerge(c *urfave.Context, f *sweep.Folder, jobs []string) error {
+func waitAndMerge(ctx context.Context, db string, gopts globalOptions, f *sweep.Folder, jobs []string) error {
 	for len(jobs) > 0 {
 		out, err := exec.Command("squeue", "-h", "-j", strings.Join(jobs, ","), "-o", "%i").Output()
 		if err != nil || strings.TrimSpace(string(out)) == "" {
@@ -202,12 +230,12 @@ func waitAndMerge(c *urfave.Context, f *sweep.Folder, jobs []string) error {
 	if err != nil {
 		return usagef("%v", err)
 	}
-	store, err := openForWriting(c.String("db"), c.App.ErrWriter)
+	store, err := openForWriting(db, gopts.stderr)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	failed := mergeShards(c, store, shards)
+	failed := mergeShards(ctx, gopts.stderr, store, shards)
 	var missing []string
 	for _, st := range f.States() {
 		if !st.Done() {
@@ -218,7 +246,7 @@ func waitAndMerge(c *urfave.Context, f *sweep.Folder, jobs []string) error {
 		return urfave.Exit(fmt.Sprintf("sweep %s: %d shard(s) not merged; trials not finished: %s (resubmit with `runner submit --slurm --resume %s`)",
 			f.Dir, failed, orNone(strings.Join(missing, ", ")), shell.Quote(f.Dir)), exitRunFail)
 	}
-	fmt.Fprintf(c.App.ErrWriter, "sweep %s: all %d trials finished and merged into %s\n", f.Dir, f.Trials, store.Path)
+	fmt.Fprintf(gopts.stderr, "sweep %s: all %d trials finished and merged into %s\n", f.Dir, f.Trials, store.Path)
 	return nil
 }
 

@@ -16,7 +16,7 @@ func versionCommand() *urfave.Command {
 		Usage: "print the runner, Go and GoMLX versions and the backends available here",
 		Flags: []urfave.Flag{fastMatmulFlag()},
 		Action: func(c *urfave.Context) error {
-			kernel, err := commandKernel(c)
+			kernel, err := matmulOptionsFrom(c).kernelFor("")
 			if err != nil {
 				return err
 			}

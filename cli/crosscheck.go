@@ -3,8 +3,11 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 
+	"github.com/ddpm-runner/ddpm-runner/plugins"
 	"github.com/ddpm-runner/ddpm-runner/results"
 )
 
@@ -106,10 +109,11 @@ func compareRuns(store *results.Store, a, b int64) ([]agreement, error) {
 		return nil, err
 	}
 	out = append(out, newAgreement("final_loss", ra.Summaries["final_loss"], rb.Summaries["final_loss"], crossTolerance.final))
-	// The bound is in bits/dim on discrete data (images), in nats/dim on continuous data.
-	for _, key := range []string{"nll_bits_per_dim", "nll_nats_per_dim"} {
-		if na, ok := ra.Summaries[key]; ok {
-			out = append(out, newAgreement(key, na, rb.Summaries[key], crossTolerance.nll))
+	// The bound (bits/dim on discrete data, nats/dim on continuous data): the value declared
+	// as the mean of the per-example bound, of the run's own weights.
+	for _, key := range slices.Sorted(maps.Keys(ra.Summaries)) {
+		if rep, ok := plugins.Reported(key); ok && rep.Key == key && rep.PerExampleBound != 0 {
+			out = append(out, newAgreement(key, ra.Summaries[key], rb.Summaries[key], crossTolerance.nll))
 			break
 		}
 	}

@@ -3,14 +3,18 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/ddpm-runner/ddpm-runner/plugins"
 	"github.com/ddpm-runner/ddpm-runner/results"
 )
 
@@ -42,7 +46,7 @@ func runStopped(t *testing.T, phase string, args ...string) (code int, stdout, s
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	old := signalContext
-	signalContext = func() (context.Context, context.CancelFunc) { return ctx, cancel }
+	signalContext = func(context.Context) (context.Context, context.CancelFunc) { return ctx, cancel }
 	defer func() { signalContext = old }()
 	w := &phaseStopper{phase: phase, cancel: cancel}
 	var out bytes.Buffer
@@ -89,7 +93,7 @@ func sameModelSummaries(t *testing.T, what string, got, want map[string]float64)
 		t.Fatalf("%s: the reference has no summaries", what)
 	}
 	for k, w := range want {
-		if timeDependent[k] {
+		if !plugins.Reproducible(k) {
 			continue
 		}
 		g, ok := got[k]
@@ -273,5 +277,44 @@ func TestSampleReadsOnlyItsParentsCheckpoint(t *testing.T) {
 	}
 	if code, _, errOut := runCLI(t, "resume", stopped, "--db", db, "-q"); code != 0 {
 		t.Errorf("resume of sample run %s from the intact checkpoint: exit %d: %s", stopped, code, errOut)
+	}
+}
+
+// TestVerifyKilledBeforeItsFirstCheckpointAdvisesVerifyingAgain: `rerun --verify` killed
+// (kill -9) before its rerun wrote a checkpoint leaves a rerun that cannot be resumed
+// (failed, verdict pending). Resuming it must say what can be done, which is verifying the
+// original run again (`runner rerun --verify 1`), not rerunning the rerun (`runner rerun 2`),
+// which would verify nothing.
+func TestVerifyKilledBeforeItsFirstCheckpointAdvisesVerifyingAgain(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "runs.db")
+	recordQuick(t, db, "train.steps=300")
+	self, err := os.Executable()
+	must(t, err)
+	args, _ := json.Marshal([]string{"rerun", "1", "--verify", "--db", db, "-q"})
+	cmd := exec.Command(self, "-test.run=^TestHelperReadOnlyCLI$")
+	cmd.Env = append(os.Environ(), "RUNNER_HELPER_ARGS="+string(args), "DDPM_TRACE_PHASES=1")
+	var stderr lockedBuffer
+	cmd.Stderr = &stderr
+	must(t, cmd.Start())
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(stderr.String(), "phase: train") {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("the rerun never began training: %s", stderr.String())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	must(t, cmd.Process.Kill())
+	cmd.Wait()
+	// Before its first checkpoint, whatever instant the kill landed at.
+	must(t, os.RemoveAll(filepath.Join(filepath.Dir(db), "runs", "2", "checkpoint")))
+
+	code, _, errOut := runCLI(t, "resume", "2", "--db", db, "-q")
+	rec := recordOf(t, db, 2)
+	if rec.Status != results.StatusFailed || rec.Env["rerun.verdict"] != "pending" {
+		t.Fatalf("the killed rerun is %s with verdict %q; want failed, pending", rec.Status, rec.Env["rerun.verdict"])
+	}
+	if code != 2 || !strings.Contains(errOut, "`runner rerun --verify 1`") || strings.Contains(errOut, "runner rerun 2") {
+		t.Errorf("resume of the killed rerun: exit %d, %s; want exit 2 advising `runner rerun --verify 1`", code, errOut)
 	}
 }

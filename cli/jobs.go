@@ -9,7 +9,6 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 
 	urfave "github.com/urfave/cli/v2"
 
@@ -36,7 +35,7 @@ type jobTask struct {
 }
 
 // runInParallel runs the selected trials (jobs, with index their 0-based indices among all
-// total resolved trials) in up to n child processes of this runner at once, each with its
+// total resolved trials of specs) in up to --jobs child processes of this runner at once, each with its
 // share of the cores (GOMAXPROCS).
 //
 // What runs is decided against the main database as the sequential path decides it (see
@@ -47,19 +46,20 @@ type jobTask struct {
 // children have ended, whatever their runs' status (an interrupted run keeps its checkpoint,
 // so --resume continues it), and the scratch folder is removed.
 //
-// SIGINT and SIGTERM are forwarded to the children, which checkpoint and record their runs
+// SIGINT, SIGTERM and SIGHUP (stopSignals) are forwarded to the children, which checkpoint and record their runs
 // as interrupted, as a single run does; no new child starts; the parent waits for them,
 // merges and exits 1. The children die with the parent (SIGTERM on its death, and they
 // watch their parent), and while any of them lives the scratch folder stays locked; once all
 // are gone, the next command that runs trials on this database merges it (recoverScratch).
-func runInParallel(c *urfave.Context, n int, jobs []*engine.Job, index []int, total int) error {
+func runInParallel(opts runOptions, gopts globalOptions, specs []string, jobs []*engine.Job, index []int, total int) error {
+	n := opts.jobs
 	self, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("--jobs: finding this runner binary: %w", err)
 	}
-	errW := &lineWriter{w: c.App.ErrWriter}
+	errW := &lineWriter{w: gopts.stderr}
 	phase := phaseMarker(errW)
-	store, err := openForRuns(c.String("db"), errW, false)
+	store, err := openForRuns(opts.db, errW, false)
 	if err != nil {
 		return err
 	}
@@ -67,9 +67,10 @@ func runInParallel(c *urfave.Context, n int, jobs []*engine.Job, index []int, to
 	// Signals are caught from here on, so that none arriving before the children start
 	// leaves the scratch folder behind; they are acted on when the children would start.
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	signal.Notify(sigs, stopSignals()...)
 	defer signal.Stop(sigs)
-	tasks, err := jobTasks(errW, store, c.Bool("resume"), jobs, index, total)
+	defer phase("") // while the signals are still caught
+	tasks, err := jobTasks(errW, store, opts.resume, jobs, index, total)
 	if err != nil {
 		return err
 	}
@@ -89,7 +90,7 @@ func runInParallel(c *urfave.Context, n int, jobs []*engine.Job, index []int, to
 	g := &childGroup{running: map[*exec.Cmd]bool{}}
 	stopForwarding := g.forward(sigs, phase)
 	defer stopForwarding()
-	g.runAll(c, self, n, tasks, sc, errW, phase)
+	g.runAll(opts, specs, self, tasks, sc, errW, phase)
 
 	o := gatherJobs(store, tasks, n, errW, phase)
 	o.settleScratch(sc, errW, phase)

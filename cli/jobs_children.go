@@ -13,8 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-
-	urfave "github.com/urfave/cli/v2"
 )
 
 // childGroup is the children of one runner run --jobs: once a signal has stopped the group,
@@ -29,10 +27,11 @@ type childGroup struct {
 // shard, which are not the ids the runs get in the main database: the parent prints those.
 var shardLine = regexp.MustCompile(`^(run \d+: |runner: (interrupted: run \d+ |stopped by signal after run \d+ ))`)
 
-// runAll runs every task's child, at most n at once, each with its share of the cores
+// runAll runs every task's child, at most --jobs at once, each with its share of the cores
 // (GOMAXPROCS), and returns when all of them have ended; once the group is stopped, the
 // children not yet started never start.
-func (g *childGroup) runAll(c *urfave.Context, self string, n int, tasks []*jobTask, sc *scratch, errW io.Writer, phase func(string)) {
+func (g *childGroup) runAll(opts runOptions, specs []string, self string, tasks []*jobTask, sc *scratch, errW io.Writer, phase func(string)) {
+	n := opts.jobs
 	procs := max(1, runtime.NumCPU()/n)
 	sem := make(chan struct{}, n)
 	var wg sync.WaitGroup
@@ -41,7 +40,7 @@ func (g *childGroup) runAll(c *urfave.Context, self string, n int, tasks []*jobT
 		if t.prior == nil {
 			t.shard = filepath.Join(sc.dir, "trial-"+strconv.Itoa(t.k+1)+".db")
 		}
-		args := childArgs(c, t)
+		args := childArgs(opts, specs, t)
 		wg.Add(1)
 		go func(t *jobTask) {
 			defer wg.Done()
@@ -59,26 +58,30 @@ func (g *childGroup) runAll(c *urfave.Context, self string, n int, tasks []*jobT
 	wg.Wait()
 }
 
+// childOwnFlags are the flags of runner run that a --jobs child gets from its task, not from
+// the parent: which trial, which database and whether to resume it, and quiet output (the
+// parent prints); --jobs and --add-seeds are the parent's doing (--add-seeds has become
+// --set seeds and --resume), --dry-run never starts children; --set is passed from the
+// options, where --add-seeds has added its seeds.
+var childOwnFlags = map[string]bool{"trial": true, "db": true, "resume": true, "quiet": true,
+	"jobs": true, "add-seeds": true, "dry-run": true, "set": true}
+
 // childArgs is the command line of t's child: runner run of that one trial, into its shard,
-// or into the main database to continue t's prior run, with the flags of the parent that
-// shape the trial.
-func childArgs(c *urfave.Context, t *jobTask) []string {
+// or into the main database to continue t's prior run, with every other setting the parent
+// was given (its flags, on the command line or from the environment, and its --set including
+// the seeds of --add-seeds), so that the child resolves and checks the trial as the parent did.
+func childArgs(opts runOptions, specs []string, t *jobTask) []string {
 	args := []string{"run", "-q", "--trial", strconv.Itoa(t.k + 1)}
 	if t.prior != nil {
-		args = append(args, "--resume", "--db", c.String("db"))
+		args = append(args, "--resume", "--db", opts.db)
 	} else {
 		args = append(args, "--db", t.shard)
 	}
-	if b := c.String("backend"); b != "" {
-		args = append(args, "--backend", b)
+	args = append(args, opts.childFlags...)
+	for _, v := range opts.sets {
+		args = append(args, "--set="+v)
 	}
-	for _, s := range c.StringSlice("set") {
-		args = append(args, "--set", s)
-	}
-	if !c.Bool("fast-matmul") {
-		args = append(args, "--fast-matmul=false")
-	}
-	return append(args, c.Args().Slice()...)
+	return append(args, specs...)
 }
 
 // run starts t's child (unless the group was stopped), passes its phase lines on as they

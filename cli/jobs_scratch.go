@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -30,7 +31,11 @@ const (
 	// scratchStaging names a scratch folder while it is made: it is renamed to its final
 	// name once its lock is held, so that no other command sees it unlocked.
 	scratchStaging = ".jobs.new-"
-	scratchLock    = "lock"
+	// scratchDone names a scratch folder whose runs are all in the database while it is
+	// deleted: a kill during the deletion leaves a folder that is plainly done with (not
+	// one whose lock file is already gone), and the next command deletes it.
+	scratchDone = ".jobs.old-"
+	scratchLock = "lock"
 	// scratchWait is how long a command waits for the children of a killed --jobs parent
 	// to checkpoint and end before it merges their shards.
 	scratchWait = 2 * time.Minute
@@ -87,8 +92,20 @@ func newScratch(root string, trials []string) (*scratch, error) {
 	return &scratch{dir: dir, lock: f}, nil
 }
 
-// remove deletes the scratch folder; its lock is still held, so no other command is in it.
-func (s *scratch) remove() error { return os.RemoveAll(s.dir) }
+// remove deletes the scratch folder once every run in it is in the database; its lock is
+// still held, so no other command is in it.
+func (s *scratch) remove() error { return discardScratch(s.dir) }
+
+// discardScratch deletes a scratch folder whose runs are all in the database: renamed first
+// (one atomic step), so a kill halfway through the deletion leaves a scratchDone folder,
+// which recoverScratch deletes, never a scratch folder without its lock file.
+func discardScratch(dir string) error {
+	done := filepath.Join(filepath.Dir(dir), scratchDone+strings.TrimPrefix(filepath.Base(dir), scratchPrefix))
+	if err := os.Rename(dir, done); err != nil {
+		return err
+	}
+	return os.RemoveAll(done)
+}
 
 // release drops this process's hold on the folder's lock.
 func (s *scratch) release() { s.lock.Close() }
@@ -99,11 +116,16 @@ func (s *scratch) release() { s.lock.Close() }
 // they are, so an interrupted run arrives with its checkpoint and --resume continues it. A
 // folder whose runner is dead but whose children still live (they checkpoint and stop when
 // their parent dies) is waited for, up to scratchWait; that of a live runner is left to it.
-// A --jobs child leaves its parent's folder alone.
-func recoverScratch(s *results.Store, errW io.Writer) {
+// A --jobs child leaves its parent's folder alone. SIGINT, SIGTERM or SIGHUP stop the
+// recovery between two shards (a shard's merge finishes or undoes itself) or during the
+// wait, leave the rest for the next command, and are returned as an error.
+func recoverScratch(s *results.Store, errW io.Writer) error {
 	if os.Getenv(jobsParentEnv) != "" {
-		return
+		return nil
 	}
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, stopSignals()...)
+	defer signal.Stop(stop)
 	// An older runner kept its scratch folders beside the database, unmarked: which
 	// database they belong to is unknown, so they are pointed out, not merged.
 	old, _ := filepath.Glob(filepath.Join(filepath.Dir(s.Path), scratchPrefix+"*"))
@@ -115,7 +137,7 @@ func recoverScratch(s *results.Store, errW io.Writer) {
 	root := s.ArtifactRoot()
 	entries, err := os.ReadDir(root)
 	if err != nil {
-		return // no artifact folder: no scratch folder either
+		return nil // no artifact folder: no scratch folder either
 	}
 	phase := phaseMarker(errW)
 	for _, e := range entries {
@@ -127,15 +149,37 @@ func recoverScratch(s *results.Store, errW io.Writer) {
 		switch {
 		case strings.HasPrefix(name, scratchStaging):
 			removeStaleStaging(dir)
+		case strings.HasPrefix(name, scratchDone):
+			os.RemoveAll(dir)
 		case strings.HasPrefix(name, scratchPrefix):
-			lock := claimScratch(dir, errW)
+			lock := claimScratch(dir, errW, stop)
 			if lock == nil {
 				continue
 			}
 			phase("jobs.recover")
-			recoverFolder(s, dir, errW)
+			recoverFolder(s, dir, errW, stop)
 			lock.Close()
+			phase("")
 		}
+		if sig := stopped(stop); sig != nil {
+			return fmt.Errorf("stopped by %v while recovering the runs of a stopped `runner run --jobs`; the next command goes on with it", sig)
+		}
+	}
+	return nil
+}
+
+// stopped returns the signal that has arrived on stop, if any, and leaves it there for the
+// next look.
+func stopped(stop chan os.Signal) os.Signal {
+	select {
+	case sig := <-stop:
+		select {
+		case stop <- sig:
+		default:
+		}
+		return sig
+	default:
+		return nil
 	}
 }
 
@@ -158,7 +202,7 @@ func removeStaleStaging(dir string) {
 
 // claimScratch takes the lock of a scratch folder whose processes have all ended, waiting
 // for the children of a dead runner; nil (said on errW) when the folder stays as it is.
-func claimScratch(dir string, errW io.Writer) *os.File {
+func claimScratch(dir string, errW io.Writer, stop chan os.Signal) *os.File {
 	shown := report.TerminalText(dir)
 	f, err := openLock(dir)
 	if err != nil {
@@ -181,6 +225,7 @@ func claimScratch(dir string, errW io.Writer) *os.File {
 			fmt.Fprintf(errW, "note: %s is in use by a running `runner run --jobs` (pid %d on %s)\n", shown, owner.Pid, report.TerminalText(owner.Host))
 		case time.Now().After(deadline):
 			fmt.Fprintf(errW, "warning: the children of a stopped `runner run --jobs` (pid %d) still hold %s after %s; it is left for the next command\n", owner.Pid, shown, scratchWait)
+		case stopped(stop) != nil:
 		default:
 			if !waiting {
 				fmt.Fprintf(errW, "note: waiting for the children of a stopped `runner run --jobs` (pid %d) to checkpoint and end\n", owner.Pid)
@@ -196,7 +241,7 @@ func claimScratch(dir string, errW io.Writer) *os.File {
 
 // recoverFolder merges a held scratch folder's shards in trial order and removes the folder
 // when every run in them is in s.
-func recoverFolder(s *results.Store, dir string, errW io.Writer) {
+func recoverFolder(s *results.Store, dir string, errW io.Writer, stop chan os.Signal) {
 	shards, _ := filepath.Glob(filepath.Join(dir, "trial-*.db"))
 	trialOf := func(p string) int {
 		k, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(filepath.Base(p), "trial-"), ".db"))
@@ -205,6 +250,10 @@ func recoverFolder(s *results.Store, dir string, errW io.Writer) {
 	slices.SortFunc(shards, func(a, b string) int { return trialOf(a) - trialOf(b) })
 	complete := true
 	for _, sh := range shards {
+		if stopped(stop) != nil {
+			complete = false
+			break
+		}
 		if fi, err := os.Lstat(sh); err != nil || !fi.Mode().IsRegular() {
 			fmt.Fprintf(errW, "warning: %s is not a regular file; left alone\n", report.TerminalText(sh))
 			complete = false
@@ -231,7 +280,9 @@ func recoverFolder(s *results.Store, dir string, errW io.Writer) {
 		}
 	}
 	if complete {
-		os.RemoveAll(dir)
+		if err := discardScratch(dir); err != nil {
+			fmt.Fprintf(errW, "warning: removing %s: %v\n", report.TerminalText(dir), err)
+		}
 	}
 }
 

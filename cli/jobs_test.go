@@ -163,6 +163,13 @@ func TestRecoverScratchLeavesWhatIsNotItsOwn(t *testing.T) {
 			os.Chtimes(dir, old, old)
 			return dir
 		}, false, ""},
+		{"half-deleted after its merge", func(t *testing.T, s *results.Store) string {
+			// What a kill during the deletion leaves: the lock file went first.
+			dir := filepath.Join(s.ArtifactRoot(), scratchDone+"789")
+			os.MkdirAll(filepath.Join(dir, "trial-1"), 0o755)
+			writeFile(t, dir, "trial-1.db", "")
+			return dir
+		}, false, ""},
 		{"young staging", func(t *testing.T, s *results.Store) string {
 			dir := filepath.Join(s.ArtifactRoot(), scratchStaging+"456")
 			os.Mkdir(dir, 0o755)

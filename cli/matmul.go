@@ -17,12 +17,23 @@ func fastMatmulFlag() urfave.Flag {
 		Usage: "use the fast AVX2/FMA kernels on the go backend (false: GoMLX's stock kernels, as --backend go:stock; also $" + backend.KernelEnvVar + "=0)"}
 }
 
+// matmulOptions is --fast-matmul: whether it was given, and its value (true when not given).
+// It resolves to the go backend's kernel (kernelFor, followRecorded), which a command passes
+// to the engine (engine.Options.Kernel); nothing process-wide is switched.
+type matmulOptions struct {
+	set, fast bool
+}
+
+func matmulOptionsFrom(c *urfave.Context) matmulOptions {
+	return matmulOptions{set: c.IsSet("fast-matmul"), fast: c.Bool("fast-matmul")}
+}
+
 // flagKernel is the kernel --fast-matmul asks for, and whether it was given.
-func flagKernel(c *urfave.Context) (backend.Kernel, bool) {
-	if !c.IsSet("fast-matmul") {
+func (m matmulOptions) flagKernel() (backend.Kernel, bool) {
+	switch {
+	case !m.set:
 		return backend.DefaultKernel, false
-	}
-	if c.Bool("fast-matmul") {
+	case m.fast:
 		return backend.FastKernel, true
 	}
 	return backend.StockKernel, true
@@ -31,31 +42,26 @@ func flagKernel(c *urfave.Context) (backend.Kernel, bool) {
 // kernelFor is the go backend's kernel for a run on the backend named name (a --backend
 // value; empty for $GOMLX_BACKEND's): the one the name gives (go:stock), else --fast-matmul's,
 // else the environment's (backend.DefaultKernel). A name and a flag that disagree are an error.
-func kernelFor(c *urfave.Context, name string) (backend.Kernel, error) {
+func (m matmulOptions) kernelFor(name string) (backend.Kernel, error) {
 	choice, err := backend.Resolve(name, "")
 	if err != nil {
 		return backend.DefaultKernel, usagef("--backend: %v", err)
 	}
-	flag, given := flagKernel(c)
+	flag, given := m.flagKernel()
 	switch {
 	case !given:
 		return choice.Kernel, nil
 	case choice.Kernel != backend.DefaultKernel && choice.Kernel != flag:
-		return backend.DefaultKernel, usagef("--backend %s and --fast-matmul=%v ask for different kernels", choice.Name(), c.Bool("fast-matmul"))
+		return backend.DefaultKernel, usagef("--backend %s and --fast-matmul=%v ask for different kernels", choice.Name(), m.fast)
 	}
 	return flag, nil
 }
 
-// commandKernel is kernelFor the command's --backend (none for a command without one).
-func commandKernel(c *urfave.Context) (backend.Kernel, error) {
-	return kernelFor(c, c.String("backend"))
-}
-
-// followRecordedMatmul is the kernel a rerun, resume or sample of run r computes with: the
-// one r recorded, since the two kernels round differently, unless --fast-matmul says
-// otherwise; the environment's for a run that recorded none.
-func followRecordedMatmul(c *urfave.Context, w io.Writer, r *results.Run) backend.Kernel {
-	if k, given := flagKernel(c); given {
+// followRecorded is the kernel a rerun, resume or sample of run r computes with: the one r
+// recorded, since the two kernels round differently, unless --fast-matmul says otherwise;
+// the environment's for a run that recorded none.
+func (m matmulOptions) followRecorded(w io.Writer, r *results.Run) backend.Kernel {
+	if k, given := m.flagKernel(); given {
 		return k
 	}
 	recorded, ok := backend.RecordedKernel(r.Env)

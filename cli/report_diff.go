@@ -4,27 +4,25 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"text/tabwriter"
 
-	urfave "github.com/urfave/cli/v2"
-
+	"github.com/ddpm-runner/ddpm-runner/plugins"
 	"github.com/ddpm-runner/ddpm-runner/report"
 	"github.com/ddpm-runner/ddpm-runner/results"
 )
 
-// writeDiff prints runner report --diff A B: every metric's paired difference between the
-// groups whose hashes start with A and B.
-func writeDiff(w io.Writer, store *results.Store, c *urfave.Context, conds map[string]string, keep []string) error {
-	runs, err := store.Runs(results.Filter{Spec: c.String("spec"), Status: c.String("status"), Last: c.Int("last")})
+// writeDiff prints runner report --diff A B on w: every metric's paired difference between
+// the groups whose hashes start with A and B (args), warnings on warn.
+func writeDiff(w, warn io.Writer, store *results.Store, opts reportOptions, args []string, conds map[string]string, keep []string) error {
+	runs, err := store.Runs(opts.filter())
 	if err != nil {
 		return err
 	}
 	groups := report.GroupRuns(report.FilterParams(runs, conds))
 	report.KeepMetrics(groups, keep)
 	var pair [2]*report.Group
-	for i, prefix := range c.Args().Slice() {
+	for i, prefix := range args {
 		var found []*report.Group
 		for _, g := range groups {
 			if prefix != "" && strings.HasPrefix(g.GroupHash, prefix) {
@@ -42,10 +40,10 @@ func writeDiff(w io.Writer, store *results.Store, c *urfave.Context, conds map[s
 	}
 	if pair[0] == pair[1] {
 		return usagef("--diff: %q and %q are both group %s; give two different groups (runner report --format json --view groups lists them)",
-			c.Args().Get(0), c.Args().Get(1), pair[0].GroupHash)
+			args[0], args[1], pair[0].GroupHash)
 	}
-	rows := report.Diff(&report.Artifacts{Store: store, Warn: c.App.ErrWriter}, pair[0], pair[1])
-	if c.String("format") == "json" {
+	rows := report.Diff(&report.Artifacts{Store: store, Warn: warn}, pair[0], pair[1])
+	if opts.format == "json" {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(rows)
@@ -54,7 +52,7 @@ func writeDiff(w io.Writer, store *results.Store, c *urfave.Context, conds map[s
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "metric\tverdict")
 	for _, r := range rows {
-		if slices.Contains([]string{"steps_per_sec", "samples_per_sec", "seconds_per_sample"}, r.Metric) {
+		if !plugins.Reproducible(r.Metric) {
 			continue // the machine's speed, not the model's
 		}
 		fmt.Fprintf(tw, "%s\t%s\n", report.TerminalText(r.Metric), report.TerminalText(r.Verdict))

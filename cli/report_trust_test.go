@@ -2,9 +2,12 @@ package cli
 
 import (
 	"bytes"
+	"context"
+	"database/sql"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"hash/crc32"
 	"os"
 	"os/exec"
@@ -14,8 +17,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/ddpm-runner/ddpm-runner/results"
 )
 
 // Tests of what the report reads and refuses: artifacts only from the run's own folder,
@@ -35,15 +36,17 @@ func recordQuick(t *testing.T, db string, sets ...string) {
 	}
 }
 
-// execDB runs one statement on the database at db, as a user with sqlite3 would.
+// execDB runs one statement on the database at db, as a user with sqlite3 would: opened
+// as SQLite opens it, not as the runner does, which refuses a database that is not one a
+// runner writes.
 func execDB(t *testing.T, db, q string, args ...any) {
 	t.Helper()
-	s, err := results.Open(db)
+	conn, err := sql.Open("sqlite3", db)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
-	if _, err := s.DB.Exec(q, args...); err != nil {
+	defer conn.Close()
+	if _, err := conn.Exec(q, args...); err != nil {
 		t.Fatalf("%s: %v", q, err)
 	}
 }
@@ -280,9 +283,10 @@ func TestReportOverReadOnlyWALDatabases(t *testing.T) {
 	}
 }
 
-// TestReportSignalRemovesTemporaryFiles: SIGINT or SIGTERM to a report that is writing
-// --out over several --db removes its temporary file and its scratch database, and exits
-// with 128 + the signal.
+// TestReportSignalRemovesTemporaryFiles: SIGINT, SIGTERM or SIGHUP (the terminal closed,
+// the ssh connection lost) to a report that is writing --out over several --db removes its
+// temporary file and its scratch database, and exits with 128 + the signal. SIGHUP once
+// ended the report where it stood, leaving both.
 func TestReportSignalRemovesTemporaryFiles(t *testing.T) {
 	dir := t.TempDir()
 	a, b := filepath.Join(dir, "a", "runs.db"), filepath.Join(dir, "b", "runs.db")
@@ -290,7 +294,7 @@ func TestReportSignalRemovesTemporaryFiles(t *testing.T) {
 	recordQuick(t, b, "seeds=[1]")
 	self, err := os.Executable()
 	must(t, err)
-	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP} {
 		t.Run(sig.String(), func(t *testing.T) {
 			outDir, tmp := t.TempDir(), t.TempDir()
 			args, _ := json.Marshal([]string{"report", "--db", a, "--db", b, "--format", "html", "--out", filepath.Join(outDir, "r.html")})
@@ -307,7 +311,7 @@ func TestReportSignalRemovesTemporaryFiles(t *testing.T) {
 				}
 				time.Sleep(10 * time.Millisecond)
 			}
-			for _, pattern := range []string{filepath.Join(outDir, ".report-*"), filepath.Join(tmp, "ddpm-report-*")} {
+			for _, pattern := range []string{filepath.Join(outDir, ".r.html.tmp-*"), filepath.Join(tmp, "ddpm-report-*")} {
 				if m, _ := filepath.Glob(pattern); len(m) != 1 {
 					t.Fatalf("before the signal: %v, want one %s", m, pattern)
 				}
@@ -434,5 +438,33 @@ func TestReportEscapesControlCharactersInEveryFormat(t *testing.T) {
 	_, out, _ := runCLI(t, "report", "--db", db, "--format", "csv")
 	if !strings.Contains(out, `a\x1b[31m\x00b`) {
 		t.Errorf("csv does not show the escapes: %q", out)
+	}
+}
+
+// TestReportOfOneDatabaseWithARecursiveView: a database from another machine whose
+// summaries table was replaced by an endless recursive view (a few hundred bytes) is refused
+// by report --db A --db B, since merge checks that its tables are tables; the same database
+// given alone to report --db is refused too (exit 2, saying summaries is a view), not read
+// for ever.
+func TestReportOfOneDatabaseWithARecursiveView(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "runs.db")
+	recordQuick(t, db, "seeds=[0]")
+	execDB(t, db, `ALTER TABLE summaries RENAME TO summaries_old`)
+	execDB(t, db, `CREATE VIEW summaries AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) `+
+		`SELECT 1 AS run_id, 'k' || x AS key, 1.0 AS value FROM c`)
+	self, err := os.Executable()
+	must(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	args, _ := json.Marshal([]string{"report", "--db", db})
+	cmd := exec.CommandContext(ctx, self, "-test.run=^TestHelperReadOnlyCLI$")
+	cmd.Env = append(os.Environ(), "RUNNER_HELPER_ARGS="+string(args))
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("report --db of a database whose summaries is a recursive view was still running after 20 s; want it refused (exit 2) saying summaries is a view")
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "its summaries is a view") || !strings.Contains(string(out), db) {
+		t.Errorf("report: %v %s; want exit 2 naming %s and saying its summaries is a view", err, out, db)
 	}
 }

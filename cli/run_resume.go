@@ -14,18 +14,18 @@ import (
 
 // runOrResume runs a job, or with --resume continues or skips the run of it the database
 // already has (see resumeTarget); skipped says the trial needed no work.
-func runOrResume(ctx context.Context, c *urfave.Context, store *results.Store, busy map[string]string, job *engine.Job, opts engine.Options) (out engine.Outcome, skipped bool, err error) {
-	if !c.Bool("resume") {
+func runOrResume(ctx context.Context, resume bool, errW io.Writer, store *results.Store, busy map[string]string, job *engine.Job, opts engine.Options) (out engine.Outcome, skipped bool, err error) {
+	if !resume {
 		return engine.Run(ctx, job, opts), false, nil
 	}
-	prior, skip, err := resumeTarget(c.App.ErrWriter, store, busy, job)
+	prior, skip, err := resumeTarget(errW, store, busy, job)
 	if err != nil || skip {
 		return out, skip, err
 	}
 	if prior == nil {
 		return engine.Run(ctx, job, opts), false, nil
 	}
-	fmt.Fprintf(c.App.ErrWriter, "run %d: %s; resuming from its checkpoint\n", prior.ID, prior.Status)
+	fmt.Fprintf(errW, "run %d: %s; resuming from its checkpoint\n", prior.ID, prior.Status)
 	out = engine.Resume(ctx, job, opts, prior.ID)
 	var refused *engine.RefusedError
 	if errors.As(out.Err, &refused) {

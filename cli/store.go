@@ -43,7 +43,10 @@ func openForRuns(path string, errW io.Writer, mustExist bool) (*results.Store, e
 		s.Close()
 		return nil, usagef("%v", err)
 	}
-	recoverScratch(s, errW)
+	if err := recoverScratch(s, errW); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -100,15 +103,6 @@ func recoverMerges(s *results.Store, errW io.Writer) {
 	if err != nil {
 		fmt.Fprintf(errW, "warning: %s\n", report.TerminalText(err.Error()))
 	}
-}
-
-// tracePhases prints "phase: NAME" lines to w when $DDPM_TRACE_PHASES is set: the
-// fault-injection tests aim their signals at a phase with them.
-func tracePhases(w io.Writer) func(string) {
-	if os.Getenv("DDPM_TRACE_PHASES") == "" {
-		return nil
-	}
-	return func(name string) { fmt.Fprintf(w, "phase: %s\n", name) }
 }
 
 // maxMemoryFlag is --max-memory, the memory a run may be expected to use.

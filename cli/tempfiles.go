@@ -12,7 +12,7 @@ import (
 
 // tempFiles are the temporary files and folders of a command that must not outlive it (a
 // report written through a temporary file beside --out, the scratch database of a report
-// over several --db). Until stop is called, SIGINT or SIGTERM removes them and ends the
+// over several --db). Until stop is called, a stop signal (stopSignals) removes them and ends the
 // process with status 128 + the signal's number, as a shell reports a process a signal
 // ended; the command writes nothing else that needs undoing.
 type tempFiles struct {
@@ -22,10 +22,10 @@ type tempFiles struct {
 	done  chan struct{}
 }
 
-// watchTempFiles starts watching for SIGINT and SIGTERM; errW is told what a signal did.
+// watchTempFiles starts watching for the stop signals; errW is told what a signal did.
 func watchTempFiles(errW io.Writer) *tempFiles {
 	t := &tempFiles{sigs: make(chan os.Signal, 1), done: make(chan struct{})}
-	signal.Notify(t.sigs, os.Interrupt, syscall.SIGTERM)
+	signal.Notify(t.sigs, stopSignals()...)
 	go func() {
 		select {
 		case sig := <-t.sigs:

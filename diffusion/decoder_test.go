@@ -47,8 +47,7 @@ func TestTanhDecoderMatchesImprovedDiffusion(t *testing.T) {
 		}
 		logVar := 2 * math.Log(sigma)
 		for _, tanh := range []bool{false, true} {
-			p := testProcess(t)
-			p.TanhDecoderCDF = tanh
+			d := &diffusion.Diffusion{Process: testProcess(t), Discrete: true, TanhDecoderCDF: tanh}
 			x32, m32 := make([]float32, len(xs)), make([]float32, len(xs))
 			for i := range xs {
 				x32[i], m32[i] = float32(xs[i]), float32(mean[i])
@@ -57,7 +56,7 @@ func TestTanhDecoderMatchesImprovedDiffusion(t *testing.T) {
 				g := x0.Graph()
 				lv := AddScalar(ZerosLike(m), logVar)
 				ts := Const(g, make([]int32, len(xs)))
-				return p.VLBTerm(x0, x0, ts, m, lv, true, nil) // t = 0: the decoder term
+				return d.VLBTermOf(x0, x0, ts, m, lv, nil) // t = 0: the decoder term
 			}).MustExec(tensors.FromFlatDataAndDimensions(x32, len(xs), 1), tensors.FromFlatDataAndDimensions(m32, len(xs), 1))[0])
 			cdf := exactCDF
 			if tanh {

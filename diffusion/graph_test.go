@@ -12,7 +12,6 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 
 	"github.com/ddpm-runner/ddpm-runner/diffusion"
-	"github.com/ddpm-runner/ddpm-runner/predictors"
 )
 
 var backend backends.Backend
@@ -203,8 +202,9 @@ func TestVLBTermAndPrior(t *testing.T) {
 	p := testProcess(t)
 	in := randomInputs()
 	for _, discrete := range []bool{true, false} {
+		dd := &diffusion.Diffusion{Process: p, Discrete: discrete}
 		got := run(t, func(x0, xt, _, m1, lv1, _, _, ts *Node) *Node {
-			return p.VLBTerm(x0, xt, ts, m1, lv1, discrete, nil)
+			return dd.VLBTermOf(x0, xt, ts, m1, lv1, nil)
 		}, in)
 		for i := range n {
 			tt := int(in.ts[i])
@@ -251,11 +251,10 @@ func TestVLBTermAndPrior(t *testing.T) {
 func TestVariances(t *testing.T) {
 	p := testProcess(t)
 	in := randomInputs()
-	fixed := func(kind string) []float64 {
-		pred := predictors.Predictor{Mean: "eps", Variance: kind}
-		return run(t, func(_, xt, _, _, _, _, _, ts *Node) *Node { return pred.LogVariance(p, nil, xt, ts) }, in)
+	fixed := func(v diffusion.VarType) []float64 {
+		return run(t, func(_, xt, _, _, _, _, _, ts *Node) *Node { return v.LogVar(p, nil, xt, ts) }, in)
 	}
-	small, large := fixed("fixed_small"), fixed("fixed_large")
+	small, large := fixed(diffusion.VarFixedSmall), fixed(diffusion.VarFixedLarge)
 	for i := range n * d {
 		tt := int(in.ts[i/d])
 		wantLarge := math.Log(p.Betas[tt])
@@ -268,10 +267,9 @@ func TestVariances(t *testing.T) {
 		}
 	}
 	// learned_range: v = -1 gives the posterior variance, v = +1 gives beta_t.
-	pred := predictors.Predictor{Mean: "eps", Variance: "learned_range"}
 	for _, v := range []float64{-1, 1, 0} {
 		got := run(t, func(_, xt, _, _, _, _, _, ts *Node) *Node {
-			return pred.LogVariance(p, AddScalar(ZerosLike(xt), v), xt, ts)
+			return diffusion.VarLearnedRange.LogVar(p, AddScalar(ZerosLike(xt), v), xt, ts)
 		}, in)
 		for i := range n * d {
 			tt := int(in.ts[i/d])
@@ -340,6 +338,7 @@ func TestVLBTermOnDecoderRowsIsBitIdentical(t *testing.T) {
 		}
 		rows := diffusion.DecoderRows(in.ts, make([]int32, n))
 		for _, discrete := range []bool{true, false} {
+			dd := &diffusion.Diffusion{Process: p, Discrete: discrete}
 			for _, what := range []string{"value", "d/dmean", "d/dlogvar"} {
 				build := func(withRows bool) func(x0, xt, eps, m1, lv1, m2, lv2, ts *Node) *Node {
 					return func(x0, xt, _, m1, lv1, _, _, ts *Node) *Node {
@@ -347,7 +346,7 @@ func TestVLBTermOnDecoderRowsIsBitIdentical(t *testing.T) {
 						if withRows {
 							r = Const(x0.Graph(), rows)
 						}
-						v := p.VLBTerm(x0, xt, ts, m1, lv1, discrete, r)
+						v := dd.VLBTermOf(x0, xt, ts, m1, lv1, r)
 						switch what {
 						case "d/dmean":
 							return Gradient(ReduceAllSum(v), m1)[0]

@@ -10,9 +10,6 @@ import (
 // where the derived quantities are computed; graph code reads them as constants.
 type Process struct {
 	T int
-	// TanhDecoderCDF makes the discretized decoder use improved-diffusion's tanh
-	// approximation of the normal CDF instead of the exact erf (loss.decoder_cdf = "tanh").
-	TanhDecoderCDF bool
 	// Rescaled marks a chain whose betas were rescaled to zero terminal SNR
 	// (schedule.zero_terminal_snr); respacing keeps it.
 	Rescaled bool

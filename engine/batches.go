@@ -55,7 +55,7 @@ func (j *Job) batchInputs(step int, bb *batchBuffers) []*tensors.Tensor {
 	for i := range bb.noise {
 		bb.noise[i] = float32(rng.NormFloat64())
 	}
-	if s := j.Trial.Train().Float("offset_noise"); s > 0 {
+	if s := j.Trial.Settings.Train.OffsetNoise; s > 0 {
 		j.addOffsetNoise(rng, bb, s)
 	}
 	inputs := []*tensors.Tensor{
@@ -66,7 +66,7 @@ func (j *Job) batchInputs(step int, bb *batchBuffers) []*tensors.Tensor {
 		tensors.FromValue(diffusion.DecoderRows(bb.ts, bb.rows)),
 	}
 	if j.ClassCond { // the label draws come last in the step's stream
-		dropLabels(bb.labels, j.Classes, j.Trial.Train().Float("label_dropout"), rng.Float64)
+		dropLabels(bb.labels, j.Classes, j.Trial.Settings.Train.LabelDropout, rng.Float64)
 		inputs = append(inputs, tensors.FromFlatDataAndDimensions(bb.labels, bb.batch))
 	}
 	return inputs

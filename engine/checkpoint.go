@@ -12,6 +12,7 @@ import (
 
 	gctx "github.com/gomlx/gomlx/pkg/ml/context"
 
+	"github.com/ddpm-runner/ddpm-runner/internal/atomicfile"
 	"github.com/ddpm-runner/ddpm-runner/plugins"
 	"github.com/ddpm-runner/ddpm-runner/results"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
@@ -41,16 +42,17 @@ func pruneTimesteps(dir string, keep int) error {
 	return nil
 }
 
-// dropBrokenCheckpoints moves aside the newest checkpoints that cannot be resumed from, so
-// that a run killed while writing one (kill -9, power loss), or one whose file or timestep
-// sampler state was damaged since, resumes from the one before. Each is tried on a scratch
-// context, and the sampler state of its step is put into a scratch sampler (newSampler);
-// a checkpoint whose state is missing or refused is no more usable than an unreadable one,
-// since training on from it would draw other timesteps than the uninterrupted run. What is
-// moved aside keeps its files with a .broken suffix; setAside says what and why. left
-// reports whether a usable checkpoint remains: a run killed while writing its first one has
-// none, and starts over.
-func dropBrokenCheckpoints(dir string, newSampler func() (plugins.TimestepSampler, error)) (left bool, setAside []string, err error) {
+// dropBrokenCheckpoints moves aside the newest checkpoints of j's run (in dir) that cannot
+// be resumed from, so that a run killed while writing one (kill -9, power loss), or one
+// whose file or timestep sampler state was damaged or replaced since, resumes from the one
+// before. Each must have regular files inside dir that fit j's network (checkFiles,
+// checkCheckpointShapes) before GoMLX is let to read it, on a scratch context; the sampler
+// state of its step is then put into a scratch sampler. A checkpoint whose state is
+// missing or refused is no more usable than an unreadable one, since training on from it
+// would draw other timesteps than the uninterrupted run. What is moved aside keeps its
+// files with a .broken suffix; setAside says what and why. left reports whether a usable
+// checkpoint remains: a run killed while writing its first one has none, and starts over.
+func dropBrokenCheckpoints(j *Job, dir string) (left bool, setAside []string, err error) {
 	for {
 		names, err := filepath.Glob(filepath.Join(dir, "checkpoint-*.json"))
 		if err != nil {
@@ -61,7 +63,12 @@ func dropBrokenCheckpoints(dir string, newSampler func() (plugins.TimestepSample
 		}
 		sort.Strings(names) // GoMLX's own order: the last is the one it loads
 		base := strings.TrimSuffix(names[len(names)-1], ".json")
-		step, err := readableStep(dir)
+		files := checkpointFiles{root: dir, json: base + ".json", bin: base + ".bin", limit: checkpointCap(j)}
+		step := 0
+		err = files.check(j)
+		if err == nil {
+			step, err = readableStep(dir)
+		}
 		if err != nil {
 			setAside = append(setAside, fmt.Sprintf("%s: %v", filepath.Base(base), err))
 			if err := moveAside(base+".bin", base+".json"); err != nil {
@@ -70,7 +77,7 @@ func dropBrokenCheckpoints(dir string, newSampler func() (plugins.TimestepSample
 			continue
 		}
 		state := timestepsFile(dir, step)
-		if err := checkTimesteps(state, newSampler); err != nil {
+		if err := checkTimesteps(dir, state, j.newTimestepSampler); err != nil {
 			setAside = append(setAside, fmt.Sprintf("%s: the timestep sampler state of its step %d: %v", filepath.Base(base), step, err))
 			if err := moveAside(base+".bin", base+".json", state); err != nil {
 				return false, setAside, err
@@ -97,9 +104,22 @@ func readableStep(dir string) (step int, err error) {
 	return int(optimizers.GetGlobalStep(scratch)), nil
 }
 
-// checkTimesteps reports whether a fresh sampler accepts the state in path.
-func checkTimesteps(path string, newSampler func() (plugins.TimestepSampler, error)) error {
-	b, err := os.ReadFile(path)
+// maxSamplerState is the most bytes of timestep sampler state read back. The largest state,
+// the importance sampler's, holds HistoryPerT losses for each timestep as JSON numbers; at
+// the largest T a spec allows it fits with room to spare (TestSamplerStateCap).
+const maxSamplerState = 64 << 20
+
+// readTimesteps reads the sampler state at path, which must be a regular file inside the
+// checkpoint folder dir of at most maxSamplerState bytes: anyone who can write the run's
+// folder can put a FIFO there, which would block the read for good, or a symlink to
+// /dev/zero, which would fill memory.
+func readTimesteps(dir, path string) ([]byte, error) {
+	return results.ReadConfined(dir, path, maxSamplerState)
+}
+
+// checkTimesteps reports whether a fresh sampler accepts the state at path in dir.
+func checkTimesteps(dir, path string, newSampler func() (plugins.TimestepSampler, error)) error {
+	b, err := readTimesteps(dir, path)
 	if err != nil {
 		return err
 	}
@@ -121,15 +141,6 @@ func moveAside(files ...string) error {
 		}
 	}
 	return nil
-}
-
-// writeAtomic writes b to path atomically: a reader sees the old file or the whole new one.
-func writeAtomic(path string, b []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
 
 // materialize creates in ctx every variable that the checkpoint handler still holds, in name
@@ -158,12 +169,12 @@ type checkpointer struct {
 	handler *checkpoints.Handler
 }
 
-// openCheckpoints attaches the checkpoint folder to ctx. On resume, the newest usable
+// openCheckpoints attaches j's checkpoint folder dir to ctx. On resume, the newest usable
 // checkpoint is loaded into ctx (broken ones are moved aside first, see
 // dropBrokenCheckpoints, and listed in setAside); restored reports whether there was one.
-func openCheckpoints(ctx *gctx.Context, dir string, resume bool, newSampler func() (plugins.TimestepSampler, error)) (c *checkpointer, restored bool, setAside []string, err error) {
+func openCheckpoints(ctx *gctx.Context, j *Job, dir string, resume bool) (c *checkpointer, restored bool, setAside []string, err error) {
 	if resume { // claim has checked that a checkpoint is there
-		if restored, setAside, err = dropBrokenCheckpoints(dir, newSampler); err != nil {
+		if restored, setAside, err = dropBrokenCheckpoints(j, dir); err != nil {
 			return nil, false, setAside, err
 		}
 	}
@@ -178,7 +189,7 @@ func openCheckpoints(ctx *gctx.Context, dir string, resume bool, newSampler func
 // returns.
 func (c *checkpointer) restoreTimesteps(ctx *gctx.Context, ts plugins.TimestepSampler) (step int, err error) {
 	step = int(optimizers.GetGlobalStep(ctx))
-	b, err := os.ReadFile(timestepsFile(c.dir, step))
+	b, err := readTimesteps(c.dir, timestepsFile(c.dir, step))
 	if err != nil {
 		return 0, fmt.Errorf("timestep sampler state of the step %d checkpoint: %w", step, err)
 	}
@@ -198,7 +209,7 @@ func (c *checkpointer) save(ctx *gctx.Context, ts plugins.TimestepSampler) error
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(timestepsFile(c.dir, step), state); err != nil {
+	if err := atomicfile.Write(timestepsFile(c.dir, step), state, 0o644); err != nil {
 		return err
 	}
 	if err := c.handler.Save(); err != nil {
@@ -294,7 +305,7 @@ func checkCheckpointShapes(j *Job, jsonPath, binPath string) error {
 		}
 	}
 	if sn, ok := j.Net.(plugins.SizedNetwork); ok {
-		want, _ := sn.Size(j.Data.Dim(), j.Data.Dim()*j.Predictor.OutputMultiplier())
+		want, _ := sn.Size(j.Data.Dim(), j.Data.Dim()*j.Diffusion.OutputMultiplier())
 		if modelValues != want {
 			return fmt.Errorf("checkpoint %s: its network weights have %d values, this run's [network] %s has %d parameters",
 				jsonPath, modelValues, j.Trial.Section("network").Name, want)

@@ -9,13 +9,25 @@ import (
 // Checks of a job that span several of its plugins and settings; Prepare runs them, so their
 // errors come before anything is written.
 
+// checkLossPredictor asks a loss that works with some predictors only whether it takes the
+// trial's.
+func (j *Job) checkLossPredictor(predictor plugins.Predictor) error {
+	if pc, ok := j.Loss.(plugins.PredictorChecker); ok {
+		if err := pc.CheckPredictor(predictor); err != nil {
+			return fmt.Errorf("[loss] %s with [predictor] %s: %w", j.Trial.Section("loss").Name, j.Trial.Section("predictor").Name, err)
+		}
+	}
+	return nil
+}
+
 // checkZeroTerminalSNR refuses what cannot work on a chain that ends at alpha_bar = 0: an eps
 // (or mu) prediction, from which x_0 at t = T would be 0/0 (Lin et al. 2024 switch to v), and
-// Heun, whose correction is taken at sigma = infinity. A chain gets there by zero_terminal_snr,
-// or by itself when a beta is 1 (linear at T = 20, jsd) or alpha_bar underflows; then the
-// error names the schedule's key, and sched (nil for none) finds the smallest T that avoids it.
+// a sampler that says it cannot start there (plugins.ZeroSNRRefuser, as Heun does). A chain
+// gets there by zero_terminal_snr, or by itself when a beta is 1 (linear at T = 20, jsd) or
+// alpha_bar underflows; then the error names the schedule's key, and sched (nil for none)
+// finds the smallest T that avoids it.
 func (j *Job) checkZeroTerminalSNR(sched plugins.Schedule) error {
-	p := j.Process
+	p := j.Diffusion.Process
 	if p.AlphaBar[p.T-1] != 0 {
 		return nil
 	}
@@ -24,12 +36,13 @@ func (j *Job) checkZeroTerminalSNR(sched plugins.Schedule) error {
 		cause = j.zeroSNRCause(sched)
 		needs = cause + "; that needs"
 	}
-	if n, ok := j.Predictor.(plugins.TargetNamer); !ok || (n.TargetName() != "v" && n.TargetName() != "x0") {
+	if !j.Diffusion.Mean.ReadsX0AtZeroSNR {
 		return fmt.Errorf("%s [predictor] name = \"v\" or \"x0\": with alpha_bar_T = 0 "+
 			"the network's eps at t = T says nothing about x_0 (samples and the bound would not be finite)", needs)
 	}
-	if j.Trial.Section("sample").Name == "heun" {
-		return fmt.Errorf("[sample] heun cannot start at sigma = infinity (%s); use euler, dpmpp_2m, ddim or an ancestral sampler", cause)
+	if r, ok := j.Sampler.(plugins.ZeroSNRRefuser); ok {
+		why, instead := r.RefuseZeroSNR()
+		return fmt.Errorf("[sample] %s %s (%s); %s", j.Trial.Section("sample").Name, why, cause, instead)
 	}
 	return nil
 }
@@ -37,7 +50,7 @@ func (j *Job) checkZeroTerminalSNR(sched plugins.Schedule) error {
 // zeroSNRCause says why a chain that was not rescaled ends at alpha_bar = 0, naming the
 // schedule's key T and the smallest T (up to a bound) at which its betas stay below 1.
 func (j *Job) zeroSNRCause(sched plugins.Schedule) string {
-	p := j.Process
+	p := j.Diffusion.Process
 	c := j.Trial.Section("schedule")
 	why := "alpha_bar underflows to 0"
 	for i, b := range p.Betas {
@@ -94,7 +107,7 @@ func smallestNonzeroT(sched plugins.Schedule, from int) (int, bool) {
 
 // checkEMARates refuses a list of EMA rates with a zero (no EMA) or a repeated rate.
 func (j *Job) checkEMARates() error {
-	rates := j.Trial.Train().Floats("ema")
+	rates := j.Trial.Settings.Train.EMA
 	if len(rates) < 2 {
 		return nil
 	}

@@ -20,8 +20,8 @@ import (
 // prepareConditioning checks and sets up class conditioning and guidance for a job.
 func (j *Job) prepareConditioning() error {
 	t := j.Trial
-	j.Guidance = t.Section("sample").Params.Float("guidance")
-	if !t.Train().Bool("class_cond") {
+	j.Guidance = t.Settings.Sample.Guidance
+	if !t.Settings.Train.ClassCond {
 		if j.Guidance != 1 {
 			return fmt.Errorf("[sample] guidance = %g needs a class-conditional model (train.class_cond = true)", j.Guidance)
 		}
@@ -42,7 +42,7 @@ func (j *Job) prepareConditioning() error {
 
 // network runs the job's network; label (nil for an unconditional job) is [batch] int32.
 func (j *Job) network(ctx *gctx.Context, x, t, label *Node) *Node {
-	outDim := j.Data.Dim() * j.Predictor.OutputMultiplier()
+	outDim := j.Data.Dim() * j.Diffusion.OutputMultiplier()
 	if label == nil || !j.ClassCond {
 		return j.Net.Apply(ctx.In(modelScope), x, t, outDim)
 	}
@@ -67,16 +67,7 @@ func (j *Job) guided(ctx *gctx.Context, x, t, label *Node, evals *int) *Node {
 		return j.network(ctx, x, t, label)
 	}
 	*evals += 2
-	cond, uncond := j.network(ctx, x, t, label), j.network(ctx, x, t, noClass)
-	mix := func(c, u *Node) *Node { return Add(u, MulScalar(Sub(c, u), j.Guidance)) }
-	if !j.Predictor.LearnsVariance() {
-		return mix(cond, uncond)
-	}
-	// Only the mean part is guided; the variance part is the conditional model's (Split
-	// takes the two halves of the last axis).
-	meanC, varC := j.Predictor.Split(cond)
-	meanU, _ := j.Predictor.Split(uncond)
-	return Concatenate([]*Node{mix(meanC, meanU), varC}, -1)
+	return j.Diffusion.Guide(j.network(ctx, x, t, label), j.network(ctx, x, t, noClass), j.Guidance)
 }
 
 // sampleLabels are the classes of n samples: sample i is drawn for class i mod classes.

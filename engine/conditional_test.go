@@ -8,8 +8,8 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	gctx "github.com/gomlx/gomlx/pkg/ml/context"
 
+	"github.com/ddpm-runner/ddpm-runner/diffusion"
 	"github.com/ddpm-runner/ddpm-runner/internal/gobackend"
-	"github.com/ddpm-runner/ddpm-runner/predictors"
 )
 
 // labelNet outputs each example's label as its value: cond gives the class, uncond the
@@ -32,7 +32,7 @@ func TestGuidanceMixesAndCountsEvaluations(t *testing.T) {
 	}
 	labels := []int32{0, 1, 2}
 	for _, s := range []float64{0, 1, 3, 0.5} {
-		j := &Job{Data: fakeImages{1, 2, 1}, Predictor: predictors.Predictor{Mean: predictors.MeanEps, Variance: predictors.FixedSmall},
+		j := &Job{Data: fakeImages{1, 2, 1}, Diffusion: &diffusion.Diffusion{Parameterization: diffusion.Parameterization{Mean: diffusion.MeanEps, Variance: diffusion.VarFixedSmall}},
 			Net: &labelNet{}, ClassCond: true, Classes: 3, Guidance: s}
 		evals := 0
 		out := MustNewExec(backend, func(x, l *Node) *Node {

@@ -15,7 +15,9 @@ import (
 	gctx "github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/ddpm-runner/ddpm-runner/figures"
+	"github.com/ddpm-runner/ddpm-runner/internal/atomicfile"
 	"github.com/ddpm-runner/ddpm-runner/plugins"
+	"github.com/ddpm-runner/ddpm-runner/results"
 )
 
 // sampleAndEvaluate draws samples with the EMA weights, writes them, and runs the metrics;
@@ -32,9 +34,6 @@ func (r *runner) sampleAndEvaluate(ctx context.Context) error {
 	if err := r.evaluateWeights(ctx, scope, ""); err != nil {
 		return err
 	}
-	if err := r.writeBoundPerT(); err != nil {
-		return err
-	}
 	for k := 1; k < len(rates); k++ {
 		if err := r.evaluateWeights(ctx, emaScopeOf(k), "@ema"+strconv.FormatFloat(rates[k], 'g', -1, 64)); err != nil {
 			return fmt.Errorf("EMA %g: %w", rates[k], err)
@@ -45,7 +44,7 @@ func (r *runner) sampleAndEvaluate(ctx context.Context) error {
 
 // evaluateWeights samples and evaluates with the weights of one scope (see evalContext). The
 // first evaluation (suffix "") also writes the sample figures, the sampling speed and the
-// bound by timestep; a further EMA's values are recorded with the suffix on their keys, and
+// bound's records; a further EMA's values are recorded with the suffix on their keys, and
 // its metrics' files go to a folder of that name.
 func (r *runner) evaluateWeights(ctx context.Context, scope, suffix string) error {
 	j := r.job
@@ -57,7 +56,7 @@ func (r *runner) evaluateWeights(ctx context.Context, scope, suffix string) erro
 	if err != nil {
 		return err
 	}
-	m := j.Trial.Section("eval").Params.Int("n")
+	m := j.Trial.Settings.Eval.N
 	held := j.Data.HeldOut(m)
 	artifactDir := r.dir
 	if suffix == "" {
@@ -82,13 +81,7 @@ func (r *runner) evaluateWeights(ctx context.Context, scope, suffix string) erro
 	in := plugins.EvalInput{Dim: j.Data.Dim(), Discrete: j.Data.Discrete(), Samples: samples, HeldOut: held, SampleLabels: sampleLabels,
 		Train: trainRef, ArtifactDir: artifactDir,
 		Context: ctx,
-		Bound: func(x []float32) (float64, float64, float64, error) {
-			b, err := BoundTerms(ctx, r.backend, evalCtx, j, x)
-			if suffix == "" {
-				r.boundPerT, r.boundPerExample = b.PerT, b.PerExample
-			}
-			return b.Prior, b.Terms, b.Decoder, err
-		}}
+		Bound:   r.bound(ctx, evalCtx, suffix == "")}
 	if img, ok := j.Data.(plugins.ImageData); ok {
 		in.H, in.W, in.C = img.ImageShape()
 	}
@@ -115,44 +108,45 @@ func (r *runner) evaluateWeights(ctx context.Context, scope, suffix string) erro
 	return nil
 }
 
-// BoundArtifact is the per-timestep bound of a run's final evaluation: a CSV with t, L_t in
-// nats per dimension and in bits per dimension (L_0 is the decoder term; the prior term
-// L_T is not a row).
-const BoundArtifact = "bound_per_t.csv"
-
-// BoundExamplesArtifact is each held-out example's bound in a run's final evaluation: a CSV
-// with the example's index and its bound in nats per dimension. The held-out examples are
-// the same for every run on the same data, so two runs' rows pair up by index.
-const BoundExamplesArtifact = "bound_per_example.csv"
-
-// writeBoundPerT keeps the terms of the bound a metric computed, if any, and each example's
-// bound, as artifacts.
-func (r *runner) writeBoundPerT() error {
-	if r.boundPerT == nil {
-		return nil
+// bound is the Bound of a metric's EvalInput: the variational bound with the weights in
+// evalCtx. For the run's own weights (record), each computation of the bound also keeps its
+// terms by timestep and each example's bound as the run's records (results.BoundArtifact,
+// results.BoundExamplesArtifact), whichever metric asked for it.
+func (r *runner) bound(ctx context.Context, evalCtx *gctx.Context, record bool) func(x []float32) (prior, terms, decoder float64, err error) {
+	return func(x []float32) (float64, float64, float64, error) {
+		b, err := BoundTerms(ctx, r.backend, evalCtx, r.job, x)
+		if err == nil && record {
+			err = r.recordBound(b)
+		}
+		return b.Prior, b.Terms, b.Decoder, err
 	}
+}
+
+// recordBound writes the bound's terms by timestep and each example's bound, and lists them
+// as the run's artifacts.
+func (r *runner) recordBound(b BoundResult) error {
 	var e strings.Builder
 	e.WriteString("example,nats_per_dim\n")
-	for i, v := range r.boundPerExample {
+	for i, v := range b.PerExample {
 		fmt.Fprintf(&e, "%d,%.17g\n", i, v)
 	}
-	examples := filepath.Join(r.dir, BoundExamplesArtifact)
-	if err := writeAtomic(examples, []byte(e.String())); err != nil {
-		return err
+	var t strings.Builder
+	t.WriteString("t,nats_per_dim,bits_per_dim\n")
+	for i, v := range b.PerT {
+		fmt.Fprintf(&t, "%d,%.17g,%.17g\n", i, v, v/math.Ln2)
 	}
-	if err := r.opt.Store.AddArtifact(r.id, BoundExamplesArtifact, examples); err != nil {
-		return err
+	for _, f := range []struct{ name, text string }{
+		{results.BoundExamplesArtifact, e.String()}, {results.BoundArtifact, t.String()},
+	} {
+		path := filepath.Join(r.dir, f.name)
+		if err := atomicfile.Write(path, []byte(f.text), 0o644); err != nil {
+			return err
+		}
+		if err := r.opt.Store.AddArtifact(r.id, f.name, path); err != nil {
+			return err
+		}
 	}
-	var b strings.Builder
-	b.WriteString("t,nats_per_dim,bits_per_dim\n")
-	for t, v := range r.boundPerT {
-		fmt.Fprintf(&b, "%d,%.17g,%.17g\n", t, v, v/math.Ln2)
-	}
-	path := filepath.Join(r.dir, BoundArtifact)
-	if err := writeAtomic(path, []byte(b.String())); err != nil {
-		return err
-	}
-	return r.opt.Store.AddArtifact(r.id, BoundArtifact, path)
+	return nil
 }
 
 // drawSamples draws the run's samples and records their speed and how many are not finite.
@@ -160,7 +154,7 @@ func (r *runner) drawSamples(ctx context.Context, evalCtx *gctx.Context, suffix 
 	j := r.job
 	r.opt.Phase("sample")
 	start := time.Now()
-	n := j.Trial.Section("sample").Params.Int("n")
+	n := j.Trial.Settings.Sample.N
 	samples, nfe, err := Sample(ctx, r.backend, evalCtx, j, n)
 	if err != nil {
 		return nil, fmt.Errorf("sampling: %w", err)
@@ -183,11 +177,11 @@ func (r *runner) drawSamples(ctx context.Context, evalCtx *gctx.Context, suffix 
 	}
 	r.summaries["samples_nonfinite_frac"] = float64(nonFinite) / float64(len(samples))
 	if j.Data.Dim() <= 16 {
-		path := filepath.Join(r.dir, "samples.csv")
+		path := filepath.Join(r.dir, results.SamplesCSVArtifact)
 		if err := writeCSV(path, samples, j.Data.Dim()); err != nil {
 			return nil, err
 		}
-		if err := r.opt.Store.AddArtifact(r.id, "samples.csv", path); err != nil {
+		if err := r.opt.Store.AddArtifact(r.id, results.SamplesCSVArtifact, path); err != nil {
 			return nil, err
 		}
 	}
@@ -199,7 +193,7 @@ func (r *runner) drawSamples(ctx context.Context, evalCtx *gctx.Context, suffix 
 func (r *runner) writeSampleFigures(samples, held []float32) error {
 	j := r.job
 	if img, ok := j.Data.(plugins.ImageData); ok {
-		path := filepath.Join(r.dir, "samples_grid.png")
+		path := filepath.Join(r.dir, results.SampleGridArtifact)
 		h, w, c := img.ImageShape()
 		grid := samples
 		if j.ClassCond { // one row per class
@@ -208,17 +202,17 @@ func (r *runner) writeSampleFigures(samples, held []float32) error {
 		if err := figures.GridPNG(path, grid, h, w, c, 10); err != nil {
 			return fmt.Errorf("sample grid: %w", err)
 		}
-		if err := r.opt.Store.AddArtifact(r.id, "samples_grid.png", path); err != nil {
+		if err := r.opt.Store.AddArtifact(r.id, results.SampleGridArtifact, path); err != nil {
 			return err
 		}
 	}
 	if j.Data.Dim() == 2 {
-		path := filepath.Join(r.dir, "samples.png")
+		path := filepath.Join(r.dir, results.SampleScatterArtifact)
 		title := fmt.Sprintf("run %d: %s seed %d", r.id, j.Trial.Spec, j.Trial.Seed)
 		if err := figures.ScatterPNG(path, title, samples, held, 2); err != nil {
 			return fmt.Errorf("scatter plot: %w", err)
 		}
-		if err := r.opt.Store.AddArtifact(r.id, "samples.png", path); err != nil {
+		if err := r.opt.Store.AddArtifact(r.id, results.SampleScatterArtifact, path); err != nil {
 			return err
 		}
 	}
@@ -265,5 +259,5 @@ func writeCSV(path string, x []float32, dim int) error {
 		}
 		b.WriteByte('\n')
 	}
-	return os.WriteFile(path, []byte(b.String()), 0o644)
+	return atomicfile.Write(path, []byte(b.String()), 0o644)
 }

@@ -31,7 +31,7 @@ func (j *Job) initialiseOnGo(ctx *gctx.Context, kernel backend.Kernel) error {
 	}
 	defer b.Finalize()
 	gb := b.GoMLX()
-	dim, outDim := j.Data.Dim(), j.Data.Dim()*j.Predictor.OutputMultiplier()
+	dim, outDim := j.Data.Dim(), j.Data.Dim()*j.Diffusion.OutputMultiplier()
 	exec, err := gctx.NewExec(gb, ctx, func(ctx *gctx.Context, xt, t *graph.Node) *graph.Node {
 		return j.Net.Apply(ctx.In(modelScope), xt, t, outDim)
 	})

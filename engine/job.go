@@ -12,10 +12,11 @@ import (
 // Job is a trial with every plugin built: what Run needs, checked before anything is
 // written. Building a job touches no file and no database.
 type Job struct {
-	Trial     *spec.Trial
-	Process   *diffusion.Process
+	Trial *spec.Trial
+	// Diffusion is the trial's diffusion math: its chain (Diffusion.Process), what the
+	// network's output means (from the predictor) and how data are scored.
+	Diffusion *diffusion.Diffusion
 	Data      plugins.Dataset
-	Predictor plugins.Predictor
 	Loss      plugins.Loss
 	Net       plugins.Network
 	Sampler   plugins.Sampler
@@ -48,104 +49,105 @@ func Prepare(t *spec.Trial) (*Job, error) { return PrepareShared(t, nil) }
 // are pure functions). Without it, a sweep of thousands of trials holds thousands of copies.
 type DataCache map[string]plugins.Dataset
 
-// newProcess derives the trial's diffusion process from its schedule and the options that
-// change it: zero terminal SNR, and the decoder's CDF.
-func newProcess(t *spec.Trial, sched plugins.Schedule) (*diffusion.Process, error) {
-	betas, err := sched.Betas(t.T())
+// NewProcess builds the trial's schedule and derives its diffusion process, as a run does:
+// what `runner schedule` prints.
+func NewProcess(t *spec.Trial) (*diffusion.Process, error) {
+	_, p, err := newProcess(t)
+	return p, err
+}
+
+// newProcess builds the trial's schedule and derives its diffusion process from it under the
+// keys every schedule shares.
+func newProcess(t *spec.Trial) (plugins.Schedule, *diffusion.Process, error) {
+	built, err := buildPlugin(t, plugins.KindSchedule)
+	if err != nil {
+		return nil, nil, err
+	}
+	sched := built.(plugins.Schedule)
+	p, err := t.Settings.Schedule.Process(t.Section("schedule").Name, sched)
+	if err != nil {
+		return nil, nil, err
+	}
+	return sched, p, nil
+}
+
+// buildPlugin makes the plugin that a kind's own table names, from that table's values less
+// the keys the kind shares (those are the trial's Settings).
+func buildPlugin(t *spec.Trial, kind plugins.Kind) (any, error) {
+	info, _ := plugins.Info(kind)
+	c := t.Section(info.Table)
+	p, err := plugins.Lookup(kind, c.Name)
 	if err != nil {
 		return nil, err
 	}
-	rescale := t.Section("schedule").Params.Bool("zero_terminal_snr")
-	if rescale {
-		betas = diffusion.RescaleZeroTerminalSNR(betas)
+	own := plugins.Values{}
+	for _, d := range p.Params {
+		own[d.Name] = c.Params[d.Name]
 	}
-	p, err := diffusion.NewProcess(betas)
-	if err != nil && rescale {
-		// The rescale divides by alpha_bar's fall from the first step to the last: a chain
-		// whose alpha_bar does not fall (tiny betas) or is 0 from the start has none.
-		return nil, fmt.Errorf("[schedule] zero_terminal_snr: %s at T = %d cannot be rescaled, its alpha_bar does not fall "+
-			"between the first step and the last (%v); change the schedule's parameters or T", t.Section("schedule").Name, t.T(), err)
-	}
+	v, err := p.Build(own)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("[%s] %s: %w", info.Table, c.Name, err)
 	}
-	p.Rescaled = rescale
-	p.TanhDecoderCDF = t.Section("loss").Params.String("decoder_cdf") == "tanh"
-	return p, nil
+	return v, nil
+}
+
+// newDiffusion is the trial's diffusion math: the chain p, what the predictor says the
+// network's output means, the kind of data, and the [loss] keys that change the VLB term.
+func newDiffusion(t *spec.Trial, p *diffusion.Process, predictor plugins.Predictor, data plugins.Dataset) *diffusion.Diffusion {
+	loss := t.Settings.Loss
+	return &diffusion.Diffusion{Process: p, Parameterization: predictor.Parameterization(), Discrete: data.Discrete(),
+		TanhDecoderCDF: loss.DecoderCDF == "tanh", VLBBits: loss.VLBUnits == "bits"}
 }
 
 // PrepareShared is Prepare with datasets taken from, and added to, cache (nil for none).
 func PrepareShared(t *spec.Trial, cache DataCache) (*Job, error) {
 	j := &Job{Trial: t}
-	// build makes the plugin that the kind's own table names, from that table's values.
-	build := func(kind plugins.Kind) (any, error) {
-		info, _ := plugins.Info(kind)
-		section := info.Table
-		c := t.Section(section)
-		p, err := plugins.Lookup(kind, c.Name)
-		if err != nil {
-			return nil, err
-		}
-		own := plugins.Values{}
-		for _, d := range p.Params {
-			own[d.Name] = c.Params[d.Name]
-		}
-		v, err := p.Build(own)
-		if err != nil {
-			return nil, fmt.Errorf("[%s] %s: %w", section, c.Name, err)
-		}
-		return v, nil
-	}
-	sched, err := build(plugins.KindSchedule)
+	sched, process, err := newProcess(t)
 	if err != nil {
 		return nil, err
 	}
-	if j.Process, err = newProcess(t, sched.(plugins.Schedule)); err != nil {
-		return nil, err
-	}
-	// Register has checked each constructor's result type against its kind's contract.
-	parts := []struct {
-		kind plugins.Kind
-		into func(any)
-	}{
-		{plugins.KindDataset, func(v any) { j.Data = v.(plugins.Dataset) }},
-		{plugins.KindPredictor, func(v any) { j.Predictor = v.(plugins.Predictor) }},
-		{plugins.KindLoss, func(v any) { j.Loss = v.(plugins.Loss) }},
-		{plugins.KindNetwork, func(v any) { j.Net = v.(plugins.Network) }},
-		{plugins.KindSampler, func(v any) { j.Sampler = v.(plugins.Sampler) }},
-	}
+	// Every kind with a table of its own is built, the schedule above; Register has checked
+	// each constructor's result type against its kind's contract.
+	built := map[plugins.Kind]any{plugins.KindSchedule: sched}
 	dataKey := fmt.Sprintf("%s %v", t.Section("data").Name, t.Section("data").Params)
-	for _, p := range parts {
-		if d, ok := cache[dataKey]; ok && p.kind == plugins.KindDataset {
-			p.into(d)
+	for _, k := range plugins.Kinds() {
+		if !k.OwnTable() || built[k.Kind] != nil {
+			continue
+		}
+		if d, ok := cache[dataKey]; ok && k.Kind == plugins.KindDataset {
+			built[k.Kind] = d
 			continue
 		}
 		start := time.Now()
-		v, err := build(p.kind)
+		v, err := buildPlugin(t, k.Kind)
 		if err != nil {
 			return nil, err
 		}
-		p.into(v)
-		if p.kind == plugins.KindDataset {
+		built[k.Kind] = v
+		if k.Kind == plugins.KindDataset {
 			j.DataSeconds = time.Since(start).Seconds()
 			if cache != nil {
-				cache[dataKey] = j.Data
+				cache[dataKey] = v.(plugins.Dataset)
 			}
 		}
 	}
+	j.Data = built[plugins.KindDataset].(plugins.Dataset)
+	predictor := built[plugins.KindPredictor].(plugins.Predictor)
+	j.Loss = built[plugins.KindLoss].(plugins.Loss)
+	j.Net = built[plugins.KindNetwork].(plugins.Network)
+	j.Sampler = built[plugins.KindSampler].(plugins.Sampler)
+	j.Diffusion = newDiffusion(t, process, predictor, j.Data)
 	if err := j.prepareConditioning(); err != nil {
 		return nil, err
 	}
-	if err := j.checkZeroTerminalSNR(sched.(plugins.Schedule)); err != nil {
+	if err := j.checkZeroTerminalSNR(sched); err != nil {
 		return nil, err
 	}
 	if err := j.checkEMARates(); err != nil {
 		return nil, err
 	}
-	if pc, ok := j.Loss.(plugins.PredictorChecker); ok {
-		if err := pc.CheckPredictor(j.Predictor); err != nil {
-			return nil, fmt.Errorf("[loss] %s with [predictor] %s: %w", t.Section("loss").Name, t.Section("predictor").Name, err)
-		}
+	if err := j.checkLossPredictor(predictor); err != nil {
+		return nil, err
 	}
 	if in, ok := j.Net.(plugins.ImageNetwork); ok {
 		img, ok := j.Data.(plugins.ImageData)
@@ -155,15 +157,20 @@ func PrepareShared(t *spec.Trial, cache DataCache) (*Job, error) {
 		}
 		in.SetImageShape(img.ImageShape())
 	}
-	if j.SampleProcess, j.SampleTimesteps, err = j.Sampler.Plan(j.Process); err != nil {
+	if j.SampleProcess, j.SampleTimesteps, err = j.Sampler.Plan(j.Diffusion.Process); err != nil {
 		return nil, fmt.Errorf("[sample] %s: %w", t.Section("sample").Name, err)
 	}
-	for _, name := range t.Section("eval").Params.Strings("metrics") {
+	for _, name := range t.Settings.Eval.Metrics {
 		p, err := plugins.Lookup(plugins.KindMetric, name)
 		if err != nil {
 			return nil, fmt.Errorf("[eval] metrics: %w", err)
 		}
-		m, err := p.Build(plugins.Values{})
+		// A spec gives a metric no parameters: it is built with its declared defaults.
+		vals, err := p.Resolve(nil)
+		if err != nil {
+			return nil, fmt.Errorf("[eval] metrics: %s: %w", name, err)
+		}
+		m, err := p.Build(vals)
 		if err != nil {
 			return nil, fmt.Errorf("[eval] metrics: %s: %w", name, err)
 		}
@@ -177,5 +184,5 @@ func PrepareShared(t *spec.Trial, cache DataCache) (*Job, error) {
 
 // newTimestepSampler builds a fresh timestep sampler of the trial's [loss] timesteps.
 func (j *Job) newTimestepSampler() (plugins.TimestepSampler, error) {
-	return plugins.NewTimestepSampler(j.Trial.Section("loss").Params.String("timesteps"), j.Process.T)
+	return plugins.NewTimestepSampler(j.Trial.Settings.Loss.Timesteps, j.Diffusion.T)
 }

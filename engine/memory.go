@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ddpm-runner/ddpm-runner/diffusion"
 	"github.com/ddpm-runner/ddpm-runner/plugins"
 )
 
@@ -34,12 +35,11 @@ const graphFactor = 3
 // so that absurd sizes give absurd estimates rather than overflow.
 func EstimateMemory(j *Job) MemoryEstimate {
 	const f32 = 4
-	tr := j.Trial.Train()
-	batch := float64(tr.Int("batch"))
+	batch := float64(j.Trial.Settings.Train.Batch)
 	dim := float64(j.Data.Dim())
-	n := float64(j.Trial.Section("sample").Params.Int("n"))
-	m := float64(j.Trial.Section("eval").Params.Int("n"))
-	outDim := j.Data.Dim() * j.Predictor.OutputMultiplier()
+	n := float64(j.Trial.Settings.Sample.N)
+	m := float64(j.Trial.Settings.Eval.N)
+	outDim := j.Data.Dim() * j.Diffusion.OutputMultiplier()
 	var params, acts float64
 	known := false
 	if sn, ok := j.Net.(plugins.SizedNetwork); ok {
@@ -60,9 +60,9 @@ func EstimateMemory(j *Job) MemoryEstimate {
 	// The sampler runs the whole chain on all n samples at once: x, noise, the network's
 	// forward pass and the step's output.
 	sample := weights + n*(acts+6*dim)*f32 + m*2*dim*f32
-	// The bound runs on up to boundBatch held-out examples at a time, and the metrics keep
+	// The bound runs on up to diffusion.BoundBatch held-out examples at a time, and the metrics keep
 	// samples, held-out and training examples.
-	bound := weights + min(m, boundBatch)*(acts+6*dim)*f32 + (n+2*m)*dim*f32
+	bound := weights + min(m, diffusion.BoundBatch)*(acts+6*dim)*f32 + (n+2*m)*dim*f32
 	e := MemoryEstimate{Phases: map[string]float64{"load": load, "train": train, "sample": sample, "bound": bound}, NetworkKnown: known}
 	for _, ph := range []string{"load", "train", "sample", "bound"} {
 		if v := e.Phases[ph]; v > e.Bytes {

@@ -44,24 +44,22 @@ const logStep = "log"
 func (j *Job) trainModelFn(ctx *gctx.Context, spec any, inputs []*Node) []*Node {
 	x0, t, noise := inputs[x0Input], inputs[timestepsInput], inputs[noiseInput]
 	weights, decoderRows := inputs[weightsInput], inputs[decoderRowsInput]
-	xt := j.Process.QSample(x0, t, noise)
 	var label *Node
 	if len(inputs) > labelsInput {
 		label = inputs[labelsInput]
 	}
-	out := j.network(ctx, xt, t, label)
-	in := plugins.LossInput{Process: j.Process, Predictor: j.Predictor, X0: x0, Xt: xt, T: t, Noise: noise,
-		Output: out, Discrete: j.Data.Discrete(), DecoderRows: decoderRows,
-		VLBBits: j.Trial.Section("loss").Params.String("vlb_units") == "bits"}
-	perExample := j.Loss.Loss(in)
+	d := j.Diffusion
+	b := d.NewBatch(x0, t, noise, func(xt, t *Node) *Node { return j.network(ctx, xt, t, label) })
+	b.DecoderRows = decoderRows
+	perExample := j.Loss.Loss(plugins.LossInput{Diffusion: d, Batch: b})
 	train.AddLoss(ctx, ReduceAllMean(Mul(weights, perExample)))
 	if spec != logStep {
 		zero := ScalarZero(x0.Graph(), perExample.DType())
 		return []*Node{StopGradient(perExample), zero, zero, Zeros(x0.Graph(), shapes.Make(perExample.DType(), 2*vlbQuartiles))}
 	}
-	mse := ReduceAllMean(StopGradient(in.MSE()))
-	vlbTerms := StopGradient(in.VLBTerm(false))
-	return []*Node{StopGradient(perExample), mse, ReduceAllMean(vlbTerms), quartileSums(vlbTerms, t, j.Process.T)}
+	mse := ReduceAllMean(StopGradient(d.MSE(b)))
+	vlbTerms := StopGradient(d.VLBTerm(b, false, false))
+	return []*Node{StopGradient(perExample), mse, ReduceAllMean(vlbTerms), quartileSums(vlbTerms, t, d.T)}
 }
 
 // quartileSums returns, for each quartile q of t (t in [q T/4, (q+1) T/4)), the sum of the
@@ -151,7 +149,7 @@ func (o *optimizer) UpdateGraph(ctx *gctx.Context, g *Graph, loss *Node) {
 
 // emaRates are a trial's EMA decays (train.ema, a rate or a list of rates); none for 0.
 func emaRates(t *spec.Trial) []float64 {
-	rates := t.Train().Floats("ema")
+	rates := t.Settings.Train.EMA
 	if len(rates) == 1 && rates[0] == 0 {
 		return nil
 	}
@@ -244,7 +242,7 @@ func (j *Job) sampleStepFn(first, last bool, evals *int) func(ctx *gctx.Context,
 			t := Reshape(Gather(table, ExpandAxes(i, -1)), i.Shape().Dimensions...)
 			return j.guided(ctx, x, t, label, evals)
 		}
-		next, st := j.Sampler.Step(plugins.SamplerStep{Process: j.SampleProcess, Predictor: j.Predictor, Model: model,
+		next, st := j.Sampler.Step(plugins.SamplerStep{Diffusion: j.Diffusion.OnChain(j.SampleProcess), Model: model,
 			X: x, State: state, I: i, Noise: noise, First: first, Last: last, Clip: j.clip()})
 		return []*Node{next, st}
 	}
@@ -252,18 +250,16 @@ func (j *Job) sampleStepFn(first, last bool, evals *int) func(ctx *gctx.Context,
 
 // clip says whether x0-hat is clipped to [-1, 1]: only for data that live there (images).
 func (j *Job) clip() bool {
-	return j.Data.Discrete() && j.Trial.Section("sample").Params.Bool("clip_denoised")
+	return j.Data.Discrete() && j.Trial.Settings.Sample.ClipDenoised
 }
 
 // boundTermFn computes L_t per example (nats/dim) for the examples x0 at timesteps t.
 func (j *Job) boundTermFn(ctx *gctx.Context, x0, t, noise *Node) *Node {
-	xt := j.Process.QSample(x0, t, noise)
-	var noClass *Node // a class-conditional model's bound is that of its unconditional model
-	if j.ClassCond {
-		noClass = AddScalar(ZerosLike(t), float64(j.Classes))
-	}
-	out := j.network(ctx, xt, t, noClass)
-	meanOut, varOut := j.Predictor.Split(out)
-	mean, logVar, _ := j.Predictor.Reverse(j.Process, meanOut, varOut, xt, t, j.clip())
-	return j.Process.VLBTerm(x0, xt, t, mean, logVar, j.Data.Discrete(), nil)
+	return j.Diffusion.BoundTerm(x0, t, noise, func(xt, t *Node) *Node {
+		var noClass *Node // a class-conditional model's bound is that of its unconditional model
+		if j.ClassCond {
+			noClass = AddScalar(ZerosLike(t), float64(j.Classes))
+		}
+		return j.network(ctx, xt, t, noClass)
+	}, j.clip())
 }

@@ -56,9 +56,9 @@ func TestBoundPerTArtifact(t *testing.T) {
 	if out.Status != results.StatusFinished {
 		t.Fatalf("%s: %v", out.Status, out.Err)
 	}
-	path, err := h.store.ArtifactPath(out.RunID, engine.BoundArtifact)
+	path, err := h.store.ArtifactPath(out.RunID, results.BoundArtifact)
 	if err != nil || path == "" {
-		t.Fatalf("no %s: %v", engine.BoundArtifact, err)
+		t.Fatalf("no %s: %v", results.BoundArtifact, err)
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -88,9 +88,9 @@ func TestBoundPerTArtifact(t *testing.T) {
 		t.Errorf("decoder row %.12g, summary %.12g", got, want)
 	}
 	// Each example's bound averages to the recorded bound.
-	path, err = h.store.ArtifactPath(out.RunID, engine.BoundExamplesArtifact)
+	path, err = h.store.ArtifactPath(out.RunID, results.BoundExamplesArtifact)
 	if err != nil || path == "" {
-		t.Fatalf("no %s: %v", engine.BoundExamplesArtifact, err)
+		t.Fatalf("no %s: %v", results.BoundExamplesArtifact, err)
 	}
 	b, _ = os.ReadFile(path)
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")[1:]
@@ -104,7 +104,7 @@ func TestBoundPerTArtifact(t *testing.T) {
 	}
 	// Without the bound there is no such artifact.
 	other := h.run(h.jobs(tiny, `eval.metrics=["mmd"]`)[0])
-	if p, _ := h.store.ArtifactPath(other.RunID, engine.BoundArtifact); p != "" {
+	if p, _ := h.store.ArtifactPath(other.RunID, results.BoundArtifact); p != "" {
 		t.Errorf("a run without nll has %s", p)
 	}
 }

@@ -155,10 +155,20 @@ func Reconcile(store *results.Store) ([]int64, error) {
 }
 
 // RefusedError says why a run cannot be resumed, or a run's checkpoint cannot be sampled
-// from; nothing was changed.
-type RefusedError struct{ Msg string }
+// from; nothing was changed. Err, when set, is a sentinel that says what kind of refusal it
+// is (ErrNoCheckpoint).
+type RefusedError struct {
+	Msg string
+	Err error
+}
 
 func (e *RefusedError) Error() string { return e.Msg }
+
+func (e *RefusedError) Unwrap() error { return e.Err }
+
+// ErrNoCheckpoint is wrapped by the RefusedError of a run that cannot be resumed because it
+// has no checkpoint: it can only be started again.
+var ErrNoCheckpoint = errors.New("no checkpoint to resume from")
 
 // claim makes this process the owner of a recorded run that is to be resumed: it takes the
 // run's lock, checks that the run may be resumed, and swaps the record to running under this
@@ -167,19 +177,20 @@ func (e *RefusedError) Error() string { return e.Msg }
 func claim(store *results.Store, id int64, runDir string, sample bool) (*runLock, error) {
 	r, err := store.Run(id)
 	if err != nil {
-		return nil, &RefusedError{err.Error()}
+		return nil, &RefusedError{Msg: err.Error()}
 	}
 	lock, err := lockRun(runDir)
 	if errors.Is(err, errLocked) {
-		return nil, &RefusedError{fmt.Sprintf("run %d is being run by another process (pid %d on %s); wait for it to end", id, r.Pid, r.Host)}
+		return nil, &RefusedError{Msg: fmt.Sprintf("run %d is being run by another process (pid %d on %s); wait for it to end", id, r.Pid, r.Host)}
 	}
 	if err != nil {
 		return nil, err
 	}
-	refuse := func(format string, args ...any) (*runLock, error) {
+	refuseAs := func(kind error, format string, args ...any) (*runLock, error) {
 		lock.release()
-		return nil, &RefusedError{fmt.Sprintf(format, args...)}
+		return nil, &RefusedError{Msg: fmt.Sprintf(format, args...), Err: kind}
 	}
+	refuse := func(format string, args ...any) (*runLock, error) { return refuseAs(nil, format, args...) }
 	if isSampleRun(r) != sample {
 		kind := map[bool]string{true: "a sample run", false: "a training run"}
 		return refuse("run %d is %s; the trial given to resume it is of %s", id, kind[isSampleRun(r)], kind[sample])
@@ -188,7 +199,7 @@ func claim(store *results.Store, id int64, runDir string, sample bool) (*runLock
 	case results.StatusInterrupted:
 	case results.StatusFailed:
 		if !sample && !hasCheckpoint(runDir) {
-			return refuse("run %d failed before writing a checkpoint; start it again with `runner rerun %d`", id, id)
+			return refuseAs(ErrNoCheckpoint, "run %d failed before writing a checkpoint; start it again with `runner rerun %d`", id, id)
 		}
 	case results.StatusRunning:
 		if r.Host != results.Host() || r.Host == "" {
@@ -202,7 +213,7 @@ func claim(store *results.Store, id int64, runDir string, sample bool) (*runLock
 		return refuse("run %d is %s; only interrupted, crashed or failed runs with a checkpoint can be resumed", id, r.Status)
 	}
 	if !sample && !hasCheckpoint(runDir) {
-		return refuse("run %d has no checkpoint in %s to resume from", id, filepath.Join(runDir, "checkpoint"))
+		return refuseAs(ErrNoCheckpoint, "run %d has no checkpoint in %s to resume from", id, filepath.Join(runDir, "checkpoint"))
 	}
 	if err := store.TakeOver(id, r); err != nil {
 		if errors.Is(err, results.ErrTakenOver) {

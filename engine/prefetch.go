@@ -36,7 +36,7 @@ type drawnBatch struct {
 }
 
 func newBatchSource(backend backends.Backend, j *Job) *batchSource {
-	batch, dim := j.Trial.Train().Int("batch"), j.Data.Dim()
+	batch, dim := j.Trial.Settings.Train.Batch, j.Data.Dim()
 	s := &batchSource{job: j, backend: backend,
 		buffers: [2]*batchBuffers{newBatchBuffers(batch, dim), newBatchBuffers(batch, dim)}}
 	if lf, ok := j.Timesteps.(plugins.LossFreeSampler); ok && lf.LossFree() {

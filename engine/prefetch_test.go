@@ -25,7 +25,7 @@ func TestBatchSourceDrawsAheadTheSameBatches(t *testing.T) {
 	if !src.ahead {
 		t.Fatal("uniform timesteps: the batch source does not draw ahead")
 	}
-	ref := newBatchBuffers(j.Trial.Train().Int("batch"), j.Data.Dim())
+	ref := newBatchBuffers(j.Trial.Settings.Train.Batch, j.Data.Dim())
 	for _, step := range []int{1, 2, 3, 7, 8, 3} {
 		got, bb, err := src.next(step)
 		if err != nil {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/ddpm-runner/ddpm-runner/engine"
+	"github.com/ddpm-runner/ddpm-runner/losses"
+	"github.com/ddpm-runner/ddpm-runner/plugins"
 	"github.com/ddpm-runner/ddpm-runner/results"
 )
 
@@ -258,5 +260,137 @@ func TestWeightsInitialisedOnGoAreTheGoBackendsOwn(t *testing.T) {
 				t.Errorf("final loss %v, plain run %v", a, b)
 			}
 		})
+	}
+}
+
+// unregularSets interrupt at step 20 with checkpoints of steps 14 and 20, so that a broken
+// step 20 checkpoint leaves the step 14 one to resume from.
+var unregularSets = append(append([]string{}, resumeSets...), "train.checkpoint_every=7")
+
+// TestHelperResume is the child of TestResumeSetsAsideCheckpointFilesThatAreNotRegular: it
+// resumes run 1 of the database at $ENGINE_HELPER_RESUME_DB.
+func TestHelperResume(t *testing.T) {
+	db := os.Getenv("ENGINE_HELPER_RESUME_DB")
+	if db == "" {
+		t.Skip("helper process only")
+	}
+	store, err := results.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	h := &harness{t: t, dir: filepath.Dir(db), store: store}
+	res := engine.Resume(context.Background(), h.jobs(tiny, unregularSets...)[0], engine.Options{Store: store}, 1)
+	t.Logf("resume: %s %v", res.Status, res.Err)
+}
+
+// TestResumeSetsAsideCheckpointFilesThatAreNotRegular: the files of a checkpoint (its
+// timestep sampler state, weights and metadata) are names in the run's folder that anyone
+// who can write the folder can replace. A FIFO there, or a symlink to /dev/zero, is refused
+// like any other broken checkpoint (a regular file inside the checkpoint folder, of bounded
+// size, or nothing) and the run resumes from the checkpoint before, bit-identical to an
+// uninterrupted run. The sampler state was read with os.ReadFile and the weights opened by
+// GoMLX as they were: a FIFO blocked the resume for good in open(2) (SIGTERM could not stop
+// it; the run stayed "running"), /dev/zero as the state ran it out of memory, and as the
+// weights it loaded zeros. The resume runs in a child process whose address space is capped,
+// so that a regression fails the test instead of taking the machine's memory.
+func TestResumeSetsAsideCheckpointFilesThatAreNotRegular(t *testing.T) {
+	ref := newHarness(t)
+	want := ref.losses(ref.run(ref.jobs(tiny, unregularSets...)[0]).RunID)
+	fifo := func(p string) error {
+		if err := os.Remove(p); err != nil {
+			return err
+		}
+		return syscall.Mkfifo(p, 0o644)
+	}
+	devZero := func(p string) error {
+		if err := os.Remove(p); err != nil {
+			return err
+		}
+		return os.Symlink("/dev/zero", p)
+	}
+	for _, c := range []struct {
+		name, file string // file: a glob in the checkpoint folder
+		damage     func(path string) error
+		why        string // what the set-aside record must say
+	}{
+		{"sampler state is a FIFO", "timesteps-step-00000020.json", fifo, "not a regular file"},
+		{"sampler state leads to /dev/zero", "timesteps-step-00000020.json", devZero, "outside"},
+		{"weights are a FIFO", "checkpoint-*-step-00000020.bin", fifo, "not a regular file"},
+		{"weights lead to /dev/zero", "checkpoint-*-step-00000020.bin", devZero, "outside"},
+		{"metadata is a FIFO", "checkpoint-*-step-00000020.json", fifo, "not a regular file"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.interruptedRun(unregularSets)
+			dir := filepath.Join(h.dir, "runs", "1", "checkpoint")
+			files, _ := filepath.Glob(filepath.Join(dir, c.file))
+			if len(files) != 1 {
+				t.Fatalf("%d files %s in %s, want 1", len(files), c.file, dir)
+			}
+			if err := c.damage(files[0]); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, "sh", "-c", `ulimit -v 2000000 && exec "$0" "$@"`,
+				os.Args[0], "-test.run=^TestHelperResume$", "-test.count=1", "-test.v")
+			cmd.Env = append(os.Environ(), "ENGINE_HELPER_RESUME_DB="+filepath.Join(h.dir, "runs.db"))
+			out, err := cmd.CombinedOutput()
+			if ctx.Err() != nil {
+				t.Fatalf("the resume was still running after 60 s; want the %s refused at once:\n%s", c.file, out)
+			}
+			if err != nil {
+				t.Fatalf("the resume: %v\n%s", err, out)
+			}
+			rec, err := h.store.Run(1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rec.Status != results.StatusFinished {
+				t.Fatalf("run 1 is %s (%s), want finished from the step 14 checkpoint:\n%s", rec.Status, rec.Error, out)
+			}
+			sameHistory(t, "after a "+c.name, h.losses(1), want)
+			aside := rec.Env[engine.SetAsideEnvKey]
+			if !strings.Contains(aside, "step-00000020") || !strings.Contains(aside, c.why) {
+				t.Errorf("env %s = %q, want the step 20 checkpoint set aside as %q", engine.SetAsideEnvKey, aside, c.why)
+			}
+			if broken, _ := filepath.Glob(filepath.Join(dir, c.file+".broken")); len(broken) != 1 {
+				t.Errorf("%s was not moved aside", c.file)
+			}
+		})
+	}
+}
+
+// TestSamplerStateCap: the cap on the sampler state that resume reads admits the largest
+// state a run can write, the importance sampler's at the largest T a spec allows, with
+// every loss of the longest form a JSON number takes.
+func TestSamplerStateCap(t *testing.T) {
+	info, ok := plugins.Info(plugins.KindSchedule)
+	if !ok {
+		t.Fatal("no schedule kind")
+	}
+	maxT := 0
+	for _, p := range info.Common {
+		if p.Name == "T" && p.Max != nil {
+			maxT = int(*p.Max)
+		}
+	}
+	if maxT == 0 {
+		t.Fatal("the schedule's T has no upper bound")
+	}
+	s := losses.NewLossSecondMoment(maxT)
+	for i := range s.History {
+		for k := range s.History[i] {
+			s.History[i][k] = -2.2250738585072014e-308
+		}
+		s.Count[i], s.Next[i] = losses.HistoryPerT, losses.HistoryPerT-1
+	}
+	b, err := s.State()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int64(len(b))*2 > engine.MaxSamplerState {
+		t.Errorf("the importance sampler's state at T = %d is %d bytes; the cap of %d leaves less than twice that", maxT, len(b), engine.MaxSamplerState)
 	}
 }

@@ -28,7 +28,8 @@ type Options struct {
 	MetricBatch int
 	// Phase, if set, is told each phase of the run as it starts: "train", "checkpoint",
 	// "copy" (a sample run copying its parent's checkpoint), "sample", "metric.NAME",
-	// "record". The fault-injection tests aim their signals with it.
+	// "record"; and "" once the run's end is recorded, when no phase is current. The
+	// fault-injection tests aim their signals with it.
 	Phase func(name string)
 	// HeartbeatEvery overrides HeartbeatEvery (tests).
 	HeartbeatEvery time.Duration
@@ -110,21 +111,21 @@ func Resume(ctx context.Context, job *Job, opt Options, id int64) Outcome {
 	opt = withDefaults(opt)
 	root, err := opt.Store.ClaimArtifactRoot()
 	if err != nil {
-		return Outcome{RunID: id, Err: &RefusedError{err.Error()}}
+		return Outcome{RunID: id, Err: &RefusedError{Msg: err.Error()}}
 	}
 	var sample checkpointFiles
 	if job.Trial.Kind == spec.KindSample {
 		// Checked before the run is claimed, so that a refusal changes nothing.
 		rec, err := opt.Store.Run(id)
 		if err != nil {
-			return Outcome{RunID: id, Err: &RefusedError{err.Error()}}
+			return Outcome{RunID: id, Err: &RefusedError{Msg: err.Error()}}
 		}
 		parent, err := ParentOf(opt.Store, rec)
 		if err != nil {
-			return Outcome{RunID: id, Status: rec.Status, Err: &RefusedError{err.Error()}}
+			return Outcome{RunID: id, Status: rec.Status, Err: &RefusedError{Msg: err.Error()}}
 		}
 		if sample, err = sampleSource(job, parent, opt); err != nil {
-			return Outcome{RunID: id, Status: rec.Status, Err: &RefusedError{fmt.Sprintf("run %d samples run %d: %v", id, parent.ID, err)}}
+			return Outcome{RunID: id, Status: rec.Status, Err: &RefusedError{Msg: fmt.Sprintf("run %d samples run %d: %v", id, parent.ID, err)}}
 		}
 	}
 	r := newRunner(job, opt, id, root)
@@ -138,7 +139,7 @@ func Resume(ctx context.Context, job *Job, opt Options, id int64) Outcome {
 			}
 			return Outcome{RunID: id, Status: st, Err: err}
 		}
-		return Outcome{RunID: id, Err: &RefusedError{err.Error()}}
+		return Outcome{RunID: id, Err: &RefusedError{Msg: err.Error()}}
 	}
 	if job.Trial.Kind == spec.KindSample {
 		// A sample run keeps no state of its own: what the stopped process recorded
@@ -202,6 +203,7 @@ func (r *runner) finish(status string, runErr error) Outcome {
 			runErr = fmt.Errorf("%w (and could not record it: %v)", runErr, recErr)
 		}
 	}
+	opt.Phase("")
 	return Outcome{RunID: id, Status: status, Err: runErr, Summaries: r.summaries}
 }
 
@@ -219,9 +221,6 @@ type runner struct {
 	resume    bool // continue from the run's checkpoint instead of starting afresh
 	lock      *runLock
 	stopBeat  func()
-	boundPerT []float64 // L_t of the final evaluation's bound, when a metric computed it
-	// boundPerExample is each held-out example's bound of that evaluation.
-	boundPerExample []float64
 }
 
 // setUp starts the run's heartbeat, creates its backend (the caller finalizes r.backend when

@@ -9,6 +9,8 @@ import (
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
+
+	"github.com/ddpm-runner/ddpm-runner/diffusion"
 )
 
 // referenceStream seeds the training examples that metrics compare held-out data with.
@@ -83,89 +85,40 @@ func Sample(ctx context.Context, backend backends.Backend, evalCtx *gctx.Context
 	return x, nfe, nil
 }
 
-// boundBatch caps how many examples one bound evaluation handles at once.
-const boundBatch = 1000
+// BoundResult is the bound of BoundTerms with its terms one by one.
+type BoundResult = diffusion.BoundResult
 
-// Bound computes the variational bound on examples x with the weights in evalCtx, averaged
-// over examples, in nats per dimension: the prior term L_T, the sum over t >= 1 of L_t, and
-// the decoder term L_0. Every timestep is evaluated (no sampling of t).
-// A cancelled ctx stops it between two timesteps with ctx's error.
-func Bound(ctx context.Context, backend backends.Backend, evalCtx *gctx.Context, j *Job, x []float32) (prior, terms, decoder float64, err error) {
-	b, err := BoundTerms(ctx, backend, evalCtx, j, x)
-	return b.Prior, b.Terms, b.Decoder, err
-}
-
-// BoundResult is the bound of Bound with its terms one by one.
-type BoundResult struct {
-	Prior, Terms, Decoder float64
-	// PerT is L_t for each t (PerT[0] = L_0, the decoder term), in nats per dimension
-	// averaged over the examples.
-	PerT []float64
-	// PerExample is each example's bound, in nats per dimension: its terms summed over t,
-	// plus the prior term averaged over the examples (the prior has no parameters).
-	PerExample []float64
-}
-
-// BoundTerms is Bound with every L_t kept. Terms and Decoder are summed in the order they
-// always were (examples in batches, t within each), so they keep their bits.
+// BoundTerms computes the variational bound on examples x with the weights in evalCtx,
+// averaged over examples, in nats per dimension, with every L_t kept: the loop is
+// diffusion's Bound, each of its steps one run of the graph boundTermFn. A cancelled ctx
+// stops it between two timesteps with ctx's error.
 func BoundTerms(ctx context.Context, backend backends.Backend, evalCtx *gctx.Context, j *Job, x []float32) (b BoundResult, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("bound: %v", p)
 		}
 	}()
-	dim := j.Data.Dim()
-	n := len(x) / dim
 	exec, err := gctx.NewExec(backend, evalCtx, j.boundTermFn)
 	if err != nil {
 		return b, err
 	}
 	defer exec.Finalize()
-	b.Prior = j.Process.PriorKL(x)
-	sums := make([]float64, j.Process.T)
-	perExample := make([]float64, n)
-	for start := 0; start < n; start += boundBatch {
-		end := min(n, start+boundBatch)
-		m := end - start
-		xb := tensors.FromFlatDataAndDimensions(x[start*dim:end*dim], m, dim)
-		ts := make([]int32, m)
-		noise := make([]float32, m*dim)
-		for t := range j.Process.T {
-			if err := ctx.Err(); err != nil {
-				return BoundResult{}, err
-			}
-			rng := rand.New(rand.NewPCG(uint64(j.Trial.Seed)^0xb0b0, uint64(t)<<32|uint64(start)))
-			for k := range noise {
-				noise[k] = float32(rng.NormFloat64())
-			}
-			for k := range ts {
-				ts[k] = int32(t)
-			}
-			out, err := exec.Exec(xb, ts, tensors.FromFlatDataAndDimensions(noise, m, dim))
-			if err != nil {
-				return BoundResult{}, err
-			}
-			var sum float64
-			for k, v := range tensors.MustCopyFlatData[float32](out[0]) {
-				sum += float64(v)
-				perExample[start+k] += float64(v)
-			}
-			sums[t] += sum
-			if t == 0 {
-				b.Decoder += sum
-			} else {
-				b.Terms += sum
-			}
+	dim := j.Data.Dim()
+	var xb *tensors.Tensor // the batch's examples, one tensor for all its steps
+	batch := -1
+	return j.Diffusion.Bound(ctx, x, dim, uint64(j.Trial.Seed), func(start int, x0 []float32, t int, noise []float32) ([]float32, error) {
+		m := len(x0) / dim
+		if start != batch {
+			xb, batch = tensors.FromFlatDataAndDimensions(x0, m, dim), start
 		}
-	}
-	b.Terms, b.Decoder = b.Terms/float64(n), b.Decoder/float64(n)
-	b.PerT = make([]float64, len(sums))
-	for t, s := range sums {
-		b.PerT[t] = s / float64(n)
-	}
-	for i := range perExample {
-		perExample[i] += b.Prior
-	}
-	b.PerExample = perExample
-	return b, nil
+		ts := make([]int32, m)
+		for k := range ts {
+			ts[k] = int32(t)
+		}
+		out, err := exec.Exec(xb, ts, tensors.FromFlatDataAndDimensions(noise, m, dim))
+		if err != nil {
+			return nil, err
+		}
+		return tensors.MustCopyFlatData[float32](out[0]), nil
+	})
 }

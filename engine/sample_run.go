@@ -13,6 +13,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context/checkpoints"
 	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
 
+	"github.com/ddpm-runner/ddpm-runner/internal/atomicfile"
 	"github.com/ddpm-runner/ddpm-runner/plugins"
 	"github.com/ddpm-runner/ddpm-runner/results"
 	"github.com/ddpm-runner/ddpm-runner/spec"
@@ -59,7 +60,7 @@ func sampleSource(job *Job, parent *results.Run, opt Options) (checkpointFiles, 
 		return ckpt, err
 	}
 	if err := checkCheckpointShapes(job, ckpt.json, ckpt.bin); err != nil {
-		return checkpointFiles{}, &RefusedError{err.Error()}
+		return checkpointFiles{}, &RefusedError{Msg: err.Error()}
 	}
 	return ckpt, nil
 }
@@ -114,7 +115,7 @@ func checkpointCap(j *Job) checkpointSize {
 	if !ok {
 		return checkpointSize{json: maxCheckpointJSON, bin: unsizedCheckpointBin}
 	}
-	params, _ := sn.Size(j.Data.Dim(), j.Data.Dim()*j.Predictor.OutputMultiplier())
+	params, _ := sn.Size(j.Data.Dim(), j.Data.Dim()*j.Diffusion.OutputMultiplier())
 	copies := float64(3 + len(emaRates(j.Trial)))
 	bin := float64(params)*4*copies*checkpointBytesFactor + checkpointBinSlack
 	return checkpointSize{json: maxCheckpointJSON, bin: int64(min(bin, unsizedCheckpointBin))}
@@ -125,7 +126,7 @@ func checkpointCap(j *Job) checkpointSize {
 // them, so that a checkpoint that cannot be read is refused before a sample run is recorded.
 func finalCheckpoint(store *results.Store, parent *results.Run, limit checkpointSize) (checkpointFiles, error) {
 	refused := func(format string, args ...any) (checkpointFiles, error) {
-		return checkpointFiles{}, &RefusedError{fmt.Sprintf(format, args...)}
+		return checkpointFiles{}, &RefusedError{Msg: fmt.Sprintf(format, args...)}
 	}
 	root, err := results.Confine(store.ArtifactRoot(), strconv.FormatInt(parent.ID, 10))
 	if err != nil {
@@ -139,17 +140,37 @@ func finalCheckpoint(store *results.Store, parent *results.Run, limit checkpoint
 	slices.Sort(names) // GoMLX numbers its checkpoints: the last name is the newest
 	last := names[len(names)-1]
 	files := checkpointFiles{root: root, json: last, bin: strings.TrimSuffix(last, ".json") + ".bin", limit: limit}
-	for _, f := range []struct {
+	if err := files.checkFiles(); err != nil {
+		return refused("run %d's checkpoint cannot be sampled from: %v", parent.ID, err)
+	}
+	return files, nil
+}
+
+// checkFiles refuses the checkpoint unless both its files are regular files inside root,
+// once every symlink is followed, within their limits: GoMLX opens whatever the names lead
+// to, and a FIFO would block it for good, /dev/zero fill memory, a file elsewhere stand in
+// for the run's weights.
+func (f checkpointFiles) checkFiles() error {
+	for _, c := range []struct {
 		path  string
 		limit int64
-	}{{files.json, limit.json}, {files.bin, limit.bin}} {
-		in, err := results.OpenConfined(root, f.path, f.limit)
+	}{{f.json, f.limit.json}, {f.bin, f.limit.bin}} {
+		in, err := results.OpenConfined(f.root, c.path, c.limit)
 		if err != nil {
-			return refused("run %d's checkpoint cannot be sampled from: %v", parent.ID, err)
+			return err
 		}
 		in.Close()
 	}
-	return files, nil
+	return nil
+}
+
+// check is checkFiles, then checkCheckpointShapes for j: what must hold before GoMLX reads
+// the checkpoint.
+func (f checkpointFiles) check(j *Job) error {
+	if err := f.checkFiles(); err != nil {
+		return err
+	}
+	return checkCheckpointShapes(j, f.json, f.bin)
 }
 
 // executeSample loads the checkpoint's weights (from a copy, so that the parent's folder is
@@ -210,7 +231,7 @@ func (r *runner) loadWeights(ckpt checkpointFiles) error {
 		return fmt.Errorf("loading the parent's checkpoint %s: %w", ckpt.json, err)
 	}
 	materialize(r.ctx, h)
-	if got, want := int(optimizers.GetGlobalStep(r.ctx)), r.job.Trial.Train().Int("steps"); got != want {
+	if got, want := int(optimizers.GetGlobalStep(r.ctx)), r.job.Trial.Settings.Train.Steps; got != want {
 		return fmt.Errorf("the parent's last checkpoint %s is of step %d, not of its last step %d", ckpt.json, got, want)
 	}
 	return nil
@@ -224,17 +245,9 @@ func copyConfined(root, src, dst string, limit int64) error {
 		return err
 	}
 	defer in.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	n, err := io.Copy(out, io.LimitReader(in, limit+1))
+	n, err := atomicfile.WriteNew(context.Background(), dst, io.LimitReader(in, limit+1), 0o644)
 	if err == nil && n > limit {
 		err = fmt.Errorf("%s grew past the %d bytes allowed while it was copied", src, limit)
 	}
-	if err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
+	return err
 }

@@ -40,7 +40,7 @@ func (r *runner) train(ctx context.Context) (interrupted bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	steps := r.job.Trial.Train().Int("steps")
+	steps := r.job.Trial.Settings.Train.Steps
 	loop := &trainLoop{r: r, trainer: trainer, ckpt: ckpt, mw: r.opt.Store.Metrics(r.id, r.opt.MetricBatch),
 		batches: newBatchSource(r.backend, r.job), compiled: map[[2]any]bool{}, lastFinite: math.NaN()}
 	defer loop.batches.close()
@@ -100,7 +100,7 @@ func (r *runner) startTraining() (trainer *train.Trainer, ckpt *checkpointer, fi
 	}
 	restored := false
 	var setAside []string
-	ckpt, restored, setAside, err = openCheckpoints(r.ctx, filepath.Join(r.dir, "checkpoint"), r.resume, j.newTimestepSampler)
+	ckpt, restored, setAside, err = openCheckpoints(r.ctx, j, filepath.Join(r.dir, "checkpoint"), r.resume)
 	if len(setAside) > 0 {
 		// The record says why this run went back further than its newest checkpoint.
 		if err := r.addEnvList(SetAsideEnvKey, setAside); err != nil {
@@ -128,7 +128,7 @@ func (r *runner) startTraining() (trainer *train.Trainer, ckpt *checkpointer, fi
 	if err := r.opt.Store.TruncateMetrics(r.id, done); err != nil {
 		return nil, nil, 0, err
 	}
-	if done >= j.Trial.Train().Int("steps") {
+	if done >= j.Trial.Settings.Train.Steps {
 		// Training had ended when the run stopped: no step will build the graph that
 		// would load the variables, and sampling reads them from the context.
 		materialize(r.ctx, ckpt.handler)
@@ -155,7 +155,7 @@ func (r *runner) addEnvList(key string, items []string) error {
 // summarizeTraining records the final loss and the training speed of this process's steps
 // (timed excludes the steps that compiled a graph variant).
 func (r *runner) summarizeTraining(first, compiledSteps int, timed time.Duration) error {
-	steps := r.job.Trial.Train().Int("steps")
+	steps := r.job.Trial.Settings.Train.Steps
 	// The final loss is the mean of the losses logged in the last tenth of training, read
 	// back from the store so that a resumed run reports what an uninterrupted one would.
 	hist, err := r.opt.Store.History(r.id, "loss")
@@ -199,8 +199,8 @@ type trainLoop struct {
 // when the loss is not finite.
 func (l *trainLoop) step(step int) (float64, error) {
 	r, j := l.r, l.r.job
-	tr := j.Trial.Train()
-	steps, logEvery, ckptEvery := tr.Int("steps"), tr.Int("log_every"), tr.Int("checkpoint_every")
+	tr := &j.Trial.Settings.Train
+	steps, logEvery, ckptEvery := tr.Steps, tr.LogEvery, tr.CheckpointEvery
 	inputs, bb, err := l.batches.next(step)
 	if err != nil {
 		return 0, fmt.Errorf("step %d: %w", step, err)
@@ -268,13 +268,13 @@ func (l *trainLoop) checkpoint() error {
 // newTrainer builds the GoMLX trainer of a job on ctx, seeding ctx's random state (used to
 // initialise the weights) from the trial's seed.
 func (j *Job) newTrainer(backend backends.Backend, ctx *gctx.Context) (*train.Trainer, error) {
-	tr := j.Trial.Train()
+	tr := &j.Trial.Settings.Train
 	if err := ctx.SetRNGStateFromSeed(int64(j.Trial.Seed)); err != nil {
 		return nil, err
 	}
-	adam := optimizers.Adam().LearningRate(tr.Float("lr")).WeightDecay(tr.Float("weight_decay")).Done()
-	opt := &optimizer{adam: adam.(gradientOptimizer), lr: tr.Float("lr"), warmup: tr.Int("warmup"),
-		clip: tr.Float("grad_clip"), emaDecays: emaRates(j.Trial)}
+	adam := optimizers.Adam().LearningRate(tr.LR).WeightDecay(tr.WeightDecay).Done()
+	opt := &optimizer{adam: adam.(gradientOptimizer), lr: tr.LR, warmup: tr.Warmup,
+		clip: tr.GradClip, emaDecays: emaRates(j.Trial)}
 	var extra []gmetrics.Interface
 	for i, name := range trainOutputs {
 		extra = append(extra, passthrough{name: name, index: i})

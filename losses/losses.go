@@ -15,20 +15,14 @@ func (s Simple) CheckPredictor(p plugins.Predictor) error { return s.Weight.chec
 
 // Loss implements plugins.Loss.
 func (s Simple) Loss(in plugins.LossInput) *Node {
-	mse := s.Weight.apply(in, in.MSE())
-	if !in.Predictor.LearnsVariance() {
-		return mse
-	}
-	return Add(mse, in.VLBLoss(true))
+	return in.Diffusion.SimpleLoss(in.Batch, s.Weight.weights(in.Diffusion))
 }
 
 // VLB is the true variational bound, T * L_t at the sampled t.
 type VLB struct{}
 
 // Loss implements plugins.Loss.
-func (VLB) Loss(in plugins.LossInput) *Node {
-	return MulScalar(in.VLBLoss(false), float64(in.Process.T))
-}
+func (VLB) Loss(in plugins.LossInput) *Node { return in.Diffusion.VLBLoss(in.Batch) }
 
 // Hybrid is L_simple + lambda L_vlb (Improved DDPM), where L_vlb = T * L_t trains only the
 // variance; the MSE may be weighted by timestep.
@@ -42,7 +36,7 @@ func (h Hybrid) CheckPredictor(p plugins.Predictor) error { return h.Weight.chec
 
 // Loss implements plugins.Loss.
 func (h Hybrid) Loss(in plugins.LossInput) *Node {
-	return Add(h.Weight.apply(in, in.MSE()), MulScalar(in.VLBLoss(true), h.Lambda*float64(in.Process.T)))
+	return in.Diffusion.HybridLoss(in.Batch, h.Lambda, h.Weight.weights(in.Diffusion))
 }
 
 func init() {

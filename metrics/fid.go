@@ -156,7 +156,7 @@ func init() {
 	plugins.Register(plugins.Plugin{Kind: plugins.KindMetric, Name: "class_accuracy",
 		Doc: "share of a class-conditional model's samples that the MNIST classifier assigns to their class",
 		Reports: []plugins.Report{
-			{Key: "class_accuracy", Better: plugins.HigherIsBetter, Unit: "fraction", Doc: "classifier accuracy on the samples, against the classes they were drawn for"},
+			{Key: "class_accuracy", Better: plugins.HigherIsBetter, Unit: "fraction", From: plugins.FromSamples, Doc: "classifier accuracy on the samples, against the classes they were drawn for"},
 		},
 		New: func(plugins.Values) (plugins.Metric, error) { return ClassAccuracy{}, nil }})
 	plugins.Register(plugins.Plugin{Kind: plugins.KindMetric, Name: "fid",
@@ -166,8 +166,8 @@ func init() {
 	plugins.Register(plugins.Plugin{Kind: plugins.KindMetric, Name: "is",
 		Doc: "Inception-Score-style exp(E KL(p(y|x) || p(y))) from the MNIST classifier",
 		Reports: []plugins.Report{
-			{Key: "is", Better: plugins.HigherIsBetter, Unit: "classes", Doc: "Inception Score of the samples (1 to 10)"},
-			{Key: "is_data", Unit: "classes", Doc: "Inception Score of held-out data: what a perfect model would reach"},
+			{Key: "is", Better: plugins.HigherIsBetter, Unit: "classes", From: plugins.FromSamples, Doc: "Inception Score of the samples (1 to 10)"},
+			{Key: "is_data", Unit: "classes", From: plugins.FromSamples, Doc: "Inception Score of held-out data: what a perfect model would reach"},
 		},
 		New: func(plugins.Values) (plugins.Metric, error) { return IS{}, nil }})
 }

@@ -218,15 +218,15 @@ func init() {
 	plugins.Register(plugins.Plugin{Kind: plugins.KindMetric, Name: "kid",
 		Doc: "Kernel Inception Distance: unbiased cubic-kernel MMD^2 of MNIST-classifier features, mean and standard error over subsets",
 		Reports: append(distanceReports("kid", "KID (unbiased squared MMD of MNIST-classifier features)", "squared kernel units"),
-			plugins.Report{Key: "kid_se", Unit: "squared kernel units", Doc: "standard error of the KID over its random subsets"}),
+			plugins.Report{Key: "kid_se", Unit: "squared kernel units", From: plugins.FromSamples, Doc: "standard error of the KID over its random subsets"}),
 		New: func(plugins.Values) (plugins.Metric, error) { return KID{}, nil }})
 	plugins.Register(plugins.Plugin{Kind: plugins.KindMetric, Name: "precision_recall",
 		Doc: "improved precision and recall (Kynkäänniemi et al. 2019, k = 3) of MNIST-classifier features",
 		Reports: []plugins.Report{
-			{Key: "precision", Better: plugins.HigherIsBetter, Unit: "fraction", Doc: "share of samples inside the held-out data's k-NN manifold"},
-			{Key: "recall", Better: plugins.HigherIsBetter, Unit: "fraction", Doc: "share of held-out data inside the samples' k-NN manifold"},
-			{Key: "precision_data_floor", Unit: "fraction", Doc: "precision of training data against held-out data"},
-			{Key: "recall_data_floor", Unit: "fraction", Doc: "recall of training data against held-out data"},
+			{Key: "precision", Better: plugins.HigherIsBetter, Unit: "fraction", From: plugins.FromSamples, Doc: "share of samples inside the held-out data's k-NN manifold"},
+			{Key: "recall", Better: plugins.HigherIsBetter, Unit: "fraction", From: plugins.FromSamples, Doc: "share of held-out data inside the samples' k-NN manifold"},
+			{Key: "precision_data_floor", Unit: "fraction", From: plugins.FromSamples, Doc: "precision of training data against held-out data"},
+			{Key: "recall_data_floor", Unit: "fraction", From: plugins.FromSamples, Doc: "recall of training data against held-out data"},
 		},
 		New: func(plugins.Values) (plugins.Metric, error) { return PrecisionRecall{}, nil }})
 }

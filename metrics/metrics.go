@@ -186,27 +186,32 @@ func (m sampleDistances) Evaluate(in plugins.EvalInput) (plugins.EvalResult, err
 // about [-2, 2]).
 const MMDBandwidth = 0.5
 
-// nllReports declares the bound in both units (the data decide which is reported).
+// nllReports declares the bound in both units (the data decide which is reported): values of
+// the weights alone, the whole bound being the mean of the per-example bound the engine
+// records.
 func nllReports() []plugins.Report {
 	var out []plugins.Report
-	for _, u := range []struct{ key, unit, data string }{
-		{"bits_per_dim", "bits/dim", "8-bit data"}, {"nats_per_dim", "nats/dim", "continuous data"},
+	for _, u := range []struct {
+		key, unit, data string
+		perNat          float64
+	}{
+		{"bits_per_dim", "bits/dim", "8-bit data", 1 / math.Ln2}, {"nats_per_dim", "nats/dim", "continuous data", 1},
 	} {
 		out = append(out,
-			plugins.Report{Key: "nll_" + u.key, Better: plugins.LowerIsBetter, Unit: u.unit,
-				Doc: "negative log-likelihood bound on held-out " + u.data},
-			plugins.Report{Key: "nll_prior_" + u.key, Unit: u.unit, Doc: "prior term L_T of the bound"},
-			plugins.Report{Key: "nll_terms_" + u.key, Better: plugins.LowerIsBetter, Unit: u.unit, Doc: "sum of the L_t terms, 1 <= t < T"},
-			plugins.Report{Key: "nll_decoder_" + u.key, Better: plugins.LowerIsBetter, Unit: u.unit, Doc: "decoder term L_0"})
+			plugins.Report{Key: "nll_" + u.key, Better: plugins.LowerIsBetter, Unit: u.unit, From: plugins.FromWeights,
+				PerExampleBound: u.perNat, Doc: "negative log-likelihood bound on held-out " + u.data},
+			plugins.Report{Key: "nll_prior_" + u.key, Unit: u.unit, From: plugins.FromWeights, Doc: "prior term L_T of the bound"},
+			plugins.Report{Key: "nll_terms_" + u.key, Better: plugins.LowerIsBetter, Unit: u.unit, From: plugins.FromWeights, Doc: "sum of the L_t terms, 1 <= t < T"},
+			plugins.Report{Key: "nll_decoder_" + u.key, Better: plugins.LowerIsBetter, Unit: u.unit, From: plugins.FromWeights, Doc: "decoder term L_0"})
 	}
 	return out
 }
 
-// distanceReports declares a sample distance and its data floor.
+// distanceReports declares a distance between samples and held-out data, and its data floor.
 func distanceReports(key, what, unit string) []plugins.Report {
 	return []plugins.Report{
-		{Key: key, Better: plugins.LowerIsBetter, Unit: unit, Doc: what + " between samples and held-out data"},
-		{Key: key + "_data_floor", Unit: unit, Doc: what + " between training and held-out data: what a perfect model would reach"},
+		{Key: key, Better: plugins.LowerIsBetter, Unit: unit, From: plugins.FromSamples, Doc: what + " between samples and held-out data"},
+		{Key: key + "_data_floor", Unit: unit, From: plugins.FromSamples, Doc: what + " between training and held-out data: what a perfect model would reach"},
 	}
 }
 

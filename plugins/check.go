@@ -3,6 +3,7 @@ package plugins
 import (
 	"fmt"
 	"reflect"
+	"slices"
 )
 
 var (
@@ -48,6 +49,13 @@ func check(p *Plugin) error {
 		reported[r.Key] = true
 		if r.Better != LowerIsBetter && r.Better != HigherIsBetter && r.Better != NotRanked {
 			return fmt.Errorf("metric %q: value %q: Better is %q (valid: %q, %q or empty)", p.Name, r.Key, r.Better, LowerIsBetter, HigherIsBetter)
+		}
+		if !slices.Contains(sources, r.From) {
+			return fmt.Errorf("metric %q: value %q: From is %q (valid: %q, %q, %q or %q: what the value is computed from)",
+				p.Name, r.Key, r.From, FromSamples, FromWeights, FromMachine, FromRun)
+		}
+		if r.PerExampleBound < 0 || r.PerExampleBound > 0 && r.From != FromWeights {
+			return fmt.Errorf("metric %q: value %q: PerExampleBound %g needs From %q and a positive factor", p.Name, r.Key, r.PerExampleBound, FromWeights)
 		}
 	}
 	return nil

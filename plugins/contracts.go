@@ -2,7 +2,6 @@ package plugins
 
 import (
 	stdctx "context"
-	"math"
 	"math/rand/v2"
 
 	"github.com/gomlx/gomlx/pkg/core/graph"
@@ -21,80 +20,27 @@ type Schedule interface {
 	Betas(T int) ([]float64, error)
 }
 
-// Predictor says what the network predicts and how its output becomes the reverse process
-// p(x_{t-1} | x_t) = N(mean, exp(logVar)).
+// Predictor is the contract of a predictor plugin: what the network's output means, as a
+// diffusion.Parameterization (a mean and a variance parameterisation, each with its
+// formulas). A diffusion.Parameterization is itself a Predictor; the shipped predictors are
+// diffusion's tables (diffusion.Means, diffusion.Variances), and a plugin may declare a
+// diffusion.MeanType or VarType of its own.
 type Predictor interface {
-	// OutputMultiplier is how many times the data's width the network outputs: 1 for a fixed
-	// variance, 2 when the variance is learned as well.
-	OutputMultiplier() int
-	// LearnsVariance reports whether part of the output is a variance.
-	LearnsVariance() bool
-	// Split separates the network output into the mean part and the variance part (nil for
-	// a fixed variance).
-	Split(out *Node) (meanOut, varOut *Node)
-	// Target is what the mean part regresses to in L_simple.
-	Target(p *diffusion.Process, x0, xt, t, noise *Node) *Node
-	// Reverse turns the two parts into the mean and log-variance of p(x_{t-1} | x_t) and the
-	// implied x_0-hat (clipped to [-1, 1] when clip is set).
-	Reverse(p *diffusion.Process, meanOut, varOut, xt, t *Node, clip bool) (mean, logVar, x0 *Node)
+	Parameterization() diffusion.Parameterization
 }
 
-// LossInput is everything a loss may look at for one batch.
+// LossInput is everything a loss may look at for one batch: the trial's diffusion (its chain,
+// parameterisation and data kind, whose methods are the training losses: MSE, VLBTerm,
+// SimpleLoss, VLBLoss, HybridLoss) and the batch.
 type LossInput struct {
-	Process   *diffusion.Process
-	Predictor Predictor
-	X0, Xt, T *Node // data, noised data, int32 timesteps [batch]
-	Noise     *Node
-	Output    *Node // the network output
-	Discrete  bool  // 8-bit data: the decoder term is discretized
-	// DecoderRows, if not nil, lists the rows whose t is 0 (see diffusion.DecoderRows) so
-	// that VLB terms compute the costly decoder term for those rows only.
-	DecoderRows *Node
-	// VLBBits says that the VLB term a loss adds is in bits (loss.vlb_units = "bits"), not
-	// nats: VLBLoss divides it by ln 2.
-	VLBBits bool
-}
-
-// MSE is the mean squared error of the mean part of the output against the predictor's
-// target, per example: the L_simple term, which the engine also logs for every run.
-func (in LossInput) MSE() *Node {
-	meanOut, _ := in.Predictor.Split(in.Output)
-	target := in.Predictor.Target(in.Process, in.X0, in.Xt, in.T, in.Noise)
-	return diffusion.MeanFlat(graph.Square(graph.Sub(graph.StopGradient(target), meanOut)))
-}
-
-// VLBTerm is L_t per example for the model's reverse distribution, which the engine also
-// logs for every run. With freezeMean the mean part of the output is behind a
-// stop-gradient, so the term trains only the variance.
-func (in LossInput) VLBTerm(freezeMean bool) *Node {
-	meanOut, varOut := in.Predictor.Split(in.Output)
-	if freezeMean {
-		meanOut = graph.StopGradient(meanOut)
-	}
-	mean, logVar, _ := in.Predictor.Reverse(in.Process, meanOut, varOut, in.Xt, in.T, false)
-	return in.Process.VLBTerm(in.X0, in.Xt, in.T, mean, logVar, in.Discrete, in.DecoderRows)
-}
-
-// TargetNamer is implemented by a Predictor that says what its mean part regresses to
-// ("eps", "x0", "v" or "mu"), for losses that weight the MSE by target (min-SNR).
-type TargetNamer interface {
-	TargetName() string
+	Diffusion *diffusion.Diffusion
+	Batch     diffusion.Batch
 }
 
 // PredictorChecker is implemented by a Loss that works with some predictors only: the engine
 // asks it before a run starts, and its error stops the run before anything is written.
 type PredictorChecker interface {
 	CheckPredictor(p Predictor) error
-}
-
-// VLBLoss is VLBTerm in the units a loss adds it in (see LossInput.VLBBits); the logged L_t
-// stays VLBTerm's, in nats.
-func (in LossInput) VLBLoss(freezeMean bool) *Node {
-	term := in.VLBTerm(freezeMean)
-	if in.VLBBits {
-		return graph.MulScalar(term, 1/math.Ln2)
-	}
-	return term
 }
 
 // Loss is the contract of a loss plugin: the per-example loss to minimise. (The engine logs
@@ -138,11 +84,12 @@ type Sampler interface {
 // SamplerStep is what one step of a sampler's chain is built from. The chain runs the
 // plan's indices from its last (the noisiest) down to 0; the step at index 0 ends at t = 0.
 type SamplerStep struct {
-	Process   *diffusion.Process // the plan's process (indexed by plan step)
-	Predictor Predictor
+	// Diffusion is the trial's diffusion on the plan's chain (indexed by plan step): its
+	// PSample is an ancestral step, its X0AndEps what the other samplers step with.
+	Diffusion *diffusion.Diffusion
 	// Model runs the network on x at plan step i ([batch] int32) and returns its raw output
-	// (to be read with Predictor.Split and Reverse). Each call is one network evaluation
-	// per example: the NFE the run records counts them.
+	// (to be read with Diffusion's methods). Each call is one network evaluation per
+	// example: the NFE the run records counts them.
 	Model func(x, i *Node) *Node
 	X     *Node // the chain's current x, at step I
 	// State is what the previous step returned as state (zeros at the first step), shaped
@@ -154,6 +101,15 @@ type SamplerStep struct {
 	// one (index 0): solvers that treat them differently build them as other graphs.
 	First, Last bool
 	Clip        bool // clip x_0-hat to [-1, 1]
+}
+
+// ZeroSNRRefuser is implemented by a Sampler that cannot run a chain that ends at
+// alpha_bar_T = 0 (zero terminal SNR, sigma_T = infinity): the engine asks it before a run on
+// such a chain starts, and refuses the run with its reasons and the chain's cause.
+type ZeroSNRRefuser interface {
+	// RefuseZeroSNR says why the sampler cannot ("cannot start at sigma = infinity") and what
+	// to use instead.
+	RefuseZeroSNR() (why, instead string)
 }
 
 // EvalInput is what a metric can use: samples drawn from the trained model, held-out data,

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+
+	"github.com/ddpm-runner/ddpm-runner/diffusion"
 )
 
 // Kind names a family of plugins (schedules, losses, ...). What the registry knows about a
@@ -34,8 +36,10 @@ type KindInfo struct {
 	// Default is the plugin used when a spec names none.
 	Default string
 	// Common are the keys that every plugin of the kind takes in its table besides its own
-	// parameters (only for kinds with a table of their own).
-	Common []Param
+	// parameters (only for kinds with a table of their own), and Settings the struct they
+	// decode into (see CheckSettings): code reads them as fields, never by key.
+	Common   []Param
+	Settings reflect.Type
 	// Contract is the interface every constructor's result must implement.
 	Contract reflect.Type
 }
@@ -61,6 +65,14 @@ func RegisterKind(k KindInfo) {
 	}
 	if k.Contract == nil || k.Contract.Kind() != reflect.Interface {
 		panic(fmt.Sprintf("plugins: kind %q needs an interface type as its contract", k.Kind))
+	}
+	if len(k.Common) > 0 || k.Settings != nil {
+		if !k.OwnTable() {
+			panic(fmt.Sprintf("plugins: kind %q has no table of its own for shared keys", k.Kind))
+		}
+		if err := CheckSettings(k.Settings, k.Common); err != nil {
+			panic(fmt.Sprintf("plugins: kind %q: shared keys: %v", k.Kind, err))
+		}
 	}
 	for _, have := range kinds {
 		if have.Kind == k.Kind {
@@ -111,29 +123,15 @@ func init() {
 		{Kind: KindDataset, Table: "data", Key: "name", Default: "swissroll", Contract: reflect.TypeFor[Dataset](),
 			Doc: "training and held-out data"},
 		{Kind: KindSchedule, Table: "schedule", Key: "name", Default: "linear", Contract: reflect.TypeFor[Schedule](),
-			Doc: "the noise schedule beta_1..beta_T", Common: []Param{
-				{Name: "T", Type: Int, Default: 1000, Min: Bound(1), Max: Bound(100000), Doc: "number of diffusion steps"},
-				{Name: "zero_terminal_snr", Type: Bool, Default: false, Doc: "rescale the betas so that alpha_bar_T = 0 (Lin et al. 2024); needs a v or x0 predictor"},
-			}},
+			Doc: "the noise schedule beta_1..beta_T", Common: scheduleCommon, Settings: reflect.TypeFor[ScheduleSettings]()},
 		{Kind: KindPredictor, Table: "predictor", Key: "name", Default: "eps", Contract: reflect.TypeFor[Predictor](),
 			Doc: "what the network predicts, and its variance"},
 		{Kind: KindLoss, Table: "loss", Key: "name", Default: "simple", Contract: reflect.TypeFor[Loss](),
-			Doc: "the training objective", Common: []Param{
-				{Name: "timesteps", Type: String, Default: "uniform",
-					Doc: "the timesteps plugin that draws training timesteps (see runner plugins timesteps)"},
-				{Name: "decoder_cdf", Type: String, Default: "exact", Choices: []string{"exact", "tanh"},
-					Doc: "normal CDF of the discretized decoder (L_0), in training and in the bound: exact erf, or improved-diffusion's tanh approximation"},
-				{Name: "vlb_units", Type: String, Default: "nats", Choices: []string{"nats", "bits"},
-					Doc: "units of the VLB term the losses add: nats, or bits as improved-diffusion (lambda then weighs it ln 2 times more)"},
-			}},
+			Doc: "the training objective", Common: lossCommon, Settings: reflect.TypeFor[LossSettings]()},
 		{Kind: KindNetwork, Table: "network", Key: "name", Default: "mlp", Contract: reflect.TypeFor[Network](),
 			Doc: "the denoiser network"},
 		{Kind: KindSampler, Table: "sample", Key: "name", Default: "ancestral", Contract: reflect.TypeFor[Sampler](),
-			Doc: "how samples are drawn after training", Common: []Param{
-				{Name: "n", Type: Int, Default: 1000, Min: Bound(1), Max: Bound(1 << 26), Doc: "number of samples drawn after training"},
-				{Name: "clip_denoised", Type: Bool, Default: true, Doc: "clip x0-hat to the data range [-1, 1] at each step (images only)"},
-				{Name: "guidance", Type: Float, Default: 1.0, Min: Bound(0), Doc: "classifier-free guidance scale s of a class-conditional model: out = uncond + s (cond - uncond); 0 unconditional, 1 conditional, above 1 guided (2 NFE per evaluation)"},
-			}},
+			Doc: "how samples are drawn after training", Common: sampleCommon, Settings: reflect.TypeFor[SampleSettings]()},
 		{Kind: KindMetric, Table: "eval", Key: "metrics", Contract: reflect.TypeFor[Metric](),
 			Doc: "what is measured after training"},
 		{Kind: KindTimesteps, Table: "loss", Key: "timesteps", Default: "uniform", Contract: reflect.TypeFor[TimestepSampler](),
@@ -141,4 +139,73 @@ func init() {
 	} {
 		RegisterKind(k)
 	}
+}
+
+// ScheduleSettings are the keys every schedule takes ([schedule] besides the plugin's own),
+// declared in scheduleCommon.
+type ScheduleSettings struct {
+	T               int  `param:"T"`
+	ZeroTerminalSNR bool `param:"zero_terminal_snr"`
+}
+
+// Process derives the diffusion process of schedule sched (named name, for messages) under
+// the shared keys: its betas at T, rescaled to zero terminal SNR when asked. A run and
+// `runner schedule` both come here, so a shared key shows in both.
+func (s ScheduleSettings) Process(name string, sched Schedule) (*diffusion.Process, error) {
+	betas, err := sched.Betas(s.T)
+	if err != nil {
+		return nil, err
+	}
+	if s.ZeroTerminalSNR {
+		betas = diffusion.RescaleZeroTerminalSNR(betas)
+	}
+	p, err := diffusion.NewProcess(betas)
+	if err != nil && s.ZeroTerminalSNR {
+		// The rescale divides by alpha_bar's fall from the first step to the last: a chain
+		// whose alpha_bar does not fall (tiny betas) or is 0 from the start has none.
+		return nil, fmt.Errorf("[schedule] zero_terminal_snr: %s at T = %d cannot be rescaled, its alpha_bar does not fall "+
+			"between the first step and the last (%v); change the schedule's parameters or T", name, s.T, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	p.Rescaled = s.ZeroTerminalSNR
+	return p, nil
+}
+
+var scheduleCommon = []Param{
+	{Name: "T", Type: Int, Default: 1000, Min: Bound(1), Max: Bound(100000), Doc: "number of diffusion steps"},
+	{Name: "zero_terminal_snr", Type: Bool, Default: false, Doc: "rescale the betas so that alpha_bar_T = 0 (Lin et al. 2024); needs a v or x0 predictor"},
+}
+
+// LossSettings are the keys every loss takes ([loss] besides the plugin's own), declared in
+// lossCommon.
+type LossSettings struct {
+	// Timesteps names the timesteps plugin (KindTimesteps).
+	Timesteps  string `param:"timesteps"`
+	DecoderCDF string `param:"decoder_cdf"`
+	VLBUnits   string `param:"vlb_units"`
+}
+
+var lossCommon = []Param{
+	{Name: "timesteps", Type: String, Default: "uniform",
+		Doc: "the timesteps plugin that draws training timesteps (see runner plugins timesteps)"},
+	{Name: "decoder_cdf", Type: String, Default: "exact", Choices: []string{"exact", "tanh"},
+		Doc: "normal CDF of the discretized decoder (L_0), in training and in the bound: exact erf, or improved-diffusion's tanh approximation"},
+	{Name: "vlb_units", Type: String, Default: "nats", Choices: []string{"nats", "bits"},
+		Doc: "units of the VLB term the losses add: nats, or bits as improved-diffusion (lambda then weighs it ln 2 times more)"},
+}
+
+// SampleSettings are the keys every sampler takes ([sample] besides the plugin's own),
+// declared in sampleCommon.
+type SampleSettings struct {
+	N            int     `param:"n"`
+	ClipDenoised bool    `param:"clip_denoised"`
+	Guidance     float64 `param:"guidance"`
+}
+
+var sampleCommon = []Param{
+	{Name: "n", Type: Int, Default: 1000, Min: Bound(1), Max: Bound(1 << 26), Doc: "number of samples drawn after training"},
+	{Name: "clip_denoised", Type: Bool, Default: true, Doc: "clip x0-hat to the data range [-1, 1] at each step (images only)"},
+	{Name: "guidance", Type: Float, Default: 1.0, Min: Bound(0), Doc: "classifier-free guidance scale s of a class-conditional model: out = uncond + s (cond - uncond); 0 unconditional, 1 conditional, above 1 guided (2 NFE per evaluation)"},
 }

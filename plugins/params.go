@@ -47,6 +47,12 @@ type Param struct {
 	// OrList lets a Float parameter be a list of floats too (each in range, at least one):
 	// Values.Float then gives its first element and Values.Floats all of them.
 	OrList bool
+	// OmitDefault leaves the parameter out of a trial's canonical form, and so out of its
+	// hash, while it holds its default. A parameter added after runs were recorded needs it:
+	// otherwise every recorded trial's hash changes, and --resume and --add-seeds no longer
+	// find the runs a database holds. (Declaring it on an existing parameter changes the
+	// hashes of the trials that hold that parameter's default.)
+	OmitDefault bool
 }
 
 // Bound is a helper for writing Min and Max in declarations: Min: plugins.Bound(0).

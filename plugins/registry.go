@@ -38,13 +38,47 @@ const (
 )
 
 // Report declares one value a metric reports: the report ranks groups by it and labels its
-// axis from it, and `runner plugins metric` prints it.
+// axis from it, compares it where what it comes from allows, `runner rerun --verify`
+// reproduces it unless it measures the machine, and `runner plugins metric` prints it.
 type Report struct {
 	Key    string
 	Better Better
 	Unit   string
 	Doc    string
+	// From says what the value is computed from; a metric must say it (see Source).
+	From Source
+	// PerExampleBound is set for a value that is the mean over the held-out examples of the
+	// variational bound the engine records for each of them (results.BoundExamplesArtifact,
+	// in nats per dimension): the factor from those nats to the value's unit (1, or 1/ln 2
+	// for bits). The report then also compares two groups example by example. 0 for any
+	// other value.
+	PerExampleBound float64
 }
+
+// Source says what a recorded value is computed from: what else a comparison of two runs'
+// values depends on, and whether a rerun must give it bit for bit.
+type Source string
+
+// The sources of Report.From.
+const (
+	// FromSamples: the samples drawn with the run's sampler, measured against held-out data
+	// (through the featurizer the metric notes, if any). The value changes with the sampler,
+	// so the report draws it against NFE; two runs' values are compared only when they used
+	// as many samples and held-out examples, and the same featurizer.
+	FromSamples Source = "samples"
+	// FromWeights: the trained weights alone, on held-out data (the bound), whatever the
+	// sampler; two runs' values are compared only on as many held-out examples.
+	FromWeights Source = "weights"
+	// FromMachine: the speed of the machine that ran it. A rerun does not reproduce it, so
+	// rerun --verify does not compare it and report --diff does not list it.
+	FromMachine Source = "machine"
+	// FromRun: the trial itself (its training, its sampler's cost, its chain), which decides
+	// it alone.
+	FromRun Source = "run"
+)
+
+// sources are the valid values of Report.From.
+var sources = []Source{FromSamples, FromWeights, FromMachine, FromRun}
 
 // Param returns the declared parameter with the given name.
 func (p *Plugin) Param(name string) (Param, bool) {

@@ -3,6 +3,7 @@ package plugins
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -24,7 +25,8 @@ func init() {
 
 // TestRegisterChecksTheConstructorsType: a constructor whose result does not implement the
 // kind's contract is refused at registration, with the plugin's name; so are an undeclared
-// kind and a metric that declares nothing it reports.
+// kind, a metric that declares nothing it reports, and a reported value that does not say
+// what it is computed from.
 func TestRegisterChecksTheConstructorsType(t *testing.T) {
 	cases := []struct {
 		name string
@@ -41,6 +43,10 @@ func TestRegisterChecksTheConstructorsType(t *testing.T) {
 		{"undeclared kind", Plugin{Kind: "nokind", Name: "orphan", New: newThing}, `kind "nokind" is not declared`},
 		{"metric without reports", Plugin{Kind: KindMetric, Name: "silent",
 			New: func(Values) (Metric, error) { return nil, nil }}, `metric "silent" declares no reported values`},
+		{"value without a source", Plugin{Kind: KindMetric, Name: "nosource", New: func(Values) (Metric, error) { return nil, nil },
+			Reports: []Report{{Key: "v", Better: LowerIsBetter}}}, `metric "nosource": value "v": From is ""`},
+		{"per-example bound of the samples", Plugin{Kind: KindMetric, Name: "badbound", New: func(Values) (Metric, error) { return nil, nil },
+			Reports: []Report{{Key: "v", From: FromSamples, PerExampleBound: 1}}}, `value "v": PerExampleBound 1 needs From "weights"`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -144,3 +150,23 @@ func TestParamCheck(t *testing.T) {
 
 // typed prints a value with its type, so that 3 and 3.0 differ.
 func typed(v any) string { return fmt.Sprintf("%T %v", v, v) }
+
+// TestRunReportsDeclareTheirSource: the values every run records say what they come from, as
+// a metric's must; those of the machine are the ones a rerun need not reproduce.
+func TestRunReportsDeclareTheirSource(t *testing.T) {
+	var machine []string
+	for _, r := range RunReports {
+		if !slices.Contains(sources, r.From) {
+			t.Errorf("%s: From %q", r.Key, r.From)
+		}
+		if !Reproducible(r.Key) {
+			machine = append(machine, r.Key)
+		}
+	}
+	if want := []string{"steps_per_sec", "samples_per_sec", "seconds_per_sample"}; !slices.Equal(machine, want) {
+		t.Errorf("values of the machine: %v, want %v", machine, want)
+	}
+	if !Reproducible("a_value_nothing_declares") || Reproducible("steps_per_sec") {
+		t.Error("Reproducible: an undeclared value must be reproduced, a speed need not")
+	}
+}

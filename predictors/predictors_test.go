@@ -1,63 +1,40 @@
 package predictors
 
 import (
-	"math"
-	"math/rand/v2"
 	"testing"
 
-	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-
 	"github.com/ddpm-runner/ddpm-runner/diffusion"
-	"github.com/ddpm-runner/ddpm-runner/internal/gobackend"
+	"github.com/ddpm-runner/ddpm-runner/plugins"
 )
 
-// TestPerfectPredictionRecoversPosterior: when the network outputs exactly the target of
-// L_simple, every mean type must give back x_0 and the true posterior mean. This ties the
-// targets, the conversions and Reverse together for eps, x0, mu and v.
-func TestPerfectPredictionRecoversPosterior(t *testing.T) {
-	backend, err := gobackend.New("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	betas := make([]float64, 50)
-	for i := range betas {
-		betas[i] = 1e-3 + (0.1-1e-3)*float64(i)/49
-	}
-	proc, err := diffusion.NewProcess(betas)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, d := 6, 4
-	rng := rand.New(rand.NewPCG(5, 5))
-	// The graph math runs in float32, the dtype of every training graph.
-	x0, noise := make([]float32, n*d), make([]float32, n*d)
-	for i := range x0 {
-		x0[i], noise[i] = float32(2*rng.Float64()-1), float32(rng.NormFloat64())
-	}
-	ts := []int32{0, 1, 7, 20, 38, 49}
-	for _, mean := range []string{MeanEps, MeanX0, MeanMu, MeanV} {
-		p := Predictor{Mean: mean, Variance: FixedSmall}
-		res := MustNewExec(backend, func(x0, noise, ts *Node) []*Node {
-			xt := proc.QSample(x0, ts, noise)
-			target := p.Target(proc, x0, xt, ts, noise)
-			m, _, x0hat := p.Reverse(proc, target, nil, xt, ts, false)
-			trueMean, _ := proc.QPosterior(x0, xt, ts)
-			return []*Node{x0hat, m, trueMean}
-		}).MustExec(tensors.FromFlatDataAndDimensions(x0, n, d), tensors.FromFlatDataAndDimensions(noise, n, d),
-			tensors.FromFlatDataAndDimensions(ts, n))
-		gotX0 := tensors.MustCopyFlatData[float32](res[0])
-		gotMean, trueMean := tensors.MustCopyFlatData[float32](res[1]), tensors.MustCopyFlatData[float32](res[2])
-		for i := range x0 {
-			// Recovering x0 divides by a coefficient that shrinks with t (sqrt(alpha_bar) for
-			// eps, coef1 for mu): float32 rounding grows by the same factor.
-			scale := 1 / min(proc.SqrtAlphaBar[ts[i/d]], proc.PosteriorMeanCoef1[ts[i/d]])
-			if diff := math.Abs(float64(gotX0[i] - x0[i])); diff > 1e-5*scale*(1+math.Abs(float64(x0[i]))) {
-				t.Fatalf("%s, t=%d: x0-hat %.7g, x0 %.7g", mean, ts[i/d], gotX0[i], x0[i])
+// TestTableBuildsParameterizations: each registered predictor builds diffusion's
+// parameterisation of its name with the variance its parameter names, fixed_large by default.
+func TestTableBuildsParameterizations(t *testing.T) {
+	for _, mean := range []string{"eps", "x0", "mu", "v"} {
+		for _, variance := range []string{"", "fixed_small", "fixed_large", "learned", "learned_range"} {
+			raw := map[string]any{}
+			want := "fixed_large"
+			if variance != "" {
+				raw["variance"], want = variance, variance
 			}
-			if diff := math.Abs(float64(gotMean[i] - trueMean[i])); diff > 1e-5*(1+math.Abs(float64(trueMean[i]))) {
-				t.Fatalf("%s, t=%d: mean %.7g, posterior mean %.7g", mean, ts[i/d], gotMean[i], trueMean[i])
+			v, err := plugins.Build(plugins.KindPredictor, mean, raw)
+			if err != nil {
+				t.Fatalf("%s, variance %q: %v", mean, variance, err)
+			}
+			p := v.(plugins.Predictor).Parameterization()
+			if p.Mean.Name != mean || p.Variance.Name != want {
+				t.Errorf("%s, variance %q: built %s with %s", mean, variance, p.Mean.Name, p.Variance.Name)
+			}
+			learned := want == "learned" || want == "learned_range"
+			if p.LearnsVariance() != learned || p.OutputMultiplier() != map[bool]int{false: 1, true: 2}[learned] {
+				t.Errorf("%s with %s: learns variance %v, output multiplier %d", mean, want, p.LearnsVariance(), p.OutputMultiplier())
 			}
 		}
+	}
+	if _, err := plugins.Build(plugins.KindPredictor, "eps", map[string]any{"variance": "large"}); err == nil {
+		t.Error("variance \"large\" was accepted")
+	}
+	if got := len(diffusion.Means); got != len(table) {
+		t.Errorf("%d mean parameterisations, %d predictors", got, len(table))
 	}
 }

@@ -5,11 +5,9 @@ import (
 	"math/rand/v2"
 	"slices"
 
+	"github.com/ddpm-runner/ddpm-runner/plugins"
 	"github.com/ddpm-runner/ddpm-runner/results"
 )
-
-// boundExamplesArtifact is the engine's per-example bound of a run (engine.BoundExamplesArtifact).
-const boundExamplesArtifact = "bound_per_example.csv"
 
 // bootstrapRounds is how many resamples the bootstrap interval takes (a fixed stream: the
 // same runs give the same interval).
@@ -26,17 +24,16 @@ type Bootstrap struct {
 
 // boundBootstrap compares the bound of two groups example by example: for each held-out
 // example, B - A averaged over the seeds both ran (the held-out examples are the same for
-// every run on the same data), then a percentile bootstrap over examples. key is
-// nll_bits_per_dim or nll_nats_per_dim; nil when the runs kept no per-example bound.
+// every run on the same data), then a percentile bootstrap over examples. It is made for a
+// value declared as the mean of that per-example bound (Report.PerExampleBound), of the run's
+// own weights (the records are not kept for another EMA's, KEY@emaRATE); nil for any other
+// value or when the runs kept no per-example bound.
 func boundBootstrap(arts *Artifacts, a, b *Group, key string) *Bootstrap {
-	scale := 1.0
-	switch key {
-	case "nll_bits_per_dim":
-		scale = 1 / math.Ln2
-	case "nll_nats_per_dim":
-	default:
+	rep, ok := plugins.Reported(key)
+	if !ok || rep.Key != key || rep.PerExampleBound == 0 {
 		return nil
 	}
+	scale := rep.PerExampleBound
 	if arts == nil || arts.Store == nil {
 		return nil
 	}
@@ -97,7 +94,7 @@ func examplesBySeed(arts *Artifacts, g *Group) map[int][]float64 {
 		if _, seen := out[r.Seed]; seen {
 			continue
 		}
-		if vals := arts.column(r.ID, boundExamplesArtifact, 1); vals != nil {
+		if vals := arts.column(r.ID, results.BoundExamplesArtifact, 1); vals != nil {
 			out[r.Seed] = vals
 		}
 	}

@@ -5,11 +5,9 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
-)
 
-// boundArtifact is the engine's per-timestep bound of a run (engine.BoundArtifact; the
-// report reads runs, it does not link the engine).
-const boundArtifact = "bound_per_t.csv"
+	"github.com/ddpm-runner/ddpm-runner/results"
+)
 
 // boundFigure draws each group's L_t against t (mean over the seeds that recorded it), in
 // bits per dimension: where in the chain the bound is spent. The terms at t = 0 (the decoder)
@@ -72,5 +70,5 @@ func boundFigure(groups []*Group, arts *Artifacts) (*figure, error) {
 
 // readBoundTerms reads a run's per-timestep bound in bits/dim (the third column), or nil.
 func readBoundTerms(arts *Artifacts, id int64) []float64 {
-	return arts.column(id, boundArtifact, 2)
+	return arts.column(id, results.BoundArtifact, 2)
 }

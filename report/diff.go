@@ -233,16 +233,19 @@ func pval(p float64) string {
 	return strconv.FormatFloat(p, 'f', 3, 64)
 }
 
-// metricTerms are what a metric value depends on besides the model, from a run's recorded
-// settings and provenance: for values computed from samples, the number of samples, the
-// reference (held-out) set's size and the featurizer; for the bound, the held-out set's
-// size. The sampler and NFE are what a sampler comparison varies, so they are shown (params,
-// nfe) but never make values incomparable.
+// metricTerms are what a value depends on besides the model, from a run's recorded settings
+// and provenance, as its declaration's source says: for values computed from samples, the
+// number of samples, the reference (held-out) set's size and the featurizer; for values of
+// the weights alone (the bound), the held-out set's size. The sampler and NFE are what a
+// sampler comparison varies, so they are shown (params, nfe) but never make values
+// incomparable.
 func metricTerms(r *results.Run, key string) map[string]string {
-	if strings.HasPrefix(key, "nll") {
+	rep, _ := plugins.Reported(key)
+	switch rep.From {
+	case plugins.FromWeights:
 		return map[string]string{"held-out examples": r.Params["eval.n"]}
-	}
-	if !samplerDependent(key) {
+	case plugins.FromSamples:
+	default:
 		return nil
 	}
 	var feats []string

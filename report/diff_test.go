@@ -184,11 +184,11 @@ func TestBoundBootstrapOverExamples(t *testing.T) {
 			if err := os.MkdirAll(runDir, 0o755); err != nil {
 				t.Fatal(err)
 			}
-			path := filepath.Join(runDir, boundExamplesArtifact)
+			path := filepath.Join(runDir, results.BoundExamplesArtifact)
 			if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			if err := store.AddArtifact(id, boundExamplesArtifact, path); err != nil {
+			if err := store.AddArtifact(id, results.BoundExamplesArtifact, path); err != nil {
 				t.Fatal(err)
 			}
 			g.Runs = append(g.Runs, &results.Run{ID: id, Seed: seed, Status: results.StatusFinished})
@@ -209,6 +209,15 @@ func TestBoundBootstrapOverExamples(t *testing.T) {
 	same := boundBootstrap(arts, a, c, "nll_nats_per_dim")
 	if same == nil || same.CILow > 0 || same.CIHigh < 0 {
 		t.Errorf("equal bounds: %+v; want an interval around 0", same)
+	}
+	// A metric's own value declared as a multiple of the per-example bound gets the same
+	// bootstrap in its unit; the value of another EMA of the weights, whose bound the runs
+	// did not record, gets none.
+	if twice := boundBootstrap(arts, a, b, "probe_bound"); twice == nil || twice.CILow < 1-0.16 || twice.CIHigh > 1+0.16 {
+		t.Errorf("probe_bound (twice the bound, in nats): %+v; want an interval near 1", twice)
+	}
+	if boundBootstrap(arts, a, b, "nll_bits_per_dim@ema0.99") != nil {
+		t.Error("a bootstrap for another EMA's bound from the run's own per-example records")
 	}
 	if boundBootstrap(arts, a, b, "fid") != nil || boundBootstrap(nil, a, b, "nll_nats_per_dim") != nil {
 		t.Error("a bootstrap for a metric without per-example values, or without a store")

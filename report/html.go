@@ -93,7 +93,7 @@ func WriteHTML(w io.Writer, in HTMLInput) error {
 				}
 				hr.Env = append(hr.Env, [2]string{esc(k), esc(r.Env[k])})
 			}
-			for _, name := range []string{"samples_grid.png", "samples.png"} {
+			for _, name := range []string{results.SampleGridArtifact, results.SampleScatterArtifact} {
 				if b := arts.picture(r.ID, name); b != nil {
 					hr.Grids = append(hr.Grids, figure{Title: name, PNG: dataURL(b)})
 				}

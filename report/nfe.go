@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"math"
 	"slices"
-	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -74,17 +73,10 @@ func nfeFigures(groups []*Group) []figure {
 	return out
 }
 
-// samplerDependent says whether a ranked value measures the samples (so changes with the
-// sampler): not the bound (nll_*, computed from the weights alone) nor what every run
-// records (the loss, speeds, NFE itself).
+// samplerDependent says whether a ranked value measures the samples, so changes with the
+// sampler (its declaration says it comes from them): not the bound (computed from the
+// weights alone) nor what every run records (the loss, speeds, NFE itself).
 func samplerDependent(key string) bool {
-	if _, ranked := plugins.Ranked(key); !ranked || strings.HasPrefix(key, "nll") {
-		return false
-	}
-	for _, r := range plugins.RunReports {
-		if r.Key == key {
-			return false
-		}
-	}
-	return true
+	rep, ok := plugins.Reported(key)
+	return ok && rep.Better != plugins.NotRanked && rep.From == plugins.FromSamples
 }

@@ -18,9 +18,9 @@ func (rankProbe) Evaluate(plugins.EvalInput) (plugins.EvalResult, error) {
 func init() {
 	plugins.Register(plugins.Plugin{Kind: plugins.KindMetric, Name: "rankprobe", Doc: "test metric",
 		Reports: []plugins.Report{
-			{Key: "probe_up", Better: plugins.HigherIsBetter, Unit: "u", Doc: "higher wins"},
-			{Key: "probe_down", Better: plugins.LowerIsBetter, Unit: "u", Doc: "lower wins"},
-			{Key: "probe_context", Unit: "u", Doc: "not ranked"},
+			{Key: "probe_up", Better: plugins.HigherIsBetter, Unit: "u", From: plugins.FromSamples, Doc: "higher wins"},
+			{Key: "probe_down", Better: plugins.LowerIsBetter, Unit: "u", From: plugins.FromSamples, Doc: "lower wins"},
+			{Key: "probe_context", Unit: "u", From: plugins.FromSamples, Doc: "not ranked"},
 		},
 		New: func(plugins.Values) (plugins.Metric, error) { return rankProbe{}, nil }})
 }

@@ -1,12 +1,15 @@
 package report
 
 import (
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"html/template"
 	"io"
 	"maps"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -103,12 +106,11 @@ func nullable(m map[string]float64) map[string]*float64 {
 // keyParams are always shown; other params are shown when they differ between the runs.
 var keyParams = []string{"data.name", "schedule.name", "predictor.name", "predictor.variance", "loss.name"}
 
-// WriteRunsTable prints one line per run: its settings that matter and every summary.
-func WriteRunsTable(w io.Writer, runs []*results.Run) error {
-	if len(runs) == 0 {
-		_, err := fmt.Fprintln(w, "no runs recorded")
-		return err
-	}
+// runsTable is the runs view: one row per run with its id, spec, seed, status and start,
+// the settings that matter (keyParams, and every param that differs between the runs) and
+// every summary, written by cell (ok false: the run has no such summary). Cells are the
+// database's text, not yet escaped for where they go; the columns from sums on are numbers.
+func runsTable(runs []*results.Run, cell func(v float64, ok bool) string) (header []string, rows [][]string, sums int) {
 	cols := append([]string{}, keyParams...)
 	for _, k := range DifferingParams(GroupRuns(runs)) {
 		if !slices.Contains(cols, k) && k != "seed" {
@@ -121,33 +123,114 @@ func WriteRunsTable(w io.Writer, runs []*results.Run) error {
 			sumKeys[k] = true
 		}
 	}
-	sums := slices.Sorted(maps.Keys(sumKeys))
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	header := []string{"id", "spec", "seed", "status", "started"}
-	for _, k := range cols {
-		header = append(header, TerminalText(k))
-	}
-	for _, k := range sums {
-		header = append(header, TerminalText(k))
-	}
-	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	keys := slices.Sorted(maps.Keys(sumKeys))
+	header = append(append([]string{"id", "spec", "seed", "status", "started"}, cols...), keys...)
 	for _, r := range runs {
-		cells := []string{fmt.Sprint(r.ID), TerminalText(r.Spec), fmt.Sprint(r.Seed), TerminalText(r.Status), shortTime(r.Started)}
+		row := []string{fmt.Sprint(r.ID), r.Spec, fmt.Sprint(r.Seed), r.Status, shortTime(r.Started)}
 		for _, k := range cols {
-			cells = append(cells, TerminalText(orDash(r.Params[k])))
+			row = append(row, orDash(r.Params[k]))
 		}
-		for _, k := range sums {
+		for _, k := range keys {
 			v, ok := r.Summaries[k]
-			if !ok {
-				cells = append(cells, "-")
-			} else {
-				cells = append(cells, fmt.Sprintf("%.5g", v))
-			}
+			row = append(row, cell(v, ok))
 		}
-		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+		rows = append(rows, row)
+	}
+	return header, rows, len(header) - len(keys)
+}
+
+// shortNumber is a summary as the tables show it (5 significant digits; "-" for none).
+func shortNumber(v float64, ok bool) string {
+	if !ok {
+		return "-"
+	}
+	return fmt.Sprintf("%.5g", v)
+}
+
+// WriteRunsTable prints one line per run: its settings that matter and every summary.
+func WriteRunsTable(w io.Writer, runs []*results.Run) error {
+	if len(runs) == 0 {
+		_, err := fmt.Fprintln(w, "no runs recorded")
+		return err
+	}
+	header, rows, _ := runsTable(runs, shortNumber)
+	header, rows = terminalCells(header, rows)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for _, row := range rows {
+		fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}
 	return tw.Flush()
 }
+
+// WriteRunsMarkdown writes the runs view as a Markdown table.
+func WriteRunsMarkdown(w io.Writer, runs []*results.Run) error {
+	if len(runs) == 0 {
+		_, err := fmt.Fprintln(w, "no runs recorded")
+		return err
+	}
+	header, rows, _ := runsTable(runs, shortNumber)
+	line := func(cells []string) {
+		esc := make([]string, len(cells))
+		for i, c := range cells {
+			esc[i] = MarkdownText(c)
+		}
+		fmt.Fprintln(w, "| "+strings.Join(esc, " | ")+" |")
+	}
+	line(header)
+	fmt.Fprintln(w, "|"+strings.Repeat("---|", len(header)))
+	for _, row := range rows {
+		line(row)
+	}
+	return nil
+}
+
+// WriteRunsCSV writes the runs view as CSV: one row per run, every number in full (a run
+// without a summary, or with a NaN, has an empty cell). Text is defused as CSVText does;
+// numbers are left as they are (a negative number is not a formula).
+func WriteRunsCSV(w io.Writer, runs []*results.Run) error {
+	header, rows, sums := runsTable(runs, func(v float64, ok bool) string {
+		if !ok || math.IsNaN(v) {
+			return ""
+		}
+		return strconv.FormatFloat(v, 'g', -1, 64)
+	})
+	cw := csv.NewWriter(w)
+	for r, row := range append([][]string{header}, rows...) {
+		esc := make([]string, len(row))
+		for i, c := range row {
+			if number := r > 0 && (i == 0 || i == 2 || i >= sums); !number {
+				c = CSVText(c)
+			}
+			esc[i] = c
+		}
+		_ = cw.Write(esc)
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// WriteRunsHTML writes the runs view as one self-contained page with the table.
+func WriteRunsHTML(w io.Writer, runs []*results.Run) error {
+	// html/template escapes for HTML; control characters are written as escapes, as in every
+	// other rendering.
+	header, rows, _ := runsTable(runs, shortNumber)
+	header, rows = terminalCells(header, rows)
+	return runsPageTemplate.Execute(w, map[string]any{"Header": header, "Rows": rows})
+}
+
+var runsPageTemplate = template.Must(template.New("runs").Parse(`<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>ddpm-runner runs</title>
+<style>
+body { font-family: sans-serif; margin: 2em; }
+table { border-collapse: collapse; }
+td, th { border: 1px solid #ccc; padding: 0.3em 0.6em; font-size: 0.9em; text-align: left; white-space: nowrap; }
+</style></head><body>
+<h1>ddpm-runner runs</h1>
+{{if .Rows}}<table><tr>{{range .Header}}<th>{{.}}</th>{{end}}</tr>
+{{range .Rows}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>{{end}}</table>{{else}}<p>no runs recorded</p>{{end}}
+</body></html>
+`))
 
 func orDash(s string) string {
 	if s == "" {

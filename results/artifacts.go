@@ -8,6 +8,27 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/ddpm-runner/ddpm-runner/internal/atomicfile"
+)
+
+// The names of the artifacts the engine records for a run and the report reads: one
+// declaration for both sides, and never renamed (databases already hold them).
+const (
+	// BoundArtifact is the per-timestep bound of a run's final evaluation: a CSV with t, L_t
+	// in nats per dimension and in bits per dimension (L_0 is the decoder term; the prior term
+	// L_T is not a row).
+	BoundArtifact = "bound_per_t.csv"
+	// BoundExamplesArtifact is each held-out example's bound in a run's final evaluation: a
+	// CSV with the example's index and its bound in nats per dimension. The held-out examples
+	// are the same for every run on the same data, so two runs' rows pair up by index.
+	BoundExamplesArtifact = "bound_per_example.csv"
+	// SamplesCSVArtifact holds the samples of low-dimensional data (a column per dimension).
+	SamplesCSVArtifact = "samples.csv"
+	// SampleGridArtifact is a PNG grid of sample images (image data).
+	SampleGridArtifact = "samples_grid.png"
+	// SampleScatterArtifact is a PNG scatter of samples over held-out data (2-D data).
+	SampleScatterArtifact = "samples.png"
 )
 
 // markerFile, inside an artifact folder, holds the id of the database the folder belongs to.
@@ -62,11 +83,7 @@ func (s *Store) ClaimArtifactRoot() (string, error) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return "", fmt.Errorf("results: artifact folder: %w", err)
 	}
-	tmp := marker + ".tmp"
-	if err := os.WriteFile(tmp, []byte(id+"\n"), 0o644); err != nil {
-		return "", fmt.Errorf("results: artifact folder: %w", err)
-	}
-	if err := os.Rename(tmp, marker); err != nil {
+	if err := atomicfile.Write(marker, []byte(id+"\n"), 0o644); err != nil {
 		return "", fmt.Errorf("results: artifact folder: %w", err)
 	}
 	return root, nil
@@ -127,19 +144,28 @@ func (e *ArtifactError) Unwrap() error { return e.Err }
 // in a database built by merging others with linked artifacts (see UseLinkedRunDirs), the
 // run's folder in the database it came from.
 func (s *Store) RunDir(id int64) (string, error) {
+	_, dir, err := s.runDir(id)
+	return dir, err
+}
+
+// runDir is RunDir and the artifact folder that the run's folder belongs in (this
+// database's, or, for a linked run, that of the database it came from).
+func (s *Store) runDir(id int64) (root, dir string, err error) {
 	if !s.linked {
-		return filepath.Join(s.ArtifactRoot(), strconv.FormatInt(id, 10)), nil
+		root = s.ArtifactRoot()
+		return root, filepath.Join(root, strconv.FormatInt(id, 10)), nil
 	}
 	env := map[string]string{}
 	if err := s.fillStrings("env", id, env); err != nil {
-		return "", err
+		return "", "", err
 	}
 	from, shardRun := env["merged_from"], env["merged_shard_run"]
 	n, err := strconv.ParseInt(shardRun, 10, 64)
 	if from == "" || err != nil || n <= 0 {
-		return "", fmt.Errorf("results: run %d does not say which database and run it was merged from (merged_from %q, merged_shard_run %q)", id, from, shardRun)
+		return "", "", fmt.Errorf("results: run %d does not say which database and run it was merged from (merged_from %q, merged_shard_run %q)", id, from, shardRun)
 	}
-	return filepath.Join((&Store{Path: from}).ArtifactRoot(), strconv.FormatInt(n, 10)), nil
+	root = (&Store{Path: from}).ArtifactRoot()
+	return root, filepath.Join(root, strconv.FormatInt(n, 10)), nil
 }
 
 // UseLinkedRunDirs tells s that every run in it was merged in by this process with
@@ -150,8 +176,10 @@ func (s *Store) RunDir(id int64) (string, error) {
 func (s *Store) UseLinkedRunDirs() { s.linked = true }
 
 // ReadArtifact reads a run's artifact, at most maxBytes of it. The file must be a regular
-// file inside the run's folder (RunDir) once every symlink is followed: an artifact row is
-// data anyone who can write the database can edit, and must not make a report read
+// file inside the run's folder (RunDir) once every symlink is followed, and the run's folder
+// must itself be inside its artifact folder once every symlink is followed: an artifact row
+// is data anyone who can write the database can edit, and a run's folder a name anyone who
+// can write the artifact folder can replace with a symlink; neither must make a report read
 // /etc/passwd, /dev/zero or a FIFO. The error is an *ArtifactError; it wraps ErrNoArtifact for
 // an artifact never recorded, and ErrOutside for a path that leaves the run's folder.
 func (s *Store) ReadArtifact(id int64, name string, maxBytes int64) ([]byte, error) {
@@ -171,9 +199,12 @@ func (s *Store) readArtifact(id int64, name string, maxBytes int64) ([]byte, err
 	if err != nil {
 		return nil, err
 	}
-	dir, err := s.RunDir(id)
+	root, dir, err := s.runDir(id)
 	if err != nil {
 		return nil, err
+	}
+	if dir, err = Confine(root, dir); err != nil {
+		return nil, fmt.Errorf("the run's folder: %w", err)
 	}
 	path, err := filepath.Abs(s.resolvePath(stored.String))
 	if err != nil {

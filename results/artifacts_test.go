@@ -2,6 +2,7 @@ package results
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -193,5 +194,42 @@ func TestTextInANumberColumnIsNamed(t *testing.T) {
 	// every column affinity) still read as numbers.
 	if v, err := (&Store{}).number([]byte(" 1.5"), 1, "summaries", "x"); err != nil || v != 1.5 {
 		t.Errorf("number(\" 1.5\") = %v, %v", v, err)
+	}
+}
+
+// TestReadArtifactRefusesASymlinkedRunFolder: a run's folder (runs/<id>) that is a symlink
+// to a folder elsewhere leads every artifact of the run out of the database's artifact
+// folder. Merge refuses such a folder in a shard ("a run's folder must be a folder of its
+// own"); the reader does not follow it either, or the HTML report would embed any PNG (and
+// --diff read any CSV of numbers) the user can read, wherever the symlink points. The same
+// holds for a linked run (a report over several databases), whose folder is in its shard's
+// artifact folder.
+func TestReadArtifactRefusesASymlinkedRunFolder(t *testing.T) {
+	for _, linked := range []bool{false, true} {
+		dir := t.TempDir()
+		s, id := storeWithArtifact(t, filepath.Join(dir, "runs.db"))
+		runDir, err := s.RunDir(id)
+		must(t, err)
+		if linked {
+			scratch, err := Open(filepath.Join(dir, "scratch", "combined.db"))
+			must(t, err)
+			defer scratch.Close()
+			res, err := scratch.Merge(filepath.Join(dir, "runs.db"), MergeOptions{LinkArtifacts: true})
+			must(t, err)
+			scratch.UseLinkedRunDirs()
+			s, id = scratch, res.IDs[id]
+			if b, err := s.ReadArtifact(id, "a", 100); err != nil || string(b) != "mine" {
+				t.Fatalf("the linked run's artifact before its folder is replaced: %q %v", b, err)
+			}
+		}
+		elsewhere := filepath.Join(dir, "elsewhere")
+		must(t, os.MkdirAll(elsewhere, 0o755))
+		must(t, os.WriteFile(filepath.Join(elsewhere, "a.txt"), []byte("secret"), 0o644))
+		must(t, os.RemoveAll(runDir))
+		must(t, os.Symlink(elsewhere, runDir))
+		b, err := s.ReadArtifact(id, "a", 100)
+		if !errors.Is(err, ErrOutside) || !strings.Contains(fmt.Sprint(err), "run's folder") {
+			t.Errorf("linked=%v: read %q, %v through the symlinked run folder %s -> %s; want it refused as outside the artifact folder", linked, b, err, runDir, elsewhere)
+		}
 	}
 }

@@ -24,8 +24,8 @@ type MergeOptions struct {
 	// place it stops and removes what it staged, and the database is as it was; once they are
 	// being moved it finishes, so that the database and its folders agree.
 	Context context.Context
-	// Phase, when set, is told each phase of the merge as it starts (the Phase* names); the
-	// fault-injection tests aim their signals with it.
+	// Phase, when set, is told each phase of the merge as it starts (the Phase* names), and
+	// "" when the merge returns; the fault-injection tests aim their signals with it.
 	Phase func(name string)
 }
 
@@ -83,6 +83,7 @@ func (s *Store) Merge(shard string, opt MergeOptions) (MergeResult, error) {
 		return MergeResult{Shard: shard}, fmt.Errorf("merge %s: %w", shard, err)
 	}
 	phase(PhaseMergeChecking)
+	defer phase("")
 	if err := checkShardFile(shard); err != nil {
 		return fail(err)
 	}
@@ -107,7 +108,10 @@ func (s *Store) Merge(shard string, opt MergeOptions) (MergeResult, error) {
 	if err != nil {
 		return fail(err)
 	}
-	m := &merger{conn: conn, store: s, opt: opt, shard: shardAbs, shardRoot: artifactRootOf(shardAbs)}
+	// The shard's artifact folder and its stored artifact paths are the real file's (see
+	// ArtifactRoot), whatever symlink the shard was named through.
+	shardReal := resolveDBPath(shardAbs)
+	m := &merger{conn: conn, store: s, opt: opt, shard: shardAbs, shardReal: shardReal, shardRoot: artifactRootOf(shardReal)}
 	defer m.cleanup()
 	if !opt.LinkArtifacts {
 		if m.mainRoot, err = s.ClaimArtifactRoot(); err != nil {
@@ -161,7 +165,8 @@ type merger struct {
 	tx        *sql.Tx
 	store     *Store
 	opt       MergeOptions
-	shard     string // absolute path
+	shard     string // absolute path, as it was named
+	shardReal string // shard with every symlink followed
 	shardRoot string
 	mainRoot  string // "" when artifacts are linked
 	plan      []*mergedRun

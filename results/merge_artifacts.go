@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
+
+	"github.com/ddpm-runner/ddpm-runner/internal/atomicfile"
 )
 
 // inspect finds the run's artifact folder in the shard and resolves every artifact path of
@@ -53,10 +54,11 @@ func (m *merger) inspect(ctx context.Context, r *mergedRun) error {
 		}
 		a := mergedArtifact{name: name}
 		if path != "" {
-			// Paths are stored relative to the database's folder.
+			// Paths are stored relative to the folder of the database's real file (see
+			// Store.relPath), not to that of a symlink the shard was named through.
 			abs := path
 			if !filepath.IsAbs(abs) {
-				abs = filepath.Join(filepath.Dir(m.shard), abs)
+				abs = filepath.Join(filepath.Dir(m.shardReal), abs)
 			}
 			a.real, err = Confine(dir, abs)
 			if err != nil && m.opt.LinkArtifacts && errors.Is(err, ErrOutside) {
@@ -136,37 +138,7 @@ func copyFile(ctx context.Context, src, dst string) error {
 	if testHookCopy != nil {
 		testHookCopy(src)
 	}
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, ctxReader{ctx, in}); err != nil {
-		out.Close()
-		return err
-	}
-	if err := out.Sync(); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
-}
-
-// ctxReader stops a copy when its context is cancelled.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
+	return atomicfile.Copy(ctx, src, dst, 0o644)
 }
 
 // artifactRootOf is ArtifactRoot for a database path.

@@ -23,10 +23,6 @@ var validStatuses = map[string]bool{
 	StatusRunning: true, StatusFinished: true, StatusFailed: true, StatusDiverged: true, StatusInterrupted: true,
 }
 
-// shardTables are the tables Merge reads from a shard; each must be a real table (a view
-// could compute rows without end) with every column this runner's has.
-var shardTables = []string{"runs", "params", "env", "metrics", "summaries", "timings", "artifacts", "meta"}
-
 // checkShardFile refuses a shard that is missing, empty or not a SQLite file before SQLite
 // is asked to open it (an empty file would open as an empty database).
 func checkShardFile(path string) error {
@@ -113,10 +109,8 @@ func checkShard(ctx context.Context, conn *sql.Conn, s *Store) error {
 	case v < SchemaVersion:
 		return fmt.Errorf("has schema version %d, older than this runner's %d: open it once with this runner where it can be written (`runner report --db SHARD`) to migrate it, then merge it", v, SchemaVersion)
 	}
-	for _, table := range shardTables {
-		if err := checkShardTable(ctx, conn, table); err != nil {
-			return err
-		}
+	if err := checkTables(ctx, conn, "shard"); err != nil {
+		return err
 	}
 	var shardID string
 	if err := conn.QueryRowContext(ctx, "SELECT value FROM shard.meta WHERE key = 'database_id'").Scan(&shardID); err != nil {
@@ -130,67 +124,6 @@ func checkShard(ctx context.Context, conn *sql.Conn, s *Store) error {
 		return fmt.Errorf("is the database being merged into (%s)", s.Path)
 	}
 	return nil
-}
-
-// checkShardTable checks that the shard's table is a table (not a view, whose rows may be
-// computed without end) and has every column that this database's table of that name has.
-func checkShardTable(ctx context.Context, conn *sql.Conn, table string) error {
-	var typ string
-	err := conn.QueryRowContext(ctx, "SELECT type FROM shard.sqlite_master WHERE name = ? COLLATE NOCASE AND type IN ('table', 'view')", table).Scan(&typ)
-	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("has no table %s, so it is not a runner database", table)
-	}
-	if err != nil {
-		return sqliteProblem(err)
-	}
-	if typ != "table" {
-		return fmt.Errorf("its %s is a %s, not a table as a runner writes it", table, typ)
-	}
-	have := map[string]bool{}
-	rows, err := conn.QueryContext(ctx, "SELECT name FROM pragma_table_info(?, 'shard')", table)
-	if err != nil {
-		return sqliteProblem(err)
-	}
-	for rows.Next() {
-		var c string
-		if err := rows.Scan(&c); err != nil {
-			rows.Close()
-			return sqliteProblem(err)
-		}
-		have[strings.ToLower(c)] = true
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return sqliteProblem(err)
-	}
-	want, err := columnsOf(ctx, conn, table)
-	if err != nil {
-		return err
-	}
-	for _, c := range want {
-		if !have[strings.ToLower(c)] {
-			return fmt.Errorf("its table %s has no column %s, so it is not a runner database of this schema", table, c)
-		}
-	}
-	return nil
-}
-
-// columnsOf is the columns of this database's table.
-func columnsOf(ctx context.Context, conn *sql.Conn, table string) ([]string, error) {
-	rows, err := conn.QueryContext(ctx, "SELECT name FROM pragma_table_info(?, 'main')", table)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var cols []string
-	for rows.Next() {
-		var c string
-		if err := rows.Scan(&c); err != nil {
-			return nil, err
-		}
-		cols = append(cols, c)
-	}
-	return cols, rows.Err()
 }
 
 // shardRuns reads the shard's runs (at most maxShardRuns) and refuses a made-up status, a

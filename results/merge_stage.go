@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+
+	"github.com/ddpm-runner/ddpm-runner/internal/atomicfile"
 )
 
 // A merge copies each run's artifact folder into a staging folder in the database's artifact
@@ -171,23 +173,7 @@ func (m *merger) writeManifest() error {
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(m.staging, stagingManifest+".tmp")
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, filepath.Join(m.staging, stagingManifest))
+	return atomicfile.Write(filepath.Join(m.staging, stagingManifest), b, 0o644)
 }
 
 // place moves the staged copies to their run folders, moving a folder already there (an

@@ -579,3 +579,33 @@ func TestRecoverMergesLeavesAnotherDatabasesFolderAlone(t *testing.T) {
 		t.Errorf("another database's staging folder was touched: %v", err)
 	}
 }
+
+// TestMergeOfAShardReachedThroughASymlink: a shard named through a symlink in another
+// folder is the same database as the file it leads to (its artifacts live beside that
+// file, see ArtifactRoot, and its artifact paths are stored relative to that file's
+// folder), so merging it, copied or linked, finds its run's files rather than looking for
+// them beside the symlink and refusing them as "outside".
+func TestMergeOfAShardReachedThroughASymlink(t *testing.T) {
+	for _, link := range []bool{false, true} {
+		dir := t.TempDir()
+		must(t, os.MkdirAll(filepath.Join(dir, "other"), 0o755))
+		must(t, os.MkdirAll(filepath.Join(dir, "lnk"), 0o755))
+		shardPath := filepath.Join(dir, "other", "S.db")
+		shard, sid := storeWithArtifact(t, shardPath)
+		shard.Close()
+		viaLink := filepath.Join(dir, "lnk", "link.db")
+		must(t, os.Symlink(shardPath, viaLink))
+		main := openMain(t, filepath.Join(dir))
+		res, err := main.Merge(viaLink, MergeOptions{LinkArtifacts: link})
+		if err != nil {
+			t.Errorf("LinkArtifacts=%v: merging the shard through a symlink: %v", link, err)
+			continue
+		}
+		if link {
+			main.UseLinkedRunDirs()
+		}
+		if b, err := main.ReadArtifact(res.IDs[sid], "a", 100); err != nil || string(b) != "mine" {
+			t.Errorf("LinkArtifacts=%v: the merged run's artifact: %q %v, want \"mine\"", link, b, err)
+		}
+	}
+}

@@ -1,5 +1,14 @@
 package results
 
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+)
+
 // migrations[i] brings a database from schema version i to i+1. Never edit a migration
 // that has shipped: add a new one.
 var migrations = []string{
@@ -77,3 +86,122 @@ var migrations = []string{
 
 // SchemaVersion is the version a database has after Open.
 var SchemaVersion = len(migrations)
+
+// runnerTables are the tables of a runner database. Each must be a real table: a view in its
+// place (a database from elsewhere is anyone's file) can compute rows without end, and every
+// report, merge or run that reads it would never finish.
+var runnerTables = []string{"runs", "params", "env", "metrics", "summaries", "timings", "artifacts", "meta"}
+
+// querier is what checkTables needs of a database, a connection or a transaction.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// checkTables checks that every table of a runner database of this schema version, in the
+// database attached as schema ("main", or "shard" during a merge), is a real table (not a
+// view) with every column that this runner's schema gives it. It reads only the schema, so
+// it ends quickly whatever the tables hold.
+func checkTables(ctx context.Context, q querier, schema string) error {
+	want, err := schemaColumns()
+	if err != nil {
+		return err
+	}
+	for _, table := range runnerTables {
+		if err := checkTable(ctx, q, schema, table, want[table]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkTable(ctx context.Context, q querier, schema, table string, want []string) error {
+	var typ string
+	err := q.QueryRowContext(ctx, "SELECT type FROM "+schema+".sqlite_master WHERE name = ? COLLATE NOCASE AND type IN ('table', 'view')", table).Scan(&typ)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("has no table %s, so it is not a runner database", table)
+	}
+	if err != nil {
+		return sqliteProblem(err)
+	}
+	if typ != "table" {
+		return fmt.Errorf("its %s is a %s, not a table as a runner writes it", table, typ)
+	}
+	have := map[string]bool{}
+	rows, err := q.QueryContext(ctx, "SELECT name FROM pragma_table_info(?, ?)", table, schema)
+	if err != nil {
+		return sqliteProblem(err)
+	}
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			rows.Close()
+			return sqliteProblem(err)
+		}
+		have[strings.ToLower(c)] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return sqliteProblem(err)
+	}
+	for _, c := range want {
+		if !have[strings.ToLower(c)] {
+			return fmt.Errorf("its table %s has no column %s, so it is not a runner database of this schema", table, c)
+		}
+	}
+	return nil
+}
+
+var (
+	schemaColumnsOnce sync.Once
+	schemaColumnsMap  map[string][]string
+	schemaColumnsErr  error
+)
+
+// schemaColumns is the columns of each of runnerTables in a database of this schema version,
+// read from an empty in-memory database built by the migrations, so that they are said once,
+// in the migrations.
+func schemaColumns() (map[string][]string, error) {
+	schemaColumnsOnce.Do(func() {
+		schemaColumnsMap, schemaColumnsErr = readSchemaColumns()
+	})
+	return schemaColumnsMap, schemaColumnsErr
+}
+
+func readSchemaColumns() (map[string][]string, error) {
+	db, err := sql.Open("sqlite3", ":memory:")
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	// Every connection to :memory: is a database of its own.
+	db.SetMaxOpenConns(1)
+	for v, m := range migrations {
+		if _, err := db.Exec(m); err != nil {
+			return nil, fmt.Errorf("results: schema version %d: %w", v+1, err)
+		}
+	}
+	cols := map[string][]string{}
+	for _, table := range runnerTables {
+		rows, err := db.Query("SELECT name FROM pragma_table_info(?)", table)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var c string
+			if err := rows.Scan(&c); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			cols[table] = append(cols[table], c)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		if len(cols[table]) == 0 {
+			return nil, fmt.Errorf("results: the schema has no table %s", table)
+		}
+	}
+	return cols, nil
+}

@@ -2,6 +2,7 @@ package results
 
 import (
 	"bytes"
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -116,6 +117,10 @@ func OpenReadOnly(path string) (*Store, error) {
 	if v < SchemaVersion {
 		db.Close()
 		return nil, fmt.Errorf("results: %s has schema version %d; open it once with a command that writes (runner run) to migrate it to %d", path, v, SchemaVersion)
+	}
+	if err := checkTables(context.Background(), db, "main"); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("results: %s: %w", path, err)
 	}
 	return s, nil
 }
@@ -239,6 +244,13 @@ func (s *Store) migrate(version int) error {
 	}
 	if cur < version {
 		if _, err := tx.Exec(fmt.Sprintf("PRAGMA user_version = %d", version)); err != nil {
+			return err
+		}
+	}
+	if version == len(migrations) {
+		// A database of this version made elsewhere may hold a view where a table belongs,
+		// which every later read would compute without end.
+		if err := checkTables(context.Background(), tx, "main"); err != nil {
 			return err
 		}
 	}

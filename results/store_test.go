@@ -2,11 +2,14 @@ package results
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 )
 
 func newRun(spec string, seed int) NewRun {
@@ -177,6 +180,69 @@ func TestConcurrentWriters(t *testing.T) {
 	for _, r := range runs {
 		if c, _ := s.CountMetrics(r.ID); c != rows {
 			t.Errorf("run %d has %d rows, want %d", r.ID, c, rows)
+		}
+	}
+}
+
+// TestOpenRefusesATableThatIsNotARunnerTable: a database from elsewhere whose tables are
+// views (an endless recursive one takes a few hundred bytes) or lack a column is refused at
+// once by Open and OpenReadOnly, naming the database and the table, as Merge refuses such a
+// shard; every later read of the view would otherwise run for ever.
+func TestOpenRefusesATableThatIsNotARunnerTable(t *testing.T) {
+	opens := []struct {
+		name string
+		open func(string) (*Store, error)
+	}{{"Open", Open}, {"OpenReadOnly", OpenReadOnly}}
+	cases := []struct {
+		name  string
+		stmts []string
+		want  []string
+	}{
+		{"summaries is a recursive view", []string{"ALTER TABLE summaries RENAME TO summaries_old",
+			"CREATE VIEW summaries AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT 1 AS run_id, 'k' || x AS key, 1.0 AS value FROM c"},
+			[]string{"summaries", "view", "not a table"}},
+		{"runs is a view", []string{"PRAGMA foreign_keys = off", "ALTER TABLE runs RENAME TO runs_old", "CREATE VIEW runs AS SELECT * FROM runs_old"},
+			[]string{"runs", "view", "not a table"}},
+		{"a column missing", []string{"ALTER TABLE metrics DROP COLUMN wall"}, []string{"metrics", "wall"}},
+		{"a table missing", []string{"DROP TABLE timings"}, []string{"timings", "no table"}},
+	}
+	for _, o := range opens {
+		for _, c := range cases {
+			t.Run(o.name+"/"+c.name, func(t *testing.T) {
+				path := filepath.Join(t.TempDir(), "runs.db")
+				s, err := Open(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := s.CreateRun(newRun("a", 0)); err != nil {
+					t.Fatal(err)
+				}
+				s.Close()
+				rawExec(t, path, c.stmts...)
+				done := make(chan error, 1)
+				go func() {
+					s, err := o.open(path)
+					if err == nil {
+						// A database that opens is read the way a report reads it.
+						_, err = s.Runs(Filter{})
+						s.Close()
+						if err == nil {
+							err = errors.New("opened and read")
+						}
+					}
+					done <- err
+				}()
+				select {
+				case err = <-done:
+				case <-time.After(20 * time.Second):
+					t.Fatalf("%s of a database whose %s had not ended after 20 s", o.name, c.name)
+				}
+				for _, want := range append([]string{path}, c.want...) {
+					if !strings.Contains(err.Error(), want) {
+						t.Errorf("%s: error %q does not say %q", o.name, err, want)
+					}
+				}
+			})
 		}
 	}
 }

@@ -52,7 +52,7 @@ type Euler struct{ Spaced }
 
 // Step implements plugins.Sampler.
 func (e Euler) Step(s plugins.SamplerStep) (*Node, *Node) {
-	st := newSigmaTables(s.Process)
+	st := newSigmaTables(s.Diffusion.Process)
 	x, i := s.X, s.I
 	x0, eps := denoise(s, x, i)
 	next := Add(x0, Mul(eps, at(st.sigmaNext, x, i))) // x~'
@@ -67,9 +67,16 @@ func (e Euler) Step(s plugins.SamplerStep) (*Node, *Node) {
 // the last, 2K - 1 in all.
 type Heun struct{ Spaced }
 
+// RefuseZeroSNR implements plugins.ZeroSNRRefuser: Heun's correction is taken at the next
+// sigma, which at the first step of a chain ending at alpha_bar_T = 0 follows a step from
+// sigma = infinity.
+func (Heun) RefuseZeroSNR() (why, instead string) {
+	return "cannot start at sigma = infinity", "use euler, dpmpp_2m, ddim or an ancestral sampler"
+}
+
 // Step implements plugins.Sampler.
 func (h Heun) Step(s plugins.SamplerStep) (*Node, *Node) {
-	st := newSigmaTables(s.Process)
+	st := newSigmaTables(s.Diffusion.Process)
 	x, i := s.X, s.I
 	x0, eps1 := denoise(s, x, i)
 	sqrtNext, sigmaNext := at(st.sqrtABNext, x, i), at(st.sigmaNext, x, i)
@@ -113,7 +120,7 @@ func dpmCoefficients(st sigmaTables) (ratio, cur, prev []float64) {
 
 // Step implements plugins.Sampler.
 func (d DPMSolver2M) Step(s plugins.SamplerStep) (*Node, *Node) {
-	st := newSigmaTables(s.Process)
+	st := newSigmaTables(s.Diffusion.Process)
 	ratio, cur, prev := dpmCoefficients(st)
 	x, i := s.X, s.I
 	x0, eps := denoise(s, x, i)

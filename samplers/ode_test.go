@@ -11,7 +11,6 @@ import (
 	"github.com/ddpm-runner/ddpm-runner/diffusion"
 	"github.com/ddpm-runner/ddpm-runner/internal/gobackend"
 	"github.com/ddpm-runner/ddpm-runner/plugins"
-	"github.com/ddpm-runner/ddpm-runner/predictors"
 )
 
 // Gaussian data N(mu, s^2) have an exact denoiser. In Karras's variables (x~ = x/sqrt(alpha_bar),
@@ -164,8 +163,8 @@ func TestODESamplersMatchReferences(t *testing.T) {
 	p := linearProcess(t)
 	g := gaussian{0.5, 0.09}
 	z := []float64{-2.1, -1, -0.3, 0, 0.4, 1.3, 2.5, 3}
-	for _, mean := range []string{predictors.MeanX0, predictors.MeanEps, predictors.MeanV} {
-		pred := predictors.Predictor{Mean: mean, Variance: predictors.FixedSmall}
+	for _, mean := range []diffusion.MeanType{diffusion.MeanX0, diffusion.MeanEps, diffusion.MeanV} {
+		pred := diffusion.Parameterization{Mean: mean, Variance: diffusion.VarFixedSmall}
 		for _, m := range odeReferences {
 			// Not 2 or 3 steps: Heun's correction from sigma_max = 158 to sigma = 0.01 weighs the
 			// eps-hat at 0.01 (a float32 difference of two nearly equal values) by 158, and no
@@ -182,7 +181,7 @@ func TestODESamplersMatchReferences(t *testing.T) {
 					want := m.ref(g, sig, affine{math.Sqrt(1 + sig[0]*sig[0]), 0})
 					wv := want.a*zv + want.b
 					if math.Abs(got[e]-wv) > 2e-5*(1+math.Abs(wv)) {
-						t.Errorf("%s on %s, %d steps, z = %g: %.7g, float64 reference %.7g", m.name, mean, k, zv, got[e], wv)
+						t.Errorf("%s on %s, %d steps, z = %g: %.7g, float64 reference %.7g", m.name, mean.Name, k, zv, got[e], wv)
 					}
 				}
 			}
@@ -193,7 +192,7 @@ func TestODESamplersMatchReferences(t *testing.T) {
 // runChain runs a sampler's plan from x_T = z with the exact x0 model, one graph per kind of
 // step as the engine builds them, in float32.
 func runChain(t *testing.T, backend backends.Backend, s plugins.Sampler, q *diffusion.Process,
-	pred plugins.Predictor, g gaussian, z []float64) (ends []float64, nfe int) {
+	pred diffusion.Parameterization, g gaussian, z []float64) (ends []float64, nfe int) {
 	t.Helper()
 	n := len(z)
 	invSqrtAB, shrink, sigma, sqrtAB, sqrt1mAB := make([]float64, q.T), make([]float64, q.T), make([]float64, q.T), make([]float64, q.T), make([]float64, q.T)
@@ -204,7 +203,7 @@ func runChain(t *testing.T, backend backends.Backend, s plugins.Sampler, q *diff
 		sigma[i] = math.Sqrt(sigma2)
 		sqrtAB[i], sqrt1mAB[i] = math.Sqrt(q.AlphaBar[i]), math.Sqrt(1-q.AlphaBar[i])
 	}
-	mean := pred.(predictors.Predictor).Mean
+	d := &diffusion.Diffusion{Process: q, Parameterization: pred}
 	calls := map[[2]bool]*int{}
 	build := func(first, last bool) *Exec {
 		count := new(int)
@@ -216,15 +215,15 @@ func runChain(t *testing.T, backend backends.Backend, s plugins.Sampler, q *diff
 				xt := Mul(x, ext(invSqrtAB))
 				x0 := AddScalar(Mul(AddScalar(xt, -g.mu), ext(shrink)), g.mu) // D(x~) = mu + shrink (x~ - mu)
 				eps := Div(Sub(xt, x0), ext(sigma))
-				switch mean {
-				case predictors.MeanEps:
+				switch pred.Mean.Name {
+				case diffusion.MeanEps.Name:
 					return eps
-				case predictors.MeanV: // v = sqrt(alpha_bar) eps - sqrt(1 - alpha_bar) x0
+				case diffusion.MeanV.Name: // v = sqrt(alpha_bar) eps - sqrt(1 - alpha_bar) x0
 					return Sub(Mul(ext(sqrtAB), eps), Mul(ext(sqrt1mAB), x0))
 				}
 				return x0
 			}
-			next, st := s.Step(plugins.SamplerStep{Process: q, Predictor: pred, Model: model, X: x, State: state, I: i,
+			next, st := s.Step(plugins.SamplerStep{Diffusion: d, Model: model, X: x, State: state, I: i,
 				Noise: ZerosLike(x), First: first, Last: last})
 			return []*Node{next, st}
 		})
@@ -265,7 +264,7 @@ func TestEulerIsDDIMAndNFE(t *testing.T) {
 	}
 	p := linearProcess(t)
 	g := gaussian{0.5, 0.09}
-	pred := predictors.Predictor{Mean: predictors.MeanEps, Variance: predictors.FixedSmall}
+	pred := diffusion.Parameterization{Mean: diffusion.MeanEps, Variance: diffusion.VarFixedSmall}
 	z := []float64{-2, -0.5, 0, 0.7, 1.9}
 	for _, k := range []int{1, 4, 25} {
 		q, _, _ := Euler{Spaced{Steps: k}}.Plan(p)

@@ -32,6 +32,16 @@ func (d *document) errf(key string, format string, args ...any) *Error {
 	return &Error{File: d.file, Line: line, Key: key, Msg: fmt.Sprintf(format, args...)}
 }
 
+// applySets applies --set overrides in order (a later one wins).
+func (d *document) applySets(sets []string) error {
+	for _, s := range sets {
+		if err := d.applySet(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // applySet applies one --set override to the raw document.
 func (d *document) applySet(s string) error {
 	key, val, ok := strings.Cut(s, "=")
@@ -258,15 +268,12 @@ func (d *document) resolve(raw map[string]any, point []assignment, seed int) (*T
 		}
 		t.Sections[ps.Table] = Component{Name: name, Params: vals}
 	}
-	for _, fixed := range []struct {
-		name   string
-		params []plugins.Param
-	}{{"train", TrainParams}, {"eval", EvalParams}} {
-		vals, err := checkTable(d, fixed.name, table(fixed.name), fixed.params, "", loc)
+	for _, st := range specTables {
+		vals, err := checkTable(d, st.name, table(st.name), st.params, "", loc)
 		if err != nil {
 			return nil, err
 		}
-		t.Sections[fixed.name] = Component{Params: vals}
+		t.Sections[st.name] = Component{Params: vals}
 	}
 	// Kinds chosen by a key of another table ([eval] metrics, [loss] timesteps) name
 	// registered plugins.
@@ -286,6 +293,9 @@ func (d *document) resolve(raw map[string]any, point []assignment, seed int) (*T
 				return nil, d.errf(loc(k.Table+"."+k.Key), "[%s] %s: %v", k.Table, k.Key, err)
 			}
 		}
+	}
+	if err := decodeSettings(t); err != nil {
+		return nil, err
 	}
 	return t, nil
 }

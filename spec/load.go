@@ -65,12 +65,22 @@ func Parse(file string, data []byte, sets []string) ([]*Trial, error) {
 		return nil, err
 	}
 	doc.lines = locateKeys(data)
-	for _, s := range sets {
-		if err := doc.applySet(s); err != nil {
-			return nil, err
-		}
+	if err := doc.applySets(sets); err != nil {
+		return nil, err
 	}
 	return doc.expand()
+}
+
+// Resolve is Parse on a document given as its tables (as the TOML decoder would give them:
+// integers as int64) rather than as text; file names it in messages. A command that takes
+// settings as arguments (runner schedule) resolves them here, as a run resolves its spec, so
+// every key works there and is checked the same way. doc is not kept.
+func Resolve(file string, doc map[string]any, sets []string) ([]*Trial, error) {
+	d := &document{file: file, raw: deepCopy(doc), lines: map[string]int{}, setKeys: map[string]string{}}
+	if err := d.applySets(sets); err != nil {
+		return nil, err
+	}
+	return d.expand()
 }
 
 // decode decodes spec text into raw after checking its shape against the limits (see

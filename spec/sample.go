@@ -4,6 +4,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/ddpm-runner/ddpm-runner/plugins"
 )
 
 // KindSample is the kind of a trial that samples from another run's final weights instead
@@ -14,9 +16,17 @@ const KindSample = "sample"
 // other setting is the parent run's.
 var sampleTables = []string{"sample", "eval"}
 
-// sharedSampleKeys are the [sample] keys every sampler has: they stay the parent's when a
-// sample spec names another sampler, whose own parameters start from their defaults.
-var sharedSampleKeys = []string{"n", "clip_denoised", "guidance"}
+// sharedSampleKeys are the [sample] keys every sampler has (the sampler kind's Common keys):
+// they stay the parent's when a sample spec names another sampler, whose own parameters start
+// from their defaults.
+func sharedSampleKeys() []string {
+	info, _ := plugins.Info(plugins.KindSampler)
+	keys := make([]string, len(info.Common))
+	for i, d := range info.Common {
+		keys[i] = d.Name
+	}
+	return keys
+}
 
 // SampleTrials builds the trials of `runner sample`: the parent run's resolved trial
 // (parentCanonical, as stored with it) with other [sample] and [eval] settings, of kind
@@ -38,10 +48,8 @@ func SampleTrials(parentCanonical, file string, data []byte, sets []string) ([]*
 		}
 		over.lines = locateKeys(data)
 	}
-	for _, s := range sets {
-		if err := over.applySet(s); err != nil {
-			return nil, err
-		}
+	if err := over.applySets(sets); err != nil {
+		return nil, err
 	}
 	if err := over.checkSampleOnly(); err != nil {
 		return nil, err
@@ -97,7 +105,7 @@ func mergeSample(parent, over map[string]any) map[string]any {
 	if named {
 		kept := map[string]any{}
 		if old, ok := out["sample"].(map[string]any); ok {
-			for _, k := range sharedSampleKeys {
+			for _, k := range sharedSampleKeys() {
 				if v, ok := old[k]; ok {
 					kept[k] = v
 				}

@@ -152,8 +152,11 @@ func TestEMARateOrList(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := two[0].Train().Floats("ema"); len(r) != 2 || r[1] != 0.999 || two[0].Train().Float("ema") != 0.99 {
-		t.Errorf("rates %v, first %v", r, two[0].Train().Float("ema"))
+	if r := two[0].Settings.Train.EMA; len(r) != 2 || r[0] != 0.99 || r[1] != 0.999 {
+		t.Errorf("rates %v", r)
+	}
+	if r := one[0].Settings.Train.EMA; len(r) != 1 || r[0] != 0.99 {
+		t.Errorf("one rate decodes to %v, want [0.99]", r)
 	}
 	back, err := spec.FromCanonical(two[0].Canonical())
 	if err != nil || back.Hash() != two[0].Hash() {

@@ -1,6 +1,74 @@
 package spec
 
-import "github.com/ddpm-runner/ddpm-runner/plugins"
+import (
+	"fmt"
+	"reflect"
+
+	"github.com/ddpm-runner/ddpm-runner/plugins"
+)
+
+// Settings are a trial's settings that the engine reads, decoded once from its resolved
+// tables: [train], [eval], and the keys every plugin of a kind shares (a plugin's own
+// parameters stay in its table's Values, for its constructor).
+type Settings struct {
+	Train    TrainSettings
+	Eval     EvalSettings
+	Schedule plugins.ScheduleSettings
+	Loss     plugins.LossSettings
+	Sample   plugins.SampleSettings
+}
+
+// TrainSettings are the keys of [train], declared in TrainParams.
+type TrainSettings struct {
+	Steps       int     `param:"steps"`
+	Batch       int     `param:"batch"`
+	LR          float64 `param:"lr"`
+	Warmup      int     `param:"warmup"`
+	GradClip    float64 `param:"grad_clip"`
+	WeightDecay float64 `param:"weight_decay"`
+	// EMA holds every rate of train.ema (one number is a list of one); the first is the
+	// EMA that sampling and evaluation use first.
+	EMA             []float64 `param:"ema"`
+	OffsetNoise     float64   `param:"offset_noise"`
+	ClassCond       bool      `param:"class_cond"`
+	LabelDropout    float64   `param:"label_dropout"`
+	LogEvery        int       `param:"log_every"`
+	CheckpointEvery int       `param:"checkpoint_every"`
+}
+
+// EvalSettings are the keys of [eval], declared in EvalParams.
+type EvalSettings struct {
+	// Metrics names metric plugins (KindMetric).
+	Metrics []string `param:"metrics"`
+	N       int      `param:"n"`
+}
+
+// The settings structs and their declarations are written side by side; a field without a
+// declaration, or one of the wrong type, stops every program at start-up.
+func init() {
+	for _, c := range []struct {
+		typ   reflect.Type
+		decls []plugins.Param
+	}{{reflect.TypeFor[TrainSettings](), TrainParams}, {reflect.TypeFor[EvalSettings](), EvalParams}} {
+		if err := plugins.CheckSettings(c.typ, c.decls); err != nil {
+			panic("spec: " + err.Error())
+		}
+	}
+}
+
+// decodeSettings fills t.Settings from t's resolved tables.
+func decodeSettings(t *Trial) error {
+	s := &t.Settings
+	for _, d := range []struct {
+		table string
+		into  any
+	}{{"train", &s.Train}, {"eval", &s.Eval}, {"schedule", &s.Schedule}, {"loss", &s.Loss}, {"sample", &s.Sample}} {
+		if err := plugins.Decode(t.Sections[d.table].Params, d.into); err != nil {
+			return fmt.Errorf("spec: [%s]: %w", d.table, err)
+		}
+	}
+	return nil
+}
 
 // TrainParams are the keys of [train].
 var TrainParams = []plugins.Param{
@@ -34,6 +102,16 @@ var topLevelKeys = []string{"name", "description", "seeds", "backend"}
 // Backends lists the backend names a spec may ask for.
 var Backends = []string{"go", "xla", "xla:cpu", "xla:cuda"}
 
+// specTable is a table of the spec itself rather than of a plugin kind: its keys, and the
+// table it follows in the spec's order ("" for the end).
+type specTable struct {
+	name, after string
+	params      []plugins.Param
+}
+
+// specTables are the spec's own tables: [train], written after [network], and [eval], last.
+var specTables = []specTable{{"train", "network", TrainParams}, {"eval", "", EvalParams}}
+
 // pluginTables are the kinds whose plugin has a table of its own, in spec order.
 func pluginTables() []plugins.KindInfo {
 	var out []plugins.KindInfo
@@ -45,13 +123,24 @@ func pluginTables() []plugins.KindInfo {
 	return out
 }
 
-func tableNames() []string {
-	names := []string{}
-	for _, k := range pluginTables() {
-		names = append(names, k.Table)
+// SectionOrder is the order of the tables in canonical forms and listings: the kinds' own
+// tables in the order they were declared, with the spec's own tables in their places.
+func SectionOrder() []string {
+	var out []string
+	place := func(after string) {
+		for _, st := range specTables {
+			if st.after == after {
+				out = append(out, st.name)
+			}
+		}
 	}
-	return append(names, "train", "eval", "sweep")
+	for _, k := range pluginTables() {
+		out = append(out, k.Table)
+		place(k.Table)
+	}
+	place("")
+	return out
 }
 
-// SectionOrder is the order of the tables in canonical forms and listings.
-var SectionOrder = []string{"data", "schedule", "predictor", "loss", "network", "train", "sample", "eval"}
+// tableNames are the tables a spec may have, [sweep] last.
+func tableNames() []string { return append(SectionOrder(), "sweep") }

@@ -26,8 +26,8 @@ func TestDefaultsFilled(t *testing.T) {
 	if tr.Section("predictor").Name != "eps" || tr.Section("predictor").Params.String("variance") != "fixed_large" {
 		t.Errorf("predictor defaults: %+v", tr.Section("predictor"))
 	}
-	if tr.Train().Float("lr") != 2e-4 || tr.Train().Int("steps") != 10 || tr.T() != 100 {
-		t.Errorf("train %v T %d", tr.Train(), tr.T())
+	if st := tr.Settings; st.Train.LR != 2e-4 || st.Train.Steps != 10 || st.Schedule.T != 100 {
+		t.Errorf("train %+v schedule %+v", st.Train, st.Schedule)
 	}
 	if tr.Section("schedule").Params.Float("beta_end") != 0.02 {
 		t.Errorf("schedule params %v", tr.Section("schedule").Params)
@@ -103,8 +103,8 @@ func TestSetIsTypedPerParameter(t *testing.T) {
 		t.Fatal(err)
 	}
 	tr := trials[0]
-	if len(trials) != 1 || tr.Seed != 5 || tr.Section("schedule").Name != "cosine" || tr.T() != 4000 ||
-		tr.Train().Float("lr") != 1e-3 || tr.Section("sample").Params.Bool("clip_denoised") {
+	if len(trials) != 1 || tr.Seed != 5 || tr.Section("schedule").Name != "cosine" || tr.Settings.Schedule.T != 4000 ||
+		tr.Settings.Train.LR != 1e-3 || tr.Settings.Sample.ClipDenoised || tr.Section("sample").Params.Bool("clip_denoised") {
 		t.Errorf("overrides not applied: %s", tr.Canonical())
 	}
 	// cosine takes s and max_beta, not beta_end: the linear keys left in the file are an error.

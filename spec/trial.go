@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"reflect"
 	"strings"
 
 	"github.com/ddpm-runner/ddpm-runner/plugins"
@@ -31,6 +33,9 @@ type Trial struct {
 	Sections map[string]Component `json:"sections"`
 	// Sweep holds the swept keys of this trial and their values, for display.
 	Sweep map[string]any `json:"sweep,omitempty"`
+	// Settings are Sections' settings as typed fields, for the code that reads them. They
+	// are not part of the canonical form (Sections is), so they change no hash.
+	Settings Settings `json:"-"`
 }
 
 // Section returns a resolved table; it panics on a name that no spec has.
@@ -41,12 +46,6 @@ func (t *Trial) Section(name string) Component {
 	}
 	return c
 }
-
-// Train returns the resolved [train] values.
-func (t *Trial) Train() plugins.Values { return t.Sections["train"].Params }
-
-// T returns the number of diffusion steps.
-func (t *Trial) T() int { return t.Sections["schedule"].Params.Int("T") }
 
 // Params flattens the trial into dotted keys ("schedule.name", "train.lr", ...) with
 // values formatted as in TOML; this is what the params table and reports show.
@@ -91,11 +90,56 @@ func quoteAll(s []string) []string {
 // Canonical is the trial's canonical JSON: every table in a fixed order with sorted keys and
 // defaults filled in. Stored with each run, it is all that is needed to re-run it.
 func (t *Trial) Canonical() string {
-	b, err := json.Marshal(t)
+	b, err := json.Marshal(t.withoutOmittedDefaults())
 	if err != nil {
 		panic(err)
 	}
 	return string(b)
+}
+
+// withoutOmittedDefaults is t less the parameters declared OmitDefault that hold their
+// default (FromCanonical fills them in again).
+func (t *Trial) withoutOmittedDefaults() *Trial {
+	c := *t
+	c.Sections = make(map[string]Component, len(t.Sections))
+	for table, comp := range t.Sections {
+		params, cloned := comp.Params, false
+		for _, d := range declarations(table, comp.Name) {
+			v, ok := params[d.Name]
+			if !ok || !d.OmitDefault {
+				continue
+			}
+			if def, err := d.Check(d.Default); err == nil && reflect.DeepEqual(v, def) {
+				if !cloned { // t's own values stay whole
+					params, cloned = maps.Clone(params), true
+				}
+				delete(params, d.Name)
+			}
+		}
+		c.Sections[table] = Component{Name: comp.Name, Params: params}
+	}
+	return &c
+}
+
+// declarations are the parameters a table declares: the spec's own, or the keys its kind
+// shares and those of its plugin (name).
+func declarations(table, name string) []plugins.Param {
+	for _, st := range specTables {
+		if st.name == table {
+			return st.params
+		}
+	}
+	for _, k := range pluginTables() {
+		if k.Table != table {
+			continue
+		}
+		decls := k.Common
+		if p, err := plugins.Lookup(k.Kind, name); err == nil {
+			decls = append(append([]plugins.Param{}, decls...), p.Params...)
+		}
+		return decls
+	}
+	return nil
 }
 
 // Hash identifies the trial's settings: the canonical form without the name and

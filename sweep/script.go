@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ddpm-runner/ddpm-runner/internal/atomicfile"
 	"github.com/ddpm-runner/ddpm-runner/internal/shell"
 )
 
@@ -95,7 +96,7 @@ func (f *Folder) WriteScript() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return filepath.Join(f.Dir, "job.sbatch"), writeFileAtomic(f.Dir, "job.sbatch", []byte(s), 0o755)
+	return filepath.Join(f.Dir, "job.sbatch"), atomicfile.Write(filepath.Join(f.Dir, "job.sbatch"), []byte(s), 0o755)
 }
 
 // sbatchArg writes one argument of an #SBATCH line so that sbatch reads it back exactly:

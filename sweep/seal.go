@@ -14,6 +14,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/ddpm-runner/ddpm-runner/internal/atomicfile"
 	"github.com/ddpm-runner/ddpm-runner/results"
 )
 
@@ -66,17 +67,16 @@ func loadKey(create bool) ([]byte, string, error) {
 	if _, err := rand.Read(raw); err != nil {
 		return nil, path, err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".sweep.key.tmp-")
+	tmp, err := atomicfile.Create(path)
 	if err != nil {
 		return nil, path, fmt.Errorf("making the sweep key: %w", err)
 	}
-	defer os.Remove(tmp.Name())
-	_, werr := tmp.WriteString(hex.EncodeToString(raw) + "\n")
-	if err := errors.Join(werr, tmp.Chmod(0o600), tmp.Close()); err != nil {
+	defer tmp.Abort()
+	if _, err := tmp.Write([]byte(hex.EncodeToString(raw) + "\n")); err != nil {
 		return nil, path, fmt.Errorf("making the sweep key: %w", err)
 	}
-	// A link fails if another submission made the key first; that key is then the one.
-	if err := os.Link(tmp.Name(), path); err != nil && !errors.Is(err, os.ErrExist) {
+	// CommitNew fails if another submission made the key first; that key is then the one.
+	if err := tmp.CommitNew(0o600); err != nil && !errors.Is(err, os.ErrExist) {
 		return nil, path, fmt.Errorf("making the sweep key: %w", err)
 	}
 	key, err = readKey(path)
@@ -131,7 +131,7 @@ func writeSealed(dir string, key []byte, m *Manifest) error {
 	b.WriteString(",\n  \"manifest\": ")
 	b.Write(body)
 	b.WriteString("\n}\n")
-	return writeFileAtomic(dir, ManifestName, b.Bytes(), 0o644)
+	return atomicfile.Write(filepath.Join(dir, ManifestName), b.Bytes(), 0o644)
 }
 
 // readSealed reads dir/sweep.json and returns its manifest if its seal holds under this

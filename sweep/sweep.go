@@ -24,6 +24,8 @@
 package sweep
 
 import (
+	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -33,6 +35,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/ddpm-runner/ddpm-runner/internal/atomicfile"
 	"github.com/ddpm-runner/ddpm-runner/spec"
 )
 
@@ -158,7 +161,7 @@ func Create(dir string, specFiles, sets []string, backend string, trials int, ru
 		if err := os.Mkdir(filepath.Join(tmp, filepath.Dir(cp)), 0o755); err != nil {
 			return nil, err
 		}
-		if err := os.WriteFile(filepath.Join(tmp, cp), b, 0o644); err != nil {
+		if _, err := atomicfile.WriteNew(context.Background(), filepath.Join(tmp, cp), bytes.NewReader(b), 0o644); err != nil {
 			return nil, err
 		}
 		f.Specs[i].SHA256 = sha256Hex(b)
@@ -225,39 +228,9 @@ func copyExecutable(src, dst string) (string, error) {
 		return "", err
 	}
 	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o755)
-	if err != nil {
-		return "", err
-	}
 	h := sha256.New()
-	if _, err := io.Copy(io.MultiWriter(out, h), in); err != nil {
-		out.Close()
-		return "", err
-	}
-	if err := out.Close(); err != nil {
+	if _, err := atomicfile.WriteNew(context.Background(), dst, io.TeeReader(in, h), 0o755); err != nil {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// writeFileAtomic writes name in dir through a new temporary file renamed over it: a
-// symlink planted at name is replaced, never written through.
-func writeFileAtomic(dir, name string, data []byte, perm os.FileMode) error {
-	tmp, err := os.CreateTemp(dir, "."+name+".tmp-")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), filepath.Join(dir, name))
 }

@@ -40,7 +40,7 @@ n = 10
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := job.Process.Betas
+	b := job.Diffusion.Betas
 	if math.Abs(b[0]-1e-3) > 1e-15 || math.Abs(b[29]-0.1) > 1e-15 || math.Abs(b[15]/b[14]-b[1]/b[0]) > 1e-12 {
 		t.Errorf("betas %v are not geometric from 1e-3 to 0.1", b)
 	}

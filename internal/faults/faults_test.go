@@ -1,27 +1,25 @@
 package faults
 
 import (
-	"bufio"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/ddpm-runner/ddpm-runner/results"
 )
 
 var (
-	iterations = flag.Int("faults.n", 12, "fault-injection iterations")
+	iterations = flag.Int("faults.n", 12, "fault-injection iterations (each cell of the plan is visited in turn)")
 	seed       = flag.Uint64("faults.seed", 0, "random seed of the fault plan (0: from the clock)")
+	only       = flag.String("faults.cells", "", "only the cells whose name matches this regular expression")
+	every      = flag.Bool("faults.every", false, "as many iterations as there are cells, so that each is visited once (overrides -faults.n)")
 )
 
 // runnerBin is the runner built once for the suite.
@@ -46,61 +44,74 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-const spec = `name = "faults"
-[data]
-name = "swissroll"
-[schedule]
-name = "cosine"
-T = 20
-[predictor]
-variance = "learned_range"
-[network]
-hidden = [32, 32]
-embed = 8
-[train]
-steps = 120
-batch = 32
-lr = 1e-3
-ema = 0.9
-log_every = 1
-checkpoint_every = 25
-[sample]
-n = 64
-[eval]
-metrics = ["nll", "frechet"]
-n = 64
-`
-
-// combos are the settings every fault is tried with: each timestep sampler (the default
-// first) with each loss.
-var combos = [][]string{
-	{"loss.timesteps=uniform", "loss.name=simple"},
-	{"loss.timesteps=uniform", "loss.name=vlb"},
-	{"loss.timesteps=uniform", "loss.name=hybrid"},
-	{"loss.timesteps=importance", "loss.name=simple"},
-	{"loss.timesteps=importance", "loss.name=vlb"},
-	{"loss.timesteps=importance", "loss.name=hybrid"},
-}
-
-// phases are where a fault lands, and how long after the phase begins (at most).
-var phases = []struct {
+// phase is where a scenario's faults land: the nth start of the phase in the command's own
+// process, then a random delay of at most maxDelay.
+type phase struct {
 	name     string
+	nth      int
 	maxDelay time.Duration
-	nth      int // which occurrence of the phase
-}{
-	{"train", 200 * time.Millisecond, 1},
-	{"checkpoint", 3 * time.Millisecond, 2},
-	{"sample", 30 * time.Millisecond, 1},
-	{"metric.nll", 30 * time.Millisecond, 1},
-	{"metric.frechet", 5 * time.Millisecond, 1},
-	{"record", 2 * time.Millisecond, 1},
+	// stops: a SIGINT or SIGTERM that lands here stops the command, which exits 1. Only
+	// phases with a long stretch of stoppable work after them are marked: the command's
+	// own handler may see a signal some milliseconds after it arrived (a goroutine waiting
+	// for a processor), past the last point where it would still stop.
+	stops bool
 }
 
-var signals = []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGKILL}
+// scenario is one command under faults: every phase x signal x target of it is a cell of
+// the plan.
+type scenario struct {
+	name    string
+	phases  []phase
+	signals []syscall.Signal
+	groups  []bool // whom the signal goes to: the command's process (false), its whole group (true)
+	// newCase prepares what an iteration of this scenario shares over its attempts.
+	newCase func(t *testing.T, s *suite, rng *rand.Rand) *faultCase
+}
 
-type outcome struct {
-	losses    []float64
-	summaries map[string]float64
+// faultCase is one iteration's command: prepare makes a fresh folder ready and returns the
+// command's arguments; check, after the fault, checks the invariants, completes the work
+// and compares it with an uninterrupted reference.
+type faultCase struct {
+	label   string
+	prepare func(t *testing.T, dir string) []string
+	check   func(t *testing.T, name, dir string, l landing)
+}
+
+// cell is one planned kind of fault.
+type cell struct {
+	scenario *scenario
+	phase    phase
+	sig      syscall.Signal
+	group    bool
+}
+
+func (c cell) String() string {
+	return fmt.Sprintf("%s %s %s to %s", c.scenario.name, c.phase.name, sigName(c.sig), target(c.group))
+}
+
+// Retries of a fault that missed its phase: first with no delay, then with the phase
+// lengthened by a pause of the runner ($DDPM_TRACE_PAUSE) and a delay inside it.
+const (
+	maxAttempts = 6
+	firstPause  = 20 * time.Millisecond
+)
+
+func attemptAim(c cell, k int, first time.Duration, rng *rand.Rand) aim {
+	a := aim{phase: c.phase.name, nth: c.phase.nth, sig: c.sig, group: c.group, delay: first}
+	switch {
+	case k == 1:
+		a.delay = 0
+	case k >= 2:
+		a.pause = firstPause << (k - 2)
+		a.delay = time.Duration(rng.Int64N(int64(a.pause / 2)))
+	}
+	return a
+}
+
+// tally is a cell's count: hits, the attempts that missed, and the iterations that failed.
+type tally struct {
+	hits, misses, failed int
+	exits                map[string]int
 }
 
 func TestFaults(t *testing.T) {
@@ -110,227 +121,130 @@ func TestFaults(t *testing.T) {
 	}
 	t.Logf("fault plan seed %d (rerun with -faults.seed %d)", s, s)
 	rng := rand.New(rand.NewPCG(s, 1))
-	work := t.TempDir()
-	specPath := filepath.Join(work, "faults.toml")
-	if err := os.WriteFile(specPath, []byte(spec), 0o644); err != nil {
-		t.Fatal(err)
+	su := newSuite(t)
+	n := *iterations
+	if *every {
+		n = -1
 	}
-	refs := map[int]outcome{}
-	reference := func(c int) outcome {
-		if o, ok := refs[c]; ok {
-			return o
+	plan := planCells(rng, n, *only)
+	tallies := map[string]*tally{}
+	var order []string
+	start := time.Now()
+	for i, c := range plan {
+		key := c.String()
+		tl := tallies[key]
+		if tl == nil {
+			tl = &tally{exits: map[string]int{}}
+			tallies[key] = tl
+			order = append(order, key)
 		}
-		db := filepath.Join(work, fmt.Sprintf("ref%d.db", c))
-		if out, err := runner(append([]string{"run", "-q", specPath, "--db", db}, sets(combos[c])...)...); err != nil {
-			t.Fatalf("reference run %v: %v\n%s", combos[c], err, out)
-		}
-		refs[c] = read(t, db)
-		return refs[c]
-	}
-	counts := map[string]int{}
-	for i := range *iterations {
-		c := rng.IntN(len(combos))
-		ph := phases[rng.IntN(len(phases))]
-		sig := signals[rng.IntN(len(signals))]
-		delay := time.Duration(rng.Int64N(int64(ph.maxDelay) + 1))
-		name := fmt.Sprintf("%d %s %v at %s+%v", i, strings.Join(combos[c], " "), sig, ph.name, delay)
-		want := reference(c)
-		db := filepath.Join(work, fmt.Sprintf("it%d", i), "runs.db")
-		status := inject(t, name, specPath, db, combos[c], ph.name, ph.nth, delay, sig)
-		counts[ph.name+" "+sig.String()+" -> "+status]++
-		checkInvariants(t, name, db)
-		r := runRecord(t, db)
-		switch r.Status {
-		case results.StatusFinished:
-		case results.StatusInterrupted:
-			if out, err := runner("resume", "1", "-q", "--db", db); err != nil {
-				t.Fatalf("%s: resume: %v\n%s", name, err, out)
+		fc := c.scenario.newCase(t, su, rng)
+		first := time.Duration(rng.Int64N(int64(c.phase.maxDelay) + 1))
+		for k := range maxAttempts {
+			a := attemptAim(c, k, first, rng)
+			name := fmt.Sprintf("%d.%d %s: %s %v", i, k, c.scenario.name, fc.label, a)
+			dir := filepath.Join(su.work, fmt.Sprintf("it%d-%d", i, k))
+			var l landing
+			// Each attempt is a subtest: one that fails is counted, and the plan goes on.
+			ok := t.Run(fmt.Sprintf("%d.%d", i, k), func(t *testing.T) {
+				if err := os.MkdirAll(dir, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				l = fire(t, dir, fc.prepare(t, dir), a)
+				if l.hit && c.sig != syscall.SIGKILL && strings.HasPrefix(l.exit, "killed") {
+					// SIGINT and SIGTERM are handled in every phase: the command ends with an
+					// exit status. (After its last phase, as it exits, one may end it.)
+					t.Fatalf("%s: %s\ntrace:\n%s\noutput:\n%s", name, l.exit, strings.Join(l.trace, "\n"), l.output)
+				}
+				if l.hit && c.sig != syscall.SIGKILL && c.phase.stops && l.exit != "exit 1" {
+					t.Fatalf("%s: %s, not stopped (exit 1)\ntrace:\n%s\noutput:\n%s", name, l.exit, strings.Join(l.trace, "\n"), l.output)
+				}
+				// Every attempt is a fault somewhere: the invariants hold whether it hit or not.
+				fc.check(t, name, dir, l)
+				if !l.hit {
+					t.Logf("%s: missed (%s): %s", name, l.exit, l.why)
+				}
+			})
+			if !ok {
+				tl.failed++
+				break
 			}
-		case results.StatusFailed:
-			// Only a kill before the first checkpoint may leave a run that cannot resume.
-			if sig != syscall.SIGKILL || !strings.Contains(r.Error, "no checkpoint") {
-				t.Fatalf("%s: run failed: %s", name, r.Error)
+			if !l.hit {
+				tl.misses++
+				continue
 			}
-			continue
-		default:
-			t.Fatalf("%s: run recorded as %s", name, r.Status)
+			tl.hits++
+			tl.exits[l.exit]++
+			os.RemoveAll(dir)
+			break
 		}
-		got := read(t, db)
-		same(t, name, got, want)
 	}
-	keys := make([]string, 0, len(counts))
-	for k := range counts {
-		keys = append(keys, k)
+	t.Logf("%d iterations in %v; per phase x signal x target: hits, misses (attempts whose signal landed elsewhere, retried), failed iterations:", len(plan), time.Since(start).Round(time.Second))
+	t.Logf("%5s %6s %6s  %-52s %s", "hits", "misses", "failed", "cell", "how the command ended")
+	for _, k := range order {
+		tl := tallies[k]
+		var ex []string
+		for e, n := range tl.exits {
+			ex = append(ex, fmt.Sprintf("%s: %d", e, n))
+		}
+		sort.Strings(ex)
+		t.Logf("%5d %6d %6d  %-52s %s", tl.hits, tl.misses, tl.failed, k, strings.Join(ex, ", "))
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		t.Logf("%4d  %s", counts[k], k)
+	for _, k := range order {
+		if tl := tallies[k]; tl.hits == 0 && tl.failed == 0 {
+			t.Errorf("cell %q: no fault landed in its phase in %d attempts", k, tl.misses)
+		}
 	}
 }
 
-func sets(kv []string) []string {
-	var out []string
-	for _, s := range kv {
-		out = append(out, "--set", s)
-	}
-	return out
-}
-
-func runner(args ...string) (string, error) {
-	out, err := exec.Command(runnerBin, args...).CombinedOutput()
-	return string(out), err
-}
-
-// inject starts a run, waits for the nth start of the phase, sleeps delay, sends sig and
-// waits for the process to end. It returns how the process ended, for the tally.
-func inject(t *testing.T, name, specPath, db string, combo []string, phase string, nth int, delay time.Duration, sig syscall.Signal) string {
-	t.Helper()
-	cmd := exec.Command(runnerBin, append([]string{"run", "-q", specPath, "--db", db}, sets(combo)...)...)
-	cmd.Env = append(os.Environ(), "DDPM_TRACE_PHASES=1")
-	stderr, err := cmd.StderrPipe()
+// planCells is the plan of n iterations (n < 0: as many as there are cells). Each scenario
+// comes in proportion to its number of cells: the next iteration goes to the scenario whose
+// visits are fewest for its cells (the first ones to each scenario in turn), and within a
+// scenario its cells come in a shuffled order, each once before any twice. So n of at
+// least the number of cells visits every cell, and every n of at least the number of
+// scenarios visits every scenario.
+func planCells(rng *rand.Rand, n int, only string) []cell {
+	re, err := regexp.Compile(only)
 	if err != nil {
-		t.Fatal(err)
+		panic(fmt.Sprintf("-faults.cells: %v", err))
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	sent := make(chan bool, 1)
-	var log strings.Builder
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		seen := 0
-		fired := false
-		for sc.Scan() {
-			line := sc.Text()
-			log.WriteString(line + "\n")
-			if !fired && line == "phase: "+phase {
-				if seen++; seen == nth {
-					fired = true
-					time.Sleep(delay)
-					_ = cmd.Process.Signal(sig)
-					sent <- true
+	var per [][]cell
+	total := 0
+	for i := range scenarios {
+		sc := &scenarios[i]
+		var cs []cell
+		for _, p := range sc.phases {
+			for _, sig := range sc.signals {
+				for _, g := range sc.groups {
+					c := cell{scenario: sc, phase: p, sig: sig, group: g}
+					if re.MatchString(c.String()) {
+						cs = append(cs, c)
+					}
 				}
 			}
 		}
-		if !fired {
-			sent <- false
+		rng.Shuffle(len(cs), func(i, j int) { cs[i], cs[j] = cs[j], cs[i] })
+		if len(cs) > 0 {
+			per = append(per, cs)
+			total += len(cs)
 		}
-	}()
-	fired := <-sent
-	err = cmd.Wait()
-	if !fired {
-		t.Fatalf("%s: the run ended without reaching phase %s (%v):\n%s", name, phase, err, log.String())
 	}
-	if ee, ok := err.(*exec.ExitError); ok {
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return "killed"
-		}
-		// SIGINT and SIGTERM must be honoured promptly with an exit status, not by dying.
-		return fmt.Sprintf("exit %d", ee.ExitCode())
+	if n < 0 {
+		n = total
 	}
-	return "exit 0"
-}
-
-// checkInvariants opens the database after the fault: integrity, and every status true.
-func checkInvariants(t *testing.T, name, db string) {
-	t.Helper()
-	// Any command that opens the database for writing records crashed runs first.
-	if out, err := runner("report", "--db", db, "--format", "json"); err != nil {
-		t.Fatalf("%s: report after the fault: %v\n%s", name, err, out)
-	}
-	s, err := results.Open(db)
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	defer s.Close()
-	var ok string
-	if err := s.DB.QueryRow("PRAGMA integrity_check").Scan(&ok); err != nil || ok != "ok" {
-		t.Fatalf("%s: integrity_check: %q %v", name, ok, err)
-	}
-	runs, err := s.Runs(results.Filter{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range runs {
-		dir := filepath.Join(s.ArtifactRoot(), fmt.Sprint(r.ID))
-		bins, _ := filepath.Glob(filepath.Join(dir, "checkpoint", "checkpoint-*.bin"))
-		switch r.Status {
-		case results.StatusRunning:
-			t.Fatalf("%s: run %d is recorded as running, but its process has ended", name, r.ID)
-		case results.StatusFinished:
-			if _, ok := r.Summaries["final_loss"]; !ok || len(r.Summaries) < 5 {
-				t.Fatalf("%s: run %d finished with summaries %v", name, r.ID, r.Summaries)
-			}
-		case results.StatusInterrupted:
-			if len(bins) == 0 {
-				t.Fatalf("%s: run %d interrupted without a checkpoint", name, r.ID)
+	visits := make([]int, len(per))
+	var plan []cell
+	for len(plan) < n && len(per) > 0 {
+		next := 0
+		for j := range per {
+			// visits[j]/len(per[j]) < visits[next]/len(per[next]), in integers
+			if visits[j]*len(per[next]) < visits[next]*len(per[j]) {
+				next = j
 			}
 		}
+		cs := per[next]
+		plan = append(plan, cs[visits[next]%len(cs)])
+		visits[next]++
 	}
-}
-
-func runRecord(t *testing.T, db string) *results.Run {
-	t.Helper()
-	s, err := results.Open(db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	r, err := s.Run(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
-// read returns run 1's loss history and summaries; it must have finished.
-func read(t *testing.T, db string) outcome {
-	t.Helper()
-	r := runRecord(t, db)
-	if r.Status != results.StatusFinished {
-		t.Fatalf("%s: run 1 is %s: %s", db, r.Status, r.Error)
-	}
-	s, err := results.Open(db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	h, err := s.History(1, "loss")
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := outcome{summaries: r.Summaries}
-	for _, p := range h {
-		o.losses = append(o.losses, p.Value)
-	}
-	return o
-}
-
-var timeDependent = map[string]bool{"steps_per_sec": true, "samples_per_sec": true, "seconds_per_sample": true}
-
-func same(t *testing.T, name string, got, want outcome) {
-	t.Helper()
-	if len(got.losses) != len(want.losses) {
-		t.Fatalf("%s: %d losses, uninterrupted %d", name, len(got.losses), len(want.losses))
-	}
-	for i := range want.losses {
-		if math.Float64bits(got.losses[i]) != math.Float64bits(want.losses[i]) {
-			t.Fatalf("%s: loss %d = %v, uninterrupted %v", name, i+1, got.losses[i], want.losses[i])
-		}
-	}
-	for k, w := range want.summaries {
-		if timeDependent[k] {
-			continue
-		}
-		g, ok := got.summaries[k]
-		if !ok || (math.Float64bits(g) != math.Float64bits(w) && !(math.IsNaN(g) && math.IsNaN(w))) {
-			b, _ := json.Marshal(got.summaries)
-			t.Fatalf("%s: summary %s = %v, uninterrupted %v (all: %s)", name, k, g, w, b)
-		}
-	}
-	for k := range got.summaries {
-		if _, ok := want.summaries[k]; !ok && !timeDependent[k] {
-			t.Fatalf("%s: extra summary %s after resume", name, k)
-		}
-	}
+	return plan
 }

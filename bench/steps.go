@@ -1,4 +1,4 @@
-package cli
+package bench
 
 import (
 	"encoding/json"
@@ -11,25 +11,25 @@ import (
 	"text/tabwriter"
 
 	"github.com/ddpm-runner/ddpm-runner/backend"
-	"github.com/ddpm-runner/ddpm-runner/bench"
 	"github.com/ddpm-runner/ddpm-runner/engine"
 	"github.com/ddpm-runner/ddpm-runner/plugins"
 	"github.com/ddpm-runner/ddpm-runner/spec"
 )
 
-// benchKernels prints the fast and the stock matmul kernel's GFLOP/s on the reference shapes.
-func benchKernels(w io.Writer, kernel backend.Kernel) error {
+// WriteKernels prints the fast and the stock matmul kernel's GFLOP/s on the reference shapes,
+// through a go backend on kernel (PrintMatmulKernels).
+func WriteKernels(w io.Writer, kernel backend.Kernel) error {
 	b, err := backend.New(backend.Choice{Config: "go", Kernel: kernel})
 	if err != nil {
 		return err
 	}
 	defer b.Finalize()
-	return bench.PrintMatmulKernels(w, b)
+	return PrintMatmulKernels(w, b)
 }
 
-// stepRow is one line of the training-step comparison: ours with the fast and the stock
+// StepRow is one line of the training-step comparison: ours with the fast and the stock
 // kernel, and PyTorch's best thread setting on the same step.
-type stepRow struct {
+type StepRow struct {
 	Config       string   `json:"config"`
 	Batch        int      `json:"batch"`
 	Backend      string   `json:"backend"`
@@ -60,11 +60,11 @@ var (
 		{"mnist_unet", "bench/torch_unet.py", 32, 20}, {"mnist_unet", "bench/torch_unet.py", 256, 20}}
 )
 
-// compareSteps times each reference step and PyTorch's replica of it, prints the table to w
+// CompareSteps times each reference step and PyTorch's replica of it, prints the table to w
 // and returns the rows. On the go backend, ours runs with the fast and the stock kernel in
 // alternating rounds (only the fast one when it is off) and PyTorch on the CPU; on another
 // backend (xla:cuda), ours runs there and PyTorch on the GPU (--device cuda).
-func compareSteps(w io.Writer, rounds int, choice backend.Choice) ([]stepRow, error) {
+func CompareSteps(w io.Writer, rounds int, choice backend.Choice) ([]StepRow, error) {
 	b, err := backend.New(choice)
 	if err != nil {
 		return nil, err
@@ -76,10 +76,10 @@ func compareSteps(w io.Writer, rounds int, choice backend.Choice) ([]stepRow, er
 	if !onGo {
 		configs, device = gpuStepConfigs, "cuda"
 	}
-	var rows []stepRow
+	var rows []StepRow
 	var torchNotes []string
 	for _, cfg := range configs {
-		trials, err := spec.Parse(cfg.name+".toml", []byte(bench.Named(cfg.name)), []string{fmt.Sprintf("train.batch=%d", cfg.batch)})
+		trials, err := spec.Parse(cfg.name+".toml", []byte(Named(cfg.name)), []string{fmt.Sprintf("train.batch=%d", cfg.batch)})
 		if err != nil {
 			return nil, err
 		}
@@ -88,22 +88,22 @@ func compareSteps(w io.Writer, rounds int, choice backend.Choice) ([]stepRow, er
 		if err != nil {
 			return nil, err
 		}
-		row := stepRow{Config: cfg.name, Batch: cfg.batch, Backend: backendConfig}
+		row := StepRow{Config: cfg.name, Batch: cfg.batch, Backend: backendConfig}
 		if sized, ok := job.Net.(plugins.SizedNetwork); ok {
-			row.Params, _ = sized.Size(job.Data.Dim(), job.Data.Dim()*job.Predictor.OutputMultiplier())
+			row.Params, _ = sized.Size(job.Data.Dim(), job.Data.Dim()*job.Diffusion.OutputMultiplier())
 		}
 		rs := rounds
 		if cfg.name == "mnist_unet" && onGo {
 			rs = min(rounds, 3) // a stock-kernel U-Net step takes seconds
 		}
 		if onGo && b.Fast() {
-			res, err := bench.CompareMatmulKernels(b, job, rs, cfg.steps)
+			res, err := CompareMatmulKernels(b, job, rs, cfg.steps)
 			if err != nil {
 				return nil, err
 			}
 			row.StepsPerSec, row.StockPerSec = res.FastStepsPerSec, &res.StockStepsPerSec
 		} else {
-			d, err := bench.BareLoop(b, job, rs*cfg.steps)
+			d, err := BareLoop(b, job, rs*cfg.steps)
 			if err != nil {
 				return nil, err
 			}
@@ -147,8 +147,8 @@ func compareSteps(w io.Writer, rounds int, choice backend.Choice) ([]stepRow, er
 	return rows, nil
 }
 
-// writeStepsJSON prints the comparison rows as a JSON list.
-func writeStepsJSON(w io.Writer, rows []stepRow) error {
+// WriteStepsJSON prints the comparison rows as a JSON list.
+func WriteStepsJSON(w io.Writer, rows []StepRow) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(rows)
@@ -212,7 +212,7 @@ func benchTorch(script string, batch int, params int64, device string, runs int)
 			}
 		}
 		for n, rates := range byThreads {
-			if m := bench.Median(rates); m > best.stepsPerSec || m == best.stepsPerSec && n < best.threads {
+			if m := Median(rates); m > best.stepsPerSec || m == best.stepsPerSec && n < best.threads {
 				best = torchResult{threads: n, stepsPerSec: m}
 			}
 		}
