@@ -3,16 +3,14 @@ package cli
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"slices"
 
 	urfave "github.com/urfave/cli/v2"
 
+	"github.com/ddpm-runner/ddpm-runner/launch"
 	"github.com/ddpm-runner/ddpm-runner/report"
-	"github.com/ddpm-runner/ddpm-runner/results"
 )
 
 func mergeCommand() *urfave.Command {
@@ -59,38 +57,11 @@ func runMerge(ctx context.Context, opts mergeOptions, gopts globalOptions, args 
 		return err
 	}
 	defer store.Close()
-	failed := mergeShards(ctx, gopts.stderr, store, shards)
+	failed := launch.MergeShards(ctx, gopts.stderr, store, shards, tracePhases(gopts.stderr))
 	if failed > 0 {
 		return urfave.Exit(fmt.Sprintf("%d of %d shards could not be merged; %s is unchanged by them", failed, len(shards), report.TerminalText(store.Path)), exitRunFail)
 	}
 	return nil
-}
-
-// mergeShards merges each shard into store, printing one line per shard on w (paths and
-// messages escaped for the terminal), and returns how many were refused or not merged. A stop signal
-// (stopSignals) stops it: the shard being merged is left out whole unless its folders are already
-// being moved into place (then it finishes), and the shards after it are not begun.
-func mergeShards(ctx context.Context, w io.Writer, store *results.Store, shards []string) int {
-	ctx, stop := signal.NotifyContext(ctx, stopSignals()...)
-	defer stop()
-	failed := 0
-	for i, sh := range shards {
-		if ctx.Err() != nil {
-			fmt.Fprintf(w, "interrupted: %d shard(s) not merged; run the same merge again to import them\n", len(shards)-i)
-			return failed + len(shards) - i
-		}
-		res, err := store.Merge(sh, results.MergeOptions{Context: ctx, Phase: tracePhases(w)})
-		if err != nil {
-			fmt.Fprintf(w, "error: %s\n", report.TerminalText(err.Error()))
-			failed++
-			continue
-		}
-		fmt.Fprintf(w, "%s: %d added, %d updated, %d already merged\n", report.TerminalText(sh), res.Added, res.Updated, res.Unchanged)
-		for _, s := range res.Skipped {
-			fmt.Fprintf(w, "  skipped %s\n", report.TerminalText(s))
-		}
-	}
-	return failed
 }
 
 // shardsOf is the shard databases an argument names: the file itself, or every *.db in a

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	urfave "github.com/urfave/cli/v2"
@@ -25,25 +26,81 @@ func reportCommand() *urfave.Command {
 			"the best group per metric is marked. --format json prints the runs (--view groups: the groups);\n" +
 			"html writes one self-contained page with loss curves, metric bars, schedules, samples and provenance.\n" +
 			"Artifacts are read only from each run's own folder (regular files, bounded in size; pictures must be PNGs);\n" +
-			"one that is not is left out with a warning on standard error naming the run, the file and why.",
-		Flags: []urfave.Flag{
-			&urfave.StringSliceFlag{Name: "db", EnvVars: []string{"RUNNER_DB"}, Value: urfave.NewStringSlice(results.DefaultPath),
-				Usage: "SQLite results database; repeat it to read several (shards, databases from other machines) as one, without merging them"},
-			&urfave.StringFlag{Name: "format", Value: "table", Usage: "table, markdown, csv, json or html"},
-			&urfave.StringFlag{Name: "view", Usage: "groups or runs (default: groups, and runs for json)"},
-			&urfave.StringFlag{Name: "spec", Usage: "only runs of this spec name"},
-			&urfave.StringFlag{Name: "status", Usage: "only runs with this status (running, finished, failed, diverged, interrupted)"},
-			&urfave.StringSliceFlag{Name: "where", Usage: "only runs whose param key has this value: key=value (repeatable)"},
-			&urfave.IntFlag{Name: "last", Usage: "only the newest N runs"},
-			&urfave.Int64SliceFlag{Name: "compare", Usage: "two run ids to show side by side: --compare 3 --compare 7"},
-			&urfave.BoolFlag{Name: "diff", Usage: "runner report --diff A B: test every metric's difference B - A between two groups (group hash prefixes, as --format json --view groups lists them) on their shared seeds"},
-			&urfave.StringFlag{Name: "out", Usage: "write the report to this file instead of standard output"},
-			&urfave.StringSliceFlag{Name: "metrics", Usage: "only these summaries, in the group views (repeatable or comma-separated: --metrics fid,is)"},
+			"one that is not is left out with a warning on standard error naming the run, the file and why.\n" +
+			"runner report diff A B tests two groups' differences; runner report compare ID ID shows two runs side by side.",
+		Flags: append(reportFlags("db", "format", "view", "spec", "status", "where", "last", "out", "metrics"),
+			&urfave.Int64SliceFlag{Name: "compare", Usage: "the older form of runner report compare ID ID: --compare 3 --compare 7"},
+			&urfave.BoolFlag{Name: "diff", Usage: "the older form of runner report diff A B: --diff A B"}),
+		HideHelpCommand: true,
+		Subcommands: []*urfave.Command{
+			reportSubcommand(&urfave.Command{
+				Name:      "diff",
+				Usage:     "test every metric's difference B - A between two groups on their shared seeds",
+				ArgsUsage: "A B",
+				Description: "A and B are group hash prefixes, as runner report --format json --view groups lists them; the runs\n" +
+					"--spec, --status, --where and --last select are grouped first, and --metrics keeps only those summaries.",
+				Flags: reportFlags("db", "format", "spec", "status", "where", "last", "out", "metrics"),
+				Action: func(c *urfave.Context) error {
+					return runReportDiff(reportOptionsFrom(c), globalOptionsFrom(c), c.Args().Slice())
+				},
+			}),
+			reportSubcommand(&urfave.Command{
+				Name:      "compare",
+				Usage:     "two runs side by side: params that differ, summaries, timings, provenance that differs",
+				ArgsUsage: "ID ID",
+				Flags:     reportFlags("db", "out"),
+				Action: func(c *urfave.Context) error {
+					return runReportCompare(reportOptionsFrom(c), globalOptionsFrom(c), c.Args().Slice())
+				},
+			}),
 		},
 		Action: func(c *urfave.Context) error {
 			return runReport(reportOptionsFrom(c), globalOptionsFrom(c), c.Args().Slice())
 		},
 	})
+}
+
+// reportFlags are the named flags of runner report, made afresh for each command that takes
+// them (report and its subcommands), in the order given.
+func reportFlags(names ...string) []urfave.Flag {
+	var flags []urfave.Flag
+	for _, name := range names {
+		var f urfave.Flag
+		switch name {
+		case "db":
+			f = &urfave.StringSliceFlag{Name: "db", EnvVars: []string{"RUNNER_DB"}, Value: urfave.NewStringSlice(results.DefaultPath),
+				Usage: "SQLite results database; repeat it to read several (shards, databases from other machines) as one, without merging them"}
+		case "format":
+			f = &urfave.StringFlag{Name: "format", Value: "table", Usage: "table, markdown, csv, json or html"}
+		case "view":
+			f = &urfave.StringFlag{Name: "view", Usage: "groups or runs (default: groups, and runs for json)"}
+		case "spec":
+			f = &urfave.StringFlag{Name: "spec", Usage: "only runs of this spec name"}
+		case "status":
+			f = &urfave.StringFlag{Name: "status", Usage: "only runs with this status (running, finished, failed, diverged, interrupted)"}
+		case "where":
+			f = &urfave.StringSliceFlag{Name: "where", Usage: "only runs whose param key has this value: key=value (repeatable)"}
+		case "last":
+			f = &urfave.IntFlag{Name: "last", Usage: "only the newest N runs"}
+		case "out":
+			f = &urfave.StringFlag{Name: "out", Usage: "write the report to this file instead of standard output"}
+		case "metrics":
+			f = &urfave.StringSliceFlag{Name: "metrics", Usage: "only these summaries, in the group views (repeatable or comma-separated: --metrics fid,is)"}
+		default:
+			panic("reportFlags: no flag " + name)
+		}
+		flags = append(flags, f)
+	}
+	return flags
+}
+
+// reportSubcommand makes a report subcommand's flag errors exit with status 2, naming it
+// as runner report NAME.
+func reportSubcommand(c *urfave.Command) *urfave.Command {
+	c.OnUsageError = func(_ *urfave.Context, err error, _ bool) error {
+		return usagef("report %s: %v (see runner report %s --help)", c.Name, err, c.Name)
+	}
+	return c
 }
 
 // reportOptions are runner report's flags.
@@ -61,78 +118,49 @@ type reportOptions struct {
 	metrics []string
 }
 
+// reportOptionsFrom reads the flags of runner report or of one of its subcommands. A flag
+// given before a subcommand's name (runner report --db x diff A B) belongs to report's own
+// context, so each flag is read from the nearest command that was given it.
 func reportOptionsFrom(c *urfave.Context) reportOptions {
-	return reportOptions{dbs: c.StringSlice("db"), format: c.String("format"), view: c.String("view"), spec: c.String("spec"),
-		status: c.String("status"), where: c.StringSlice("where"), last: c.Int("last"), compare: c.Int64Slice("compare"),
-		diff: c.Bool("diff"), out: c.String("out"), metrics: c.StringSlice("metrics")}
+	at := func(name string) *urfave.Context {
+		for _, x := range c.Lineage() {
+			if x.IsSet(name) {
+				return x
+			}
+		}
+		return c
+	}
+	return reportOptions{dbs: at("db").StringSlice("db"), format: at("format").String("format"), view: at("view").String("view"),
+		spec: at("spec").String("spec"), status: at("status").String("status"), where: at("where").StringSlice("where"),
+		last: at("last").Int("last"), compare: at("compare").Int64Slice("compare"), diff: at("diff").Bool("diff"),
+		out: at("out").String("out"), metrics: at("metrics").StringSlice("metrics")}
 }
 
-// runReport checks the options, reads the runs and hands them to package report; args are
-// the two groups of --diff.
+// runReport checks the options, reads the runs and hands them to package report. It also
+// takes the older forms of report's subcommands, --diff A B (args are A and B) and
+// --compare ID --compare ID, and says on standard error what their new form is.
 func runReport(opts reportOptions, gopts globalOptions, args []string) error {
-	format := opts.format
-	if !slices.Contains([]string{"table", "markdown", "csv", "json", "html"}, format) {
-		return usagef("--format %q: want table, markdown, csv, json or html", format)
+	if opts.diff {
+		fmt.Fprintln(gopts.stderr, "note: runner report --diff A B is now runner report diff A B; the old form still works")
+		return runReportDiff(opts, gopts, args)
 	}
-	view := opts.view
-	if view == "" {
-		view = "groups"
-		if format == "json" {
-			view = "runs"
+	if len(opts.compare) > 0 {
+		fmt.Fprintln(gopts.stderr, "note: runner report --compare ID --compare ID is now runner report compare ID ID; the old form still works")
+		if len(opts.compare) != 2 {
+			return usagef("--compare takes exactly two run ids, got %d", len(opts.compare))
 		}
+		return writeReport(opts, gopts, args, func(w io.Writer, store *results.Store, _ reportInput) error {
+			return writeComparison(w, store, opts.compare)
+		})
 	}
-	if view != "groups" && view != "runs" {
-		return usagef("--view %q: want groups or runs", view)
-	}
-	ids := opts.compare
-	if len(ids) > 0 && len(ids) != 2 {
-		return usagef("--compare takes exactly two run ids, got %d", len(ids))
-	}
-	conds := map[string]string{}
-	for _, wv := range opts.where {
-		k, v, ok := strings.Cut(wv, "=")
-		if !ok {
-			return usagef("--where %q: want key=value (for example --where schedule.name=cosine)", wv)
-		}
-		conds[k] = v
-	}
-	var keep []string
-	for _, m := range opts.metrics {
-		keep = append(keep, strings.Split(m, ",")...)
-	}
-	temps := watchTempFiles(gopts.stderr)
-	defer temps.stop()
-	store, err := openReportStore(opts.dbs, gopts.stderr, temps)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	if opts.diff && len(args) != 2 {
-		return usagef("--diff takes two group hash prefixes, A and B (see runner report --format json --view groups), got %d", len(args))
-	}
-	if !opts.diff && len(args) > 0 {
-		return usagef("report takes no arguments, got %q (to compare two groups: runner report --diff A B)", args[0])
-	}
-	return writeTo(opts.out, gopts.stdout, temps, func(w io.Writer) error {
-		if opts.diff {
-			return writeDiff(w, gopts.stderr, store, opts, args, conds, keep)
-		}
-		if len(ids) == 2 {
-			var pair [2]*results.Run
-			for i, id := range ids {
-				if pair[i], err = store.Run(id); err != nil {
-					return usagef("%v", err)
-				}
-			}
-			return report.WriteComparison(w, pair[0], pair[1])
-		}
+	return writeReport(opts, gopts, args, func(w io.Writer, store *results.Store, in reportInput) error {
 		runs, err := store.Runs(opts.filter())
 		if err != nil {
 			return err
 		}
-		runs = report.FilterParams(runs, conds)
-		if view == "runs" {
-			switch format {
+		runs = report.FilterParams(runs, in.conds)
+		if in.view == "runs" {
+			switch opts.format {
 			case "markdown":
 				return report.WriteRunsMarkdown(w, runs)
 			case "csv":
@@ -145,8 +173,8 @@ func runReport(opts reportOptions, gopts globalOptions, args []string) error {
 			return report.WriteRunsTable(w, runs)
 		}
 		groups := report.GroupRuns(runs)
-		report.KeepMetrics(groups, keep)
-		switch format {
+		report.KeepMetrics(groups, in.keep)
+		switch opts.format {
 		case "markdown":
 			return report.WriteMarkdown(w, groups)
 		case "csv":
@@ -165,6 +193,99 @@ func runReport(opts reportOptions, gopts globalOptions, args []string) error {
 		}
 		fmt.Fprintln(w)
 		return report.WriteRunsTable(w, runs)
+	})
+}
+
+// runReportDiff is runner report diff A B: args are the two group hash prefixes.
+func runReportDiff(opts reportOptions, gopts globalOptions, args []string) error {
+	opts.diff = true
+	return writeReport(opts, gopts, args, func(w io.Writer, store *results.Store, in reportInput) error {
+		return writeDiff(w, gopts.stderr, store, opts, args, in.conds, in.keep)
+	})
+}
+
+// runReportCompare is runner report compare ID ID: args are the two run ids.
+func runReportCompare(opts reportOptions, gopts globalOptions, args []string) error {
+	if len(args) != 2 {
+		return usagef("report compare takes two run ids (runner report compare 3 7), got %d", len(args))
+	}
+	ids := make([]int64, 2)
+	for i, a := range args {
+		id, err := strconv.ParseInt(a, 10, 64)
+		if err != nil {
+			return usagef("report compare: %q is not a run id (a whole number, as runner report --view runs lists them)", a)
+		}
+		ids[i] = id
+	}
+	opts.format, opts.view = "table", "groups"
+	return writeReport(opts, gopts, nil, func(w io.Writer, store *results.Store, _ reportInput) error {
+		return writeComparison(w, store, ids)
+	})
+}
+
+// writeComparison writes the two runs ids names side by side.
+func writeComparison(w io.Writer, store *results.Store, ids []int64) error {
+	var pair [2]*results.Run
+	for i, id := range ids {
+		var err error
+		if pair[i], err = store.Run(id); err != nil {
+			return usagef("%v", err)
+		}
+	}
+	return report.WriteComparison(w, pair[0], pair[1])
+}
+
+// reportInput is what writeReport makes of the options for the report it writes: the
+// --view to show, the --where conditions and the --metrics to keep.
+type reportInput struct {
+	view  string
+	conds map[string]string
+	keep  []string
+}
+
+// writeReport checks the options shared by every form of runner report, opens the
+// databases and calls write with the output (standard output or --out) and the store.
+// args are the command's arguments: two group prefixes for a diff, none otherwise.
+func writeReport(opts reportOptions, gopts globalOptions, args []string, write func(io.Writer, *results.Store, reportInput) error) error {
+	format := opts.format
+	if !slices.Contains([]string{"table", "markdown", "csv", "json", "html"}, format) {
+		return usagef("--format %q: want table, markdown, csv, json or html", format)
+	}
+	in := reportInput{view: opts.view, conds: map[string]string{}}
+	if in.view == "" {
+		in.view = "groups"
+		if format == "json" {
+			in.view = "runs"
+		}
+	}
+	if in.view != "groups" && in.view != "runs" {
+		return usagef("--view %q: want groups or runs", in.view)
+	}
+	for _, wv := range opts.where {
+		k, v, ok := strings.Cut(wv, "=")
+		if !ok {
+			return usagef("--where %q: want key=value (for example --where schedule.name=cosine)", wv)
+		}
+		in.conds[k] = v
+	}
+	for _, m := range opts.metrics {
+		in.keep = append(in.keep, strings.Split(m, ",")...)
+	}
+	temps := watchTempFiles(gopts.stderr)
+	defer temps.stop()
+	store, err := openReportStore(opts.dbs, gopts.stderr, temps)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if opts.diff && len(args) != 2 {
+		return usagef("report diff takes two group hash prefixes, A and B (see runner report --format json --view groups), got %d", len(args))
+	}
+	if !opts.diff && len(args) > 0 {
+		return usagef("report takes no arguments, got %q (to compare two groups: runner report diff A B)", args[0])
+	}
+	return writeTo(opts.out, gopts.stdout, temps, func(w io.Writer) error {
+		return write(w, store, in)
 	})
 }
 

@@ -13,6 +13,7 @@ import (
 	urfave "github.com/urfave/cli/v2"
 
 	"github.com/ddpm-runner/ddpm-runner/internal/shell"
+	"github.com/ddpm-runner/ddpm-runner/launch"
 	"github.com/ddpm-runner/ddpm-runner/sweep"
 )
 
@@ -235,7 +236,7 @@ func waitAndMerge(ctx context.Context, db string, gopts globalOptions, f *sweep.
 		return err
 	}
 	defer store.Close()
-	failed := mergeShards(ctx, gopts.stderr, store, shards)
+	failed := launch.MergeShards(ctx, gopts.stderr, store, shards, tracePhases(gopts.stderr))
 	var missing []string
 	for _, st := range f.States() {
 		if !st.Done() {

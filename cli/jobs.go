@@ -13,6 +13,7 @@ import (
 	urfave "github.com/urfave/cli/v2"
 
 	"github.com/ddpm-runner/ddpm-runner/engine"
+	"github.com/ddpm-runner/ddpm-runner/launch"
 	"github.com/ddpm-runner/ddpm-runner/report"
 	"github.com/ddpm-runner/ddpm-runner/results"
 )
@@ -177,7 +178,7 @@ func (o *jobsOutcome) resumed(store *results.Store, t *jobTask, errW io.Writer) 
 // returns the status of the last of them reported ("" when there is none).
 func (o *jobsOutcome) merged(store *results.Store, t *jobTask, n int, errW io.Writer, phase func(string)) string {
 	phase("jobs.merge")
-	res, err := mergeShard(store, t.shard, fmt.Sprintf("runner run --jobs %d (trial %d)", n, t.k+1))
+	res, err := launch.MergeShard(store, t.shard, launch.ShardOptions{WritersDead: true, Origin: fmt.Sprintf("runner run --jobs %d (trial %d)", n, t.k+1)})
 	if err != nil {
 		fmt.Fprintf(errW, "error: %v\n", err)
 		o.keep = true
@@ -234,28 +235,6 @@ func (o *jobsOutcome) exitError(sig os.Signal, trials int) error {
 		return urfave.Exit(fmt.Sprintf("%d of %d trials did not finish", o.failed, trials), exitRunFail)
 	}
 	return nil
-}
-
-// mergeShard merges a --jobs shard into store. Its runs left running by a child that died
-// without recording its end are first recorded as what they are (interrupted with a
-// checkpoint, else failed), so that nothing stays running for ever. A shard that was never
-// created holds nothing to merge.
-func mergeShard(store *results.Store, shard, origin string) (results.MergeResult, error) {
-	if _, err := os.Lstat(shard); os.IsNotExist(err) {
-		return results.MergeResult{Shard: shard}, nil
-	}
-	sh, err := results.Open(shard)
-	if err != nil {
-		return results.MergeResult{}, err
-	}
-	_, err = engine.Reconcile(sh)
-	if cerr := sh.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return results.MergeResult{}, fmt.Errorf("%s: %w", shard, err)
-	}
-	return store.Merge(shard, results.MergeOptions{Origin: origin})
 }
 
 // phaseMarker is tracePhases that may always be called.

@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ddpm-runner/ddpm-runner/launch"
 	"github.com/ddpm-runner/ddpm-runner/report"
 	"github.com/ddpm-runner/ddpm-runner/results"
 )
@@ -259,7 +260,7 @@ func recoverFolder(s *results.Store, dir string, errW io.Writer, stop chan os.Si
 			complete = false
 			continue
 		}
-		res, err := mergeShard(s, sh, fmt.Sprintf("runner run --jobs (trial %d, recovered)", trialOf(sh)))
+		res, err := launch.MergeShard(s, sh, launch.ShardOptions{WritersDead: true, Origin: fmt.Sprintf("runner run --jobs (trial %d, recovered)", trialOf(sh))})
 		if err != nil {
 			fmt.Fprintf(errW, "warning: recovering the runs of a stopped `runner run --jobs`: %v; %s is kept\n", err, report.TerminalText(dir))
 			complete = false

@@ -12,7 +12,7 @@ import (
 	"github.com/ddpm-runner/ddpm-runner/results"
 )
 
-// writeDiff prints runner report --diff A B on w: every metric's paired difference between
+// writeDiff prints runner report diff A B on w: every metric's paired difference between
 // the groups whose hashes start with A and B (args), warnings on warn.
 func writeDiff(w, warn io.Writer, store *results.Store, opts reportOptions, args []string, conds map[string]string, keep []string) error {
 	runs, err := store.Runs(opts.filter())
@@ -31,15 +31,15 @@ func writeDiff(w, warn io.Writer, store *results.Store, opts reportOptions, args
 		}
 		switch len(found) {
 		case 0:
-			return usagef("--diff: no group's hash starts with %q (runner report --format json --view groups lists them)", prefix)
+			return usagef("report diff: no group's hash starts with %q (runner report --format json --view groups lists them)", prefix)
 		case 1:
 			pair[i] = found[0]
 		default:
-			return usagef("--diff: %d groups' hashes start with %q; give more of it", len(found), prefix)
+			return usagef("report diff: %d groups' hashes start with %q; give more of it", len(found), prefix)
 		}
 	}
 	if pair[0] == pair[1] {
-		return usagef("--diff: %q and %q are both group %s; give two different groups (runner report --format json --view groups lists them)",
+		return usagef("report diff: %q and %q are both group %s; give two different groups (runner report --format json --view groups lists them)",
 			args[0], args[1], pair[0].GroupHash)
 	}
 	rows := report.Diff(&report.Artifacts{Store: store, Warn: warn}, pair[0], pair[1])

@@ -151,7 +151,7 @@ func DifferingParams(groups []*Group) []string {
 // same terms (see metricTerms). With more than two groups the mark
 // also says that the best group differs from the runner-up: it is kept only where the test
 // of best against runner-up (paired over shared seeds, else Welch), Holm-corrected over the
-// table's metrics, rejects equality at the 5% level. (Two groups: runner report --diff.)
+// table's metrics, rejects equality at the 5% level. (Two groups: runner report diff.)
 func markBest(groups []*Group) {
 	if len(groups) < 2 {
 		return

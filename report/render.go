@@ -125,7 +125,7 @@ func bestMeaning(groups []*Group) string {
 	if len(groups) > 2 {
 		return "best, and different from the runner-up (paired t over shared seeds, else Welch; Holm-corrected over the table's metrics, p < 0.05)"
 	}
-	return "the better mean of the two (runner report --diff tests the difference)"
+	return "the better mean of the two (runner report diff tests the difference)"
 }
 
 // WriteCSV writes one row per group and metric: every number on its own.
