@@ -15,6 +15,7 @@ import (
 
 	"github.com/ddpm-runner/ddpm-runner/backend"
 	"github.com/ddpm-runner/ddpm-runner/engine"
+	"github.com/ddpm-runner/ddpm-runner/launch"
 	"github.com/ddpm-runner/ddpm-runner/report"
 	"github.com/ddpm-runner/ddpm-runner/results"
 	"github.com/ddpm-runner/ddpm-runner/spec"
@@ -50,7 +51,7 @@ type runOptions struct {
 	matmul    matmulOptions
 	maxMemory string
 	// childFlags are the flags a --jobs child is given as the parent has them: every flag
-	// set on the command line or in the environment but the child's own (childOwnFlags).
+	// set on the command line or in the environment but the child's own (launch.ChildOwnFlags).
 	childFlags []string
 }
 
@@ -65,7 +66,7 @@ func runOptionsFrom(c *urfave.Context) runOptions {
 	// on to the children too.
 	for _, f := range c.Command.Flags {
 		name := f.Names()[0]
-		if childOwnFlags[name] || !c.IsSet(name) {
+		if launch.ChildOwnFlags[name] || !c.IsSet(name) {
 			continue
 		}
 		switch f.(type) {
@@ -159,12 +160,12 @@ func runSequential(ctx context.Context, opts runOptions, gopts globalOptions, jo
 
 	ctx, stop := signal.NotifyContext(ctx, stopSignals()...)
 	defer stop()
-	ctx, untie := tieToParent(ctx)
+	ctx, untie := launch.TieToParent(ctx)
 	defer untie()
 	progress := gopts.progress(opts.quiet)
 	// Trials that a runner run --jobs holds in a scratch folder it has not merged yet
 	// are running elsewhere, as far as --resume is concerned.
-	busy := scratchTrials(store)
+	busy := launch.ScratchTrials(store)
 	failed := 0
 	for i, job := range jobs {
 		t := job.Trial

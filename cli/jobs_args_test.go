@@ -7,10 +7,12 @@ import (
 	"testing"
 
 	urfave "github.com/urfave/cli/v2"
+
+	"github.com/ddpm-runner/ddpm-runner/launch"
 )
 
 // runFlagValues parses args as runner run does and returns what each of its flags holds
-// (flags set nowhere as "unset"), and for a parent run, the command line childArgs gives
+// (flags set nowhere as "unset"), and for a parent run, the command line ChildArgs gives
 // trial 3's child into shard.db.
 func runFlagValues(t *testing.T, args []string) (values map[string]string, child []string) {
 	t.Helper()
@@ -35,7 +37,7 @@ func runFlagValues(t *testing.T, args []string) (values map[string]string, child
 				values[name] = v
 			}
 			values["args"] = strings.Join(c.Args().Slice(), " ")
-			child = childArgs(runOptionsFrom(c), c.Args().Slice(), &jobTask{k: 2, shard: "shard.db"})
+			child = jobsOptions(runOptionsFrom(c), c.Args().Slice(), "runner", nil).ChildArgs(2, "shard.db")
 			return nil
 		}
 	}
@@ -76,7 +78,7 @@ func TestChildGetsTheParentsSettings(t *testing.T) {
 			t.Setenv("RUNNER_MAX_MEMORY", "") // the child sees the parent's limit on its command line
 			got, _ := runFlagValues(t, child)
 			for name, v := range parent {
-				if childOwnFlags[name] || name == "help" {
+				if launch.ChildOwnFlags[name] || name == "help" {
 					continue
 				}
 				if got[name] != v {

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"math"
@@ -9,12 +8,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/ddpm-runner/ddpm-runner/launch"
 	"github.com/ddpm-runner/ddpm-runner/results"
 )
 
@@ -104,98 +103,6 @@ func TestRunJobsHonoursResumeAndAddSeeds(t *testing.T) {
 	}
 }
 
-// TestTieToParent: a --jobs child whose parent is not the process its environment names
-// stops as on a signal; one whose parent is that process trains on.
-func TestTieToParent(t *testing.T) {
-	for _, tc := range []struct {
-		parent string
-		stops  bool
-	}{
-		{strconv.Itoa(os.Getppid()), false},
-		{strconv.Itoa(os.Getppid() + 100000), true},
-		{"", false},
-	} {
-		t.Setenv(jobsParentEnv, tc.parent)
-		ctx, cancel := tieToParent(context.Background())
-		select {
-		case <-ctx.Done():
-			if !tc.stops {
-				t.Errorf("parent %q: the child stopped", tc.parent)
-			}
-		case <-time.After(time.Second):
-			if tc.stops {
-				t.Errorf("parent %q: the child did not stop within a second", tc.parent)
-			}
-		}
-		cancel()
-	}
-}
-
-// TestRecoverScratchLeavesWhatIsNotItsOwn: a command that runs trials on a database leaves
-// alone the scratch folder of a live runner run --jobs, points out (without merging) one that
-// an older runner left beside the database, removes a staging folder a killed runner left
-// behind, and leaves a young one, which may be another runner's.
-func TestRecoverScratchLeavesWhatIsNotItsOwn(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		make  func(t *testing.T, s *results.Store) string // the folder
-		kept  bool
-		notes string
-	}{
-		{"live", func(t *testing.T, s *results.Store) string {
-			sc, err := newScratch(s.ArtifactRoot(), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(sc.release)
-			return sc.dir
-		}, true, "in use by a running `runner run --jobs`"},
-		{"older runner's", func(t *testing.T, s *results.Store) string {
-			dir := filepath.Join(filepath.Dir(s.Path), ".jobs-123")
-			os.MkdirAll(dir, 0o755)
-			return dir
-		}, true, "older `runner run --jobs`"},
-		{"stale staging", func(t *testing.T, s *results.Store) string {
-			dir := filepath.Join(s.ArtifactRoot(), scratchStaging+"123")
-			os.Mkdir(dir, 0o755)
-			writeFile(t, dir, scratchLock, "{}")
-			old := time.Now().Add(-2 * scratchStale)
-			os.Chtimes(dir, old, old)
-			return dir
-		}, false, ""},
-		{"half-deleted after its merge", func(t *testing.T, s *results.Store) string {
-			// What a kill during the deletion leaves: the lock file went first.
-			dir := filepath.Join(s.ArtifactRoot(), scratchDone+"789")
-			os.MkdirAll(filepath.Join(dir, "trial-1"), 0o755)
-			writeFile(t, dir, "trial-1.db", "")
-			return dir
-		}, false, ""},
-		{"young staging", func(t *testing.T, s *results.Store) string {
-			dir := filepath.Join(s.ArtifactRoot(), scratchStaging+"456")
-			os.Mkdir(dir, 0o755)
-			return dir
-		}, true, ""},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			s, err := openForRuns(filepath.Join(t.TempDir(), "runs.db"), io.Discard, false)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
-			dir := tc.make(t, s)
-			var notes strings.Builder
-			recoverScratch(s, &notes)
-			_, err = os.Stat(dir)
-			if kept := err == nil; kept != tc.kept {
-				t.Errorf("kept %v, want %v", kept, tc.kept)
-			}
-			if !strings.Contains(notes.String(), tc.notes) || (tc.notes == "" && notes.Len() > 0) {
-				t.Errorf("said %q, want %q", notes.String(), tc.notes)
-			}
-		})
-	}
-}
-
 // TestResumeLeavesTrialsOfALiveJobsRunAlone: --resume, with --jobs or without, does not start
 // a trial that a live runner run --jobs on the same database runs in its scratch folder
 // (its runs are not in the database yet), as it does not start one whose run is running.
@@ -215,7 +122,7 @@ func TestResumeLeavesTrialsOfALiveJobsRunAlone(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sc, err := newScratch(s.ArtifactRoot(), []string{m[1][1]})
+		sc, err := launch.NewScratch(s.ArtifactRoot(), []string{m[1][1]})
 		s.Close()
 		if err != nil {
 			t.Fatal(err)
@@ -227,7 +134,7 @@ func TestResumeLeavesTrialsOfALiveJobsRunAlone(t *testing.T) {
 		if n := seedCounts(t, db); n[1] != nil {
 			t.Errorf("%v: seed 1 has runs %v beside a live --jobs that holds it", args, n[1])
 		}
-		sc.release()
+		sc.Release()
 	}
 }
 
@@ -262,7 +169,7 @@ func waitForTraining(t *testing.T, db string, n, k int) []int {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
-		shards, _ := filepath.Glob(filepath.Join(strings.TrimSuffix(db, ".db"), scratchPrefix+"*", "trial-*.db"))
+		shards, _ := filepath.Glob(filepath.Join(strings.TrimSuffix(db, ".db"), ".jobs-*", "trial-*.db"))
 		var pids []int
 		for _, sh := range shards {
 			s, err := results.OpenReadOnly(sh)
@@ -371,7 +278,7 @@ func TestRunJobsSurvivesSignals(t *testing.T) {
 				for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 					alive := 0
 					for _, pid := range pids {
-						if processAlive(pid) {
+						if launch.ProcessAlive(pid) {
 							alive++
 						}
 					}
@@ -396,7 +303,7 @@ func TestRunJobsSurvivesSignals(t *testing.T) {
 						t.Errorf("after %v: seed %d has runs %v, want one interrupted or finished", tc.sig, seed, c)
 					}
 				}
-				if left, _ := filepath.Glob(filepath.Join(filepath.Dir(db), "runs", scratchPrefix+"*")); len(left) != 0 {
+				if left, _ := filepath.Glob(filepath.Join(filepath.Dir(db), "runs", ".jobs-*")); len(left) != 0 {
 					t.Errorf("after %v: scratch left: %v", tc.sig, left)
 				}
 			}
@@ -423,7 +330,7 @@ func TestRunJobsSurvivesSignals(t *testing.T) {
 					}
 				}
 			}
-			if left, _ := filepath.Glob(filepath.Join(filepath.Dir(db), "runs", scratchPrefix+"*")); len(left) != 0 {
+			if left, _ := filepath.Glob(filepath.Join(filepath.Dir(db), "runs", ".jobs-*")); len(left) != 0 {
 				t.Errorf("scratch left after %v: %v", tc.resume, left)
 			}
 		})

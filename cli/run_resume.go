@@ -37,7 +37,7 @@ func runOrResume(ctx context.Context, resume bool, errW io.Writer, store *result
 // resumeTarget is what --resume makes of a job, given the runs the database holds (see
 // priorRun): skip when its run finished or diverged (said on w), else the run to continue
 // from its checkpoint, or nil to run it afresh. A run of it that a live process still owns
-// is an error, and so is a trial that busy (see scratchTrials) says a runner run --jobs
+// is an error, and so is a trial that busy (see launch.ScratchTrials) says a runner run --jobs
 // holds unmerged: a second run of the trial must not start beside it. Both the sequential
 // path and --jobs decide with it.
 func resumeTarget(w io.Writer, store *results.Store, busy map[string]string, job *engine.Job) (prior *results.Run, skip bool, err error) {

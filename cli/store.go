@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ddpm-runner/ddpm-runner/engine"
+	"github.com/ddpm-runner/ddpm-runner/launch"
 	"github.com/ddpm-runner/ddpm-runner/report"
 	"github.com/ddpm-runner/ddpm-runner/results"
 	urfave "github.com/urfave/cli/v2"
@@ -43,7 +44,7 @@ func openForRuns(path string, errW io.Writer, mustExist bool) (*results.Store, e
 		s.Close()
 		return nil, usagef("%v", err)
 	}
-	if err := recoverScratch(s, errW); err != nil {
+	if err := launch.RecoverScratch(s, errW, func(name string) { phaseMarker(errW)(name) }); err != nil {
 		s.Close()
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ddpm-runner/ddpm-runner/launch"
 	"github.com/ddpm-runner/ddpm-runner/plugins"
 	"github.com/ddpm-runner/ddpm-runner/results"
 	"github.com/ddpm-runner/ddpm-runner/sweep"
@@ -26,7 +27,7 @@ const testConfigEnv = "DDPM_CLI_TEST_CONFIG"
 // --jobs children run. A --jobs child is always the runner: run as the test suite, it would
 // start the suite again, and its children again.
 func TestMain(m *testing.M) {
-	if os.Getenv("DDPM_CLI_AS_RUNNER") == "1" || os.Getenv(jobsParentEnv) != "" {
+	if os.Getenv("DDPM_CLI_AS_RUNNER") == "1" || os.Getenv(launch.JobsParentEnv) != "" {
 		os.Exit(run(append([]string{"runner"}, os.Args[1:]...), os.Stdout, os.Stderr))
 	}
 	// Sweeps made by the tests are sealed with a key of the tests' own, never the user's. A

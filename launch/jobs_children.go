@@ -1,4 +1,4 @@
-package cli
+package launch
 
 import (
 	"bufio"
@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/ddpm-runner/ddpm-runner/results"
 )
 
 // childGroup is the children of one runner run --jobs: once a signal has stopped the group,
@@ -30,8 +32,8 @@ var shardLine = regexp.MustCompile(`^(run \d+: |runner: (interrupted: run \d+ |s
 // runAll runs every task's child, at most --jobs at once, each with its share of the cores
 // (GOMAXPROCS), and returns when all of them have ended; once the group is stopped, the
 // children not yet started never start.
-func (g *childGroup) runAll(opts runOptions, specs []string, self string, tasks []*jobTask, sc *scratch, errW io.Writer, phase func(string)) {
-	n := opts.jobs
+func (g *childGroup) runAll(opts JobsOptions, tasks []*jobTask, sc *Scratch, errW io.Writer, phase func(string)) {
+	n := opts.Jobs
 	procs := max(1, runtime.NumCPU()/n)
 	sem := make(chan struct{}, n)
 	var wg sync.WaitGroup
@@ -40,14 +42,14 @@ func (g *childGroup) runAll(opts runOptions, specs []string, self string, tasks 
 		if t.prior == nil {
 			t.shard = filepath.Join(sc.dir, "trial-"+strconv.Itoa(t.k+1)+".db")
 		}
-		args := childArgs(opts, specs, t)
+		args := opts.childArgs(t)
 		wg.Add(1)
 		go func(t *jobTask) {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			cmd := exec.Command(self, args...)
-			cmd.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(procs), jobsParentEnv+"="+strconv.Itoa(os.Getpid()))
+			cmd := exec.Command(opts.Self, args...)
+			cmd.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(procs), JobsParentEnv+"="+strconv.Itoa(os.Getpid()))
 			cmd.SysProcAttr = childProcAttr()
 			// The child holds the scratch folder's lock too, so that the folder counts as in
 			// use until the last process of the group has ended.
@@ -58,30 +60,38 @@ func (g *childGroup) runAll(opts runOptions, specs []string, self string, tasks 
 	wg.Wait()
 }
 
-// childOwnFlags are the flags of runner run that a --jobs child gets from its task, not from
+// ChildOwnFlags are the flags of runner run that a --jobs child gets from its task, not from
 // the parent: which trial, which database and whether to resume it, and quiet output (the
 // parent prints); --jobs and --add-seeds are the parent's doing (--add-seeds has become
-// --set seeds and --resume), --dry-run never starts children; --set is passed from the
-// options, where --add-seeds has added its seeds.
-var childOwnFlags = map[string]bool{"trial": true, "db": true, "resume": true, "quiet": true,
+// --set seeds and --resume), --dry-run never starts children; --set comes in ChildFlags from
+// the parent's options, where --add-seeds has added its seeds.
+var ChildOwnFlags = map[string]bool{"trial": true, "db": true, "resume": true, "quiet": true,
 	"jobs": true, "add-seeds": true, "dry-run": true, "set": true}
+
+// ChildArgs is the command line of the child that runs trial k (0-based) into the shard
+// database at shard, or, with shard "", into the main database to continue its prior run
+// with --resume.
+func (o JobsOptions) ChildArgs(k int, shard string) []string {
+	t := &jobTask{k: k, shard: shard}
+	if shard == "" {
+		t.prior = &results.Run{}
+	}
+	return o.childArgs(t)
+}
 
 // childArgs is the command line of t's child: runner run of that one trial, into its shard,
 // or into the main database to continue t's prior run, with every other setting the parent
-// was given (its flags, on the command line or from the environment, and its --set including
+// was given (ChildFlags: its flags, on the command line or from the environment, and its --set including
 // the seeds of --add-seeds), so that the child resolves and checks the trial as the parent did.
-func childArgs(opts runOptions, specs []string, t *jobTask) []string {
+func (o JobsOptions) childArgs(t *jobTask) []string {
 	args := []string{"run", "-q", "--trial", strconv.Itoa(t.k + 1)}
 	if t.prior != nil {
-		args = append(args, "--resume", "--db", opts.db)
+		args = append(args, "--resume", "--db", o.DB)
 	} else {
 		args = append(args, "--db", t.shard)
 	}
-	args = append(args, opts.childFlags...)
-	for _, v := range opts.sets {
-		args = append(args, "--set="+v)
-	}
-	return append(args, specs...)
+	args = append(args, o.ChildFlags...)
+	return append(args, o.Specs...)
 }
 
 // run starts t's child (unless the group was stopped), passes its phase lines on as they
@@ -141,14 +151,15 @@ func (g *childGroup) run(t *jobTask, cmd *exec.Cmd, w io.Writer, phase func(stri
 	}
 }
 
-// lineWriter serialises writes: the children's goroutines print whole lines through it.
-type lineWriter struct {
+// LineWriter serialises writes to W: the children's goroutines print whole lines through
+// it (RunJobs's errW).
+type LineWriter struct {
 	mu sync.Mutex
-	w  io.Writer
+	W  io.Writer
 }
 
-func (l *lineWriter) Write(p []byte) (int, error) {
+func (l *LineWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.w.Write(p)
+	return l.W.Write(p)
 }

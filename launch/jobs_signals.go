@@ -1,4 +1,4 @@
-package cli
+package launch
 
 import (
 	"context"
@@ -45,11 +45,11 @@ func (g *childGroup) signal() os.Signal {
 	return g.stopped
 }
 
-// tieToParent, in a --jobs child, returns a context that is cancelled, as a signal cancels
+// TieToParent, in a --jobs child, returns a context that is cancelled, as a signal cancels
 // it, when the parent that started the child is gone: Pdeathsig may not fire (another OS,
 // or the parent died between fork and exec) and the child must not train on as an orphan.
-func tieToParent(ctx context.Context) (context.Context, context.CancelFunc) {
-	parent, err := strconv.Atoi(os.Getenv(jobsParentEnv))
+func TieToParent(ctx context.Context) (context.Context, context.CancelFunc) {
+	parent, err := strconv.Atoi(os.Getenv(JobsParentEnv))
 	if err != nil || parent <= 0 {
 		return ctx, func() {}
 	}

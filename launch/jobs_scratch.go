@@ -1,4 +1,4 @@
-package cli
+package launch
 
 import (
 	"bytes"
@@ -16,7 +16,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ddpm-runner/ddpm-runner/launch"
 	"github.com/ddpm-runner/ddpm-runner/report"
 	"github.com/ddpm-runner/ddpm-runner/results"
 )
@@ -44,11 +43,14 @@ const (
 	scratchStale = time.Minute
 )
 
-// scratch is a held --jobs scratch folder.
-type scratch struct {
+// Scratch is a held --jobs scratch folder.
+type Scratch struct {
 	dir  string
 	lock *os.File
 }
+
+// Dir is the scratch folder's path.
+func (s *Scratch) Dir() string { return s.dir }
 
 // scratchOwner is what a scratch folder's lock file says of the runner that made it.
 type scratchOwner struct {
@@ -61,14 +63,14 @@ type scratchOwner struct {
 // may resolve to, with room to spare.
 const maxOwnerBytes = 4 << 20
 
-// newScratch makes a scratch folder in root for the trials of the given hashes, and holds
+// NewScratch makes a scratch folder in root for the trials of the given hashes, and holds
 // its lock.
-func newScratch(root string, trials []string) (*scratch, error) {
+func NewScratch(root string, trials []string) (*Scratch, error) {
 	tmp, err := os.MkdirTemp(root, scratchStaging)
 	if err != nil {
 		return nil, fmt.Errorf("scratch folder: %w", err)
 	}
-	fail := func(err error) (*scratch, error) {
+	fail := func(err error) (*Scratch, error) {
 		os.RemoveAll(tmp)
 		return nil, fmt.Errorf("scratch folder %s: %w", tmp, err)
 	}
@@ -90,16 +92,16 @@ func newScratch(root string, trials []string) (*scratch, error) {
 		f.Close()
 		return fail(err)
 	}
-	return &scratch{dir: dir, lock: f}, nil
+	return &Scratch{dir: dir, lock: f}, nil
 }
 
 // remove deletes the scratch folder once every run in it is in the database; its lock is
 // still held, so no other command is in it.
-func (s *scratch) remove() error { return discardScratch(s.dir) }
+func (s *Scratch) remove() error { return discardScratch(s.dir) }
 
 // discardScratch deletes a scratch folder whose runs are all in the database: renamed first
 // (one atomic step), so a kill halfway through the deletion leaves a scratchDone folder,
-// which recoverScratch deletes, never a scratch folder without its lock file.
+// which RecoverScratch deletes, never a scratch folder without its lock file.
 func discardScratch(dir string) error {
 	done := filepath.Join(filepath.Dir(dir), scratchDone+strings.TrimPrefix(filepath.Base(dir), scratchPrefix))
 	if err := os.Rename(dir, done); err != nil {
@@ -108,10 +110,10 @@ func discardScratch(dir string) error {
 	return os.RemoveAll(done)
 }
 
-// release drops this process's hold on the folder's lock.
-func (s *scratch) release() { s.lock.Close() }
+// Release drops this process's hold on the folder's lock.
+func (s *Scratch) Release() { s.lock.Close() }
 
-// recoverScratch merges into s the shards of every --jobs scratch folder in its artifact
+// RecoverScratch merges into s the shards of every --jobs scratch folder in its artifact
 // folder that no process holds any more (its runner was killed, or could not merge them),
 // then removes the folder. Runs that a dead child left running are first recorded as what
 // they are, so an interrupted run arrives with its checkpoint and --resume continues it. A
@@ -119,13 +121,14 @@ func (s *scratch) release() { s.lock.Close() }
 // their parent dies) is waited for, up to scratchWait; that of a live runner is left to it.
 // A --jobs child leaves its parent's folder alone. SIGINT, SIGTERM or SIGHUP stop the
 // recovery between two shards (a shard's merge finishes or undoes itself) or during the
-// wait, leave the rest for the next command, and are returned as an error.
-func recoverScratch(s *results.Store, errW io.Writer) error {
-	if os.Getenv(jobsParentEnv) != "" {
+// wait, leave the rest for the next command, and are returned as an error. phase, when not
+// nil, is told the phases jobs.recover and "" (its end).
+func RecoverScratch(s *results.Store, errW io.Writer, phase func(string)) error {
+	if os.Getenv(JobsParentEnv) != "" {
 		return nil
 	}
 	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, stopSignals()...)
+	signal.Notify(stop, StopSignals()...)
 	defer signal.Stop(stop)
 	// An older runner kept its scratch folders beside the database, unmarked: which
 	// database they belong to is unknown, so they are pointed out, not merged.
@@ -140,7 +143,9 @@ func recoverScratch(s *results.Store, errW io.Writer) error {
 	if err != nil {
 		return nil // no artifact folder: no scratch folder either
 	}
-	phase := phaseMarker(errW)
+	if phase == nil {
+		phase = func(string) {}
+	}
 	for _, e := range entries {
 		name := e.Name()
 		if !e.IsDir() { // a symlink is not followed
@@ -221,7 +226,7 @@ func claimScratch(dir string, errW io.Writer, stop chan os.Signal) *os.File {
 		switch {
 		case !errors.Is(err, unix.EWOULDBLOCK):
 			fmt.Fprintf(errW, "warning: locking %s: %v; left alone\n", shown, err)
-		case owner.Host != results.Host() || processAlive(owner.Pid):
+		case owner.Host != results.Host() || ProcessAlive(owner.Pid):
 			// Another runner run --jobs on this database is running: the folder is its own.
 			fmt.Fprintf(errW, "note: %s is in use by a running `runner run --jobs` (pid %d on %s)\n", shown, owner.Pid, report.TerminalText(owner.Host))
 		case time.Now().After(deadline):
@@ -260,7 +265,7 @@ func recoverFolder(s *results.Store, dir string, errW io.Writer, stop chan os.Si
 			complete = false
 			continue
 		}
-		res, err := launch.MergeShard(s, sh, launch.ShardOptions{WritersDead: true, Origin: fmt.Sprintf("runner run --jobs (trial %d, recovered)", trialOf(sh))})
+		res, err := MergeShard(s, sh, ShardOptions{WritersDead: true, Origin: fmt.Sprintf("runner run --jobs (trial %d, recovered)", trialOf(sh))})
 		if err != nil {
 			fmt.Fprintf(errW, "warning: recovering the runs of a stopped `runner run --jobs`: %v; %s is kept\n", err, report.TerminalText(dir))
 			complete = false
@@ -301,14 +306,14 @@ func readOwner(f *os.File) scratchOwner {
 	return o
 }
 
-// scratchTrials says, by trial hash, which trials the scratch folders left in s's artifact
-// folder hold (recoverScratch has merged and removed those it could): those of a live
+// ScratchTrials says, by trial hash, which trials the scratch folders left in s's artifact
+// folder hold (RecoverScratch has merged and removed those it could): those of a live
 // runner run --jobs, of children of a killed one that still run, or of a folder that could
 // not be merged. --resume must not start these trials again. A --jobs child asks nothing:
 // its parent has decided.
-func scratchTrials(s *results.Store) map[string]string {
+func ScratchTrials(s *results.Store) map[string]string {
 	busy := map[string]string{}
-	if os.Getenv(jobsParentEnv) != "" {
+	if os.Getenv(JobsParentEnv) != "" {
 		return busy
 	}
 	root := s.ArtifactRoot()
@@ -332,9 +337,9 @@ func scratchTrials(s *results.Store) map[string]string {
 	return busy
 }
 
-// processAlive reports whether the process pid exists on this host and has not ended: a
+// ProcessAlive reports whether the process pid exists on this host and has not ended: a
 // parent that died but has not been waited for yet (a zombie) has ended.
-func processAlive(pid int) bool {
+func ProcessAlive(pid int) bool {
 	if pid <= 0 {
 		return false
 	}
