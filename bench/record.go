@@ -15,9 +15,8 @@ import (
 	"github.com/ddpm-runner/ddpm-runner/spec"
 )
 
-// RecordConfig times one config through the runner and through a bare trainer loop, alternating
-// so both see the same machine state, and records the numbers as a run; both compute on the
-// go backend's kernel.
+// RecordConfig times one config through a bare trainer loop, then through the runner, and
+// records the numbers as a run; both compute on the go backend's kernel.
 func RecordConfig(store *results.Store, name, text string, steps int, kernel backend.Kernel) (map[string]float64, error) {
 	trials, err := spec.Parse(name+".toml", []byte(fmt.Sprintf("name = \"bench\"\n%s", text)),
 		[]string{fmt.Sprintf("train.steps=%d", steps+1), "train.checkpoint_every=0", "train.log_every=10",

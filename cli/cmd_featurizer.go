@@ -3,7 +3,6 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/ddpm-runner/ddpm-runner/backend"
 	"github.com/ddpm-runner/ddpm-runner/datasets"
 	"github.com/ddpm-runner/ddpm-runner/featurizer"
+	"github.com/ddpm-runner/ddpm-runner/internal/atomicfile"
 )
 
 func featurizerCommand() *urfave.Command {
@@ -57,10 +57,10 @@ func featurizerCommand() *urfave.Command {
 					}
 					m.TestAccuracy = model.Accuracy(data.HeldOut(10000), data.TestLabels(10000))
 					manifest, _ := json.MarshalIndent(m, "", "  ")
-					if err := os.WriteFile(filepath.Join(c.String("out"), "mnist_mlp.bin"), bin, 0o644); err != nil {
+					if err := atomicfile.Write(filepath.Join(c.String("out"), "mnist_mlp.bin"), bin, 0o644); err != nil {
 						return err
 					}
-					if err := os.WriteFile(filepath.Join(c.String("out"), "mnist_mlp.json"), append(manifest, '\n'), 0o644); err != nil {
+					if err := atomicfile.Write(filepath.Join(c.String("out"), "mnist_mlp.json"), append(manifest, '\n'), 0o644); err != nil {
 						return err
 					}
 					fmt.Fprintf(c.App.Writer, "test accuracy %.4f, sha256 %s, trained in %s\n", m.TestAccuracy, m.SHA256, time.Since(start).Round(time.Second))

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
@@ -16,9 +15,6 @@ import (
 	"github.com/ddpm-runner/ddpm-runner/launch"
 	"github.com/ddpm-runner/ddpm-runner/sweep"
 )
-
-// jobIDRE is what sbatch --parsable prints first: a job id.
-var jobIDRE = regexp.MustCompile(`^[0-9]+$`)
 
 func submitCommand() *urfave.Command {
 	return withUsageErrors(&urfave.Command{
@@ -203,7 +199,7 @@ func submitArray(ctx context.Context, opts submitOptions, gopts globalOptions, f
 		return urfave.Exit(fmt.Sprintf("sbatch failed: %v: %s", err, strings.TrimSpace(string(out))), exitRunFail)
 	}
 	id, _, _ := strings.Cut(strings.TrimSpace(string(out)), ";")
-	if !jobIDRE.MatchString(id) {
+	if !sweep.ValidJobID(id) {
 		return urfave.Exit(fmt.Sprintf("sbatch answered %q, not a job id; the job may have been submitted (see squeue)", strings.TrimSpace(string(out))), exitRunFail)
 	}
 	f.Jobs = append(f.Jobs, sweep.Job{ID: id, Indices: array, Submitted: time.Now().UTC().Format(time.RFC3339)})

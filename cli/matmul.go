@@ -19,7 +19,8 @@ func fastMatmulFlag() urfave.Flag {
 
 // matmulOptions is --fast-matmul: whether it was given, and its value (true when not given).
 // It resolves to the go backend's kernel (kernelFor, followRecorded), which a command passes
-// to the engine (engine.Options.Kernel); nothing process-wide is switched.
+// to the engine (engine.Options.Kernel) as a value; backend.New puts it in place for the
+// process's go backends when it creates one.
 type matmulOptions struct {
 	set, fast bool
 }

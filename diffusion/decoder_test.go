@@ -71,7 +71,7 @@ func TestTanhDecoderMatchesImprovedDiffusion(t *testing.T) {
 			}
 		}
 	}
-	// How far apart the two decoders are, on the values above (the README quotes it).
+	// How far apart the two decoders are, on the values above (docs/training-options.md quotes it).
 	worst := 0.0
 	for _, sigma := range []float64{0.002, 0.01, 0.05, 0.3} {
 		for i, x := range xs {

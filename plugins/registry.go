@@ -70,7 +70,7 @@ const (
 	// sampler; two runs' values are compared only on as many held-out examples.
 	FromWeights Source = "weights"
 	// FromMachine: the speed of the machine that ran it. A rerun does not reproduce it, so
-	// rerun --verify does not compare it and report --diff does not list it.
+	// rerun --verify does not compare it and report diff leaves it out of its verdicts.
 	FromMachine Source = "machine"
 	// FromRun: the trial itself (its training, its sampler's cost, its chain), which decides
 	// it alone.

@@ -18,7 +18,6 @@ import (
 // runner binary, and low enough that a planted /dev/zero-like file cannot exhaust memory.
 const (
 	maxManifestBytes = 8 << 20
-	maxSpecBytes     = 16 << 20
 	maxRunnerBytes   = 4 << 30
 )
 
@@ -96,7 +95,7 @@ func (f *Folder) loadSpecs() error {
 		if s.Copy != want || filepath.Base(s.Copy) == ".." {
 			return fmt.Errorf("%s: spec copy %q: spec %d's copy must be %s/<file name>", filepath.Join(f.Dir, ManifestName), s.Copy, i+1, filepath.Dir(want))
 		}
-		b, err := results.ReadConfined(f.Dir, s.Copy, maxSpecBytes)
+		b, err := results.ReadConfined(f.Dir, s.Copy, spec.MaxSpecBytes)
 		if err != nil {
 			return fmt.Errorf("sweep %s: spec copy: %w", f.Dir, err)
 		}

@@ -300,3 +300,8 @@ func ArraySpec(indices []int, maxParallel int) string {
 	}
 	return s
 }
+
+// ValidJobID reports whether id is a Slurm job id as a sweep folder records it: what sbatch
+// --parsable prints first. submit checks sbatch's answer with it, so that a folder is never
+// saved with an id that Open would refuse.
+func ValidJobID(id string) bool { return jobIDRE.MatchString(id) }

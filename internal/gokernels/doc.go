@@ -77,6 +77,6 @@
 // path depend on what happens to be installed), and its summation order is fixed, so the
 // same spec and seed give the same bits on every AVX2 machine, whereas Debian's OpenBLAS
 // picks its kernel, and with it the order, per CPU model (DYNAMIC_ARCH). At about 90% of
-// OpenBLAS on the products that matter the training step is no longer matmul-bound (see the
-// README's Speed section).
+// OpenBLAS on the products that matter the training step is no longer matmul-bound (see
+// docs/performance.md).
 package gokernels

@@ -16,7 +16,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
-// EnvVar turns the fast kernel off when set to 0, false or off (and on with 1, true, on).
+// EnvVar turns the fast kernel off when set to 0, false, off or no (and on with 1, true, on).
 // It is the default of every process; package backend sets the switch to the kernel of each
 // backend it creates (go or go:stock, --fast-matmul in the runner).
 const EnvVar = "DDPM_FAST_MATMUL"
