@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/ddpm-runner/ddpm-runner/engine"
 	"github.com/ddpm-runner/ddpm-runner/report"
@@ -85,7 +86,14 @@ func RunJobs(store *results.Store, opts JobsOptions, trials []Trial, errW io.Wri
 	// leaves the scratch folder behind; they are acted on when the children would start.
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, StopSignals()...)
-	defer signal.Stop(sigs)
+	defer func() {
+		// A SIGINT or SIGTERM sent as the work ends may still be on its way into the
+		// process when the channel is released; ignored from here, it cannot kill a
+		// command that has nothing left to stop, which exits with its own status. (SIGHUP
+		// is left as it is: whether it is ignored says whether the runner runs under nohup.)
+		signal.Ignore(os.Interrupt, syscall.SIGTERM)
+		signal.Stop(sigs)
+	}()
 	defer phase("") // while the signals are still caught
 	tasks, err := jobTasks(errW, store, opts, trials)
 	if err != nil {
