@@ -58,6 +58,17 @@ func (s *Store) DatabaseID() (string, error) {
 	return id, err
 }
 
+// maxMarkerBytes bounds what is read of an artifact folder's marker: a database id.
+const maxMarkerBytes = 4096
+
+// readMarker returns the id of the database an artifact folder is marked as belonging to.
+// The marker is read only as a small regular file inside the folder: a symlink or a FIFO
+// planted in its place is refused, not followed or waited on.
+func readMarker(root string) (string, error) {
+	b, err := ReadConfined(root, markerFile, maxMarkerBytes)
+	return strings.TrimSpace(string(b)), err
+}
+
 // ClaimArtifactRoot makes sure the artifact folder belongs to this database and returns it:
 // a new folder is created and marked with the database's id, an unmarked one (made by an
 // older runner) is marked, and a folder marked by another database is refused, since its
@@ -69,10 +80,10 @@ func (s *Store) ClaimArtifactRoot() (string, error) {
 		return "", err
 	}
 	marker := filepath.Join(root, markerFile)
-	b, err := os.ReadFile(marker)
+	owner, err := readMarker(root)
 	switch {
 	case err == nil:
-		if owner := strings.TrimSpace(string(b)); owner != id {
+		if owner != id {
 			return "", fmt.Errorf("results: artifact folder %s belongs to another database (id %s, this one is %s); "+
 				"move that folder away or give this database another name", root, owner, id)
 		}

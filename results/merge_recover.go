@@ -40,7 +40,7 @@ func (s *Store) RecoverMerges() ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	if owner, err := os.ReadFile(filepath.Join(root, markerFile)); err != nil || strings.TrimSpace(string(owner)) != id {
+	if owner, err := readMarker(root); err != nil || owner != id {
 		return nil, nil
 	}
 	var notes []string
@@ -108,10 +108,14 @@ func (s *Store) recoverStaging(root, name string) (string, error) {
 	note := fmt.Sprintf("removed %s, left by a merge that committed (of %s) but had not cleaned up", dir, shard)
 	if !committed {
 		var pairs []stagedPair
-		if b, err := os.ReadFile(filepath.Join(dir, stagingManifest)); err == nil {
+		b, err := ReadConfined(dir, stagingManifest, maxManifestBytes)
+		switch {
+		case err == nil:
 			if err := json.Unmarshal(b, &pairs); err != nil {
 				return "", fmt.Errorf("%s: %w", stagingManifest, err)
 			}
+		case !errors.Is(err, os.ErrNotExist):
+			return "", fmt.Errorf("%s: %w", stagingManifest, err)
 		}
 		for _, p := range pairs {
 			if held, err := liveFolder(filepath.Join(root, p.Final)); err != nil || held {

@@ -27,6 +27,9 @@ const (
 	stagingPrefix   = ".merging-"
 	stagingLockFile = ".lock"
 	stagingManifest = "manifest.json"
+	// maxManifestBytes bounds what recovery reads of a manifest: one pair of run ids for
+	// each of at most maxShardRuns runs, with room to spare.
+	maxManifestBytes = 64 << 20
 )
 
 // stagedPair is one move of a merge: the staged copy <Name>.new in the staging folder to the

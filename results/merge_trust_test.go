@@ -609,3 +609,45 @@ func TestMergeOfAShardReachedThroughASymlink(t *testing.T) {
 		}
 	}
 }
+
+// TestRecoveryReadsOnlyItsOwnSmallFiles: the folder's marker and a staging folder's manifest
+// are read as small regular files inside their folders. A FIFO planted as either would hang
+// every command that opens the database for writing, and a symlink to /dev/zero would take
+// its memory; both are refused, and the staging folder is left as it is.
+func TestRecoveryReadsOnlyItsOwnSmallFiles(t *testing.T) {
+	for _, plant := range []string{"fifo", "dev-zero"} {
+		for _, file := range []string{"marker", "manifest"} {
+			t.Run(plant+" as the "+file, func(t *testing.T) {
+				dir := t.TempDir()
+				main := openMain(t, dir)
+				root, err := main.ClaimArtifactRoot()
+				must(t, err)
+				stale := filepath.Join(root, fmt.Sprintf(".merging-%d-1", deadPID(t)))
+				must(t, os.MkdirAll(stale, 0o755))
+				target := filepath.Join(stale, stagingManifest)
+				if file == "marker" {
+					target = filepath.Join(root, markerFile)
+					must(t, os.Remove(target))
+				}
+				if plant == "fifo" {
+					must(t, syscall.Mkfifo(target, 0o644))
+				} else {
+					must(t, os.Symlink("/dev/zero", target))
+				}
+				done := make(chan error, 1)
+				go func() { _, err := main.RecoverMerges(); done <- err }()
+				select {
+				case err = <-done:
+				case <-time.After(20 * time.Second):
+					t.Fatal("recovery hung on the planted file")
+				}
+				if file == "manifest" && (err == nil || !strings.Contains(err.Error(), stagingManifest)) {
+					t.Errorf("a planted manifest: %v, want an error naming it", err)
+				}
+				if _, err := os.Stat(stale); err != nil {
+					t.Errorf("the staging folder was removed although its manifest could not be read: %v", err)
+				}
+			})
+		}
+	}
+}
