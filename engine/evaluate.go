@@ -165,6 +165,11 @@ func (r *runner) drawSamples(ctx context.Context, evalCtx *gctx.Context, suffix 
 	if suffix != "" { // a further EMA: the same sampler, so the same speed and NFE
 		return samples, nil
 	}
+	if j.Noise != nil {
+		if err := r.opt.Store.AddEnv(r.id, map[string]string{NoisePathEnvKey: j.Noise.Path, NoiseSHA256EnvKey: j.Noise.SHA256}); err != nil {
+			return nil, err
+		}
+	}
 	r.summaries["samples_per_sec"] = float64(n) / el
 	r.summaries["seconds_per_sample"] = el / float64(n)
 	r.summaries["nfe"] = float64(nfe)
