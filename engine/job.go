@@ -33,6 +33,8 @@ type Job struct {
 	ClassCond bool
 	Classes   int
 	Guidance  float64
+	// during is what is evaluated during training ([eval] every); nil for nothing.
+	during *during
 }
 
 type namedMetric struct {
@@ -175,6 +177,9 @@ func PrepareShared(t *spec.Trial, cache DataCache) (*Job, error) {
 			return nil, fmt.Errorf("[eval] metrics: %s: %w", name, err)
 		}
 		j.Metrics = append(j.Metrics, namedMetric{name, m.(plugins.Metric), p})
+	}
+	if err := j.prepareDuring(); err != nil {
+		return nil, err
 	}
 	if j.Timesteps, err = j.newTimestepSampler(); err != nil {
 		return nil, fmt.Errorf("[loss] timesteps: %w", err)
