@@ -176,7 +176,10 @@ func runReport(opts reportOptions, gopts globalOptions, args []string) error {
 		report.KeepMetrics(groups, in.keep)
 		switch opts.format {
 		case "markdown":
-			return report.WriteMarkdown(w, groups)
+			if err := report.WriteMarkdown(w, groups); err != nil {
+				return err
+			}
+			return writeDuring(w, store, groups, true)
 		case "csv":
 			return report.WriteCSV(w, groups)
 		case "json":
@@ -191,9 +194,21 @@ func runReport(opts reportOptions, gopts globalOptions, args []string) error {
 		if err := report.WriteTable(w, groups, useColor(w)); err != nil {
 			return err
 		}
+		if err := writeDuring(w, store, groups, false); err != nil {
+			return err
+		}
 		fmt.Fprintln(w)
 		return report.WriteRunsTable(w, runs)
 	})
+}
+
+// writeDuring names the best step of each value the groups' runs evaluated during training.
+func writeDuring(w io.Writer, store *results.Store, groups []*report.Group, markdown bool) error {
+	curves, err := report.DuringCurves(groups, store)
+	if err != nil {
+		return err
+	}
+	return report.WriteDuring(w, curves, markdown)
 }
 
 // runReportDiff is runner report diff A B: args are the two group hash prefixes.

@@ -70,22 +70,7 @@ func (r *runner) evaluateWeights(ctx context.Context, scope, suffix string) erro
 			return err
 		}
 	}
-	// Training examples for the metrics' data floor: the first batch of a stream no step uses.
-	trainRef := make([]float32, m*j.Data.Dim())
-	j.Data.Train(uint64(j.Trial.Seed)^referenceStream, 0, m, trainRef)
-	var sampleLabels []int
-	if j.ClassCond {
-		for _, l := range j.sampleLabels(len(samples) / j.Data.Dim()) {
-			sampleLabels = append(sampleLabels, int(l))
-		}
-	}
-	in := plugins.EvalInput{Dim: j.Data.Dim(), Discrete: j.Data.Discrete(), Samples: samples, HeldOut: held, SampleLabels: sampleLabels,
-		Train: trainRef, ArtifactDir: artifactDir,
-		Context: ctx,
-		Bound:   r.bound(ctx, evalCtx, suffix == "")}
-	if img, ok := j.Data.(plugins.ImageData); ok {
-		in.H, in.W, in.C = img.ImageShape()
-	}
+	in := r.evalInput(ctx, j, evalCtx, samples, held, artifactDir, suffix == "")
 	for _, nm := range j.Metrics {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -107,6 +92,30 @@ func (r *runner) evaluateWeights(ctx context.Context, scope, suffix string) erro
 		}
 	}
 	return nil
+}
+
+// evalInput is what the metrics are given: samples drawn by j's sampler with the weights
+// in evalCtx, the held-out examples and as many training examples, the bound with those weights (recorded as
+// the run's when record is set) and the folder for their files ("" for none).
+func (r *runner) evalInput(ctx context.Context, j *Job, evalCtx *gctx.Context, samples, held []float32, artifactDir string, record bool) plugins.EvalInput {
+	m := len(held) / j.Data.Dim()
+	// Training examples for the metrics' data floor: the first batch of a stream no step uses.
+	trainRef := make([]float32, m*j.Data.Dim())
+	j.Data.Train(uint64(j.Trial.Seed)^referenceStream, 0, m, trainRef)
+	var sampleLabels []int
+	if j.ClassCond {
+		for _, l := range j.sampleLabels(len(samples) / j.Data.Dim()) {
+			sampleLabels = append(sampleLabels, int(l))
+		}
+	}
+	in := plugins.EvalInput{Dim: j.Data.Dim(), Discrete: j.Data.Discrete(), Samples: samples, HeldOut: held, SampleLabels: sampleLabels,
+		Train: trainRef, ArtifactDir: artifactDir,
+		Context: ctx,
+		Bound:   r.bound(ctx, evalCtx, record)}
+	if img, ok := j.Data.(plugins.ImageData); ok {
+		in.H, in.W, in.C = img.ImageShape()
+	}
+	return in
 }
 
 // bound is the Bound of a metric's EvalInput: the variational bound with the weights in

@@ -35,6 +35,8 @@ type Job struct {
 	Guidance  float64
 	// Noise is the x_T that [sample] noise gives, nil where the chain draws it from the seed.
 	Noise *InitialNoise
+	// during is what is evaluated during training ([eval] every); nil for nothing.
+	during *during
 }
 
 type namedMetric struct {
@@ -177,6 +179,9 @@ func PrepareShared(t *spec.Trial, cache DataCache) (*Job, error) {
 			return nil, fmt.Errorf("[eval] metrics: %s: %w", name, err)
 		}
 		j.Metrics = append(j.Metrics, namedMetric{name, m.(plugins.Metric), p})
+	}
+	if err := j.prepareDuring(); err != nil {
+		return nil, err
 	}
 	if j.Timesteps, err = j.newTimestepSampler(); err != nil {
 		return nil, fmt.Errorf("[loss] timesteps: %w", err)

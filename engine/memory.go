@@ -39,6 +39,9 @@ func EstimateMemory(j *Job) MemoryEstimate {
 	dim := float64(j.Data.Dim())
 	n := float64(j.Trial.Settings.Sample.N)
 	m := float64(j.Trial.Settings.Eval.N)
+	if j.during != nil { // the evaluations during training may draw more
+		n, m = max(n, float64(j.during.n)), max(m, float64(j.during.n))
+	}
 	outDim := j.Data.Dim() * j.Diffusion.OutputMultiplier()
 	var params, acts float64
 	known := false

@@ -44,11 +44,21 @@ func (r *runner) train(ctx context.Context) (interrupted bool, err error) {
 	loop := &trainLoop{r: r, trainer: trainer, ckpt: ckpt, mw: r.opt.Store.Metrics(r.id, r.opt.MetricBatch),
 		batches: newBatchSource(r.backend, r.job), compiled: map[[2]any]bool{}, lastFinite: math.NaN()}
 	defer loop.batches.close()
+	ev, err := r.startDuring(first - 1)
+	if err != nil {
+		return false, err
+	}
 	prog := newProgress(r.opt.Progress, fmt.Sprintf("run %d", r.id), first-1, steps)
 	defer prog.done()
 
 	r.opt.Phase("train")
 	start := time.Now()
+	if ev != nil {
+		// A signal during this evaluation stops the run at the first step below.
+		if err := ev.resumePending(ctx, loop, first-1); err != nil && ctx.Err() == nil {
+			return false, err
+		}
+	}
 	for step := first; step <= steps; step++ {
 		if ctx.Err() != nil {
 			r.timings["train"] = time.Since(start).Seconds()
@@ -62,15 +72,33 @@ func (r *runner) train(ctx context.Context) (interrupted bool, err error) {
 		if err != nil {
 			return false, err
 		}
+		if ev != nil {
+			// A signal during the evaluation: the next step checkpoints and stops, and
+			// resume evaluates this step again.
+			if err := ev.after(ctx, loop, step); err != nil && ctx.Err() == nil {
+				return false, err
+			}
+		}
 		prog.step(step, loss)
 	}
+	if ev != nil && ctx.Err() != nil {
+		// Stopped during the evaluation of the last step: the checkpoint of that step is
+		// written below, and resume evaluates it again.
+		r.timings["train"] = time.Since(start).Seconds()
+		if err := loop.checkpoint(); err != nil {
+			return true, err
+		}
+		r.summaries["interrupted_at_step"] = float64(steps)
+		return true, nil
+	}
+	ev.summarize()
 	trainTime := time.Since(start)
 	r.timings["compile"] = loop.compileTime.Seconds()
 	r.timings["train"] = trainTime.Seconds()
 	if err := loop.checkpoint(); err != nil {
 		return false, err
 	}
-	if err := r.summarizeTraining(first, len(loop.compiled), trainTime-loop.compileTime); err != nil {
+	if err := r.summarizeTraining(first, len(loop.compiled), trainTime-loop.compileTime-ev.elapsed()); err != nil {
 		return false, err
 	}
 	return false, nil
@@ -262,8 +290,11 @@ func (l *trainLoop) checkpoint() error {
 	}
 	l.r.opt.Phase("checkpoint")
 	defer l.r.opt.Phase("train")
-	return l.ckpt.save(l.r.ctx, l.r.job.Timesteps)
+	return l.save()
 }
+
+// save saves a checkpoint with the sampler's state, in the current phase.
+func (l *trainLoop) save() error { return l.ckpt.save(l.r.ctx, l.r.job.Timesteps) }
 
 // newTrainer builds the GoMLX trainer of a job on ctx, seeding ctx's random state (used to
 // initialise the weights) from the trial's seed.

@@ -13,6 +13,8 @@ var RunReports = []Report{
 	{Key: "samples_nonfinite_frac", Better: LowerIsBetter, Unit: "fraction", From: FromRun, Doc: "share of sample values that are NaN or infinite"},
 	{Key: "diverged_at_step", Doc: "the step whose loss was not finite", Unit: "step", From: FromRun},
 	{Key: "last_finite_loss", Doc: "the last finite loss before divergence", Unit: "loss", From: FromRun},
+	{Key: "best_step", Doc: "the step of the checkpoint kept by train.keep = \"best:KEY\"", Unit: "step", From: FromRun},
+	{Key: "best_value", Doc: "KEY of the checkpoint kept by train.keep = \"best:KEY\", evaluated during training", From: FromRun},
 	{Key: "interrupted_at_step", Doc: "the last step trained before a signal", Unit: "step", From: FromRun},
 }
 

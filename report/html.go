@@ -34,6 +34,8 @@ type HTMLInput struct {
 type figure struct {
 	Title string
 	PNG   template.URL
+	// Caption, shown under the figure, names what it shows in words (a best step).
+	Caption []string
 }
 
 type htmlRun struct {
@@ -67,6 +69,15 @@ func WriteHTML(w io.Writer, in HTMLInput) error {
 	}
 	f, err := lossFigure(in)
 	add("the loss curves", f, err)
+	if in.Store != nil {
+		curves, err := DuringCurves(in.Groups, in.Store)
+		if err == nil {
+			var during []figure
+			during, err = duringFigures(curves)
+			figs = append(figs, during...)
+		}
+		add("the evaluations during training", nil, err)
+	}
 	for _, k := range MetricKeys(in.Groups) {
 		if _, known := plugins.Ranked(k); !known {
 			continue
@@ -346,7 +357,7 @@ img { max-width: 100%; }
 <table><tr>{{range .Header}}<th>{{.}}</th>{{end}}</tr>
 {{range .Rows}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>{{end}}</table>
 <h2>Figures</h2>
-{{range .Figures}}<div class="fig"><img src="{{.PNG}}" alt="{{.Title}}"></div>{{end}}
+{{range .Figures}}<div class="fig"><img src="{{.PNG}}" alt="{{.Title}}">{{range .Caption}}<p>{{.}}</p>{{end}}</div>{{end}}
 <h2>Runs</h2>
 {{range .Runs}}<h3>run {{.ID}}: {{.Label}}, seed {{.Seed}}, {{.Status}}</h3>
 {{if .Error}}<p>error: {{.Error}}</p>{{end}}

@@ -216,6 +216,24 @@ func (s *Store) History(id int64, key string) ([]Point, error) {
 	return out, rows.Err()
 }
 
+// HistoryKeys returns the keys of a run's metric histories, sorted.
+func (s *Store) HistoryKeys(id int64) ([]string, error) {
+	rows, err := s.DB.Query("SELECT DISTINCT key FROM metrics WHERE run_id = ? ORDER BY key", id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, err
+		}
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}
+
 // CountMetrics returns how many metric rows a run has (all runs when id is 0).
 func (s *Store) CountMetrics(id int64) (int, error) {
 	var n int

@@ -3,6 +3,7 @@ package spec
 import (
 	"fmt"
 	"reflect"
+	"strings"
 
 	"github.com/ddpm-runner/ddpm-runner/plugins"
 )
@@ -34,13 +35,35 @@ type TrainSettings struct {
 	LabelDropout    float64   `param:"label_dropout"`
 	LogEvery        int       `param:"log_every"`
 	CheckpointEvery int       `param:"checkpoint_every"`
+	// Keep is "last", or "best:KEY" to keep also the checkpoint whose evaluation during
+	// training (eval.every) had the best KEY (see KeepBest).
+	Keep string `param:"keep"`
 }
+
+// KeepBest is the value key that train.keep = "best:KEY" names, or "" for "last".
+func (t TrainSettings) KeepBest() string {
+	key, _ := strings.CutPrefix(t.Keep, KeepBestPrefix)
+	if key == t.Keep {
+		return ""
+	}
+	return key
+}
+
+// KeepBestPrefix starts a train.keep that keeps the best checkpoint: "best:fid".
+const KeepBestPrefix = "best:"
 
 // EvalSettings are the keys of [eval], declared in EvalParams.
 type EvalSettings struct {
 	// Metrics names metric plugins (KindMetric).
 	Metrics []string `param:"metrics"`
 	N       int      `param:"n"`
+	// Every, when positive, evaluates the metrics every this many training steps on NDuring
+	// samples and held-out examples, the samples drawn by SamplerDuring (the run's own
+	// sampler when empty) with SamplerDuringSteps steps (its default when 0).
+	Every              int    `param:"every"`
+	NDuring            int    `param:"n_during"`
+	SamplerDuring      string `param:"sampler_during"`
+	SamplerDuringSteps int    `param:"sampler_during_steps"`
 }
 
 // The settings structs and their declarations are written side by side; a field without a
@@ -84,12 +107,22 @@ var TrainParams = []plugins.Param{
 	{Name: "label_dropout", Type: plugins.Float, Default: 0.1, Min: plugins.Bound(0), Max: plugins.Bound(1), ExclusiveMax: true, Doc: "with class_cond: the share of training examples whose label is replaced by 'no class'"},
 	{Name: "log_every", Type: plugins.Int, Default: 10, Min: plugins.Bound(1), Doc: "record the loss every this many steps"},
 	{Name: "checkpoint_every", Type: plugins.Int, Default: 500, Min: plugins.Bound(0), Doc: "write a checkpoint every this many steps (0: only at the end and on interrupt)"},
+	{Name: "keep", Type: plugins.String, Default: "last", OmitDefault: true,
+		Doc: `which checkpoints to keep: "last" (the last two), or "best:KEY" to keep as well the one whose evaluation during training (eval.every) had the best KEY, a value an eval.metrics plugin reports ("best:fid", "best:nll_bits_per_dim"); its step and value are the summaries best_step and best_value, the files in the run's checkpoint-best/`},
 }
 
 // EvalParams are the keys of [eval]. The metric names are checked against the registry.
 var EvalParams = []plugins.Param{
 	{Name: "metrics", Type: plugins.StringList, Default: []string{}, Doc: "metric plugins evaluated after training"},
 	{Name: "n", Type: plugins.Int, Default: 1000, Min: plugins.Bound(1), Max: plugins.Bound(1 << 26), Doc: "held-out examples used by the metrics"},
+	{Name: "every", Type: plugins.Int, Default: 0, Min: plugins.Bound(0), OmitDefault: true,
+		Doc: "evaluate the metrics on the EMA weights every this many training steps (0: only after training), recorded as histories by step"},
+	{Name: "n_during", Type: plugins.Int, Default: 100, Min: plugins.Bound(1), Max: plugins.Bound(1 << 26), OmitDefault: true,
+		Doc: "samples and held-out examples of each evaluation during training (a cheap trend: the final evaluation uses sample.n and eval.n)"},
+	{Name: "sampler_during", Type: plugins.String, Default: "", OmitDefault: true,
+		Doc: "sampler plugin of the evaluations during training, with its default parameters (empty: the [sample] sampler and its parameters)"},
+	{Name: "sampler_during_steps", Type: plugins.Int, Default: 0, Min: plugins.Bound(0), OmitDefault: true,
+		Doc: "steps of the sampler during training, for a sampler that takes steps (0: its own)"},
 }
 
 // MaxTrials is the most trials one spec may expand to (seeds times sweep points): more is

@@ -99,6 +99,8 @@ type outcome struct {
 	kind      string
 	losses    []float64
 	summaries map[string]float64
+	// evals are the histories of the metric values evaluated during training, by key.
+	evals map[string][]results.Point
 }
 
 // reference runs build(db) once, uninterrupted, in a folder of its own (setup, if not nil,
@@ -189,9 +191,26 @@ func readOutcome(t *testing.T, s *results.Store, r *results.Run) outcome {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := outcome{status: r.Status, kind: r.Env["kind"], summaries: r.Summaries}
+	o := outcome{status: r.Status, kind: r.Env["kind"], summaries: r.Summaries, evals: map[string][]results.Point{}}
 	for _, p := range h {
 		o.losses = append(o.losses, p.Value)
+	}
+	keys, err := s.HistoryKeys(r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		if _, ranked := plugins.Ranked(k); !ranked {
+			continue
+		}
+		pts, err := s.History(r.ID, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range pts {
+			pts[i].Wall = 0
+		}
+		o.evals[k] = pts
 	}
 	return o
 }
@@ -417,6 +436,20 @@ func same(t *testing.T, name string, got, want outcome) {
 	for i := range want.losses {
 		if math.Float64bits(got.losses[i]) != math.Float64bits(want.losses[i]) {
 			t.Fatalf("%s: loss %d = %v, uninterrupted %v", name, i+1, got.losses[i], want.losses[i])
+		}
+	}
+	if len(got.evals) != len(want.evals) {
+		t.Fatalf("%s: %d histories evaluated during training, uninterrupted %d", name, len(got.evals), len(want.evals))
+	}
+	for k, w := range want.evals {
+		g := got.evals[k]
+		if len(g) != len(w) {
+			t.Fatalf("%s: %s evaluated %d times, uninterrupted %d", name, k, len(g), len(w))
+		}
+		for i := range w {
+			if g[i].Step != w[i].Step || (math.Float64bits(g[i].Value) != math.Float64bits(w[i].Value) && !(math.IsNaN(g[i].Value) && math.IsNaN(w[i].Value))) {
+				t.Fatalf("%s: %s at step %d = %v, uninterrupted %v at step %d", name, k, g[i].Step, g[i].Value, w[i].Value, w[i].Step)
+			}
 		}
 	}
 	for k, w := range want.summaries {

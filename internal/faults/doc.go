@@ -10,7 +10,10 @@
 //     copying, inserting, renaming, cleaning;
 //   - rerun --verify: every phase of the rerun and the verification;
 //   - sample from a finished run: copying the checkpoint, sampling, each metric, the final
-//     write.
+//     write;
+//   - run of a trial evaluated during training ([eval] every, train.keep = "best:nll_nats_per_dim"):
+//     its second evaluation, whose histories and kept checkpoint must also come out as an
+//     uninterrupted run's.
 //
 // After each fault, once every process of the command has ended, it checks what must hold:
 // the databases are intact (PRAGMA integrity_check) and every run's status is true once a

@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -11,11 +12,15 @@ import (
 	"testing"
 	"time"
 
+	gctx "github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/pkg/ml/context/checkpoints"
+
+	"github.com/ddpm-runner/ddpm-runner/engine"
 	"github.com/ddpm-runner/ddpm-runner/results"
 )
 
 // scenarios are the commands under faults, visited in turn by the plan.
-var scenarios = []scenario{runScenario, jobsScenario, jobsRecoverScenario, mergeScenario, rerunScenario, sampleScenario}
+var scenarios = []scenario{runScenario, jobsScenario, jobsRecoverScenario, mergeScenario, rerunScenario, sampleScenario, evalTrainScenario}
 
 var signals = []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGKILL}
 
@@ -59,6 +64,69 @@ var runScenario = scenario{
 			},
 		}
 	},
+}
+
+// evalTrainSets evaluate the metrics every 30 of the 120 steps, keeping the checkpoint of
+// the best bound (the samples of this tiny model are not all finite, nor so its frechet).
+var evalTrainSets = []string{"eval.every=30", "eval.n_during=32", "train.keep=best:nll_nats_per_dim"}
+
+// evalTrainScenario is `runner run` of a trial evaluated during training ([eval] every,
+// train.keep = "best:nll_nats_per_dim"), the fault in its second evaluation (step 60, a
+// new best after the first's): `run --resume` finishes it with the loss and evaluation histories,
+// the summaries and the kept checkpoint's weights of an uninterrupted run.
+var evalTrainScenario = scenario{
+	name:    "evaltrain",
+	phases:  []phase{{name: "eval", nth: 2, maxDelay: 10 * time.Millisecond, stops: true}},
+	signals: signals,
+	groups:  []bool{false},
+	newCase: func(t *testing.T, s *suite, rng *rand.Rand) *faultCase {
+		args := func(db string) []string {
+			return append([]string{"run", "-q", s.specPath, "--db", db}, sets(evalTrainSets)...)
+		}
+		ref := s.reference(t, "run evaltrain", nil, args)
+		want := finished(t, ref)
+		return &faultCase{
+			label:   strings.Join(evalTrainSets, " "),
+			prepare: func(t *testing.T, dir string) []string { return args(filepath.Join(dir, "runs.db")) },
+			check: func(t *testing.T, name, dir string, l landing) {
+				db := filepath.Join(dir, "runs.db")
+				checkStore(t, name, db)
+				mustRun(t, name, dir, append(args(db), "--resume")...)
+				complete(t, name, db, want)
+				got, w := bestWeights(t, filepath.Dir(db)), bestWeights(t, filepath.Dir(ref))
+				if len(got) != len(w) || len(w) == 0 {
+					t.Fatalf("%s: the kept best checkpoint has %d variables, uninterrupted %d", name, len(got), len(w))
+				}
+				for k, b := range w {
+					if !bytes.Equal(got[k], b) {
+						t.Fatalf("%s: the kept best checkpoint's %s differs from the uninterrupted run's", name, k)
+					}
+				}
+			},
+		}
+	},
+}
+
+// bestWeights reads the checkpoint that run 1 of the database in dir keeps as its best:
+// each variable's bytes by name, less the trainer's moving averages of the loss (GoMLX
+// names them anew in each process; no step reads them).
+func bestWeights(t *testing.T, dir string) map[string][]byte {
+	t.Helper()
+	best := filepath.Join(dir, "runs", "1", engine.BestCheckpointDir)
+	if names, _ := filepath.Glob(filepath.Join(best, "checkpoint-*.json")); len(names) != 1 {
+		t.Fatalf("%s holds %d checkpoints, want 1", best, len(names))
+	}
+	h, err := checkpoints.Build(gctx.New()).Dir(best).Done()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]byte{}
+	for name, v := range h.LoadedVariables() {
+		if !strings.HasPrefix(name, "var:/metrics/") {
+			v.ConstBytes(func(b []byte) { out[name] = bytes.Clone(b) })
+		}
+	}
+	return out
 }
 
 // jobsScenario is `runner run --jobs 2` over two seeds, with the signal sent to the parent
