@@ -156,6 +156,11 @@ func PrepareShared(t *spec.Trial, cache DataCache) (*Job, error) {
 				t.Section("network").Name, t.Section("data").Name)
 		}
 		in.SetImageShape(img.ImageShape())
+		if ck, ok := j.Net.(plugins.ImageShapeChecker); ok {
+			if err := ck.CheckImageShape(img.ImageShape()); err != nil {
+				return nil, fmt.Errorf("[network] %s: %w", t.Section("network").Name, err)
+			}
+		}
 	}
 	if j.SampleProcess, j.SampleTimesteps, err = j.Sampler.Plan(j.Diffusion.Process); err != nil {
 		return nil, fmt.Errorf("[sample] %s: %w", t.Section("sample").Name, err)
