@@ -6,3 +6,6 @@ func CheckpointTensorCap(j *Job) int64 { return checkpointCap(j).bin - checkpoin
 
 // MaxSamplerState is the most bytes of timestep sampler state that resume reads.
 const MaxSamplerState = maxSamplerState
+
+// SampleSeedOffset is the second seed word of the stream x_T is drawn from.
+const SampleSeedOffset = sampleSeedOffset

@@ -33,6 +33,8 @@ type Job struct {
 	ClassCond bool
 	Classes   int
 	Guidance  float64
+	// Noise is the x_T that [sample] noise gives, nil where the chain draws it from the seed.
+	Noise *InitialNoise
 }
 
 type namedMetric struct {
@@ -186,6 +188,11 @@ func PrepareShared(t *spec.Trial, cache DataCache) (*Job, error) {
 	}
 	if j.Timesteps, err = j.newTimestepSampler(); err != nil {
 		return nil, fmt.Errorf("[loss] timesteps: %w", err)
+	}
+	if name := t.Settings.Sample.Noise; name != "" {
+		if j.Noise, err = loadNoise(name, t.File, t.Settings.Sample.N, j.Data); err != nil {
+			return nil, err
+		}
 	}
 	return j, nil
 }

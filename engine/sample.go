@@ -20,8 +20,8 @@ const referenceStream = 0x7265666572656e63
 // numbers as their second seed word).
 const sampleSeedOffset = 1 << 62
 
-// Sample draws n samples by running the sampler's chain from x_T ~ N(0, I) with the weights
-// in evalCtx, and returns them with the number of network evaluations one sample took (NFE).
+// Sample draws n samples by running the sampler's chain from x_T ~ N(0, I), or from the x_T
+// of [sample] noise (j.Noise), with the weights in evalCtx, and returns them with the number of network evaluations one sample took (NFE).
 // It is deterministic for a given seed. A cancelled ctx stops the chain between two steps
 // with ctx's error.
 func Sample(ctx context.Context, backend backends.Backend, evalCtx *gctx.Context, j *Job, n int) ([]float32, int, error) {
@@ -42,8 +42,15 @@ func Sample(ctx context.Context, backend backends.Backend, evalCtx *gctx.Context
 	seed := uint64(j.Trial.Seed)
 	rng := rand.New(rand.NewPCG(seed, sampleSeedOffset))
 	x := make([]float32, n*dim)
-	for i := range x {
-		x[i] = float32(rng.NormFloat64())
+	if j.Noise != nil { // [sample] noise: only x_T is given, the steps' noise is still drawn
+		if len(j.Noise.X) != len(x) {
+			return nil, 0, fmt.Errorf("[sample] noise %s holds %d samples' x_T, %d asked for", j.Noise.Path, len(j.Noise.X)/dim, n)
+		}
+		copy(x, j.Noise.X)
+	} else {
+		for i := range x {
+			x[i] = float32(rng.NormFloat64())
+		}
 	}
 	state := make([]float32, n*dim)
 	noise := make([]float32, n*dim)
