@@ -115,6 +115,16 @@ func runImport(_ context.Context, opts importOptions, gopts globalOptions, args 
 	if err != nil {
 		return usagef("import: %v", err)
 	}
+	fill := func(ctx *gctx.Context, scope string) error { return improveddiffusion.LoadInto(ctx, scope, sd, file) }
+	imported, err := engine.PrepareImport(job, fill, engine.Options{})
+	if err != nil {
+		var refused *engine.RefusedError
+		if errors.As(err, &refused) {
+			return usagef("import: %v", refused)
+		}
+		return urfave.Exit(fmt.Sprintf("import: %v", err), exitRunFail)
+	}
+	// The database is opened only now: a checkpoint refused above leaves it as it was.
 	store, err := openForRuns(opts.db, gopts.stderr, false)
 	if err != nil {
 		return err
@@ -122,13 +132,8 @@ func runImport(_ context.Context, opts importOptions, gopts globalOptions, args 
 	defer store.Close()
 	env := map[string]string{importFormatEnv: args[0], importFileEnv: abs, importSHA256Env: sum,
 		importModelEnv: opts.modelFlags, importDiffusionEnv: opts.diffusionFlags}
-	fill := func(ctx *gctx.Context, scope string) error { return improveddiffusion.LoadInto(ctx, scope, sd, file) }
-	out := engine.Import(job, fill, env, engine.Options{Store: store, Phase: tracePhases(gopts.stderr)})
+	out := imported.Record(env, engine.Options{Store: store, Phase: tracePhases(gopts.stderr)})
 	if out.RunID == 0 {
-		var refused *engine.RefusedError
-		if errors.As(out.Err, &refused) {
-			return usagef("import: %v", refused)
-		}
 		return urfave.Exit(fmt.Sprintf("import: could not record the run: %v", out.Err), exitRunFail)
 	}
 	if out.Status != results.StatusFinished {

@@ -19,41 +19,51 @@ import (
 // variable under scope.
 type Fill func(ctx *gctx.Context, scope string) error
 
-// Import records a finished run of kind imported (job's trial must be of spec.KindImported)
-// whose final checkpoint holds the weights fill gives the network's variables, written by the
-// engine's own checkpointer, so that `runner sample` and the metrics read it as a trained
-// run's. Its trial keeps no EMA (train.ema = 0): the imported weights are the ones sampled.
-// env is recorded beside the provenance (what was imported). An error of fill is a
-// *RefusedError, and nothing is written.
-func Import(job *Job, fill Fill, env map[string]string, opt Options) Outcome {
-	opt = withDefaults(opt)
+// Imported is a job's network with weights trained elsewhere, ready to be recorded as a run.
+type Imported struct {
+	job *Job
+	ctx *gctx.Context
+}
+
+// PrepareImport builds job's network (its trial must be of spec.KindImported and keep no
+// EMA: the imported weights are the ones sampled) on a scratch context and gives its
+// variables the weights fill sets. Nothing is written; an error of fill is a *RefusedError.
+func PrepareImport(job *Job, fill Fill, opt Options) (*Imported, error) {
 	if job.Trial.Kind != spec.KindImported {
-		return Outcome{Status: results.StatusFailed, Err: fmt.Errorf("trial of kind %q is not an imported trial", job.Trial.Kind)}
+		return nil, fmt.Errorf("trial of kind %q is not an imported trial", job.Trial.Kind)
 	}
 	if len(emaRates(job.Trial)) > 0 {
-		return Outcome{Status: results.StatusFailed, Err: &RefusedError{Msg: "an imported run keeps no EMA: train.ema must be 0"}}
+		return nil, &RefusedError{Msg: "an imported run keeps no EMA: train.ema must be 0"}
 	}
 	ctx := gctx.New().Checked(false)
 	if err := job.initialiseOnGo(ctx, opt.Kernel); err != nil {
-		return Outcome{Status: results.StatusFailed, Err: err}
+		return nil, err
 	}
 	if err := fill(ctx, "/"+modelScope); err != nil {
-		return Outcome{Status: results.StatusFailed, Err: &RefusedError{Msg: err.Error(), Err: err}}
+		return nil, &RefusedError{Msg: err.Error(), Err: err}
 	}
 	step := optimizers.GetGlobalStepVar(ctx)
 	if err := step.SetValue(tensors.FromScalar(int64(job.Trial.Settings.Train.Steps))); err != nil {
-		return Outcome{Status: results.StatusFailed, Err: err}
+		return nil, err
 	}
+	return &Imported{job: job, ctx: ctx}, nil
+}
+
+// Record records a finished run of kind imported whose final checkpoint holds the imported
+// weights, written by the engine's own checkpointer, so that `runner sample` and the metrics
+// read it as a trained run's. env is recorded beside the provenance (what was imported).
+func (im *Imported) Record(env map[string]string, opt Options) Outcome {
+	opt = withDefaults(opt)
 	extra := maps.Clone(env)
 	if extra == nil {
 		extra = map[string]string{}
 	}
 	extra[KindEnvKey] = spec.KindImported
-	r, out := startRun(job, opt, extra)
+	r, out := startRun(im.job, opt, extra)
 	if r == nil {
 		return out
 	}
-	return r.finish(r.writeImported(ctx))
+	return r.finish(r.writeImported(im.ctx))
 }
 
 // writeImported writes the run's one checkpoint (and the timestep sampler state a trained
