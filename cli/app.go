@@ -81,6 +81,7 @@ func newApp() *urfave.App {
 		Commands: []*urfave.Command{
 			runCommand(),
 			sampleCommand(),
+			importCommand(),
 			reportCommand(),
 			pluginsCommand(),
 			scheduleCommand(),

@@ -5,12 +5,31 @@ import (
 
 	"github.com/ddpm-runner/ddpm-runner/diffusion"
 	"github.com/ddpm-runner/ddpm-runner/plugins"
+	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 )
 
 // noiseStream separates the timestep-and-noise stream of a step from the dataset's own
 // stream for the same (seed, step).
 const noiseStream = 0x9e3779b97f4a7c15
+
+// randomStream separates the stream of the random state that a network drawing random
+// numbers in training (plugins.RandomNetwork: dropout) receives from the step's other
+// streams; none of theirs change when a network draws.
+const randomStream = 0x2545f4914f6cdd1d
+
+// networkRandomState is the random state of step's training graph for a network that draws
+// random numbers (see plugins.RandomNetwork): a pure function of (seed, step), so a rerun
+// or a resumed run draws the same dropout masks on the same backend. (Backends turn a state
+// into numbers with their own generators.)
+func networkRandomState(seed, step int) *tensors.Tensor {
+	rng := rand.New(rand.NewPCG(uint64(seed)^randomStream, uint64(step)))
+	state := make([]uint64, graph.RNGStateShape.Size())
+	for i := range state {
+		state[i] = rng.Uint64()
+	}
+	return tensors.FromFlatDataAndDimensions(state, graph.RNGStateShape.Dimensions...)
+}
 
 // batchRNG is the random stream of one training step's timesteps and noise. Like the data,
 // it is a pure function of (seed, step), so a resumed run sees exactly what it would have.
@@ -27,6 +46,21 @@ const (
 	decoderRowsInput        // rows with t = 0 (see diffusion.DecoderRows)
 	labelsInput             // class labels [batch], int32 (class-conditional jobs only)
 )
+
+// randomInput is the index of the network's random state (networks that draw random
+// numbers only), after the labels when there are labels.
+func (j *Job) randomInput() int {
+	if j.ClassCond {
+		return labelsInput + 1
+	}
+	return labelsInput
+}
+
+// needsRandom reports whether the job's network draws random numbers in training.
+func (j *Job) needsRandom() bool {
+	rn, ok := j.Net.(plugins.RandomNetwork)
+	return ok && rn.NeedsRandom()
+}
 
 // batchBuffers are the host buffers of one training batch, reused across steps.
 type batchBuffers struct {
@@ -68,6 +102,9 @@ func (j *Job) batchInputs(step int, bb *batchBuffers) []*tensors.Tensor {
 	if j.ClassCond { // the label draws come last in the step's stream
 		dropLabels(bb.labels, j.Classes, j.Trial.Settings.Train.LabelDropout, rng.Float64)
 		inputs = append(inputs, tensors.FromFlatDataAndDimensions(bb.labels, bb.batch))
+	}
+	if j.needsRandom() {
+		inputs = append(inputs, networkRandomState(j.Trial.Seed, step))
 	}
 	return inputs
 }

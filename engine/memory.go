@@ -9,6 +9,7 @@ import (
 
 	"github.com/ddpm-runner/ddpm-runner/diffusion"
 	"github.com/ddpm-runner/ddpm-runner/plugins"
+	"github.com/ddpm-runner/ddpm-runner/spec"
 )
 
 // MemoryEstimate is what a trial is expected to need at its peak, in bytes, and the phase
@@ -66,6 +67,12 @@ func EstimateMemory(j *Job) MemoryEstimate {
 	// The bound runs on up to diffusion.BoundBatch held-out examples at a time, and the metrics keep
 	// samples, held-out and training examples.
 	bound := weights + min(m, diffusion.BoundBatch)*(acts+6*dim)*f32 + (n+2*m)*dim*f32
+	if k := j.Trial.Kind; k == spec.KindSample || k == spec.KindImported {
+		train = weights // a trial that samples another run's weights never trains
+	}
+	if len(j.Metrics) == 0 {
+		bound = weights // no metric: neither the bound nor the metrics' copies of the data
+	}
 	e := MemoryEstimate{Phases: map[string]float64{"load": load, "train": train, "sample": sample, "bound": bound}, NetworkKnown: known}
 	for _, ph := range []string{"load", "train", "sample", "bound"} {
 		if v := e.Phases[ph]; v > e.Bytes {

@@ -45,8 +45,11 @@ func (j *Job) trainModelFn(ctx *gctx.Context, spec any, inputs []*Node) []*Node 
 	x0, t, noise := inputs[x0Input], inputs[timestepsInput], inputs[noiseInput]
 	weights, decoderRows := inputs[weightsInput], inputs[decoderRowsInput]
 	var label *Node
-	if len(inputs) > labelsInput {
+	if j.ClassCond {
 		label = inputs[labelsInput]
+	}
+	if j.needsRandom() {
+		ctx.SetGraphParam(x0.Graph(), plugins.GraphParamRandom, plugins.NewRandom(inputs[j.randomInput()]))
 	}
 	d := j.Diffusion
 	b := d.NewBatch(x0, t, noise, func(xt, t *Node) *Node { return j.network(ctx, xt, t, label) })

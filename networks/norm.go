@@ -1,6 +1,8 @@
 package networks
 
 import (
+	"fmt"
+
 	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // graph code reads like the equations
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/ml/context"
@@ -28,11 +30,21 @@ func normGroups(c int) int {
 
 // GroupNorm normalises a [positions, batch, channels] map per example over each group of
 // channels and all positions (Wu & He 2018): (x - mean) / sqrt(var + eps), then a learned
-// per-channel scale (initially 1) and shift (initially 0).
-func GroupNorm(ctx *context.Context, x *Node) *Node {
+// per-channel scale (initially 1) and shift (initially 0). The groups are normGroups'.
+func GroupNorm(ctx *context.Context, x *Node) *Node { return GroupNormN(ctx, x, 0) }
+
+// GroupNormN is GroupNorm with the given number of groups (0: normGroups'), which must
+// divide the channels.
+func GroupNormN(ctx *context.Context, x *Node, groups int) *Node {
 	dims := x.Shape().Dimensions
 	p, b, c := dims[0], dims[1], dims[2]
-	g := normGroups(c)
+	g := groups
+	if g == 0 {
+		g = normGroups(c)
+	}
+	if c%g != 0 {
+		panic(fmt.Sprintf("unet: %d GroupNorm groups do not divide %d channels", g, c))
+	}
 	grouped := Reshape(x, p, b, g, c/g)
 	mean := ReduceAndKeep(grouped, ReduceMean, 0, 3)
 	centred := Sub(grouped, mean)

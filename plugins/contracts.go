@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"github.com/ddpm-runner/ddpm-runner/diffusion"
@@ -245,3 +246,59 @@ const (
 	ConvIm2col = "im2col"
 	ConvNative = "native"
 )
+
+// LayoutOnlyData is implemented by a dataset that has the layout of examples (their width,
+// their image shape) but no examples: what an imported model is sampled on when no data were
+// named. The engine refuses to train on it and refuses the metrics, which all need data.
+type LayoutOnlyData interface {
+	// LayoutOnly says how to name real data instead (for the refusal's message).
+	LayoutOnly() (hint string)
+}
+
+// RandomNetwork is implemented by a network that draws random numbers while it trains
+// (dropout). When NeedsRandom reports true, the engine gives each training step's graph a
+// random state of its own, derived from the trial's seed and the step (so a rerun or a
+// resumed run draws the same numbers), and hands it to the network as a Random through the
+// graph parameter GraphParamRandom. Graphs that sample or evaluate carry none: the network
+// must then draw nothing (dropout off).
+type RandomNetwork interface {
+	NeedsRandom() bool
+}
+
+// GraphParamRandom is the GoMLX graph parameter, set at the context's root scope of a
+// training step's graph, whose value is that step's *Random. Read it with RandomOf.
+const GraphParamRandom = "ddpm_random"
+
+// Random is a stream of random numbers inside one graph: each draw consumes the state and
+// leaves the next one for the following draw, so the draws of a graph depend only on the
+// state it was given and on the order in which the network builds them.
+type Random struct {
+	state *Node
+}
+
+// NewRandom starts a stream at state, a graph.RNGStateShape node.
+func NewRandom(state *Node) *Random { return &Random{state: state} }
+
+// Uniform draws values in [0, 1) of the given shape.
+func (r *Random) Uniform(shape shapes.Shape) *Node {
+	var values *Node
+	r.state, values = graph.RandomUniform(r.state, shape)
+	return values
+}
+
+// RandomOf returns the random stream of g, or nil when g has none (a graph that samples or
+// evaluates).
+func RandomOf(ctx *context.Context, g *graph.Graph) *Random {
+	r, _ := ctx.GetGraphParam(g, GraphParamRandom)
+	if rr, ok := r.(*Random); ok {
+		return rr
+	}
+	return nil
+}
+
+// ImageShapeChecker is implemented by an ImageNetwork that cannot take every image shape:
+// the engine asks it after SetImageShape, and its error stops the run before anything is
+// written.
+type ImageShapeChecker interface {
+	CheckImageShape(h, w, c int) error
+}
