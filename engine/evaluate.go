@@ -85,6 +85,9 @@ func (r *runner) evaluateWeights(ctx context.Context, scope, suffix string) erro
 	if img, ok := j.Data.(plugins.ImageData); ok {
 		in.H, in.W, in.C = img.ImageShape()
 	}
+	if fd, ok := j.Data.(plugins.FeaturizedData); ok {
+		in.Featurizer = fd.Featurizer()
+	}
 	for _, nm := range j.Metrics {
 		if err := ctx.Err(); err != nil {
 			return err
