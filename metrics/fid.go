@@ -123,7 +123,7 @@ func InceptionScore(p *mat.Dense) float64 {
 	return math.Exp(kl / float64(n))
 }
 
-// IS is the Inception-Score-style number from the MNIST classifier (1 to 10; held-out
+// IS is the Inception-Score-style number from the data's classifier (1 to 10; held-out
 // MNIST scores near 10).
 type IS struct{}
 
@@ -145,7 +145,7 @@ func (IS) Evaluate(in plugins.EvalInput) (plugins.EvalResult, error) {
 	return plugins.EvalResult{Values: vals, Notes: map[string]string{"featurizer": model.ID()}}, nil
 }
 
-// ClassAccuracy is the share of a class-conditional model's samples that the MNIST
+// ClassAccuracy is the share of a class-conditional model's samples that the data's
 // classifier assigns to the class they were drawn for: how well the conditioning (and the
 // guidance) works.
 type ClassAccuracy struct{}
@@ -169,7 +169,7 @@ func (ClassAccuracy) Evaluate(in plugins.EvalInput) (plugins.EvalResult, error) 
 
 func init() {
 	plugins.Register(plugins.Plugin{Kind: plugins.KindMetric, Name: "class_accuracy",
-		Doc: "share of a class-conditional model's samples that the MNIST classifier assigns to their class",
+		Doc: "share of a class-conditional model's samples that the data's classifier (MNIST's; Fashion-MNIST's on Fashion-MNIST) assigns to their class",
 		Reports: []plugins.Report{
 			{Key: "class_accuracy", Better: plugins.HigherIsBetter, Unit: "fraction", From: plugins.FromSamples, Doc: "classifier accuracy on the samples, against the classes they were drawn for"},
 		},
@@ -179,7 +179,7 @@ func init() {
 		Reports: distanceReports("fid", "Fréchet distance of classifier features", "squared feature units"),
 		New:     func(plugins.Values) (plugins.Metric, error) { return FID{}, nil }})
 	plugins.Register(plugins.Plugin{Kind: plugins.KindMetric, Name: "is",
-		Doc: "Inception-Score-style exp(E KL(p(y|x) || p(y))) from the MNIST classifier",
+		Doc: "Inception-Score-style exp(E KL(p(y|x) || p(y))) from the data's classifier (MNIST's; Fashion-MNIST's on Fashion-MNIST)",
 		Reports: []plugins.Report{
 			{Key: "is", Better: plugins.HigherIsBetter, Unit: "classes", From: plugins.FromSamples, Doc: "Inception Score of the samples (1 to 10)"},
 			{Key: "is_data", Unit: "classes", From: plugins.FromSamples, Doc: "Inception Score of held-out data: what a perfect model would reach"},
