@@ -122,7 +122,7 @@ type EvalInput struct {
 	// Featurizer names the shipped classifier the data name (plugins.FeaturizedData); empty
 	// for data that name none.
 	Featurizer string
-	Samples []float32 // n*Dim values
+	Samples    []float32 // n*Dim values
 	// SampleLabels are the classes the samples were drawn for (class-conditional models);
 	// nil otherwise.
 	SampleLabels []int
