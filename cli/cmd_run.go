@@ -279,7 +279,8 @@ func dryRunWarnings(opts runOptions, gopts globalOptions) io.Writer {
 // runs, applying the backend override, so that one bad file stops the command before it
 // writes anything. A backend that cannot run here is an error, unless warn is given: then
 // (for --dry-run, or a sweep submitted to machines that have what this one lacks) it is one
-// line to warn per backend, and the trials load.
+// line to warn per backend, and the trials load without the data files a dataset defers
+// (engine.Inspect): those jobs are for showing or sending, not for running here.
 func loadJobs(files, sets []string, backendFlag string, warn io.Writer) ([]*engine.Job, error) {
 	var all []*engine.Job
 	cache := engine.DataCache{}
@@ -306,7 +307,11 @@ func loadJobs(files, sets []string, backendFlag string, warn io.Writer) ([]*engi
 					fmt.Fprintf(warn, "warning: %s: %v\n", f, err)
 				}
 			}
-			job, err := engine.PrepareShared(t, cache)
+			prepare := engine.PrepareShared
+			if warn != nil {
+				prepare = engine.Inspect
+			}
+			job, err := prepare(t, cache)
 			if err != nil {
 				return nil, usagef("%s: %v", f, err)
 			}

@@ -24,27 +24,50 @@ const MaxImagePixels = 8192 * 8192
 
 // Images is a folder of PNG or JPEG files, centre-cropped to a square, resized, and stored
 // as 8-bit pixels (HWC order) scaled to [-1, 1]. Every tenth file in name order is held out
-// when there are at least ten.
+// when there are at least ten. A folder with no images of its own but subfolders of them is
+// torchvision's ImageFolder layout: one subfolder per class, classes in name order, and the
+// images in class order, each class's in name order (LoadImages then returns LabeledImages).
 type Images struct {
 	Dir            string
 	Size           int
 	Channels       int
 	train, heldOut [][]byte
-	shuffler       epochShuffler
+	// ClassNames are the class subfolders in label order (nil for a flat folder); trainY and
+	// heldOutY the labels of train and heldOut.
+	ClassNames       []string
+	trainY, heldOutY []int
+	shuffler         epochShuffler
 	// decodePeak is the most memory decoding one file took (its full-size pixels and the
 	// resized copy), from the headers.
 	decodePeak int64
 }
 
-// LoadImages reads every .png, .jpg and .jpeg file in dir.
-func LoadImages(dir string, size int, mode string) (*Images, error) {
-	st, err := os.Stat(dir)
-	if err != nil {
-		return nil, fmt.Errorf("images: folder %q: %w", dir, err)
+// LabeledImages is an Images folder in ImageFolder's layout: its images have class labels.
+type LabeledImages struct{ *Images }
+
+// Classes implements plugins.LabeledData: one class per subfolder.
+func (l LabeledImages) Classes() int { return len(l.ClassNames) }
+
+// TrainLabeled implements plugins.LabeledData: Train's examples with their classes.
+func (l LabeledImages) TrainLabeled(seed uint64, step, n int, dst []float32, labels []int32) {
+	d := l.Dim()
+	l.shuffler.take(seed, step, n, len(l.train), func(i, k int) {
+		toFloat(l.train[k], dst[i*d:(i+1)*d])
+		labels[i] = int32(l.trainY[k])
+	})
+}
+
+// HeldOutLabels returns the labels of the images HeldOut(n) returns.
+func (l LabeledImages) HeldOutLabels(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = l.heldOutY[i%len(l.heldOutY)]
 	}
-	if !st.IsDir() {
-		return nil, fmt.Errorf("images: %q is not a folder", dir)
-	}
+	return out
+}
+
+// imageFiles lists the .png, .jpg and .jpeg files directly in dir, in name order.
+func imageFiles(dir string) ([]string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("images: %w", err)
@@ -57,10 +80,82 @@ func LoadImages(dir string, size int, mode string) (*Images, error) {
 		}
 	}
 	sort.Strings(files)
-	if len(files) == 0 {
-		return nil, fmt.Errorf("images: no .png, .jpg or .jpeg files in %q", dir)
+	return files, nil
+}
+
+// classFolders lists ImageFolder's classes: the subfolders of dir in name order (as
+// torchvision sorts them), with each one's image files. Only real folders count: a symbolic
+// link is not followed out of dir.
+func classFolders(dir string) (names []string, files [][]string, err error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("images: %w", err)
 	}
-	im := &Images{Dir: dir, Size: size, Channels: 1}
+	for _, e := range entries { // ReadDir gives them in name order
+		if !e.IsDir() {
+			continue
+		}
+		f, err := imageFiles(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, nil, err
+		}
+		names, files = append(names, e.Name()), append(files, f)
+	}
+	return names, files, nil
+}
+
+// LoadImagesDataset is LoadImages as a plugins.Dataset: LabeledImages for a folder of class
+// subfolders, so that class-conditional training finds its labels.
+func LoadImagesDataset(dir string, size int, mode string) (plugins.Dataset, error) {
+	im, err := LoadImages(dir, size, mode)
+	if err != nil {
+		return nil, err
+	}
+	if im.ClassNames != nil {
+		return LabeledImages{im}, nil
+	}
+	return im, nil
+}
+
+// LoadImages reads every .png, .jpg and .jpeg file in dir, or, when dir has none but has
+// subfolders, in each subfolder (ImageFolder's layout, one class each).
+func LoadImages(dir string, size int, mode string) (*Images, error) {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("images: folder %q: %w", dir, err)
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("images: %q is not a folder", dir)
+	}
+	files, err := imageFiles(dir)
+	if err != nil {
+		return nil, err
+	}
+	var classNames []string
+	var labels []int // of files, for ImageFolder's layout
+	if len(files) == 0 {
+		names, perClass, err := classFolders(dir)
+		if err != nil {
+			return nil, err
+		}
+		for c, f := range perClass {
+			if len(f) == 0 {
+				return nil, fmt.Errorf("images: class folder %q has no .png, .jpg or .jpeg files (ImageFolder's layout: every subfolder of %q is a class)",
+					filepath.Join(dir, names[c]), dir)
+			}
+			files = append(files, f...)
+			for range f {
+				labels = append(labels, c)
+			}
+		}
+		if len(names) > 0 {
+			classNames = names
+		}
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("images: no .png, .jpg or .jpeg files in %q, nor subfolders of them (one per class)", dir)
+	}
+	im := &Images{Dir: dir, Size: size, Channels: 1, ClassNames: classNames}
 	if mode == "rgb" {
 		im.Channels = 3
 	}
@@ -80,13 +175,19 @@ func LoadImages(dir string, size int, mode string) (*Images, error) {
 		}
 		if len(files) >= 10 && i%10 == 9 {
 			im.heldOut = append(im.heldOut, px)
+			if labels != nil {
+				im.heldOutY = append(im.heldOutY, labels[i])
+			}
 		} else {
 			im.train = append(im.train, px)
+			if labels != nil {
+				im.trainY = append(im.trainY, labels[i])
+			}
 		}
 	}
 	if len(im.heldOut) == 0 {
 		// Too few files to hold any out: metrics compare with the training images.
-		im.heldOut = im.train
+		im.heldOut, im.heldOutY = im.train, im.trainY
 	}
 	return im, nil
 }
@@ -234,7 +335,7 @@ func init() {
 		Kind: plugins.KindDataset, Name: "images",
 		Doc: "a folder of PNG/JPEG files, centre-cropped and resized, 8-bit, scaled to [-1, 1]",
 		Params: []plugins.Param{
-			{Name: "path", Type: plugins.String, Default: "", Doc: "the folder (required)"},
+			{Name: "path", Type: plugins.String, Default: "", Doc: "the folder (required): image files, or one subfolder of them per class (torchvision's ImageFolder layout; classes in name order) for labels"},
 			{Name: "size", Type: plugins.Int, Default: 32, Min: plugins.Bound(4), Max: plugins.Bound(512), Doc: "side of the square images"},
 			{Name: "color", Type: plugins.String, Default: "gray", Choices: []string{"gray", "rgb"}, Doc: "grayscale (1 channel) or RGB (3)"},
 		},
@@ -242,7 +343,7 @@ func init() {
 			if v.String("path") == "" {
 				return nil, fmt.Errorf("images: key \"path\" in [data] is required (a folder of PNG/JPEG files)")
 			}
-			return LoadImages(v.String("path"), v.Int("size"), v.String("color"))
+			return LoadImagesDataset(v.String("path"), v.Int("size"), v.String("color"))
 		},
 	})
 }

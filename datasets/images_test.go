@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ddpm-runner/ddpm-runner/plugins"
 )
 
 // writePNG writes a w x h image whose left half is black and right half white.
@@ -259,5 +261,106 @@ func TestImagesMemoryBytes(t *testing.T) {
 		if r, l := im.MemoryBytes(); r != tc.resident || l != tc.decodePeak {
 			t.Errorf("%d files of %d x %d: MemoryBytes %d, %d; want %d, %d", tc.files, tc.w, tc.h, r, l, tc.resident, tc.decodePeak)
 		}
+	}
+}
+
+// writeSolidPNG writes a w x h image of one gray level.
+func writeSolidPNG(t *testing.T, path string, w, h int, v uint8) {
+	t.Helper()
+	img := image.NewGray(image.Rect(0, 0, w, h))
+	for i := range img.Pix {
+		img.Pix[i] = v
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := png.Encode(f, img); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestImageFolderLabels: one subfolder per class, classes in name order as torchvision's
+// ImageFolder sorts them, each image labelled by its folder; a flat folder has no labels.
+func TestImageFolderLabels(t *testing.T) {
+	dir := t.TempDir()
+	// Made out of name order; each class's images share a gray level that identifies it.
+	levels := map[string]uint8{"cat": 200, "ant": 0, "bee": 100}
+	for _, class := range []string{"cat", "ant", "bee"} {
+		if err := os.Mkdir(filepath.Join(dir, class), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 4 {
+			writeSolidPNG(t, filepath.Join(dir, class, fmt.Sprintf("%d.png", i)), 6, 6, levels[class])
+		}
+	}
+	// A file beside a class folder is not an image of the folder (ImageFolder ignores it too).
+	if err := os.WriteFile(filepath.Join(dir, "README.txt"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, err := LoadImagesDataset(dir, 4, "gray")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ld, ok := d.(plugins.LabeledData)
+	if !ok {
+		t.Fatalf("%T has no labels", d)
+	}
+	im := d.(LabeledImages)
+	if strings.Join(im.ClassNames, ",") != "ant,bee,cat" || ld.Classes() != 3 {
+		t.Fatalf("classes %v", im.ClassNames)
+	}
+	// 12 images in class order: every tenth (the 10th, cat's second) is held out.
+	if len(im.train) != 11 || len(im.heldOut) != 1 || im.heldOutY[0] != 2 {
+		t.Fatalf("%d train, %d held out (labels %v)", len(im.train), len(im.heldOut), im.heldOutY)
+	}
+	scaled := func(v uint8) float32 { return float32(v)/127.5 - 1 } // as every image dataset scales
+	want := map[int32]float32{0: scaled(0), 1: scaled(100), 2: scaled(200)}
+	x := make([]float32, 11*16)
+	labels := make([]int32, 11)
+	ld.TrainLabeled(3, 0, 11, x, labels)
+	count := map[int32]int{}
+	for i, l := range labels {
+		count[l]++
+		if x[i*16] != want[l] || x[i*16+15] != want[l] {
+			t.Errorf("example %d labelled %d has pixel %v, want %v", i, l, x[i*16], want[l])
+		}
+	}
+	if count[0] != 4 || count[1] != 4 || count[2] != 3 {
+		t.Errorf("an epoch's labels %v, want 4 ant, 4 bee, 3 cat", count)
+	}
+	// Train gives the same examples as TrainLabeled.
+	plain := make([]float32, 11*16)
+	d.Train(3, 0, 11, plain)
+	for i := range plain {
+		if plain[i] != x[i] {
+			t.Fatal("Train and TrainLabeled differ")
+		}
+	}
+
+	// A flat folder keeps today's behaviour: no labels, subfolders ignored.
+	flat := t.TempDir()
+	for i := range 3 {
+		writeSolidPNG(t, filepath.Join(flat, fmt.Sprintf("%d.png", i)), 6, 6, 50)
+	}
+	if err := os.Mkdir(filepath.Join(flat, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeSolidPNG(t, filepath.Join(flat, "sub", "x.png"), 6, 6, 250)
+	fd, err := LoadImagesDataset(flat, 4, "gray")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := fd.(plugins.LabeledData); ok || len(fd.(*Images).train) != 3 {
+		t.Errorf("flat folder: %T with %d images", fd, len(fd.(*Images).train))
+	}
+
+	// A class folder without images is an error naming it.
+	if err := os.Mkdir(filepath.Join(dir, "dog"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadImagesDataset(dir, 4, "gray"); err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "dog")) {
+		t.Errorf("empty class folder: error %v", err)
 	}
 }

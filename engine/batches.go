@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"math/rand/v2"
 
 	"github.com/ddpm-runner/ddpm-runner/diffusion"
@@ -30,6 +31,11 @@ func networkRandomState(seed, step int) *tensors.Tensor {
 	}
 	return tensors.FromFlatDataAndDimensions(state, graph.RNGStateShape.Dimensions...)
 }
+
+// flipStream separates the horizontal flips of a step's images (data.flip) from the step's
+// other draws: a stream of their own, so that turning flips on changes no other number of the
+// step, and turning them off leaves every number as it was before flips existed.
+const flipStream = 0x5851f42d4c957f2d
 
 // batchRNG is the random stream of one training step's timesteps and noise. Like the data,
 // it is a pure function of (seed, step), so a resumed run sees exactly what it would have.
@@ -84,6 +90,10 @@ func (j *Job) batchInputs(step int, bb *batchBuffers) []*tensors.Tensor {
 	} else {
 		j.Data.Train(uint64(j.Trial.Seed), step, bb.batch, bb.x0)
 	}
+	if j.Trial.Settings.Data.Flip {
+		h, w, c := j.Data.(plugins.ImageData).ImageShape() // checkFlip has made sure
+		flipBatch(j.Trial.Seed, step, bb.x0, bb.batch, h, w, c)
+	}
 	rng := batchRNG(j.Trial.Seed, step)
 	j.Timesteps.Sample(rng, bb.ts, bb.ws)
 	for i := range bb.noise {
@@ -127,6 +137,44 @@ func (j *Job) addOffsetNoise(rng *rand.Rand, bb *batchBuffers, s float64) {
 		row := bb.noise[b*bb.dim : (b+1)*bb.dim]
 		for i := range row {
 			row[i] += offset[i%channels] // values are stored position-major, channel last (HWC)
+		}
+	}
+}
+
+// checkFlip refuses data.flip for data that are not images: a mirror needs rows and columns.
+func (j *Job) checkFlip() error {
+	if !j.Trial.Settings.Data.Flip {
+		return nil
+	}
+	if _, ok := j.Data.(plugins.ImageData); !ok {
+		return fmt.Errorf("[data] flip = true mirrors images left to right; [data] %s is not images (remove flip, or use an image dataset: mnist, fashion-mnist, cifar10, images)",
+			j.Trial.Section("data").Name)
+	}
+	return nil
+}
+
+// flipBatch mirrors each of the n images in x (h*w*c values each, HWC) left to right with
+// probability 1/2, one draw per image from the step's flip stream: which images of a step
+// are flipped is a pure function of (seed, step), so a resumed run flips the same ones. It
+// is applied where the engine assembles a batch, so every image dataset has it.
+func flipBatch(seed, step int, x []float32, n, h, w, c int) {
+	rng := rand.New(rand.NewPCG(uint64(seed)^flipStream, uint64(step)))
+	d := h * w * c
+	for i := range n {
+		if rng.Uint64()&1 == 1 {
+			flipImage(x[i*d:(i+1)*d], h, w, c)
+		}
+	}
+}
+
+// flipImage mirrors one HWC image left to right in place.
+func flipImage(img []float32, h, w, c int) {
+	for y := range h {
+		row := img[y*w*c : (y+1)*w*c]
+		for a, b := 0, w-1; a < b; a, b = a+1, b-1 {
+			for k := range c {
+				row[a*c+k], row[b*c+k] = row[b*c+k], row[a*c+k]
+			}
 		}
 	}
 }

@@ -29,7 +29,7 @@ func (j *Job) prepareConditioning() error {
 	}
 	ld, ok := j.Data.(plugins.LabeledData)
 	if !ok {
-		return fmt.Errorf("[train] class_cond needs data with class labels; [data] %s has none (mnist has)", t.Section("data").Name)
+		return fmt.Errorf("[train] class_cond needs data with class labels; [data] %s has none (mnist, fashion-mnist, cifar10 and images in class subfolders have)", t.Section("data").Name)
 	}
 	cn, ok := j.Net.(plugins.ClassNetwork)
 	if !ok {

@@ -115,6 +115,9 @@ func (r *runner) evalInput(ctx context.Context, j *Job, evalCtx *gctx.Context, s
 	if img, ok := j.Data.(plugins.ImageData); ok {
 		in.H, in.W, in.C = img.ImageShape()
 	}
+	if fd, ok := j.Data.(plugins.FeaturizedData); ok {
+		in.Featurizer = fd.Featurizer()
+	}
 	return in
 }
 

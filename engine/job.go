@@ -48,6 +48,12 @@ type namedMetric struct {
 // Prepare builds the plugins of a trial. Its errors are spec errors (bad input).
 func Prepare(t *spec.Trial) (*Job, error) { return PrepareShared(t, nil) }
 
+// Inspect is PrepareShared for a trial that is resolved to be shown or sent elsewhere
+// (--dry-run, a sweep submitted to other machines), not run here: a dataset that defers its
+// files (plugins.DeferredData) does not read them, so the trial resolves where they are
+// absent. The job must not be run.
+func Inspect(t *spec.Trial, cache DataCache) (*Job, error) { return prepare(t, cache, false) }
+
 // DataCache shares datasets between the trials of a sweep: trials whose [data] tables are
 // the same get the same dataset value (datasets are read-only once built; Train and HeldOut
 // are pure functions). Without it, a sweep of thousands of trials holds thousands of copies.
@@ -104,7 +110,10 @@ func newDiffusion(t *spec.Trial, p *diffusion.Process, predictor plugins.Predict
 }
 
 // PrepareShared is Prepare with datasets taken from, and added to, cache (nil for none).
-func PrepareShared(t *spec.Trial, cache DataCache) (*Job, error) {
+func PrepareShared(t *spec.Trial, cache DataCache) (*Job, error) { return prepare(t, cache, true) }
+
+// prepare builds a trial's plugins, reading the data of a deferred dataset when load is set.
+func prepare(t *spec.Trial, cache DataCache, load bool) (*Job, error) {
 	j := &Job{Trial: t}
 	sched, process, err := newProcess(t)
 	if err != nil {
@@ -136,12 +145,22 @@ func PrepareShared(t *spec.Trial, cache DataCache) (*Job, error) {
 		}
 	}
 	j.Data = built[plugins.KindDataset].(plugins.Dataset)
+	if d, ok := j.Data.(plugins.DeferredData); ok && load {
+		start := time.Now()
+		if err := d.Load(); err != nil {
+			return nil, fmt.Errorf("[data] %s: %w", t.Section("data").Name, err)
+		}
+		j.DataSeconds += time.Since(start).Seconds()
+	}
 	predictor := built[plugins.KindPredictor].(plugins.Predictor)
 	j.Loss = built[plugins.KindLoss].(plugins.Loss)
 	j.Net = built[plugins.KindNetwork].(plugins.Network)
 	j.Sampler = built[plugins.KindSampler].(plugins.Sampler)
 	j.Diffusion = newDiffusion(t, process, predictor, j.Data)
 	if err := j.prepareConditioning(); err != nil {
+		return nil, err
+	}
+	if err := j.checkFlip(); err != nil {
 		return nil, err
 	}
 	if err := j.checkZeroTerminalSNR(sched); err != nil {

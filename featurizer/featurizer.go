@@ -1,14 +1,15 @@
-// Package featurizer is the MNIST classifier whose features the fid and is metrics use: an
-// MLP 784 -> 512 -> 256 -> 10 with ReLU, trained by `runner featurizer train` (deterministic
-// from its seed) and shipped in this package as mnist_mlp.bin with a manifest recording its
-// sha256 and test accuracy. Inference runs on the host in float64 (gonum), so a metric's
-// value does not depend on the training backend.
+// Package featurizer holds the classifiers whose features the fid, is and kid metrics use,
+// one per 28x28 data set: an MLP 784 -> 512 -> 256 -> 10 with ReLU, trained by `runner
+// featurizer train` (deterministic from its seed) and shipped in this package as NAME.bin
+// with a manifest NAME.json recording its sha256 and test accuracy: mnist_mlp for MNIST,
+// fashion_mnist_mlp for Fashion-MNIST. Inference runs on the host in float64 (gonum), so a
+// metric's value does not depend on the training backend.
 package featurizer
 
 import (
 	"bytes"
 	"crypto/sha256"
-	_ "embed" // the shipped weights
+	"embed"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -21,11 +22,10 @@ import (
 // Layer widths: input, hidden, feature, classes.
 var Widths = []int{784, 512, 256, 10}
 
-//go:embed mnist_mlp.bin
-var shippedWeights []byte
-
-//go:embed mnist_mlp.json
-var shippedManifest []byte
+// shippedFiles are the shipped classifiers' weights and manifests.
+//
+//go:embed *.bin *.json
+var shippedFiles embed.FS
 
 // Manifest describes a weights file.
 type Manifest struct {
@@ -45,17 +45,40 @@ type Model struct {
 	B        [][]float64
 }
 
-// Shipped returns the classifier that ships with the runner, after checking that the
+// MNIST and FashionMNIST name the shipped classifiers.
+const (
+	MNIST        = "mnist_mlp"
+	FashionMNIST = "fashion_mnist_mlp"
+)
+
+// Shipped returns the MNIST classifier that ships with the runner (ShippedNamed(MNIST)).
+func Shipped() (*Model, error) { return ShippedNamed(MNIST) }
+
+// ShippedNamed returns a classifier that ships with the runner, after checking that the
 // embedded file's sha256 is the one its manifest records.
-func Shipped() (*Model, error) {
+func ShippedNamed(name string) (*Model, error) {
+	if name != MNIST && name != FashionMNIST {
+		return nil, fmt.Errorf("featurizer: no shipped classifier %q (shipped: %s, %s)", name, MNIST, FashionMNIST)
+	}
+	manifest, err := shippedFiles.ReadFile(name + ".json")
+	if err != nil {
+		return nil, fmt.Errorf("featurizer: %s is not in this build: %w", name, err)
+	}
+	weights, err := shippedFiles.ReadFile(name + ".bin")
+	if err != nil {
+		return nil, fmt.Errorf("featurizer: %s is not in this build: %w", name, err)
+	}
 	var m Manifest
-	if err := json.Unmarshal(shippedManifest, &m); err != nil {
-		return nil, fmt.Errorf("featurizer manifest: %w", err)
+	if err := json.Unmarshal(manifest, &m); err != nil {
+		return nil, fmt.Errorf("featurizer: %s.json: %w", name, err)
 	}
-	if got := Hash(shippedWeights); got != m.SHA256 {
-		return nil, fmt.Errorf("featurizer: mnist_mlp.bin has sha256 %s, manifest says %s", got, m.SHA256)
+	if m.Name != name {
+		return nil, fmt.Errorf("featurizer: %s.json names %q", name, m.Name)
 	}
-	return Decode(shippedWeights, m)
+	if got := Hash(weights); got != m.SHA256 {
+		return nil, fmt.Errorf("featurizer: %s.bin has sha256 %s, manifest says %s", name, got, m.SHA256)
+	}
+	return Decode(weights, m)
 }
 
 // Hash is the hex sha256 of a weights file.

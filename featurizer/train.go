@@ -25,7 +25,7 @@ type TrainConfig struct {
 	Log    io.Writer
 }
 
-// Train fits the classifier on 28x28 MNIST images (8-bit, row-major) with Adam and random
+// Train fits the classifier on 28x28 images (MNIST or Fashion-MNIST; 8-bit, row-major) with Adam and random
 // shifts of up to two pixels, and returns its weights (W [in, out] row-major and b per
 // layer). The result is a pure function of the data and the config on a given backend.
 func Train(backend backends.Backend, images [][]byte, labels []int, cfg TrainConfig) (ws, bs [][]float32, err error) {

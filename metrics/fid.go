@@ -11,16 +11,31 @@ import (
 	"github.com/ddpm-runner/ddpm-runner/plugins"
 )
 
-var (
-	featOnce  sync.Once
-	featModel *featurizer.Model
-	featErr   error
-)
+// loaded holds each shipped classifier once it is loaded, by name.
+var loaded = struct {
+	sync.Mutex
+	models map[string]*featurizer.Model
+}{models: map[string]*featurizer.Model{}}
 
-// mnistFeaturizer loads the shipped classifier once.
-func mnistFeaturizer() (*featurizer.Model, error) {
-	featOnce.Do(func() { featModel, featErr = featurizer.Shipped() })
-	return featModel, featErr
+// classifier is the shipped classifier for the data a metric is given: the one the dataset
+// names (plugins.FeaturizedData; Fashion-MNIST's for Fashion-MNIST), else MNIST's. Its ID
+// goes into every value's notes, so values from different classifiers are never compared.
+func classifier(in plugins.EvalInput) (*featurizer.Model, error) {
+	name := in.Featurizer
+	if name == "" {
+		name = featurizer.MNIST
+	}
+	loaded.Lock()
+	defer loaded.Unlock()
+	if m, ok := loaded.models[name]; ok {
+		return m, nil
+	}
+	m, err := featurizer.ShippedNamed(name)
+	if err != nil {
+		return nil, err
+	}
+	loaded.models[name] = m
+	return m, nil
 }
 
 // toMNIST brings images to the classifier's input: 28x28, one channel. Smaller MNIST
@@ -54,14 +69,14 @@ func FeatureFrechet(a, b *mat.Dense) (float64, error) {
 	return frechetFromStats(muA, covA, muB, covB)
 }
 
-// FID is the FID-style distance: the Fréchet distance between the MNIST classifier's
+// FID is the FID-style distance: the Fréchet distance between the data's classifier's
 // features of the samples and of held-out data, with the same distance between training
 // and held-out data as the floor a perfect model would reach.
 type FID struct{}
 
 // Evaluate implements plugins.Metric.
 func (FID) Evaluate(in plugins.EvalInput) (plugins.EvalResult, error) {
-	model, err := mnistFeaturizer()
+	model, err := classifier(in)
 	if err != nil {
 		return plugins.EvalResult{}, err
 	}
@@ -108,13 +123,13 @@ func InceptionScore(p *mat.Dense) float64 {
 	return math.Exp(kl / float64(n))
 }
 
-// IS is the Inception-Score-style number from the MNIST classifier (1 to 10; held-out
+// IS is the Inception-Score-style number from the data's classifier (1 to 10; held-out
 // MNIST scores near 10).
 type IS struct{}
 
 // Evaluate implements plugins.Metric.
 func (IS) Evaluate(in plugins.EvalInput) (plugins.EvalResult, error) {
-	model, err := mnistFeaturizer()
+	model, err := classifier(in)
 	if err != nil {
 		return plugins.EvalResult{}, err
 	}
@@ -130,7 +145,7 @@ func (IS) Evaluate(in plugins.EvalInput) (plugins.EvalResult, error) {
 	return plugins.EvalResult{Values: vals, Notes: map[string]string{"featurizer": model.ID()}}, nil
 }
 
-// ClassAccuracy is the share of a class-conditional model's samples that the MNIST
+// ClassAccuracy is the share of a class-conditional model's samples that the data's
 // classifier assigns to the class they were drawn for: how well the conditioning (and the
 // guidance) works.
 type ClassAccuracy struct{}
@@ -140,7 +155,7 @@ func (ClassAccuracy) Evaluate(in plugins.EvalInput) (plugins.EvalResult, error) 
 	if in.SampleLabels == nil {
 		return plugins.EvalResult{}, fmt.Errorf("class_accuracy needs a class-conditional run (train.class_cond = true)")
 	}
-	model, err := mnistFeaturizer()
+	model, err := classifier(in)
 	if err != nil {
 		return plugins.EvalResult{}, err
 	}
@@ -154,17 +169,17 @@ func (ClassAccuracy) Evaluate(in plugins.EvalInput) (plugins.EvalResult, error) 
 
 func init() {
 	plugins.Register(plugins.Plugin{Kind: plugins.KindMetric, Name: "class_accuracy",
-		Doc: "share of a class-conditional model's samples that the MNIST classifier assigns to their class",
+		Doc: "share of a class-conditional model's samples that the data's classifier (MNIST's; Fashion-MNIST's on Fashion-MNIST) assigns to their class",
 		Reports: []plugins.Report{
 			{Key: "class_accuracy", Better: plugins.HigherIsBetter, Unit: "fraction", From: plugins.FromSamples, Doc: "classifier accuracy on the samples, against the classes they were drawn for"},
 		},
 		New: func(plugins.Values) (plugins.Metric, error) { return ClassAccuracy{}, nil }})
 	plugins.Register(plugins.Plugin{Kind: plugins.KindMetric, Name: "fid",
-		Doc:     "FID-style Fréchet distance between MNIST-classifier features (256-d) of samples and held-out data",
-		Reports: distanceReports("fid", "Fréchet distance of MNIST-classifier features", "squared feature units"),
+		Doc:     "FID-style Fréchet distance between classifier features (256-d; MNIST's classifier, Fashion-MNIST's on Fashion-MNIST) of samples and held-out data",
+		Reports: distanceReports("fid", "Fréchet distance of classifier features", "squared feature units"),
 		New:     func(plugins.Values) (plugins.Metric, error) { return FID{}, nil }})
 	plugins.Register(plugins.Plugin{Kind: plugins.KindMetric, Name: "is",
-		Doc: "Inception-Score-style exp(E KL(p(y|x) || p(y))) from the MNIST classifier",
+		Doc: "Inception-Score-style exp(E KL(p(y|x) || p(y))) from the data's classifier (MNIST's; Fashion-MNIST's on Fashion-MNIST)",
 		Reports: []plugins.Report{
 			{Key: "is", Better: plugins.HigherIsBetter, Unit: "classes", From: plugins.FromSamples, Doc: "Inception Score of the samples (1 to 10)"},
 			{Key: "is_data", Unit: "classes", From: plugins.FromSamples, Doc: "Inception Score of held-out data: what a perfect model would reach"},

@@ -11,7 +11,7 @@ import (
 	"github.com/ddpm-runner/ddpm-runner/plugins"
 )
 
-// KID is the Kernel Inception Distance (Binkowski et al. 2018) on the MNIST classifier's
+// KID is the Kernel Inception Distance (Binkowski et al. 2018) on the data's classifier's
 // features: the unbiased estimate of the squared MMD between samples and held-out data under
 // the polynomial kernel k(x, y) = (x.y / d + 1)^3, averaged over random subsets, with the
 // standard error of that mean. Unlike the FID it has no bias at small n: two halves of one
@@ -108,7 +108,7 @@ func mmdUnbiased(x, y *mat.Dense, d int) float64 {
 }
 
 // PrecisionRecall is improved precision and recall (Kynkäänniemi et al. 2019, k = 3) on the
-// MNIST classifier's features: precision is the share of samples inside the real data's
+// data's classifier's features: precision is the share of samples inside the real data's
 // manifold (within the distance of some held-out example to its k-th nearest held-out
 // neighbour), recall the share of held-out examples inside the samples' manifold.
 type PrecisionRecall struct{}
@@ -195,10 +195,10 @@ func rowNorms(x *mat.Dense) []float64 {
 	return out
 }
 
-// mnistFeatures returns the MNIST classifier's features of the samples, held-out data and
+// mnistFeatures returns the data's classifier's features of the samples, held-out data and
 // training data of an evaluation, and the featurizer's id.
 func mnistFeatures(in plugins.EvalInput, metric string) (map[string]*mat.Dense, string, error) {
-	model, err := mnistFeaturizer()
+	model, err := classifier(in)
 	if err != nil {
 		return nil, "", err
 	}
@@ -216,12 +216,12 @@ func mnistFeatures(in plugins.EvalInput, metric string) (map[string]*mat.Dense, 
 
 func init() {
 	plugins.Register(plugins.Plugin{Kind: plugins.KindMetric, Name: "kid",
-		Doc: "Kernel Inception Distance: unbiased cubic-kernel MMD^2 of MNIST-classifier features, mean and standard error over subsets",
-		Reports: append(distanceReports("kid", "KID (unbiased squared MMD of MNIST-classifier features)", "squared kernel units"),
+		Doc: "Kernel Inception Distance: unbiased cubic-kernel MMD^2 of classifier features (MNIST's; Fashion-MNIST's on Fashion-MNIST), mean and standard error over subsets",
+		Reports: append(distanceReports("kid", "KID (unbiased squared MMD of classifier features)", "squared kernel units"),
 			plugins.Report{Key: "kid_se", Unit: "squared kernel units", From: plugins.FromSamples, Doc: "standard error of the KID over its random subsets"}),
 		New: func(plugins.Values) (plugins.Metric, error) { return KID{}, nil }})
 	plugins.Register(plugins.Plugin{Kind: plugins.KindMetric, Name: "precision_recall",
-		Doc: "improved precision and recall (Kynkäänniemi et al. 2019, k = 3) of MNIST-classifier features",
+		Doc: "improved precision and recall (Kynkäänniemi et al. 2019, k = 3) of classifier features (MNIST's; Fashion-MNIST's on Fashion-MNIST)",
 		Reports: []plugins.Report{
 			{Key: "precision", Better: plugins.HigherIsBetter, Unit: "fraction", From: plugins.FromSamples, Doc: "share of samples inside the held-out data's k-NN manifold"},
 			{Key: "recall", Better: plugins.HigherIsBetter, Unit: "fraction", From: plugins.FromSamples, Doc: "share of held-out data inside the samples' k-NN manifold"},

@@ -120,7 +120,10 @@ type EvalInput struct {
 	Discrete bool
 	// H, W, C give the image layout of an example (HWC order); zero for data that are not images.
 	H, W, C int
-	Samples []float32 // n*Dim values
+	// Featurizer names the shipped classifier the data name (plugins.FeaturizedData); empty
+	// for data that name none.
+	Featurizer string
+	Samples    []float32 // n*Dim values
 	// SampleLabels are the classes the samples were drawn for (class-conditional models);
 	// nil otherwise.
 	SampleLabels []int
@@ -153,6 +156,23 @@ type Metric interface {
 // ImageData is implemented by datasets of images: examples are H*W*C values in HWC order.
 type ImageData interface {
 	ImageShape() (h, w, c int)
+}
+
+// DeferredData is implemented by a dataset whose constructor reads no file: what a spec is
+// checked and inspected with (its Dim, Discrete, ImageShape, Classes, MemoryBytes) follows
+// from its parameters, so that `runner run --dry-run` and `runner submit` work where the files
+// are absent. The engine calls Load before a run starts and refuses the run with its error
+// (nothing is written); Train and HeldOut are called only after Load has succeeded. Load may
+// be called more than once (trials share datasets) and reads the files once.
+type DeferredData interface {
+	Load() error
+}
+
+// FeaturizedData is implemented by a dataset that names the shipped classifier whose
+// features the classifier-based metrics (fid, is, kid, ...) use on it: a classifier
+// trained on that data ("mnist_mlp", "fashion_mnist_mlp"; see package featurizer).
+type FeaturizedData interface {
+	Featurizer() string
 }
 
 // LabeledData is implemented by a dataset whose examples have class labels, for

@@ -121,7 +121,7 @@ func ParseKind(s string) (Kind, error) {
 func init() {
 	for _, k := range []KindInfo{
 		{Kind: KindDataset, Table: "data", Key: "name", Default: "swissroll", Contract: reflect.TypeFor[Dataset](),
-			Doc: "training and held-out data"},
+			Doc: "training and held-out data", Common: dataCommon, Settings: reflect.TypeFor[DataSettings]()},
 		{Kind: KindSchedule, Table: "schedule", Key: "name", Default: "linear", Contract: reflect.TypeFor[Schedule](),
 			Doc: "the noise schedule beta_1..beta_T", Common: scheduleCommon, Settings: reflect.TypeFor[ScheduleSettings]()},
 		{Kind: KindPredictor, Table: "predictor", Key: "name", Default: "eps", Contract: reflect.TypeFor[Predictor](),
@@ -139,6 +139,19 @@ func init() {
 	} {
 		RegisterKind(k)
 	}
+}
+
+// DataSettings are the keys every dataset takes ([data] besides the plugin's own), declared in
+// dataCommon.
+type DataSettings struct {
+	// Flip mirrors each training image left to right with probability 1/2 (the engine draws
+	// it, so every image dataset has it).
+	Flip bool `param:"flip"`
+}
+
+var dataCommon = []Param{
+	{Name: "flip", Type: Bool, Default: false, OmitDefault: true,
+		Doc: "flip each training image horizontally with probability 1/2, drawn from the (seed, step) streams (DDPM trained CIFAR-10 so); images only, held-out data are never flipped"},
 }
 
 // ScheduleSettings are the keys every schedule takes ([schedule] besides the plugin's own),

@@ -14,6 +14,7 @@ import (
 type Settings struct {
 	Train    TrainSettings
 	Eval     EvalSettings
+	Data     plugins.DataSettings
 	Schedule plugins.ScheduleSettings
 	Loss     plugins.LossSettings
 	Sample   plugins.SampleSettings
@@ -85,7 +86,7 @@ func decodeSettings(t *Trial) error {
 	for _, d := range []struct {
 		table string
 		into  any
-	}{{"train", &s.Train}, {"eval", &s.Eval}, {"schedule", &s.Schedule}, {"loss", &s.Loss}, {"sample", &s.Sample}} {
+	}{{"train", &s.Train}, {"eval", &s.Eval}, {"data", &s.Data}, {"schedule", &s.Schedule}, {"loss", &s.Loss}, {"sample", &s.Sample}} {
 		if err := plugins.Decode(t.Sections[d.table].Params, d.into); err != nil {
 			return fmt.Errorf("spec: [%s]: %w", d.table, err)
 		}
