@@ -110,7 +110,12 @@ func runRun(ctx context.Context, opts runOptions, gopts globalOptions, specs []s
 		return err
 	}
 	if err := checkMemory(jobs, opts.maxMemory); err != nil {
-		return err
+		if !opts.dryRun {
+			return err
+		}
+		// A dry run is how a spec is inspected before it goes to a bigger machine: it
+		// prints the trials, and says that this one could not run them.
+		fmt.Fprintf(gopts.stderr, "warning: %v\n", err)
 	}
 	warnEMA(gopts.stderr, jobs)
 	if opts.dryRun {

@@ -61,9 +61,12 @@ func EstimateMemory(j *Job) MemoryEstimate {
 	// Weights, gradients, two Adam moments, the EMA, and the evaluation copy.
 	weights := 6*params*f32 + resident
 	train := weights + batch*(acts*graphFactor+8*dim)*f32
-	// The sampler runs the whole chain on all n samples at once: x, noise, the network's
-	// forward pass and the step's output.
+	// The sampler runs the chain on a batch of samples at a time ([sample] batch; all n when
+	// 0): x, noise, the network's forward pass and the step's output; it keeps all n samples.
 	sample := weights + n*(acts+6*dim)*f32 + m*2*dim*f32
+	if b := float64(j.Trial.Settings.Sample.Batch); b > 0 && b < n {
+		sample = weights + b*(acts+6*dim)*f32 + n*dim*f32 + m*2*dim*f32
+	}
 	// The bound runs on up to diffusion.BoundBatch held-out examples at a time, and the metrics keep
 	// samples, held-out and training examples.
 	bound := weights + min(m, diffusion.BoundBatch)*(acts+6*dim)*f32 + (n+2*m)*dim*f32

@@ -216,11 +216,13 @@ type SampleSettings struct {
 	ClipDenoised bool    `param:"clip_denoised"`
 	Guidance     float64 `param:"guidance"`
 	Noise        string  `param:"noise"`
+	Batch        int     `param:"batch"`
 }
 
 var sampleCommon = []Param{
 	{Name: "n", Type: Int, Default: 1000, Min: Bound(1), Max: Bound(1 << 26), Doc: "number of samples drawn after training"},
 	{Name: "clip_denoised", Type: Bool, Default: true, Doc: "clip x0-hat to the data range [-1, 1] at each step (images only)"},
 	{Name: "guidance", Type: Float, Default: 1.0, Min: Bound(0), Doc: "classifier-free guidance scale s of a class-conditional model: out = uncond + s (cond - uncond); 0 unconditional, 1 conditional, above 1 guided (2 NFE per evaluation)"},
+	{Name: "batch", Type: Int, Default: 0, Min: Bound(0), Max: Bound(1 << 26), OmitDefault: true, Doc: "samples drawn at a time (improved-diffusion's --batch_size): 0 draws all n at once; a smaller batch bounds sampling memory, and each batch then has random streams of its own, so samples depend on (seed, batch)"},
 	{Name: "noise", Type: String, Default: "", OmitDefault: true, Doc: "a .npy file of float32 [n, C, H, W] (PyTorch's layout; [n, dim] for data that are not images) that the chain starts from instead of drawing x_T from the seed, relative to the spec file's folder; its sha256 is recorded"},
 }
