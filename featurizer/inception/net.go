@@ -17,12 +17,12 @@ type Output uint
 // the Inception Score) and the last C block's output at 17x17 (guided-diffusion's spatial
 // FID reads its first 7 channels).
 const (
-	Dims64   Output = 1 << iota // after the first max pooling, spatial mean: 64
-	Dims192                     // after the second max pooling, spatial mean: 192
-	Dims768                     // Mixed_6e's output, spatial mean: 768
-	Pool3                       // the final average pooling: 2048 (pytorch-fid's default)
-	LogitsOut                   // the 1008 logits
-	Mixed6                      // Mixed_6e's output as [17, 17, 768] per image (channels last)
+	Dims64    Output = 1 << iota // after the first max pooling, spatial mean: 64
+	Dims192                      // after the second max pooling, spatial mean: 192
+	Dims768                      // Mixed_6e's output, spatial mean: 768
+	Pool3                        // the final average pooling: 2048 (pytorch-fid's default)
+	LogitsOut                    // the 1008 logits
+	Mixed6                       // Mixed_6e's output as [17, 17, 768] per image (channels last)
 )
 
 // Side is the network's input size: images are resized to Side x Side.
