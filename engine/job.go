@@ -176,6 +176,9 @@ func PrepareShared(t *spec.Trial, cache DataCache) (*Job, error) {
 		}
 		j.Metrics = append(j.Metrics, namedMetric{name, m.(plugins.Metric), p})
 	}
+	if err := j.checkLayoutOnly(); err != nil {
+		return nil, err
+	}
 	if j.Timesteps, err = j.newTimestepSampler(); err != nil {
 		return nil, fmt.Errorf("[loss] timesteps: %w", err)
 	}
@@ -185,4 +188,22 @@ func PrepareShared(t *spec.Trial, cache DataCache) (*Job, error) {
 // newTimestepSampler builds a fresh timestep sampler of the trial's [loss] timesteps.
 func (j *Job) newTimestepSampler() (plugins.TimestepSampler, error) {
 	return plugins.NewTimestepSampler(j.Trial.Settings.Loss.Timesteps, j.Diffusion.T)
+}
+
+// checkLayoutOnly refuses what a dataset without examples (plugins.LayoutOnlyData) cannot
+// give: training, and metrics, which all compare with data or read them.
+func (j *Job) checkLayoutOnly() error {
+	lo, ok := j.Data.(plugins.LayoutOnlyData)
+	if !ok {
+		return nil
+	}
+	name := j.Trial.Section("data").Name
+	if j.Trial.Kind != spec.KindImported && j.Trial.Kind != spec.KindSample {
+		return fmt.Errorf("[data] %s has no examples to train on: %s", name, lo.LayoutOnly())
+	}
+	if len(j.Metrics) > 0 {
+		return fmt.Errorf("[eval] metrics: %s needs data, and [data] %s has none: %s (or sample with --set eval.metrics=[])",
+			j.Metrics[0].Name, name, lo.LayoutOnly())
+	}
+	return nil
 }

@@ -57,6 +57,9 @@ type Outcome struct {
 // a GoMLX panic becomes a failed run with the message. Artifacts go to runs/<id>/ in the
 // store's artifact folder (see results.Store.ArtifactRoot), which must belong to the store.
 func Run(ctx context.Context, job *Job, opt Options) Outcome {
+	if job.Trial.Kind == spec.KindImported {
+		return Outcome{Status: results.StatusFailed, Err: &RefusedError{Msg: "an imported run has no training to run: sample it with `runner sample ID`"}}
+	}
 	r, failed := startRun(job, withDefaults(opt), nil)
 	if r == nil {
 		return failed
@@ -109,6 +112,9 @@ func startRun(job *Job, opt Options, extraEnv map[string]string) (*runner, Outco
 // refused. A refusal (Err is a *RefusedError) changes nothing in the record.
 func Resume(ctx context.Context, job *Job, opt Options, id int64) Outcome {
 	opt = withDefaults(opt)
+	if job.Trial.Kind == spec.KindImported {
+		return Outcome{RunID: id, Err: &RefusedError{Msg: fmt.Sprintf("run %d was imported: it has nothing to resume", id)}}
+	}
 	root, err := opt.Store.ClaimArtifactRoot()
 	if err != nil {
 		return Outcome{RunID: id, Err: &RefusedError{Msg: err.Error()}}

@@ -245,3 +245,11 @@ const (
 	ConvIm2col = "im2col"
 	ConvNative = "native"
 )
+
+// LayoutOnlyData is implemented by a dataset that has the layout of examples (their width,
+// their image shape) but no examples: what an imported model is sampled on when no data were
+// named. The engine refuses to train on it and refuses the metrics, which all need data.
+type LayoutOnlyData interface {
+	// LayoutOnly says how to name real data instead (for the refusal's message).
+	LayoutOnly() (hint string)
+}

@@ -130,3 +130,7 @@ func mergeSample(parent, over map[string]any) map[string]any {
 	}
 	return out
 }
+
+// KindImported is the kind of a trial whose weights were trained elsewhere and imported
+// (runner import): it never trains; its final checkpoint holds the imported weights.
+const KindImported = "imported"
