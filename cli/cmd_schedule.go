@@ -20,6 +20,10 @@ import (
 var scheduleColumns = []string{"t", "beta", "alpha_bar", "alpha_bar_prev", "posterior_variance",
 	"posterior_log_variance_clipped", "posterior_mean_coef1", "posterior_mean_coef2"}
 
+// respacedColumns is the CSV header of `runner schedule --steps K`: the respaced chain's step
+// i, the original timestep t it visits, and the respaced process's quantities at step i.
+var respacedColumns = append([]string{"i"}, scheduleColumns...)
+
 func scheduleCommand() *urfave.Command {
 	return withUsageErrors(&urfave.Command{
 		Name:      "schedule",
@@ -28,11 +32,16 @@ func scheduleCommand() *urfave.Command {
 		Description: "Prints t = 0..T-1 with beta, alpha_bar, alpha_bar_prev, the posterior variance, its clipped log\n" +
 			"and the posterior mean coefficients, all in float64 (%.17g in csv and json). The process is the one a\n" +
 			"run with [schedule] name = NAME and these keys trains on: every [schedule] key works, the keys every\n" +
-			"schedule takes (T, zero_terminal_snr) and NAME's own (runner plugins schedule lists them).",
+			"schedule takes (T, zero_terminal_snr) and NAME's own (runner plugins schedule lists them).\n\n" +
+			"With --steps K it prints the chain a sampler of K steps runs instead: for i = 0..K-1 the original timestep\n" +
+			"t it visits (chosen by --spacing), and the respaced process at step i, whose alpha_bar is the original\n" +
+			"alpha_bar_t and whose beta is 1 - alpha_bar_t / alpha_bar of the previous kept step.",
 		Flags: []urfave.Flag{
 			&urfave.IntFlag{Name: "T", Value: 1000, Usage: "number of diffusion steps (the same as --set T=N)"},
 			&urfave.StringSliceFlag{Name: "set", Usage: "a [schedule] key as KEY=VALUE or schedule.KEY=VALUE, the value as in a spec (repeatable)"},
 			&urfave.StringFlag{Name: "format", Value: "table", Usage: "table, csv or json"},
+			&urfave.IntFlag{Name: "steps", Usage: "print the respaced chain of this many steps (as [sample] steps)"},
+			&urfave.StringFlag{Name: "spacing", Value: "linspace", Usage: "which timesteps --steps keeps (as [sample] spacing)"},
 		},
 		Action: func(c *urfave.Context) error {
 			if c.NArg() != 1 {
@@ -42,7 +51,17 @@ func scheduleCommand() *urfave.Command {
 			if err != nil {
 				return err
 			}
-			return writeSchedule(c.App.Writer, p, c.String("format"))
+			if !c.IsSet("steps") {
+				if c.IsSet("spacing") {
+					return usagef("--spacing %s: it chooses the timesteps of --steps; give --steps K too", c.String("spacing"))
+				}
+				return writeSchedule(c.App.Writer, p, c.String("format"))
+			}
+			q, ts, err := respacedChain(p, c.Int("steps"), c.String("spacing"))
+			if err != nil {
+				return err
+			}
+			return writeRespaced(c.App.Writer, q, ts, c.String("format"))
 		},
 	})
 }
@@ -83,6 +102,23 @@ func scheduleProcess(name string, T int, setT bool, sets []string) (*diffusion.P
 	return p, nil
 }
 
+// respacedChain is the chain the respaced sampler plugin runs with these steps and spacing,
+// built through the registry so that the command shows what a run samples with.
+func respacedChain(p *diffusion.Process, steps int, spacing string) (*diffusion.Process, []int, error) {
+	if steps < 1 || steps > p.T {
+		return nil, nil, usagef("--steps %d: want 1 <= steps <= T = %d", steps, p.T)
+	}
+	s, err := plugins.Build(plugins.KindSampler, "respaced", map[string]any{"steps": int64(steps), "spacing": spacing})
+	if err != nil {
+		return nil, nil, usagef("--spacing %s: %v", spacing, err)
+	}
+	q, ts, err := s.(plugins.Sampler).Plan(p)
+	if err != nil {
+		return nil, nil, usagef("--steps %d --spacing %s: %v", steps, spacing, err)
+	}
+	return q, ts, nil
+}
+
 func scheduleRow(p *diffusion.Process, t int) []float64 {
 	return []float64{p.Betas[t], p.AlphaBar[t], p.AlphaBarPrev[t], p.PosteriorVariance[t],
 		p.PosteriorLogVarianceClipped[t], p.PosteriorMeanCoef1[t], p.PosteriorMeanCoef2[t]}
@@ -118,6 +154,49 @@ func writeSchedule(w io.Writer, p *diffusion.Process, format string) error {
 		for t := range p.T {
 			cells := []string{strconv.Itoa(t)}
 			for _, v := range scheduleRow(p, t) {
+				cells = append(cells, fmt.Sprintf("%.6g", v))
+			}
+			fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
+		}
+		return tw.Flush()
+	default:
+		return usagef("--format %q: want table, csv or json", format)
+	}
+	return nil
+}
+
+// writeRespaced prints the respaced chain q that visits the original timesteps ts, in the
+// formats of writeSchedule with the step i in front.
+func writeRespaced(w io.Writer, q *diffusion.Process, ts []int, format string) error {
+	full := func(v float64) string { return fmt.Sprintf("%.17g", v) }
+	switch format {
+	case "csv":
+		fmt.Fprintln(w, strings.Join(respacedColumns, ","))
+		for i, t := range ts {
+			cells := []string{strconv.Itoa(i), strconv.Itoa(t)}
+			for _, v := range scheduleRow(q, i) {
+				cells = append(cells, full(v))
+			}
+			fmt.Fprintln(w, strings.Join(cells, ","))
+		}
+	case "json":
+		rows := make([]map[string]json.Number, len(ts))
+		for i, t := range ts {
+			row := map[string]json.Number{"i": json.Number(strconv.Itoa(i)), "t": json.Number(strconv.Itoa(t))}
+			for c, v := range scheduleRow(q, i) {
+				row[respacedColumns[c+2]] = json.Number(full(v))
+			}
+			rows[i] = row
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows)
+	case "table":
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, strings.Join(respacedColumns, "\t")+"\t")
+		for i, t := range ts {
+			cells := []string{strconv.Itoa(i), strconv.Itoa(t)}
+			for _, v := range scheduleRow(q, i) {
 				cells = append(cells, fmt.Sprintf("%.6g", v))
 			}
 			fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")

@@ -16,6 +16,7 @@ import (
 
 	"github.com/ddpm-runner/ddpm-runner/figures"
 	"github.com/ddpm-runner/ddpm-runner/internal/atomicfile"
+	"github.com/ddpm-runner/ddpm-runner/interop/npy"
 	"github.com/ddpm-runner/ddpm-runner/plugins"
 	"github.com/ddpm-runner/ddpm-runner/results"
 )
@@ -188,13 +189,20 @@ func (r *runner) drawSamples(ctx context.Context, evalCtx *gctx.Context, suffix 
 	return samples, nil
 }
 
-// writeSampleFigures draws a grid of sample images for image data and a scatter of samples
-// over held-out data for 2-D data.
+// writeSampleFigures writes the samples of image data as numbers (samples.npz) and draws a
+// grid of them, and draws a scatter of samples over held-out data for 2-D data.
 func (r *runner) writeSampleFigures(samples, held []float32) error {
 	j := r.job
 	if img, ok := j.Data.(plugins.ImageData); ok {
-		path := filepath.Join(r.dir, results.SampleGridArtifact)
 		h, w, c := img.ImageShape()
+		path := filepath.Join(r.dir, results.SamplesNPZArtifact)
+		if err := npy.WriteSamples(path, SamplePixels(samples), len(samples)/(h*w*c), h, w, c); err != nil {
+			return fmt.Errorf("samples.npz: %w", err)
+		}
+		if err := r.opt.Store.AddArtifact(r.id, results.SamplesNPZArtifact, path); err != nil {
+			return err
+		}
+		path = filepath.Join(r.dir, results.SampleGridArtifact)
 		grid := samples
 		if j.ClassCond { // one row per class
 			grid = classRows(samples, j.sampleLabels(len(samples)/j.Data.Dim()), j.Data.Dim(), j.Classes, 10)
@@ -217,6 +225,27 @@ func (r *runner) writeSampleFigures(samples, held []float32) error {
 		}
 	}
 	return nil
+}
+
+// SamplePixels converts samples in [-1, 1] to bytes exactly as improved-diffusion's
+// image_sample.py does, ((x + 1) * 127.5).clamp(0, 255).to(uint8): in float32, clamped, then
+// truncated toward zero (as PyTorch converts a float to uint8), so 0.999 of a level is 0.
+// NaN becomes 0, as PyTorch converts it on the CPU. The figures round instead; these are the
+// numbers FID tools read.
+func SamplePixels(samples []float32) []uint8 {
+	out := make([]uint8, len(samples))
+	for i, x := range samples {
+		v := (x + 1) * 127.5
+		switch {
+		case !(v > 0): // NaN too
+			out[i] = 0
+		case v >= 255:
+			out[i] = 255
+		default:
+			out[i] = uint8(v)
+		}
+	}
+	return out
 }
 
 // recordMetric keeps a metric's values as summaries (each must be one it declares), lists

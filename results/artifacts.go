@@ -25,6 +25,9 @@ const (
 	BoundExamplesArtifact = "bound_per_example.csv"
 	// SamplesCSVArtifact holds the samples of low-dimensional data (a column per dimension).
 	SamplesCSVArtifact = "samples.csv"
+	// SamplesNPZArtifact holds the samples of image data as improved-diffusion's
+	// image_sample.py writes them: an .npz whose arr_0 is uint8 [N, H, W, C].
+	SamplesNPZArtifact = "samples.npz"
 	// SampleGridArtifact is a PNG grid of sample images (image data).
 	SampleGridArtifact = "samples_grid.png"
 	// SampleScatterArtifact is a PNG scatter of samples over held-out data (2-D data).

@@ -2,7 +2,7 @@
 // respaced (K spaced steps, betas recomputed for the shorter chain as Improved DDPM does),
 // ddim (Song et al. 2021, with its eta), and the ODE solvers euler and heun (Karras et al.
 // 2022) and dpmpp_2m (DPM-Solver++(2M), Lu et al. 2022). Every sampler but ancestral takes
-// a number of steps and a spacing (linspace, leading, trailing: see Timesteps).
+// a number of steps and a spacing (linspace, leading, trailing, ddim: see Timesteps).
 package samplers
 
 import (
@@ -14,7 +14,7 @@ func init() {
 		return plugins.Param{Name: "steps", Type: plugins.Int, Default: def, Min: plugins.Bound(0), Doc: doc}
 	}
 	spacing := plugins.Param{Name: "spacing", Type: plugins.String, Default: SpacingLinspace, Choices: Spacings,
-		Doc: "which timesteps: linspace (even, first and last included), leading (0, T/k, ...), trailing (T-1 down in strides of T/k)"}
+		Doc: "which timesteps: linspace (even, first and last included, as improved-diffusion), leading (0, T/k, ...), trailing (T-1 down in strides of T/k), ddim (improved-diffusion's ddimK: the smallest integer stride giving k steps)"}
 	plugins.Register(plugins.Plugin{
 		Kind: plugins.KindSampler, Name: "ancestral",
 		Doc: "all T steps of p(x_{t-1}|x_t) (DDPM's Algorithm 2)",

@@ -61,7 +61,7 @@ func TestTimestepsBySpacing(t *testing.T) {
 		{1000, 5, SpacingLinspace, []int{0, 250, 500, 749, 999}},
 		{1000, 1, SpacingLinspace, []int{999}},
 		{10, 10, SpacingLinspace, []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}},
-		{11, 5, SpacingLinspace, []int{0, 3, 5, 8, 10}}, // 2.5 and 7.5 round away from zero
+		{11, 5, SpacingLinspace, []int{0, 2, 5, 8, 10}}, // 2.5 and 7.5 round half to even, as Python's round
 		{1000, 10, SpacingLeading, []int{0, 100, 200, 300, 400, 500, 600, 700, 800, 900}},
 		{1000, 1, SpacingLeading, []int{0}},
 		{250, 100, SpacingLeading, nil}, // checked below: 0, 2, ..., 198
@@ -100,7 +100,8 @@ func TestTimestepsBySpacing(t *testing.T) {
 	for _, bad := range []struct {
 		T, k    int
 		spacing string
-	}{{10, 11, SpacingLinspace}, {10, 0, SpacingLeading}, {10, 11, SpacingTrailing}, {10, 3, "karras"}} {
+	}{{10, 11, SpacingLinspace}, {10, 0, SpacingLeading}, {10, 11, SpacingTrailing}, {10, 3, "karras"},
+		{250, 100, SpacingDDIM}, {1000, 1, SpacingDDIM}} {
 		if _, err := Timesteps(bad.T, bad.k, bad.spacing); err == nil {
 			t.Errorf("Timesteps(%d, %d, %q) accepted", bad.T, bad.k, bad.spacing)
 		}
