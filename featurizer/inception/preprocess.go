@@ -10,24 +10,22 @@ type linearTaps struct {
 }
 
 // taps computes the source indices and weights of F.interpolate(mode="bilinear",
-// align_corners=False) from in to out samples, in float32 as PyTorch's CPU kernel does
-// (area_pixel_compute_source_index): src = in/out * (dst + 0.5) - 0.5, clamped at 0; no
-// antialiasing when shrinking. The explicit conversions keep Go from fusing the products
-// into FMAs, which would round differently.
+// align_corners=False) from in to out samples as PyTorch's CPU kernel does
+// (compute_source_index_and_lambda in ATen's UpSample.h): the ratio in/out in float32, the
+// source position ratio * (dst + 0.5) - 0.5 in double (its accumulate type), clamped at 0,
+// and the weights lambda1 = position - index rounded to float32, lambda0 = 1 - lambda1 in
+// float32. No antialiasing when shrinking.
 func taps(in, out int) linearTaps {
 	t := linearTaps{i0: make([]int, out), i1: make([]int, out), l0: make([]float32, out), l1: make([]float32, out)}
-	scale := float32(in) / float32(out)
+	ratio := float64(float32(in) / float32(out))
 	for d := range out {
-		src := float32(scale*float32(float32(d)+0.5)) - 0.5
-		if src < 0 {
-			src = 0
-		}
+		src := max(ratio*(float64(d)+0.5)-0.5, 0)
 		i0 := int(src)
 		i1 := i0
 		if i0 < in-1 {
 			i1 = i0 + 1
 		}
-		l1 := src - float32(i0)
+		l1 := float32(src - float64(i0))
 		t.i0[d], t.i1[d], t.l0[d], t.l1[d] = i0, i1, 1-l1, l1
 	}
 	return t
