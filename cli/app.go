@@ -94,6 +94,7 @@ func newApp() *urfave.App {
 			submitCommand(),
 			sweepCommand(),
 			benchCommand(),
+			fidCommand(),
 		},
 	}
 }

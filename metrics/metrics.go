@@ -55,32 +55,10 @@ func Frechet(a, b []float32, dim int) (float64, error) {
 	return FeatureFrechet(toDense(a, dim), toDense(b, dim))
 }
 
-// frechetFromStats is ||mu_a - mu_b||^2 + tr(S_a + S_b - 2 (S_a^{1/2} S_b S_a^{1/2})^{1/2}).
+// frechetFromStats is the Fréchet distance of two fitted Gaussians (FrechetDistance).
 func frechetFromStats(muA []float64, covA *mat.SymDense, muB []float64, covB *mat.SymDense) (float64, error) {
-	dim := len(muA)
-	var d2 float64
-	for i := range dim {
-		d := muA[i] - muB[i]
-		d2 += d * d
-	}
-	sqrtA, err := SqrtPSD(covA)
-	if err != nil {
-		return 0, err
-	}
-	var inner mat.Dense
-	inner.Mul(sqrtA, covB)
-	inner.Mul(&inner, sqrtA)
-	sym := mat.NewSymDense(dim, nil)
-	for i := range dim {
-		for k := i; k < dim; k++ {
-			sym.SetSym(i, k, (inner.At(i, k)+inner.At(k, i))/2)
-		}
-	}
-	sqrtInner, err := SqrtPSD(sym)
-	if err != nil {
-		return 0, err
-	}
-	return d2 + mat.Trace(covA) + mat.Trace(covB) - 2*mat.Trace(sqrtInner), nil
+	d, _, err := FrechetDistance(muA, covA, muB, covB)
+	return d, err
 }
 
 func meanCov(m *mat.Dense) ([]float64, *mat.SymDense) {

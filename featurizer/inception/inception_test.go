@@ -1,0 +1,319 @@
+package inception
+
+import (
+	"encoding/json"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/ddpm-runner/ddpm-runner/backend"
+)
+
+// reference is testdata/inception_ref.json, written by gen_inception.py from pytorch-fid's
+// own modules run on testdata/weights.pth.
+type reference struct {
+	WeightsValues int `json:"weights_values"`
+	Images        []struct {
+		File    string `json:"file"`
+		H, W, C int
+	} `json:"images"`
+	Dims64, Dims192, Dims768, Pool3, Logits [][]float64
+	Mixed6First7                            [][]float64 `json:"mixed6_first7"`
+	Resize                                  []struct {
+		H, W, C, OH, OW, Step int
+		Y                     []float64
+	} `json:"resize"`
+}
+
+func loadReference(t *testing.T) reference {
+	t.Helper()
+	b, err := os.ReadFile("testdata/inception_ref.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r reference
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestLayoutIsFidInceptionV3: the tensors the network expects are as many as the state dict
+// of pytorch-fid's fid_inception_v3 holds (counted by the generator from PyTorch).
+func TestLayoutIsFidInceptionV3(t *testing.T) {
+	r := loadReference(t)
+	if got := ParameterCount(); got != r.WeightsValues || got != 23885392 {
+		t.Fatalf("layout holds %d values, fid_inception_v3's state dict %d", got, r.WeightsValues)
+	}
+}
+
+// TestResizeMatchesInterpolate: Resize equals F.interpolate(mode="bilinear",
+// align_corners=False) in float32, up, down, non-square and at the same size.
+func TestResizeMatchesInterpolate(t *testing.T) {
+	for _, c := range loadReference(t).Resize {
+		x := make([]float32, c.H*c.W*c.C)
+		for i := range x {
+			x[i] = float32(float64(uint32(uint64(i)*2654435761)) / (1 << 32))
+		}
+		y := Resize(x, c.H, c.W, c.C, c.OH, c.OW)
+		worst := 0.0
+		for k, want := range c.Y {
+			worst = math.Max(worst, math.Abs(float64(y[k*c.Step])-want))
+		}
+		if worst > 1e-6 {
+			t.Errorf("%dx%dx%d -> %dx%d: differs from F.interpolate by %g (want <= 1e-6)", c.H, c.W, c.C, c.OH, c.OW, worst)
+		}
+	}
+}
+
+var (
+	netOnce sync.Once
+	testNet *Net
+	netErr  error
+)
+
+// fixtureNet is the network with testdata/weights.pth on the go backend.
+func fixtureNet(t *testing.T) *Net {
+	t.Helper()
+	netOnce.Do(func() {
+		var w *Weights
+		if w, netErr = Load("testdata/weights.pth"); netErr != nil {
+			return
+		}
+		b, err := backend.New(backend.Choice{Config: "go"})
+		if err != nil {
+			netErr = err
+			return
+		}
+		testNet = New(b.GoMLX(), w)
+	})
+	if netErr != nil {
+		t.Fatal(netErr)
+	}
+	return testNet
+}
+
+// TestFeaturesMatchPytorchFID: the features of pytorch-fid's InceptionV3 (float64, its own
+// module) on the same PNG files, read, resized and scaled by this package: pool3 within 1e-4
+// absolute, and every other output pytorch-fid or the metrics use (the logits within 1e-5 of
+// their largest value). PyTorch's own float32 forward differs from its float64 one by about as
+// much on these weights.
+func TestFeaturesMatchPytorchFID(t *testing.T) {
+	r := loadReference(t)
+	net := fixtureNet(t)
+	want := map[Output][][]float64{Dims64: r.Dims64, Dims192: r.Dims192, Dims768: r.Dims768, Pool3: r.Pool3, LogitsOut: r.Logits}
+	tol := map[Output]float64{Dims64: 1e-5, Dims192: 1e-5, Dims768: 1e-4, Pool3: 1e-4, LogitsOut: 1e-3, Mixed6: 1e-4}
+	worst := map[Output]float64{}
+	scale := map[Output]float64{}
+	for i, im := range r.Images {
+		img, h, w, err := LoadImage(filepath.Join("testdata/images", im.File))
+		if err != nil {
+			t.Fatal(err)
+		}
+		x, err := Preprocess(img, 1, h, w, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := net.Forward(x, 1, Dims64|Dims192|Dims768|Pool3|LogitsOut|Mixed6)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for o, ref := range want {
+			for k, v := range ref[i] {
+				worst[o] = math.Max(worst[o], math.Abs(float64(out[o][k])-v))
+				scale[o] = math.Max(scale[o], math.Abs(v))
+			}
+		}
+		// Mixed_6e's output: its first 7 channels at every position.
+		for p := range 17 * 17 {
+			for ch := range 7 {
+				v := r.Mixed6First7[i][p*7+ch]
+				worst[Mixed6] = math.Max(worst[Mixed6], math.Abs(float64(out[Mixed6][p*768+ch])-v))
+				scale[Mixed6] = math.Max(scale[Mixed6], math.Abs(v))
+			}
+		}
+	}
+	// The logits (about 180 here, a sum over 2048 features) are held relative to their size.
+	tol[LogitsOut] = 1e-5 * scale[LogitsOut]
+	for o, w := range worst {
+		t.Logf("output %d: largest difference %.3g (largest value %.3g)", o.Size(), w, scale[o])
+		if w > tol[o] || scale[o] < 0.1 {
+			t.Errorf("output %d differs from pytorch-fid's by %g (tolerance %g; largest value %g)", o.Size(), w, tol[o], scale[o])
+		}
+	}
+}
+
+// TestBatchesAgree: one batch of four gives each image the features it gets alone (the
+// batch axis mixes nothing), and an early stop (dims 64) gives the same as the full pass.
+func TestBatchesAgree(t *testing.T) {
+	r := loadReference(t)
+	net := fixtureNet(t)
+	var all []float32
+	for _, im := range r.Images {
+		img, h, w, err := LoadImage(filepath.Join("testdata/images", im.File))
+		if err != nil {
+			t.Fatal(err)
+		}
+		x, _ := Preprocess(img, 1, h, w, 3)
+		all = append(all, x...)
+	}
+	out, err := net.Forward(all, len(r.Images), Dims64|Pool3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	early, err := net.Forward(all, len(r.Images), Dims64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range r.Images {
+		for k := range 2048 {
+			if d := math.Abs(float64(out[Pool3][i*2048+k]) - r.Pool3[i][k]); d > 1e-4 {
+				t.Fatalf("image %d in a batch of %d: pool3[%d] differs by %g", i, len(r.Images), k, d)
+			}
+		}
+	}
+	for k, v := range out[Dims64] {
+		if early[Dims64][k] != v {
+			t.Fatalf("dims 64 alone differs from dims 64 with pool3 at %d: %g vs %g", k, early[Dims64][k], v)
+		}
+	}
+}
+
+// TestBadWeightsFiles: a missing, truncated or other network's file is a *WeightsError that
+// names the file and what is wrong; the good file loads with its sha256.
+func TestBadWeightsFiles(t *testing.T) {
+	dir := t.TempDir()
+	good, err := os.ReadFile("testdata/weights.pth")
+	if err != nil {
+		t.Fatal(err)
+	}
+	truncated := filepath.Join(dir, "truncated.pth")
+	if err := os.WriteFile(truncated, good[:len(good)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	text := filepath.Join(dir, "text.pth")
+	if err := os.WriteFile(text, []byte("not a checkpoint\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ name, path, want string }{
+		{"missing", filepath.Join(dir, "absent.pth"), "no such file"},
+		{"truncated", truncated, "truncated.pth"},
+		{"not a checkpoint", text, "not a PyTorch checkpoint"},
+		{"another network", "testdata/other.pth", "tensor Conv2d_1a_3x3.conv.weight has shape [16 3 3 3], the network's is [32 3 3 3]"},
+	} {
+		_, err := Load(c.path)
+		var we *WeightsError
+		if !errors.As(err, &we) || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), filepath.Base(c.path)) {
+			t.Errorf("%s: got %v, want a WeightsError naming %s and saying %q", c.name, err, filepath.Base(c.path), c.want)
+		}
+	}
+	w, err := Load("testdata/weights.pth")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.SHA256 != fileHash(t, "testdata/weights.pth") || !strings.HasPrefix(w.ID(), "fid_inception_v3@"+w.SHA256[:12]) {
+		t.Fatalf("weights record sha256 %s, id %s", w.SHA256, w.ID())
+	}
+}
+
+func fileHash(t *testing.T, p string) string {
+	s, err := fileSHA256(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestStateDictMismatches: the first mismatch in the network's order is named (a missing
+// tensor, a wrong shape, a tensor the network lacks), and num_batches_tracked is accepted.
+func TestStateDictMismatches(t *testing.T) {
+	full := func() StateDict {
+		sd := StateDict{Tensors: map[string]Tensor{}}
+		for _, e := range Expected() {
+			sd.Names = append(sd.Names, e.Name)
+			data := make([]float32, numel(e.Shape))
+			if strings.HasSuffix(e.Name, "running_var") {
+				for i := range data {
+					data[i] = 1
+				}
+			}
+			sd.Tensors[e.Name] = Tensor{Shape: e.Shape, Data: data}
+		}
+		return sd
+	}
+	if _, err := FromStateDict(full(), "x", "f.pth"); err != nil {
+		t.Fatalf("the network's own layout: %v", err)
+	}
+	for _, c := range []struct {
+		name   string
+		change func(*StateDict)
+		want   string
+	}{
+		{"batch counts", func(sd *StateDict) {
+			sd.Names = append(sd.Names, "Mixed_5b.branch1x1.bn.num_batches_tracked")
+			sd.Tensors["Mixed_5b.branch1x1.bn.num_batches_tracked"] = Tensor{}
+		}, ""},
+		{"missing", func(sd *StateDict) { delete(sd.Tensors, "Mixed_6e.branch7x7dbl_3.bn.running_mean") },
+			"it has no tensor Mixed_6e.branch7x7dbl_3.bn.running_mean (shape [192])"},
+		{"shape", func(sd *StateDict) {
+			sd.Tensors["fc.weight"] = Tensor{Shape: []int{1000, 2048}, Data: make([]float32, 2048000)}
+		},
+			"tensor fc.weight has shape [1000 2048], the network's is [1008 2048]"},
+		{"extra", func(sd *StateDict) {
+			sd.Names = append(sd.Names, "AuxLogits.fc.weight")
+			sd.Tensors["AuxLogits.fc.weight"] = Tensor{Shape: []int{1008, 768}}
+		}, "it holds tensor AuxLogits.fc.weight (shape [1008 768]), which the network does not have"},
+		{"variance", func(sd *StateDict) { sd.Tensors["Conv2d_2a_3x3.bn.running_var"].Data[3] = -1 },
+			"Conv2d_2a_3x3.bn.running_var[3] is -1"},
+	} {
+		sd := full()
+		c.change(&sd)
+		_, err := FromStateDict(sd, "x", "f.pth")
+		if c.want == "" {
+			if err != nil {
+				t.Errorf("%s: %v", c.name, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "f.pth") {
+			t.Errorf("%s: got %v, want %q", c.name, err, c.want)
+		}
+	}
+}
+
+// TestLocate: --inception first, then $DDPM_INCEPTION_WEIGHTS, then torch hub's cache; none
+// of them is an error naming the file, its size and pytorch-fid's URL.
+func TestLocate(t *testing.T) {
+	hub := t.TempDir()
+	t.Setenv("TORCH_HOME", hub)
+	t.Setenv(WeightsEnv, "")
+	_, err := Locate("")
+	var we *WeightsError
+	if !errors.As(err, &we) {
+		t.Fatalf("nothing there: got %v, want a WeightsError", err)
+	}
+	for _, s := range []string{WeightsFile, WeightsURL, "23885392 float32 values", filepath.Join(hub, "hub", "checkpoints"), "never downloads"} {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("the error does not say %q: %v", s, err)
+		}
+	}
+	cached := filepath.Join(hub, "hub", "checkpoints", WeightsFile)
+	if err := os.MkdirAll(filepath.Dir(cached), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cached, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ flag, env, want string }{
+		{"", "", cached}, {"", "/e.pth", "/e.pth"}, {"/f.pth", "/e.pth", "/f.pth"},
+	} {
+		t.Setenv(WeightsEnv, c.env)
+		if got, err := Locate(c.flag); err != nil || got != c.want {
+			t.Errorf("flag %q env %q: got %q, %v; want %q", c.flag, c.env, got, err, c.want)
+		}
+	}
+}
