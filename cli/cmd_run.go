@@ -100,7 +100,11 @@ func runRun(ctx context.Context, opts runOptions, gopts globalOptions, specs []s
 	if err != nil {
 		return err
 	}
-	jobs, err := loadJobs(specs, opts.sets, opts.backend, dryRunWarnings(opts, gopts))
+	prepare := engine.PrepareShared
+	if opts.dryRun { // a spec is inspected before its data is fetched
+		prepare = engine.PrepareDry
+	}
+	jobs, err := loadJobsWith(specs, opts.sets, opts.backend, dryRunWarnings(opts, gopts), prepare)
 	if err != nil {
 		return err
 	}
@@ -281,6 +285,13 @@ func dryRunWarnings(opts runOptions, gopts globalOptions) io.Writer {
 // (for --dry-run, or a sweep submitted to machines that have what this one lacks) it is one
 // line to warn per backend, and the trials load.
 func loadJobs(files, sets []string, backendFlag string, warn io.Writer) ([]*engine.Job, error) {
+	return loadJobsWith(files, sets, backendFlag, warn, engine.PrepareShared)
+}
+
+// loadJobsWith is loadJobs with the engine's prepare function (engine.PrepareDry for a dry
+// run).
+func loadJobsWith(files, sets []string, backendFlag string, warn io.Writer,
+	prepare func(*spec.Trial, engine.DataCache) (*engine.Job, error)) ([]*engine.Job, error) {
 	var all []*engine.Job
 	cache := engine.DataCache{}
 	warned := map[string]bool{}
@@ -306,7 +317,7 @@ func loadJobs(files, sets []string, backendFlag string, warn io.Writer) ([]*engi
 					fmt.Fprintf(warn, "warning: %s: %v\n", f, err)
 				}
 			}
-			job, err := engine.PrepareShared(t, cache)
+			job, err := prepare(t, cache)
 			if err != nil {
 				return nil, usagef("%s: %v", f, err)
 			}
@@ -339,7 +350,14 @@ func printTrials(w io.Writer, jobs []*engine.Job, index []int, total int) {
 		if !e.NetworkKnown {
 			partial = "; the network does not say its size, so only data and buffers are counted"
 		}
+		if job.DataAbsent != "" {
+			partial += "; the data is absent, so its own memory is not counted"
+			fmt.Fprintf(w, "# data not read (%s): described by its parameters\n", report.TerminalText(job.DataAbsent))
+		}
 		fmt.Fprintf(w, "# estimated peak memory %s (%s%s)\n", engine.FormatBytes(e.Bytes), e.Phase, partial)
+		if e.NetworkKnown {
+			fmt.Fprintf(w, "# parameters %s\n", groupDigits(e.Params))
+		}
 		fmt.Fprintf(w, "backend = %q\n", t.Backend)
 		for _, sec := range spec.SectionOrder() {
 			c := t.Sections[sec]
@@ -360,6 +378,15 @@ func printTrials(w io.Writer, jobs []*engine.Job, index []int, total int) {
 		fmt.Fprintln(w)
 	}
 	fmt.Fprintf(w, "%d trial(s); nothing was written (--dry-run)\n", len(jobs))
+}
+
+// groupDigits writes n with commas between groups of three digits: 35,746,307.
+func groupDigits(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 // checkRunArgs checks that run has specs and applies --add-seeds to opts.

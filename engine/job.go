@@ -28,6 +28,10 @@ type Job struct {
 	Timesteps       plugins.TimestepSampler
 	// DataSeconds is how long building the dataset (reading and preparing files) took.
 	DataSeconds float64
+	// DataAbsent, set only by PrepareDry, is why the dataset could not be built: the job
+	// then holds a stand-in of the shape its parameters declare (plugins.Plugin.Shape), which
+	// can be sized and printed but not trained on.
+	DataAbsent string
 	// ClassCond says the network is conditioned on Classes class labels (train.class_cond);
 	// Guidance is the sampling's classifier-free guidance scale (see conditional.go).
 	ClassCond bool
@@ -100,7 +104,14 @@ func newDiffusion(t *spec.Trial, p *diffusion.Process, predictor plugins.Predict
 }
 
 // PrepareShared is Prepare with datasets taken from, and added to, cache (nil for none).
-func PrepareShared(t *spec.Trial, cache DataCache) (*Job, error) {
+func PrepareShared(t *spec.Trial, cache DataCache) (*Job, error) { return prepare(t, cache, false) }
+
+// PrepareDry is PrepareShared for a job that will only be described (--dry-run): a dataset
+// whose files cannot be read, and whose plugin declares its shape, is replaced by a stand-in
+// of that shape, and Job.DataAbsent says why.
+func PrepareDry(t *spec.Trial, cache DataCache) (*Job, error) { return prepare(t, cache, true) }
+
+func prepare(t *spec.Trial, cache DataCache, dry bool) (*Job, error) {
 	j := &Job{Trial: t}
 	sched, process, err := newProcess(t)
 	if err != nil {
@@ -120,6 +131,11 @@ func PrepareShared(t *spec.Trial, cache DataCache) (*Job, error) {
 		}
 		start := time.Now()
 		v, err := buildPlugin(t, k.Kind)
+		if err != nil && dry && k.Kind == plugins.KindDataset {
+			if stub, ok := datasetStandIn(t); ok {
+				v, j.DataAbsent, err = stub, err.Error(), nil
+			}
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -294,3 +294,13 @@ func RandomOf(ctx *context.Context, g *graph.Graph) *Random {
 type ImageShapeChecker interface {
 	CheckImageShape(h, w, c int) error
 }
+
+// DataShape is what a dataset's parameters say about it before its files are read (see
+// Plugin.Shape): the values per example, 8-bit or continuous, the image layout (zero for
+// data that are not images) and the number of classes (zero for unlabelled data).
+type DataShape struct {
+	Dim      int
+	Discrete bool
+	H, W, C  int
+	Classes  int
+}

@@ -22,6 +22,11 @@ type Plugin struct {
 	New any
 	// Reports declares, for a metric, every value it reports (see Report).
 	Reports []Report
+	// Shape, for a dataset that reads files, says from its parameters alone what New would
+	// build, without opening anything: `runner run --dry-run` then resolves its trials (the
+	// networks' sizes, the memory estimate) where the files are absent. Nil for a dataset
+	// that New builds without files, or whose shape needs them.
+	Shape func(Values) (DataShape, error)
 
 	build func(Values) (any, error)
 }
