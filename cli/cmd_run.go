@@ -350,6 +350,9 @@ func printTrials(w io.Writer, jobs []*engine.Job, index []int, total int) {
 			partial = "; the network does not say its size, so only data and buffers are counted"
 		}
 		fmt.Fprintf(w, "# estimated peak memory %s (%s%s)\n", engine.FormatBytes(e.Bytes), e.Phase, partial)
+		if e.NetworkKnown {
+			fmt.Fprintf(w, "# parameters %s\n", groupDigits(e.Params))
+		}
 		fmt.Fprintf(w, "backend = %q\n", t.Backend)
 		for _, sec := range spec.SectionOrder() {
 			c := t.Sections[sec]
@@ -370,6 +373,15 @@ func printTrials(w io.Writer, jobs []*engine.Job, index []int, total int) {
 		fmt.Fprintln(w)
 	}
 	fmt.Fprintf(w, "%d trial(s); nothing was written (--dry-run)\n", len(jobs))
+}
+
+// groupDigits writes n with commas between groups of three digits: 35,746,307.
+func groupDigits(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	for i := len(s) - 3; i > 0 && s[i-1] != '-'; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 // checkRunArgs checks that run has specs and applies --add-seeds to opts.

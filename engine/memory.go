@@ -22,6 +22,8 @@ type MemoryEstimate struct {
 	// NetworkKnown is false when the network plugin does not say its size
 	// (plugins.SizedNetwork): the estimate then counts the data only.
 	NetworkKnown bool
+	// Params is the network's number of parameters when NetworkKnown.
+	Params int64
 }
 
 // baseBytes is what a run takes before any tensor: the Go runtime, GoMLX, compiled graphs.
@@ -45,10 +47,11 @@ func EstimateMemory(j *Job) MemoryEstimate {
 	}
 	outDim := j.Data.Dim() * j.Diffusion.OutputMultiplier()
 	var params, acts float64
+	var count int64
 	known := false
 	if sn, ok := j.Net.(plugins.SizedNetwork); ok {
 		p, a := sn.Size(j.Data.Dim(), outDim)
-		params, acts, known = float64(p), float64(a), true
+		params, acts, known, count = float64(p), float64(a), true, p
 	}
 	// The dataset's own memory is held throughout; building it (decoding image files at
 	// full size) may have taken more for a moment.
@@ -76,7 +79,7 @@ func EstimateMemory(j *Job) MemoryEstimate {
 	if len(j.Metrics) == 0 {
 		bound = weights // no metric: neither the bound nor the metrics' copies of the data
 	}
-	e := MemoryEstimate{Phases: map[string]float64{"load": load, "train": train, "sample": sample, "bound": bound}, NetworkKnown: known}
+	e := MemoryEstimate{Phases: map[string]float64{"load": load, "train": train, "sample": sample, "bound": bound}, NetworkKnown: known, Params: count}
 	for _, ph := range []string{"load", "train", "sample", "bound"} {
 		if v := e.Phases[ph]; v > e.Bytes {
 			e.Bytes, e.Phase = v, ph

@@ -53,19 +53,25 @@ func TestIm2ColMatchesNativeConvolution(t *testing.T) {
 // TestUNetGradientFiniteDifferences checks d(sum(UNet(x) * r))/dx against central finite
 // differences in float64; the gradient crosses every op of the network (Gather and its
 // scatter, DotGeneral, concatenation, transposes, upsampling).
+// Improved-diffusion's layout adds attention (its masked q/k/v parts, softmax and batched
+// products), scale-shift and average pooling.
 func TestUNetGradientFiniteDifferences(t *testing.T) {
-	for _, norm := range []string{NormNone, NormGroup} {
-		t.Run(norm, func(t *testing.T) { unetGradientCheck(t, norm) })
+	// Eight channels: GroupNorm then has two groups of four at the first level.
+	for name, u := range map[string]*UNet{
+		NormNone:  {Channels: 8, Mults: []int{1, 2}, Norm: NormNone},
+		NormGroup: {Channels: 8, Mults: []int{1, 2}, Norm: NormGroup},
+		"improved-diffusion layout": {Channels: 8, Mults: []int{1, 2}, Norm: NormGroup, ResBlocks: 1, Attention: []int{4, 2},
+			Heads: 2, ScaleShift: true, PoolResample: true, TimeScale: 0.5},
+	} {
+		t.Run(name, func(t *testing.T) { unetGradientCheck(t, u) })
 	}
 }
 
-func unetGradientCheck(t *testing.T, norm string) {
+func unetGradientCheck(t *testing.T, u *UNet) {
 	backend, err := gobackend.New("")
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Eight channels: GroupNorm then has two groups of four at the first level.
-	u := &UNet{Channels: 8, Mults: []int{1, 2}, Norm: norm}
 	u.SetImageShape(4, 4, 1)
 	b, d := 2, 16
 	rng := rand.New(rand.NewPCG(2, 2))
