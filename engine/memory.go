@@ -73,6 +73,9 @@ func EstimateMemory(j *Job) MemoryEstimate {
 	// The bound runs on up to diffusion.BoundBatch held-out examples at a time, and the metrics keep
 	// samples, held-out and training examples.
 	bound := weights + min(m, diffusion.BoundBatch)*(acts+6*dim)*f32 + (n+2*m)*dim*f32
+	if b := float64(j.Trial.Settings.Eval.Batch); b > 0 && b < min(m, diffusion.BoundBatch) {
+		bound = weights + b*acts*f32 + min(m, diffusion.BoundBatch)*6*dim*f32 + (n+2*m)*dim*f32
+	}
 	if k := j.Trial.Kind; k == spec.KindSample || k == spec.KindImported {
 		train = weights // a trial that samples another run's weights never trains
 	}

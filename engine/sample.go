@@ -169,10 +169,25 @@ func BoundTerms(ctx context.Context, backend backends.Backend, evalCtx *gctx.Con
 		for k := range ts {
 			ts[k] = int32(t)
 		}
-		out, err := exec.Exec(xb, ts, tensors.FromFlatDataAndDimensions(noise, m, dim))
-		if err != nil {
-			return nil, err
+		size := j.Trial.Settings.Eval.Batch
+		if size == 0 || size >= m {
+			out, err := exec.Exec(xb, ts, tensors.FromFlatDataAndDimensions(noise, m, dim))
+			if err != nil {
+				return nil, err
+			}
+			return tensors.MustCopyFlatData[float32](out[0]), nil
 		}
-		return tensors.MustCopyFlatData[float32](out[0]), nil
+		// [eval] batch: the same examples and noise, through the network a part at a time.
+		terms := make([]float32, 0, m)
+		for s := 0; s < m; s += size {
+			e := min(m, s+size)
+			out, err := exec.Exec(tensors.FromFlatDataAndDimensions(x0[s*dim:e*dim], e-s, dim), ts[s:e],
+				tensors.FromFlatDataAndDimensions(noise[s*dim:e*dim], e-s, dim))
+			if err != nil {
+				return nil, err
+			}
+			terms = append(terms, tensors.MustCopyFlatData[float32](out[0])...)
+		}
+		return terms, nil
 	})
 }

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"math"
 
 	"context"
 	"github.com/gomlx/gomlx/backends"
@@ -62,4 +63,30 @@ func sampleJob(t *testing.T, key string, batch int) (*Job, *gctx.Context, backen
 		t.Fatal(err)
 	}
 	return j, ctx, b
+}
+
+// TestEvalBatchKeepsTheBound checks [eval] batch: the bound on the same examples is the same
+// whether the network takes them all at once or a few at a time (the noise is the bound's).
+func TestEvalBatchKeepsTheBound(t *testing.T) {
+	x := make([]float32, 7*2)
+	for i := range x {
+		x[i] = float32(i%5)/5 - 0.4
+	}
+	bound := func(batch int) BoundResult {
+		t.Helper()
+		j, evalCtx, b := sampleJob(t, "eval.batch", batch)
+		r, err := BoundTerms(context.Background(), b, evalCtx, j, x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	whole := bound(0)
+	for _, batch := range []int{3, 7, 100} {
+		got := bound(batch)
+		if math.Abs(got.Terms-whole.Terms) > 1e-6*math.Abs(whole.Terms) || math.Abs(got.Decoder-whole.Decoder) > 1e-6*math.Abs(whole.Decoder) ||
+			len(got.PerExample) != len(whole.PerExample) {
+			t.Errorf("eval.batch %d: bound %+v, want %+v", batch, got, whole)
+		}
+	}
 }

@@ -65,6 +65,9 @@ type EvalSettings struct {
 	NDuring            int    `param:"n_during"`
 	SamplerDuring      string `param:"sampler_during"`
 	SamplerDuringSteps int    `param:"sampler_during_steps"`
+	// Batch caps how many examples one run of the network in the bound takes (0: all of a
+	// batch of the bound, up to diffusion.BoundBatch); it bounds memory, not the bound's noise.
+	Batch int `param:"batch"`
 }
 
 // The settings structs and their declarations are written side by side; a field without a
@@ -116,6 +119,8 @@ var TrainParams = []plugins.Param{
 var EvalParams = []plugins.Param{
 	{Name: "metrics", Type: plugins.StringList, Default: []string{}, Doc: "metric plugins evaluated after training"},
 	{Name: "n", Type: plugins.Int, Default: 1000, Min: plugins.Bound(1), Max: plugins.Bound(1 << 26), Doc: "held-out examples used by the metrics"},
+	{Name: "batch", Type: plugins.Int, Default: 0, Min: plugins.Bound(0), Max: plugins.Bound(1 << 26), OmitDefault: true,
+		Doc: "examples the network takes at a time in the bound (0: up to 1000); it bounds the bound's memory and changes none of its noise"},
 	{Name: "every", Type: plugins.Int, Default: 0, Min: plugins.Bound(0), OmitDefault: true,
 		Doc: "evaluate the metrics on the EMA weights every this many training steps (0: only after training), recorded as histories by step"},
 	{Name: "n_during", Type: plugins.Int, Default: 100, Min: plugins.Bound(1), Max: plugins.Bound(1 << 26), OmitDefault: true,
