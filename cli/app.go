@@ -93,6 +93,7 @@ func newApp() *urfave.App {
 			submitCommand(),
 			sweepCommand(),
 			benchCommand(),
+			serveCommand(),
 		},
 	}
 }

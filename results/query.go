@@ -2,6 +2,7 @@ package results
 
 import (
 	"database/sql"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -97,21 +98,80 @@ func (s *Store) Runs(f Filter) ([]*Run, error) {
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	for _, r := range runs {
-		if err := s.fillStrings("params", r.ID, r.Params); err != nil {
-			return nil, err
-		}
-		if err := s.fillStrings("env", r.ID, r.Env); err != nil {
-			return nil, err
-		}
-		if err := s.fillReals("summaries", "SELECT key, value FROM summaries WHERE run_id = ?", r.ID, r.Summaries); err != nil {
-			return nil, err
-		}
-		if err := s.fillReals("timings", "SELECT phase, seconds FROM timings WHERE run_id = ?", r.ID, r.Timings); err != nil {
-			return nil, err
-		}
+	if err := s.fillRuns(runs); err != nil {
+		return nil, err
 	}
 	return runs, nil
+}
+
+// fillRuns reads the params, env, summaries and timings of runs (oldest first) with one
+// query per table over the range of their ids, rather than four queries per run: a report
+// or a page over thousands of runs would otherwise spend most of its time in round trips.
+// Rows of runs in the range that were not selected are skipped.
+func (s *Store) fillRuns(runs []*Run) error {
+	if len(runs) == 0 {
+		return nil
+	}
+	byID := make(map[int64]*Run, len(runs))
+	lo, hi := runs[0].ID, runs[0].ID
+	for _, r := range runs {
+		byID[r.ID] = r
+		lo, hi = min(lo, r.ID), max(hi, r.ID)
+	}
+	for _, t := range []struct {
+		table, query string
+		into         func(*Run) any
+	}{
+		{"params", "SELECT run_id, key, value FROM params", func(r *Run) any { return r.Params }},
+		{"env", "SELECT run_id, key, value FROM env", func(r *Run) any { return r.Env }},
+		{"summaries", "SELECT run_id, key, value FROM summaries", func(r *Run) any { return r.Summaries }},
+		{"timings", "SELECT run_id, phase, seconds FROM timings", func(r *Run) any { return r.Timings }},
+	} {
+		rows, err := s.DB.Query(t.query+" WHERE run_id BETWEEN ? AND ?", lo, hi)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var id int64
+			var k string
+			var v any
+			if err := rows.Scan(&id, &k, &v); err != nil {
+				rows.Close()
+				return err
+			}
+			r := byID[id]
+			if r == nil {
+				continue
+			}
+			switch into := t.into(r).(type) {
+			case map[string]string:
+				into[k] = textOf(v)
+			case map[string]float64:
+				if into[k], err = s.number(v, id, t.table, k); err != nil {
+					rows.Close()
+					return err
+				}
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// textOf is a text column's value as a string (SQLite may hand it back as bytes).
+func textOf(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case []byte:
+		return string(x)
+	}
+	return fmt.Sprint(v)
 }
 
 // Run returns one run by id.
@@ -138,26 +198,6 @@ func (s *Store) fillStrings(table string, id int64, into map[string]string) erro
 			return err
 		}
 		into[k] = v
-	}
-	return rows.Err()
-}
-
-// fillReals reads the key and number pairs of a run from table (with query q) into into.
-func (s *Store) fillReals(table, q string, id int64, into map[string]float64) error {
-	rows, err := s.DB.Query(q, id)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var k string
-		var v any
-		if err := rows.Scan(&k, &v); err != nil {
-			return err
-		}
-		if into[k], err = s.number(v, id, table, k); err != nil {
-			return err
-		}
 	}
 	return rows.Err()
 }
@@ -238,4 +278,82 @@ func (s *Store) ArtifactPath(id int64, name string) (string, error) {
 		return "", nil
 	}
 	return s.resolvePath(p), err
+}
+
+// ArtifactNames lists the names of the artifacts a run recorded, sorted.
+func (s *Store) ArtifactNames(id int64) ([]string, error) {
+	rows, err := s.DB.Query("SELECT name FROM artifacts WHERE run_id = ? ORDER BY name", id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}
+
+// Series is every recorded value of one metric of a run, in step order.
+type Series struct {
+	Steps  []int     `json:"steps"`
+	Values []float64 `json:"values"` // NaN where a non-finite value was recorded
+}
+
+// AllHistory returns every metric of a run by key, each in step order, in one query.
+func (s *Store) AllHistory(id int64) (map[string]*Series, error) {
+	rows, err := s.DB.Query("SELECT key, step, value FROM metrics WHERE run_id = ? ORDER BY key, step, rowid", id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]*Series{}
+	for rows.Next() {
+		var k string
+		var step int
+		var v any
+		if err := rows.Scan(&k, &step, &v); err != nil {
+			return nil, err
+		}
+		f, err := s.number(v, id, "metrics", k)
+		if err != nil {
+			return nil, err
+		}
+		sr := out[k]
+		if sr == nil {
+			sr = &Series{}
+			out[k] = sr
+		}
+		sr.Steps, sr.Values = append(sr.Steps, step), append(sr.Values, f)
+	}
+	return out, rows.Err()
+}
+
+// Progress is how far a run's training got: its newest logged loss step, and the first
+// and newest logged steps with their wall-clock seconds (for a rate).
+type Progress struct {
+	Step      int
+	FirstStep int
+	FirstWall float64
+	LastWall  float64
+	Logged    bool
+}
+
+// Progress reads a run's progress from its loss rows (two index lookups).
+func (s *Store) Progress(id int64) (Progress, error) {
+	var p Progress
+	err := s.DB.QueryRow("SELECT step, wall FROM metrics WHERE run_id = ? AND key = 'loss' ORDER BY step DESC LIMIT 1", id).Scan(&p.Step, &p.LastWall)
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, nil
+	}
+	if err != nil {
+		return p, err
+	}
+	p.Logged = true
+	err = s.DB.QueryRow("SELECT step, wall FROM metrics WHERE run_id = ? AND key = 'loss' ORDER BY step LIMIT 1", id).Scan(&p.FirstStep, &p.FirstWall)
+	return p, err
 }
