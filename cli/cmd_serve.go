@@ -33,6 +33,7 @@ func serveCommand() *urfave.Command {
 				Usage: "SQLite results database (repeatable: each is shown, numbered from 0)"},
 			&urfave.StringSliceFlag{Name: "sweep", Usage: "a sweep folder made by runner submit, whose trials to show (repeatable)"},
 			&urfave.StringFlag{Name: "addr", Value: "127.0.0.1:8080", Usage: "address to listen on; 0.0.0.0:PORT shows the runs to every machine that can reach this one"},
+			&urfave.DurationFlag{Name: "poll", Value: 2 * time.Second, Usage: "how often the pages ask for news while runs are live"},
 		},
 		Action: func(c *urfave.Context) error {
 			return runServe(c.Context, serveOptionsFrom(c), globalOptionsFrom(c), c.Args().Slice())
@@ -45,10 +46,11 @@ type serveOptions struct {
 	dbs    []string
 	sweeps []string
 	addr   string
+	poll   time.Duration
 }
 
 func serveOptionsFrom(c *urfave.Context) serveOptions {
-	return serveOptions{dbs: c.StringSlice("db"), sweeps: c.StringSlice("sweep"), addr: c.String("addr")}
+	return serveOptions{dbs: c.StringSlice("db"), sweeps: c.StringSlice("sweep"), addr: c.String("addr"), poll: c.Duration("poll")}
 }
 
 // runServe opens every database read-only and every sweep folder, listens on opts.addr and
@@ -82,6 +84,9 @@ func runServe(ctx context.Context, opts serveOptions, gopts globalOptions, args 
 		}
 		sweeps = append(sweeps, serve.Sweep{Dir: dir, States: func() ([]serve.SweepRow, error) { return sweepRows(f) }})
 	}
+	if opts.poll < 0 {
+		return usagef("--poll %s: want a positive duration, for example 2s", opts.poll)
+	}
 	host, _, err := net.SplitHostPort(opts.addr)
 	if err != nil {
 		return usagef("--addr %q: want HOST:PORT, for example 127.0.0.1:8080", opts.addr)
@@ -95,7 +100,7 @@ func runServe(ctx context.Context, opts serveOptions, gopts globalOptions, args 
 			"their params, provenance (host names, paths, versions), metrics and samples of %s; nothing can be written through it\n",
 			opts.addr, strings.Join(opts.dbs, ", "))
 	}
-	srv := &http.Server{Handler: serve.New(serve.Options{Sources: srcs, Sweeps: sweeps, Crashed: engine.LooksCrashed}),
+	srv := &http.Server{Handler: serve.New(serve.Options{Sources: srcs, Sweeps: sweeps, Crashed: engine.LooksCrashed, Poll: opts.poll}),
 		ReadHeaderTimeout: 10 * time.Second}
 	fmt.Fprintf(gopts.stdout, "serving %s on http://%s/ (stop with Ctrl-C)\n", strings.Join(opts.dbs, ", "), ln.Addr())
 	if ctx == nil {
