@@ -100,7 +100,9 @@ func runServe(ctx context.Context, opts serveOptions, gopts globalOptions, args 
 			"their params, provenance (host names, paths, versions), metrics and samples of %s; nothing can be written through it\n",
 			opts.addr, strings.Join(opts.dbs, ", "))
 	}
-	srv := &http.Server{Handler: serve.New(serve.Options{Sources: srcs, Sweeps: sweeps, Crashed: engine.LooksCrashed, Poll: opts.poll}),
+	app := serve.New(serve.Options{Sources: srcs, Sweeps: sweeps, Crashed: engine.LooksCrashed, Poll: opts.poll})
+	app.Warm()
+	srv := &http.Server{Handler: app,
 		ReadHeaderTimeout: 10 * time.Second}
 	fmt.Fprintf(gopts.stdout, "serving %s on http://%s/ (stop with Ctrl-C)\n", strings.Join(opts.dbs, ", "), ln.Addr())
 	if ctx == nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -41,6 +42,9 @@ type Filter struct {
 	UID    string // only the run with this uid
 	Last   int    // only the newest N
 	IDs    []int64
+	// Bare leaves out each run's params, env, summaries and timings: the runs table's own
+	// columns only, for a reader that keeps the rest of runs it has read before.
+	Bare bool
 }
 
 // Runs returns the runs that match f, oldest first, with their params, summaries, timings
@@ -92,11 +96,15 @@ func (s *Store) Runs(f Filter) ([]*Run, error) {
 			rows.Close()
 			return nil, err
 		}
-		runs = append([]*Run{r}, runs...)
+		runs = append(runs, r)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, err
+	}
+	slices.Reverse(runs) // newest first for LIMIT, oldest first for the reader
+	if f.Bare {
+		return runs, nil
 	}
 	if err := s.fillRuns(runs); err != nil {
 		return nil, err
@@ -105,9 +113,9 @@ func (s *Store) Runs(f Filter) ([]*Run, error) {
 }
 
 // fillRuns reads the params, env, summaries and timings of runs (oldest first) with one
-// query per table over the range of their ids, rather than four queries per run: a report
-// or a page over thousands of runs would otherwise spend most of its time in round trips.
-// Rows of runs in the range that were not selected are skipped.
+// query per table, rather than four queries per run: a report or a page over thousands of
+// runs would otherwise spend most of its time in round trips. Rows of runs in the range that
+// were not selected are skipped.
 func (s *Store) fillRuns(runs []*Run) error {
 	if len(runs) == 0 {
 		return nil
@@ -118,6 +126,16 @@ func (s *Store) fillRuns(runs []*Run) error {
 		byID[r.ID] = r
 		lo, hi = min(lo, r.ID), max(hi, r.ID)
 	}
+	// The range of ids, unless the runs are few and far apart in it (the running ones among
+	// thousands): then the ids themselves.
+	where, args := " WHERE run_id BETWEEN ? AND ?", []any{lo, hi}
+	if n := int64(len(runs)); hi-lo+1 > 4*n && n <= 1000 {
+		where = " WHERE run_id IN (" + strings.TrimSuffix(strings.Repeat("?,", len(runs)), ",") + ")"
+		args = args[:0]
+		for _, r := range runs {
+			args = append(args, r.ID)
+		}
+	}
 	for _, t := range []struct {
 		table, query string
 		into         func(*Run) any
@@ -127,7 +145,7 @@ func (s *Store) fillRuns(runs []*Run) error {
 		{"summaries", "SELECT run_id, key, value FROM summaries", func(r *Run) any { return r.Summaries }},
 		{"timings", "SELECT run_id, phase, seconds FROM timings", func(r *Run) any { return r.Timings }},
 	} {
-		rows, err := s.DB.Query(t.query+" WHERE run_id BETWEEN ? AND ?", lo, hi)
+		rows, err := s.DB.Query(t.query+where, args...)
 		if err != nil {
 			return err
 		}

@@ -74,26 +74,30 @@ func filterFrom(r *http.Request) (filter, error) {
 func (s *Server) runs(f filter) runsView {
 	v := runsView{Filter: f, Runs: []runRow{}, Errors: []string{}}
 	cols := map[string]bool{}
+	main := map[string]bool{} // mainSummary of each key, asked once a request (it searches the registry)
+	isMain := func(k string) bool {
+		m, ok := main[k]
+		if !ok {
+			m = mainSummary(k)
+			main[k] = m
+		}
+		return m
+	}
 	for i, src := range s.opts.Sources {
 		v.Databases = append(v.Databases, src.Name)
 		status := f.Status
 		if status == "crashed" {
 			status = results.StatusRunning
 		}
-		runs, err := src.Store.Runs(results.Filter{Spec: f.Spec, Status: status})
+		runs, err := s.cache.runs(i, src.Store, results.Filter{Spec: f.Spec, Status: status})
 		if err != nil {
 			v.Errors = append(v.Errors, fmt.Sprintf("%s: %v", src.Name, err))
 			continue
 		}
 		runs = report.FilterParams(runs, f.conds)
-		label := map[int64]string{}
-		for _, g := range report.GroupRuns(runs) {
-			for _, id := range g.RunIDs {
-				label[id] = g.Label
-			}
-		}
+		label := report.GroupLabels(runs)
 		for _, r := range runs {
-			row, err := s.row(i, src.Store, r, label[r.ID])
+			row, err := s.row(i, src.Store, r, label[r.ID], isMain)
 			if err != nil {
 				v.Errors = append(v.Errors, fmt.Sprintf("%s: run %d: %v", src.Name, r.ID, err))
 				continue
@@ -123,14 +127,14 @@ func statKeys(keys map[string]bool) map[string]*report.Stat {
 }
 
 // row is one run's row: its progress from its loss rows, its rate and ETA while it runs.
-func (s *Server) row(db int, store *results.Store, r *results.Run, group string) (runRow, error) {
+func (s *Server) row(db int, store *results.Store, r *results.Run, group string, isMain func(string) bool) (runRow, error) {
 	row := runRow{DB: db, ID: r.ID, Spec: r.Spec, Group: group, GroupHash: r.GroupHash, Seed: r.Seed, Status: r.Status,
 		Error: r.Error, Started: r.Started, Summaries: map[string]*float64{}}
 	if r.Status == results.StatusRunning && s.opts.Crashed != nil && s.opts.Crashed(r) {
 		row.Status = "crashed"
 	}
 	for k, x := range r.Summaries {
-		if mainSummary(k) && !math.IsNaN(x) && !math.IsInf(x, 0) {
+		if isMain(k) && !math.IsNaN(x) && !math.IsInf(x, 0) {
 			row.Summaries[k] = &x
 		}
 	}
@@ -160,6 +164,68 @@ func (s *Server) row(db int, store *results.Store, r *results.Run, group string)
 		}
 	}
 	return row, nil
+}
+
+// runCache keeps the runs read before, by database and id: a table of thousands of runs
+// reads the runs table's own columns on each poll, and the params and summaries only of runs
+// that are new or changed (a run that has not ended is read afresh each time).
+type runCache struct {
+	mu   sync.Mutex
+	full map[runKey]*results.Run
+}
+
+type runKey struct {
+	db int
+	id int64
+}
+
+func newRunCache() *runCache { return &runCache{full: map[runKey]*results.Run{}} }
+
+// runs is store.Runs(f) through the cache.
+func (c *runCache) runs(db int, store *results.Store, f results.Filter) ([]*results.Run, error) {
+	bare := f
+	bare.Bare = true
+	runs, err := store.Runs(bare)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	var missing []int64
+	stale := map[int64]bool{}
+	for i, r := range runs {
+		full := c.full[runKey{db, r.ID}]
+		if full == nil || full.UID != r.UID || full.Status != r.Status || full.Ended != r.Ended || r.Status == results.StatusRunning {
+			missing = append(missing, r.ID)
+			stale[r.ID] = true
+			continue
+		}
+		runs[i] = full
+	}
+	c.mu.Unlock()
+	if len(missing) == 0 {
+		return runs, nil
+	}
+	fresh, err := store.Runs(results.Filter{IDs: missing})
+	if err != nil {
+		return nil, err
+	}
+	byID := map[int64]*results.Run{}
+	c.mu.Lock()
+	for _, r := range fresh {
+		byID[r.ID] = r
+		c.full[runKey{db, r.ID}] = r
+	}
+	c.mu.Unlock()
+	out := runs[:0]
+	for _, r := range runs {
+		if stale[r.ID] { // a bare row: its full record, unless it vanished just now
+			if r = byID[r.ID]; r == nil {
+				continue
+			}
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }
 
 // progressCache keeps the progress of runs that have ended: their loss rows no longer

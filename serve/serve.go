@@ -72,6 +72,7 @@ type Server struct {
 	opts     Options
 	mux      *http.ServeMux
 	progress *progressCache
+	cache    *runCache
 }
 
 // New returns a server over opts' databases and sweeps.
@@ -79,7 +80,7 @@ func New(opts Options) *Server {
 	if opts.Poll <= 0 {
 		opts.Poll = 2 * time.Second
 	}
-	s := &Server{opts: opts, mux: http.NewServeMux(), progress: newProgressCache()}
+	s := &Server{opts: opts, mux: http.NewServeMux(), progress: newProgressCache(), cache: newRunCache()}
 	static, _ := fs.Sub(assets, "assets")
 	s.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	s.mux.HandleFunc("GET /{$}", s.runsPage)
@@ -92,6 +93,10 @@ func New(opts Options) *Server {
 	s.mux.HandleFunc("GET /api/sweeps", s.sweepsAPI)
 	return s
 }
+
+// Warm reads every run once, so that the first page over a large store answers as fast as
+// the next ones.
+func (s *Server) Warm() { s.runs(filter{conds: map[string]string{}}) }
 
 // ServeHTTP answers GET and HEAD only, with headers that keep a page to its own scripts and
 // pictures, and turns a panic in a handler (a database in a state nobody foresaw) into a 500
