@@ -297,7 +297,8 @@ func fits(t *testing.T, b *browser, what string) {
 
 // TestReportInChromium looks at runner report's HTML page of quick_2d with three seeds and
 // of a comparison of two groups: no table wider than the page, no chart of a single group's
-// summaries, every figure inside the page, its legend beside it as text.
+// summaries, every figure inside the page, its legend beside it as text; and at the runs
+// view's page, runner serve's runs page as a file.
 func TestReportInChromium(t *testing.T) {
 	b := startBrowser(t)
 	dir := t.TempDir()
@@ -337,4 +338,12 @@ func TestReportInChromium(t *testing.T) {
 		}
 		b.screenshot(tc.shot)
 	}
+	// The runs view is runner serve's runs page, as a file.
+	runsHTML := filepath.Join(dir, "runs.html")
+	if code, _, errOut := runCLI(t, "report", "--db", two, "--view", "runs", "--format", "html", "--out", runsHTML); code != 0 {
+		t.Fatalf("report --view runs: %d %s", code, errOut)
+	}
+	b.open("file://" + runsHTML)
+	b.waitFor("document.querySelectorAll('#runs tbody tr[data-status=finished]').length === 6", 5*time.Second)
+	fits(t, b, "the runs view")
 }

@@ -71,11 +71,12 @@ type htmlRun struct {
 	Grids  []figure
 }
 
-// WriteHTML writes one self-contained page: the comparison table, loss curves per group
-// (mean over seeds with a min-max band), a bar chart per ranked metric with 95% CI whiskers,
+// WriteHTML writes one self-contained page: the comparison table (a column per group, a row
+// per metric), loss curves per group (mean over seeds with a min-max band), each ranked
+// metric across groups (a dot with its 95% CI; none for a single group, whose table says it),
 // each metric against NFE where samplers were compared, the bound per timestep, alpha_bar of
-// each schedule, the
-// sample pictures and each run's provenance.
+// each schedule, a diff of two groups when asked, the sample pictures and each run's
+// provenance. runner serve's compare page is this page under its own header.
 func WriteHTML(w io.Writer, in HTMLInput) error {
 	data, err := HTMLPage(in)
 	if err != nil {

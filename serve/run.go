@@ -172,5 +172,5 @@ func (s *Server) runPage(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	s.page(w, "run.html", map[string]any{"Data": data, "Run": v})
+	s.page(w, "run.html", map[string]any{"Title": fmt.Sprintf("run %d", v.ID), "Data": data, "Run": v})
 }

@@ -2,6 +2,7 @@ package serve
 
 import (
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"strconv"
@@ -74,15 +75,7 @@ func filterFrom(r *http.Request) (filter, error) {
 func (s *Server) runs(f filter) runsView {
 	v := runsView{Filter: f, Runs: []runRow{}, Errors: []string{}}
 	cols := map[string]bool{}
-	main := map[string]bool{} // mainSummary of each key, asked once a request (it searches the registry)
-	isMain := func(k string) bool {
-		m, ok := main[k]
-		if !ok {
-			m = mainSummary(k)
-			main[k] = m
-		}
-		return m
-	}
+	isMain := mainSummaries()
 	for i, src := range s.opts.Sources {
 		v.Databases = append(v.Databases, src.Name)
 		status := f.Status
@@ -94,28 +87,32 @@ func (s *Server) runs(f filter) runsView {
 			v.Errors = append(v.Errors, fmt.Sprintf("%s: %v", src.Name, err))
 			continue
 		}
-		runs = report.FilterParams(runs, f.conds)
-		label := report.GroupLabels(runs)
-		for _, r := range runs {
-			row, err := s.row(i, src.Store, r, label[r.ID], isMain)
-			if err != nil {
-				v.Errors = append(v.Errors, fmt.Sprintf("%s: run %d: %v", src.Name, r.ID, err))
-				continue
-			}
-			if f.Status != "" && row.Status != f.Status {
-				continue
-			}
-			if row.Status == results.StatusRunning {
-				v.Live++
-			}
-			for k := range row.Summaries {
-				cols[k] = true
-			}
-			v.Runs = append(v.Runs, row)
-		}
+		s.addRows(&v, i, src, report.FilterParams(runs, f.conds), cols, isMain)
 	}
 	v.Columns = report.MetricKeys([]*report.Group{{Stats: statKeys(cols)}})
 	return v
+}
+
+// addRows adds the rows of runs of database i to v, and the summaries they show to cols.
+func (s *Server) addRows(v *runsView, i int, src Source, runs []*results.Run, cols map[string]bool, isMain func(string) bool) {
+	label := report.GroupLabels(runs)
+	for _, r := range runs {
+		row, err := s.row(i, src.Store, r, label[r.ID], isMain)
+		if err != nil {
+			v.Errors = append(v.Errors, fmt.Sprintf("%s: run %d: %v", src.Name, r.ID, err))
+			continue
+		}
+		if v.Filter.Status != "" && row.Status != v.Filter.Status {
+			continue
+		}
+		if row.Status == results.StatusRunning {
+			v.Live++
+		}
+		for k := range row.Summaries {
+			cols[k] = true
+		}
+		v.Runs = append(v.Runs, row)
+	}
 }
 
 func statKeys(keys map[string]bool) map[string]*report.Stat {
@@ -278,7 +275,7 @@ func (s *Server) runsPage(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	s.page(w, "runs.html", map[string]any{"Data": data, "Filter": f, "Statuses": statuses, "Sweeps": len(s.opts.Sweeps) > 0,
+	s.page(w, "runs.html", map[string]any{"Title": "runs", "Data": data, "Filter": f, "Statuses": statuses, "Sweeps": len(s.opts.Sweeps) > 0,
 		"Compare": compareLinks(s.opts.Sources)})
 }
 
@@ -299,4 +296,33 @@ func compareLinks(srcs []Source) [][2]string {
 func mainSummary(key string) bool {
 	_, ranked := plugins.Ranked(key)
 	return ranked && plugins.Reproducible(key)
+}
+
+// mainSummaries is mainSummary asked once a key (it searches the registry), for one request.
+func mainSummaries() func(string) bool {
+	main := map[string]bool{}
+	return func(k string) bool {
+		m, ok := main[k]
+		if !ok {
+			m = mainSummary(k)
+			main[k] = m
+		}
+		return m
+	}
+}
+
+// WriteRunsSnapshot writes the runs page of runs (of src) as one self-contained page, its
+// style and script inline and its data in it, updating nothing: runner report --view runs
+// --format html.
+func WriteRunsSnapshot(w io.Writer, src Source, runs []*results.Run) error {
+	s := New(Options{Sources: []Source{src}})
+	v := runsView{Databases: []string{src.Name}, Runs: []runRow{}, Errors: []string{}, Filter: filter{conds: map[string]string{}}}
+	cols := map[string]bool{}
+	s.addRows(&v, 0, src, runs, cols, mainSummaries())
+	v.Columns = report.MetricKeys([]*report.Group{{Stats: statKeys(cols)}})
+	data, err := jsonBlock(v)
+	if err != nil {
+		return err
+	}
+	return s.snapshot(w, "runs.html", map[string]any{"Title": "runs", "Data": data})
 }

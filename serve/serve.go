@@ -191,6 +191,21 @@ func (s *Server) page(w http.ResponseWriter, name string, data map[string]any) {
 	}
 }
 
+// snapshot writes a page as one self-contained file: its style and script inline, nothing
+// fetched, nothing polled.
+func (s *Server) snapshot(w io.Writer, name string, data map[string]any) error {
+	css, err := assets.ReadFile("assets/style.css")
+	if err != nil {
+		return err
+	}
+	js, err := assets.ReadFile("assets/app.js")
+	if err != nil {
+		return err
+	}
+	data["Static"], data["CSS"], data["JS"], data["Poll"] = true, template.CSS(css), template.JS(js), 0
+	return pages.ExecuteTemplate(w, name, data)
+}
+
 // jsonBlock is v as JSON for a page's <script type="application/json">: html/template
 // leaves a template.JS alone, and encoding/json has escaped everything that could end the
 // script element.

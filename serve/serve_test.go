@@ -397,3 +397,37 @@ func TestServesWhileWritten(t *testing.T) {
 		t.Errorf("after the writer: step %d, want 401", *v.Runs[0].Step)
 	}
 }
+
+// TestRunsSnapshot: runner report --view runs --format html is the runs page as one file:
+// its style and script inline, nothing fetched from a server, the runs in its data with
+// markup escaped, and nothing that polls.
+func TestRunsSnapshot(t *testing.T) {
+	s := newStore(t)
+	nasty := `</script><script>alert(1)</script>`
+	s.run(t, nasty, 0, 10, 10, nil)
+	s.run(t, "quick", 1, 5, 10, nil)
+	ro, err := results.OpenReadOnly(s.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	runs, err := ro.Runs(results.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := WriteRunsSnapshot(&b, Source{Name: "runs.db", Store: ro}, runs); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	for _, bad := range []string{`src="/`, `href="/`, "<script>alert", `data-live="true"`} {
+		if strings.Contains(page, bad) {
+			t.Errorf("the snapshot holds %q", bad)
+		}
+	}
+	for _, want := range []string{`data-live="false"`, "function drawRuns", "border-collapse", `\u003c/script\u003e`, `"step":5,"steps":10`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the snapshot lacks %q", want)
+		}
+	}
+}

@@ -37,5 +37,5 @@ func (s *Server) sweepsPage(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	s.page(w, "sweeps.html", map[string]any{"Data": data})
+	s.page(w, "sweeps.html", map[string]any{"Title": "sweeps", "Data": data})
 }

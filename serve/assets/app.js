@@ -38,6 +38,8 @@ function note(text) {
 }
 
 const poll = +document.body.dataset.poll || 2000;
+// live is false in a snapshot (runner report --format html): no server to ask, no pages to link.
+const live = document.body.dataset.live !== "false";
 
 // every polls url every poll ms (never two at once) and hands each answer to draw; it stops
 // when draw returns false.
@@ -69,7 +71,7 @@ function runCells(v) {
   const cols = [];
   if (v.databases && v.databases.length > 1) cols.push(["db", (r) => v.databases[r.db], (r) => r.db]);
   cols.push(
-    ["id", (r) => el("a", { href: `/run/${r.db}/${r.id}` }, r.id), (r) => r.id],
+    ["id", (r) => (live ? el("a", { href: `/run/${r.db}/${r.id}` }, r.id) : r.id), (r) => r.id],
     ["spec", (r) => r.spec, (r) => r.spec],
     ["group", (r) => r.group, (r) => r.group],
     ["seed", (r) => r.seed, (r) => r.seed],
@@ -108,7 +110,7 @@ function drawRuns(v) {
 
 function runsPage(v) {
   drawRuns(v);
-  if (document.body.dataset.live !== "false") every("/api/runs" + location.search, (w) => { drawRuns(w); });
+  if (live) every("/api/runs" + location.search, (w) => { drawRuns(w); });
 }
 
 // ---- the run page ----
@@ -211,7 +213,7 @@ function drawRun(v) {
 }
 
 function runPage(v) {
-  if (drawRun(v) && document.body.dataset.live !== "false") every(`/api/run/${v.db}/${v.id}`, drawRun);
+  if (drawRun(v) && live) every(`/api/run/${v.db}/${v.id}`, drawRun);
 }
 
 // ---- the sweeps page ----
@@ -234,7 +236,7 @@ function drawSweeps(list) {
 
 function sweepsPage(v) {
   drawSweeps(v);
-  if (document.body.dataset.live !== "false") every("/api/sweeps", drawSweeps);
+  if (live) every("/api/sweeps", drawSweeps);
 }
 
 const data = JSON.parse($("#data").textContent);
