@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -224,4 +225,61 @@ func twoGroupStore(t *testing.T, dir string) string {
 		t.Fatalf("run: %d %s", code, errOut)
 	}
 	return db
+}
+
+// TestServeShowsCrashedRuns: a run recorded as running shows as crashed where Reconcile
+// would record it so (its process gone on this host, or its heartbeat old on another), and
+// as running while its owner lives; the database is not changed.
+func TestServeShowsCrashedRuns(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "runs.db")
+	s, err := results.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339Nano)
+	cases := []struct {
+		name, host, heartbeat string
+		pid                   int
+		want                  string
+	}{
+		{"alive here", results.Host(), "", os.Getpid(), "running"},
+		{"gone here", results.Host(), "", gone.Process.Pid, "crashed"},
+		{"fresh elsewhere", "another-host", time.Now().UTC().Format(time.RFC3339Nano), 1, "running"},
+		{"stale elsewhere", "another-host", old, 1, "crashed"},
+	}
+	ids := map[int64]string{}
+	for _, tc := range cases {
+		id, err := s.CreateRun(results.NewRun{Spec: tc.name, Hash: tc.name, GroupHash: tc.name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.DB.Exec("UPDATE runs SET host = ?, pid = ?, heartbeat = COALESCE(NULLIF(?, ''), heartbeat) WHERE id = ?", tc.host, tc.pid, tc.heartbeat, id); err != nil {
+			t.Fatal(err)
+		}
+		ids[id] = tc.want
+	}
+	url, _ := startServe(t, serveOptions{dbs: []string{db}})
+	var v struct {
+		Runs []struct {
+			ID     int64
+			Spec   string
+			Status string
+		}
+	}
+	if err := json.Unmarshal([]byte(httpGet(t, url+"/api/runs")), &v); err != nil || len(v.Runs) != len(cases) {
+		t.Fatalf("runs: %v %+v", err, v)
+	}
+	for _, r := range v.Runs {
+		if r.Status != ids[r.ID] {
+			t.Errorf("%s: shown %s, want %s", r.Spec, r.Status, ids[r.ID])
+		}
+	}
+	if runs, _ := s.Runs(results.Filter{Status: results.StatusRunning}); len(runs) != len(cases) {
+		t.Errorf("serving changed the runs' records: %d still running", len(runs))
+	}
 }
