@@ -95,6 +95,7 @@ func newApp() *urfave.App {
 			sweepCommand(),
 			benchCommand(),
 			fidCommand(),
+			serveCommand(),
 		},
 	}
 }

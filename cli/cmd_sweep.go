@@ -27,31 +27,21 @@ func sweepCommand() *urfave.Command {
 				if err != nil {
 					return usagef("%v", err)
 				}
-				queued, qerr := queuedTasks(f)
+				rows, qerr := sweepRows(f)
 				w := tabwriter.NewWriter(c.App.Writer, 0, 2, 2, ' ', 0)
 				fmt.Fprintln(w, "trial\tspec\tseed\tstate\tshard run\tslurm")
 				counts := map[string]int{}
-				for _, st := range f.States() {
-					state := st.Status
-					if q := queued[st.Index]; q != "" && !st.Done() {
-						state = strings.ToLower(q)
-					}
-					if state == "" {
-						state = "not started"
-					}
-					if st.Err != nil {
-						state = "unreadable: " + st.Err.Error()
+				for _, row := range rows {
+					state := row.State
+					if row.Error != "" {
+						state = "unreadable: " + row.Error
 					}
 					counts[state]++
-					name, seed := "?", "?"
-					if t := f.Trial(st.Index); t != nil {
-						name, seed = t.Spec, fmt.Sprint(t.Seed)
-					}
 					run := "-"
-					if st.RunID > 0 {
-						run = fmt.Sprint(st.RunID)
+					if row.Run > 0 {
+						run = fmt.Sprint(row.Run)
 					}
-					fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\n", st.Index, report.TerminalText(name), seed, report.TerminalText(state), run, orDash(queued[st.Index]))
+					fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\n", row.Trial, report.TerminalText(row.Spec), row.Seed, report.TerminalText(state), run, orDash(row.Slurm))
 				}
 				w.Flush()
 				var parts []string
@@ -62,7 +52,7 @@ func sweepCommand() *urfave.Command {
 				}
 				fmt.Fprintf(c.App.Writer, "%s: %d trials: %s\n", report.TerminalText(f.Dir), f.Trials, strings.Join(parts, ", "))
 				if qerr != nil {
-					fmt.Fprintf(c.App.ErrWriter, "note: squeue could not be asked (%v); queue states are not shown\n", qerr)
+					fmt.Fprintf(c.App.ErrWriter, "note: %v\n", qerr)
 				}
 				return nil
 			},

@@ -224,3 +224,23 @@ func claim(store *results.Store, id int64, runDir string, sample bool) (*runLock
 	}
 	return lock, nil
 }
+
+// LooksCrashed says, without writing or locking anything, whether a run recorded as running
+// has lost its owner, as Reconcile would judge it: on the run's own host its process is gone,
+// from another host its heartbeat is older than StaleHeartbeat. It is for readers that must
+// not change the database (runner serve), so a crashed run shows as such before any command
+// that writes records it.
+func LooksCrashed(r *results.Run) bool {
+	if r.Status != results.StatusRunning {
+		return false
+	}
+	if r.Host == "" || r.Host != results.Host() {
+		age, ok := heartbeatAge(r)
+		return !ok || age >= StaleHeartbeat
+	}
+	if r.Pid <= 0 {
+		return true
+	}
+	err := unix.Kill(r.Pid, 0)
+	return err != nil && !errors.Is(err, unix.EPERM)
+}

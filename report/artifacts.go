@@ -65,23 +65,38 @@ func (a *Artifacts) warn(id int64, name string, err error) {
 	fmt.Fprintf(a.Warn, "warning: run %d: %s not read, left out of the report: %s\n", id, TerminalText(name), TerminalText(err.Error()))
 }
 
-// picture returns a run's PNG artifact if it is one: the PNG signature and header, and no
-// more pixels than maxPicturePixels (a browser decodes the page's pictures whole).
+// picture returns a run's PNG artifact if it is one (see ReadPicture), or nil (and says why).
 func (a *Artifacts) picture(id int64, name string) []byte {
-	b := a.read(id, name, maxPictureBytes)
-	if b == nil {
+	if a == nil || a.Store == nil {
 		return nil
+	}
+	b, err := ReadPicture(a.Store, id, name)
+	if err != nil {
+		if !errors.Is(err, results.ErrNoArtifact) {
+			a.warn(id, name, err)
+		}
+		return nil
+	}
+	return b
+}
+
+// ReadPicture reads a run's artifact through results.Store.ReadArtifact (a bounded regular
+// file inside the run's folder) and returns it if it is a PNG picture: the PNG signature and
+// header, and no more pixels than maxPicturePixels (a browser decodes a page's pictures
+// whole). The error wraps results.ErrNoArtifact for an artifact the run never recorded.
+func ReadPicture(store *results.Store, id int64, name string) ([]byte, error) {
+	b, err := store.ReadArtifact(id, name, maxPictureBytes)
+	if err != nil {
+		return nil, err
 	}
 	cfg, err := png.DecodeConfig(bytes.NewReader(b))
 	switch {
 	case err != nil:
-		a.warn(id, name, fmt.Errorf("not a PNG picture (%v)", err))
-		return nil
+		return nil, fmt.Errorf("not a PNG picture (%v)", err)
 	case cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > maxPicturePixels:
-		a.warn(id, name, fmt.Errorf("a %d x %d picture, more than the %d pixels allowed", cfg.Width, cfg.Height, maxPicturePixels))
-		return nil
+		return nil, fmt.Errorf("a %d x %d picture, more than the %d pixels allowed", cfg.Width, cfg.Height, maxPicturePixels)
 	}
-	return b
+	return b, nil
 }
 
 // column reads one numeric column of a run's CSV artifact (after its header), or nil if the

@@ -17,6 +17,7 @@ func boundFigure(groups []*Group, arts *Artifacts) (*figure, error) {
 	p.Title.Text = "bound per timestep (L_t, t >= 1; mean over seeds)"
 	p.X.Label.Text, p.Y.Label.Text = "t", "bits/dim"
 	drawn, positive := 0, true
+	var key []legendEntry
 	for _, g := range groups {
 		var sum []float64
 		runs := 0
@@ -54,7 +55,7 @@ func boundFigure(groups []*Group, arts *Artifacts) (*figure, error) {
 		if len(name) > 50 {
 			name = name[:50] + "…"
 		}
-		p.Legend.Add(name, l)
+		keyOf(&key, l.Color, name)
 		drawn++
 	}
 	if drawn == 0 {
@@ -64,11 +65,15 @@ func boundFigure(groups []*Group, arts *Artifacts) (*figure, error) {
 		p.Y.Scale = plot.LogScale{}
 		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
 	}
-	p.Legend.Top = true
-	return render(p, "bound per timestep", 6*vg.Inch, 3.6*vg.Inch)
+	f, err := render(p, "bound per timestep", 6*vg.Inch, 3.6*vg.Inch)
+	return withLegend(f, err, key)
 }
 
 // readBoundTerms reads a run's per-timestep bound in bits/dim (the third column), or nil.
 func readBoundTerms(arts *Artifacts, id int64) []float64 {
 	return arts.column(id, results.BoundArtifact, 2)
 }
+
+// BoundTerms is a run's recorded per-timestep bound L_t in bits/dim, t = 0 (the decoder) first,
+// or nil where the run recorded none or it was refused (and said on arts.Warn).
+func BoundTerms(arts *Artifacts, id int64) []float64 { return readBoundTerms(arts, id) }

@@ -313,3 +313,43 @@ func untested(d PairedDiff, reason, verdictPrefix string) PairedDiff {
 	d.Verdict = verdictPrefix + reason
 	return d
 }
+
+// FindGroups returns the two groups whose hashes start with the prefixes a and b, as
+// runner report diff A B names them; the error says which prefix matched none, several, or
+// the same group as the other.
+func FindGroups(groups []*Group, a, b string) (*Group, *Group, error) {
+	var pair [2]*Group
+	for i, prefix := range []string{a, b} {
+		var found []*Group
+		for _, g := range groups {
+			if prefix != "" && strings.HasPrefix(g.GroupHash, prefix) {
+				found = append(found, g)
+			}
+		}
+		switch len(found) {
+		case 0:
+			return nil, nil, fmt.Errorf("no group's hash starts with %q (runner report --format json --view groups lists them)", prefix)
+		case 1:
+			pair[i] = found[0]
+		default:
+			return nil, nil, fmt.Errorf("%d groups' hashes start with %q; give more of it", len(found), prefix)
+		}
+	}
+	if pair[0] == pair[1] {
+		return nil, nil, fmt.Errorf("%q and %q are both group %s; give two different groups (runner report --format json --view groups lists them)",
+			a, b, pair[0].GroupHash)
+	}
+	return pair[0], pair[1], nil
+}
+
+// Verdicts are the rows of a diff that runner report diff prints, each metric with its
+// verdict in words: the metrics of the model, not of the machine's speed.
+func Verdicts(rows []PairedDiff) [][2]string {
+	var out [][2]string
+	for _, r := range rows {
+		if plugins.Reproducible(r.Metric) {
+			out = append(out, [2]string{r.Metric, r.Verdict})
+		}
+	}
+	return out
+}

@@ -76,6 +76,42 @@ func KeepMetrics(groups []*Group, keys []string) {
 // GroupRuns groups runs by spec and settings hash, in order of first appearance, labels
 // each group by the params that differ between groups, and marks the best mean per metric.
 func GroupRuns(runs []*results.Run) []*Group {
+	groups := labelled(runs)
+	for _, g := range groups {
+		values := map[string][]float64{}
+		for _, r := range g.Runs {
+			if r.Status != results.StatusFinished {
+				continue
+			}
+			for k, v := range r.Summaries {
+				if !math.IsNaN(v) {
+					values[k] = append(values[k], v)
+				}
+			}
+		}
+		for k, v := range values {
+			g.Stats[k] = Summarize(v)
+		}
+	}
+	markBest(groups)
+	return groups
+}
+
+// GroupLabels is the label of each run's group, by run id, as GroupRuns labels them, without
+// their statistics (for a table of thousands of runs).
+func GroupLabels(runs []*results.Run) map[int64]string {
+	out := make(map[int64]string, len(runs))
+	for _, g := range labelled(runs) {
+		for _, r := range g.Runs {
+			out[r.ID] = g.Label
+		}
+	}
+	return out
+}
+
+// labelled groups runs by spec and settings hash, in order of first appearance, and labels
+// each group by the params that differ between groups.
+func labelled(runs []*results.Run) []*Group {
 	var groups []*Group
 	index := map[string]*Group{}
 	for _, r := range runs {
@@ -105,22 +141,7 @@ func GroupRuns(runs []*results.Run) []*Group {
 		if g.Label == "" {
 			g.Label = g.Spec
 		}
-		values := map[string][]float64{}
-		for _, r := range g.Runs {
-			if r.Status != results.StatusFinished {
-				continue
-			}
-			for k, v := range r.Summaries {
-				if !math.IsNaN(v) {
-					values[k] = append(values[k], v)
-				}
-			}
-		}
-		for k, v := range values {
-			g.Stats[k] = Summarize(v)
-		}
 	}
-	markBest(groups)
 	return groups
 }
 

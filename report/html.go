@@ -29,13 +29,38 @@ type HTMLInput struct {
 	Store  *results.Store
 	// Warn receives a line for each artifact or figure left out, and why (see Artifacts).
 	Warn io.Writer
+	// Diff, when set, adds runner report diff of two of the groups, its verdicts in words.
+	Diff *DiffInput
 }
+
+// DiffInput is the two groups of a diff, B - A.
+type DiffInput struct{ A, B *Group }
 
 type figure struct {
 	Title string
 	PNG   template.URL
 	// Caption, shown under the figure, names what it shows in words (a best step).
 	Caption []string
+	// Legend is the key of the figure's curves, shown under it as text: drawn on the figure,
+	// a long label (a schedule with all its parameters) lies across the curves.
+	Legend []legendEntry
+}
+
+// legendEntry is one curve's colour (CSS) and label.
+type legendEntry struct{ Color, Label string }
+
+// keyOf adds a curve of colour c to a legend.
+func keyOf(l *[]legendEntry, c color.Color, label string) {
+	r, g, b, _ := c.RGBA()
+	*l = append(*l, legendEntry{fmt.Sprintf("#%02x%02x%02x", r>>8, g>>8, b>>8), label})
+}
+
+// withLegend attaches a legend to a rendered figure.
+func withLegend(f *figure, err error, l []legendEntry) (*figure, error) {
+	if f != nil {
+		f.Legend = l
+	}
+	return f, err
 }
 
 type htmlRun struct {
@@ -48,15 +73,31 @@ type htmlRun struct {
 	Grids  []figure
 }
 
-// WriteHTML writes one self-contained page: the comparison table, loss curves per group
-// (mean over seeds with a min-max band), a bar chart per ranked metric with 95% CI whiskers,
+// WriteHTML writes one self-contained page: the comparison table (a column per group, a row
+// per metric), loss curves per group (mean over seeds with a min-max band), each ranked
+// metric across groups (a dot with its 95% CI; none for a single group, whose table says it),
 // each metric against NFE where samplers were compared, the bound per timestep, alpha_bar of
-// each schedule, the
-// sample pictures and each run's provenance.
+// each schedule, a diff of two groups when asked, the sample pictures and each run's
+// provenance. runner serve's compare page is this page under its own header.
 func WriteHTML(w io.Writer, in HTMLInput) error {
+	data, err := HTMLPage(in)
+	if err != nil {
+		return err
+	}
+	return pageTemplate.Execute(w, data)
+}
+
+// PageTemplate is a copy of the report page's template, for runner serve's compare page: it
+// shows HTMLPage's data under its own header by defining the template's "nav".
+func PageTemplate() *template.Template {
+	return template.Must(template.New("report").Parse(pageSource))
+}
+
+// HTMLPage is the data of the page WriteHTML writes.
+func HTMLPage(in HTMLInput) (map[string]any, error) {
 	// html/template escapes for HTML; control characters, which HTML forbids and a terminal
 	// showing the file would obey, are written as escapes the same way everywhere else.
-	header, rows := terminalCells(Columns(in.Groups))
+	header, rows := transpose(terminalCells(Columns(in.Groups)))
 	arts := &Artifacts{Store: in.Store, Warn: in.Warn}
 	var figs []figure
 	add := func(what string, f *figure, err error) {
@@ -112,7 +153,16 @@ func WriteHTML(w io.Writer, in HTMLInput) error {
 			runs = append(runs, hr)
 		}
 	}
-	return pageTemplate.Execute(w, map[string]any{"Header": header, "Rows": rows, "Figures": figs, "Runs": runs, "Best": bestMeaning(in.Groups)})
+	data := map[string]any{"Header": header, "Rows": rows, "Figures": figs, "Runs": runs, "Best": bestMeaning(in.Groups)}
+	if d := in.Diff; d != nil {
+		var verdicts [][2]string
+		for _, v := range Verdicts(Diff(arts, d.A, d.B)) {
+			verdicts = append(verdicts, [2]string{TerminalText(v[0]), TerminalText(v[1])})
+		}
+		data["Diff"] = map[string]any{"A": TerminalText(d.A.Label), "AHash": d.A.GroupHash, "B": TerminalText(d.B.Label),
+			"BHash": d.B.GroupHash, "Verdicts": verdicts}
+	}
+	return data, nil
 }
 
 func dataURL(png []byte) template.URL {
@@ -139,6 +189,7 @@ func lossFigure(in HTMLInput) (*figure, error) {
 	p.Title.Text = "training loss (mean over seeds, band: min to max)"
 	p.X.Label.Text, p.Y.Label.Text = "step", "loss"
 	drawn := 0
+	var key []legendEntry
 	lo, hi := math.Inf(1), math.Inf(-1)
 	for gi, g := range in.Groups {
 		byStep := map[int][]float64{}
@@ -188,7 +239,7 @@ func lossFigure(in HTMLInput) (*figure, error) {
 		}
 		line.Color = c
 		p.Add(line)
-		p.Legend.Add(g.Label, line)
+		keyOf(&key, c, g.Label)
 		drawn++
 	}
 	if drawn == 0 {
@@ -201,8 +252,8 @@ func lossFigure(in HTMLInput) (*figure, error) {
 		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
 		p.Y.Label.Text = "loss (log scale)"
 	}
-	p.Legend.Top = true
-	return render(p, "loss curves", 8*vg.Inch, 4*vg.Inch)
+	f, err := render(p, "loss curves", 8*vg.Inch, 4*vg.Inch)
+	return withLegend(f, err, key)
 }
 
 func reversed(xy plotter.XYs) plotter.XYs {
@@ -213,54 +264,56 @@ func reversed(xy plotter.XYs) plotter.XYs {
 	return out
 }
 
+// barFigure draws one ranked metric across the groups: each group's mean as a dot with its
+// 95% CI as whiskers, one group a row with its label beside it (labels of any length fit,
+// and a dot does not pretend that the scale starts at zero as a bar would). With fewer than
+// two groups there is nothing to compare; the table shows the value and its interval.
 func barFigure(groups []*Group, key string) (*figure, error) {
-	var vals plotter.Values
-	var errs plotter.YErrors
+	var pts plotter.XYs
+	var errs plotter.XErrors
 	var names []string
 	for _, g := range groups {
 		s := g.Stats[key]
 		if s == nil || math.IsNaN(s.Mean) || math.IsInf(s.Mean, 0) {
-			continue // the table shows it; a bar cannot
+			continue // the table shows it; a dot cannot
 		}
-		vals = append(vals, s.Mean)
 		ci := s.CI95
 		if math.IsNaN(ci) {
 			ci = 0
 		}
+		pts = append(pts, plotter.XY{X: s.Mean, Y: float64(len(pts))})
 		errs = append(errs, struct{ Low, High float64 }{ci, ci})
 		name := g.Label
-		if len(name) > 40 {
-			name = name[:40] + "…"
+		if len([]rune(name)) > 40 {
+			name = string([]rune(name)[:40]) + "…"
 		}
 		names = append(names, name)
 	}
-	if len(vals) == 0 {
+	if len(pts) < 2 {
 		return nil, nil
 	}
 	p := plot.New()
-	p.Title.Text = key + " (mean, whiskers: 95% CI)"
-	bars, err := plotter.NewBarChart(vals, vg.Points(24))
-	if err != nil {
-		return nil, err
-	}
-	bars.Color = plotutil.Color(0)
-	p.Add(bars)
-	pts := make(plotter.XYs, len(vals))
-	for i, v := range vals {
-		pts[i] = plotter.XY{X: float64(i), Y: v}
-	}
-	eb, err := plotter.NewYErrorBars(struct {
+	p.Title.Text = key
+	p.X.Label.Text = "mean, whiskers: 95% CI"
+	eb, err := plotter.NewXErrorBars(struct {
 		plotter.XYs
-		plotter.YErrors
+		plotter.XErrors
 	}{pts, errs})
 	if err != nil {
 		return nil, err
 	}
+	eb.Color = plotutil.Color(0)
 	p.Add(eb)
-	p.NominalX(names...)
-	p.X.Tick.Label.Rotation = 0.4
-	p.X.Tick.Label.XAlign = draw.XRight
-	return render(p, key, vg.Length(2.2+0.7*float64(len(vals)))*vg.Inch, 3.2*vg.Inch)
+	dots, err := plotter.NewScatter(pts)
+	if err != nil {
+		return nil, err
+	}
+	dots.GlyphStyle.Shape = draw.CircleGlyph{}
+	dots.GlyphStyle.Color = plotutil.Color(0)
+	p.Add(dots)
+	p.NominalY(names...)
+	p.Y.Padding = vg.Points(12)
+	return render(p, key, 5.5*vg.Inch, vg.Length(1.1+0.4*float64(len(pts)))*vg.Inch)
 }
 
 // scheduleCurve is one distinct schedule of the report: its label and alpha_bar_t.
@@ -295,6 +348,7 @@ func scheduleFigure(in HTMLInput, arts *Artifacts) (*figure, error) {
 	p := plot.New()
 	p.Title.Text = "alpha_bar_t of each schedule"
 	p.X.Label.Text, p.Y.Label.Text = "t / T", "alpha_bar"
+	var key []legendEntry
 	for i, c := range curves {
 		pts := make(plotter.XYs, len(c.AlphaBar))
 		for t, v := range c.AlphaBar {
@@ -306,9 +360,10 @@ func scheduleFigure(in HTMLInput, arts *Artifacts) (*figure, error) {
 		}
 		line.Color = plotutil.Color(i)
 		p.Add(line)
-		p.Legend.Add(c.Label, line)
+		keyOf(&key, line.Color, c.Label)
 	}
-	return render(p, "schedules", 5*vg.Inch, 3.2*vg.Inch)
+	f, err := render(p, "schedules", 5*vg.Inch, 3.2*vg.Inch)
+	return withLegend(f, err, key)
 }
 
 // recordedAlphaBar is the alpha_bar table recorded by the first of a group's runs that has
@@ -342,22 +397,38 @@ func scheduleLabel(params map[string]string) string {
 	return label
 }
 
-var pageTemplate = template.Must(template.New("report").Parse(`<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>ddpm-runner report</title>
+var pageTemplate = template.Must(template.New("report").Parse(pageSource))
+
+// pageSource is the report page's template.
+const pageSource = `<!DOCTYPE html>
+<html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>ddpm-runner report</title>
 <style>
 body { font-family: sans-serif; margin: 2em; }
+.wide { overflow-x: auto; max-width: 100%; }
 table { border-collapse: collapse; margin-bottom: 1.5em; }
-td, th { border: 1px solid #ccc; padding: 0.3em 0.6em; font-size: 0.9em; text-align: left; white-space: nowrap; }
-img { max-width: 100%; }
-.fig { display: inline-block; margin: 0.5em; vertical-align: top; }
+td, th { border: 1px solid #ccc; padding: 0.3em 0.6em; font-size: 0.9em; text-align: left; vertical-align: top; }
+th { max-width: 24em; overflow-wrap: anywhere; }
+td { max-width: 60em; overflow-wrap: anywhere; }
+table.cmp td { white-space: nowrap; }
+img { max-width: 100%; height: auto; }
+.fig { display: inline-block; margin: 0.5em; vertical-align: top; max-width: 100%; }
+figcaption { font-size: 0.85em; max-width: 40em; }
+.key { white-space: nowrap; margin-right: 1em; }
+form.serve label { margin-right: 0.8em; }
+.error { color: #a00; }
 </style></head><body>
+{{block "nav" .}}{{end}}
 <h1>ddpm-runner report</h1>
 <h2>Comparison</h2>
 <p>mean ± 95% CI half-width (Student t over seeds) of finished runs, (n runs); * {{.Best}}.</p>
-<table><tr>{{range .Header}}<th>{{.}}</th>{{end}}</tr>
-{{range .Rows}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>{{end}}</table>
+<div class="wide"><table class="cmp"><tr>{{range .Header}}<th>{{.}}</th>{{end}}</tr>
+{{range .Rows}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>{{end}}</table></div>
+{{with .Diff}}<h2>Diff: B - A on their shared seeds</h2>
+<p>A: {{.A}} ({{.AHash}})<br>B: {{.B}} ({{.BHash}})</p>
+<table id="diff"><tr><th>metric</th><th>verdict</th></tr>
+{{range .Verdicts}}<tr><td>{{index . 0}}</td><td class="verdict">{{index . 1}}</td></tr>{{end}}</table>{{end}}
 <h2>Figures</h2>
-{{range .Figures}}<div class="fig"><img src="{{.PNG}}" alt="{{.Title}}">{{range .Caption}}<p>{{.}}</p>{{end}}</div>{{end}}
+{{range .Figures}}<figure class="fig"><img src="{{.PNG}}" alt="{{.Title}}">{{if .Legend}}<figcaption>{{range .Legend}}<span class="key"><span style="color: {{.Color}}">&#9644;</span> {{.Label}}</span> {{end}}</figcaption>{{end}}{{range .Caption}}<p>{{.}}</p>{{end}}</figure>{{end}}
 <h2>Runs</h2>
 {{range .Runs}}<h3>run {{.ID}}: {{.Label}}, seed {{.Seed}}, {{.Status}}</h3>
 {{if .Error}}<p>error: {{.Error}}</p>{{end}}
@@ -365,4 +436,23 @@ img { max-width: 100%; }
 <table>{{range .Env}}<tr><td>{{index . 0}}</td><td>{{index . 1}}</td></tr>{{end}}</table>
 {{end}}
 </body></html>
-`))
+`
+
+// transpose turns the comparison table (a row per group, a column per metric) into a column
+// per group and a row per metric: a report has a few groups and many metrics, and a row per
+// group would be wider than any page.
+func transpose(header []string, rows [][]string) ([]string, [][]string) {
+	th := []string{header[0]}
+	for _, r := range rows {
+		th = append(th, r[0])
+	}
+	var out [][]string
+	for i := 1; i < len(header); i++ {
+		row := []string{header[i]}
+		for _, r := range rows {
+			row = append(row, r[i])
+		}
+		out = append(out, row)
+	}
+	return th, out
+}

@@ -53,6 +53,7 @@ func nfeFigures(groups []*Group) []figure {
 				}
 			}
 		})
+		var legend []legendEntry
 		for i, name := range names {
 			pts := lines[name]
 			slices.SortFunc(pts, func(a, b plotter.XY) int { return cmp.Compare(a.X, b.X) })
@@ -63,10 +64,10 @@ func nfeFigures(groups []*Group) []figure {
 			l.Color, s.Color = plotutil.Color(i), plotutil.Color(i)
 			s.Shape = plotutil.Shape(i)
 			p.Add(l, s)
-			p.Legend.Add(name, l, s)
+			keyOf(&legend, l.Color, name)
 		}
-		p.Legend.Top = true
 		if f, err := render(p, key+" against NFE", 6*vg.Inch, 3.6*vg.Inch); err == nil {
+			f.Legend = legend
 			out = append(out, *f)
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
-	"html/template"
 	"io"
 	"maps"
 	"math"
@@ -209,28 +208,6 @@ func WriteRunsCSV(w io.Writer, runs []*results.Run) error {
 	cw.Flush()
 	return cw.Error()
 }
-
-// WriteRunsHTML writes the runs view as one self-contained page with the table.
-func WriteRunsHTML(w io.Writer, runs []*results.Run) error {
-	// html/template escapes for HTML; control characters are written as escapes, as in every
-	// other rendering.
-	header, rows, _ := runsTable(runs, shortNumber)
-	header, rows = terminalCells(header, rows)
-	return runsPageTemplate.Execute(w, map[string]any{"Header": header, "Rows": rows})
-}
-
-var runsPageTemplate = template.Must(template.New("runs").Parse(`<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>ddpm-runner runs</title>
-<style>
-body { font-family: sans-serif; margin: 2em; }
-table { border-collapse: collapse; }
-td, th { border: 1px solid #ccc; padding: 0.3em 0.6em; font-size: 0.9em; text-align: left; white-space: nowrap; }
-</style></head><body>
-<h1>ddpm-runner runs</h1>
-{{if .Rows}}<table><tr>{{range .Header}}<th>{{.}}</th>{{end}}</tr>
-{{range .Rows}}<tr>{{range .}}<td>{{.}}</td>{{end}}</tr>{{end}}</table>{{else}}<p>no runs recorded</p>{{end}}
-</body></html>
-`))
 
 func orDash(s string) string {
 	if s == "" {

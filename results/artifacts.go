@@ -217,6 +217,11 @@ func (s *Store) readArtifact(id int64, name string, maxBytes int64) ([]byte, err
 	if err != nil {
 		return nil, err
 	}
+	// dir is root joined with the run's folder; Confine would join a relative dir to root
+	// once more (a database given as a relative path has a relative root).
+	if dir, err = filepath.Abs(dir); err != nil {
+		return nil, err
+	}
 	if dir, err = Confine(root, dir); err != nil {
 		return nil, fmt.Errorf("the run's folder: %w", err)
 	}

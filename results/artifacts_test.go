@@ -233,3 +233,35 @@ func TestReadArtifactRefusesASymlinkedRunFolder(t *testing.T) {
 		}
 	}
 }
+
+// TestReadArtifactOfADatabaseGivenRelatively: a database named by a path relative to the
+// working directory (runner serve --db runs.db) reads its runs' artifacts, which live in a
+// folder named relatively too.
+func TestReadArtifactOfADatabaseGivenRelatively(t *testing.T) {
+	t.Chdir(t.TempDir())
+	s, err := Open("runs.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.ClaimArtifactRoot(); err != nil {
+		t.Fatal(err)
+	}
+	id, err := s.CreateRun(NewRun{Spec: "x", Hash: "h", GroupHash: "g"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(s.ArtifactRoot(), fmt.Sprint(id))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "a.csv"), []byte("t,v\n1,2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddArtifact(id, "a.csv", filepath.Join(dir, "a.csv")); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := s.ReadArtifact(id, "a.csv", 100); err != nil || string(b) != "t,v\n1,2\n" {
+		t.Errorf("ReadArtifact: %q %v", b, err)
+	}
+}

@@ -2,8 +2,10 @@ package results
 
 import (
 	"database/sql"
+	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -40,6 +42,9 @@ type Filter struct {
 	UID    string // only the run with this uid
 	Last   int    // only the newest N
 	IDs    []int64
+	// Bare leaves out each run's params, env, summaries and timings: the runs table's own
+	// columns only, for a reader that keeps the rest of runs it has read before.
+	Bare bool
 }
 
 // Runs returns the runs that match f, oldest first, with their params, summaries, timings
@@ -91,27 +96,100 @@ func (s *Store) Runs(f Filter) ([]*Run, error) {
 			rows.Close()
 			return nil, err
 		}
-		runs = append([]*Run{r}, runs...)
+		runs = append(runs, r)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	for _, r := range runs {
-		if err := s.fillStrings("params", r.ID, r.Params); err != nil {
-			return nil, err
-		}
-		if err := s.fillStrings("env", r.ID, r.Env); err != nil {
-			return nil, err
-		}
-		if err := s.fillReals("summaries", "SELECT key, value FROM summaries WHERE run_id = ?", r.ID, r.Summaries); err != nil {
-			return nil, err
-		}
-		if err := s.fillReals("timings", "SELECT phase, seconds FROM timings WHERE run_id = ?", r.ID, r.Timings); err != nil {
-			return nil, err
-		}
+	slices.Reverse(runs) // newest first for LIMIT, oldest first for the reader
+	if f.Bare {
+		return runs, nil
+	}
+	if err := s.fillRuns(runs); err != nil {
+		return nil, err
 	}
 	return runs, nil
+}
+
+// fillRuns reads the params, env, summaries and timings of runs (oldest first) with one
+// query per table, rather than four queries per run: a report or a page over thousands of
+// runs would otherwise spend most of its time in round trips. Rows of runs in the range that
+// were not selected are skipped.
+func (s *Store) fillRuns(runs []*Run) error {
+	if len(runs) == 0 {
+		return nil
+	}
+	byID := make(map[int64]*Run, len(runs))
+	lo, hi := runs[0].ID, runs[0].ID
+	for _, r := range runs {
+		byID[r.ID] = r
+		lo, hi = min(lo, r.ID), max(hi, r.ID)
+	}
+	// The range of ids, unless the runs are few and far apart in it (the running ones among
+	// thousands): then the ids themselves.
+	where, args := " WHERE run_id BETWEEN ? AND ?", []any{lo, hi}
+	if n := int64(len(runs)); hi-lo+1 > 4*n && n <= 1000 {
+		where = " WHERE run_id IN (" + strings.TrimSuffix(strings.Repeat("?,", len(runs)), ",") + ")"
+		args = args[:0]
+		for _, r := range runs {
+			args = append(args, r.ID)
+		}
+	}
+	for _, t := range []struct {
+		table, query string
+		into         func(*Run) any
+	}{
+		{"params", "SELECT run_id, key, value FROM params", func(r *Run) any { return r.Params }},
+		{"env", "SELECT run_id, key, value FROM env", func(r *Run) any { return r.Env }},
+		{"summaries", "SELECT run_id, key, value FROM summaries", func(r *Run) any { return r.Summaries }},
+		{"timings", "SELECT run_id, phase, seconds FROM timings", func(r *Run) any { return r.Timings }},
+	} {
+		rows, err := s.DB.Query(t.query+where, args...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var id int64
+			var k string
+			var v any
+			if err := rows.Scan(&id, &k, &v); err != nil {
+				rows.Close()
+				return err
+			}
+			r := byID[id]
+			if r == nil {
+				continue
+			}
+			switch into := t.into(r).(type) {
+			case map[string]string:
+				into[k] = textOf(v)
+			case map[string]float64:
+				if into[k], err = s.number(v, id, t.table, k); err != nil {
+					rows.Close()
+					return err
+				}
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// textOf is a text column's value as a string (SQLite may hand it back as bytes).
+func textOf(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case []byte:
+		return string(x)
+	}
+	return fmt.Sprint(v)
 }
 
 // Run returns one run by id.
@@ -138,26 +216,6 @@ func (s *Store) fillStrings(table string, id int64, into map[string]string) erro
 			return err
 		}
 		into[k] = v
-	}
-	return rows.Err()
-}
-
-// fillReals reads the key and number pairs of a run from table (with query q) into into.
-func (s *Store) fillReals(table, q string, id int64, into map[string]float64) error {
-	rows, err := s.DB.Query(q, id)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var k string
-		var v any
-		if err := rows.Scan(&k, &v); err != nil {
-			return err
-		}
-		if into[k], err = s.number(v, id, table, k); err != nil {
-			return err
-		}
 	}
 	return rows.Err()
 }
@@ -256,4 +314,82 @@ func (s *Store) ArtifactPath(id int64, name string) (string, error) {
 		return "", nil
 	}
 	return s.resolvePath(p), err
+}
+
+// ArtifactNames lists the names of the artifacts a run recorded, sorted.
+func (s *Store) ArtifactNames(id int64) ([]string, error) {
+	rows, err := s.DB.Query("SELECT name FROM artifacts WHERE run_id = ? ORDER BY name", id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}
+
+// Series is every recorded value of one metric of a run, in step order.
+type Series struct {
+	Steps  []int     `json:"steps"`
+	Values []float64 `json:"values"` // NaN where a non-finite value was recorded
+}
+
+// AllHistory returns every metric of a run by key, each in step order, in one query.
+func (s *Store) AllHistory(id int64) (map[string]*Series, error) {
+	rows, err := s.DB.Query("SELECT key, step, value FROM metrics WHERE run_id = ? ORDER BY key, step, rowid", id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]*Series{}
+	for rows.Next() {
+		var k string
+		var step int
+		var v any
+		if err := rows.Scan(&k, &step, &v); err != nil {
+			return nil, err
+		}
+		f, err := s.number(v, id, "metrics", k)
+		if err != nil {
+			return nil, err
+		}
+		sr := out[k]
+		if sr == nil {
+			sr = &Series{}
+			out[k] = sr
+		}
+		sr.Steps, sr.Values = append(sr.Steps, step), append(sr.Values, f)
+	}
+	return out, rows.Err()
+}
+
+// Progress is how far a run's training got: its newest logged loss step, and the first
+// and newest logged steps with their wall-clock seconds (for a rate).
+type Progress struct {
+	Step      int
+	FirstStep int
+	FirstWall float64
+	LastWall  float64
+	Logged    bool
+}
+
+// Progress reads a run's progress from its loss rows (two index lookups).
+func (s *Store) Progress(id int64) (Progress, error) {
+	var p Progress
+	err := s.DB.QueryRow("SELECT step, wall FROM metrics WHERE run_id = ? AND key = 'loss' ORDER BY step DESC LIMIT 1", id).Scan(&p.Step, &p.LastWall)
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, nil
+	}
+	if err != nil {
+		return p, err
+	}
+	p.Logged = true
+	err = s.DB.QueryRow("SELECT step, wall FROM metrics WHERE run_id = ? AND key = 'loss' ORDER BY step LIMIT 1", id).Scan(&p.FirstStep, &p.FirstWall)
+	return p, err
 }
