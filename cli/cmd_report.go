@@ -170,7 +170,7 @@ func runReport(opts reportOptions, gopts globalOptions, args []string) error {
 			case "json":
 				return report.WriteRunsJSON(w, runs)
 			case "html":
-				return serve.WriteRunsSnapshot(w, serve.Source{Name: strings.Join(opts.dbs, ", "), Store: store}, runs)
+				return serve.WriteRunsSnapshot(w, serve.Source{Name: strings.Join(opts.dbs, ", "), Store: store, Merged: len(opts.dbs) > 1}, runs)
 			}
 			return report.WriteRunsTable(w, runs)
 		}
@@ -187,7 +187,7 @@ func runReport(opts reportOptions, gopts globalOptions, args []string) error {
 		case "json":
 			return report.WriteJSON(w, groups)
 		case "html":
-			return report.WriteHTML(w, report.HTMLInput{Groups: groups, Store: store, Warn: gopts.stderr})
+			return serve.WriteReport(w, serve.Source{Name: strings.Join(opts.dbs, ", "), Store: store, Merged: len(opts.dbs) > 1}, groups, gopts.stderr)
 		}
 		if len(runs) == 0 {
 			_, err := fmt.Fprintln(w, "no runs recorded")

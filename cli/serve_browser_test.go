@@ -248,10 +248,10 @@ func TestServeInChromium(t *testing.T) {
 	b.open(fmt.Sprintf("%s/run/0/%d", url, live))
 	b.waitFor("document.querySelector('#chart-0') && document.querySelector('#chart-0').dataset.points === '60'", 10*time.Second)
 	var step string
-	b.eval("document.querySelector('#step').textContent", &step)
+	b.eval("document.querySelector('#head .step').textContent", &step)
 	b.eval(noReload, nil)
 	logSteps(150)
-	b.waitFor("document.querySelector('#chart-0').dataset.points === '150' && document.querySelector('#step').textContent === '150'", 10*time.Second)
+	b.waitFor("document.querySelector('#chart-0').dataset.points === '150' && document.querySelector('#head .step').textContent === '150'", 10*time.Second)
 	b.waitFor("window.__notReloaded", time.Second)
 	if step != "60" {
 		t.Errorf("the live run's page first showed step %q, want 60", step)
@@ -259,12 +259,12 @@ func TestServeInChromium(t *testing.T) {
 	b.screenshot("serve-run.png")
 
 	b.open(url + "/run/0/1")
-	b.waitFor("document.querySelector('#pictures img') && document.querySelector('#pictures img').complete", 10*time.Second)
+	b.waitFor("document.querySelector('#body .pictures img') && document.querySelector('#body .pictures img').complete", 10*time.Second)
 	var pic struct {
 		Name  string
 		Width int
 	}
-	b.eval(`({name: document.querySelector('#pictures figure').dataset.name, width: document.querySelector('#pictures img').naturalWidth})`, &pic)
+	b.eval(`({name: document.querySelector('#body .pictures figure').dataset.name, width: document.querySelector('#body .pictures img').naturalWidth})`, &pic)
 	if pic.Name != results.SampleScatterArtifact || pic.Width < 100 {
 		t.Errorf("run 1's page shows picture %q %d pixels wide, want its %s", pic.Name, pic.Width, results.SampleScatterArtifact)
 	}
