@@ -42,14 +42,27 @@ func WriteGridPNG(out io.Writer, pixels []uint8, h, w, c, cols int) error {
 	return png.Encode(out, grid(len(pixels)/(h*w*c), h, w, c, cols, func(i int) uint8 { return pixels[i] }))
 }
 
+// GridSize is the width and height in pixels of a grid of n images of h x w in cols columns.
+func GridSize(n, h, w, cols int) (width, height int) {
+	cellH, cellW := cellSize(h, w)
+	return cols*cellW + 1, (n+cols-1)/cols*cellH + 1
+}
+
+// cellSize is the room one image of h x w takes in a grid, scaled up so that small images
+// stay visible, with its one-pixel gap.
+func cellSize(h, w int) (cellH, cellW int) {
+	scale := max(1, 56/max(h, w))
+	return h*scale + 1, w*scale + 1
+}
+
 // grid lays out the first min(n, cols x cols) images, whose value i (in [N, H, W, C] order)
 // is at(i).
 func grid(n, h, w, c, cols int, at func(int) uint8) *image.RGBA {
 	d := h * w * c
 	n = min(n, cols*cols)
 	rows := (n + cols - 1) / cols
-	scale := max(1, 56/max(h, w))
-	cellH, cellW := h*scale+1, w*scale+1
+	cellH, cellW := cellSize(h, w)
+	scale := (cellH - 1) / h
 	img := image.NewRGBA(image.Rect(0, 0, cols*cellW+1, rows*cellH+1))
 	for i := range img.Pix {
 		img.Pix[i] = 255
