@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ddpm-runner/ddpm-runner/interop/npy"
 	"github.com/ddpm-runner/ddpm-runner/results"
 )
 
@@ -191,8 +192,8 @@ const noReload = "window.__notReloaded = true"
 // TestServeInChromium opens runner serve's pages in headless Chromium over a store with
 // finished runs and one live run that the test writes while the pages are open: the runs
 // table shows every run; the live run's step count and its loss curve grow without a
-// reload; a run page shows its samples picture; the compare page shows runner report
-// diff's verdicts word for word.
+// reload, and so does the grid of a samples.npz written meanwhile; a run page shows its
+// samples picture; the compare page shows runner report diff's verdicts word for word.
 func TestServeInChromium(t *testing.T) {
 	b := startBrowser(t)
 	dir := t.TempDir()
@@ -256,6 +257,19 @@ func TestServeInChromium(t *testing.T) {
 	if step != "60" {
 		t.Errorf("the live run's page first showed step %q, want 60", step)
 	}
+	// Samples written while the page is open (an evaluation during training writes a
+	// samples.npz) appear in it, drawn from the file's bytes, without a reload.
+	pix := make([]uint8, 30*8*8*3)
+	for i := range pix {
+		pix[i] = uint8((i/3%8)*32 + (i/24%8)*4*(i%3))
+	}
+	npz := filepath.Join(w.ArtifactRoot(), fmt.Sprint(live), results.SamplesNPZArtifact)
+	must(t, os.MkdirAll(filepath.Dir(npz), 0o755))
+	must(t, npy.WriteSamples(npz, pix, 30, 8, 8, 3))
+	must(t, w.AddArtifact(live, results.SamplesNPZArtifact, npz))
+	grid := `document.querySelector('#body .pictures figure[data-name="samples.npz"] img')`
+	b.waitFor(grid+" && "+grid+".complete && "+grid+".naturalWidth === 10 * 57 + 1", 10*time.Second)
+	b.waitFor("window.__notReloaded", time.Second)
 	b.screenshot("serve-run.png")
 
 	b.open(url + "/run/0/1")
@@ -310,7 +324,8 @@ func TestReportInChromium(t *testing.T) {
 	for _, tc := range []struct {
 		db, shot string
 		figures  int // loss, bound, schedules; and a chart per ranked metric across two groups
-	}{{quick, "report-quick_2d.png", 3}, {two, "report-two-groups.png", 3 + 1}} {
+		runs     int
+	}{{quick, "report-quick_2d.png", 3, 3}, {two, "report-two-groups.png", 3 + 1, 6}} {
 		html := filepath.Join(dir, strings.TrimSuffix(tc.shot, ".png")+".html")
 		if code, _, errOut := runCLI(t, "report", "--db", tc.db, "--format", "html", "--out", html); code != 0 {
 			t.Fatalf("report: %d %s", code, errOut)
@@ -335,6 +350,14 @@ func TestReportInChromium(t *testing.T) {
 		b.eval("document.querySelectorAll('figcaption .key').length", &legends)
 		if legends < 3 {
 			t.Errorf("%s: %d legend entries under the figures, want at least 3", tc.shot, legends)
+		}
+		// Each run is a section drawn by runner serve's run page, its picture in the page.
+		var sections struct{ Sections, Pictures, Links int }
+		b.eval(`({sections: document.querySelectorAll('section.run').length,
+			pictures: [...document.querySelectorAll('section.run .pictures img')].filter(i => i.complete && i.naturalWidth > 100).length,
+			links: [...document.querySelectorAll('table.runlist a')].filter(a => document.querySelector(a.getAttribute('href'))).length})`, &sections)
+		if sections.Sections != tc.runs || sections.Pictures != tc.runs || sections.Links != tc.runs {
+			t.Errorf("%s: %+v, want a section with its picture, linked from the list, for each of %d runs", tc.shot, sections, tc.runs)
 		}
 		b.screenshot(tc.shot)
 	}
