@@ -25,8 +25,9 @@ func reportCommand() *urfave.Command {
 		Description: "Runs are grouped by spec and settings (every param but the seed). For each group every summary\n" +
 			"is shown as mean ± 95% CI half-width (Student t) over its finished runs, with the run count by status;\n" +
 			"the best group per metric is marked. --format json prints the runs (--view groups: the groups);\n" +
-			"html writes one self-contained page with loss curves, each metric across groups, schedules, samples and\n" +
-			"provenance: runner serve's compare page (with --view runs, its runs page) as a file.\n" +
+			"html writes one self-contained page with loss curves, each metric across groups, schedules, and each run\n" +
+			"as runner serve's run page draws it (samples, summaries, params, provenance): runner serve's compare page\n" +
+			"(with --view runs, its runs page) as a file.\n" +
 			"Artifacts are read only from each run's own folder (regular files, bounded in size; pictures must be PNGs);\n" +
 			"one that is not is left out with a warning on standard error naming the run, the file and why.\n" +
 			"runner report diff A B tests two groups' differences; runner report compare ID ID shows two runs side by side.",
@@ -170,7 +171,7 @@ func runReport(opts reportOptions, gopts globalOptions, args []string) error {
 			case "json":
 				return report.WriteRunsJSON(w, runs)
 			case "html":
-				return serve.WriteRunsSnapshot(w, serve.Source{Name: strings.Join(opts.dbs, ", "), Store: store}, runs)
+				return serve.WriteRunsSnapshot(w, serve.Source{Name: strings.Join(opts.dbs, ", "), Store: store, Merged: len(opts.dbs) > 1}, runs)
 			}
 			return report.WriteRunsTable(w, runs)
 		}
@@ -187,7 +188,7 @@ func runReport(opts reportOptions, gopts globalOptions, args []string) error {
 		case "json":
 			return report.WriteJSON(w, groups)
 		case "html":
-			return report.WriteHTML(w, report.HTMLInput{Groups: groups, Store: store, Warn: gopts.stderr})
+			return serve.WriteReport(w, serve.Source{Name: strings.Join(opts.dbs, ", "), Store: store, Merged: len(opts.dbs) > 1}, groups, gopts.stderr)
 		}
 		if len(runs) == 0 {
 			_, err := fmt.Fprintln(w, "no runs recorded")

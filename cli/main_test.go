@@ -520,7 +520,7 @@ func TestReportFormatsParseAndRender(t *testing.T) {
 	if err != nil {
 		t.Fatalf("chromium: %v", err)
 	}
-	if !strings.Contains(string(dom), "<table>") || !strings.Contains(string(dom), "<img src=\"data:image/png;base64,") {
+	if !strings.Contains(string(dom), `<table class="cmp">`) || !strings.Contains(string(dom), "<img src=\"data:image/png;base64,") {
 		t.Error("the rendered page lacks the table or a figure")
 	}
 	shot := filepath.Join(dir, "shot.png")

@@ -158,6 +158,12 @@ func TestReportOverSeveralDatabasesReadsEachRunsOwnFolder(t *testing.T) {
 	if n := strings.Count(page, `alt="samples.png"`); code != 0 || n != 2 || strings.Contains(errOut, "warning") {
 		t.Fatalf("two clean databases: exit %d, %d pictures, stderr %q", code, n, errOut)
 	}
+	// Each run's command to rerun it names its own database and its id there.
+	for _, want := range []string{"runner rerun 1 --db " + a, "runner rerun 1 --db " + b} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
 	// A picture of a's run, copied outside either database: b's row points at it.
 	png, err := os.ReadFile(filepath.Join(dir, "a", "runs", "1", "samples.png"))
 	must(t, err)

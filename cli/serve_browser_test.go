@@ -15,9 +15,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/ddpm-runner/ddpm-runner/interop/npy"
 	"github.com/ddpm-runner/ddpm-runner/results"
 )
 
@@ -51,10 +53,17 @@ func startBrowser(t *testing.T) *browser {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Chromium's helper processes may still write its profile after it is killed: the
+	// profile is removed when they are gone, and an error removing it fails no test.
+	profile, err := os.MkdirTemp("", "chromium-profile-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.Command(chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-		"--remote-debugging-pipe", "--user-data-dir="+t.TempDir(), "about:blank")
+		"--remote-debugging-pipe", "--user-data-dir="+profile, "about:blank")
 	cmd.ExtraFiles = []*os.File{toChrome, toTest}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -63,8 +72,9 @@ func startBrowser(t *testing.T) *browser {
 	b := &browser{t: t, cmd: cmd, in: fromTest, out: bufio.NewReader(fromChrome)}
 	t.Cleanup(func() {
 		b.in.Close()
-		cmd.Process.Kill()
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // Chromium and its helpers, its own process group
 		cmd.Wait()
+		os.RemoveAll(profile)
 	})
 	var target struct{ TargetID string }
 	b.call("", "Target.createTarget", map[string]any{"url": "about:blank"}, &target)
@@ -191,8 +201,8 @@ const noReload = "window.__notReloaded = true"
 // TestServeInChromium opens runner serve's pages in headless Chromium over a store with
 // finished runs and one live run that the test writes while the pages are open: the runs
 // table shows every run; the live run's step count and its loss curve grow without a
-// reload; a run page shows its samples picture; the compare page shows runner report
-// diff's verdicts word for word.
+// reload, and so does the grid of a samples.npz written meanwhile; a run page shows its
+// samples picture; the compare page shows runner report diff's verdicts word for word.
 func TestServeInChromium(t *testing.T) {
 	b := startBrowser(t)
 	dir := t.TempDir()
@@ -248,23 +258,36 @@ func TestServeInChromium(t *testing.T) {
 	b.open(fmt.Sprintf("%s/run/0/%d", url, live))
 	b.waitFor("document.querySelector('#chart-0') && document.querySelector('#chart-0').dataset.points === '60'", 10*time.Second)
 	var step string
-	b.eval("document.querySelector('#step').textContent", &step)
+	b.eval("document.querySelector('#head .step').textContent", &step)
 	b.eval(noReload, nil)
 	logSteps(150)
-	b.waitFor("document.querySelector('#chart-0').dataset.points === '150' && document.querySelector('#step').textContent === '150'", 10*time.Second)
+	b.waitFor("document.querySelector('#chart-0').dataset.points === '150' && document.querySelector('#head .step').textContent === '150'", 10*time.Second)
 	b.waitFor("window.__notReloaded", time.Second)
 	if step != "60" {
 		t.Errorf("the live run's page first showed step %q, want 60", step)
 	}
+	// Samples written while the page is open (an evaluation during training writes a
+	// samples.npz) appear in it, drawn from the file's bytes, without a reload.
+	pix := make([]uint8, 30*8*8*3)
+	for i := range pix {
+		pix[i] = uint8((i/3%8)*32 + (i/24%8)*4*(i%3))
+	}
+	npz := filepath.Join(w.ArtifactRoot(), fmt.Sprint(live), results.SamplesNPZArtifact)
+	must(t, os.MkdirAll(filepath.Dir(npz), 0o755))
+	must(t, npy.WriteSamples(npz, pix, 30, 8, 8, 3))
+	must(t, w.AddArtifact(live, results.SamplesNPZArtifact, npz))
+	grid := `document.querySelector('#body .pictures figure[data-name="samples.npz"] img')`
+	b.waitFor(grid+" && "+grid+".complete && "+grid+".naturalWidth === 10 * 57 + 1", 10*time.Second)
+	b.waitFor("window.__notReloaded", time.Second)
 	b.screenshot("serve-run.png")
 
 	b.open(url + "/run/0/1")
-	b.waitFor("document.querySelector('#pictures img') && document.querySelector('#pictures img').complete", 10*time.Second)
+	b.waitFor("document.querySelector('#body .pictures img') && document.querySelector('#body .pictures img').complete", 10*time.Second)
 	var pic struct {
 		Name  string
 		Width int
 	}
-	b.eval(`({name: document.querySelector('#pictures figure').dataset.name, width: document.querySelector('#pictures img').naturalWidth})`, &pic)
+	b.eval(`({name: document.querySelector('#body .pictures figure').dataset.name, width: document.querySelector('#body .pictures img').naturalWidth})`, &pic)
 	if pic.Name != results.SampleScatterArtifact || pic.Width < 100 {
 		t.Errorf("run 1's page shows picture %q %d pixels wide, want its %s", pic.Name, pic.Width, results.SampleScatterArtifact)
 	}
@@ -310,7 +333,8 @@ func TestReportInChromium(t *testing.T) {
 	for _, tc := range []struct {
 		db, shot string
 		figures  int // loss, bound, schedules; and a chart per ranked metric across two groups
-	}{{quick, "report-quick_2d.png", 3}, {two, "report-two-groups.png", 3 + 1}} {
+		runs     int
+	}{{quick, "report-quick_2d.png", 3, 3}, {two, "report-two-groups.png", 3 + 1, 6}} {
 		html := filepath.Join(dir, strings.TrimSuffix(tc.shot, ".png")+".html")
 		if code, _, errOut := runCLI(t, "report", "--db", tc.db, "--format", "html", "--out", html); code != 0 {
 			t.Fatalf("report: %d %s", code, errOut)
@@ -335,6 +359,14 @@ func TestReportInChromium(t *testing.T) {
 		b.eval("document.querySelectorAll('figcaption .key').length", &legends)
 		if legends < 3 {
 			t.Errorf("%s: %d legend entries under the figures, want at least 3", tc.shot, legends)
+		}
+		// Each run is a section drawn by runner serve's run page, its picture in the page.
+		var sections struct{ Sections, Pictures, Links int }
+		b.eval(`({sections: document.querySelectorAll('section.run').length,
+			pictures: [...document.querySelectorAll('section.run .pictures img')].filter(i => i.complete && i.naturalWidth > 100).length,
+			links: [...document.querySelectorAll('table.runlist a')].filter(a => document.querySelector(a.getAttribute('href'))).length})`, &sections)
+		if sections.Sections != tc.runs || sections.Pictures != tc.runs || sections.Links != tc.runs {
+			t.Errorf("%s: %+v, want a section with its picture, linked from the list, for each of %d runs", tc.shot, sections, tc.runs)
 		}
 		b.screenshot(tc.shot)
 	}

@@ -65,8 +65,11 @@ func (a *Artifacts) warn(id int64, name string, err error) {
 	fmt.Fprintf(a.Warn, "warning: run %d: %s not read, left out of the report: %s\n", id, TerminalText(name), TerminalText(err.Error()))
 }
 
-// picture returns a run's PNG artifact if it is one (see ReadPicture), or nil (and says why).
-func (a *Artifacts) picture(id int64, name string) []byte {
+// Refused says once on Warn that a run's artifact was left out, and why.
+func (a *Artifacts) Refused(id int64, name string, err error) { a.warn(id, name, err) }
+
+// Picture returns a run's PNG artifact if it is one (see ReadPicture), or nil (and says why).
+func (a *Artifacts) Picture(id int64, name string) []byte {
 	if a == nil || a.Store == nil {
 		return nil
 	}

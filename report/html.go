@@ -7,9 +7,7 @@ import (
 	"html/template"
 	"image/color"
 	"io"
-	"maps"
 	"math"
-	"slices"
 	"sort"
 	"strings"
 
@@ -63,22 +61,14 @@ func withLegend(f *figure, err error, l []legendEntry) (*figure, error) {
 	return f, err
 }
 
-type htmlRun struct {
-	ID     int64
-	Label  string
-	Status string
-	Seed   int
-	Error  string
-	Env    [][2]string
-	Grids  []figure
-}
-
 // WriteHTML writes one self-contained page: the comparison table (a column per group, a row
 // per metric), loss curves per group (mean over seeds with a min-max band), each ranked
 // metric across groups (a dot with its 95% CI; none for a single group, whose table says it),
 // each metric against NFE where samplers were compared, the bound per timestep, alpha_bar of
-// each schedule, a diff of two groups when asked, the sample pictures and each run's
-// provenance. runner serve's compare page is this page under its own header.
+// each schedule and a diff of two groups when asked. It shows the groups only: runner report
+// --format html and runner serve's compare page are this page (PageTemplate) with its runs
+// below it, each drawn by runner serve's run page (serve.WriteReport), so that a run is
+// shown one way everywhere.
 func WriteHTML(w io.Writer, in HTMLInput) error {
 	data, err := HTMLPage(in)
 	if err != nil {
@@ -87,8 +77,9 @@ func WriteHTML(w io.Writer, in HTMLInput) error {
 	return pageTemplate.Execute(w, data)
 }
 
-// PageTemplate is a copy of the report page's template, for runner serve's compare page: it
-// shows HTMLPage's data under its own header by defining the template's "nav".
+// PageTemplate is a copy of the report page's template, for runner serve: it shows
+// HTMLPage's data with its own header, style and runs by defining the template's "nav",
+// "style" and "runs".
 func PageTemplate() *template.Template {
 	return template.Must(template.New("report").Parse(pageSource))
 }
@@ -133,27 +124,7 @@ func HTMLPage(in HTMLInput) (map[string]any, error) {
 		f, err = scheduleFigure(in, arts)
 		add("the schedules", f, err)
 	}
-	var runs []htmlRun
-	for _, g := range in.Groups {
-		for _, r := range g.Runs {
-			esc := TerminalText
-			hr := htmlRun{ID: r.ID, Label: esc(g.Label), Status: esc(r.Status), Seed: r.Seed, Error: esc(r.Error)}
-			keys := slices.Sorted(maps.Keys(r.Env))
-			for _, k := range keys {
-				if len(k) > 7 && k[:7] == "module." && k != "module.github.com/gomlx/gomlx" {
-					continue
-				}
-				hr.Env = append(hr.Env, [2]string{esc(k), esc(r.Env[k])})
-			}
-			for _, name := range []string{results.SampleGridArtifact, results.SampleScatterArtifact} {
-				if b := arts.picture(r.ID, name); b != nil {
-					hr.Grids = append(hr.Grids, figure{Title: name, PNG: dataURL(b)})
-				}
-			}
-			runs = append(runs, hr)
-		}
-	}
-	data := map[string]any{"Header": header, "Rows": rows, "Figures": figs, "Runs": runs, "Best": bestMeaning(in.Groups)}
+	data := map[string]any{"Header": header, "Rows": rows, "Figures": figs, "Best": bestMeaning(in.Groups)}
 	if d := in.Diff; d != nil {
 		var verdicts [][2]string
 		for _, v := range Verdicts(Diff(arts, d.A, d.B)) {
@@ -165,7 +136,8 @@ func HTMLPage(in HTMLInput) (map[string]any, error) {
 	return data, nil
 }
 
-func dataURL(png []byte) template.URL {
+// DataURL is a PNG as a data: URL, for a page that carries its pictures in itself.
+func DataURL(png []byte) template.URL {
 	return template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(png))
 }
 
@@ -178,7 +150,7 @@ func render(p *plot.Plot, title string, width, height vg.Length) (*figure, error
 	if _, err := wt.WriteTo(&buf); err != nil {
 		return nil, err
 	}
-	return &figure{Title: title, PNG: dataURL(buf.Bytes())}, nil
+	return &figure{Title: title, PNG: DataURL(buf.Bytes())}, nil
 }
 
 func lossFigure(in HTMLInput) (*figure, error) {
@@ -416,7 +388,7 @@ figcaption { font-size: 0.85em; max-width: 40em; }
 .key { white-space: nowrap; margin-right: 1em; }
 form.serve label { margin-right: 0.8em; }
 .error { color: #a00; }
-</style></head><body>
+</style>{{block "style" .}}{{end}}</head><body>
 {{block "nav" .}}{{end}}
 <h1>ddpm-runner report</h1>
 <h2>Comparison</h2>
@@ -429,12 +401,7 @@ form.serve label { margin-right: 0.8em; }
 {{range .Verdicts}}<tr><td>{{index . 0}}</td><td class="verdict">{{index . 1}}</td></tr>{{end}}</table>{{end}}
 <h2>Figures</h2>
 {{range .Figures}}<figure class="fig"><img src="{{.PNG}}" alt="{{.Title}}">{{if .Legend}}<figcaption>{{range .Legend}}<span class="key"><span style="color: {{.Color}}">&#9644;</span> {{.Label}}</span> {{end}}</figcaption>{{end}}{{range .Caption}}<p>{{.}}</p>{{end}}</figure>{{end}}
-<h2>Runs</h2>
-{{range .Runs}}<h3>run {{.ID}}: {{.Label}}, seed {{.Seed}}, {{.Status}}</h3>
-{{if .Error}}<p>error: {{.Error}}</p>{{end}}
-{{range .Grids}}<div class="fig"><img src="{{.PNG}}" alt="{{.Title}}"></div>{{end}}
-<table>{{range .Env}}<tr><td>{{index . 0}}</td><td>{{index . 1}}</td></tr>{{end}}</table>
-{{end}}
+{{block "runs" .}}{{end}}
 </body></html>
 `
 

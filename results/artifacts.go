@@ -205,29 +205,51 @@ func (s *Store) ReadArtifact(id int64, name string, maxBytes int64) ([]byte, err
 }
 
 func (s *Store) readArtifact(id int64, name string, maxBytes int64) ([]byte, error) {
-	var stored sql.NullString
-	err := s.DB.QueryRow("SELECT path FROM artifacts WHERE run_id = ? AND name = ?", id, name).Scan(&stored)
-	if errors.Is(err, sql.ErrNoRows) || (err == nil && stored.String == "") {
-		return nil, ErrNoArtifact
-	}
-	if err != nil {
-		return nil, err
-	}
-	root, dir, err := s.runDir(id)
-	if err != nil {
-		return nil, err
-	}
-	// dir is root joined with the run's folder; Confine would join a relative dir to root
-	// once more (a database given as a relative path has a relative root).
-	if dir, err = filepath.Abs(dir); err != nil {
-		return nil, err
-	}
-	if dir, err = Confine(root, dir); err != nil {
-		return nil, fmt.Errorf("the run's folder: %w", err)
-	}
-	path, err := filepath.Abs(s.resolvePath(stored.String))
+	dir, path, err := s.artifactPath(id, name)
 	if err != nil {
 		return nil, err
 	}
 	return ReadConfined(dir, path, maxBytes)
+}
+
+// OpenArtifact opens a run's artifact for reading, as ReadArtifact reads it (a regular file
+// inside the run's folder, at most maxBytes long), for a reader that needs only part of a
+// large file. The error is an *ArtifactError, as ReadArtifact's.
+func (s *Store) OpenArtifact(id int64, name string, maxBytes int64) (*os.File, error) {
+	dir, path, err := s.artifactPath(id, name)
+	if err == nil {
+		var f *os.File
+		if f, err = OpenConfined(dir, path, maxBytes); err == nil {
+			return f, nil
+		}
+	}
+	return nil, &ArtifactError{Run: id, Name: name, Err: err}
+}
+
+// artifactPath is the run's folder, resolved and confined to its artifact folder, and the
+// recorded path of its artifact name, made absolute; the path itself is confined by the
+// caller, at the moment it opens it.
+func (s *Store) artifactPath(id int64, name string) (dir, path string, err error) {
+	var stored sql.NullString
+	err = s.DB.QueryRow("SELECT path FROM artifacts WHERE run_id = ? AND name = ?", id, name).Scan(&stored)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && stored.String == "") {
+		return "", "", ErrNoArtifact
+	}
+	if err != nil {
+		return "", "", err
+	}
+	root, dir, err := s.runDir(id)
+	if err != nil {
+		return "", "", err
+	}
+	// dir is root joined with the run's folder; Confine would join a relative dir to root
+	// once more (a database given as a relative path has a relative root).
+	if dir, err = filepath.Abs(dir); err != nil {
+		return "", "", err
+	}
+	if dir, err = Confine(root, dir); err != nil {
+		return "", "", fmt.Errorf("the run's folder: %w", err)
+	}
+	path, err = filepath.Abs(s.resolvePath(stored.String))
+	return dir, path, err
 }

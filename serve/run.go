@@ -3,6 +3,7 @@ package serve
 import (
 	"errors"
 	"fmt"
+	"html/template"
 	"maps"
 	"math"
 	"net/http"
@@ -17,6 +18,9 @@ import (
 
 // runView is one run as its page shows it: everything recorded, every logged metric by
 // step, the pictures it recorded and the bound by timestep. Non-finite numbers are null.
+// Strings from the database are shown as report.TerminalText writes them. HeadHTML and
+// BodyHTML are the parts of the page drawn from it by the templates "run-head" and
+// "run-body", which runner report --format html draws each run's section with too.
 type runView struct {
 	DB        int                   `json:"db"`
 	Database  string                `json:"database"`
@@ -43,6 +47,9 @@ type runView struct {
 	Artifacts []string              `json:"artifacts"`
 	Command   string                `json:"command"`
 	Warnings  []string              `json:"warnings"`
+	HeadHTML  template.HTML         `json:"head_html"`
+	BodyHTML  template.HTML         `json:"body_html"`
+	sec       *section
 }
 
 // jsonSeries is a metric's steps and values, null where the value was not finite.
@@ -71,8 +78,8 @@ func number(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
 // errNoRun says that a database has no run of that id (it was never there, or it is gone).
 var errNoRun = errors.New("no such run")
 
-// run reads one run for its page.
-func (s *Server) run(db int, id int64) (*runView, error) {
+// run reads one run for its page (inline: for a snapshot, its pictures inside the page).
+func (s *Server) run(db int, id int64, inline bool) (*runView, error) {
 	src := s.opts.Sources[db]
 	runs, err := src.Store.Runs(results.Filter{IDs: []int64{id}})
 	if err != nil {
@@ -82,12 +89,14 @@ func (s *Server) run(db int, id int64) (*runView, error) {
 		return nil, fmt.Errorf("%s: run %d: %w", src.Name, id, errNoRun)
 	}
 	r := runs[0]
-	v := &runView{DB: db, Database: src.Name, ID: r.ID, Spec: r.Spec, SpecFile: r.SpecFile, Hash: r.Hash, GroupHash: r.GroupHash,
-		Seed: r.Seed, Status: r.Status, Error: r.Error, Started: r.Started, Ended: r.Ended, Host: r.Host,
-		Params: pairs(r.Params, func(x string) string { return x }), Env: pairs(r.Env, func(x string) string { return x }),
+	esc := report.TerminalText
+	text := func(x string) string { return esc(x) }
+	v := &runView{DB: db, Database: esc(src.Name), ID: r.ID, Spec: esc(r.Spec), SpecFile: esc(r.SpecFile), Hash: esc(r.Hash),
+		GroupHash: esc(r.GroupHash), Seed: r.Seed, Status: esc(r.Status), Error: esc(r.Error), Started: esc(r.Started),
+		Ended: esc(r.Ended), Host: esc(r.Host), Params: pairs(r.Params, text), Env: pairs(r.Env, text),
 		Summaries: pairs(r.Summaries, number), Timings: pairs(r.Timings, number),
 		Series: map[string]jsonSeries{}, Pictures: []string{}, Warnings: []string{},
-		Command: shell.Join([]string{"runner", "rerun", strconv.FormatInt(r.ID, 10), "--db", src.Name})}
+		Command: esc(rerunCommand(src, r))}
 	if r.Status == results.StatusRunning && s.opts.Crashed != nil && s.opts.Crashed(r) {
 		v.Status = "crashed"
 	}
@@ -103,7 +112,7 @@ func (s *Server) run(db int, id int64) (*runView, error) {
 		for i, x := range h.Values {
 			js.Values[i] = finite(x)
 		}
-		v.Series[k] = js
+		v.Series[esc(k)] = js
 		if k == "loss" && len(h.Steps) > 0 {
 			step := h.Steps[len(h.Steps)-1]
 			v.Step = &step
@@ -114,24 +123,76 @@ func (s *Server) run(db int, id int64) (*runView, error) {
 	}
 	var warn strings.Builder
 	arts := &report.Artifacts{Store: src.Store, Warn: &warn}
-	for _, name := range v.Artifacts {
-		if strings.HasSuffix(name, ".png") {
-			if _, err := report.ReadPicture(src.Store, id, name); err != nil {
-				v.Warnings = append(v.Warnings, fmt.Sprintf("%s: %s", name, err))
-				continue
-			}
-			v.Pictures = append(v.Pictures, name)
-		}
+	pics := pictures(arts, db, id, v.Artifacts, inline)
+	for _, p := range pics {
+		v.Pictures = append(v.Pictures, p.Name)
 	}
-	for _, x := range report.BoundTerms(arts, id) {
-		v.Bound = append(v.Bound, finite(x))
+	for i, name := range v.Artifacts {
+		v.Artifacts[i] = esc(name)
+	}
+	if !inline { // a snapshot draws no curves
+		for _, x := range report.BoundTerms(arts, id) {
+			v.Bound = append(v.Bound, finite(x))
+		}
 	}
 	for _, line := range strings.Split(strings.TrimSpace(warn.String()), "\n") {
 		if line != "" {
-			v.Warnings = append(v.Warnings, line)
+			v.Warnings = append(v.Warnings, strings.TrimPrefix(line, "warning: "))
 		}
 	}
+	sec := newSection(v, pics, !inline)
+	v.sec = sec
+	if inline { // a snapshot draws the section in its own page
+		return v, nil
+	}
+	var b strings.Builder
+	if err := pages.ExecuteTemplate(&b, "run-head", sec); err != nil {
+		return nil, err
+	}
+	v.HeadHTML = template.HTML(b.String())
+	b.Reset()
+	if err := pages.ExecuteTemplate(&b, "run-body", sec); err != nil {
+		return nil, err
+	}
+	v.BodyHTML = template.HTML(b.String())
 	return v, nil
+}
+
+// rerunCommand is the command that runs r again: in the database src names, or, for a run
+// that runner report merged into its scratch database from several, in the database it came
+// from under its id there.
+func rerunCommand(src Source, r *results.Run) string {
+	db, id := src.Name, strconv.FormatInt(r.ID, 10)
+	if src.Merged && r.Env["merged_from"] != "" && r.Env["merged_shard_run"] != "" {
+		db, id = r.Env["merged_from"], r.Env["merged_shard_run"]
+	}
+	return shell.Join([]string{"runner", "rerun", id, "--db", db})
+}
+
+// section is what the templates "run-head" and "run-body" draw a run's page from: the run,
+// its pictures, its provenance with the versions of the Go modules apart (they are many and
+// rarely what a reader looks for), and whether it is live (it may grow) or a snapshot.
+type section struct {
+	V            *runView
+	Pics         []picture
+	Env, Modules [][2]string
+	Step         string
+	Live         bool
+}
+
+func newSection(v *runView, pics []picture, live bool) *section {
+	sec := &section{V: v, Pics: pics, Live: live, Step: "-"}
+	if v.Step != nil {
+		sec.Step = strconv.Itoa(*v.Step)
+	}
+	for _, kv := range v.Env {
+		if strings.HasPrefix(kv[0], "module.") && kv[0] != "module.github.com/gomlx/gomlx" {
+			sec.Modules = append(sec.Modules, kv)
+		} else {
+			sec.Env = append(sec.Env, kv)
+		}
+	}
+	return sec
 }
 
 // runOf answers a request for a run's view, or says why there is none.
@@ -144,7 +205,7 @@ func (s *Server) runOf(w http.ResponseWriter, r *http.Request) *runView {
 	if !ok {
 		return nil
 	}
-	v, err := s.run(db, id)
+	v, err := s.run(db, id, false)
 	switch {
 	case errors.Is(err, errNoRun):
 		http.Error(w, err.Error()+" (it may have been deleted)", http.StatusNotFound)

@@ -17,6 +17,7 @@ import (
 	"io/fs"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ddpm-runner/ddpm-runner/report"
@@ -28,6 +29,10 @@ import (
 type Source struct {
 	Name  string
 	Store *results.Store
+	// Merged says that Store is runner report's scratch database of several (see
+	// results.Store.UseLinkedRunDirs): a run's command to rerun it names the database it
+	// came from and its id there.
+	Merged bool
 }
 
 // SweepRow is one trial of a sweep folder: its state from its shard and from Slurm's queue,
@@ -65,7 +70,15 @@ var assets embed.FS
 //go:embed pages/*.html
 var pageFiles embed.FS
 
-var pages = template.Must(template.New("").ParseFS(pageFiles, "pages/*.html"))
+var pages = template.Must(template.New("").Funcs(funcs).ParseFS(pageFiles, "pages/*.html"))
+
+// funcs are the templates' functions: short writes a recorded time (RFC 3339) to the second.
+var funcs = template.FuncMap{"short": func(t string) string {
+	if len(t) >= 19 {
+		t = t[:19]
+	}
+	return strings.Replace(t, "T", " ", 1)
+}}
 
 // Server is the web application. It is safe for concurrent use.
 type Server struct {
@@ -88,6 +101,7 @@ func New(opts Options) *Server {
 	s.mux.HandleFunc("GET /run/{db}/{id}", s.runPage)
 	s.mux.HandleFunc("GET /api/run/{db}/{id}", s.runAPI)
 	s.mux.HandleFunc("GET /artifact/{db}/{id}/{name}", s.artifact)
+	s.mux.HandleFunc("GET /samples/{db}/{id}", s.samples)
 	s.mux.HandleFunc("GET /compare", s.comparePage)
 	s.mux.HandleFunc("GET /sweeps", s.sweepsPage)
 	s.mux.HandleFunc("GET /api/sweeps", s.sweepsAPI)
@@ -194,7 +208,7 @@ func (s *Server) page(w http.ResponseWriter, name string, data map[string]any) {
 // snapshot writes a page as one self-contained file: its style and script inline, nothing
 // fetched, nothing polled.
 func (s *Server) snapshot(w io.Writer, name string, data map[string]any) error {
-	css, err := assets.ReadFile("assets/style.css")
+	css, err := styles("assets/style.css", "assets/run.css")
 	if err != nil {
 		return err
 	}
@@ -204,6 +218,20 @@ func (s *Server) snapshot(w io.Writer, name string, data map[string]any) error {
 	}
 	data["Static"], data["CSS"], data["JS"], data["Poll"] = true, template.CSS(css), template.JS(js), 0
 	return pages.ExecuteTemplate(w, name, data)
+}
+
+// styles are the style sheets names, one after the other, for a page that carries its
+// style in itself.
+func styles(names ...string) (template.CSS, error) {
+	var b strings.Builder
+	for _, n := range names {
+		css, err := assets.ReadFile(n)
+		if err != nil {
+			return "", err
+		}
+		b.Write(css)
+	}
+	return template.CSS(b.String()), nil
 }
 
 // jsonBlock is v as JSON for a page's <script type="application/json">: html/template

@@ -1,6 +1,7 @@
 // runner serve's pages. Each page's data comes in a JSON block (the same JSON its endpoint
 // answers) and is drawn here; every string from the database goes in as text (textContent),
-// never as markup. While runs are live the page asks its endpoint again every data-poll ms.
+// never as markup, but for the parts of a run's page that the server drew from its templates
+// (which escaped every string, and which runner report's page draws each run with). While runs are live the page asks its endpoint again every data-poll ms.
 "use strict";
 
 const $ = (s, root = document) => root.querySelector(s);
@@ -57,10 +58,6 @@ function every(url, draw) {
     if (again) setTimeout(tick, poll);
   };
   setTimeout(tick, poll);
-}
-
-function kvTable(table, rows) {
-  table.replaceChildren(...rows.map(([k, v]) => el("tr", {}, el("td", {}, k), el("td", {}, v))));
 }
 
 // ---- the runs page ----
@@ -179,36 +176,26 @@ function chart(box, id, title, xlabel, keys, data) {
   div.dataset.points = data[0].length;
 }
 
+// drawRun draws a run's curves and puts in the parts of its page that the server drew from
+// the run page's templates (head_html, body_html: escaped there), where they changed.
 function drawRun(v) {
   document.title = `run ${v.id} · runner serve`;
-  $("#title").textContent = `run ${v.id}: ${v.spec}, seed ${v.seed}`;
-  const state = [el("span", { class: "st-" + v.status, id: "status" }, v.status), " · step ",
-    el("span", { id: "step" }, v.step == null ? "-" : v.step), v.steps ? " of " + v.steps : "",
-    " · started " + v.started.slice(0, 19).replace("T", " "), v.ended ? " · ended " + v.ended.slice(0, 19).replace("T", " ") : "",
-    v.host ? " · on " + v.host : "", " · group " + v.group_hash.slice(0, 12) + " · " + v.database];
-  if (v.error) state.push(el("br"), el("span", { class: "error" }, "error: " + v.error));
-  $("#state").replaceChildren(...state);
-  $("#command").textContent = v.command;
-  $("#warnings").replaceChildren(...v.warnings.map((w) => el("p", { class: "error" }, "left out: " + w)));
+  for (const [id, html] of [["head", v.head_html], ["body", v.body_html]]) {
+    const box = document.getElementById(id);
+    if (box.dataset.html !== html) {
+      box.innerHTML = html;
+      box.dataset.html = html;
+    }
+  }
   const box = $("#charts");
   chartGroups(v.series).forEach((g, i) => chart(box, "chart-" + i, g.title, "step", g.keys, aligned(v.series, g.keys)));
   if (v.bound_bits_per_dim && v.bound_bits_per_dim.length > 1) {
     const t = v.bound_bits_per_dim.map((_, i) => i).slice(1);
     chart(box, "chart-bound", "bound per timestep: L_t in bits/dim (t >= 1)", "t", ["L_t"], [t, v.bound_bits_per_dim.slice(1)]);
   }
-  const pics = $("#pictures");
-  const have = [...pics.querySelectorAll("figure")].map((f) => f.dataset.name).join("\n");
-  if (have !== v.pictures.join("\n") || !pics.firstChild) {
-    const stamp = Date.now();
-    pics.replaceChildren(...v.pictures.map((name) => el("figure", { "data-name": name },
-      el("img", { src: (v.inline && v.inline[name]) || `/artifact/${v.db}/${v.id}/${encodeURIComponent(name)}?v=${stamp}`, alt: name }),
-      el("figcaption", {}, name))));
-    if (!v.pictures.length) pics.append(el("p", {}, "no pictures recorded yet"));
-  }
-  kvTable($("#summaries"), v.summaries);
-  kvTable($("#timings"), v.timings);
-  kvTable($("#params"), v.params);
-  kvTable($("#env"), v.env);
+  const none = box.querySelector("p.none");
+  if (box.querySelector(".chart")) none?.remove();
+  else if (!none) box.append(el("p", { class: "none" }, "no metrics logged yet"));
   return v.status === "running";
 }
 
