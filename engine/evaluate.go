@@ -70,7 +70,7 @@ func (r *runner) evaluateWeights(ctx context.Context, scope, suffix string) erro
 			return err
 		}
 	}
-	in := r.evalInput(ctx, j, evalCtx, samples, held, artifactDir, suffix == "")
+	in := r.evalInput(ctx, j, evalCtx, samples, held, m, artifactDir, suffix == "")
 	for _, nm := range j.Metrics {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -95,13 +95,25 @@ func (r *runner) evaluateWeights(ctx context.Context, scope, suffix string) erro
 }
 
 // evalInput is what the metrics are given: samples drawn by j's sampler with the weights
-// in evalCtx, the held-out examples and as many training examples, the bound with those weights (recorded as
+// in evalCtx, the held-out examples (n asked for) and as many training examples, the bound with those weights (recorded as
 // the run's when record is set) and the folder for their files ("" for none).
-func (r *runner) evalInput(ctx context.Context, j *Job, evalCtx *gctx.Context, samples, held []float32, artifactDir string, record bool) plugins.EvalInput {
+func (r *runner) evalInput(ctx context.Context, j *Job, evalCtx *gctx.Context, samples, held []float32, n int, artifactDir string, record bool) plugins.EvalInput {
 	m := len(held) / j.Data.Dim()
 	// Training examples for the metrics' data floor: the first batch of a stream no step uses.
 	trainRef := make([]float32, m*j.Data.Dim())
 	j.Data.Train(uint64(j.Trial.Seed)^referenceStream, 0, m, trainRef)
+	// More of that stream on request, kept for the evaluation's other metrics.
+	var more []float32
+	trainExamples := func(k int) []float32 {
+		if k == m {
+			return trainRef
+		}
+		if len(more) != k*j.Data.Dim() {
+			more = make([]float32, k*j.Data.Dim())
+			j.Data.Train(uint64(j.Trial.Seed)^referenceStream, 0, k, more)
+		}
+		return more
+	}
 	var sampleLabels []int
 	if j.ClassCond {
 		for _, l := range j.sampleLabels(len(samples) / j.Data.Dim()) {
@@ -109,7 +121,7 @@ func (r *runner) evalInput(ctx context.Context, j *Job, evalCtx *gctx.Context, s
 		}
 	}
 	in := plugins.EvalInput{Dim: j.Data.Dim(), Discrete: j.Data.Discrete(), Samples: samples, HeldOut: held, SampleLabels: sampleLabels,
-		Train: trainRef, ArtifactDir: artifactDir,
+		Train: trainRef, N: n, TrainExamples: trainExamples, ArtifactDir: artifactDir,
 		Context: ctx, Backend: r.backend, CacheDir: r.referenceCache(),
 		Bound: r.bound(ctx, evalCtx, record)}
 	if img, ok := j.Data.(plugins.ImageData); ok {

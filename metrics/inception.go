@@ -418,11 +418,14 @@ func (c *inceptionChoice) net(in plugins.EvalInput) (*inception.Net, error) {
 // in.HeldOut), read from the cache folder when it was computed before, else computed and
 // kept there. It also returns the set's description for the values' notes.
 func (c *inceptionChoice) splitSummary(in plugins.EvalInput, split string) (*summary, string, error) {
+	d := in.H * in.W * in.C
 	x := in.Train
 	if split == "test" {
 		x = in.HeldOut
+	} else if d > 0 && in.N > len(in.Train)/d && in.TrainExamples != nil {
+		// The training split at eval.n, beyond the held-out split's size.
+		x = in.TrainExamples(in.N)
 	}
-	d := in.H * in.W * in.C
 	if d == 0 || len(x) < 2*d {
 		return nil, "", fmt.Errorf("the %s split gives %d examples; a reference needs at least 2", split, len(x)/max(d, 1))
 	}

@@ -130,6 +130,13 @@ type EvalInput struct {
 	SampleLabels []int
 	HeldOut      []float32 // m*Dim values
 	Train        []float32 // training examples, as many as HeldOut
+	// N is how many held-out examples the evaluation asked for (eval.n; eval.n_during during
+	// training): HeldOut holds fewer where the held-out split is smaller.
+	N int
+	// TrainExamples returns n training examples from the stream Train comes from (Train is its
+	// first examples), for a metric whose reference is the training split at eval.n (CIFAR-10's
+	// 50,000 where its test split has 10,000); nil where there are none.
+	TrainExamples func(n int) []float32
 	// Bound computes the variational bound per dimension on examples (prior, sum of the L_t
 	// terms, decoder), averaged over them, in nats per dimension.
 	Bound func(x []float32) (prior, terms, decoder float64, err error)

@@ -16,6 +16,7 @@ package npy
 import (
 	"archive/zip"
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -176,6 +177,16 @@ func OpenNPZ(path string) (*NPZ, error) {
 		return nil, fmt.Errorf("%s: not a NumPy .npz archive: %w", path, err)
 	}
 	return &NPZ{path: path, r: r}, nil
+}
+
+// NPZFromBytes reads an .npz archive already in memory (an artifact read through the
+// results store's confined reading); name stands for its path in errors. Close it.
+func NPZFromBytes(name string, b []byte) (*NPZ, error) {
+	r, err := npz.NewReader(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		return nil, fmt.Errorf("%s: not a NumPy .npz archive: %w", name, err)
+	}
+	return &NPZ{path: name, r: r}, nil
 }
 
 // Close closes the archive.
@@ -362,6 +373,11 @@ func ReadSamples(path string) ([]uint8, []int, error) {
 		return nil, nil, err
 	}
 	defer z.Close()
+	return ReadNPZ[uint8](z, SamplesName, Any, Any, Any, Any)
+}
+
+// ReadSamplesFrom is ReadSamples of an archive already open.
+func ReadSamplesFrom(z *NPZ) ([]uint8, []int, error) {
 	return ReadNPZ[uint8](z, SamplesName, Any, Any, Any, Any)
 }
 
