@@ -127,6 +127,9 @@ func prepareFeatures(s plugins.MetricSetup, forceInception bool) (*inceptionChoi
 	}
 	w, err := loadInception(s.Inception)
 	if err != nil {
+		if s.Inception == "" {
+			return nil, fmt.Errorf(`%w (in a spec: [eval] inception = "FILE")`, err)
+		}
 		return nil, err
 	}
 	c := &inceptionChoice{weights: w, split: s.ReferenceSplit}
