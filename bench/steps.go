@@ -148,7 +148,7 @@ func CompareSteps(w io.Writer, rounds int, choice backend.Choice) ([]StepRow, er
 }
 
 // WriteStepsJSON prints the comparison rows as a JSON list.
-func WriteStepsJSON(w io.Writer, rows []StepRow) error {
+func WriteStepsJSON[R StepRow | InceptionRow](w io.Writer, rows []R) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(rows)

@@ -25,11 +25,13 @@ func benchCommand() *urfave.Command {
 			"products and of 1024^3 through the go backend, and the MNIST MLP step (batch 128 and 512) and U-Net step\n" +
 			"(batch 32) timed in alternating rounds in this process (medians); with python3 and torch available,\n" +
 			"bench/torch_mlp.py and bench/torch_unet.py time the same steps in PyTorch at 1 and 2 threads, three\n" +
-			"runs each, and the setting with the best median is compared. --format json prints only that comparison, as a list per config and batch.",
+			"runs each, and the setting with the best median is compared. --format json prints only that comparison, as a list per config and batch.\n" +
+			"--config inception times the FID Inception's forward pass instead (batch 50, 299x299, images/s; the tests' random\n" +
+			"weights, which have the real shapes) against bench/torch_inception.py's torchvision replica.",
 		Flags: []urfave.Flag{
 			dbFlag(),
 			&urfave.IntFlag{Name: "steps", Value: 60, Usage: "timed training steps per config"},
-			&urfave.StringSliceFlag{Name: "config", Usage: "only these configs (2d_mlp, mnist_mlp, mnist_unet; repeatable)"},
+			&urfave.StringSliceFlag{Name: "config", Usage: "only these configs (2d_mlp, mnist_mlp, mnist_unet, inception; repeatable)"},
 			fastMatmulFlag(),
 			&urfave.BoolFlag{Name: "kernels", Value: true, Usage: "also compare the fast and the stock matmul kernel, and PyTorch"},
 			&urfave.IntFlag{Name: "rounds", Value: 7, Usage: "alternating rounds per kernel comparison"},
@@ -74,6 +76,16 @@ func runBench(opts benchOptions, gopts globalOptions) error {
 		return usagef("%v", err)
 	}
 	choice.Kernel = kernel
+	if len(opts.configs) == 1 && opts.configs[0] == "inception" {
+		row, err := bench.CompareInception(gopts.stdout, min(opts.rounds, 3), choice)
+		if err != nil {
+			return err
+		}
+		if opts.format == "json" {
+			return bench.WriteStepsJSON(gopts.stdout, []bench.InceptionRow{row})
+		}
+		return nil
+	}
 	switch opts.format {
 	case "table":
 		if !choice.IsGo() {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/ddpm-runner/ddpm-runner/featurizer/inception"
 	"github.com/ddpm-runner/ddpm-runner/interop/npy"
 	"github.com/ddpm-runner/ddpm-runner/metrics"
+	"github.com/ddpm-runner/ddpm-runner/results"
 )
 
 // fidOptions are runner fid's flags.
@@ -29,20 +31,22 @@ type fidOptions struct {
 	weights   string
 	format    string
 	backend   string
+	db        string
 }
 
 func fidOptionsFrom(c *urfave.Context) fidOptions {
 	return fidOptions{dims: c.Int("dims"), batch: c.Int("batch"), saveStats: c.Bool("save-stats"),
-		weights: c.String("inception"), format: c.String("format"), backend: c.String("backend")}
+		weights: c.String("inception"), format: c.String("format"), backend: c.String("backend"), db: c.String("db")}
 }
 
 func fidCommand() *urfave.Command {
 	return withUsageErrors(&urfave.Command{
 		Name:      "fid",
 		Usage:     "FID between two image sets as pytorch-fid computes it (its Inception weights, never downloaded)",
-		ArgsUsage: "PATH PATH (a folder of images, a pytorch-fid .npz of mu and sigma, or a samples.npz of arr_0 uint8 NHWC)",
+		ArgsUsage: "PATH PATH (a folder of images, a pytorch-fid .npz of mu and sigma, a samples.npz of arr_0 uint8 NHWC, or a run ID)",
 		Description: "Each PATH is a folder of images (bmp, jpg, jpeg, png, tif, tiff, webp; grey replicated to RGB), a\n" +
-			"pytorch-fid statistics .npz (mu, sigma) or a samples .npz (arr_0, uint8 [N, H, W, C]). The weights are\n" +
+			"pytorch-fid statistics .npz (mu, sigma), a samples .npz (arr_0, uint8 [N, H, W, C]), or the ID of a run\n" +
+			"in --db (its samples.npz; a number that is also a file or folder here is read as that). The weights are\n" +
 			"pytorch-fid's " + inception.WeightsFile + ": --inception, $" + inception.WeightsEnv + ", or torch hub's cache.\n" +
 			"With --save-stats, writes the first PATH's statistics to the second, as pytorch-fid --save-stats.",
 		Flags: []urfave.Flag{
@@ -52,6 +56,7 @@ func fidCommand() *urfave.Command {
 			&urfave.StringFlag{Name: "inception", Usage: "the weights file (" + inception.WeightsFile + ")"},
 			&urfave.StringFlag{Name: "format", Value: "text", Usage: "text or json"},
 			&urfave.StringFlag{Name: "backend", Value: "go", Usage: "backend to run the network on (go, xla, xla:cuda, ...)"},
+			dbFlag(),
 		},
 		Action: func(c *urfave.Context) error {
 			return runFid(c.Context, fidOptionsFrom(c), globalOptionsFrom(c), c.Args().Slice())
@@ -91,7 +96,7 @@ func runFid(ctx context.Context, opts fidOptions, gopts globalOptions, args []st
 			return usagef("--save-stats: %s exists; it is not overwritten", args[1])
 		}
 	}
-	f := &fidFeaturizer{opts: opts, want: want, progress: gopts.stderr}
+	f := &fidFeaturizer{opts: opts, want: want, progress: gopts.stderr, errW: gopts.stderr}
 	defer f.close()
 	res := fidResult{Dims: opts.dims}
 	var stats [2]npy.FIDStats
@@ -150,11 +155,16 @@ type fidFeaturizer struct {
 	opts     fidOptions
 	want     inception.Output
 	progress io.Writer
+	errW     io.Writer
 	b        *backend.Backend
 	net      *inception.Net
+	store    *results.Store
 }
 
 func (f *fidFeaturizer) close() {
+	if f.store != nil {
+		f.store.Close()
+	}
 	if f.net != nil {
 		f.net.Finalize()
 	}
@@ -193,6 +203,9 @@ func (f *fidFeaturizer) load() error {
 // (0 for an .npz of statistics).
 func (f *fidFeaturizer) statsOf(ctx context.Context, p string) (npy.FIDStats, int, error) {
 	st, err := os.Stat(p)
+	if id, idErr := strconv.ParseInt(p, 10, 64); err != nil && idErr == nil && id > 0 {
+		return f.runSamples(ctx, id)
+	}
 	if err != nil {
 		return npy.FIDStats{}, 0, usagef("%s: %v", p, errors.Unwrap(err))
 	}
@@ -227,11 +240,53 @@ func (f *fidFeaturizer) statsOf(ctx context.Context, p string) (npy.FIDStats, in
 	if err != nil {
 		return npy.FIDStats{}, 0, usagef("%s is neither pytorch-fid statistics (mu, sigma) nor samples (arr_0 uint8 NHWC): %v", p, err)
 	}
+	return f.samples(ctx, p, px, shape)
+}
+
+// maxSamplesBytes bounds a run's samples.npz read into memory: 50,000 samples of 128x128 RGB.
+const maxSamplesBytes = 50000 * 128 * 128 * 3
+
+// runSamples is the statistics of the samples a run of --db wrote (its samples.npz artifact,
+// read through the store's confined reading: the artifact row and the run's folder must not
+// lead outside the run's folder).
+func (f *fidFeaturizer) runSamples(ctx context.Context, id int64) (npy.FIDStats, int, error) {
+	if f.store == nil {
+		s, err := openForRuns(f.opts.db, f.errW, true)
+		if err != nil {
+			return npy.FIDStats{}, 0, err
+		}
+		f.store = s
+	}
+	if _, err := f.store.Run(id); err != nil {
+		return npy.FIDStats{}, 0, usagef("%v", err)
+	}
+	b, err := f.store.ReadArtifact(id, results.SamplesNPZArtifact, maxSamplesBytes)
+	if errors.Is(err, results.ErrNoArtifact) {
+		return npy.FIDStats{}, 0, usagef("run %d has no %s (runs of image data write one when they sample)", id, results.SamplesNPZArtifact)
+	}
+	if err != nil {
+		return npy.FIDStats{}, 0, usagef("%v", err)
+	}
+	what := fmt.Sprintf("run %d's %s", id, results.SamplesNPZArtifact)
+	z, err := npy.NPZFromBytes(what, b)
+	if err != nil {
+		return npy.FIDStats{}, 0, usagef("%v", err)
+	}
+	defer z.Close()
+	px, shape, err := npy.ReadSamplesFrom(z)
+	if err != nil {
+		return npy.FIDStats{}, 0, usagef("%v", err)
+	}
+	return f.samples(ctx, what, px, shape)
+}
+
+// samples is the statistics of uint8 images [N, H, W, C].
+func (f *fidFeaturizer) samples(ctx context.Context, what string, px []uint8, shape []int) (npy.FIDStats, int, error) {
 	n, h, w, c := shape[0], shape[1], shape[2], shape[3]
 	if c != 1 && c != 3 {
-		return npy.FIDStats{}, 0, usagef("%s: arr_0 has %d channels; 1 or 3 are images", p, c)
+		return npy.FIDStats{}, 0, usagef("%s: arr_0 has %d channels; 1 or 3 are images", what, c)
 	}
-	return f.stream(ctx, p, n, func(i int) ([]float32, int, int, int, error) {
+	return f.stream(ctx, what, n, func(i int) ([]float32, int, int, int, error) {
 		img := make([]float32, h*w*c)
 		for k, v := range px[i*h*w*c : (i+1)*h*w*c] {
 			img[k] = float32(v) / 255
@@ -251,31 +306,24 @@ func (f *fidFeaturizer) stream(ctx context.Context, what string, n int, image fu
 	}
 	acc := metrics.NewFeatureStats(f.want.Size())
 	bar := newFidBar(f.progress, what, n)
-	for start := 0; start < n; start += f.opts.batch {
-		if err := ctx.Err(); err != nil {
-			return npy.FIDStats{}, 0, err
-		}
-		end := min(start+f.opts.batch, n)
-		batch := make([]float32, 0, (end-start)*inception.Side*inception.Side*3)
-		for i := start; i < end; i++ {
-			img, h, w, c, err := image(i)
-			if err != nil {
-				return npy.FIDStats{}, 0, usagef("%v", err)
-			}
-			x, err := inception.Preprocess(img, 1, h, w, c)
-			if err != nil {
-				return npy.FIDStats{}, 0, usagef("%s: image %d: %v", what, i, err)
-			}
-			batch = append(batch, x...)
-		}
-		out, err := f.net.Forward(batch, end-start, f.want)
+	last := 0
+	err := f.net.Stream(ctx, n, f.opts.batch, f.want, func(i int) ([]float32, int, int, int, error) {
+		img, h, w, c, err := image(i)
 		if err != nil {
-			return npy.FIDStats{}, 0, err
+			return nil, 0, 0, 0, usagef("%v", err)
 		}
-		if err := acc.Add(out[f.want]); err != nil {
-			return npy.FIDStats{}, 0, err
+		if c != 1 && c != 3 {
+			return nil, 0, 0, 0, usagef("%s: image %d has %d channels; 1 or 3 are images", what, i, c)
 		}
-		bar.add(end - start)
+		return img, h, w, c, nil
+	}, func(out map[inception.Output][]float32, _ int) error {
+		return acc.Add(out[f.want])
+	}, func(done int) {
+		bar.add(done - last)
+		last = done
+	})
+	if err != nil {
+		return npy.FIDStats{}, 0, err
 	}
 	bar.done()
 	cov, err := acc.Cov()

@@ -3,7 +3,12 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -11,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/ddpm-runner/ddpm-runner/interop/npy"
+	"github.com/ddpm-runner/ddpm-runner/results"
 )
 
 const fidTestdata = "../featurizer/inception/testdata"
@@ -104,5 +110,126 @@ func TestFidBadWeightsExit2(t *testing.T) {
 		if code != 2 || !strings.Contains(stderr.String(), c.want) {
 			t.Errorf("%s: exit %d, stderr %q; want exit 2 saying %q", c.name, code, stderr.String(), c.want)
 		}
+	}
+}
+
+// TestFidInputs: the same five images as a folder of PNGs, as a samples.npz and as a run's
+// samples.npz artifact (a run ID with --db) give the same statistics (FID 0), in text and in
+// --format json; a run that is not there, one without samples and one whose artifact row
+// leads outside its folder exit 2 naming the run.
+func TestFidInputs(t *testing.T) {
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(5, 6))
+	const n, side = 5, 8
+	px := make([]uint8, n*side*side*3)
+	for i := range px {
+		px[i] = uint8(rng.IntN(256))
+	}
+	folder := filepath.Join(dir, "pngs")
+	if err := os.Mkdir(folder, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		img := image.NewNRGBA(image.Rect(0, 0, side, side))
+		for p := range side * side {
+			o := (i*side*side + p) * 3
+			img.Set(p%side, p/side, color.NRGBA{px[o], px[o+1], px[o+2], 255})
+		}
+		f, err := os.Create(filepath.Join(folder, fmt.Sprintf("%d.png", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := png.Encode(f, img); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	samples := filepath.Join(dir, "samples.npz")
+	if err := npy.WriteSamples(samples, px, n, side, side, 3); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(dir, "runs.db")
+	s, err := results.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := s.ClaimArtifactRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	newRun := func(artifact string) int64 {
+		id, err := s.CreateRun(results.NewRun{Spec: "rgb", SpecFile: "rgb.toml", Hash: "h", GroupHash: "g", Resolved: "{}"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		runDir := filepath.Join(root, strconv.FormatInt(id, 10))
+		if err := os.MkdirAll(runDir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if artifact != "" {
+			if artifact == "inside" {
+				artifact = filepath.Join(runDir, results.SamplesNPZArtifact)
+				if err := npy.WriteSamples(artifact, px, n, side, side, 3); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.AddArtifact(id, results.SamplesNPZArtifact, artifact); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return id
+	}
+	good, none, outside := newRun("inside"), newRun(""), newRun(samples)
+	s.Close()
+	weights := filepath.Join(fidTestdata, "weights.pth")
+	id := func(v int64) string { return strconv.FormatInt(v, 10) }
+	for _, c := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"folder and samples.npz, json", []string{"--format", "json", folder, samples}, 0, `"n":[5,5]`},
+		{"a run's samples and a folder", []string{id(good), folder}, 0, "FID: "},
+		{"a run's samples and samples.npz, json", []string{"--format", "json", samples, id(good)}, 0, `"dims":64`},
+		{"no such run", []string{"99", folder}, 2, "99"},
+		{"a run without samples", []string{id(none), folder}, 2, fmt.Sprintf("run %d has no samples.npz", none)},
+		{"an artifact outside its run's folder", []string{id(outside), folder}, 2, "outside"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			args := append([]string{"runner", "fid", "--dims", "64", "--batch", "2", "--db", db, "--inception", weights}, c.args...)
+			code := run(args, &stdout, &stderr)
+			if code != c.code || !strings.Contains(stdout.String()+stderr.String(), c.want) {
+				t.Fatalf("exit %d (want %d), stdout %q, stderr %q; want %q", code, c.code, stdout.String(), stderr.String(), c.want)
+			}
+			if code != 0 {
+				return
+			}
+			var fid float64
+			if strings.Contains(c.name, "json") {
+				var res struct {
+					FID     float64 `json:"fid"`
+					Dims    int     `json:"dims"`
+					N       [2]int  `json:"n"`
+					Weights string  `json:"inception_sha256"`
+				}
+				if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+					t.Fatalf("%v: %s", err, stdout.String())
+				}
+				if res.Dims != 64 || res.N != [2]int{5, 5} || len(res.Weights) != 64 {
+					t.Fatalf("json %+v", res)
+				}
+				fid = res.FID
+			} else {
+				lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+				if fid, err = strconv.ParseFloat(strings.TrimPrefix(lines[len(lines)-1], "FID: "), 64); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if math.Abs(fid) > 1e-6 {
+				t.Errorf("FID %v between two copies of the same images, want 0", fid)
+			}
+		})
 	}
 }

@@ -426,7 +426,7 @@ func (r *runner) evaluateDuring(ctx context.Context, trained *gctx.Context, d *d
 	if err != nil {
 		return nil, fmt.Errorf("sampling: %w", err)
 	}
-	in := r.evalInput(ctx, d.job, evalCtx, samples, d.job.Data.HeldOut(d.n), "", false)
+	in := r.evalInput(ctx, d.job, evalCtx, samples, d.job.Data.HeldOut(d.n), d.n, "", false)
 	vals := map[string]float64{}
 	for _, nm := range r.job.Metrics {
 		if err := ctx.Err(); err != nil {

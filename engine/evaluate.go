@@ -70,7 +70,7 @@ func (r *runner) evaluateWeights(ctx context.Context, scope, suffix string) erro
 			return err
 		}
 	}
-	in := r.evalInput(ctx, j, evalCtx, samples, held, artifactDir, suffix == "")
+	in := r.evalInput(ctx, j, evalCtx, samples, held, m, artifactDir, suffix == "")
 	for _, nm := range j.Metrics {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -95,13 +95,25 @@ func (r *runner) evaluateWeights(ctx context.Context, scope, suffix string) erro
 }
 
 // evalInput is what the metrics are given: samples drawn by j's sampler with the weights
-// in evalCtx, the held-out examples and as many training examples, the bound with those weights (recorded as
+// in evalCtx, the held-out examples (n asked for) and as many training examples, the bound with those weights (recorded as
 // the run's when record is set) and the folder for their files ("" for none).
-func (r *runner) evalInput(ctx context.Context, j *Job, evalCtx *gctx.Context, samples, held []float32, artifactDir string, record bool) plugins.EvalInput {
+func (r *runner) evalInput(ctx context.Context, j *Job, evalCtx *gctx.Context, samples, held []float32, n int, artifactDir string, record bool) plugins.EvalInput {
 	m := len(held) / j.Data.Dim()
 	// Training examples for the metrics' data floor: the first batch of a stream no step uses.
 	trainRef := make([]float32, m*j.Data.Dim())
 	j.Data.Train(uint64(j.Trial.Seed)^referenceStream, 0, m, trainRef)
+	// More of that stream on request, kept for the evaluation's other metrics.
+	var more []float32
+	trainExamples := func(k int) []float32 {
+		if k == m {
+			return trainRef
+		}
+		if len(more) != k*j.Data.Dim() {
+			more = make([]float32, k*j.Data.Dim())
+			j.Data.Train(uint64(j.Trial.Seed)^referenceStream, 0, k, more)
+		}
+		return more
+	}
 	var sampleLabels []int
 	if j.ClassCond {
 		for _, l := range j.sampleLabels(len(samples) / j.Data.Dim()) {
@@ -109,9 +121,9 @@ func (r *runner) evalInput(ctx context.Context, j *Job, evalCtx *gctx.Context, s
 		}
 	}
 	in := plugins.EvalInput{Dim: j.Data.Dim(), Discrete: j.Data.Discrete(), Samples: samples, HeldOut: held, SampleLabels: sampleLabels,
-		Train: trainRef, ArtifactDir: artifactDir,
-		Context: ctx,
-		Bound:   r.bound(ctx, evalCtx, record)}
+		Train: trainRef, N: n, TrainExamples: trainExamples, ArtifactDir: artifactDir,
+		Context: ctx, Backend: r.backend, CacheDir: r.referenceCache(),
+		Bound: r.bound(ctx, evalCtx, record)}
 	if img, ok := j.Data.(plugins.ImageData); ok {
 		in.H, in.W, in.C = img.ImageShape()
 	}
@@ -119,6 +131,21 @@ func (r *runner) evalInput(ctx context.Context, j *Job, evalCtx *gctx.Context, s
 		in.Featurizer = fd.Featurizer()
 	}
 	return in
+}
+
+// ReferenceCacheDir is the folder, in a database's artifact folder, where metrics keep what
+// they computed from data alone (the Inception statistics of a reference split), shared by
+// the database's runs. The metric creates it when it first writes there.
+const ReferenceCacheDir = "reference-stats"
+
+// referenceCache is the run's database's ReferenceCacheDir, confined to its artifact folder;
+// "" (no cache) when it cannot be.
+func (r *runner) referenceCache() string {
+	dir, err := results.Confine(filepath.Dir(r.dir), ReferenceCacheDir)
+	if err != nil {
+		return ""
+	}
+	return dir
 }
 
 // bound is the Bound of a metric's EvalInput: the variational bound with the weights in
@@ -245,25 +272,9 @@ func (r *runner) writeSampleFigures(samples, held []float32) error {
 }
 
 // SamplePixels converts samples in [-1, 1] to bytes exactly as improved-diffusion's
-// image_sample.py does, ((x + 1) * 127.5).clamp(0, 255).to(uint8): in float32, clamped, then
-// truncated toward zero (as PyTorch converts a float to uint8), so 0.999 of a level is 0.
-// NaN becomes 0, as PyTorch converts it on the CPU. The figures round instead; these are the
-// numbers FID tools read.
-func SamplePixels(samples []float32) []uint8 {
-	out := make([]uint8, len(samples))
-	for i, x := range samples {
-		v := (x + 1) * 127.5
-		switch {
-		case !(v > 0): // NaN too
-			out[i] = 0
-		case v >= 255:
-			out[i] = 255
-		default:
-			out[i] = uint8(v)
-		}
-	}
-	return out
-}
+// image_sample.py does (npy.SamplePixels): the numbers FID tools read. The figures round
+// instead.
+func SamplePixels(samples []float32) []uint8 { return npy.SamplePixels(samples) }
 
 // recordMetric keeps a metric's values as summaries (each must be one it declares), lists
 // its files as artifacts and its notes as provenance.

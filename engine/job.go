@@ -204,6 +204,11 @@ func prepare(t *spec.Trial, cache DataCache, load bool) (*Job, error) {
 		}
 		j.Metrics = append(j.Metrics, namedMetric{name, m.(plugins.Metric), p})
 	}
+	if load {
+		if err := j.prepareMetrics(); err != nil {
+			return nil, err
+		}
+	}
 	if err := j.prepareDuring(); err != nil {
 		return nil, err
 	}
@@ -219,6 +224,42 @@ func prepare(t *spec.Trial, cache DataCache, load bool) (*Job, error) {
 		}
 	}
 	return j, nil
+}
+
+// prepareMetrics gives the metrics that need more than the data (plugins.PreparedMetric)
+// the [eval] keys that choose their features and reference, so that a missing weights or
+// statistics file refuses the run before it trains.
+func (j *Job) prepareMetrics() error {
+	ev := j.Trial.Settings.Eval
+	setup := plugins.MetricSetup{Featurizer: ev.Featurizer, ReferenceSplit: ev.ReferenceSplit}
+	for _, f := range []struct {
+		key  string
+		name string
+		into *string
+	}{{"inception", ev.Inception, &setup.Inception}, {"reference", ev.Reference, &setup.Reference}} {
+		if f.name == "" {
+			continue
+		}
+		p, err := noisePath(f.name, j.Trial.File)
+		if err != nil {
+			return fmt.Errorf("[eval] %s = %q: %w", f.key, f.name, err)
+		}
+		*f.into = p
+	}
+	if img, ok := j.Data.(plugins.ImageData); ok {
+		setup.H, setup.W, setup.C = img.ImageShape()
+	}
+	if fd, ok := j.Data.(plugins.FeaturizedData); ok {
+		setup.DataFeaturizer = fd.Featurizer()
+	}
+	for _, nm := range j.Metrics {
+		if pm, ok := nm.Metric.(plugins.PreparedMetric); ok {
+			if err := pm.Prepare(setup); err != nil {
+				return fmt.Errorf("[eval] metrics: %s: %w", nm.Name, err)
+			}
+		}
+	}
+	return nil
 }
 
 // newTimestepSampler builds a fresh timestep sampler of the trial's [loss] timesteps.

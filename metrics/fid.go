@@ -69,13 +69,31 @@ func FeatureFrechet(a, b *mat.Dense) (float64, error) {
 	return frechetFromStats(muA, covA, muB, covB)
 }
 
+// features is what a classifier metric (fid, is, kid, precision_recall) runs on: the data's
+// shipped classifier, or the FID Inception where [eval] featurizer chooses it (the default
+// for images that are not MNIST-shaped), decided when the run is prepared.
+type features struct {
+	inc *inceptionChoice
+}
+
+// Prepare implements plugins.PreparedMetric.
+func (f *features) Prepare(s plugins.MetricSetup) error {
+	inc, err := prepareFeatures(s, false)
+	f.inc = inc
+	return err
+}
+
 // FID is the FID-style distance: the Fréchet distance between the data's classifier's
 // features of the samples and of held-out data, with the same distance between training
-// and held-out data as the floor a perfect model would reach.
-type FID struct{}
+// and held-out data as the floor a perfect model would reach. On the Inception it is
+// inception_fid's value.
+type FID struct{ features }
 
 // Evaluate implements plugins.Metric.
-func (FID) Evaluate(in plugins.EvalInput) (plugins.EvalResult, error) {
+func (f FID) Evaluate(in plugins.EvalInput) (plugins.EvalResult, error) {
+	if f.inc != nil {
+		return f.inc.fid(in, "", "fid", false)
+	}
 	model, err := classifier(in)
 	if err != nil {
 		return plugins.EvalResult{}, err
@@ -124,11 +142,14 @@ func InceptionScore(p *mat.Dense) float64 {
 }
 
 // IS is the Inception-Score-style number from the data's classifier (1 to 10; held-out
-// MNIST scores near 10).
-type IS struct{}
+// MNIST scores near 10). On the Inception it is inception_is's value.
+type IS struct{ features }
 
 // Evaluate implements plugins.Metric.
-func (IS) Evaluate(in plugins.EvalInput) (plugins.EvalResult, error) {
+func (m IS) Evaluate(in plugins.EvalInput) (plugins.EvalResult, error) {
+	if m.inc != nil {
+		return m.inc.is(in, "")
+	}
 	model, err := classifier(in)
 	if err != nil {
 		return plugins.EvalResult{}, err
@@ -175,14 +196,15 @@ func init() {
 		},
 		New: func(plugins.Values) (plugins.Metric, error) { return ClassAccuracy{}, nil }})
 	plugins.Register(plugins.Plugin{Kind: plugins.KindMetric, Name: "fid",
-		Doc:     "FID-style Fréchet distance between classifier features (256-d; MNIST's classifier, Fashion-MNIST's on Fashion-MNIST) of samples and held-out data",
-		Reports: distanceReports("fid", "Fréchet distance of classifier features", "squared feature units"),
-		New:     func(plugins.Values) (plugins.Metric, error) { return FID{}, nil }})
+		Doc:     "FID-style Fréchet distance between classifier features (256-d; MNIST's classifier, Fashion-MNIST's on Fashion-MNIST) of samples and held-out data; on other images (eval.featurizer) inception_fid",
+		Reports: distanceReports("fid", "Fréchet distance of classifier features (Inception features: against the reference)", "squared feature units"),
+		New:     func(plugins.Values) (plugins.Metric, error) { return &FID{}, nil }})
 	plugins.Register(plugins.Plugin{Kind: plugins.KindMetric, Name: "is",
-		Doc: "Inception-Score-style exp(E KL(p(y|x) || p(y))) from the data's classifier (MNIST's; Fashion-MNIST's on Fashion-MNIST)",
+		Doc: "Inception-Score-style exp(E KL(p(y|x) || p(y))) from the data's classifier (MNIST's; Fashion-MNIST's on Fashion-MNIST); on other images (eval.featurizer) inception_is",
 		Reports: []plugins.Report{
-			{Key: "is", Better: plugins.HigherIsBetter, Unit: "classes", From: plugins.FromSamples, Doc: "Inception Score of the samples (1 to 10)"},
-			{Key: "is_data", Unit: "classes", From: plugins.FromSamples, Doc: "Inception Score of held-out data: what a perfect model would reach"},
+			{Key: "is", Better: plugins.HigherIsBetter, Unit: "classes", From: plugins.FromSamples, Doc: "Inception Score of the samples (1 to 10; the Inception's: mean over 10 splits)"},
+			{Key: "is_data", Unit: "classes", From: plugins.FromSamples, Doc: "Inception Score of held-out data (the Inception's: of the reference split): what a perfect model would reach"},
+			{Key: "is_std", Unit: "classes", From: plugins.FromSamples, Doc: "on the Inception: standard deviation of the Inception Score over its 10 splits"},
 		},
-		New: func(plugins.Values) (plugins.Metric, error) { return IS{}, nil }})
+		New: func(plugins.Values) (plugins.Metric, error) { return &IS{}, nil }})
 }

@@ -15,8 +15,8 @@ import (
 // features: the unbiased estimate of the squared MMD between samples and held-out data under
 // the polynomial kernel k(x, y) = (x.y / d + 1)^3, averaged over random subsets, with the
 // standard error of that mean. Unlike the FID it has no bias at small n: two halves of one
-// set give about 0 whatever n.
-type KID struct{}
+// set give about 0 whatever n. On the Inception it is inception_kid's value.
+type KID struct{ features }
 
 // kidSubsets is how many random subsets the KID is averaged over; kidSubsetSize caps their size.
 const (
@@ -25,7 +25,10 @@ const (
 )
 
 // Evaluate implements plugins.Metric.
-func (KID) Evaluate(in plugins.EvalInput) (plugins.EvalResult, error) {
+func (m KID) Evaluate(in plugins.EvalInput) (plugins.EvalResult, error) {
+	if m.inc != nil {
+		return m.inc.kid(in, "")
+	}
 	feats, id, err := mnistFeatures(in, "kid")
 	if err != nil {
 		return plugins.EvalResult{}, err
@@ -110,14 +113,18 @@ func mmdUnbiased(x, y *mat.Dense, d int) float64 {
 // PrecisionRecall is improved precision and recall (Kynkäänniemi et al. 2019, k = 3) on the
 // data's classifier's features: precision is the share of samples inside the real data's
 // manifold (within the distance of some held-out example to its k-th nearest held-out
-// neighbour), recall the share of held-out examples inside the samples' manifold.
-type PrecisionRecall struct{}
+// neighbour), recall the share of held-out examples inside the samples' manifold. On the
+// Inception it is inception_pr's values.
+type PrecisionRecall struct{ features }
 
 // precisionRecallK is the neighbour that sets each point's radius (the paper's k = 3).
 const precisionRecallK = 3
 
 // Evaluate implements plugins.Metric.
-func (PrecisionRecall) Evaluate(in plugins.EvalInput) (plugins.EvalResult, error) {
+func (m PrecisionRecall) Evaluate(in plugins.EvalInput) (plugins.EvalResult, error) {
+	if m.inc != nil {
+		return m.inc.precisionRecall(in, "")
+	}
 	feats, id, err := mnistFeatures(in, "precision_recall")
 	if err != nil {
 		return plugins.EvalResult{}, err
@@ -216,17 +223,17 @@ func mnistFeatures(in plugins.EvalInput, metric string) (map[string]*mat.Dense, 
 
 func init() {
 	plugins.Register(plugins.Plugin{Kind: plugins.KindMetric, Name: "kid",
-		Doc: "Kernel Inception Distance: unbiased cubic-kernel MMD^2 of classifier features (MNIST's; Fashion-MNIST's on Fashion-MNIST), mean and standard error over subsets",
+		Doc: "Kernel Inception Distance: unbiased cubic-kernel MMD^2 of classifier features (MNIST's; Fashion-MNIST's on Fashion-MNIST), mean and standard error over subsets; on other images (eval.featurizer) inception_kid",
 		Reports: append(distanceReports("kid", "KID (unbiased squared MMD of classifier features)", "squared kernel units"),
 			plugins.Report{Key: "kid_se", Unit: "squared kernel units", From: plugins.FromSamples, Doc: "standard error of the KID over its random subsets"}),
-		New: func(plugins.Values) (plugins.Metric, error) { return KID{}, nil }})
+		New: func(plugins.Values) (plugins.Metric, error) { return &KID{}, nil }})
 	plugins.Register(plugins.Plugin{Kind: plugins.KindMetric, Name: "precision_recall",
-		Doc: "improved precision and recall (Kynkäänniemi et al. 2019, k = 3) of classifier features (MNIST's; Fashion-MNIST's on Fashion-MNIST)",
+		Doc: "improved precision and recall (Kynkäänniemi et al. 2019, k = 3) of classifier features (MNIST's; Fashion-MNIST's on Fashion-MNIST); on other images (eval.featurizer) inception_pr",
 		Reports: []plugins.Report{
 			{Key: "precision", Better: plugins.HigherIsBetter, Unit: "fraction", From: plugins.FromSamples, Doc: "share of samples inside the held-out data's k-NN manifold"},
 			{Key: "recall", Better: plugins.HigherIsBetter, Unit: "fraction", From: plugins.FromSamples, Doc: "share of held-out data inside the samples' k-NN manifold"},
 			{Key: "precision_data_floor", Unit: "fraction", From: plugins.FromSamples, Doc: "precision of training data against held-out data"},
 			{Key: "recall_data_floor", Unit: "fraction", From: plugins.FromSamples, Doc: "recall of training data against held-out data"},
 		},
-		New: func(plugins.Values) (plugins.Metric, error) { return PrecisionRecall{}, nil }})
+		New: func(plugins.Values) (plugins.Metric, error) { return &PrecisionRecall{}, nil }})
 }

@@ -4,6 +4,7 @@ import (
 	stdctx "context"
 	"math/rand/v2"
 
+	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/ml/context"
@@ -129,11 +130,25 @@ type EvalInput struct {
 	SampleLabels []int
 	HeldOut      []float32 // m*Dim values
 	Train        []float32 // training examples, as many as HeldOut
+	// N is how many held-out examples the evaluation asked for (eval.n; eval.n_during during
+	// training): HeldOut holds fewer where the held-out split is smaller.
+	N int
+	// TrainExamples returns n training examples from the stream Train comes from (Train is its
+	// first examples), for a metric whose reference is the training split at eval.n (CIFAR-10's
+	// 50,000 where its test split has 10,000); nil where there are none.
+	TrainExamples func(n int) []float32
 	// Bound computes the variational bound per dimension on examples (prior, sum of the L_t
 	// terms, decoder), averaged over them, in nats per dimension.
 	Bound func(x []float32) (prior, terms, decoder float64, err error)
 	// ArtifactDir is where a metric may write files (plots); empty for none.
 	ArtifactDir string
+	// CacheDir is a folder, shared by the runs of one database, where a metric may keep what
+	// it computed from data rather than from the model (the Inception statistics of the
+	// reference data), under names it derives from what the values depend on; empty for none.
+	CacheDir string
+	// Backend is the run's GoMLX backend, for a metric that runs a network (the Inception);
+	// nil where there is none.
+	Backend backends.Backend
 	// Context is cancelled when the run is interrupted (SIGINT, SIGTERM); a metric that
 	// runs for more than a second should stop soon after and return its error. Bound
 	// watches it already. Nil means never cancelled.
@@ -151,6 +166,31 @@ type EvalResult struct {
 // Metric is the contract of a metric plugin.
 type Metric interface {
 	Evaluate(in EvalInput) (EvalResult, error)
+}
+
+// MetricSetup is what a PreparedMetric is prepared with: the [eval] keys that choose a
+// featurizer and a reference, with files resolved against the spec's folder, and the data's
+// layout.
+type MetricSetup struct {
+	// Featurizer is [eval] featurizer: "auto", "classifier" or "inception".
+	Featurizer string
+	// Inception is [eval] inception, the Inception weights file ("" for the usual places).
+	Inception string
+	// Reference is [eval] reference, a pytorch-fid statistics file ("" for none), and
+	// ReferenceSplit [eval] reference_split: "train" or "test".
+	Reference, ReferenceSplit string
+	// H, W, C give the data's image layout; zero for data that are not images.
+	H, W, C int
+	// DataFeaturizer names the shipped classifier the data name (FeaturizedData); empty for none.
+	DataFeaturizer string
+}
+
+// PreparedMetric is implemented by a metric that needs more than the data to run (the
+// Inception weights, a reference statistics file): the engine calls Prepare when it prepares
+// a run, before any training, and refuses the run with its error, so that a missing file is
+// heard of before hours of training rather than after.
+type PreparedMetric interface {
+	Prepare(s MetricSetup) error
 }
 
 // ImageData is implemented by datasets of images: examples are H*W*C values in HWC order.

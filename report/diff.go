@@ -235,7 +235,8 @@ func pval(p float64) string {
 
 // metricTerms are what a value depends on besides the model, from a run's recorded settings
 // and provenance, as its declaration's source says: for values computed from samples, the
-// number of samples, the reference (held-out) set's size and the featurizer; for values of
+// number of samples, the reference (held-out) set's size, the featurizer and the Inception
+// metrics' reference; for values of
 // the weights alone (the bound), the held-out set's size. The sampler and NFE are what a
 // sampler comparison varies, so they are shown (params, nfe) but never make values
 // incomparable.
@@ -248,15 +249,24 @@ func metricTerms(r *results.Run, key string) map[string]string {
 	default:
 		return nil
 	}
-	var feats []string
+	var feats, refs []string
 	for k, v := range r.Env {
 		if strings.HasPrefix(k, "metric.") && strings.HasSuffix(k, ".featurizer") {
 			feats = append(feats, v)
 		}
+		if strings.HasPrefix(k, "metric.") && strings.HasSuffix(k, ".reference") {
+			refs = append(refs, v)
+		}
 	}
 	slices.Sort(feats)
-	return map[string]string{"samples": r.Params["sample.n"], "held-out examples": r.Params["eval.n"],
+	terms := map[string]string{"samples": r.Params["sample.n"], "held-out examples": r.Params["eval.n"],
 		"featurizer": strings.Join(slices.Compact(feats), ",")}
+	if len(refs) > 0 {
+		// The Inception metrics' reference (a data split and its content, or a statistics file).
+		slices.Sort(refs)
+		terms["reference"] = strings.Join(slices.Compact(refs), ",")
+	}
+	return terms
 }
 
 // termsDiffer says which term of a metric differs between (or within) two groups' finished

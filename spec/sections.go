@@ -68,6 +68,13 @@ type EvalSettings struct {
 	// Batch caps how many examples one run of the network in the bound takes (0: all of a
 	// batch of the bound, up to diffusion.BoundBatch); it bounds memory, not the bound's noise.
 	Batch int `param:"batch"`
+	// Featurizer chooses the features of fid, is, kid and precision_recall (see EvalParams);
+	// Inception names the Inception weights file, Reference a pytorch-fid statistics file and
+	// ReferenceSplit the data split the Inception metrics compare with.
+	Featurizer     string `param:"featurizer"`
+	Inception      string `param:"inception"`
+	Reference      string `param:"reference"`
+	ReferenceSplit string `param:"reference_split"`
 }
 
 // The settings structs and their declarations are written side by side; a field without a
@@ -129,6 +136,14 @@ var EvalParams = []plugins.Param{
 		Doc: "sampler plugin of the evaluations during training, with its default parameters (empty: the [sample] sampler and its parameters)"},
 	{Name: "sampler_during_steps", Type: plugins.Int, Default: 0, Min: plugins.Bound(0), OmitDefault: true,
 		Doc: "steps of the sampler during training, for a sampler that takes steps (0: its own)"},
+	{Name: "featurizer", Type: plugins.String, Default: "auto", OmitDefault: true, Choices: []string{"auto", "classifier", "inception"},
+		Doc: "features of fid, is, kid and precision_recall: the shipped classifier (MNIST-shaped data), or the FID Inception of pytorch-fid as the inception_* metrics; auto: the classifier for one-channel images whose side divides 28, the Inception for other images"},
+	{Name: "inception", Type: plugins.String, Default: "", OmitDefault: true,
+		Doc: "the FID Inception weights (pytorch-fid's pt_inception-2015-12-05-6726825d.pth), relative to the spec file's folder (empty: $DDPM_INCEPTION_WEIGHTS, else torch hub's cache); never downloaded; its sha256 is recorded with every value"},
+	{Name: "reference", Type: plugins.String, Default: "", OmitDefault: true,
+		Doc: "a pytorch-fid statistics .npz (mu, sigma; mu_s, sigma_s for the spatial FID) that the Inception FIDs compare the samples with instead of the data's, relative to the spec file's folder (published CIFAR-10 statistics, for example); kid and precision/recall still use the data"},
+	{Name: "reference_split", Type: plugins.String, Default: "train", OmitDefault: true, Choices: []string{"train", "test"},
+		Doc: "the data split the Inception metrics compare the samples with (eval.n of its examples; DDPM used the training set's 50,000), its statistics computed once and kept in the database's artifact folder; the data floor compares the other split with it"},
 }
 
 // MaxTrials is the most trials one spec may expand to (seeds times sweep points): more is

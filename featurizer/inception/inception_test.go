@@ -3,6 +3,7 @@ package inception
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -23,6 +24,8 @@ type reference struct {
 	} `json:"images"`
 	Dims64, Dims192, Dims768, Pool3, Logits [][]float64
 	Mixed6First7                            [][]float64 `json:"mixed6_first7"`
+	LogitsUnbiased                          [][]float64 `json:"logits_unbiased"`
+	Spatial                                 [][]float64 `json:"spatial"`
 	Resize                                  []struct {
 		H, W, C, OH, OW, Step int
 		Y                     []float64
@@ -76,12 +79,14 @@ var (
 	netErr  error
 )
 
-// fixtureNet is the network with testdata/weights.pth on the go backend.
+// fixtureNet is the network with testdata/weights_legacy.pth on the go backend: the weights in
+// PyTorch's legacy format, as pytorch-fid publishes its file, so that the features tests read
+// that format end to end (TestLegacyWeightsEqualZip ties it to the zip format's file).
 func fixtureNet(t *testing.T) *Net {
 	t.Helper()
 	netOnce.Do(func() {
 		var w *Weights
-		if w, netErr = Load("testdata/weights.pth"); netErr != nil {
+		if w, netErr = Load("testdata/weights_legacy.pth"); netErr != nil {
 			return
 		}
 		b, err := backend.New(backend.Choice{Config: "go"})
@@ -105,8 +110,9 @@ func fixtureNet(t *testing.T) *Net {
 func TestFeaturesMatchPytorchFID(t *testing.T) {
 	r := loadReference(t)
 	net := fixtureNet(t)
-	want := map[Output][][]float64{Dims64: r.Dims64, Dims192: r.Dims192, Dims768: r.Dims768, Pool3: r.Pool3, LogitsOut: r.Logits}
-	tol := map[Output]float64{Dims64: 1e-5, Dims192: 1e-5, Dims768: 1e-4, Pool3: 1e-4, LogitsOut: 1e-3, Mixed6: 1e-4}
+	want := map[Output][][]float64{Dims64: r.Dims64, Dims192: r.Dims192, Dims768: r.Dims768, Pool3: r.Pool3, LogitsOut: r.Logits, Spatial: r.Spatial}
+	tol := map[Output]float64{Dims64: 1e-5, Dims192: 1e-5, Dims768: 1e-4, Pool3: 1e-4, LogitsOut: 1e-3, Mixed6: 1e-4, Spatial: 1e-4}
+	const unbiased = Output(0) // UnbiasedLogits, computed from pool3
 	worst := map[Output]float64{}
 	scale := map[Output]float64{}
 	for i, im := range r.Images {
@@ -118,9 +124,16 @@ func TestFeaturesMatchPytorchFID(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out, err := net.Forward(x, 1, Dims64|Dims192|Dims768|Pool3|LogitsOut|Mixed6)
+		out, err := net.Forward(x, 1, Dims64|Dims192|Dims768|Pool3|LogitsOut|Mixed6|Spatial)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if len(out[Spatial]) != 2023 {
+			t.Fatalf("spatial features: %d values, want 17*17*7 = 2023", len(out[Spatial]))
+		}
+		for k, v := range net.Weights().UnbiasedLogits(out[Pool3]) {
+			worst[unbiased] = math.Max(worst[unbiased], math.Abs(v-r.LogitsUnbiased[i][k]))
+			scale[unbiased] = math.Max(scale[unbiased], math.Abs(r.LogitsUnbiased[i][k]))
 		}
 		for o, ref := range want {
 			for k, v := range ref[i] {
@@ -139,10 +152,15 @@ func TestFeaturesMatchPytorchFID(t *testing.T) {
 	}
 	// The logits (about 180 here, a sum over 2048 features) are held relative to their size.
 	tol[LogitsOut] = 1e-5 * scale[LogitsOut]
+	tol[unbiased] = 1e-5 * scale[unbiased]
 	for o, w := range worst {
-		t.Logf("output %d: largest difference %.3g (largest value %.3g)", o.Size(), w, scale[o])
+		name := "unbiased logits"
+		if o != unbiased {
+			name = fmt.Sprintf("output %d", o.Size())
+		}
+		t.Logf("%s: largest difference %.3g (largest value %.3g)", name, w, scale[o])
 		if w > tol[o] || scale[o] < 0.1 {
-			t.Errorf("output %d differs from pytorch-fid's by %g (tolerance %g; largest value %g)", o.Size(), w, tol[o], scale[o])
+			t.Errorf("%s differs from pytorch-fid's by %g (tolerance %g; largest value %g)", name, w, tol[o], scale[o])
 		}
 	}
 }
@@ -195,6 +213,14 @@ func TestBadWeightsFiles(t *testing.T) {
 	if err := os.WriteFile(truncated, good[:len(good)/2], 0o644); err != nil {
 		t.Fatal(err)
 	}
+	legacy, err := os.ReadFile("testdata/weights_legacy.pth")
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacyCut := filepath.Join(dir, "legacy-cut.pth")
+	if err := os.WriteFile(legacyCut, legacy[:len(legacy)-100], 0o644); err != nil {
+		t.Fatal(err)
+	}
 	text := filepath.Join(dir, "text.pth")
 	if err := os.WriteFile(text, []byte("not a checkpoint\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -202,6 +228,7 @@ func TestBadWeightsFiles(t *testing.T) {
 	for _, c := range []struct{ name, path, want string }{
 		{"missing", filepath.Join(dir, "absent.pth"), "no such file"},
 		{"truncated", truncated, "truncated.pth"},
+		{"legacy format truncated", legacyCut, "truncated"},
 		{"not a checkpoint", text, "not a PyTorch checkpoint"},
 		{"another network", "testdata/other.pth", "tensor Conv2d_1a_3x3.conv.weight has shape [16 3 3 3], the network's is [32 3 3 3]"},
 	} {
@@ -218,6 +245,47 @@ func TestBadWeightsFiles(t *testing.T) {
 	if w.SHA256 != fileHash(t, "testdata/weights.pth") || !strings.HasPrefix(w.ID(), "fid_inception_v3@"+w.SHA256[:12]) {
 		t.Fatalf("weights record sha256 %s, id %s", w.SHA256, w.ID())
 	}
+}
+
+// TestLegacyWeightsEqualZip: the state dict saved in the legacy format and in the zip format
+// lays out to the same weights, value for value; only the files' sha256 differ.
+func TestLegacyWeightsEqualZip(t *testing.T) {
+	zip, err := Load("testdata/weights.pth")
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy, err := Load("testdata/weights_legacy.pth")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if zip.SHA256 == legacy.SHA256 || legacy.SHA256 != fileHash(t, "testdata/weights_legacy.pth") {
+		t.Fatalf("sha256 %s (zip) and %s (legacy)", zip.SHA256, legacy.SHA256)
+	}
+	same := func(what string, a, b []float32) {
+		t.Helper()
+		if len(a) != len(b) {
+			t.Fatalf("%s: %d values vs %d", what, len(a), len(b))
+		}
+		for i := range a {
+			if a[i] != b[i] {
+				t.Fatalf("%s[%d]: %g (zip) vs %g (legacy)", what, i, a[i], b[i])
+			}
+		}
+	}
+	if len(zip.convs) != len(legacy.convs) || len(zip.convs) != 94 {
+		t.Fatalf("%d and %d convolutions, want 94", len(zip.convs), len(legacy.convs))
+	}
+	for name, c := range zip.convs {
+		l := legacy.convs[name]
+		if l == nil {
+			t.Fatalf("legacy weights lack %s", name)
+		}
+		same(name+" kernel", c.kernel, l.kernel)
+		same(name+" scale", c.scale, l.scale)
+		same(name+" shift", c.shift, l.shift)
+	}
+	same("fc.weight", zip.fcW, legacy.fcW)
+	same("fc.bias", zip.fcB, legacy.fcB)
 }
 
 func fileHash(t *testing.T, p string) string {

@@ -13,17 +13,25 @@ import (
 type Output uint
 
 // The network's outputs: pytorch-fid's four feature blocks (the first three averaged over
-// their spatial positions, as pytorch-fid's fid_score does), the classifier's logits (for
-// the Inception Score) and the last C block's output at 17x17 (guided-diffusion's spatial
-// FID reads its first 7 channels).
+// their spatial positions, as pytorch-fid's fid_score does), the classifier's logits, the
+// last C block's output at 17x17, and guided-diffusion's spatial features.
 const (
 	Dims64    Output = 1 << iota // after the first max pooling, spatial mean: 64
 	Dims192                      // after the second max pooling, spatial mean: 192
 	Dims768                      // Mixed_6e's output, spatial mean: 768
 	Pool3                        // the final average pooling: 2048 (pytorch-fid's default)
-	LogitsOut                    // the 1008 logits
+	LogitsOut                    // the 1008 logits (with the classifier's bias)
 	Mixed6                       // Mixed_6e's output as [17, 17, 768] per image (channels last)
+	// Spatial is guided-diffusion's sFID features: TensorFlow's mixed_6/conv, its first 7
+	// channels, as [17, 17, 7] per image (channels last, as TensorFlow flattens them): 2023.
+	// TensorFlow's graph numbers its mixed blocks from 0 (mixed is Mixed_5b), so mixed_6 is
+	// Mixed_6d, and mixed_6/conv its 1x1 branch, whose 192 channels come first in the block's
+	// output.
+	Spatial
 )
+
+// SpatialChannels is how many of mixed_6/conv's channels guided-diffusion's spatial FID keeps.
+const SpatialChannels = 7
 
 // Side is the network's input size: images are resized to Side x Side.
 const Side = 299
@@ -58,12 +66,14 @@ func (o Output) Size() int {
 		return Logits
 	case Mixed6:
 		return 17 * 17 * 768
+	case Spatial:
+		return 17 * 17 * SpatialChannels
 	}
 	panic(fmt.Sprintf("inception: Size of a combination of outputs (%d)", uint(o)))
 }
 
 // order lists the single outputs in the order Forward returns them.
-var order = []Output{Dims64, Dims192, Dims768, Pool3, LogitsOut, Mixed6}
+var order = []Output{Dims64, Dims192, Dims768, Pool3, LogitsOut, Mixed6, Spatial}
 
 // Net is the FID Inception on a GoMLX backend. One Net may serve several goroutines.
 type Net struct {
@@ -109,7 +119,7 @@ func (n *Net) Finalize() {
 // in [-1, 1]) through the network and returns the asked outputs, each count x Size values,
 // in the order of the Output constants.
 func (n *Net) Forward(images []float32, count int, want Output) (map[Output][]float32, error) {
-	if want == 0 || want >= Mixed6<<1 {
+	if want == 0 || want >= Spatial<<1 {
 		return nil, fmt.Errorf("inception: no outputs or unknown outputs asked (%d)", uint(want))
 	}
 	if len(images) != count*Side*Side*3 {
@@ -206,6 +216,9 @@ func build(x *graph.Node, params []*graph.Node, want Output) []*graph.Node {
 	for range 8 {
 		b = nextBlock()
 		h = inceptionBlock(h, b, gw, b.name == "Mixed_7c")
+		if b.name == "Mixed_6d" {
+			got[Spatial] = graph.Slice(h, graph.AxisRange(), graph.AxisRange(), graph.AxisRange(), graph.AxisRange(0, SpatialChannels))
+		}
 	}
 	got[Dims768] = spatialMean(h)
 	got[Mixed6] = h
@@ -229,8 +242,8 @@ func collect(got map[Output]*graph.Node, want Output) []*graph.Node {
 	for _, o := range order {
 		if want&o != 0 {
 			v := got[o]
-			if o == Mixed6 {
-				// Keep [N, 17, 17, 768] flat per image.
+			if o == Mixed6 || o == Spatial {
+				// Keep [N, 17, 17, C] flat per image.
 				v = graph.Reshape(v, v.Shape().Dimensions[0], -1)
 			}
 			out = append(out, v)

@@ -132,3 +132,26 @@ func sameShape(a, b []int) bool {
 	}
 	return true
 }
+
+// UnbiasedLogits are the classifier's logits without its bias, pool3 (count x 2048 values)
+// times the weight, in float64: what the Inception Score of Salimans et al. (improved-gan's
+// inception_score, softmax/logits/MatMul of the 2015 graph), guided-diffusion's evaluator and
+// torch-fidelity (its logits_unbiased) take the softmax of. count x Logits values.
+func (w *Weights) UnbiasedLogits(pool3 []float32) []float64 {
+	n := len(pool3) / 2048
+	out := make([]float64, n*Logits)
+	for i := range n {
+		row := out[i*Logits : (i+1)*Logits]
+		for k, x := range pool3[i*2048 : (i+1)*2048] {
+			if x == 0 {
+				continue
+			}
+			xf := float64(x)
+			wk := w.fcW[k*Logits : (k+1)*Logits]
+			for o := range row {
+				row[o] += xf * float64(wk[o])
+			}
+		}
+	}
+	return out
+}

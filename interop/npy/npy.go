@@ -16,6 +16,7 @@ package npy
 import (
 	"archive/zip"
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -176,6 +177,16 @@ func OpenNPZ(path string) (*NPZ, error) {
 		return nil, fmt.Errorf("%s: not a NumPy .npz archive: %w", path, err)
 	}
 	return &NPZ{path: path, r: r}, nil
+}
+
+// NPZFromBytes reads an .npz archive already in memory (an artifact read through the
+// results store's confined reading); name stands for its path in errors. Close it.
+func NPZFromBytes(name string, b []byte) (*NPZ, error) {
+	r, err := npz.NewReader(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		return nil, fmt.Errorf("%s: not a NumPy .npz archive: %w", name, err)
+	}
+	return &NPZ{path: name, r: r}, nil
 }
 
 // Close closes the archive.
@@ -365,6 +376,11 @@ func ReadSamples(path string) ([]uint8, []int, error) {
 	return ReadNPZ[uint8](z, SamplesName, Any, Any, Any, Any)
 }
 
+// ReadSamplesFrom is ReadSamples of an archive already open.
+func ReadSamplesFrom(z *NPZ) ([]uint8, []int, error) {
+	return ReadNPZ[uint8](z, SamplesName, Any, Any, Any, Any)
+}
+
 // FIDStats are the statistics of a set's features that pytorch-fid keeps in an .npz: their
 // mean Mu (D values) and covariance Sigma (D x D, row-major).
 type FIDStats struct {
@@ -385,26 +401,89 @@ func WriteFIDStats(path string, s FIDStats) error {
 	return WriteNPZ(path, Of("mu", s.Mu, d), Of("sigma", s.Sigma, d, d))
 }
 
-// ReadFIDStats reads pytorch-fid statistics from the .npz at path: mu float64 [D] and sigma
-// float64 [D, D].
-func ReadFIDStats(path string) (FIDStats, error) {
+// ReadFIDStats reads pytorch-fid statistics from the .npz at path: mu [D] and sigma [D, D],
+// float64 as pytorch-fid writes them or float32 as TensorFlow's FID code (TTUR) did.
+func ReadFIDStats(path string) (FIDStats, error) { return ReadFIDStatsOf(path, "mu", "sigma") }
+
+// ReadFIDStatsOf reads statistics stored under other names (guided-diffusion's reference
+// batches keep the spatial features' as mu_s and sigma_s).
+func ReadFIDStatsOf(path, muName, sigmaName string) (FIDStats, error) {
 	z, err := OpenNPZ(path)
 	if err != nil {
 		return FIDStats{}, err
 	}
 	defer z.Close()
-	mu, shape, err := ReadNPZ[float64](z, "mu", Any)
+	mu, shape, err := ReadFloats(z, muName, Any)
 	if err != nil {
 		return FIDStats{}, err
 	}
 	d := shape[0]
-	sigma, _, err := ReadNPZ[float64](z, "sigma", d, d)
+	sigma, _, err := ReadFloats(z, sigmaName, d, d)
 	if err != nil {
 		var se *ShapeError
 		if errors.As(err, &se) {
-			se.Wanted += fmt.Sprintf(" (mu has %d values)", d)
+			se.Wanted += fmt.Sprintf(" (%s has %d values)", muName, d)
 		}
 		return FIDStats{}, err
 	}
 	return FIDStats{Mu: mu, Sigma: sigma}, nil
+}
+
+// ReadFloats reads the array name of an open archive as float64: float64 values as they are,
+// float32 widened exactly.
+func ReadFloats(z *NPZ, name string, want ...int) ([]float64, []int, error) {
+	v, shape, err := ReadNPZ[float64](z, name, want...)
+	var se *ShapeError
+	if err == nil || !errors.As(err, &se) {
+		return v, shape, err
+	}
+	v32, shape, err32 := ReadNPZ[float32](z, name, want...)
+	if err32 != nil {
+		se.Wanted = strings.Replace(se.Wanted, "float64", "float64 or float32", 1)
+		return nil, nil, err
+	}
+	v = make([]float64, len(v32))
+	for i, x := range v32 {
+		v[i] = float64(x)
+	}
+	return v, shape, nil
+}
+
+// SamplePixels converts samples in [-1, 1] to bytes exactly as improved-diffusion's
+// image_sample.py does, ((x + 1) * 127.5).clamp(0, 255).to(uint8): in float32, clamped, then
+// truncated toward zero (as PyTorch converts a float to uint8), so 0.999 of a level is 0.
+// NaN becomes 0, as PyTorch converts it on the CPU. These are the numbers samples.npz holds
+// and FID tools read.
+func SamplePixels(samples []float32) []uint8 {
+	out := make([]uint8, len(samples))
+	for i, x := range samples {
+		out[i] = SamplePixel(x)
+	}
+	return out
+}
+
+// SamplePixel is one value of SamplePixels.
+func SamplePixel(x float32) uint8 {
+	v := (x + 1) * 127.5
+	switch {
+	case !(v > 0): // NaN too
+		return 0
+	case v >= 255:
+		return 255
+	}
+	return uint8(v)
+}
+
+// DataPixel is the 8-bit value an example of 8-bit data in [-1, 1] came from: (x + 1) * 127.5
+// rounded to nearest, which undoes the scaling exactly where truncation (SamplePixel) could
+// land one level low.
+func DataPixel(x float32) uint8 {
+	v := math.Round(float64(x+1) * 127.5)
+	switch {
+	case !(v > 0):
+		return 0
+	case v >= 255:
+		return 255
+	}
+	return uint8(v)
 }

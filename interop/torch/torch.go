@@ -1,8 +1,13 @@
 // Package torch reads PyTorch checkpoints: the zip archives torch.save has written since
 // PyTorch 1.6 (a pickle, archive/data.pkl, whose tensors point at raw storages stored beside it
-// as archive/data/<key>). The pickle is read by gopickle's unpickler and its PyTorch classes;
-// this package turns what it returns into a state dict of row-major tensors, honouring each
-// tensor's storage offset and strides and the archive's byte order.
+// as archive/data/<key>), and the legacy format before it (still written with
+// _use_new_zipfile_serialization=False): a run of pickles (a magic number, a protocol version,
+// the system's description, the object, the storage keys) followed by each storage's element
+// count and little-endian bytes. Both are read by gopickle's loader and its PyTorch classes;
+// this package checks a file's layout first, so that a damaged or truncated file is refused
+// with a reason rather than read wrong, and turns what the loader returns into a state dict
+// of row-major tensors, honouring each tensor's storage offset and strides and the archive's
+// byte order.
 package torch
 
 import (
@@ -200,10 +205,11 @@ func describePrefix(prefix string) string {
 	return fmt.Sprintf("%q", strings.TrimSuffix(prefix, "."))
 }
 
-// checkArchive tells a missing file, a file that is not a zip archive, a truncated one and
-// an archive without a pickle apart before gopickle sees the file (its loader treats any
-// non-zip file as PyTorch's legacy format, and a tar of that format panics there). It
-// returns whether the storages are big-endian (archive/byteorder, written by newer PyTorch).
+// checkArchive tells a missing file, a file that is neither a zip archive nor the legacy
+// format, a truncated one and an archive without a pickle apart before gopickle sees the file
+// (its loader treats any non-zip file as PyTorch's legacy format, and a tar of that format
+// panics there). It returns whether the storages are big-endian (archive/byteorder, written
+// by newer PyTorch; the legacy format is always little-endian).
 func checkArchive(file string) (bigEndian bool, err error) {
 	f, err := os.Open(file)
 	if err != nil {
@@ -229,8 +235,11 @@ func checkArchive(file string) (bigEndian bool, err error) {
 		case bytes.HasPrefix(head, []byte("PK")):
 			return false, fmt.Errorf("a damaged or truncated zip archive (%v)", zerr)
 		case len(head) >= 2 && head[0] == 0x80 && head[1] <= 5:
-			return false, errors.New("PyTorch's legacy (pre-1.6) checkpoint format, which is not read; " +
-				"re-save it with a current PyTorch: torch.save(torch.load(f), f2)")
+			// A pickle: PyTorch's legacy format if its layout says so.
+			if _, err := f.Seek(0, io.SeekStart); err != nil {
+				return false, err
+			}
+			return false, checkLegacy(f, st.Size())
 		}
 		return false, errors.New("not a PyTorch checkpoint (torch.save writes a zip archive; this file is not one)")
 	}

@@ -48,14 +48,16 @@ func orderedWants(t *testing.T, section string) ([]string, map[string]want) {
 	return names, wants
 }
 
-// TestReadStateDictMatchesTorch reads the checkpoints gen.py saved with torch.save and
-// compares every tensor's dtype, shape and every value with what PyTorch itself printed:
-// float64 exactly, float32 and float16 exactly after widening, the transposed view and the
-// two views of one storage in their logical order.
+// TestReadStateDictMatchesTorch reads the checkpoints gen.py saved with torch.save, in the zip
+// format and in the legacy one, and compares every tensor's dtype, shape and every value with
+// what PyTorch itself printed: float64 exactly, float32 and float16 exactly after widening,
+// the transposed view and the two views of one storage in their logical order.
 func TestReadStateDictMatchesTorch(t *testing.T) {
 	for _, tc := range []struct{ file, section string }{
 		{"state.pt", "state"},
 		{"nested.pt", "nested"},
+		{"state_legacy.pt", "state"},
+		{"nested_legacy.pt", "nested"},
 		{"little.pt", "order"},
 		{"bigendian.pt", "order"},
 	} {
@@ -136,6 +138,10 @@ func TestReadStateDictRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	legacyWhole, err := os.ReadFile(filepath.Join("testdata", "state_legacy.pt"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	write := func(name string, data []byte) string {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, data, 0o644); err != nil {
@@ -143,7 +149,8 @@ func TestReadStateDictRefusals(t *testing.T) {
 		}
 		return p
 	}
-	legacy := append([]byte{0x80, 0x02, 0x8a, 0x0a}, make([]byte, 20)...)
+	damaged := append([]byte{0x80, 0x02, 0x8a, 0x0a}, make([]byte, 20)...)
+	seven := []byte{0x80, 0x02, 'K', 7, '.'} // pickle.dumps(7, protocol=2)
 	for _, tc := range []struct {
 		name, path, want string
 	}{
@@ -151,7 +158,11 @@ func TestReadStateDictRefusals(t *testing.T) {
 		{"directory", dir, "not a regular file"},
 		{"not a zip", write("text.pt", []byte("hello, not a checkpoint\n")), "not a PyTorch checkpoint"},
 		{"empty", write("empty.pt", nil), "not a PyTorch checkpoint"},
-		{"legacy", write("legacy.pt", legacy), "legacy"},
+		{"a pickle without the magic number", write("pickle.pt", seven), "not torch.save's magic number"},
+		{"a damaged pickle", write("damaged.pt", damaged), "cannot be read"},
+		{"legacy truncated in a storage", write("legacy-trunc.pt", legacyWhole[:len(legacyWhole)-3]), "truncated"},
+		{"legacy truncated in the pickles", write("legacy-head.pt", legacyWhole[:60]), "truncated"},
+		{"legacy truncated after the pickles", write("legacy-keys.pt", legacyWhole[:legacyDataStart(t, legacyWhole)]), "truncated"},
 		{"truncated", write("trunc.pt", whole[:len(whole)/2]), "truncated"},
 		{"truncated to the header", write("head.pt", whole[:10]), "truncated"},
 		{"non-tensor entry", filepath.Join("testdata", "notensor.pt"), `entry "step" is a int, not a tensor`},
@@ -178,4 +189,17 @@ func TestFloat32Rounding(t *testing.T) {
 	if got[0] != 1 || got[1] != float32(-0.1) {
 		t.Errorf("Float32 = %v", got)
 	}
+}
+
+// legacyDataStart is where a legacy-format file's storages begin: after its last pickle, the
+// storage keys, a list (PROTO 2, EMPTY_LIST: the only pickle of the file that starts so) whose
+// APPENDS and STOP close it ("e.").
+func legacyDataStart(t *testing.T, b []byte) int {
+	t.Helper()
+	start := strings.Index(string(b), "\x80\x02]")
+	end := strings.Index(string(b[max(start, 0):]), "e.")
+	if start < 0 || end < 0 {
+		t.Fatal("no storage keys found")
+	}
+	return start + end + 2
 }

@@ -18,6 +18,9 @@ through the 94 layers.
 
 Writes, beside this script:
   weights.pth      the weights (torch.save of the state dict, with num_batches_tracked)
+  weights_legacy.pth  the same state dict in PyTorch's legacy (pre-1.6) format
+                   (_use_new_zipfile_serialization=False), the format of pytorch-fid's
+                   published pt_inception-2015-12-05-6726825d.pth
   other.pth        a state dict of another network (the first Inception tensor with another shape)
   images/*.png     four small RGB and grey images
   inception_ref.json  inputs and pytorch-fid's outputs (see the keys)
@@ -152,6 +155,7 @@ def main():
     path = os.path.join(HERE, "weights.pth")
     sd = calibrated()
     torch.save(sd, path)
+    torch.save(sd, os.path.join(HERE, "weights_legacy.pth"), _use_new_zipfile_serialization=False)
     count = sum(t.numel() for n, t in sd.items() if not n.endswith("num_batches_tracked"))
     print("weights.pth:", os.path.getsize(path), "bytes,", count, "values,", len(sd), "tensors")
 
@@ -186,6 +190,11 @@ def main():
         net64 = blocks.double()
         fc64 = fidnet.double().fc
         outs = collections.defaultdict(list)
+        # Mixed_6d (TensorFlow's mixed_6), the seventh module of pytorch-fid's block 2.
+        mixed_6d = net64.blocks[2][6]
+        assert isinstance(mixed_6d, pfi.FIDInceptionC) and mixed_6d.branch1x1.conv.out_channels == 192
+        captured = {}
+        mixed_6d.register_forward_hook(lambda m, i, o: captured.update(out=o))
         for im in ref["images"]:
             x = load(im["file"]).unsqueeze(0).double()
             b0, b1, b2, b3 = net64(x)
@@ -195,6 +204,13 @@ def main():
             pool = b3.flatten(1)
             outs["pool3"].append(pool[0].tolist())
             outs["logits"].append(fc64(pool)[0].tolist())
+            # The logits without the classifier's bias, as the Inception Score of Salimans et
+            # al. (improved-gan) and torch-fidelity (logits_unbiased) compute them.
+            outs["logits_unbiased"].append(F.linear(pool, fc64.weight)[0].tolist())
+            # guided-diffusion's spatial features: TensorFlow's mixed_6/conv (Mixed_6d's
+            # branch1x1, the first 192 channels of its output), its first 7 channels, channels
+            # last as TensorFlow's NHWC flattens them.
+            outs["spatial"].append(captured["out"][0, :7].permute(1, 2, 0).flatten().tolist())
             # Mixed_6e's output, channels last, its first 7 channels (spatial FID's).
             outs["mixed6_first7"].append(b2[0, :7].permute(1, 2, 0).flatten().tolist())
         ref.update(outs)

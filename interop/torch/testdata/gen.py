@@ -16,6 +16,12 @@
 #                 big-endian hosts); it reads back as the same values as "little.pt"
 #   little.pt     the same state dict as torch.save writes it here, with archive/byteorder
 #                 "little" added
+#   state_legacy.pt, nested_legacy.pt
+#                 state.pt's and nested.pt's dicts in PyTorch's legacy (pre-1.6) format, as
+#                 torch.save(..., _use_new_zipfile_serialization=False) writes it: pickles
+#                 (magic number, protocol, system info, the object, the storage keys) followed
+#                 by each storage's element count and raw little-endian bytes. They read back
+#                 as the same values as state.pt and nested.pt.
 #   values.json   every tensor of state.pt and nested.pt as dtype, shape and row-major values
 import collections
 import json
@@ -53,6 +59,8 @@ nested = {
     "top": rnd(3),
 }
 torch.save(nested, os.path.join(here, "nested.pt"))
+torch.save(state, os.path.join(here, "state_legacy.pt"), _use_new_zipfile_serialization=False)
+torch.save(nested, os.path.join(here, "nested_legacy.pt"), _use_new_zipfile_serialization=False)
 
 torch.save({"w": rnd(2), "step": 12}, os.path.join(here, "notensor.pt"))
 
