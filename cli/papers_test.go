@@ -72,7 +72,7 @@ func smokeSets(t *testing.T, path string) []string {
 	var sets []string
 	for i, w := range command {
 		if w == "--set" && i+1 < len(command) {
-			sets = append(sets, command[i+1])
+			sets = append(sets, strings.Trim(command[i+1], "'"))
 		}
 	}
 	if len(sets) == 0 {
