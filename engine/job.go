@@ -204,15 +204,17 @@ func prepare(t *spec.Trial, cache DataCache, load bool) (*Job, error) {
 		}
 		j.Metrics = append(j.Metrics, namedMetric{name, m.(plugins.Metric), p})
 	}
+	// A dataset without examples refuses its metrics first: their weights and references
+	// (prepareMetrics) would be looked for in vain.
+	if err := j.checkLayoutOnly(); err != nil {
+		return nil, err
+	}
 	if load {
 		if err := j.prepareMetrics(); err != nil {
 			return nil, err
 		}
 	}
 	if err := j.prepareDuring(); err != nil {
-		return nil, err
-	}
-	if err := j.checkLayoutOnly(); err != nil {
 		return nil, err
 	}
 	if j.Timesteps, err = j.newTimestepSampler(); err != nil {
