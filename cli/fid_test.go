@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/ddpm-runner/ddpm-runner/backend"
 	"image"
 	"image/color"
 	"image/png"
@@ -25,6 +26,9 @@ const fidTestdata = "../featurizer/inception/testdata"
 // statistics pytorch-fid's own compute_statistics_of_path gives (dims 64, the same weights),
 // within 1e-5 relative; runner fid of the folder against that file is 0 on its last line.
 func TestFidSaveStatsMatchesPytorchFID(t *testing.T) {
+	if backend.DefaultKernel.Resolved() == backend.StockKernel {
+		t.Skipf("$%s turns the fast kernels off: the Inception's forward passes take minutes each (TestFeaturesMatchPytorchFID checks the network on the stock kernels)", backend.KernelEnvVar)
+	}
 	var ref struct {
 		Stats64 struct {
 			Mu    []float64
@@ -118,6 +122,9 @@ func TestFidBadWeightsExit2(t *testing.T) {
 // --format json; a run that is not there, one without samples and one whose artifact row
 // leads outside its folder exit 2 naming the run.
 func TestFidInputs(t *testing.T) {
+	if backend.DefaultKernel.Resolved() == backend.StockKernel {
+		t.Skipf("$%s turns the fast kernels off: the Inception's forward passes take minutes each (TestFeaturesMatchPytorchFID checks the network on the stock kernels)", backend.KernelEnvVar)
+	}
 	dir := t.TempDir()
 	rng := rand.New(rand.NewPCG(5, 6))
 	const n, side = 5, 8

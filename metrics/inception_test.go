@@ -29,6 +29,9 @@ func noWeightsHere(t *testing.T) {
 // data (and for data that are not images) without looking for the Inception weights, chooses
 // the Inception for other images, and every refusal names what is wrong.
 func TestPrepareFeatures(t *testing.T) {
+	if backend.DefaultKernel.Resolved() == backend.StockKernel {
+		t.Skipf("$%s turns the fast kernels off: the Inception's forward passes take minutes each (TestFeaturesMatchPytorchFID checks the network on the stock kernels)", backend.KernelEnvVar)
+	}
 	noWeightsHere(t)
 	bad := filepath.Join(t.TempDir(), "stats64.npz")
 	if err := npy.WriteFIDStats(bad, npy.FIDStats{Mu: make([]float64, 64), Sigma: make([]float64, 64*64)}); err != nil {
@@ -213,6 +216,9 @@ func relClose(a, b, tol float64) bool { return math.Abs(a-b) <= tol*math.Max(1, 
 // square root is taken in a basis of the covariances' ranges (lowRankTraceSqrt), the same
 // number at a fraction of the 2048 x 2048 eigendecompositions' cost.
 func TestInceptionMetrics(t *testing.T) {
+	if backend.DefaultKernel.Resolved() == backend.StockKernel {
+		t.Skipf("$%s turns the fast kernels off: the Inception's forward passes take minutes each (TestFeaturesMatchPytorchFID checks the network on the stock kernels)", backend.KernelEnvVar)
+	}
 	noWeightsHere(t)
 	saved := traceSqrtProductFn
 	traceSqrtProductFn = lowRankTraceSqrt

@@ -168,6 +168,9 @@ func TestFeaturesMatchPytorchFID(t *testing.T) {
 // TestBatchesAgree: one batch of four gives each image the features it gets alone (the
 // batch axis mixes nothing), and an early stop (dims 64) gives the same as the full pass.
 func TestBatchesAgree(t *testing.T) {
+	if backend.DefaultKernel.Resolved() == backend.StockKernel {
+		t.Skipf("$%s turns the fast kernels off: the Inception's forward passes take minutes each (TestFeaturesMatchPytorchFID checks the network on the stock kernels)", backend.KernelEnvVar)
+	}
 	r := loadReference(t)
 	net := fixtureNet(t)
 	var all []float32
