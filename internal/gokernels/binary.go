@@ -95,8 +95,13 @@ func (op binaryOp) exec(backend *simplego.Backend, node *simplego.Node, inputs [
 	rowScale := lFull != rFull && !lScalar && !rScalar &&
 		(lFull && leadingBroadcast(rhs.shape.Dimensions, n.shape.Dimensions) ||
 			rFull && leadingBroadcast(lhs.shape.Dimensions, n.shape.Dimensions))
+	var w walk
+	general := false
 	if !(lFull && rFull) && !(lFull && rScalar) && !(rFull && lScalar) && !broadcast && !rowScale {
-		return stock(backend, node, inputs, inputsOwned)
+		// Any other broadcast of operands of the output's rank walks the output in flat order.
+		if w, general = newWalk(n.shape.Dimensions, lhs.shape.Dimensions, rhs.shape.Dimensions); !general {
+			return stock(backend, node, inputs, inputsOwned)
+		}
 	}
 	// The output may take the place of an operand that this op owns and that has its shape,
 	// as simplego does: every value is read before it is written.
@@ -114,6 +119,8 @@ func (op binaryOp) exec(backend *simplego.Backend, node *simplego.Node, inputs [
 	dst := (*bufferLayout)(unsafe.Pointer(out)).flat.([]float32)
 	a, b := lhs.flat.([]float32), rhs.flat.([]float32)
 	switch {
+	case general:
+		op.strided(&w, dst, a, b)
 	case lFull && rFull:
 		inChunks(len(dst), func(lo, hi int) { op.vecN(dst[lo:hi], a[lo:hi], b[lo:hi]) })
 	case lFull && rScalar:
