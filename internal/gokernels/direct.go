@@ -15,10 +15,9 @@ var directCalls atomic.Int64
 // maxRowsPanels panels: on the MLP's products at batch 512, one worker, that took 512 x 256
 // x 912 from 70 to 87 GFLOP/s and 512 x 256 x 256 from 81 to 88, while 512 x 784 x 256 (49
 // panels) went from 81 to 78 (go test -bench on the two variants, two runs each).
-const (
-	maxDirectPanels = 2
-	maxRowsPanels   = 16
-)
+var maxDirectPanels = 2
+
+const maxRowsPanels = 16
 
 // directMacroKernel is macroKernel with A read in place for its full mr-row panels: by
 // kernel6x16Rows when A's rows are contiguous, by kernel6x16Direct when A is another
