@@ -110,6 +110,22 @@ func TestMemoryOpsMatchSimplego(t *testing.T) {
 			})
 		}
 	}
+	// A scalar on the left (1 - sigmoid(x)) with IEEE corner values on both sides: the
+	// reversed AVX loops must give a - b exactly, the sign of a zero included.
+	corner := []float32{0, float32(math.Copysign(0, -1)), float32(math.Inf(1)), float32(math.Inf(-1)),
+		float32(math.NaN()), 1e-40, -3e-39, math.MaxFloat32, 1, -1, 0.5}
+	vec := make([]float32, 0, 40*len(corner))
+	for range 40 {
+		vec = append(vec, corner...)
+	}
+	for _, op := range ops {
+		for _, sc := range corner {
+			t.Run(fmt.Sprintf("%s/scalar-lhs-corner/%g", op.name, sc), func(t *testing.T) {
+				sameBits(t, b, MemCalls, true, func(xs []*graph.Node) *graph.Node { return op.f(xs[0], xs[1]) },
+					tensors.FromScalar(sc), tensors.FromFlatDataAndDimensions(vec, len(vec)))
+			})
+		}
+	}
 	t.Run("sqrt", func(t *testing.T) {
 		x := tensors.MustCopyFlatData[float32](randTensor(rng, 1001))
 		for i := range x {

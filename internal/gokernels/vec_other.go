@@ -12,6 +12,8 @@ func vmulScalarAsm(dst, a []float32, s float32, n int) {}
 func vaddScalarAsm(dst, a []float32, s float32, n int) {}
 func vsubScalarAsm(dst, a []float32, s float32, n int) {}
 func vdivScalarAsm(dst, a []float32, s float32, n int) {}
+func vrsubScalarAsm(dst, a []float32, s float32, n int) {}
+func vrdivScalarAsm(dst, a []float32, s float32, n int) {}
 
 func vsqrtAsm(dst, a []float32, n int) {}
 
