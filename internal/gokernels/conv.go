@@ -154,33 +154,65 @@ func (pl *convPlan) run(in, ker, out []float32, workers int) {
 		buf := getPanel(product(pl.padDims))
 		defer panelPool.Put(buf)
 		src = *buf
-		clear(src)
 		pl.spread(src, in)
 	}
 	gemm(pl.m, pl.n, pl.k, newMatrix(src, pl.aRows, pl.aCols), newMatrix(ker, pl.bRows, pl.bCols), out, workers)
 }
 
-// spread copies the input into the padded buffer: element x goes to lo + x*dil on every axis.
+// spread fills the padded buffer: input element x goes to lo + x*dil on every axis, zeros
+// everywhere else. The trailing axes that are neither padded nor dilated (the batch and the
+// channels in the U-Net's [H, W, B, C] layout) form contiguous blocks, copied whole. Without
+// dilation the padded buffer is written block by block, each block a copy or zeros, so that
+// nothing is written twice; with it, the buffer is cleared first and the blocks copied into it.
 func (pl *convPlan) spread(dst, src []float32) {
 	rank := len(pl.inDims)
-	dStr := rowMajorStrides(pl.padDims)
-	last := pl.inDims[rank-1]
-	lastLo, lastDil := pl.lo[rank-1], pl.dil[rank-1]
-	idx := make([]int, rank-1)
-	for s := 0; s < len(src); s += last {
-		off := lastLo * dStr[rank-1]
+	inner := rank
+	for inner > 0 && pl.lo[inner-1] == 0 && pl.dil[inner-1] == 1 && pl.padDims[inner-1] == pl.inDims[inner-1] {
+		inner--
+	}
+	block := product(pl.inDims[inner:])
+	dStr, sStr := rowMajorStrides(pl.padDims), rowMajorStrides(pl.inDims)
+	dilated := false
+	for _, d := range pl.dil[:inner] {
+		dilated = dilated || d != 1
+	}
+	if !dilated {
+		// Walk the padded outer index; a block lies in the input when every outer index
+		// does.
+		idx := make([]int, inner)
+		for off := 0; off < len(dst); off += block {
+			s, inside := 0, true
+			for a, i := range idx {
+				x := i - pl.lo[a]
+				if x < 0 || x >= pl.inDims[a] {
+					inside = false
+					break
+				}
+				s += x * sStr[a]
+			}
+			if inside {
+				copy(dst[off:off+block], src[s:s+block])
+			} else {
+				clear(dst[off : off+block])
+			}
+			for a := inner - 1; a >= 0; a-- {
+				if idx[a]++; idx[a] < pl.padDims[a] {
+					break
+				}
+				idx[a] = 0
+			}
+		}
+		return
+	}
+	clear(dst)
+	idx := make([]int, inner)
+	for s := 0; s < len(src); s += block {
+		off := 0
 		for a, i := range idx {
 			off += (pl.lo[a] + i*pl.dil[a]) * dStr[a]
 		}
-		row := src[s : s+last]
-		if lastDil == 1 && dStr[rank-1] == 1 {
-			copy(dst[off:off+last], row)
-		} else {
-			for i, v := range row {
-				dst[off+i*lastDil*dStr[rank-1]] = v
-			}
-		}
-		for a := rank - 2; a >= 0; a-- {
+		copy(dst[off:off+block], src[s:s+block])
+		for a := inner - 1; a >= 0; a-- {
 			if idx[a]++; idx[a] < pl.inDims[a] {
 				break
 			}

@@ -164,3 +164,40 @@ func TestSelfCheckCatchesACorruptConvolution(t *testing.T) {
 		t.Fatal("the self-check passed a corrupt convolution")
 	}
 }
+
+// TestSpreadMatchesDefinition: the padded (and dilated) copy of a convolution's input puts
+// element x at lo + x*dil on every axis and zeros everywhere else, whatever the buffer held
+// before (it comes from a pool), for padding on the leading, middle and last axes, with and
+// without dilation.
+func TestSpreadMatchesDefinition(t *testing.T) {
+	rng := rand.New(rand.NewPCG(17, 18))
+	for _, c := range []struct{ in, lo, hi, dil []int }{
+		{[]int{4, 5, 3, 2}, []int{1, 1, 0, 0}, []int{1, 1, 0, 0}, []int{1, 1, 1, 1}}, // the U-Net's 3x3 "same"
+		{[]int{4, 5, 3, 2}, []int{1, 1, 0, 0}, []int{2, 1, 0, 0}, []int{2, 2, 1, 1}}, // a stride-2 input gradient
+		{[]int{3, 4, 2}, []int{0, 2, 1}, []int{1, 0, 1}, []int{1, 1, 1}},             // the last axis padded
+		{[]int{3, 4, 2}, []int{0, 0, 0}, []int{0, 1, 0}, []int{1, 3, 1}},             // a middle axis dilated
+	} {
+		pl := &convPlan{inDims: c.in, lo: c.lo, dil: c.dil}
+		for a := range c.in {
+			pl.padDims = append(pl.padDims, (c.in[a]-1)*c.dil[a]+1+c.lo[a]+c.hi[a])
+		}
+		src := randomData(rng, c.in)
+		want := make([]float32, product(pl.padDims))
+		sStr, dStr := rowMajorStrides(c.in), rowMajorStrides(pl.padDims)
+		for s := range src {
+			off := 0
+			for a := range c.in {
+				off += (c.lo[a] + s/sStr[a]%c.in[a]*c.dil[a]) * dStr[a]
+			}
+			want[off] = src[s]
+		}
+		got := make([]float32, len(want))
+		for i := range got {
+			got[i] = float32(math.NaN())
+		}
+		pl.spread(got, src)
+		if !slices.Equal(got, want) {
+			t.Errorf("%+v: spread = %v, want %v", c, got, want)
+		}
+	}
+}
