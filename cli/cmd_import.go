@@ -2,8 +2,6 @@ package cli
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +17,7 @@ import (
 
 	"github.com/ddpm-runner/ddpm-runner/backend"
 	"github.com/ddpm-runner/ddpm-runner/engine"
+	"github.com/ddpm-runner/ddpm-runner/internal/digest"
 	"github.com/ddpm-runner/ddpm-runner/interop/improveddiffusion"
 	"github.com/ddpm-runner/ddpm-runner/interop/torch"
 	"github.com/ddpm-runner/ddpm-runner/results"
@@ -107,7 +106,7 @@ func runImport(_ context.Context, opts importOptions, gopts globalOptions, args 
 	if err != nil {
 		return usagef("import: %v", err)
 	}
-	sum, err := fileSHA256(file)
+	sum, err := digest.File(file)
 	if err != nil {
 		return usagef("import: %v", err)
 	}
@@ -215,20 +214,6 @@ func importTrial(flags improveddiffusion.Flags, file string, opts importOptions)
 	t.Kind = spec.KindImported
 	t.File = opts.spec
 	return t, nil
-}
-
-// fileSHA256 is the hex SHA-256 of a file's bytes.
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("%s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // readSmall reads a regular file of at most limit bytes.

@@ -1,13 +1,10 @@
 package engine
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 
+	"github.com/ddpm-runner/ddpm-runner/internal/digest"
 	"github.com/ddpm-runner/ddpm-runner/interop/npy"
 	"github.com/ddpm-runner/ddpm-runner/plugins"
 )
@@ -54,14 +51,9 @@ func loadNoise(name, specFile string, n int, data plugins.Dataset) (*InitialNois
 	if err != nil {
 		return nil, fmt.Errorf("[sample] noise = %q: %w (sample.n = %d; %s)", name, err, n, layoutNote(isImage))
 	}
-	f, err := os.Open(path)
+	sum, err := digest.File(path)
 	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	sum := sha256.New()
-	if _, err := io.Copy(sum, f); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("[sample] noise = %q: %w", name, err)
 	}
 	if isImage { // [n, C, H, W] -> [n, H, W, C]
 		hwc := make([]float32, len(x))
@@ -77,7 +69,7 @@ func loadNoise(name, specFile string, n int, data plugins.Dataset) (*InitialNois
 		}
 		x = hwc
 	}
-	return &InitialNoise{Path: path, SHA256: hex.EncodeToString(sum.Sum(nil)), X: x}, nil
+	return &InitialNoise{Path: path, SHA256: sum, X: x}, nil
 }
 
 func layoutNote(image bool) string {

@@ -16,6 +16,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/ddpm-runner/ddpm-runner/featurizer/inception"
+	"github.com/ddpm-runner/ddpm-runner/internal/digest"
 	"github.com/ddpm-runner/ddpm-runner/interop/npy"
 	"github.com/ddpm-runner/ddpm-runner/plugins"
 )
@@ -148,7 +149,7 @@ func prepareFeatures(s plugins.MetricSetup, forceInception bool) (*inceptionChoi
 }
 
 func readReferenceFile(path string) (*referenceFile, error) {
-	sum, err := fileSHA256(path)
+	sum, err := digest.File(path)
 	if err != nil {
 		return nil, err
 	}
@@ -177,19 +178,6 @@ func readReferenceFile(path string) (*referenceFile, error) {
 		f.spatial = &sp
 	}
 	return f, nil
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := f.WriteTo(h); err != nil {
-		return "", fmt.Errorf("%s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // summary is what the Inception metrics need of one set of images.

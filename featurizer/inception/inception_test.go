@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/ddpm-runner/ddpm-runner/backend"
+	"github.com/ddpm-runner/ddpm-runner/internal/digest"
 )
 
 // reference is testdata/inception_ref.json, written by gen_inception.py from pytorch-fid's
@@ -292,7 +293,7 @@ func TestLegacyWeightsEqualZip(t *testing.T) {
 }
 
 func fileHash(t *testing.T, p string) string {
-	s, err := fileSHA256(p)
+	s, err := digest.File(p)
 	if err != nil {
 		t.Fatal(err)
 	}

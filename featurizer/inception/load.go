@@ -1,14 +1,12 @@
 package inception
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 
+	"github.com/ddpm-runner/ddpm-runner/internal/digest"
 	"github.com/ddpm-runner/ddpm-runner/interop/torch"
 )
 
@@ -58,7 +56,7 @@ func Locate(flag string) (string, error) {
 // Load reads and checks the weights file at path (torch.save's format, read by
 // interop/torch) and computes its sha256. Every failure is a *WeightsError naming the file.
 func Load(path string) (*Weights, error) {
-	sum, err := fileSHA256(path)
+	sum, err := digest.File(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, &WeightsError{Msg: fmt.Sprintf("inception weights %s: no such file (pytorch-fid's %s is at %s)", path, WeightsFile, WeightsURL)}
@@ -88,24 +86,4 @@ func Load(path string) (*Weights, error) {
 func isBatchCount(name string) bool {
 	const suffix = ".bn.num_batches_tracked"
 	return len(name) > len(suffix) && name[len(name)-len(suffix):] == suffix
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return "", err
-	}
-	if !st.Mode().IsRegular() {
-		return "", errors.New("not a regular file")
-	}
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
