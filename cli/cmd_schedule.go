@@ -125,85 +125,56 @@ func scheduleRow(p *diffusion.Process, t int) []float64 {
 }
 
 func writeSchedule(w io.Writer, p *diffusion.Process, format string) error {
-	full := func(v float64) string { return fmt.Sprintf("%.17g", v) }
-	switch format {
-	case "csv":
-		fmt.Fprintln(w, strings.Join(scheduleColumns, ","))
-		for t := range p.T {
-			cells := []string{strconv.Itoa(t)}
-			for _, v := range scheduleRow(p, t) {
-				cells = append(cells, full(v))
-			}
-			fmt.Fprintln(w, strings.Join(cells, ","))
-		}
-	case "json":
-		rows := make([]map[string]json.Number, p.T)
-		for t := range p.T {
-			row := map[string]json.Number{"t": json.Number(strconv.Itoa(t))}
-			for i, v := range scheduleRow(p, t) {
-				row[scheduleColumns[i+1]] = json.Number(full(v))
-			}
-			rows[t] = row
-		}
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rows)
-	case "table":
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, strings.Join(scheduleColumns, "\t")+"\t")
-		for t := range p.T {
-			cells := []string{strconv.Itoa(t)}
-			for _, v := range scheduleRow(p, t) {
-				cells = append(cells, fmt.Sprintf("%.6g", v))
-			}
-			fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
-		}
-		return tw.Flush()
-	default:
-		return usagef("--format %q: want table, csv or json", format)
-	}
-	return nil
+	return writeChain(w, scheduleColumns, p.T, func(t int) []int { return []int{t} }, p, format)
 }
 
 // writeRespaced prints the respaced chain q that visits the original timesteps ts, in the
 // formats of writeSchedule with the step i in front.
 func writeRespaced(w io.Writer, q *diffusion.Process, ts []int, format string) error {
+	return writeChain(w, respacedColumns, len(ts), func(i int) []int { return []int{i, ts[i]} }, q, format)
+}
+
+// writeChain prints n rows of a chain's table: row r is its integer columns lead(r)
+// followed by scheduleRow(p, r), under the given columns, as csv and json (every value to
+// %.17g) or an aligned table (%.6g).
+func writeChain(w io.Writer, columns []string, n int, lead func(r int) []int, p *diffusion.Process, format string) error {
 	full := func(v float64) string { return fmt.Sprintf("%.17g", v) }
+	cells := func(r int, value func(float64) string) []string {
+		var out []string
+		for _, k := range lead(r) {
+			out = append(out, strconv.Itoa(k))
+		}
+		for _, v := range scheduleRow(p, r) {
+			out = append(out, value(v))
+		}
+		return out
+	}
 	switch format {
 	case "csv":
-		fmt.Fprintln(w, strings.Join(respacedColumns, ","))
-		for i, t := range ts {
-			cells := []string{strconv.Itoa(i), strconv.Itoa(t)}
-			for _, v := range scheduleRow(q, i) {
-				cells = append(cells, full(v))
-			}
-			fmt.Fprintln(w, strings.Join(cells, ","))
+		fmt.Fprintln(w, strings.Join(columns, ","))
+		for r := range n {
+			fmt.Fprintln(w, strings.Join(cells(r, full), ","))
 		}
+		return nil
 	case "json":
-		rows := make([]map[string]json.Number, len(ts))
-		for i, t := range ts {
-			row := map[string]json.Number{"i": json.Number(strconv.Itoa(i)), "t": json.Number(strconv.Itoa(t))}
-			for c, v := range scheduleRow(q, i) {
-				row[respacedColumns[c+2]] = json.Number(full(v))
+		rows := make([]map[string]json.Number, n)
+		for r := range n {
+			rows[r] = map[string]json.Number{}
+			for c, v := range cells(r, full) {
+				rows[r][columns[c]] = json.Number(v)
 			}
-			rows[i] = row
 		}
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(rows)
 	case "table":
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, strings.Join(respacedColumns, "\t")+"\t")
-		for i, t := range ts {
-			cells := []string{strconv.Itoa(i), strconv.Itoa(t)}
-			for _, v := range scheduleRow(q, i) {
-				cells = append(cells, fmt.Sprintf("%.6g", v))
-			}
-			fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
+		fmt.Fprintln(tw, strings.Join(columns, "\t")+"\t")
+		for r := range n {
+			fmt.Fprintln(tw, strings.Join(cells(r, func(v float64) string { return fmt.Sprintf("%.6g", v) }), "\t")+"\t")
 		}
 		return tw.Flush()
 	default:
 		return usagef("--format %q: want table, csv or json", format)
 	}
-	return nil
 }
