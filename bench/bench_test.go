@@ -100,6 +100,12 @@ func BenchmarkTrainStepMNISTUNet(b *testing.B) {
 	benchTrainStep(b, Named("mnist_unet"), false, false)
 }
 
+// BenchmarkTrainStepMNISTUNetDDPM is the step of the papers' U-Net blocks at CPU size
+// (GroupNorm, scale-shift, dropout, attention at 7x7).
+func BenchmarkTrainStepMNISTUNetDDPM(b *testing.B) {
+	benchTrainStep(b, Named("mnist_unet_ddpm"), false, false)
+}
+
 // BenchmarkMatmulKernels alternates the fast and the stock DotGeneral kernel on the
 // reference MNIST MLP step (batch 128 and 512) in one process and reports both medians and
 // their ratio; b.N is the number of rounds of 5 steps each.

@@ -13,7 +13,9 @@ type Config struct {
 
 // Configs are the reference configurations of `runner bench` and of the go test
 // benchmarks: the 2-D MLP of swissroll_2d, the MNIST reference MLP ([x (784), embedding
-// (128)] = 912 -> 256 -> 256 -> 784, batch 128) and a small MNIST U-Net.
+// (128)] = 912 -> 256 -> 256 -> 784, batch 128), a small MNIST U-Net, and the papers' U-Net
+// blocks at CPU size (improved-diffusion's layout: two residual blocks a level, GroupNorm of
+// 32 groups, scale-shift conditioning, dropout, self-attention at 7x7).
 var Configs = []Config{
 	{"2d_mlp", `[data]
 name = "swissroll"
@@ -43,6 +45,23 @@ T = 250
 name = "unet"
 channels = 16
 mults = [1, 2]
+[train]
+batch = 32
+`},
+	{"mnist_unet_ddpm", `[data]
+name = "mnist"
+[schedule]
+T = 250
+[network]
+name = "unet"
+channels = 32
+mults = [1, 2, 2]
+res_blocks = 2
+attention = [7]
+norm = "group"
+groups = 32
+scale_shift = true
+dropout = 0.1
 [train]
 batch = 32
 `},

@@ -139,6 +139,32 @@ func BareLoop(b *backend.Backend, j *engine.Job, steps int) (time.Duration, erro
 	return time.Since(start), nil
 }
 
+// timedRounds times rounds rounds of stepsPerRound training steps of a job on b, after one
+// untimed step that compiles the graph, and returns each round's steps per second.
+func timedRounds(b *backend.Backend, j *engine.Job, rounds, stepsPerRound int) ([]float64, error) {
+	stepper, err := engine.NewStepper(b, j)
+	if err != nil {
+		return nil, err
+	}
+	defer stepper.Close()
+	if err := stepper.Step(1, false); err != nil {
+		return nil, err
+	}
+	step := 1
+	var rates []float64
+	for range rounds {
+		start := time.Now()
+		for range stepsPerRound {
+			step++
+			if err := stepper.Step(step, false); err != nil {
+				return nil, err
+			}
+		}
+		rates = append(rates, float64(stepsPerRound)/time.Since(start).Seconds())
+	}
+	return rates, nil
+}
+
 // Median returns the median of xs (the mean of the middle two for an even count); xs is
 // not changed.
 func Median(xs []float64) float64 {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -47,17 +48,20 @@ type StepRow struct {
 type stepConfig struct {
 	name, torchScript string
 	batch, steps      int
+	// fastOnly skips the stock-kernel rounds, whose step would take minutes (simplego's
+	// own loops on the papers' blocks).
+	fastOnly bool
 }
 
-// stepConfigs are the compared steps on the CPU: the MNIST MLP at two batch sizes and the
-// U-Net (an MLP round is 20 steps, 0.15 to 0.4 s: rounds of 5 steps, 0.04 to 0.1 s, made
+// stepConfigs are the compared steps on the CPU: the MNIST MLP at two batch sizes, the
+// U-Net and the papers' U-Net blocks (an MLP round is 20 steps, 0.15 to 0.4 s: rounds of 5 steps, 0.04 to 0.1 s, made
 // the medians swing with this shared machine's hiccups, 47.7 to 71.9 steps/s at batch 512
 // between runs); gpuStepConfigs those on another backend (a GPU), with larger batches and rounds.
 var (
-	stepConfigs = []stepConfig{{"mnist_mlp", "bench/torch_mlp.py", 128, 20}, {"mnist_mlp", "bench/torch_mlp.py", 512, 20},
-		{"mnist_unet", "bench/torch_unet.py", 32, 2}}
-	gpuStepConfigs = []stepConfig{{"mnist_mlp", "bench/torch_mlp.py", 128, 50}, {"mnist_mlp", "bench/torch_mlp.py", 512, 50},
-		{"mnist_unet", "bench/torch_unet.py", 32, 20}, {"mnist_unet", "bench/torch_unet.py", 256, 20}}
+	stepConfigs = []stepConfig{{"mnist_mlp", "bench/torch_mlp.py", 128, 20, false}, {"mnist_mlp", "bench/torch_mlp.py", 512, 20, false},
+		{"mnist_unet", "bench/torch_unet.py", 32, 2, false}, {"mnist_unet_ddpm", "bench/torch_unet_ddpm.py", 32, 1, true}}
+	gpuStepConfigs = []stepConfig{{"mnist_mlp", "bench/torch_mlp.py", 128, 50, false}, {"mnist_mlp", "bench/torch_mlp.py", 512, 50, false},
+		{"mnist_unet", "bench/torch_unet.py", 32, 20, false}, {"mnist_unet", "bench/torch_unet.py", 256, 20, false}}
 )
 
 // CompareSteps times each reference step and PyTorch's replica of it, prints the table to w
@@ -93,15 +97,22 @@ func CompareSteps(w io.Writer, rounds int, choice backend.Choice) ([]StepRow, er
 			row.Params, _ = sized.Size(job.Data.Dim(), job.Data.Dim()*job.Diffusion.OutputMultiplier())
 		}
 		rs := rounds
-		if cfg.name == "mnist_unet" && onGo {
+		if strings.HasPrefix(cfg.name, "mnist_unet") && onGo && !cfg.fastOnly {
 			rs = min(rounds, 3) // a stock-kernel U-Net step takes seconds
 		}
-		if onGo && b.Fast() {
+		if onGo && b.Fast() && !cfg.fastOnly {
 			res, err := CompareMatmulKernels(b, job, rs, cfg.steps)
 			if err != nil {
 				return nil, err
 			}
 			row.StepsPerSec, row.StockPerSec = res.FastStepsPerSec, &res.StockStepsPerSec
+		} else if onGo && cfg.fastOnly {
+			// Rounds timed one by one, as the alternating comparison does, and their median.
+			rates, err := timedRounds(b, job, rs, cfg.steps)
+			if err != nil {
+				return nil, err
+			}
+			row.StepsPerSec = Median(rates)
 		} else {
 			d, err := BareLoop(b, job, rs*cfg.steps)
 			if err != nil {
@@ -170,16 +181,28 @@ type torchResult struct {
 	stepsPerSec float64
 }
 
+// PythonEnv names the python that runs the PyTorch replicas; unset, the first of python3 on
+// PATH and Debian's /usr/bin/python3 (where python3-torch installs) that can import torch.
+const PythonEnv = "DDPM_BENCH_PYTHON"
+
+// pythons lists the interpreters benchTorch tries, in order.
+func pythons() []string {
+	if py := strings.TrimSpace(os.Getenv(PythonEnv)); py != "" {
+		return []string{py}
+	}
+	return []string{"python3", "/usr/bin/python3"}
+}
+
 // benchTorch runs a PyTorch replica script (bench/torch_*.py) at one batch size, runs
-// times, with the first python that can import torch (the one on PATH, or Debian's
-// /usr/bin/python3, where python3-torch installs) on the given device ("cpu", or "cuda",
-// where torch must see a GPU). It returns the thread setting with the best median over the
+// times, with the first python that can import torch (pythons: $DDPM_BENCH_PYTHON, or the
+// one on PATH, or Debian's /usr/bin/python3) on the given device ("cpu", or "cuda", where
+// torch must see a GPU). It returns the thread setting with the best median over the
 // runs and a note on what ran. A replica whose parameter count differs from params (when
 // known) is an error in the note. Several runs, because one 3-second window of this shared
 // machine varied from 42.7 to 58.6 steps/s between three runs of the MLP at batch 512.
 func benchTorch(script string, batch int, params int64, device string, runs int) (torchResult, string) {
 	var best torchResult
-	for _, py := range []string{"python3", "/usr/bin/python3"} {
+	for _, py := range pythons() {
 		probe := "import torch"
 		if device == "cuda" {
 			probe = "import torch; assert torch.cuda.is_available()"
@@ -221,8 +244,9 @@ func benchTorch(script string, batch int, params int64, device string, runs int)
 		}
 		return best, fmt.Sprintf("%s (%s)", script, strings.Join(notes, "; "))
 	}
+	tried := strings.Join(pythons(), ", ")
 	if device != "cpu" {
-		return best, fmt.Sprintf("not available on %s (no python3 here has a torch that sees a GPU); skipped", device)
+		return best, fmt.Sprintf("not available on %s (no python here (%s) has a torch that sees a GPU); skipped", device, tried)
 	}
-	return best, "not available (no python3 here can import torch; Debian: apt-get install python3-torch libopenblas0); skipped"
+	return best, fmt.Sprintf("not available (no python here (%s) can import torch; Debian: apt-get install python3-torch libopenblas0, or set $%s); skipped", tried, PythonEnv)
 }

@@ -1,10 +1,17 @@
 package bench
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/ddpm-runner/ddpm-runner/engine"
+	"github.com/ddpm-runner/ddpm-runner/plugins"
+	"github.com/ddpm-runner/ddpm-runner/spec"
 )
 
 // TestBenchTorchTakesTheBestMedian runs benchTorch against a stand-in python3 whose three
@@ -34,5 +41,71 @@ esac
 	}
 	if !strings.Contains(note, "medians of 3 runs") || !strings.Contains(note, "blas fake") {
 		t.Fatalf("note %q", note)
+	}
+}
+
+// TestBenchTorchUsesThePythonNamed: $DDPM_BENCH_PYTHON names the interpreter, whatever
+// python3 on PATH is; the note of a missing one names what was tried.
+func TestBenchTorchUsesThePythonNamed(t *testing.T) {
+	dir := t.TempDir()
+	named := filepath.Join(dir, "my-python")
+	script := "#!/bin/sh\nif [ \"$1\" = \"-c\" ]; then exit 0; fi\necho \"batch 32 threads 1: 7 steps/s\"\n"
+	if err := os.WriteFile(named, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// A python3 on PATH that cannot import torch must not be asked.
+	if err := os.WriteFile(filepath.Join(dir, "python3"), []byte("#!/bin/sh\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	t.Setenv(PythonEnv, named)
+	best, note := benchTorch("bench/torch_unet_ddpm.py", 32, 0, "cpu", 1)
+	if best.threads != 1 || best.stepsPerSec != 7 {
+		t.Fatalf("best = %d threads at %g steps/s, want 1 thread at 7 (from %s); note %q", best.threads, best.stepsPerSec, named, note)
+	}
+	t.Setenv(PythonEnv, filepath.Join(dir, "absent"))
+	if best, note := benchTorch("bench/torch_unet_ddpm.py", 32, 0, "cpu", 1); best.stepsPerSec != 0 ||
+		!strings.Contains(note, "absent") || !strings.Contains(note, PythonEnv) {
+		t.Fatalf("with an absent interpreter: %+v, note %q", best, note)
+	}
+}
+
+// TestReplicasHaveTheRunnersParameterCount: each PyTorch U-Net replica builds a network with
+// exactly the runner's parameter count for its config (the check `runner bench` makes with
+// --params, here without timing anything). Skips where no python can import torch.
+func TestReplicasHaveTheRunnersParameterCount(t *testing.T) {
+	py := ""
+	for _, p := range pythons() {
+		if exec.Command(p, "-c", "import torch").Run() == nil {
+			py = p
+			break
+		}
+	}
+	if py == "" {
+		t.Skip("no python here can import torch")
+	}
+	for _, c := range []struct{ config, module, class string }{
+		{"mnist_unet", "torch_unet", "UNet"}, {"mnist_unet_ddpm", "torch_unet_ddpm", "UNetDDPM"},
+	} {
+		t.Run(c.config, func(t *testing.T) {
+			trials, err := spec.Parse(c.config+".toml", []byte(Named(c.config)), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			job, err := engine.Prepare(trials[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, _ := job.Net.(plugins.SizedNetwork).Size(job.Data.Dim(), job.Data.Dim()*job.Diffusion.OutputMultiplier())
+			cmd := exec.Command(py, "-c", fmt.Sprintf("import %s as m; print(sum(p.numel() for p in m.%s().parameters()))", c.module, c.class))
+			cmd.Dir = "."
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("%v: %s", err, out)
+			}
+			if got := strings.TrimSpace(string(out)); got != strconv.FormatInt(want, 10) {
+				t.Fatalf("bench/%s.py's %s has %s parameters, the runner's %s network %d", c.module, c.class, got, c.config, want)
+			}
+		})
 	}
 }

@@ -85,12 +85,13 @@ class UNet(nn.Module):
         return self.out(F.silu(h))
 
 
-def bench(batch, threads, seconds=4.0, device="cpu"):
+def bench(batch, threads, seconds=4.0, device="cpu", make=None):
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     if device != "cpu":
         torch.set_default_device(device)  # torch 2.0 and later
-    net = UNet()
+    net = (make or UNet)()
+    net.train()
     ema = [p.detach().clone() for p in net.parameters()]
     opt = torch.optim.Adam(net.parameters(), lr=2e-4)
     betas = torch.linspace(1e-4 * 1000 / T, 0.02 * 1000 / T, T, dtype=torch.float64)
@@ -124,20 +125,27 @@ def bench(batch, threads, seconds=4.0, device="cpu"):
     return steps / (time.perf_counter() - start)
 
 
-args = sys.argv[1:]
-want, device = None, "cpu"
-if "--params" in args:
-    i = args.index("--params")
-    want, args = int(args[i + 1]), args[:i] + args[i + 2:]
-if "--device" in args:
-    i = args.index("--device")
-    device, args = args[i + 1], args[:i] + args[i + 2:]
-have = sum(p.numel() for p in UNet().parameters())
-print(f"params torch {have} runner {want if want is not None else '?'}", flush=True)
-if want is not None and want != have:
-    sys.exit(f"torch_unet.py: the replica has {have} parameters, the runner's U-Net {want}: not the same network")
-if device != "cpu":
-    print("device", torch.cuda.get_device_name(0), "torch", torch.__version__, flush=True)
-for b in [int(a) for a in args] or [32]:
-    for n in ((1, 2) if device == "cpu" else (torch.get_num_threads(),)):
-        print(f"batch {b} threads {n}: {bench(b, n, device=device):.2f} steps/s", flush=True)
+def main(make=UNet, name="torch_unet.py"):
+    """Reads the command line (see the module's doc), checks the parameter count of the
+    network that make builds, and prints the rates."""
+    args = sys.argv[1:]
+    want, device = None, "cpu"
+    if "--params" in args:
+        i = args.index("--params")
+        want, args = int(args[i + 1]), args[:i] + args[i + 2:]
+    if "--device" in args:
+        i = args.index("--device")
+        device, args = args[i + 1], args[:i] + args[i + 2:]
+    have = sum(p.numel() for p in make().parameters())
+    print(f"params torch {have} runner {want if want is not None else '?'}", flush=True)
+    if want is not None and want != have:
+        sys.exit(f"{name}: the replica has {have} parameters, the runner's U-Net {want}: not the same network")
+    if device != "cpu":
+        print("device", torch.cuda.get_device_name(0), "torch", torch.__version__, flush=True)
+    for b in [int(a) for a in args] or [32]:
+        for n in ((1, 2) if device == "cpu" else (torch.get_num_threads(),)):
+            print(f"batch {b} threads {n}: {bench(b, n, device=device, make=make):.2f} steps/s", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -22,16 +22,18 @@ func benchCommand() *urfave.Command {
 			"through a bare GoMLX loop on the same model and batches, the overhead between them, samples/s, and\n" +
 			"the process's peak memory; then SQLite metric-write throughput. Results are recorded in the database\n" +
 			"as runs of spec \"bench\". Then (--kernels) the fast and the stock matmul kernel: GFLOP/s of the MNIST MLP's\n" +
-			"products and of 1024^3 through the go backend, and the MNIST MLP step (batch 128 and 512) and U-Net step\n" +
-			"(batch 32) timed in alternating rounds in this process (medians); with python3 and torch available,\n" +
-			"bench/torch_mlp.py and bench/torch_unet.py time the same steps in PyTorch at 1 and 2 threads, three\n" +
-			"runs each, and the setting with the best median is compared. --format json prints only that comparison, as a list per config and batch.\n" +
+			"products and of 1024^3 through the go backend, and the MNIST MLP step (batch 128 and 512), the U-Net step\n" +
+			"and the papers' U-Net blocks' step (mnist_unet_ddpm; batch 32) timed in alternating rounds in this process\n" +
+			"(medians); with python3 and torch available ($DDPM_BENCH_PYTHON names the interpreter; otherwise python3\n" +
+			"on PATH, then /usr/bin/python3), bench/torch_mlp.py, bench/torch_unet.py and bench/torch_unet_ddpm.py time\n" +
+			"the same steps in PyTorch at 1 and 2 threads, three runs each, and the setting with the best median is\n" +
+			"compared. --format json prints only that comparison, as a list per config and batch.\n" +
 			"--config inception times the FID Inception's forward pass instead (batch 50, 299x299, images/s; the tests' random\n" +
 			"weights, which have the real shapes) against bench/torch_inception.py's torchvision replica.",
 		Flags: []urfave.Flag{
 			dbFlag(),
 			&urfave.IntFlag{Name: "steps", Value: 60, Usage: "timed training steps per config"},
-			&urfave.StringSliceFlag{Name: "config", Usage: "only these configs (2d_mlp, mnist_mlp, mnist_unet, inception; repeatable)"},
+			&urfave.StringSliceFlag{Name: "config", Usage: "only these configs (2d_mlp, mnist_mlp, mnist_unet, mnist_unet_ddpm, inception; repeatable)"},
 			fastMatmulFlag(),
 			&urfave.BoolFlag{Name: "kernels", Value: true, Usage: "also compare the fast and the stock matmul kernel, and PyTorch"},
 			&urfave.IntFlag{Name: "rounds", Value: 7, Usage: "alternating rounds per kernel comparison"},

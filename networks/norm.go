@@ -36,6 +36,19 @@ func GroupNorm(ctx *context.Context, x *Node) *Node { return GroupNormN(ctx, x, 
 // GroupNormN is GroupNorm with the given number of groups (0: normGroups'), which must
 // divide the channels.
 func GroupNormN(ctx *context.Context, x *Node, groups int) *Node {
+	return GroupNormModulated(ctx, x, groups, nil, nil)
+}
+
+// GroupNormModulated is GroupNormN followed, when modScale is not nil, by Improved DDPM's
+// conditioning: GN(x) (1 + modScale) + modShift, both [1, batch, channels].
+//
+// Everything that varies per example and channel but not per position is folded into one
+// coefficient and one offset, [1, B, G, C/G], computed on those small tensors: 1/sqrt(var +
+// eps), the learned scale and shift and the modulation. The full-size map then sees four
+// passes, (x - mean), its square (for the variance), a product and a sum, instead of
+// eight; its gradient shrinks likewise. The value is the same function (the rounding
+// differs from dividing by the deviation and then scaling: within float32's precision).
+func GroupNormModulated(ctx *context.Context, x *Node, groups int, modScale, modShift *Node) *Node {
 	dims := x.Shape().Dimensions
 	p, b, c := dims[0], dims[1], dims[2]
 	g := groups
@@ -49,8 +62,14 @@ func GroupNormN(ctx *context.Context, x *Node, groups int) *Node {
 	mean := ReduceAndKeep(grouped, ReduceMean, 0, 3)
 	centred := Sub(grouped, mean)
 	variance := ReduceAndKeep(Square(centred), ReduceMean, 0, 3)
-	normed := Reshape(Div(centred, Sqrt(AddScalar(variance, normEpsilon))), p, b, c)
+	inv := Reciprocal(Sqrt(AddScalar(variance, normEpsilon))) // [1, B, G, 1]
 	scale := ctx.WithInitializer(initializers.One).VariableWithShape("scale", shapes.Make(x.DType(), c)).ValueGraph(x.Graph())
 	shift := ctx.WithInitializer(initializers.Zero).VariableWithShape("shift", shapes.Make(x.DType(), c)).ValueGraph(x.Graph())
-	return Add(Mul(normed, ExpandLeftToRank(scale, 3)), ExpandLeftToRank(shift, 3))
+	coef := Mul(inv, Reshape(scale, 1, 1, g, c/g))                        // [1, B, G, C/G]
+	offset := BroadcastToDims(Reshape(shift, 1, 1, g, c/g), 1, b, g, c/g) // [1, B, G, C/G]
+	if modScale != nil {
+		m := Reshape(AddScalar(modScale, 1), 1, b, g, c/g)
+		coef, offset = Mul(coef, m), Add(Mul(offset, m), Reshape(modShift, 1, b, g, c/g))
+	}
+	return Reshape(Add(Mul(centred, coef), offset), p, b, c)
 }

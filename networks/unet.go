@@ -208,7 +208,7 @@ func (c *convCtx) resBlock(ctx *context.Context, s blockScopes, x, temb *Node, h
 	if c.scaleShift {
 		e := Dense(in(ctx, s.emb), SiLU(temb), 2*cout) // [B, 2*cout]
 		scale, shift := ExpandAxes(part(e, 0, 2), 0), ExpandAxes(part(e, 1, 2), 0)
-		y = Add(Mul(c.normalise(in(ctx, s.norm2), y), AddScalar(scale, 1)), shift)
+		y = GroupNormModulated(in(ctx, s.norm2), y, c.groups, scale, shift)
 	} else {
 		y = Add(y, ExpandAxes(Dense(in(ctx, s.emb), SiLU(temb), cout), 0)) // [1, B, cout]
 		y = c.normalise(in(ctx, s.norm2), y)

@@ -131,22 +131,38 @@ func unetGradientCheck(t *testing.T, u *UNet) {
 }
 
 // TestGroupNormMatchesReference compares GroupNorm with a float64 loop over the definition,
-// for channel counts that give one, two and eight groups, with a learned scale and shift.
+// for channel counts that give one, two and eight groups, with a learned scale and shift,
+// and with Improved DDPM's modulation (1 + scale) and shift per example and channel.
 func TestGroupNormMatchesReference(t *testing.T) {
 	backend, err := gobackend.New("")
 	if err != nil {
 		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(4, 4))
-	for _, c := range []int{3, 8, 64} {
+	for _, tc := range []struct {
+		c         int
+		modulated bool
+	}{{3, false}, {8, false}, {64, false}, {8, true}, {64, true}} {
+		c := tc.c
 		p, b, g := 5, 2, normGroups(c)
 		x := randVec(rng, p*b*c)
 		for i := range x {
 			x[i] = 3*x[i] + 1 // not already normalised
 		}
+		ms, mt := make([]float64, b*c), make([]float64, b*c) // the identity modulation unless modulated
+		if tc.modulated {
+			ms, mt = randVec(rng, b*c), randVec(rng, b*c)
+		}
 		ctx := context.New()
-		exec := context.MustNewExec(backend, ctx, func(ctx *context.Context, x *Node) *Node { return GroupNorm(ctx, x) })
-		exec.MustExec(tensors.FromFlatDataAndDimensions(x, p, b, c))
+		exec := context.MustNewExec(backend, ctx, func(ctx *context.Context, x, ms, mt *Node) *Node {
+			if tc.modulated {
+				return GroupNormModulated(ctx, x, 0, ms, mt)
+			}
+			return GroupNorm(ctx, x)
+		})
+		args := []any{tensors.FromFlatDataAndDimensions(x, p, b, c), tensors.FromFlatDataAndDimensions(ms, 1, b, c),
+			tensors.FromFlatDataAndDimensions(mt, 1, b, c)}
+		exec.MustExec(args...)
 		scale, shift := randVec(rng, c), randVec(rng, c)
 		for v := range ctx.IterVariables() {
 			vals := map[string][]float64{"scale": scale, "shift": shift}[v.Name()]
@@ -154,7 +170,7 @@ func TestGroupNormMatchesReference(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		got := tensors.MustCopyFlatData[float64](exec.MustExec(tensors.FromFlatDataAndDimensions(x, p, b, c))[0])
+		got := tensors.MustCopyFlatData[float64](exec.MustExec(args...)[0])
 		per := c / g
 		for e := range b {
 			for grp := range g {
@@ -177,9 +193,9 @@ func TestGroupNormMatchesReference(t *testing.T) {
 					for k := range per {
 						ch := grp*per + k
 						i := (pos*b+e)*c + ch
-						want := (x[i]-mean)/std*scale[ch] + shift[ch]
+						want := ((x[i]-mean)/std*scale[ch]+shift[ch])*(1+ms[e*c+ch]) + mt[e*c+ch]
 						if math.Abs(got[i]-want) > 1e-12 {
-							t.Fatalf("c=%d: [%d] = %.15g, reference %.15g", c, i, got[i], want)
+							t.Fatalf("c=%d modulated=%v: [%d] = %.15g, reference %.15g", c, tc.modulated, i, got[i], want)
 						}
 					}
 				}

@@ -17,19 +17,20 @@ import (
 
 // binaryOp is one of the four operations.
 type binaryOp struct {
-	vec    func(dst, a, b []float32, n int)
-	scalar func(dst, a []float32, s float32, n int) // a op s
-	one    func(a, b float32) float32
-	stock  *executor
+	vec     func(dst, a, b []float32, n int)
+	scalar  func(dst, a []float32, s float32, n int) // a op s
+	rscalar func(dst, a []float32, s float32, n int) // s op a
+	one     func(a, b float32) float32
+	stock   *executor
 }
 
 var (
 	stockAdd, stockMul, stockSub, stockDiv executor
 
-	opAdd = binaryOp{vaddAsm, vaddScalarAsm, func(a, b float32) float32 { return a + b }, &stockAdd}
-	opSub = binaryOp{vsubAsm, vsubScalarAsm, func(a, b float32) float32 { return a - b }, &stockSub}
-	opMul = binaryOp{vmulAsm, vmulScalarAsm, func(a, b float32) float32 { return a * b }, &stockMul}
-	opDiv = binaryOp{vdivAsm, vdivScalarAsm, func(a, b float32) float32 { return a / b }, &stockDiv}
+	opAdd = binaryOp{vaddAsm, vaddScalarAsm, vaddScalarAsm, func(a, b float32) float32 { return a + b }, &stockAdd}
+	opSub = binaryOp{vsubAsm, vsubScalarAsm, vrsubScalarAsm, func(a, b float32) float32 { return a - b }, &stockSub}
+	opMul = binaryOp{vmulAsm, vmulScalarAsm, vmulScalarAsm, func(a, b float32) float32 { return a * b }, &stockMul}
+	opDiv = binaryOp{vdivAsm, vdivScalarAsm, vrdivScalarAsm, func(a, b float32) float32 { return a / b }, &stockDiv}
 )
 
 // installBinaryHooks puts the four element-wise ops in simplego's table (once).
@@ -95,8 +96,13 @@ func (op binaryOp) exec(backend *simplego.Backend, node *simplego.Node, inputs [
 	rowScale := lFull != rFull && !lScalar && !rScalar &&
 		(lFull && leadingBroadcast(rhs.shape.Dimensions, n.shape.Dimensions) ||
 			rFull && leadingBroadcast(lhs.shape.Dimensions, n.shape.Dimensions))
+	var w walk
+	general := false
 	if !(lFull && rFull) && !(lFull && rScalar) && !(rFull && lScalar) && !broadcast && !rowScale {
-		return stock(backend, node, inputs, inputsOwned)
+		// Any other broadcast of operands of the output's rank walks the output in flat order.
+		if w, general = newWalk(n.shape.Dimensions, lhs.shape.Dimensions, rhs.shape.Dimensions); !general {
+			return stock(backend, node, inputs, inputsOwned)
+		}
 	}
 	// The output may take the place of an operand that this op owns and that has its shape,
 	// as simplego does: every value is read before it is written.
@@ -114,17 +120,14 @@ func (op binaryOp) exec(backend *simplego.Backend, node *simplego.Node, inputs [
 	dst := (*bufferLayout)(unsafe.Pointer(out)).flat.([]float32)
 	a, b := lhs.flat.([]float32), rhs.flat.([]float32)
 	switch {
+	case general:
+		op.strided(&w, dst, a, b)
 	case lFull && rFull:
 		inChunks(len(dst), func(lo, hi int) { op.vecN(dst[lo:hi], a[lo:hi], b[lo:hi]) })
 	case lFull && rScalar:
 		inChunks(len(dst), func(lo, hi int) { op.scalarN(dst[lo:hi], a[lo:hi], b[0]) })
-	case rFull && lScalar && op.stock != &stockSub && op.stock != &stockDiv: // s op a = a op s
-		inChunks(len(dst), func(lo, hi int) { op.scalarN(dst[lo:hi], b[lo:hi], a[0]) })
-	case rFull && lScalar:
-		s := a[0]
-		for i, v := range b {
-			dst[i] = op.one(s, v)
-		}
+	case rFull && lScalar: // s op b: 1 - sigmoid(x) in SiLU's gradient
+		inChunks(len(dst), func(lo, hi int) { op.rscalarN(dst[lo:hi], b[lo:hi], a[0]) })
 	case rowScale && lFull: // one value of b per row of a: q_sample's sqrt(alpha_bar_t) x_0
 		w := len(a) / len(b)
 		for r, v := range b {
@@ -171,6 +174,19 @@ func (op binaryOp) vecN(dst, a, b []float32) {
 	}
 	for i := done; i < n; i++ {
 		dst[i] = op.one(a[i], b[i])
+	}
+}
+
+// rscalarN applies "s op a" to a scalar and a vector.
+func (op binaryOp) rscalarN(dst, a []float32, s float32) {
+	n := len(dst)
+	done := 0
+	if vecSupported && kernelSupported {
+		op.rscalar(dst, a, s, n)
+		done = n - n%8
+	}
+	for i := done; i < n; i++ {
+		dst[i] = op.one(s, a[i])
 	}
 }
 

@@ -13,7 +13,8 @@ import (
 // runs in simplego through an index iterator, one element at a time. The fast path below
 // copies the same values in runs: a run is either a contiguous block of the operand (the
 // output's trailing axes that are not broadcast) or one operand value repeated (trailing axes
-// that are). It only moves values, so its results are simplego's bit for bit.
+// that are), with the runs of the next axis out in a plain loop (strided.go). It only moves
+// values, so its results are simplego's bit for bit.
 
 var (
 	stockBroadcastInDim executor
@@ -62,10 +63,10 @@ func execBroadcastInDim(backend *simplego.Backend, node *simplego.Node, inputs [
 }
 
 // broadcastRuns fills dst (row-major, dimensions outDims) with src broadcast from opDims (of
-// the same rank, each 1 or equal to outDims).
+// the same rank, each 1 or equal to outDims): a walk over dst whose two innermost merged axes
+// are copies of contiguous runs or fills with one value.
 func broadcastRuns(src []float32, opDims []int, dst []float32, outDims []int) {
-	rank := len(outDims)
-	if len(src) == 1 || rank == 0 {
+	if len(src) == 1 || len(outDims) == 0 {
 		v := src[0]
 		for i := range dst {
 			dst[i] = v
@@ -75,53 +76,11 @@ func broadcastRuns(src []float32, opDims []int, dst []float32, outDims []int) {
 	if len(dst) == 0 {
 		return
 	}
-	// The trailing axes form one run: copied when none of them is broadcast, filled with one
-	// value when all of them are.
-	copyRun := opDims[rank-1] == outDims[rank-1]
-	split, runLen := rank, 1
-	for split > 0 && (opDims[split-1] == outDims[split-1]) == copyRun {
-		split--
-		runLen *= outDims[split]
+	w, ok := newWalk(outDims, opDims)
+	if !ok {
+		panic("gokernels: broadcast dimensions do not match")
 	}
-	if copyRun && split == 0 {
-		copy(dst, src)
-		return
-	}
-	// The operand's strides on the leading axes (0 where broadcast); the runs are walked by an
-	// odometer over those axes.
-	strides := make([]int, split)
-	stride := 1
-	if copyRun {
-		stride = runLen
-	}
-	for i := split - 1; i >= 0; i-- {
-		if opDims[i] != 1 {
-			strides[i] = stride
-		}
-		stride *= opDims[i]
-	}
-	index := make([]int, split)
-	at := 0 // the operand offset of the current run
-	for o := 0; o < len(dst); o += runLen {
-		run := dst[o : o+runLen]
-		if copyRun {
-			copy(run, src[at:at+runLen])
-		} else {
-			v := src[at]
-			for i := range run {
-				run[i] = v
-			}
-		}
-		for ax := split - 1; ax >= 0; ax-- {
-			index[ax]++
-			at += strides[ax]
-			if index[ax] < outDims[ax] {
-				break
-			}
-			at -= strides[ax] * index[ax]
-			index[ax] = 0
-		}
-	}
+	broadcastStrided(&w, dst, src)
 }
 
 // BroadcastCalls is how many BroadcastInDims ran on the fast path.

@@ -31,6 +31,9 @@ func TestBroadcastMatchesSimplego(t *testing.T) {
 		{"alternating", []int{2, 1, 3, 1}, []int{2, 4, 3, 5}, false},
 		{"ones-both", []int{1, 1, 4}, []int{1, 3, 4}, false},
 		{"unit-out-axis", []int{3, 1, 1, 4}, []int{3, 1, 2, 4}, false},
+		{"groups-2", []int{1, 3, 4, 1}, []int{7, 3, 4, 2}, false},
+		{"groups-3", []int{1, 3, 4, 1}, []int{49, 3, 4, 3}, false},
+		{"inner-copy-outer-fill", []int{1, 3, 1, 20}, []int{4, 3, 2, 20}, false},
 		{"prefix", []int{784}, []int{512, 784}, true},
 		{"prefix-two", []int{2, 3}, []int{4, 5, 2, 3}, true},
 	}

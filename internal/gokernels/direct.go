@@ -14,11 +14,13 @@ var directCalls atomic.Int64
 // contiguous rows (an activation matrix) is read in place, by kernel6x16Rows, for up to
 // maxRowsPanels panels: on the MLP's products at batch 512, one worker, that took 512 x 256
 // x 912 from 70 to 87 GFLOP/s and 512 x 256 x 256 from 81 to 88, while 512 x 784 x 256 (49
-// panels) went from 81 to 78 (go test -bench on the two variants, two runs each).
-const (
-	maxDirectPanels = 2
-	maxRowsPanels   = 16
-)
+// panels) went from 81 to 78 (go test -bench on the two variants, two runs each). Up to four
+// panels (the 64-channel convolutions of the papers' U-Net blocks) the offset-table kernel
+// reading A in place beats packing it (BenchmarkConv, direct2 against direct4). It is a
+// variable so that the benchmark can compare the two.
+var maxDirectPanels = 4
+
+const maxRowsPanels = 16
 
 // directMacroKernel is macroKernel with A read in place for its full mr-row panels: by
 // kernel6x16Rows when A's rows are contiguous, by kernel6x16Direct when A is another

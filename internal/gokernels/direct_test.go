@@ -91,6 +91,8 @@ func TestTableKernelEqualsPacked(t *testing.T) {
 	}{
 		{"forward", rows, cols, 16}, {"forward/31 columns", rows, cols, 31},
 		{"kernel gradient", cols, rows, 16}, // A^T: rows (tap, c), columns (y, x, b)
+		// Three and four panels (48 and 64 output channels) are read in place too.
+		{"forward/64 columns", rows, cols, 64}, {"kernel gradient/48 columns", cols, rows, 48},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, k := len(tc.rows), len(tc.cols)

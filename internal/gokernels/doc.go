@@ -35,8 +35,8 @@
 //     they differ by more than Tolerance (relative to the largest output) or anything above
 //     fails, one warning line goes to standard error and the stock kernel stays in use.
 //
-// Products with at most two 16-wide column panels (the convolutions', whose outputs have 16
-// or 32 channels) read A in place instead of packing it (kernel6x16Direct when A's rows and
+// Products with at most four 16-wide column panels (the convolutions', whose outputs have 16
+// to 64 channels) read A in place instead of packing it (kernel6x16Direct when A's rows and
 // columns are arithmetic progressions, kernel6x16Table through both offset tables
 // otherwise): a packed A panel pays for itself only when several B panels reuse it. An A
 // whose rows are contiguous (an activation matrix) is read in place for up to 16 panels

@@ -2,6 +2,7 @@ package gokernels
 
 import (
 	"reflect"
+	"slices"
 	"sync/atomic"
 	"unsafe"
 
@@ -177,8 +178,20 @@ func execReduceSumOuter(backend *simplego.Backend, node *simplego.Node, inputs [
 		leading = leading && ax == i
 		trailing = trailing && ax == len(dims)-len(axes)+i
 	}
+	var w walk
 	if !leading && !trailing {
-		return stockReduceSum(backend, node, inputs, inputsOwned)
+		// Other axes: a walk over the operand in flat order, the output at strides that are
+		// 0 along the reduced axes.
+		kept := slices.Clone(dims)
+		for _, ax := range axes {
+			if ax < 0 || ax >= len(dims) {
+				return stockReduceSum(backend, node, inputs, inputsOwned)
+			}
+			kept[ax] = 1
+		}
+		if w, ok = newWalk(dims, kept); !ok {
+			return stockReduceSum(backend, node, inputs, inputsOwned)
+		}
 	}
 	out := getBufferForShape(backend, n.shape)
 	if out == nil {
@@ -187,6 +200,8 @@ func execReduceSumOuter(backend *simplego.Backend, node *simplego.Node, inputs [
 	x, dst := operand.flat.([]float32), (*bufferLayout)(unsafe.Pointer(out)).flat.([]float32)
 	clear(dst)
 	switch {
+	case !leading && !trailing:
+		reduceSumStrided(&w, dst, x)
 	case len(dst) == 1: // everything into one sum, in flat order
 		var sum float32
 		for _, v := range x {

@@ -51,9 +51,9 @@ func randTensor(rng *rand.Rand, dims ...int) *tensors.Tensor {
 }
 
 // TestMemoryOpsMatchSimplego: element-wise ops (same shapes, a scalar on either side, an
-// Add's bias), unit-stride Slices and leading or trailing ReduceSums on the fast paths give
-// simplego's bits, IEEE corner values included; the cases they do not cover (broadcasts
-// other than a bias, strided slices, middle-axis sums) still reach simplego.
+// broadcast along any axes), unit-stride Slices and ReduceSums over any axes on the fast
+// paths give simplego's bits, IEEE corner values included; the cases they do not cover
+// (strided slices) still reach simplego.
 func TestMemoryOpsMatchSimplego(t *testing.T) {
 	b := enabledBackend(t)
 	rng := rand.New(rand.NewPCG(9, 10))
@@ -70,12 +70,24 @@ func TestMemoryOpsMatchSimplego(t *testing.T) {
 		{"same/long", []int{1000, 37}, []int{1000, 37}, true, true},
 		{"scalar-rhs", []int{5, 41}, []int{}, true, true},
 		{"scalar-lhs", []int{}, []int{5, 41}, true, true},
-		{"bias-rhs", []int{5, 3, 4}, []int{1, 1, 4}, false, true},
-		{"bias-lhs", []int{1, 3, 4}, []int{5, 3, 4}, false, true},
+		{"bias-rhs", []int{5, 3, 4}, []int{1, 1, 4}, true, true},
+		{"bias-lhs", []int{1, 3, 4}, []int{5, 3, 4}, true, true},
+		{"bias-rhs-wide", []int{5, 3, 40}, []int{1, 1, 40}, true, true},
+		{"bias-lhs-wide", []int{1, 1, 40}, []int{5, 3, 40}, true, true},
 		{"row-scale-rhs", []int{6, 50}, []int{6, 1}, true, true},
 		{"row-scale-lhs", []int{6, 1}, []int{6, 50}, true, true},
-		{"middle-broadcast", []int{5, 3, 4}, []int{5, 1, 4}, false, false},
-		{"outer", []int{6, 1}, []int{1, 5}, false, false},
+		{"middle-broadcast", []int{5, 3, 4}, []int{5, 1, 4}, true, true},
+		{"middle-broadcast-wide", []int{5, 3, 40}, []int{5, 1, 40}, true, true},
+		{"outer", []int{6, 1}, []int{1, 5}, true, true},
+		// GroupNorm's statistics: [P, B, G, C/G] against [1, B, G, 1], on either side.
+		{"groups-1", []int{7, 3, 4, 1}, []int{1, 3, 4, 1}, true, true},
+		{"groups-2", []int{7, 3, 4, 2}, []int{1, 3, 4, 1}, true, true},
+		{"groups-3-lhs", []int{1, 3, 4, 1}, []int{7, 3, 4, 3}, true, true},
+		{"groups-9", []int{7, 3, 4, 9}, []int{1, 3, 4, 1}, true, true},
+		{"groups-both", []int{7, 1, 4, 2}, []int{1, 3, 4, 1}, true, true},
+		// Large enough to be split between workers.
+		{"groups-split", []int{300, 8, 16, 2}, []int{1, 8, 16, 1}, true, true},
+		{"attention-mask", []int{5, 2, 1, 3, 16}, []int{1, 1, 1, 3, 1}, true, true},
 	}
 	for _, op := range ops {
 		for _, sh := range shapes {
@@ -95,6 +107,22 @@ func TestMemoryOpsMatchSimplego(t *testing.T) {
 				}
 				sameBits(t, b, MemCalls, sh.fast || sh.onAdd && op.name == "add",
 					func(xs []*graph.Node) *graph.Node { return op.f(xs[0], xs[1]) }, x, y)
+			})
+		}
+	}
+	// A scalar on the left (1 - sigmoid(x)) with IEEE corner values on both sides: the
+	// reversed AVX loops must give a - b exactly, the sign of a zero included.
+	corner := []float32{0, float32(math.Copysign(0, -1)), float32(math.Inf(1)), float32(math.Inf(-1)),
+		float32(math.NaN()), 1e-40, -3e-39, math.MaxFloat32, 1, -1, 0.5}
+	vec := make([]float32, 0, 40*len(corner))
+	for range 40 {
+		vec = append(vec, corner...)
+	}
+	for _, op := range ops {
+		for _, sc := range corner {
+			t.Run(fmt.Sprintf("%s/scalar-lhs-corner/%g", op.name, sc), func(t *testing.T) {
+				sameBits(t, b, MemCalls, true, func(xs []*graph.Node) *graph.Node { return op.f(xs[0], xs[1]) },
+					tensors.FromScalar(sc), tensors.FromFlatDataAndDimensions(vec, len(vec)))
 			})
 		}
 	}
@@ -129,7 +157,13 @@ func TestMemoryOpsMatchSimplego(t *testing.T) {
 		fast       bool
 	}{
 		{[]int{50, 3, 4}, []int{0, 1}, true}, {[]int{50, 3, 4}, []int{0}, true}, {[]int{5, 3, 40}, []int{2}, true},
-		{[]int{5, 3, 40}, []int{1, 2}, true}, {[]int{5, 3, 4}, []int{0, 1, 2}, true}, {[]int{5, 3, 4}, []int{1}, false},
+		{[]int{5, 3, 40}, []int{1, 2}, true}, {[]int{5, 3, 4}, []int{0, 1, 2}, true}, {[]int{5, 3, 4}, []int{1}, true},
+		{[]int{5, 3, 40}, []int{1}, true}, {[]int{5, 3, 4, 2}, []int{0, 2}, true}, {[]int{2, 5, 3, 4, 2}, []int{1, 3}, true},
+		// GroupNorm's sums over positions and the channels of a group.
+		{[]int{49, 3, 4, 1}, []int{0, 3}, true}, {[]int{49, 3, 4, 2}, []int{0, 3}, true}, {[]int{49, 3, 4, 3}, []int{0, 3}, true},
+		{[]int{49, 3, 4, 16}, []int{0, 3}, true}, {[]int{49, 3, 1, 4}, []int{0, 3}, true},
+		// The attention's parts: a middle axis of three.
+		{[]int{7, 2, 1, 3, 16}, []int{3}, true},
 	}
 	for _, c := range sums {
 		t.Run(fmt.Sprintf("sum/%v/%v", c.dims, c.axes), func(t *testing.T) {

@@ -28,6 +28,12 @@ func vsubScalarAsm(dst, a []float32, s float32, n int)
 func vdivScalarAsm(dst, a []float32, s float32, n int)
 
 //go:noescape
+func vrsubScalarAsm(dst, a []float32, s float32, n int)
+
+//go:noescape
+func vrdivScalarAsm(dst, a []float32, s float32, n int)
+
+//go:noescape
 func vsqrtAsm(dst, a []float32, n int)
 
 //go:noescape

@@ -86,6 +86,47 @@ sdone: \
 	VZEROUPPER \
 	RET
 
+// RLOOP is SLOOP with the operands the other way round: dst = s OP a.
+#define RLOOP(OP) \
+	MOVQ dst+0(FP), DI \
+	MOVQ a+24(FP), SI \
+	VBROADCASTSS s+48(FP), Y4 \
+	MOVQ n+56(FP), CX \
+	SHRQ $3, CX \
+	JZ   sdone \
+sbig: \
+	CMPQ CX, $4 \
+	JL   ssmall \
+	VMOVUPS (SI), Y0 \
+	VMOVUPS 32(SI), Y1 \
+	VMOVUPS 64(SI), Y2 \
+	VMOVUPS 96(SI), Y3 \
+	OP Y0, Y4, Y0 \
+	OP Y1, Y4, Y1 \
+	OP Y2, Y4, Y2 \
+	OP Y3, Y4, Y3 \
+	VMOVUPS Y0, (DI) \
+	VMOVUPS Y1, 32(DI) \
+	VMOVUPS Y2, 64(DI) \
+	VMOVUPS Y3, 96(DI) \
+	ADDQ $128, SI \
+	ADDQ $128, DI \
+	SUBQ $4, CX \
+	JMP  sbig \
+ssmall: \
+	TESTQ CX, CX \
+	JZ    sdone \
+	VMOVUPS (SI), Y0 \
+	OP Y0, Y4, Y0 \
+	VMOVUPS Y0, (DI) \
+	ADDQ $32, SI \
+	ADDQ $32, DI \
+	DECQ CX \
+	JMP  ssmall \
+sdone: \
+	VZEROUPPER \
+	RET
+
 // func vmulAsm(dst, a, b []float32, n int)
 TEXT ·vmulAsm(SB), NOSPLIT, $0-80
 	VLOOP(VMULPS)
@@ -214,3 +255,11 @@ saskip:
 sadone:
 	VZEROUPPER
 	RET
+
+// func vrsubScalarAsm(dst, a []float32, s float32, n int): dst = s - a
+TEXT ·vrsubScalarAsm(SB), NOSPLIT, $0-64
+	RLOOP(VSUBPS)
+
+// func vrdivScalarAsm(dst, a []float32, s float32, n int): dst = s / a
+TEXT ·vrdivScalarAsm(SB), NOSPLIT, $0-64
+	RLOOP(VDIVPS)

@@ -4,14 +4,16 @@ package gokernels
 
 // Without the AVX loops every element-wise fast path runs its Go loop.
 
-func vmulAsm(dst, a, b []float32, n int)               {}
-func vaddAsm(dst, a, b []float32, n int)               {}
-func vsubAsm(dst, a, b []float32, n int)               {}
-func vdivAsm(dst, a, b []float32, n int)               {}
-func vmulScalarAsm(dst, a []float32, s float32, n int) {}
-func vaddScalarAsm(dst, a []float32, s float32, n int) {}
-func vsubScalarAsm(dst, a []float32, s float32, n int) {}
-func vdivScalarAsm(dst, a []float32, s float32, n int) {}
+func vmulAsm(dst, a, b []float32, n int)                {}
+func vaddAsm(dst, a, b []float32, n int)                {}
+func vsubAsm(dst, a, b []float32, n int)                {}
+func vdivAsm(dst, a, b []float32, n int)                {}
+func vmulScalarAsm(dst, a []float32, s float32, n int)  {}
+func vaddScalarAsm(dst, a []float32, s float32, n int)  {}
+func vsubScalarAsm(dst, a []float32, s float32, n int)  {}
+func vdivScalarAsm(dst, a []float32, s float32, n int)  {}
+func vrsubScalarAsm(dst, a []float32, s float32, n int) {}
+func vrdivScalarAsm(dst, a []float32, s float32, n int) {}
 
 func vsqrtAsm(dst, a []float32, n int) {}
 
