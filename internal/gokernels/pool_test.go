@@ -49,7 +49,7 @@ func TestPoolingMatchesSimplego(t *testing.T) {
 	cases := map[string]win{
 		"3x3 stride 2 no padding (stem, B, D)": {[]int{2, 9, 11, 5}, []int{1, 3, 3, 1}, []int{1, 2, 2, 1}, p(0, 0, 0, 0, 0, 0, 0, 0), nil, true},
 		"3x3 stride 1 padding 1 (A, C, E)":     {[]int{2, 7, 6, 9}, []int{1, 3, 3, 1}, []int{1, 1, 1, 1}, p(0, 0, 1, 1, 1, 1, 0, 0), nil, true},
-		"split between workers":               {[]int{2, 35, 35, 48}, []int{1, 3, 3, 1}, []int{1, 1, 1, 1}, p(0, 0, 1, 1, 1, 1, 0, 0), nil, true},
+		"split between workers":                {[]int{2, 35, 35, 48}, []int{1, 3, 3, 1}, []int{1, 1, 1, 1}, p(0, 0, 1, 1, 1, 1, 0, 0), nil, true},
 		"8x8 one channel":                      {[]int{1, 8, 8, 1}, []int{1, 3, 3, 1}, []int{1, 1, 1, 1}, p(0, 0, 1, 1, 1, 1, 0, 0), nil, true},
 		"uneven padding, 2x4 window":           {[]int{3, 7, 8, 4}, []int{1, 2, 4, 1}, []int{1, 3, 2, 1}, p(0, 0, 2, 0, 0, 3, 0, 0), nil, true},
 		"window over the batch axis":           {[]int{4, 5, 5, 3}, []int{2, 3, 3, 1}, []int{2, 1, 1, 1}, p(1, 0, 1, 1, 1, 1, 0, 0), nil, true},
