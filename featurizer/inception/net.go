@@ -92,8 +92,7 @@ func New(b backends.Backend, w *Weights) *Net {
 			cv := w.convs[l.name]
 			n.params = append(n.params,
 				tensors.FromFlatDataAndDimensions(cv.kernel, l.kh, l.kw, l.cin, l.cout),
-				tensors.FromFlatDataAndDimensions(cv.scale, 1, 1, 1, l.cout),
-				tensors.FromFlatDataAndDimensions(cv.shift, 1, 1, 1, l.cout))
+				tensors.FromFlatDataAndDimensions(cv.bias, 1, 1, 1, l.cout))
 		}
 	}
 	n.params = append(n.params,
@@ -261,16 +260,16 @@ var nhwc = backends.ConvolveAxesConfig{
 }
 
 // basicConv is torchvision's BasicConv2d in inference: convolution, BatchNorm on its running
-// statistics (as the affine scale and shift), ReLU.
+// statistics (folded into the kernel and a bias at load time), ReLU.
 func basicConv(x *graph.Node, l convLayer, gw *graphWeights) *graph.Node {
-	return applyConv(x, l, gw.next(), gw.next(), gw.next())
+	return applyConv(x, l, gw.next(), gw.next())
 }
 
-// applyConv is one BasicConv2d with its kernel, scale and shift.
-func applyConv(x *graph.Node, l convLayer, k, scale, shift *graph.Node) *graph.Node {
+// applyConv is one BasicConv2d with its folded kernel and bias.
+func applyConv(x *graph.Node, l convLayer, k, bias *graph.Node) *graph.Node {
 	y := graph.ConvGeneral(x, k, nhwc, []int{l.stride, l.stride}, [][2]int{{l.ph, l.ph}, {l.pw, l.pw}},
 		[]int{1, 1}, []int{1, 1}, 1, 1)
-	return graph.MaxScalar(graph.Add(graph.Mul(y, scale), shift), 0)
+	return graph.MaxScalar(graph.Add(y, bias), 0)
 }
 
 // maxPool is a 3x3 max pooling at the given stride and padding (padding never wins: every
@@ -357,16 +356,16 @@ func inceptionBlock(x *graph.Node, b block, gw *graphWeights, e2 bool) *graph.No
 // the block.
 type blockWeights struct {
 	layers map[string]convLayer
-	in     map[string][3]*graph.Node
+	in     map[string][2]*graph.Node
 }
 
 // takeBlock takes a block's weight inputs in the state dict's order.
 func takeBlock(b block, gw *graphWeights) blockWeights {
-	w := blockWeights{layers: map[string]convLayer{}, in: map[string][3]*graph.Node{}}
+	w := blockWeights{layers: map[string]convLayer{}, in: map[string][2]*graph.Node{}}
 	for _, l := range b.layers {
 		short := l.name[len(b.name)+1:]
 		w.layers[short] = l
-		w.in[short] = [3]*graph.Node{gw.next(), gw.next(), gw.next()}
+		w.in[short] = [2]*graph.Node{gw.next(), gw.next()}
 	}
 	return w
 }
@@ -377,5 +376,5 @@ func (w blockWeights) run(name string, x *graph.Node) *graph.Node {
 		panic("inception: no layer " + name)
 	}
 	p := w.in[name]
-	return applyConv(x, l, p[0], p[1], p[2])
+	return applyConv(x, l, p[0], p[1])
 }
