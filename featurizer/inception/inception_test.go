@@ -436,3 +436,35 @@ func TestBatchNormFolded(t *testing.T) {
 		}
 	}
 }
+
+// TestChunksChangeNoBits: Forward's chunks change no value: three images in chunks of one,
+// two and three give every output bit for bit alike. (On simplego's own kernels the stem
+// alone takes minutes here; their loops, too, treat each image alike at any batch size.)
+func TestChunksChangeNoBits(t *testing.T) {
+	net := fixtureNet(t)
+	x := make([]float32, 3*Side*Side*3)
+	for i := range x {
+		x[i] = float32(math.Sin(float64(i)*0.37)) * 0.9
+	}
+	all := Dims64 | Dims192 | Dims768 | Pool3 | LogitsOut | Mixed6 | Spatial
+	whole, err := net.forward(x, 3, all, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, chunk := range []int{1, 2} {
+		got, err := net.forward(x, 3, all, chunk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for o, want := range whole {
+			if len(got[o]) != len(want) || len(want) != 3*o.Size() {
+				t.Fatalf("chunks of %d: output %d has %d values, want %d", chunk, o.Size(), len(got[o]), 3*o.Size())
+			}
+			for k := range want {
+				if math.Float32bits(got[o][k]) != math.Float32bits(want[k]) {
+					t.Fatalf("chunks of %d: output %d value %d is %g, in one chunk %g", chunk, o.Size(), k, got[o][k], want[k])
+				}
+			}
+		}
+	}
+}

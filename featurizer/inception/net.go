@@ -114,10 +114,22 @@ func (n *Net) Finalize() {
 	n.execs = map[Output]*graph.Exec{}
 }
 
+// ForwardChunk is the most images Forward runs through the graph at once. The network's
+// activations take about 25 MB per image at their widest (the stem's 147x147 maps), and the
+// go backend keeps every buffer it frees for reuse until the next garbage collection, so a
+// pass over a whole batch of 100 took several GB; in chunks the memory stays bounded
+// whatever the batch. Every op treats each image on its own with the same arithmetic at any
+// batch size, so the chunks change no value (TestChunksChangeNoBits).
+const ForwardChunk = 16
+
 // Forward runs images already preprocessed (Preprocess: [count, 299, 299, 3], channels last,
-// in [-1, 1]) through the network and returns the asked outputs, each count x Size values,
-// in the order of the Output constants.
+// in [-1, 1]) through the network, at most ForwardChunk at a time, and returns the asked
+// outputs, each count x Size values, in the order of the Output constants.
 func (n *Net) Forward(images []float32, count int, want Output) (map[Output][]float32, error) {
+	return n.forward(images, count, want, ForwardChunk)
+}
+
+func (n *Net) forward(images []float32, count int, want Output, chunk int) (map[Output][]float32, error) {
 	if want == 0 || want >= Spatial<<1 {
 		return nil, fmt.Errorf("inception: no outputs or unknown outputs asked (%d)", uint(want))
 	}
@@ -128,28 +140,38 @@ func (n *Net) Forward(images []float32, count int, want Output) (map[Output][]fl
 	if err != nil {
 		return nil, err
 	}
-	args := make([]any, 0, 1+len(n.params))
-	args = append(args, tensors.FromFlatDataAndDimensions(images, count, Side, Side, 3))
-	for _, p := range n.params {
-		args = append(args, p)
-	}
-	outs, err := exec.Exec(args...)
-	if err != nil {
-		return nil, fmt.Errorf("inception: %w", err)
-	}
 	res := map[Output][]float32{}
-	i := 0
 	for _, o := range order {
-		if want&o == 0 {
-			continue
+		if want&o != 0 {
+			res[o] = make([]float32, 0, count*o.Size())
 		}
-		v, err := tensors.CopyFlatData[float32](outs[i])
+	}
+	const per = Side * Side * 3
+	for start := 0; start < count; start += chunk {
+		end := min(start+chunk, count)
+		args := make([]any, 0, 1+len(n.params))
+		args = append(args, tensors.FromFlatDataAndDimensions(images[start*per:end*per], end-start, Side, Side, 3))
+		for _, p := range n.params {
+			args = append(args, p)
+		}
+		outs, err := exec.Exec(args...)
 		if err != nil {
 			return nil, fmt.Errorf("inception: %w", err)
 		}
-		outs[i].FinalizeAll()
-		res[o] = v
-		i++
+		i := 0
+		for _, o := range order {
+			if want&o == 0 {
+				continue
+			}
+			if err == nil {
+				err = outs[i].ConstFlatData(func(flat any) { res[o] = append(res[o], flat.([]float32)...) })
+			}
+			outs[i].FinalizeAll()
+			i++
+		}
+		if err != nil {
+			return nil, fmt.Errorf("inception: %w", err)
+		}
 	}
 	return res, nil
 }
