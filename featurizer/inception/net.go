@@ -114,13 +114,14 @@ func (n *Net) Finalize() {
 	n.execs = map[Output]*graph.Exec{}
 }
 
-// ForwardChunk is the most images Forward runs through the graph at once. The network's
-// activations take about 25 MB per image at their widest (the stem's 147x147 maps), and the
-// go backend keeps every buffer it frees for reuse until the next garbage collection, so a
-// pass over a whole batch of 100 took several GB; in chunks the memory stays bounded
-// whatever the batch. Every op treats each image on its own with the same arithmetic at any
-// batch size, so the chunks change no value (TestChunksChangeNoBits).
-const ForwardChunk = 16
+// ForwardChunk is the most images Forward runs through the graph at once. The activations
+// grow with the images in one pass (the stem's 147x147 maps most), and the go backend keeps
+// the buffers it frees for reuse until a garbage collection, so one pass over a whole
+// batch held memory in proportion to the batch; in chunks it stays bounded whatever the
+// batch, and a chunk this size still keeps every core busy. Every op treats each image on
+// its own with the same arithmetic at any batch size, so the chunks change no value
+// (TestChunksChangeNoBits).
+const ForwardChunk = 8
 
 // Forward runs images already preprocessed (Preprocess: [count, 299, 299, 3], channels last,
 // in [-1, 1]) through the network, at most ForwardChunk at a time, and returns the asked
