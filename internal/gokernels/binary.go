@@ -153,10 +153,7 @@ func (op binaryOp) exec(backend *simplego.Backend, node *simplego.Node, inputs [
 		w := len(small)
 		inRowChunks(len(big)/w, w, func(lo, hi int) {
 			for i := lo * w; i < hi*w; i += w {
-				row, d := big[i:i+w], dst[i:i+w]
-				for j, v := range small { // a + b and b + a are the same float32
-					d[j] = row[j] + v
-				}
+				op.vecN(dst[i:i+w], big[i:i+w], small) // a + b and b + a are the same float32
 			}
 		})
 	}

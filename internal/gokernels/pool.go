@@ -25,7 +25,8 @@ import (
 // (the lowest float32 for max, 0 for sum) and takes the in-bounds window elements in
 // simplego's order (row-major over the window) through the same operation (Go's max, float32
 // +), so the results are simplego's bits. Max of a same-shape pair or with a scalar is Go's
-// max element by element, as in simplego.
+// max element by element, as in simplego, in AVX (pool_amd64.s) with the instructions the Go
+// compiler uses for max, so that even NaN payloads come out alike.
 
 // reduceWindowLayout mirrors simplego's reduceWindowNode, the data of a ReduceWindow node.
 type reduceWindowLayout struct {
@@ -178,10 +179,33 @@ func addInto(dst, src []float32) {
 
 // maxInto sets dst[i] = max(dst[i], src[i]) with Go's max (NaN wins, +0 over -0), as
 // simplego's update does.
-func maxInto(dst, src []float32) {
-	src = src[:len(dst)]
-	for i, v := range src {
-		dst[i] = max(dst[i], v)
+func maxInto(dst, src []float32) { maxN(dst, dst, src) }
+
+// maxN sets dst[i] = max(a[i], b[i]) with Go's max: the AVX loop, then the last values in Go.
+func maxN(dst, a, b []float32) {
+	n := len(dst)
+	a, b = a[:n], b[:n]
+	done := 0
+	if vecSupported && kernelSupported {
+		vmaxAsm(dst, a, b, n)
+		done = n - n%8
+	}
+	for i := done; i < n; i++ {
+		dst[i] = max(a[i], b[i])
+	}
+}
+
+// maxScalarN sets dst[i] = max(a[i], s) with Go's max.
+func maxScalarN(dst, a []float32, s float32) {
+	n := len(dst)
+	a = a[:n]
+	done := 0
+	if vecSupported && kernelSupported {
+		vmaxScalarAsm(dst, a, s, n)
+		done = n - n%8
+	}
+	for i := done; i < n; i++ {
+		dst[i] = max(a[i], s)
 	}
 }
 
@@ -242,24 +266,14 @@ func execMax(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.
 	a, b := lhs.flat.([]float32), rhs.flat.([]float32)
 	switch {
 	case lFull && rFull:
-		inChunks(len(dst), func(lo, hi int) {
-			d, x, y := dst[lo:hi], a[lo:hi], b[lo:hi]
-			for i := range d {
-				d[i] = max(x[i], y[i])
-			}
-		})
+		inChunks(len(dst), func(lo, hi int) { maxN(dst[lo:hi], a[lo:hi], b[lo:hi]) })
 	default:
 		full, s := a, b[0]
 		if rFull {
 			full, s = b, a[0]
 		}
 		// simplego puts the scalar on the right: max(full, s).
-		inChunks(len(dst), func(lo, hi int) {
-			d, x := dst[lo:hi], full[lo:hi]
-			for i := range d {
-				d[i] = max(x[i], s)
-			}
-		})
+		inChunks(len(dst), func(lo, hi int) { maxScalarN(dst[lo:hi], full[lo:hi], s) })
 	}
 	poolCalls.Add(1)
 	return out, nil
