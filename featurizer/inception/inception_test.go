@@ -13,6 +13,7 @@ import (
 
 	"github.com/ddpm-runner/ddpm-runner/backend"
 	"github.com/ddpm-runner/ddpm-runner/internal/digest"
+	"github.com/ddpm-runner/ddpm-runner/internal/gokernels"
 )
 
 // reference is testdata/inception_ref.json, written by gen_inception.py from pytorch-fid's
@@ -285,8 +286,7 @@ func TestLegacyWeightsEqualZip(t *testing.T) {
 			t.Fatalf("legacy weights lack %s", name)
 		}
 		same(name+" kernel", c.kernel, l.kernel)
-		same(name+" scale", c.scale, l.scale)
-		same(name+" shift", c.shift, l.shift)
+		same(name+" bias", c.bias, l.bias)
 	}
 	same("fc.weight", zip.fcW, legacy.fcW)
 	same("fc.bias", zip.fcB, legacy.fcB)
@@ -386,6 +386,94 @@ func TestLocate(t *testing.T) {
 		t.Setenv(WeightsEnv, c.env)
 		if got, err := Locate(c.flag); err != nil || got != c.want {
 			t.Errorf("flag %q env %q: got %q, %v; want %q", c.flag, c.env, got, err, c.want)
+		}
+	}
+}
+
+// TestBatchNormFolded: each BatchNorm is folded into its convolution: the kernel times
+// gamma/sqrt(var + eps) per output channel, laid out [kh, kw, cin, cout], and the bias beta -
+// mean*gamma/sqrt(var + eps), on numbers whose results are exact.
+func TestBatchNormFolded(t *testing.T) {
+	sd := StateDict{Tensors: map[string]Tensor{}}
+	for _, e := range Expected() {
+		sd.Names = append(sd.Names, e.Name)
+		data := make([]float32, numel(e.Shape))
+		if strings.HasSuffix(e.Name, "running_var") {
+			for i := range data {
+				data[i] = 1
+			}
+		}
+		sd.Tensors[e.Name] = Tensor{Shape: e.Shape, Data: data}
+	}
+	// Conv2d_1a_3x3: 32 output channels of [3, 3, 3]; channel o gets gamma 2(o+1), variance
+	// 4 - eps (so sqrt(var + eps) = 2 and the scale is o+1), beta 1 and mean 0.5.
+	const name = "Conv2d_1a_3x3"
+	weight := sd.Tensors[name+".conv.weight"].Data
+	for i := range weight {
+		weight[i] = float32(i%27) - 13 // [cout][cin][kh][kw]: the tap (cin, y, x) is i%27
+	}
+	for o := range 32 {
+		sd.Tensors[name+".bn.weight"].Data[o] = float32(2 * (o + 1))
+		sd.Tensors[name+".bn.running_var"].Data[o] = float32(4 - BatchNormEps)
+		sd.Tensors[name+".bn.bias"].Data[o] = 1
+		sd.Tensors[name+".bn.running_mean"].Data[o] = 0.5
+	}
+	w, err := FromStateDict(sd, "x", "f.pth")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cv := w.convs[name]
+	for o := range 32 {
+		scale := float64(2*(o+1)) / math.Sqrt(float64(float32(4-BatchNormEps))+BatchNormEps)
+		if want := float32(1 - 0.5*scale); cv.bias[o] != want {
+			t.Fatalf("bias[%d] = %g, want %g", o, cv.bias[o], want)
+		}
+		for ci := range 3 {
+			for y := range 3 {
+				for x := range 3 {
+					tap := (ci*3+y)*3 + x
+					want := float32(float64(tap-13) * scale)
+					if got := cv.kernel[((y*3+x)*3+ci)*32+o]; got != want {
+						t.Fatalf("kernel (y %d, x %d, cin %d, cout %d) = %g, want %g", y, x, ci, o, got, want)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestChunksChangeNoBits: Forward's chunks change no value: three images in chunks of one,
+// two and three give every output bit for bit alike. (On simplego's own kernels the stem
+// alone takes minutes here, so the test runs on the fast kernels only; simplego's loops,
+// too, treat each image alike at any batch size.)
+func TestChunksChangeNoBits(t *testing.T) {
+	net := fixtureNet(t)
+	if !gokernels.Active() {
+		t.Skip("the fast kernels are off ($DDPM_FAST_MATMUL=0): simplego's convolutions take minutes for these images")
+	}
+	x := make([]float32, 3*Side*Side*3)
+	for i := range x {
+		x[i] = float32(math.Sin(float64(i)*0.37)) * 0.9
+	}
+	all := Dims64 | Dims192 | Dims768 | Pool3 | LogitsOut | Mixed6 | Spatial
+	whole, err := net.forward(x, 3, all, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, chunk := range []int{1, 2} {
+		got, err := net.forward(x, 3, all, chunk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for o, want := range whole {
+			if len(got[o]) != len(want) || len(want) != 3*o.Size() {
+				t.Fatalf("chunks of %d: output %d has %d values, want %d", chunk, o.Size(), len(got[o]), 3*o.Size())
+			}
+			for k := range want {
+				if math.Float32bits(got[o][k]) != math.Float32bits(want[k]) {
+					t.Fatalf("chunks of %d: output %d value %d is %g, in one chunk %g", chunk, o.Size(), k, got[o][k], want[k])
+				}
+			}
 		}
 	}
 }

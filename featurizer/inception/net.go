@@ -92,8 +92,7 @@ func New(b backends.Backend, w *Weights) *Net {
 			cv := w.convs[l.name]
 			n.params = append(n.params,
 				tensors.FromFlatDataAndDimensions(cv.kernel, l.kh, l.kw, l.cin, l.cout),
-				tensors.FromFlatDataAndDimensions(cv.scale, 1, 1, 1, l.cout),
-				tensors.FromFlatDataAndDimensions(cv.shift, 1, 1, 1, l.cout))
+				tensors.FromFlatDataAndDimensions(cv.bias, 1, 1, 1, l.cout))
 		}
 	}
 	n.params = append(n.params,
@@ -115,10 +114,23 @@ func (n *Net) Finalize() {
 	n.execs = map[Output]*graph.Exec{}
 }
 
+// ForwardChunk is the most images Forward runs through the graph at once. The activations
+// grow with the images in one pass (the stem's 147x147 maps most), and the go backend keeps
+// the buffers it frees for reuse until a garbage collection, so one pass over a whole
+// batch held memory in proportion to the batch; in chunks it stays bounded whatever the
+// batch, and a chunk this size still keeps every core busy. Every op treats each image on
+// its own with the same arithmetic at any batch size, so the chunks change no value
+// (TestChunksChangeNoBits).
+const ForwardChunk = 8
+
 // Forward runs images already preprocessed (Preprocess: [count, 299, 299, 3], channels last,
-// in [-1, 1]) through the network and returns the asked outputs, each count x Size values,
-// in the order of the Output constants.
+// in [-1, 1]) through the network, at most ForwardChunk at a time, and returns the asked
+// outputs, each count x Size values, in the order of the Output constants.
 func (n *Net) Forward(images []float32, count int, want Output) (map[Output][]float32, error) {
+	return n.forward(images, count, want, ForwardChunk)
+}
+
+func (n *Net) forward(images []float32, count int, want Output, chunk int) (map[Output][]float32, error) {
 	if want == 0 || want >= Spatial<<1 {
 		return nil, fmt.Errorf("inception: no outputs or unknown outputs asked (%d)", uint(want))
 	}
@@ -129,28 +141,38 @@ func (n *Net) Forward(images []float32, count int, want Output) (map[Output][]fl
 	if err != nil {
 		return nil, err
 	}
-	args := make([]any, 0, 1+len(n.params))
-	args = append(args, tensors.FromFlatDataAndDimensions(images, count, Side, Side, 3))
-	for _, p := range n.params {
-		args = append(args, p)
-	}
-	outs, err := exec.Exec(args...)
-	if err != nil {
-		return nil, fmt.Errorf("inception: %w", err)
-	}
 	res := map[Output][]float32{}
-	i := 0
 	for _, o := range order {
-		if want&o == 0 {
-			continue
+		if want&o != 0 {
+			res[o] = make([]float32, 0, count*o.Size())
 		}
-		v, err := tensors.CopyFlatData[float32](outs[i])
+	}
+	const per = Side * Side * 3
+	for start := 0; start < count; start += chunk {
+		end := min(start+chunk, count)
+		args := make([]any, 0, 1+len(n.params))
+		args = append(args, tensors.FromFlatDataAndDimensions(images[start*per:end*per], end-start, Side, Side, 3))
+		for _, p := range n.params {
+			args = append(args, p)
+		}
+		outs, err := exec.Exec(args...)
 		if err != nil {
 			return nil, fmt.Errorf("inception: %w", err)
 		}
-		outs[i].FinalizeAll()
-		res[o] = v
-		i++
+		i := 0
+		for _, o := range order {
+			if want&o == 0 {
+				continue
+			}
+			if err == nil {
+				err = outs[i].ConstFlatData(func(flat any) { res[o] = append(res[o], flat.([]float32)...) })
+			}
+			outs[i].FinalizeAll()
+			i++
+		}
+		if err != nil {
+			return nil, fmt.Errorf("inception: %w", err)
+		}
 	}
 	return res, nil
 }
@@ -261,16 +283,16 @@ var nhwc = backends.ConvolveAxesConfig{
 }
 
 // basicConv is torchvision's BasicConv2d in inference: convolution, BatchNorm on its running
-// statistics (as the affine scale and shift), ReLU.
+// statistics (folded into the kernel and a bias at load time), ReLU.
 func basicConv(x *graph.Node, l convLayer, gw *graphWeights) *graph.Node {
-	return applyConv(x, l, gw.next(), gw.next(), gw.next())
+	return applyConv(x, l, gw.next(), gw.next())
 }
 
-// applyConv is one BasicConv2d with its kernel, scale and shift.
-func applyConv(x *graph.Node, l convLayer, k, scale, shift *graph.Node) *graph.Node {
+// applyConv is one BasicConv2d with its folded kernel and bias.
+func applyConv(x *graph.Node, l convLayer, k, bias *graph.Node) *graph.Node {
 	y := graph.ConvGeneral(x, k, nhwc, []int{l.stride, l.stride}, [][2]int{{l.ph, l.ph}, {l.pw, l.pw}},
 		[]int{1, 1}, []int{1, 1}, 1, 1)
-	return graph.MaxScalar(graph.Add(graph.Mul(y, scale), shift), 0)
+	return graph.MaxScalar(graph.Add(y, bias), 0)
 }
 
 // maxPool is a 3x3 max pooling at the given stride and padding (padding never wins: every
@@ -357,16 +379,16 @@ func inceptionBlock(x *graph.Node, b block, gw *graphWeights, e2 bool) *graph.No
 // the block.
 type blockWeights struct {
 	layers map[string]convLayer
-	in     map[string][3]*graph.Node
+	in     map[string][2]*graph.Node
 }
 
 // takeBlock takes a block's weight inputs in the state dict's order.
 func takeBlock(b block, gw *graphWeights) blockWeights {
-	w := blockWeights{layers: map[string]convLayer{}, in: map[string][3]*graph.Node{}}
+	w := blockWeights{layers: map[string]convLayer{}, in: map[string][2]*graph.Node{}}
 	for _, l := range b.layers {
 		short := l.name[len(b.name)+1:]
 		w.layers[short] = l
-		w.in[short] = [3]*graph.Node{gw.next(), gw.next(), gw.next()}
+		w.in[short] = [2]*graph.Node{gw.next(), gw.next()}
 	}
 	return w
 }
@@ -377,5 +399,5 @@ func (w blockWeights) run(name string, x *graph.Node) *graph.Node {
 		panic("inception: no layer " + name)
 	}
 	p := w.in[name]
-	return applyConv(x, l, p[0], p[1], p[2])
+	return applyConv(x, l, p[0], p[1])
 }

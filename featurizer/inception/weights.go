@@ -25,12 +25,15 @@ type WeightsError struct{ Msg string }
 
 func (e *WeightsError) Error() string { return e.Msg }
 
-// conv is one BasicConv2d ready to run: the kernel as [kh, kw, cin, cout] and the BatchNorm as
-// the affine y = x*scale + shift it is in inference.
+// conv is one BasicConv2d ready to run: the kernel as [kh, kw, cin, cout] with the BatchNorm
+// folded in, and the bias. In inference the BatchNorm is the affine y = x*scale + shift per
+// output channel, so conv(x, k)*scale + shift = conv(x, k*scale) + shift: the scale goes into
+// the kernel (each product rounded once, from float64) and the shift is the bias, which saves
+// a pass over every convolution's output.
 type conv struct {
-	layer        convLayer
-	kernel       []float32
-	scale, shift []float32
+	layer  convLayer
+	kernel []float32
+	bias   []float32
 }
 
 // Weights are the network's tensors, checked against fid_inception_v3's layout and laid out
@@ -86,26 +89,25 @@ func FromStateDict(sd StateDict, sha256, what string) (*Weights, error) {
 	for _, b := range blocks {
 		for _, l := range b.layers {
 			get := func(p string) []float32 { return sd.Tensors[l.name+p].Data }
-			cv := &conv{layer: l, kernel: make([]float32, l.cout*l.cin*l.kh*l.kw),
-				scale: make([]float32, l.cout), shift: make([]float32, l.cout)}
+			cv := &conv{layer: l, kernel: make([]float32, l.cout*l.cin*l.kh*l.kw), bias: make([]float32, l.cout)}
+			gamma, beta, mean, variance := get(".bn.weight"), get(".bn.bias"), get(".bn.running_mean"), get(".bn.running_var")
+			scale := make([]float64, l.cout)
+			for o := range l.cout {
+				if !(variance[o] >= 0) {
+					return nil, bad("tensor %s.bn.running_var[%d] is %g; a variance is not negative", l.name, o, variance[o])
+				}
+				scale[o] = float64(gamma[o]) / math.Sqrt(float64(variance[o])+BatchNormEps)
+				cv.bias[o] = float32(float64(beta[o]) - float64(mean[o])*scale[o])
+			}
 			src := get(".conv.weight")
 			for o := range l.cout {
 				for i := range l.cin {
 					for y := range l.kh {
 						for x := range l.kw {
-							cv.kernel[((y*l.kw+x)*l.cin+i)*l.cout+o] = src[((o*l.cin+i)*l.kh+y)*l.kw+x]
+							cv.kernel[((y*l.kw+x)*l.cin+i)*l.cout+o] = float32(float64(src[((o*l.cin+i)*l.kh+y)*l.kw+x]) * scale[o])
 						}
 					}
 				}
-			}
-			gamma, beta, mean, variance := get(".bn.weight"), get(".bn.bias"), get(".bn.running_mean"), get(".bn.running_var")
-			for o := range l.cout {
-				if !(variance[o] >= 0) {
-					return nil, bad("tensor %s.bn.running_var[%d] is %g; a variance is not negative", l.name, o, variance[o])
-				}
-				s := float64(gamma[o]) / math.Sqrt(float64(variance[o])+BatchNormEps)
-				cv.scale[o] = float32(s)
-				cv.shift[o] = float32(float64(beta[o]) - float64(mean[o])*s)
 			}
 			w.convs[l.name] = cv
 		}

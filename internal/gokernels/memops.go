@@ -44,6 +44,7 @@ func installMemHooks() {
 	installLogisticHook()
 	installConvHook()
 	installBroadcastHook()
+	installPoolHooks()
 }
 
 // MemCalls is how many element-wise ops, Slices and ReduceSums ran on the fast paths.

@@ -202,7 +202,10 @@ func selfCheck(backend backends.Backend) error {
 	if err := selfCheckConv(backend, rng); err != nil {
 		return err
 	}
-	return selfCheckRows(backend, rng)
+	if err := selfCheckRows(backend, rng); err != nil {
+		return err
+	}
+	return selfCheckPool(backend, rng)
 }
 
 // selfCheckConv runs a stride-1 and a stride-2 convolution with both gradients (three
