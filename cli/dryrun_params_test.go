@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -48,5 +50,22 @@ func TestGroupDigits(t *testing.T) {
 		if got := groupDigits(n); got != want {
 			t.Errorf("groupDigits(%d) = %q, want %q", n, got, want)
 		}
+	}
+}
+
+// TestDryRunWarnsOfMemory: a trial over --max-memory is refused by a run, but a dry run (how
+// a spec is inspected before it goes to a bigger machine) prints it with a warning.
+func TestDryRunWarnsOfMemory(t *testing.T) {
+	spec := writeFile(t, t.TempDir(), "quick.toml", quickSpec)
+	code, out, errOut := runCLI(t, "run", "--dry-run", "--max-memory", "1KiB", spec)
+	if code != 0 || !strings.Contains(errOut, "warning:") || !strings.Contains(errOut, "memory") || !strings.Contains(out, "# trial 1/1") {
+		t.Errorf("dry run over --max-memory: exit %d, stdout %q, stderr %q; want the trial printed and a warning", code, out, errOut)
+	}
+	db := filepath.Join(t.TempDir(), "runs.db")
+	if code, _, errOut := runCLI(t, "run", "--max-memory", "1KiB", "--db", db, spec); code != 2 || !strings.Contains(errOut, "memory") {
+		t.Errorf("run over --max-memory: exit %d, stderr %q; want exit 2 naming the memory", code, errOut)
+	}
+	if _, err := os.Stat(db); err == nil {
+		t.Error("a refused run wrote its database")
 	}
 }
