@@ -296,25 +296,12 @@ func selfCheckPool(backend backends.Backend, rng *rand.Rand) error {
 	}
 	defer exec.Finalize()
 	x := tensors.FromFlatDataAndDimensions(randomData(rng, []int{2, 7, 6, 5}), 2, 7, 6, 5)
-	run := func(fast bool) ([][]float32, error) {
-		active.Store(fast)
-		defer active.Store(false)
-		out, err := exec.Exec(x)
-		if err != nil {
-			return nil, err
-		}
-		var vals [][]float32
-		for _, t := range out {
-			vals = append(vals, tensors.MustCopyFlatData[float32](t))
-		}
-		return vals, nil
-	}
-	stock, err := run(false)
+	stock, err := execOn(false, exec, x)
 	if err != nil {
 		return err
 	}
 	before := PoolCalls()
-	fast, err := run(true)
+	fast, err := execOn(true, exec, x)
 	if err != nil {
 		return err
 	}

@@ -225,25 +225,12 @@ func selfCheckConv(backend backends.Backend, rng *rand.Rand) error {
 		x := tensors.FromFlatDataAndDimensions(randomData(rng, []int{7, 7, 3, 5}), 7, 7, 3, 5)
 		k := tensors.FromFlatDataAndDimensions(randomData(rng, []int{3, 3, 5, 17}), 3, 3, 5, 17)
 		r := tensors.FromFlatDataAndDimensions(randomData(rng, []int{o, o, 3, 17}), o, o, 3, 17)
-		run := func(fast bool) ([][]float32, error) {
-			active.Store(fast)
-			defer active.Store(false)
-			out, err := exec.Exec(x, k, r)
-			if err != nil {
-				return nil, err
-			}
-			var vals [][]float32
-			for _, t := range out {
-				vals = append(vals, tensors.MustCopyFlatData[float32](t))
-			}
-			return vals, nil
-		}
-		stock, err := run(false)
+		stock, err := execOn(false, exec, x, k, r)
 		if err != nil {
 			return err
 		}
 		before := ConvCalls()
-		fast, err := run(true)
+		fast, err := execOn(true, exec, x, k, r)
 		if err != nil {
 			return err
 		}
@@ -264,6 +251,22 @@ func selfCheckConv(backend backends.Backend, rng *rand.Rand) error {
 		}
 	}
 	return nil
+}
+
+// execOn runs a self-check's graph with the fast kernels on or off and returns the values
+// of its outputs.
+func execOn(fast bool, exec *graph.Exec, inputs ...any) ([][]float32, error) {
+	active.Store(fast)
+	defer active.Store(false)
+	out, err := exec.Exec(inputs...)
+	if err != nil {
+		return nil, err
+	}
+	vals := make([][]float32, len(out))
+	for i, t := range out {
+		vals[i] = tensors.MustCopyFlatData[float32](t)
+	}
+	return vals, nil
 }
 
 // selfCheckRows runs a row gather, a row scatter-sum and a logistic on the fast path and on
