@@ -97,12 +97,7 @@ func (s *Server) run(db int, id int64, inline bool) (*runView, error) {
 		Summaries: pairs(r.Summaries, number), Timings: pairs(r.Timings, number),
 		Series: map[string]jsonSeries{}, Pictures: []string{}, Warnings: []string{},
 		Command: esc(rerunCommand(src, r))}
-	if r.Status == results.StatusRunning && s.opts.Crashed != nil && s.opts.Crashed(r) {
-		v.Status = "crashed"
-	}
-	if n, err := strconv.Atoi(r.Params["train.steps"]); err == nil && n > 0 {
-		v.Steps = &n
-	}
+	v.Status, v.Steps = esc(s.status(r)), plannedSteps(r)
 	hist, err := src.Store.AllHistory(id)
 	if err != nil {
 		return nil, err

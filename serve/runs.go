@@ -127,17 +127,13 @@ func statKeys(keys map[string]bool) map[string]*report.Stat {
 func (s *Server) row(db int, store *results.Store, r *results.Run, group string, isMain func(string) bool) (runRow, error) {
 	row := runRow{DB: db, ID: r.ID, Spec: r.Spec, Group: group, GroupHash: r.GroupHash, Seed: r.Seed, Status: r.Status,
 		Error: r.Error, Started: r.Started, Summaries: map[string]*float64{}}
-	if r.Status == results.StatusRunning && s.opts.Crashed != nil && s.opts.Crashed(r) {
-		row.Status = "crashed"
-	}
+	row.Status = s.status(r)
 	for k, x := range r.Summaries {
 		if isMain(k) && !math.IsNaN(x) && !math.IsInf(x, 0) {
 			row.Summaries[k] = &x
 		}
 	}
-	if n, err := strconv.Atoi(r.Params["train.steps"]); err == nil && n > 0 {
-		row.Steps = &n
-	}
+	row.Steps = plannedSteps(r)
 	p, err := s.progress.get(db, store, r)
 	if err != nil {
 		return row, err
@@ -325,4 +321,22 @@ func WriteRunsSnapshot(w io.Writer, src Source, runs []*results.Run) error {
 		return err
 	}
 	return s.snapshot(w, "runs.html", map[string]any{"Title": "runs", "Data": data})
+}
+
+// status is a run's state as the pages show it: its recorded status, or "crashed" for a
+// running run whose owner is gone (as Reconcile would judge it).
+func (s *Server) status(r *results.Run) string {
+	if r.Status == results.StatusRunning && s.opts.Crashed != nil && s.opts.Crashed(r) {
+		return "crashed"
+	}
+	return r.Status
+}
+
+// plannedSteps is the number of training steps a run's spec asks for (its recorded
+// train.steps), nil where it records none.
+func plannedSteps(r *results.Run) *int {
+	if n, err := strconv.Atoi(r.Params["train.steps"]); err == nil && n > 0 {
+		return &n
+	}
+	return nil
 }
