@@ -15,6 +15,7 @@ import (
 
 	"github.com/ddpm-runner/ddpm-runner/engine"
 	"github.com/ddpm-runner/ddpm-runner/plugins"
+	"github.com/ddpm-runner/ddpm-runner/report"
 	"github.com/ddpm-runner/ddpm-runner/results"
 	"github.com/ddpm-runner/ddpm-runner/spec"
 )
@@ -58,6 +59,11 @@ func jobOf(r *results.Run, maxMemory string) (*engine.Job, error) {
 	job, err := engine.Prepare(t)
 	if err != nil {
 		return nil, usagef("run %d: %v", r.ID, err)
+	}
+	// A chain started from [sample] noise is rebuilt from the same x_T or not at all.
+	if want := r.Env[engine.NoiseSHA256EnvKey]; job.Noise != nil && want != "" && job.Noise.SHA256 != want {
+		return nil, usagef("run %d started its samples from %s with sha256 %s; that file now has sha256 %s",
+			r.ID, report.TerminalText(job.Noise.Path), want, job.Noise.SHA256)
 	}
 	if err := checkMemory([]*engine.Job{job}, maxMemory); err != nil {
 		return nil, err
