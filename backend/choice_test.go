@@ -88,6 +88,7 @@ func TestRecordedKernel(t *testing.T) {
 		ok   bool
 	}{
 		{map[string]string{"matmul": "fastdot avx2-fma 6x16"}, FastKernel, true},
+		{map[string]string{"matmul": "fastdot avx512 8x16"}, FastKernel, true},
 		{map[string]string{"matmul": "gomlx-stock (fast matmul turned off)"}, StockKernel, true},
 		{map[string]string{"matmul": "gomlx-stock (this CPU has no AVX2/FMA)"}, StockKernel, true},
 		{map[string]string{"matmul": "gomlx-stock (self-check failed: ...)"}, StockKernel, true},

@@ -556,7 +556,7 @@ func TestMatmulKernelIsRecordedAndFollowedByRerun(t *testing.T) {
 		t.Fatalf("rerun --verify --fast-matmul of a stock-kernel run: exit %d, %q, %s", code, out, errOut)
 	}
 	_, out, _ = runCLI(t, "report", "--db", db, "--format", "json")
-	if !strings.Contains(out, `"matmul": "gomlx-stock (fast matmul turned off)"`) || !strings.Contains(out, `"matmul": "fastdot avx2-fma 6x16"`) {
+	if !strings.Contains(out, `"matmul": "gomlx-stock (fast matmul turned off)"`) || !strings.Contains(out, `"matmul": "fastdot `) {
 		t.Errorf("the runs' matmul kernels are not recorded:\n%s", out)
 	}
 }

@@ -2,7 +2,7 @@ package gokernels
 
 import "sync/atomic"
 
-// kernelDirectSupported says whether kernel6x16Direct may be used (tests turn it off to
+// kernelDirectSupported says whether A may be read in place (microDirect, microTable, microRows) (tests turn it off to
 // compare the two paths).
 var kernelDirectSupported = true
 
@@ -11,7 +11,7 @@ var directCalls atomic.Int64
 
 // maxDirectPanels is the most column panels for which A is read in place rather than packed:
 // a packed A panel pays for itself only when several B panels reuse it. An A with
-// contiguous rows (an activation matrix) is read in place, by kernel6x16Rows, for up to
+// contiguous rows (an activation matrix) is read in place, by microRows, for up to
 // maxRowsPanels panels: on the MLP's products at batch 512, one worker, that took 512 x 256
 // x 912 from 70 to 87 GFLOP/s and 512 x 256 x 256 from 81 to 88, while 512 x 784 x 256 (49
 // panels) went from 81 to 78 (go test -bench on the two variants, two runs each). Up to four
@@ -23,8 +23,8 @@ var maxDirectPanels = 4
 const maxRowsPanels = 16
 
 // directMacroKernel is macroKernel with A read in place for its full mr-row panels: by
-// kernel6x16Rows when A's rows are contiguous, by kernel6x16Direct when A is another
-// progression both ways, else by kernel6x16Table (rows and steps from A's offset tables);
+// microRows when A's rows are contiguous, by microDirect when A is another progression both
+// ways, else by microTable (rows and steps from A's offset tables);
 // a last panel with fewer rows is packed into ap as usual. The sums are the same, in the
 // same order, as with A packed.
 func directMacroKernel(a matrix, ap, bp, c []float32, n, i0, mcb, p0, kcb, colLo, colHi int, accumulate bool) {
@@ -36,7 +36,7 @@ func directMacroKernel(a matrix, ap, bp, c []float32, n, i0, mcb, p0, kcb, colLo
 	if full > 0 {
 		directCalls.Add(1)
 	}
-	var tile [mr * nr]float32
+	var tile [maxMr * nr]float32
 	for j := colLo; j < colHi; j++ {
 		cols := min(nr, n-j*nr)
 		bPanel := &bp[j*kcb*nr]
@@ -48,11 +48,11 @@ func directMacroKernel(a matrix, ap, bp, c []float32, n, i0, mcb, p0, kcb, colLo
 			}
 			acc := accumulate && cols == nr
 			if a.rowStep > 0 && a.colStep == 1 {
-				kernel6x16Rows(kcb, &a.data[a.rowOff[i0+i]+a.colOff[p0]], a.rowStep, bPanel, dst, ldc, acc)
+				microRows(kcb, &a.data[a.rowOff[i0+i]+a.colOff[p0]], a.rowStep, bPanel, dst, ldc, acc)
 			} else if a.rowStep > 0 && a.colStep > 0 {
-				kernel6x16Direct(kcb, &a.data[a.rowOff[i0+i]+a.colOff[p0]], a.rowStep, a.colStep, bPanel, dst, ldc, acc)
+				microDirect(kcb, &a.data[a.rowOff[i0+i]+a.colOff[p0]], a.rowStep, a.colStep, bPanel, dst, ldc, acc)
 			} else {
-				kernel6x16Table(kcb, &a.data[0], &a.rowOff[i0+i], &a.colOff[p0], bPanel, dst, ldc, acc)
+				microTable(kcb, &a.data[0], &a.rowOff[i0+i], &a.colOff[p0], bPanel, dst, ldc, acc)
 			}
 			if cols < nr {
 				storeTile(c, tile[:], cOff, n, mr, cols, accumulate)

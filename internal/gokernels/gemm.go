@@ -8,12 +8,12 @@ import (
 // Blocking of the GotoBLAS/BLIS kind: a kc-deep slice of B is packed into nr-wide panels
 // (each panel, kc x nr floats = 16 KiB, stays in L1 while it is used), an mc x kc block of A
 // is packed into mr-tall panels (72 KiB, L2), and the micro-kernel multiplies one A panel by
-// one B panel into an mr x nr tile of C held in registers.
+// one B panel into an mr x nr tile of C held in registers (mr is set with the micro-kernels,
+// tile.go).
 const (
-	mr = 6
 	nr = 16
 	kc = 256
-	mc = 72 // a multiple of mr
+	mc = 72 // a multiple of every mr
 
 	// minFlopsPerWorker keeps small products on one goroutine: below about 10 µs of work
 	// the hand-off costs more than it saves.
@@ -289,9 +289,7 @@ func packA(ap []float32, a matrix, i0, mcb, p0, kcb int) {
 			// The panel's rows are neighbours in memory (a kernel gradient's input channels):
 			// each column is mr consecutive floats.
 			for p, co := range colOff {
-				src := a.data[ro[0]+co : ro[0]+co+mr : ro[0]+co+mr]
-				dst := panel[p*mr : p*mr+mr : p*mr+mr]
-				dst[0], dst[1], dst[2], dst[3], dst[4], dst[5] = src[0], src[1], src[2], src[3], src[4], src[5]
+				copy(panel[p*mr:p*mr+mr], a.data[ro[0]+co:ro[0]+co+mr])
 			}
 			continue
 		default:
@@ -333,7 +331,7 @@ func storeTile(c, tile []float32, cOff, n, rows, cols int, accumulate bool) {
 // macroKernel multiplies the packed mcb x kcb block of A by B's panels colLo .. colHi-1 into
 // rows i0 .. i0+mcb of c, overwriting or adding to c.
 func macroKernel(ap, bp, c []float32, n, i0, mcb, kcb, colLo, colHi int, accumulate bool) {
-	var tile [mr * nr]float32
+	var tile [maxMr * nr]float32
 	for j := colLo; j < colHi; j++ {
 		cols := min(nr, n-j*nr)
 		bPanel := &bp[j*kcb*nr]
@@ -342,12 +340,12 @@ func macroKernel(ap, bp, c []float32, n, i0, mcb, kcb, colLo, colHi int, accumul
 			aPanel := &ap[i*kcb*mr]
 			cOff := (i0+i*mr)*n + j*nr
 			if rows == mr && cols == nr {
-				kernel6x16(kcb, aPanel, bPanel, &c[cOff], n, accumulate)
+				microPacked(kcb, aPanel, bPanel, &c[cOff], n, accumulate)
 				continue
 			}
 			// Edge tile: the same kernel into a scratch tile, then the valid part. c + tile
 			// rounds exactly as the kernel's own c + accumulator would.
-			kernel6x16(kcb, aPanel, bPanel, &tile[0], nr, false)
+			microPacked(kcb, aPanel, bPanel, &tile[0], nr, false)
 			storeTile(c, tile[:], cOff, n, rows, cols, accumulate)
 		}
 	}

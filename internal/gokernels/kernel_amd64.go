@@ -5,8 +5,9 @@ import "golang.org/x/sys/cpu"
 // kernelSupported reports whether this CPU (and its operating system) can run kernel6x16.
 var kernelSupported = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
-// kernelName names the micro-kernel for `runner version` and the runs' provenance.
-const kernelName = "avx2-fma 6x16"
+// kernel512Supported reports whether it can run the AVX-512 kernels (x/sys/cpu also checks
+// that the operating system saves the zmm registers).
+var kernel512Supported = kernelSupported && cpu.X86.HasAVX512F
 
 // kernel6x16 is the AVX2/FMA micro-kernel in kernel_amd64.s.
 //
@@ -30,3 +31,23 @@ func kernel6x16Table(k int, a *float32, rowOff, colOff *int, b, c *float32, ldc 
 //
 //go:noescape
 func kernel6x16Rows(k int, a *float32, rowStride int, b, c *float32, ldc int, accumulate bool)
+
+// kernel8x16 is kernel6x16's AVX-512 twin for an 8 x 16 tile (kernel512_amd64.s).
+//
+//go:noescape
+func kernel8x16(k int, a, b, c *float32, ldc int, accumulate bool)
+
+// kernel8x16Rows is kernel6x16Rows for an 8 x 16 tile (kernel512_amd64.s).
+//
+//go:noescape
+func kernel8x16Rows(k int, a *float32, rowStride int, b, c *float32, ldc int, accumulate bool)
+
+// kernel8x16Direct is kernel6x16Direct for an 8 x 16 tile (kernel512_amd64.s).
+//
+//go:noescape
+func kernel8x16Direct(k int, a *float32, rowStride, kStride int, b, c *float32, ldc int, accumulate bool)
+
+// kernel8x16Table is kernel6x16Table for an 8 x 16 tile (kernel512_amd64.s).
+//
+//go:noescape
+func kernel8x16Table(k int, a *float32, rowOff, colOff *int, b, c *float32, ldc int, accumulate bool)

@@ -3,8 +3,8 @@
 package gokernels
 
 const (
-	kernelSupported = false
-	kernelName      = "none (not amd64)"
+	kernelSupported    = false
+	kernel512Supported = false
 )
 
 func kernel6x16(k int, a, b, c *float32, ldc int, accumulate bool) {
@@ -20,5 +20,21 @@ func kernel6x16Table(k int, a *float32, rowOff, colOff *int, b, c *float32, ldc 
 }
 
 func kernel6x16Rows(k int, a *float32, rowStride int, b, c *float32, ldc int, accumulate bool) {
+	panic("gokernels: no micro-kernel on this architecture")
+}
+
+func kernel8x16(k int, a, b, c *float32, ldc int, accumulate bool) {
+	panic("gokernels: no micro-kernel on this architecture")
+}
+
+func kernel8x16Direct(k int, a *float32, rowStride, kStride int, b, c *float32, ldc int, accumulate bool) {
+	panic("gokernels: no micro-kernel on this architecture")
+}
+
+func kernel8x16Table(k int, a *float32, rowOff, colOff *int, b, c *float32, ldc int, accumulate bool) {
+	panic("gokernels: no micro-kernel on this architecture")
+}
+
+func kernel8x16Rows(k int, a *float32, rowStride int, b, c *float32, ldc int, accumulate bool) {
 	panic("gokernels: no micro-kernel on this architecture")
 }

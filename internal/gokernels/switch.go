@@ -92,14 +92,14 @@ func Kernel() string {
 	defer mu.Unlock()
 	switch {
 	case active.Load():
-		return "fastdot " + kernelName
+		return "fastdot " + kernelName()
 	case !wanted:
 		return "gomlx-stock (fast matmul turned off)"
 	case !checked:
 		if !kernelSupported {
 			return "gomlx-stock (this CPU has no AVX2/FMA)"
 		}
-		return "fastdot " + kernelName + " (pending self-check)"
+		return "fastdot " + kernelName() + " (pending self-check)"
 	default:
 		return "gomlx-stock (" + failure + ")"
 	}

@@ -1,0 +1,78 @@
+package gokernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestWideTileEqualsNarrow runs every access path of the product (A packed, its rows read in
+// place, A a progression both ways, A through offset tables) with the AVX-512 8 x 16 tile and
+// with the AVX2 6 x 16 one: the bits must be the same, edge tiles, several kc blocks and one
+// or two workers included, and within float32 rounding of the float64 reference.
+func TestWideTileEqualsNarrow(t *testing.T) {
+	requireKernel(t)
+	if !kernel512Supported {
+		t.Skip("this CPU has no AVX-512: only the 6 x 16 tile runs here")
+	}
+	t.Cleanup(func() { useWideTile(kernel512Supported) })
+	rng := rand.New(rand.NewPCG(11, 12))
+	// A padded 6x5 image of 3 examples with 4 channels, laid out [y, x, b, c]: an implicit
+	// im2col operand, and its transpose (a kernel gradient's).
+	const h, w, bsz, cin = 6, 5, 3, 4
+	img := randomData(rng, []int{(h + 2) * (w + 2) * bsz * cin})
+	pixel := func(y, x int) int { return (y*(w+2) + x) * bsz * cin }
+	var patchRows, patchCols []int
+	for y := range h {
+		for x := range w {
+			for b := range bsz {
+				patchRows = append(patchRows, pixel(y, x)+b*cin)
+			}
+		}
+	}
+	for ty := range 3 {
+		for tx := range 3 {
+			for c := range cin {
+				patchCols = append(patchCols, pixel(ty, tx)+c)
+			}
+		}
+	}
+	dense := func(m, k int) matrix { return stridedMatrix(randomData(rng, []int{m * k}), 0, m, k, k, 1) }
+	cases := []struct {
+		name string
+		a    matrix
+		n    int
+	}{
+		{"packed/100x600 n=200", dense(100, 600), 200},
+		{"packed/7x3 n=33", dense(7, 3), 33},
+		{"rows/97x300 n=32", dense(97, 300), 32},
+		{"rows/61x259 n=250", stridedMatrix(randomData(rng, []int{61 * 300}), 1, 61, 259, 300, 1), 250},
+		{"direct/144x700 n=16 (transposed)", stridedMatrix(randomData(rng, []int{144 * 700}), 0, 144, 700, 1, 144), 16},
+		{"direct/13x257 n=31 (transposed)", stridedMatrix(randomData(rng, []int{13 * 257}), 0, 13, 257, 1, 13), 31},
+		{"table/forward n=16", newMatrix(img, patchRows, patchCols), 16},
+		{"table/forward n=64", newMatrix(img, patchRows, patchCols), 64},
+		{"table/kernel gradient n=48", newMatrix(img, patchCols, patchRows), 48},
+	}
+	for _, tc := range cases {
+		for _, workers := range []int{1, 2} {
+			t.Run(fmt.Sprintf("%s/workers=%d", tc.name, workers), func(t *testing.T) {
+				m, k := len(tc.a.rowOff), len(tc.a.colOff)
+				b := stridedMatrix(randomData(rng, []int{k * tc.n}), 0, k, tc.n, tc.n, 1)
+				product := func(wide bool) []float32 {
+					useWideTile(wide)
+					c := make([]float32, m*tc.n)
+					gemm(m, tc.n, k, tc.a, b, c, workers)
+					return c
+				}
+				wide, narrow := product(true), product(false)
+				checkAgainstReference(t, "8x16", m, tc.n, k, tc.a, b, wide)
+				for i := range wide {
+					if math.Float32bits(wide[i]) != math.Float32bits(narrow[i]) {
+						t.Fatalf("element %d: 8x16 tile %v, 6x16 tile %v", i, wide[i], narrow[i])
+					}
+				}
+			})
+		}
+	}
+}
