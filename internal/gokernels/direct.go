@@ -37,7 +37,8 @@ func directMacroKernel(a matrix, ap, bp, c []float32, n, i0, mcb, p0, kcb, colLo
 		directCalls.Add(1)
 	}
 	var tile [maxMr * nr]float32
-	for j := colLo; j < colHi; j++ {
+	for j := colLo; j < colHi; {
+		panels := panelsAt(j, colHi, n)
 		cols := min(nr, n-j*nr)
 		bPanel := &bp[j*kcb*nr]
 		for i := 0; i < full; i += mr {
@@ -47,16 +48,30 @@ func directMacroKernel(a matrix, ap, bp, c []float32, n, i0, mcb, p0, kcb, colLo
 				dst, ldc = &tile[0], nr
 			}
 			acc := accumulate && cols == nr
-			if a.rowStep > 0 && a.colStep == 1 {
-				microRows(kcb, &a.data[a.rowOff[i0+i]+a.colOff[p0]], a.rowStep, bPanel, dst, ldc, acc)
-			} else if a.rowStep > 0 && a.colStep > 0 {
-				microDirect(kcb, &a.data[a.rowOff[i0+i]+a.colOff[p0]], a.rowStep, a.colStep, bPanel, dst, ldc, acc)
-			} else {
-				microTable(kcb, &a.data[0], &a.rowOff[i0+i], &a.colOff[p0], bPanel, dst, ldc, acc)
+			switch {
+			case a.rowStep > 0 && a.colStep == 1:
+				rows := microRows
+				if panels == 2 {
+					rows = microRows2
+				}
+				rows(kcb, &a.data[a.rowOff[i0+i]+a.colOff[p0]], a.rowStep, bPanel, dst, ldc, acc)
+			case a.rowStep > 0 && a.colStep > 0:
+				direct := microDirect
+				if panels == 2 {
+					direct = microDirect2
+				}
+				direct(kcb, &a.data[a.rowOff[i0+i]+a.colOff[p0]], a.rowStep, a.colStep, bPanel, dst, ldc, acc)
+			default:
+				table := microTable
+				if panels == 2 {
+					table = microTable2
+				}
+				table(kcb, &a.data[0], &a.rowOff[i0+i], &a.colOff[p0], bPanel, dst, ldc, acc)
 			}
 			if cols < nr {
 				storeTile(c, tile[:], cOff, n, mr, cols, accumulate)
 			}
 		}
+		j += panels
 	}
 }

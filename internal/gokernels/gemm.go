@@ -332,22 +332,31 @@ func storeTile(c, tile []float32, cOff, n, rows, cols int, accumulate bool) {
 // rows i0 .. i0+mcb of c, overwriting or adding to c.
 func macroKernel(ap, bp, c []float32, n, i0, mcb, kcb, colLo, colHi int, accumulate bool) {
 	var tile [maxMr * nr]float32
-	for j := colLo; j < colHi; j++ {
+	for j := colLo; j < colHi; {
+		panels := panelsAt(j, colHi, n)
 		cols := min(nr, n-j*nr)
 		bPanel := &bp[j*kcb*nr]
 		for i := 0; i*mr < mcb; i++ {
 			rows := min(mr, mcb-i*mr)
 			aPanel := &ap[i*kcb*mr]
 			cOff := (i0+i*mr)*n + j*nr
-			if rows == mr && cols == nr {
+			switch {
+			case rows == mr && panels == 2:
+				microPacked2(kcb, aPanel, bPanel, &c[cOff], n, accumulate)
+			case rows == mr && cols == nr:
 				microPacked(kcb, aPanel, bPanel, &c[cOff], n, accumulate)
-				continue
+			default:
+				// Edge tile: the same kernel into a scratch tile, then the valid part, a
+				// panel at a time. c + tile rounds exactly as the kernel's own c +
+				// accumulator would.
+				for jj := range panels {
+					cols := min(nr, n-(j+jj)*nr)
+					microPacked(kcb, aPanel, &bp[(j+jj)*kcb*nr], &tile[0], nr, false)
+					storeTile(c, tile[:], cOff+jj*nr, n, rows, cols, accumulate)
+				}
 			}
-			// Edge tile: the same kernel into a scratch tile, then the valid part. c + tile
-			// rounds exactly as the kernel's own c + accumulator would.
-			microPacked(kcb, aPanel, bPanel, &tile[0], nr, false)
-			storeTile(c, tile[:], cOff, n, rows, cols, accumulate)
 		}
+		j += panels
 	}
 }
 

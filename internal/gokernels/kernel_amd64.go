@@ -51,3 +51,27 @@ func kernel8x16Direct(k int, a *float32, rowStride, kStride int, b, c *float32, 
 //
 //go:noescape
 func kernel8x16Table(k int, a *float32, rowOff, colOff *int, b, c *float32, ldc int, accumulate bool)
+
+// kernel8x32 is kernel8x16 over two adjacent panels of B, b and b + 16k floats, into 32 columns of
+// C (kernel512_amd64.s).
+//
+//go:noescape
+func kernel8x32(k int, a, b, c *float32, ldc int, accumulate bool)
+
+// kernel8x32Rows is kernel8x16Rows over two adjacent panels of B, b and b + 16k floats, into 32 columns of
+// C (kernel512_amd64.s).
+//
+//go:noescape
+func kernel8x32Rows(k int, a *float32, rowStride int, b, c *float32, ldc int, accumulate bool)
+
+// kernel8x32Direct is kernel8x16Direct over two adjacent panels of B, b and b + 16k floats, into 32 columns of
+// C (kernel512_amd64.s).
+//
+//go:noescape
+func kernel8x32Direct(k int, a *float32, rowStride, kStride int, b, c *float32, ldc int, accumulate bool)
+
+// kernel8x32Table is kernel8x16Table over two adjacent panels of B, b and b + 16k floats, into 32 columns of
+// C (kernel512_amd64.s).
+//
+//go:noescape
+func kernel8x32Table(k int, a *float32, rowOff, colOff *int, b, c *float32, ldc int, accumulate bool)

@@ -38,3 +38,19 @@ func kernel8x16Table(k int, a *float32, rowOff, colOff *int, b, c *float32, ldc 
 func kernel8x16Rows(k int, a *float32, rowStride int, b, c *float32, ldc int, accumulate bool) {
 	panic("gokernels: no micro-kernel on this architecture")
 }
+
+func kernel8x32(k int, a, b, c *float32, ldc int, accumulate bool) {
+	panic("gokernels: no micro-kernel on this architecture")
+}
+
+func kernel8x32Direct(k int, a *float32, rowStride, kStride int, b, c *float32, ldc int, accumulate bool) {
+	panic("gokernels: no micro-kernel on this architecture")
+}
+
+func kernel8x32Table(k int, a *float32, rowOff, colOff *int, b, c *float32, ldc int, accumulate bool) {
+	panic("gokernels: no micro-kernel on this architecture")
+}
+
+func kernel8x32Rows(k int, a *float32, rowStride int, b, c *float32, ldc int, accumulate bool) {
+	panic("gokernels: no micro-kernel on this architecture")
+}

@@ -8,8 +8,8 @@ import (
 )
 
 // TestWideTileEqualsNarrow runs every access path of the product (A packed, its rows read in
-// place, A a progression both ways, A through offset tables) with the AVX-512 8 x 16 tile and
-// with the AVX2 6 x 16 one: the bits must be the same, edge tiles, several kc blocks and one
+// place, A a progression both ways, A through offset tables) with the AVX-512 kernels (8 x 16
+// and, over two full panels, 8 x 32) and with the AVX2 6 x 16 one: the bits must be the same, edge tiles, several kc blocks and one
 // or two workers included, and within float32 rounding of the float64 reference.
 func TestWideTileEqualsNarrow(t *testing.T) {
 	requireKernel(t)
@@ -52,7 +52,9 @@ func TestWideTileEqualsNarrow(t *testing.T) {
 		{"direct/13x257 n=31 (transposed)", stridedMatrix(randomData(rng, []int{13 * 257}), 0, 13, 257, 1, 13), 31},
 		{"table/forward n=16", newMatrix(img, patchRows, patchCols), 16},
 		{"table/forward n=64", newMatrix(img, patchRows, patchCols), 64},
+		{"direct/40x300 n=64 (transposed)", stridedMatrix(randomData(rng, []int{40 * 300}), 0, 40, 300, 1, 40), 64},
 		{"table/kernel gradient n=48", newMatrix(img, patchCols, patchRows), 48},
+		{"table/forward n=40", newMatrix(img, patchRows, patchCols), 40},
 	}
 	for _, tc := range cases {
 		for _, workers := range []int{1, 2} {
