@@ -63,8 +63,7 @@ type convPlan struct {
 	lo, dil         []int // per input axis: zeros before, and the input dilation (1 off the spatial axes)
 	direct          bool  // the input needs no padded copy
 	m, n, k         int
-	aRows, aCols    []int // offsets into the (padded) input
-	bRows, bCols    []int // offsets into the kernel
+	a, b            matrix // the product's operands without their data: offsets into the (padded) input and the kernel
 }
 
 // newConvPlan works out the plan, or says why the fast path cannot run it.
@@ -136,11 +135,10 @@ func newConvPlan(inDims, kerDims, outDims []int, p *convLayout) (*convPlan, erro
 		}
 		kStepsA = append(kStepsA, d*pStr[ax.InputSpatial[i]])
 	}
-	pl.aRows, pl.aCols = offsetTable(rowSizes, rowSteps), offsetTable(kSizes, kStepsA)
-	pl.bRows = offsetTable(kSizes, kStepsB)
 	pl.n = kerDims[ax.KernelOutputChannels]
-	pl.bCols = offsetTable([]int{pl.n}, []int{kStr[ax.KernelOutputChannels]})
-	pl.m, pl.k = len(pl.aRows), len(pl.aCols)
+	pl.a = newMatrix(nil, offsetTable(rowSizes, rowSteps), offsetTable(kSizes, kStepsA))
+	pl.b = newMatrix(nil, offsetTable(kSizes, kStepsB), offsetTable([]int{pl.n}, []int{kStr[ax.KernelOutputChannels]}))
+	pl.m, pl.k = len(pl.a.rowOff), len(pl.a.colOff)
 	if outDims[rank-1] != pl.n || pl.m*pl.n != product(outDims) || inDims[ax.InputChannels] != kerDims[ax.KernelInputChannels] {
 		return nil, fmt.Errorf("shapes do not agree")
 	}
@@ -156,7 +154,9 @@ func (pl *convPlan) run(in, ker, out []float32, workers int) {
 		src = *buf
 		pl.spread(src, in)
 	}
-	gemm(pl.m, pl.n, pl.k, newMatrix(src, pl.aRows, pl.aCols), newMatrix(ker, pl.bRows, pl.bCols), out, workers)
+	a, b := pl.a, pl.b
+	a.data, b.data = src, ker
+	gemm(pl.m, pl.n, pl.k, a, b, out, workers)
 }
 
 // spread fills the padded buffer: input element x goes to lo + x*dil on every axis, zeros
@@ -179,45 +179,60 @@ func (pl *convPlan) spread(dst, src []float32) {
 	if !dilated {
 		// Walk the padded outer index; a block lies in the input when every outer index
 		// does.
-		idx := make([]int, inner)
-		for off := 0; off < len(dst); off += block {
-			s, inside := 0, true
-			for a, i := range idx {
-				x := i - pl.lo[a]
-				if x < 0 || x >= pl.inDims[a] {
-					inside = false
-					break
+		inRowChunks(len(dst)/block, block, func(lo, hi int) {
+			idx := unravel(lo, pl.padDims[:inner])
+			for off := lo * block; off < hi*block; off += block {
+				s, inside := 0, true
+				for a, i := range idx {
+					x := i - pl.lo[a]
+					if x < 0 || x >= pl.inDims[a] {
+						inside = false
+						break
+					}
+					s += x * sStr[a]
 				}
-				s += x * sStr[a]
-			}
-			if inside {
-				copy(dst[off:off+block], src[s:s+block])
-			} else {
-				clear(dst[off : off+block])
-			}
-			for a := inner - 1; a >= 0; a-- {
-				if idx[a]++; idx[a] < pl.padDims[a] {
-					break
+				if inside {
+					copy(dst[off:off+block], src[s:s+block])
+				} else {
+					clear(dst[off : off+block])
 				}
-				idx[a] = 0
+				next(idx, pl.padDims)
 			}
-		}
+		})
 		return
 	}
-	clear(dst)
-	idx := make([]int, inner)
-	for s := 0; s < len(src); s += block {
-		off := 0
-		for a, i := range idx {
-			off += (pl.lo[a] + i*pl.dil[a]) * dStr[a]
-		}
-		copy(dst[off:off+block], src[s:s+block])
-		for a := inner - 1; a >= 0; a-- {
-			if idx[a]++; idx[a] < pl.inDims[a] {
-				break
+	inChunks(len(dst), func(lo, hi int) { clear(dst[lo:hi]) })
+	inRowChunks(len(src)/block, block, func(lo, hi int) {
+		idx := unravel(lo, pl.inDims[:inner])
+		for s := lo * block; s < hi*block; s += block {
+			off := 0
+			for a, i := range idx {
+				off += (pl.lo[a] + i*pl.dil[a]) * dStr[a]
 			}
-			idx[a] = 0
+			copy(dst[off:off+block], src[s:s+block])
+			next(idx, pl.inDims)
 		}
+	})
+}
+
+// unravel returns the index, in an array of dimensions dims, of the flat position pos.
+func unravel(pos int, dims []int) []int {
+	idx := make([]int, len(dims))
+	for a := len(dims) - 1; a >= 0; a-- {
+		idx[a] = pos % dims[a]
+		pos /= dims[a]
+	}
+	return idx
+}
+
+// next advances idx, the last axis fastest, within dims (idx may be shorter than dims: its
+// axes are the first ones).
+func next(idx, dims []int) {
+	for a := len(idx) - 1; a >= 0; a-- {
+		if idx[a]++; idx[a] < dims[a] {
+			return
+		}
+		idx[a] = 0
 	}
 }
 

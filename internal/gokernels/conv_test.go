@@ -176,6 +176,9 @@ func TestSpreadMatchesDefinition(t *testing.T) {
 		{[]int{4, 5, 3, 2}, []int{1, 1, 0, 0}, []int{2, 1, 0, 0}, []int{2, 2, 1, 1}}, // a stride-2 input gradient
 		{[]int{3, 4, 2}, []int{0, 2, 1}, []int{1, 0, 1}, []int{1, 1, 1}},             // the last axis padded
 		{[]int{3, 4, 2}, []int{0, 0, 0}, []int{0, 1, 0}, []int{1, 3, 1}},             // a middle axis dilated
+		// Large enough to be split among workers (at GOMAXPROCS >= 2).
+		{[]int{28, 28, 8, 16}, []int{1, 1, 0, 0}, []int{1, 1, 0, 0}, []int{1, 1, 1, 1}},
+		{[]int{14, 14, 16, 32}, []int{1, 1, 0, 0}, []int{2, 2, 0, 0}, []int{2, 2, 1, 1}},
 	} {
 		pl := &convPlan{inDims: c.in, lo: c.lo, dil: c.dil}
 		for a := range c.in {
@@ -196,8 +199,8 @@ func TestSpreadMatchesDefinition(t *testing.T) {
 			got[i] = float32(math.NaN())
 		}
 		pl.spread(got, src)
-		if !slices.Equal(got, want) {
-			t.Errorf("%+v: spread = %v, want %v", c, got, want)
+		if i := slices.IndexFunc(got, func(v float32) bool { return v != v }); i >= 0 || !slices.Equal(got, want) {
+			t.Errorf("%v padded %v %v dilated %v: spread differs from the definition (first NaN at %d)", c.in, c.lo, c.hi, c.dil, i)
 		}
 	}
 }

@@ -251,9 +251,12 @@ func execDotGeneral(backend *simplego.Backend, node *simplego.Node, inputs []*si
 	a, b := lhs.flat.([]float32), rhs.flat.([]float32)
 	c := (*bufferLayout)(unsafe.Pointer(out)).flat.([]float32)
 	workers := defaultWorkers()
+	// The offset tables are the same for every batch element: they are looked at once, and
+	// each element only moves the views' start.
+	am, bm := newMatrix(nil, lFree, lContract), newMatrix(nil, rContract, rFree)
 	for bi := range lBatch {
-		gemm(m, nn, k, newMatrix(a[lBatch[bi]:], lFree, lContract), newMatrix(b[rBatch[bi]:], rContract, rFree),
-			c[bi*m*nn:(bi+1)*m*nn], workers)
+		am.data, bm.data = a[lBatch[bi]:], b[rBatch[bi]:]
+		gemm(m, nn, k, am, bm, c[bi*m*nn:(bi+1)*m*nn], workers)
 	}
 	if corruptForTest.Load() {
 		c[len(c)/2] = c[len(c)/2]*1.001 + 1e-3
