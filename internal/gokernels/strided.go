@@ -139,39 +139,97 @@ func (w *walk) inner(k int) (n1, n0, s1, s0 int) {
 // strides (operands 0 and 1). Every value is the one IEEE operation of op, whatever the
 // loop, so the result is simplego's broadcast op bit for bit; blocks are shared between
 // workers when the output is large.
+//
+// An operand whose block is not contiguous (GroupNorm's [1, B, G, 1] statistics against
+// [P, B, G, C/G]: each value repeated C/G times in the block) and whose block does not change
+// along the innermost outer axis is first spread into a contiguous block, once for all the
+// blocks that share it, so that the op runs as the vector loop.
 func (op binaryOp) strided(w *walk, dst, a, b []float32) {
 	n1, n0, sa1, sa0 := w.inner(0)
 	_, _, sb1, sb0 := w.inner(1)
 	blk := w.block()
-	body := func(i, oa, ob int) {
-		d := dst[i*blk : (i+1)*blk]
-		switch {
-		case n0 >= 8 && sa0 == 1 && sb0 == 1:
-			for j := range n1 {
-				op.vecN(d[j*n0:(j+1)*n0], a[oa+j*sa1:oa+j*sa1+n0], b[ob+j*sb1:ob+j*sb1+n0])
+	spreadA, spreadB := w.repeats(0) && !(sa0 == 1 && sa1 == n0), w.repeats(1) && !(sb0 == 1 && sb1 == n0)
+	spread := n0 < 8 && (spreadA && (spreadB || sb0 == 1 && sb1 == n0) || spreadB && sa0 == 1 && sa1 == n0)
+	body := func(sa, sb *spreadBlock) func(i, oa, ob int) {
+		return func(i, oa, ob int) {
+			d := dst[i*blk : (i+1)*blk]
+			switch {
+			case spread:
+				ra, rb := a[oa:], b[ob:]
+				if spreadA {
+					ra = sa.of(a, oa, n1, n0, sa1, sa0)
+				}
+				if spreadB {
+					rb = sb.of(b, ob, n1, n0, sb1, sb0)
+				}
+				op.vecN(d, ra[:blk], rb[:blk])
+			case n0 >= 8 && sa0 == 1 && sb0 == 1:
+				for j := range n1 {
+					op.vecN(d[j*n0:(j+1)*n0], a[oa+j*sa1:oa+j*sa1+n0], b[ob+j*sb1:ob+j*sb1+n0])
+				}
+			case n0 >= 8 && sa0 == 1 && sb0 == 0:
+				for j := range n1 {
+					op.scalarN(d[j*n0:(j+1)*n0], a[oa+j*sa1:oa+j*sa1+n0], b[ob+j*sb1])
+				}
+			case n0 >= 8 && sa0 == 0 && sb0 == 1 && op.commutes():
+				for j := range n1 {
+					op.scalarN(d[j*n0:(j+1)*n0], b[ob+j*sb1:ob+j*sb1+n0], a[oa+j*sa1])
+				}
+			default:
+				op.loop(d, a, b, oa, sa1, sa0, ob, sb1, sb0, n1, n0)
 			}
-		case n0 >= 8 && sa0 == 1 && sb0 == 0:
-			for j := range n1 {
-				op.scalarN(d[j*n0:(j+1)*n0], a[oa+j*sa1:oa+j*sa1+n0], b[ob+j*sb1])
-			}
-		case n0 >= 8 && sa0 == 0 && sb0 == 1 && op.commutes():
-			for j := range n1 {
-				op.scalarN(d[j*n0:(j+1)*n0], b[ob+j*sb1:ob+j*sb1+n0], a[oa+j*sa1])
-			}
-		default:
-			op.loop(d, a, b, oa, sa1, sa0, ob, sb1, sb0, n1, n0)
 		}
 	}
 	blocks := w.outer()
 	parts := min(defaultWorkers(), len(dst)/minChunk, blocks)
 	if parts <= 1 {
-		w.each(0, blocks, body)
+		w.each(0, blocks, body(&spreadBlock{}, &spreadBlock{}))
 		return
 	}
 	run(parts, func(p int) {
 		lo, hi := partRange(blocks, parts, p)
-		w.each(lo, hi, body)
+		w.each(lo, hi, body(&spreadBlock{}, &spreadBlock{}))
 	})
+}
+
+// repeats reports whether operand k's block stays the same along the innermost outer axis
+// (its stride there is 0), so that a block spread once serves the next ones.
+func (w *walk) repeats(k int) bool {
+	m := len(w.n)
+	return m > 2 && w.n[m-3] > 1 && w.st[k][m-3] == 0
+}
+
+// spreadBlock holds one operand block copied out contiguously, and where it came from.
+type spreadBlock struct {
+	vals []float32
+	off  int
+}
+
+// of returns the block of x at offset off (n1 rows of n0 values at strides s1 and s0) as a
+// contiguous slice, copying it only when the previous call was for another offset.
+func (sb *spreadBlock) of(x []float32, off, n1, n0, s1, s0 int) []float32 {
+	if sb.vals != nil && sb.off == off {
+		return sb.vals
+	}
+	if sb.vals == nil {
+		sb.vals = make([]float32, n1*n0)
+	}
+	sb.off = off
+	v := sb.vals
+	if s0 == 0 && n0 == 2 {
+		for j := range n1 {
+			x := x[off+j*s1]
+			v[2*j], v[2*j+1] = x, x
+		}
+		return v
+	}
+	for j := range n1 {
+		r := v[j*n0 : (j+1)*n0]
+		for c := range r {
+			r[c] = x[off+j*s1+c*s0]
+		}
+	}
+	return v
 }
 
 // commutes reports whether a op b = b op a for every float32 pair (Add and Mul).
@@ -215,12 +273,26 @@ func (op binaryOp) loop(d, a, b []float32, oa, sa1, sa0, ob, sb1, sb0, n1, n0 in
 // reduceSumStrided adds every value of x (walked in flat order) into dst at operand 0's
 // strides (0 along the reduced axes): dst must start at zero. Each output receives its
 // values in flat order, one float32 addition at a time, as simplego's ReduceSum does.
+//
+// A block whose inner axis is short and reduced, with contiguous outputs along the other
+// (GroupNorm's sums over [P, B, G, C/G] into [B, G], C/G of 2 or 4), is first transposed, so
+// that its C/G columns are added one after the other with the vector loop: each output still
+// gets x[.., 0], then x[.., 1], and so on, in flat order.
 func reduceSumStrided(w *walk, dst, x []float32) {
 	n1, n0, s1, s0 := w.inner(0)
 	blk := w.block()
+	var cols []float32
+	if s0 == 0 && s1 == 1 && n0 > 1 && n0 < 8 && n1 >= 8 {
+		cols = make([]float32, blk)
+	}
 	w.each(0, w.outer(), func(i, od, _ int) {
 		xb := x[i*blk : (i+1)*blk]
 		switch {
+		case cols != nil: // columns of the block in turn into one contiguous run of dst
+			transposeInto(cols, xb, n1, n0)
+			for c := range n0 {
+				opAdd.vecN(dst[od:od+n1], dst[od:od+n1], cols[c*n1:(c+1)*n1])
+			}
 		case s0 == 0: // the inner axis is reduced: one running sum per row
 			for j := range n1 {
 				s := dst[od+j*s1]
@@ -243,12 +315,36 @@ func reduceSumStrided(w *walk, dst, x []float32) {
 	})
 }
 
-// broadcastStrided fills dst (walked) with src read at operand 0's strides.
+// transposeInto writes the rows x n0 matrix x (row-major) into t as n0 x rows.
+func transposeInto(t, x []float32, rows, n0 int) {
+	if n0 == 2 {
+		t0, t1 := t[:rows], t[rows:2*rows]
+		for j := range rows {
+			t0[j], t1[j] = x[2*j], x[2*j+1]
+		}
+		return
+	}
+	for j := range rows {
+		for c, v := range x[j*n0 : (j+1)*n0] {
+			t[c*rows+j] = v
+		}
+	}
+}
+
+// broadcastStrided fills dst (walked) with src read at operand 0's strides. A block read
+// from the same place as the block before it is a copy of that block.
 func broadcastStrided(w *walk, dst, src []float32) {
 	n1, n0, s1, s0 := w.inner(0)
 	blk := w.block()
+	prev, prevOff := []float32(nil), 0
 	w.each(0, w.outer(), func(i, os, _ int) {
 		d := dst[i*blk : (i+1)*blk]
+		if prev != nil && os == prevOff {
+			copy(d, prev)
+			prev = d
+			return
+		}
+		prev, prevOff = d, os
 		switch {
 		case s0 == 1:
 			for j := range n1 {
