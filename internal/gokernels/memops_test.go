@@ -169,7 +169,7 @@ func TestMemoryOpsMatchSimplego(t *testing.T) {
 		// GroupNorm's sums over positions and the channels of a group.
 		{[]int{49, 3, 4, 1}, []int{0, 3}, true}, {[]int{49, 3, 4, 2}, []int{0, 3}, true}, {[]int{49, 3, 4, 3}, []int{0, 3}, true},
 		{[]int{49, 3, 4, 16}, []int{0, 3}, true}, {[]int{49, 3, 1, 4}, []int{0, 3}, true},
-		// Wide enough for the transposed blocks (odd widths: the vector loops' tails run too).
+		// GroupNorm with C/G of 2 to 4 (the written-out row loops), odd widths, one split between workers.
 		{[]int{9, 3, 7, 2}, []int{0, 3}, true}, {[]int{9, 5, 7, 3}, []int{0, 3}, true},
 		{[]int{300, 8, 16, 4}, []int{0, 3}, true}, {[]int{3, 9, 1, 2}, []int{0, 3}, true},
 		// The attention's parts: a middle axis of three.

@@ -273,26 +273,14 @@ func (op binaryOp) loop(d, a, b []float32, oa, sa1, sa0, ob, sb1, sb0, n1, n0 in
 // reduceSumStrided adds every value of x (walked in flat order) into dst at operand 0's
 // strides (0 along the reduced axes): dst must start at zero. Each output receives its
 // values in flat order, one float32 addition at a time, as simplego's ReduceSum does.
-//
-// A block whose inner axis is short and reduced, with contiguous outputs along the other
-// (GroupNorm's sums over [P, B, G, C/G] into [B, G], C/G of 2 or 4), is first transposed, so
-// that its C/G columns are added one after the other with the vector loop: each output still
-// gets x[.., 0], then x[.., 1], and so on, in flat order.
 func reduceSumStrided(w *walk, dst, x []float32) {
 	n1, n0, s1, s0 := w.inner(0)
 	blk := w.block()
-	var cols []float32
-	if s0 == 0 && s1 == 1 && n0 > 1 && n0 < 8 && n1 >= 8 {
-		cols = make([]float32, blk)
-	}
 	w.each(0, w.outer(), func(i, od, _ int) {
 		xb := x[i*blk : (i+1)*blk]
 		switch {
-		case cols != nil: // columns of the block in turn into one contiguous run of dst
-			transposeInto(cols, xb, n1, n0)
-			for c := range n0 {
-				opAdd.vecN(dst[od:od+n1], dst[od:od+n1], cols[c*n1:(c+1)*n1])
-			}
+		case s0 == 0 && s1 == 1 && n0 >= 2 && n0 <= 4: // GroupNorm's C/G channels of a group
+			sumShortRows(dst[od:od+n1], xb, n0)
 		case s0 == 0: // the inner axis is reduced: one running sum per row
 			for j := range n1 {
 				s := dst[od+j*s1]
@@ -315,18 +303,38 @@ func reduceSumStrided(w *walk, dst, x []float32) {
 	})
 }
 
-// transposeInto writes the rows x n0 matrix x (row-major) into t as n0 x rows.
-func transposeInto(t, x []float32, rows, n0 int) {
-	if n0 == 2 {
-		t0, t1 := t[:rows], t[rows:2*rows]
-		for j := range rows {
-			t0[j], t1[j] = x[2*j], x[2*j+1]
+// sumShortRows adds row j of x (len(d) rows of n0 values, n0 from 2 to 4) into d[j], value
+// by value in order: the row loop written out for each n0, which the compiler keeps free of
+// bounds checks and of an inner loop.
+func sumShortRows(d, x []float32, n0 int) {
+	switch n0 {
+	case 2:
+		x := x[:2*len(d)]
+		for j := range d {
+			s := d[j]
+			s += x[2*j]
+			s += x[2*j+1]
+			d[j] = s
 		}
-		return
-	}
-	for j := range rows {
-		for c, v := range x[j*n0 : (j+1)*n0] {
-			t[c*rows+j] = v
+	case 3:
+		x := x[:3*len(d)]
+		for j := range d {
+			s := d[j]
+			s += x[3*j]
+			s += x[3*j+1]
+			s += x[3*j+2]
+			d[j] = s
+		}
+	default:
+		x := x[:4*len(d)]
+		for j := range d {
+			r := x[4*j : 4*j+4 : 4*j+4]
+			s := d[j]
+			s += r[0]
+			s += r[1]
+			s += r[2]
+			s += r[3]
+			d[j] = s
 		}
 	}
 }
