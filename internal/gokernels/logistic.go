@@ -13,9 +13,14 @@ import (
 // the largest element-wise cost: simplego evaluates it one value at a time in float64 with
 // math.Exp, which took a fifth of the U-Net training step. vlogisticAsm runs the same float64
 // arithmetic four lanes at a time (the Go runtime's exp algorithm, step for step, then the
-// same division and rounding), so the results are simplego's bits.
+// same division and rounding), so the results are simplego's bits; where the CPU has AVX-512
+// the same loop runs eight lanes at a time (vlogistic512Asm), with the same bits.
 
 var stockLogistic executor
+
+// useAVX512 selects the AVX-512 loop where the CPU has one (tests turn it off to compare the
+// two loops).
+var useAVX512 = vec512Supported
 
 // installLogisticHook puts execLogistic in simplego's table (once).
 func installLogisticHook() {
@@ -48,7 +53,11 @@ func execLogistic(backend *simplego.Backend, node *simplego.Node, inputs []*simp
 func logistic(dst, src []float32) {
 	done := 0
 	if vecSupported && kernelSupported {
-		vlogisticAsm(dst, src, len(dst))
+		if useAVX512 {
+			vlogistic512Asm(dst, src, len(dst))
+			done = len(dst) - len(dst)%16
+		}
+		vlogisticAsm(dst[done:], src[done:], len(dst)-done)
 		done = len(dst) - len(dst)%8
 	}
 	for i := done; i < len(dst); i++ {

@@ -81,6 +81,15 @@ GLOBL logisticdata<>+0(SB), RODATA|NOPTR, $128
 	VDIVPD    Y2, Y6, Y6 \
 	VCVTPD2PSY Y6, OUT
 
+// NANFIX sets the lanes of OUT whose input in IN is NaN to that input with its quiet bit,
+// as the float64 round trip makes them; it reads the input from IN, not from memory, so that
+// dst may be the source. X0 and X1 are scratch.
+#define NANFIX(IN, OUT) \
+	VCMPPS       $3, IN, IN, X0 \
+	VPBROADCASTD logisticdata<>+124(SB), X1 \
+	VORPS        X1, IN, X1 \
+	VBLENDVPS    X0, X1, OUT, OUT
+
 // func vlogisticAsm(dst, a []float32, n int)
 TEXT ·vlogisticAsm(SB), NOSPLIT, $0-56
 	MOVQ dst+0(FP), DI
@@ -99,22 +108,108 @@ TEXT ·vlogisticAsm(SB), NOSPLIT, $0-56
 lloop:
 	VMOVUPS (SI), X7
 	HALF(X7, X6)
+	NANFIX(X7, X6)
 	VMOVUPS X6, (DI)
 	VMOVUPS 16(SI), X7
 	HALF(X7, X6)
+	NANFIX(X7, X6)
 	VMOVUPS X6, 16(DI)
-	// NaN lanes: the input with its quiet bit.
-	VMOVUPS (SI), Y0
-	VCMPPS  $3, Y0, Y0, Y1          // unordered: x is NaN
-	VPBROADCASTD logisticdata<>+124(SB), Y2
-	VORPS   Y2, Y0, Y0
-	VMOVUPS (DI), Y3
-	VBLENDVPS Y1, Y0, Y3, Y3
-	VMOVUPS Y3, (DI)
 	ADDQ $32, SI
 	ADDQ $32, DI
 	DECQ CX
 	JNZ  lloop
 ldone:
+	VZEROUPPER
+	RET
+
+// vlogistic512Asm is vlogisticAsm (logistic_amd64.s) on ZMM registers: sixteen values per
+// iteration in two halves of eight float64 lanes, every lane through the same instructions in
+// the same order (the Go runtime's exp, its FMA path, then the same division and rounding),
+// so the bits are vlogisticAsm's and simplego's. It uses the constants of logistic_amd64.s
+// (above), all held in registers. It processes the first n - n%16 values.
+
+// HALF512 computes eight sigmoids, float32 values in the YMM register IN to float32 results
+// in the YMM register OUT, with Z0-Z6 as scratch; see HALF in logistic_amd64.s for the steps.
+// Constants: Z8 1, Z9 the sign bit, Z10 -120, Z11 log2 e, Z12 ln 2 upper, Z13 ln 2 lower,
+// Z14 1/16, Z15 2, Z16-Z22 the Taylor coefficients 1/8! .. 1/3!, 1/2, Y23 1023 as int32.
+#define HALF512(IN, OUT) \
+	VCVTPS2PD IN, Z0 \
+	VPORQ     Z9, Z0, Z1 \
+	VMAXPD    Z10, Z1, Z1 \
+	VMULPD    Z11, Z1, Z2 \
+	VCVTPD2DQ Z2, Y3 \
+	VCVTDQ2PD Y3, Z2 \
+	VFNMADD231PD Z12, Z2, Z1 \
+	VFNMADD231PD Z13, Z2, Z1 \
+	VMULPD    Z14, Z1, Z1 \
+	VMOVAPD   Z16, Z4 \
+	VFMADD213PD Z17, Z1, Z4 \
+	VFMADD213PD Z18, Z1, Z4 \
+	VFMADD213PD Z19, Z1, Z4 \
+	VFMADD213PD Z20, Z1, Z4 \
+	VFMADD213PD Z21, Z1, Z4 \
+	VFMADD213PD Z22, Z1, Z4 \
+	VFMADD213PD Z8, Z1, Z4 \
+	VMULPD    Z4, Z1, Z1 \
+	VADDPD    Z15, Z1, Z4 \
+	VMULPD    Z4, Z1, Z1 \
+	VADDPD    Z15, Z1, Z4 \
+	VMULPD    Z4, Z1, Z1 \
+	VADDPD    Z15, Z1, Z4 \
+	VMULPD    Z4, Z1, Z1 \
+	VADDPD    Z15, Z1, Z4 \
+	VFMADD213PD Z8, Z4, Z1 \
+	VPADDD    Y23, Y3, Y3 \
+	VPMOVZXDQ Y3, Z3 \
+	VPSLLQ    $52, Z3, Z3 \
+	VMULPD    Z3, Z1, Z1 \
+	VADDPD    Z8, Z1, Z2 \
+	VPXORQ    Z4, Z4, Z4 \
+	VCMPPD    $0x11, Z4, Z0, K1 \
+	VBLENDMPD Z1, Z8, K1, Z6 \
+	VDIVPD    Z2, Z6, Z6 \
+	VCVTPD2PS Z6, OUT
+
+// func vlogistic512Asm(dst, a []float32, n int)
+TEXT ·vlogistic512Asm(SB), NOSPLIT, $0-56
+	MOVQ dst+0(FP), DI
+	MOVQ a+24(FP), SI
+	MOVQ n+48(FP), CX
+	SHRQ $4, CX
+	JZ   zldone
+	VBROADCASTSD logisticdata<>+8(SB), Z8
+	VBROADCASTSD logisticdata<>+112(SB), Z9
+	VBROADCASTSD logisticdata<>+104(SB), Z10
+	VBROADCASTSD logisticdata<>+72(SB), Z11
+	VBROADCASTSD logisticdata<>+80(SB), Z12
+	VBROADCASTSD logisticdata<>+88(SB), Z13
+	VBROADCASTSD logisticdata<>+96(SB), Z14
+	VBROADCASTSD logisticdata<>+16(SB), Z15
+	VBROADCASTSD logisticdata<>+64(SB), Z16
+	VBROADCASTSD logisticdata<>+56(SB), Z17
+	VBROADCASTSD logisticdata<>+48(SB), Z18
+	VBROADCASTSD logisticdata<>+40(SB), Z19
+	VBROADCASTSD logisticdata<>+32(SB), Z20
+	VBROADCASTSD logisticdata<>+24(SB), Z21
+	VBROADCASTSD logisticdata<>+0(SB), Z22
+	VPBROADCASTD logisticdata<>+120(SB), Y23
+	VPBROADCASTD logisticdata<>+124(SB), Z24
+zlloop:
+	// All sixteen inputs are read before anything is written: dst may be the source.
+	VMOVUPS (SI), Z7
+	VEXTRACTF64X4 $1, Z7, Y25
+	// NaN lanes: the input with its quiet bit.
+	VCMPPS  $3, Z7, Z7, K2
+	VPORD   Z24, Z7, Z26
+	HALF512(Y7, Y6)
+	VMOVUPS Y6, (DI)
+	HALF512(Y25, Y6)
+	VMOVUPS Y6, 32(DI)
+	VMOVUPS Z26, K2, (DI)
+	ADDQ $64, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ  zlloop
+zldone:
 	VZEROUPPER
 	RET

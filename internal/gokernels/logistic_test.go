@@ -1,6 +1,7 @@
 package gokernels
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -37,9 +38,11 @@ func TestLogisticMatchesSimplego(t *testing.T) {
 
 // TestLogisticSweepsFloat32 compares the AVX logistic with simplego's own Logistic (the fast
 // path off) bit for bit on every 1021st float32 bit pattern (4.2 million values: every sign and
-// exponent, many mantissas) and on two million random values in [-30, 30], where the sigmoid
-// is neither 0 nor 1: every one of them, in one slice whose length is not a multiple of 8, so
-// that the Go loop after the last full vector is checked too.
+// exponent, many mantissas) and on two million (and eight) random values in [-30, 30], where the sigmoid
+// is neither 0 nor 1: every one of them, in one slice whose length is not a multiple of 16, so
+// that the AVX loop after the last AVX-512 block and the Go loop after the last full vector
+// are checked too. Each loop runs into a separate output and in place (the executor writes
+// into the input's buffer when it owns it).
 func TestLogisticSweepsFloat32(t *testing.T) {
 	b := enabledBackend(t)
 	var src []float32
@@ -47,14 +50,12 @@ func TestLogisticSweepsFloat32(t *testing.T) {
 		src = append(src, math.Float32frombits(uint32(bits)))
 	}
 	rng := rand.New(rand.NewPCG(13, 14))
-	for range 2 << 20 {
+	for range 2<<20 + 8 {
 		src = append(src, float32(rng.Float64()*60-30))
 	}
-	if len(src)%8 == 0 {
-		t.Fatalf("%d values: a multiple of 8 leaves the Go tail unchecked", len(src))
+	if len(src)%8 == 0 || len(src)%16 < 8 {
+		t.Fatalf("%d values: a multiple of 8, or fewer than 8 past a multiple of 16, leaves a tail unchecked", len(src))
 	}
-	got := make([]float32, len(src))
-	logistic(got, src)
 	// simplego's result: the hook hands the op to simplego's executor while the fast paths
 	// are off (and does not count it as its own).
 	active.Store(false)
@@ -68,9 +69,48 @@ func TestLogisticSweepsFloat32(t *testing.T) {
 	if len(want) != len(src) {
 		t.Fatalf("simplego returned %d values for %d", len(want), len(src))
 	}
-	for i, v := range src {
-		if g, w := math.Float32bits(got[i]), math.Float32bits(want[i]); g != w {
-			t.Fatalf("value %d of %d: logistic(%g = %#08x) = %#08x, simplego %#08x", i, len(src), v, math.Float32bits(v), g, w)
+	defer func(on bool) { useAVX512 = on }(useAVX512)
+	for _, avx512 := range []bool{false, true} {
+		for _, inPlace := range []bool{false, true} {
+			t.Run(fmt.Sprintf("avx512=%v/inplace=%v", avx512, inPlace), func(t *testing.T) {
+				if avx512 && !vec512Supported {
+					t.Skip("this CPU has no AVX-512F")
+				}
+				useAVX512 = avx512
+				got := make([]float32, len(src))
+				if inPlace {
+					copy(got, src)
+					logistic(got, got)
+				} else {
+					logistic(got, src)
+				}
+				for i, v := range src {
+					if g, w := math.Float32bits(got[i]), math.Float32bits(want[i]); g != w {
+						t.Fatalf("value %d of %d: logistic(%g = %#08x) = %#08x, simplego %#08x", i, len(src), v, math.Float32bits(v), g, w)
+					}
+				}
+			})
 		}
+	}
+}
+
+// BenchmarkLogistic reports the logistic loops' speed on one core, on a U-Net activation of
+// [784 32 16] values.
+func BenchmarkLogistic(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	src := randomData(rng, []int{784, 32, 16})
+	dst := make([]float32, len(src))
+	defer func(on bool) { useAVX512 = on }(useAVX512)
+	for _, avx512 := range []bool{false, true} {
+		b.Run(fmt.Sprintf("avx512=%v", avx512), func(b *testing.B) {
+			if avx512 && !vec512Supported {
+				b.Skip("this CPU has no AVX-512F")
+			}
+			useAVX512 = avx512
+			for range b.N {
+				logistic(dst, src)
+			}
+			b.ReportMetric(float64(len(src))*float64(b.N)/b.Elapsed().Seconds()/1e6, "Mvalues/s")
+		})
 	}
 }

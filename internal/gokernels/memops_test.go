@@ -87,6 +87,13 @@ func TestMemoryOpsMatchSimplego(t *testing.T) {
 		{"groups-both", []int{7, 1, 4, 2}, []int{1, 3, 4, 1}, true, true},
 		// Large enough to be split between workers.
 		{"groups-split", []int{300, 8, 16, 2}, []int{1, 8, 16, 1}, true, true},
+		// Wide enough that the statistics are spread into a contiguous block (odd widths:
+		// the vector loops' tails run too), on either side, C/G of 2 and 3.
+		{"groups-2-spread", []int{9, 5, 7, 2}, []int{1, 5, 7, 1}, true, true},
+		{"groups-2-spread-lhs", []int{1, 5, 7, 1}, []int{9, 5, 7, 2}, true, true},
+		{"groups-3-spread", []int{9, 3, 5, 3}, []int{1, 3, 5, 1}, true, true},
+		{"groups-4-spread-split", []int{300, 8, 16, 4}, []int{1, 8, 16, 1}, true, true},
+		{"groups-spread-both", []int{9, 1, 7, 2}, []int{1, 5, 7, 1}, true, true},
 		{"attention-mask", []int{5, 2, 1, 3, 16}, []int{1, 1, 1, 3, 1}, true, true},
 	}
 	for _, op := range ops {
@@ -162,6 +169,9 @@ func TestMemoryOpsMatchSimplego(t *testing.T) {
 		// GroupNorm's sums over positions and the channels of a group.
 		{[]int{49, 3, 4, 1}, []int{0, 3}, true}, {[]int{49, 3, 4, 2}, []int{0, 3}, true}, {[]int{49, 3, 4, 3}, []int{0, 3}, true},
 		{[]int{49, 3, 4, 16}, []int{0, 3}, true}, {[]int{49, 3, 1, 4}, []int{0, 3}, true},
+		// GroupNorm with C/G of 2 to 4 (the written-out row loops), odd widths, one split between workers.
+		{[]int{9, 3, 7, 2}, []int{0, 3}, true}, {[]int{9, 5, 7, 3}, []int{0, 3}, true},
+		{[]int{300, 8, 16, 4}, []int{0, 3}, true}, {[]int{3, 9, 1, 2}, []int{0, 3}, true},
 		// The attention's parts: a middle axis of three.
 		{[]int{7, 2, 1, 3, 16}, []int{3}, true},
 	}

@@ -139,39 +139,97 @@ func (w *walk) inner(k int) (n1, n0, s1, s0 int) {
 // strides (operands 0 and 1). Every value is the one IEEE operation of op, whatever the
 // loop, so the result is simplego's broadcast op bit for bit; blocks are shared between
 // workers when the output is large.
+//
+// An operand whose block is not contiguous (GroupNorm's [1, B, G, 1] statistics against
+// [P, B, G, C/G]: each value repeated C/G times in the block) and whose block does not change
+// along the innermost outer axis is first spread into a contiguous block, once for all the
+// blocks that share it, so that the op runs as the vector loop.
 func (op binaryOp) strided(w *walk, dst, a, b []float32) {
 	n1, n0, sa1, sa0 := w.inner(0)
 	_, _, sb1, sb0 := w.inner(1)
 	blk := w.block()
-	body := func(i, oa, ob int) {
-		d := dst[i*blk : (i+1)*blk]
-		switch {
-		case n0 >= 8 && sa0 == 1 && sb0 == 1:
-			for j := range n1 {
-				op.vecN(d[j*n0:(j+1)*n0], a[oa+j*sa1:oa+j*sa1+n0], b[ob+j*sb1:ob+j*sb1+n0])
+	spreadA, spreadB := w.repeats(0) && !(sa0 == 1 && sa1 == n0), w.repeats(1) && !(sb0 == 1 && sb1 == n0)
+	spread := n0 < 8 && (spreadA && (spreadB || sb0 == 1 && sb1 == n0) || spreadB && sa0 == 1 && sa1 == n0)
+	body := func(sa, sb *spreadBlock) func(i, oa, ob int) {
+		return func(i, oa, ob int) {
+			d := dst[i*blk : (i+1)*blk]
+			switch {
+			case spread:
+				ra, rb := a[oa:], b[ob:]
+				if spreadA {
+					ra = sa.of(a, oa, n1, n0, sa1, sa0)
+				}
+				if spreadB {
+					rb = sb.of(b, ob, n1, n0, sb1, sb0)
+				}
+				op.vecN(d, ra[:blk], rb[:blk])
+			case n0 >= 8 && sa0 == 1 && sb0 == 1:
+				for j := range n1 {
+					op.vecN(d[j*n0:(j+1)*n0], a[oa+j*sa1:oa+j*sa1+n0], b[ob+j*sb1:ob+j*sb1+n0])
+				}
+			case n0 >= 8 && sa0 == 1 && sb0 == 0:
+				for j := range n1 {
+					op.scalarN(d[j*n0:(j+1)*n0], a[oa+j*sa1:oa+j*sa1+n0], b[ob+j*sb1])
+				}
+			case n0 >= 8 && sa0 == 0 && sb0 == 1 && op.commutes():
+				for j := range n1 {
+					op.scalarN(d[j*n0:(j+1)*n0], b[ob+j*sb1:ob+j*sb1+n0], a[oa+j*sa1])
+				}
+			default:
+				op.loop(d, a, b, oa, sa1, sa0, ob, sb1, sb0, n1, n0)
 			}
-		case n0 >= 8 && sa0 == 1 && sb0 == 0:
-			for j := range n1 {
-				op.scalarN(d[j*n0:(j+1)*n0], a[oa+j*sa1:oa+j*sa1+n0], b[ob+j*sb1])
-			}
-		case n0 >= 8 && sa0 == 0 && sb0 == 1 && op.commutes():
-			for j := range n1 {
-				op.scalarN(d[j*n0:(j+1)*n0], b[ob+j*sb1:ob+j*sb1+n0], a[oa+j*sa1])
-			}
-		default:
-			op.loop(d, a, b, oa, sa1, sa0, ob, sb1, sb0, n1, n0)
 		}
 	}
 	blocks := w.outer()
 	parts := min(defaultWorkers(), len(dst)/minChunk, blocks)
 	if parts <= 1 {
-		w.each(0, blocks, body)
+		w.each(0, blocks, body(&spreadBlock{}, &spreadBlock{}))
 		return
 	}
 	run(parts, func(p int) {
 		lo, hi := partRange(blocks, parts, p)
-		w.each(lo, hi, body)
+		w.each(lo, hi, body(&spreadBlock{}, &spreadBlock{}))
 	})
+}
+
+// repeats reports whether operand k's block stays the same along the innermost outer axis
+// (its stride there is 0), so that a block spread once serves the next ones.
+func (w *walk) repeats(k int) bool {
+	m := len(w.n)
+	return m > 2 && w.n[m-3] > 1 && w.st[k][m-3] == 0
+}
+
+// spreadBlock holds one operand block copied out contiguously, and where it came from.
+type spreadBlock struct {
+	vals []float32
+	off  int
+}
+
+// of returns the block of x at offset off (n1 rows of n0 values at strides s1 and s0) as a
+// contiguous slice, copying it only when the previous call was for another offset.
+func (sb *spreadBlock) of(x []float32, off, n1, n0, s1, s0 int) []float32 {
+	if sb.vals != nil && sb.off == off {
+		return sb.vals
+	}
+	if sb.vals == nil {
+		sb.vals = make([]float32, n1*n0)
+	}
+	sb.off = off
+	v := sb.vals
+	if s0 == 0 && n0 == 2 {
+		for j := range n1 {
+			x := x[off+j*s1]
+			v[2*j], v[2*j+1] = x, x
+		}
+		return v
+	}
+	for j := range n1 {
+		r := v[j*n0 : (j+1)*n0]
+		for c := range r {
+			r[c] = x[off+j*s1+c*s0]
+		}
+	}
+	return v
 }
 
 // commutes reports whether a op b = b op a for every float32 pair (Add and Mul).
@@ -221,6 +279,8 @@ func reduceSumStrided(w *walk, dst, x []float32) {
 	w.each(0, w.outer(), func(i, od, _ int) {
 		xb := x[i*blk : (i+1)*blk]
 		switch {
+		case s0 == 0 && s1 == 1 && n0 >= 2 && n0 <= 4: // GroupNorm's C/G channels of a group
+			sumShortRows(dst[od:od+n1], xb, n0)
 		case s0 == 0: // the inner axis is reduced: one running sum per row
 			for j := range n1 {
 				s := dst[od+j*s1]
@@ -243,12 +303,56 @@ func reduceSumStrided(w *walk, dst, x []float32) {
 	})
 }
 
-// broadcastStrided fills dst (walked) with src read at operand 0's strides.
+// sumShortRows adds row j of x (len(d) rows of n0 values, n0 from 2 to 4) into d[j], value
+// by value in order: the row loop written out for each n0, which the compiler keeps free of
+// bounds checks and of an inner loop.
+func sumShortRows(d, x []float32, n0 int) {
+	switch n0 {
+	case 2:
+		x := x[:2*len(d)]
+		for j := range d {
+			s := d[j]
+			s += x[2*j]
+			s += x[2*j+1]
+			d[j] = s
+		}
+	case 3:
+		x := x[:3*len(d)]
+		for j := range d {
+			s := d[j]
+			s += x[3*j]
+			s += x[3*j+1]
+			s += x[3*j+2]
+			d[j] = s
+		}
+	default:
+		x := x[:4*len(d)]
+		for j := range d {
+			r := x[4*j : 4*j+4 : 4*j+4]
+			s := d[j]
+			s += r[0]
+			s += r[1]
+			s += r[2]
+			s += r[3]
+			d[j] = s
+		}
+	}
+}
+
+// broadcastStrided fills dst (walked) with src read at operand 0's strides. A block read
+// from the same place as the block before it is a copy of that block.
 func broadcastStrided(w *walk, dst, src []float32) {
 	n1, n0, s1, s0 := w.inner(0)
 	blk := w.block()
+	prev, prevOff := []float32(nil), 0
 	w.each(0, w.outer(), func(i, os, _ int) {
 		d := dst[i*blk : (i+1)*blk]
+		if prev != nil && os == prevOff {
+			copy(d, prev)
+			prev = d
+			return
+		}
+		prev, prevOff = d, os
 		switch {
 		case s0 == 1:
 			for j := range n1 {

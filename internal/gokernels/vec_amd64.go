@@ -1,5 +1,7 @@
 package gokernels
 
+import "golang.org/x/sys/cpu"
+
 // The AVX loops of vec_amd64.s; n is how many values to process, of which they do the first
 // n - n%8.
 
@@ -46,3 +48,12 @@ const vecSupported = true
 
 //go:noescape
 func vlogisticAsm(dst, a []float32, n int)
+
+// vlogistic512Asm is vlogisticAsm on AVX-512 registers, sixteen values at a time: the same
+// operations on every value, so the same bits; it processes the first n - n%16 values.
+//
+//go:noescape
+func vlogistic512Asm(dst, a []float32, n int)
+
+// vec512Supported reports whether this CPU (and its operating system) runs AVX-512F code.
+var vec512Supported = cpu.X86.HasAVX512F

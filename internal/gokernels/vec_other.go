@@ -22,4 +22,7 @@ func scatterAddRowsAsm(dst, upd []float32, idx []int32, row, lo, hi int) {}
 
 const vecSupported = false
 
-func vlogisticAsm(dst, a []float32, n int) {}
+func vlogisticAsm(dst, a []float32, n int)    {}
+func vlogistic512Asm(dst, a []float32, n int) {}
+
+const vec512Supported = false
