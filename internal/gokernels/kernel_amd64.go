@@ -5,9 +5,9 @@ import "golang.org/x/sys/cpu"
 // kernelSupported reports whether this CPU (and its operating system) can run kernel6x16.
 var kernelSupported = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
-// kernel512Supported reports whether it can run the AVX-512 kernels (x/sys/cpu also checks
-// that the operating system saves the zmm registers).
-var kernel512Supported = kernelSupported && cpu.X86.HasAVX512F
+// avx512Supported reports whether it can run the AVX-512 code: the micro-kernels and the
+// logistic (x/sys/cpu also checks that the operating system saves the zmm registers).
+var avx512Supported = kernelSupported && cpu.X86.HasAVX512F
 
 // kernel6x16 is the AVX2/FMA micro-kernel in kernel_amd64.s.
 //

@@ -4,7 +4,7 @@ package gokernels
 
 const (
 	kernelSupported    = false
-	kernel512Supported = false
+	avx512Supported = false
 )
 
 func kernel6x16(k int, a, b, c *float32, ldc int, accumulate bool) {

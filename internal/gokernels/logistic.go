@@ -20,7 +20,7 @@ var stockLogistic executor
 
 // useAVX512 selects the AVX-512 loop where the CPU has one (tests turn it off to compare the
 // two loops).
-var useAVX512 = vec512Supported
+var useAVX512 = avx512Supported
 
 // installLogisticHook puts execLogistic in simplego's table (once).
 func installLogisticHook() {

@@ -73,7 +73,7 @@ func TestLogisticSweepsFloat32(t *testing.T) {
 	for _, avx512 := range []bool{false, true} {
 		for _, inPlace := range []bool{false, true} {
 			t.Run(fmt.Sprintf("avx512=%v/inplace=%v", avx512, inPlace), func(t *testing.T) {
-				if avx512 && !vec512Supported {
+				if avx512 && !avx512Supported {
 					t.Skip("this CPU has no AVX-512F")
 				}
 				useAVX512 = avx512
@@ -103,7 +103,7 @@ func BenchmarkLogistic(b *testing.B) {
 	defer func(on bool) { useAVX512 = on }(useAVX512)
 	for _, avx512 := range []bool{false, true} {
 		b.Run(fmt.Sprintf("avx512=%v", avx512), func(b *testing.B) {
-			if avx512 && !vec512Supported {
+			if avx512 && !avx512Supported {
 				b.Skip("this CPU has no AVX-512F")
 			}
 			useAVX512 = avx512

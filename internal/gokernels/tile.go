@@ -33,7 +33,7 @@ var (
 	microTable2  tableKernel
 )
 
-func init() { useWideTile(kernel512Supported) }
+func init() { useWideTile(avx512Supported) }
 
 // useWideTile selects the AVX-512 kernels (on) or the AVX2 6 x 16 ones (off). Tests switch
 // it to compare the two.

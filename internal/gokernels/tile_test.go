@@ -13,10 +13,10 @@ import (
 // or two workers included, and within float32 rounding of the float64 reference.
 func TestWideTileEqualsNarrow(t *testing.T) {
 	requireKernel(t)
-	if !kernel512Supported {
+	if !avx512Supported {
 		t.Skip("this CPU has no AVX-512: only the 6 x 16 tile runs here")
 	}
-	t.Cleanup(func() { useWideTile(kernel512Supported) })
+	t.Cleanup(func() { useWideTile(avx512Supported) })
 	rng := rand.New(rand.NewPCG(11, 12))
 	// A padded 6x5 image of 3 examples with 4 channels, laid out [y, x, b, c]: an implicit
 	// im2col operand, and its transpose (a kernel gradient's).

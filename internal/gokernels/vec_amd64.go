@@ -1,7 +1,5 @@
 package gokernels
 
-import "golang.org/x/sys/cpu"
-
 // The AVX loops of vec_amd64.s; n is how many values to process, of which they do the first
 // n - n%8.
 
@@ -54,6 +52,3 @@ func vlogisticAsm(dst, a []float32, n int)
 //
 //go:noescape
 func vlogistic512Asm(dst, a []float32, n int)
-
-// vec512Supported reports whether this CPU (and its operating system) runs AVX-512F code.
-var vec512Supported = cpu.X86.HasAVX512F

@@ -25,4 +25,3 @@ const vecSupported = false
 func vlogisticAsm(dst, a []float32, n int)    {}
 func vlogistic512Asm(dst, a []float32, n int) {}
 
-const vec512Supported = false
