@@ -3,7 +3,7 @@
 package gokernels
 
 const (
-	kernelSupported    = false
+	kernelSupported = false
 	avx512Supported = false
 )
 

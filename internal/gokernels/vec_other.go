@@ -24,4 +24,3 @@ const vecSupported = false
 
 func vlogisticAsm(dst, a []float32, n int)    {}
 func vlogistic512Asm(dst, a []float32, n int) {}
-
