@@ -2,25 +2,26 @@ package gokernels
 
 import "sync/atomic"
 
-// kernelDirectSupported says whether A may be read in place (microDirect, microTable, microRows) (tests turn it off to
-// compare the two paths).
+// kernelDirectSupported says whether A may be read in place (microRows, microDirect,
+// microTable); tests turn it off to compare with A packed.
 var kernelDirectSupported = true
 
 // directCalls counts the micro-kernel calls that read A in place (tests).
 var directCalls atomic.Int64
 
-// maxDirectPanels is the most column panels for which A is read in place rather than packed:
-// a packed A panel pays for itself only when several B panels reuse it. An A with
-// contiguous rows (an activation matrix) is read in place, by microRows, for up to
-// maxRowsPanels panels: on the MLP's products at batch 512, one worker, that took 512 x 256
-// x 912 from 70 to 87 GFLOP/s and 512 x 256 x 256 from 81 to 88, while 512 x 784 x 256 (49
-// panels) went from 81 to 78 (go test -bench on the two variants, two runs each). Up to four
-// panels (the 64-channel convolutions of the papers' U-Net blocks) the offset-table kernel
-// reading A in place beats packing it (BenchmarkConv, direct2 against direct4). It is a
-// variable so that the benchmark can compare the two.
+// A packed A panel pays for itself only when enough B panels reuse it; below these counts of
+// column panels A is read in place instead. maxDirectPanels holds for any A (it is a variable
+// so that BenchmarkConv can compare settings); an A with contiguous rows (an activation
+// matrix) is read in place up to maxRowsPanels; an A given by offset tables (an implicit
+// im2col operand, a kernel gradient's) up to maxTablePanels, because packing it means a
+// gather per element while the two-panel kernels read each of its values once per two
+// panels. docs/performance.md has the measurements behind the three.
 var maxDirectPanels = 4
 
-const maxRowsPanels = 16
+const (
+	maxRowsPanels  = 16
+	maxTablePanels = 32
+)
 
 // directMacroKernel is macroKernel with A read in place for its full mr-row panels: by
 // microRows when A's rows are contiguous, by microDirect when A is another progression both

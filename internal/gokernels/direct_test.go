@@ -93,6 +93,9 @@ func TestTableKernelEqualsPacked(t *testing.T) {
 		{"kernel gradient", cols, rows, 16}, // A^T: rows (tap, c), columns (y, x, b)
 		// Three and four panels (48 and 64 output channels) are read in place too.
 		{"forward/64 columns", rows, cols, 64}, {"kernel gradient/48 columns", cols, rows, 48},
+		// With the two-panel kernels, up to maxTablePanels panels (an Inception's 1x7 and 3x3
+		// layers of up to 512 channels).
+		{"forward/200 columns", rows, cols, 200}, {"kernel gradient/512 columns", cols, rows, 512},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, k := len(tc.rows), len(tc.cols)
@@ -104,8 +107,9 @@ func TestTableKernelEqualsPacked(t *testing.T) {
 			calls0 := directCalls.Load()
 			direct := make([]float32, m*tc.n)
 			gemm(m, tc.n, k, a, b, direct, 2)
-			if directCalls.Load() == calls0 {
-				t.Fatal("the direct kernel did not run")
+			// Past maxDirectPanels only the two-panel (AVX-512) kernels read A in place.
+			if ran, want := directCalls.Load() != calls0, (tc.n+nr-1)/nr <= maxDirectPanels || microTable2 != nil; ran != want {
+				t.Fatalf("A read in place: %v, want %v", ran, want)
 			}
 			kernelDirectSupported = false
 			packed := make([]float32, m*tc.n)

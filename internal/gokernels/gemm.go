@@ -164,10 +164,12 @@ func gemm(m, n, k int, a, b matrix, c []float32, maxWorkers int) {
 			packB(blockB(q), b, q*kc, min(kc, k-q*kc), n, lo, hi)
 		}
 	}
-	// With one or two column panels A is read in place: through its strides when they are
-	// constant, else through its offset tables (an implicit im2col operand, a kernel
-	// gradient's); with up to maxRowsPanels when its rows are contiguous.
-	direct := kernelDirectSupported && (nPanels <= maxDirectPanels || nPanels <= maxRowsPanels && a.colStep == 1 && a.rowStep > 0)
+	// With few column panels A is read in place (direct.go): through its strides when they
+	// are constant, else through its offset tables.
+	tableA := a.rowStep == 0 || a.colStep == 0
+	direct := kernelDirectSupported && (nPanels <= maxDirectPanels ||
+		nPanels <= maxRowsPanels && a.colStep == 1 && a.rowStep > 0 ||
+		nPanels <= maxTablePanels && tableA && microTable2 != nil)
 	compute := func(rowLo, rowHi, colLo, colHi int) {
 		bufA := getPanel(mc * min(k, kc))
 		defer panelPool.Put(bufA)

@@ -55,6 +55,7 @@ func TestWideTileEqualsNarrow(t *testing.T) {
 		{"direct/40x300 n=64 (transposed)", stridedMatrix(randomData(rng, []int{40 * 300}), 0, 40, 300, 1, 40), 64},
 		{"table/kernel gradient n=48", newMatrix(img, patchCols, patchRows), 48},
 		{"table/forward n=40", newMatrix(img, patchRows, patchCols), 40},
+		{"table/forward n=200", newMatrix(img, patchRows, patchCols), 200},
 	}
 	for _, tc := range cases {
 		for _, workers := range []int{1, 2} {
