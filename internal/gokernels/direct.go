@@ -42,7 +42,8 @@ func directMacroKernel(a matrix, ap, bp, c []float32, n, i0, mcb, p0, kcb, colLo
 		panels := panelsAt(j, colHi, n)
 		cols := min(nr, n-j*nr)
 		bPanel := &bp[j*kcb*nr]
-		for i := 0; i < full; i += mr {
+		for i := 0; i < full; {
+			step := mr
 			cOff := (i0+i)*n + j*nr
 			dst, ldc := &c[cOff], n
 			if cols < nr {
@@ -63,6 +64,14 @@ func directMacroKernel(a matrix, ap, bp, c []float32, n, i0, mcb, p0, kcb, colLo
 				}
 				direct(kcb, &a.data[a.rowOff[i0+i]+a.colOff[p0]], a.rowStep, a.colStep, bPanel, dst, ldc, acc)
 			default:
+				if panels == 1 && cols == nr && microProg16 != nil && i+16 <= full {
+					// Sixteen rows at a constant stride share each load of B.
+					if d := progressionStep(a.rowOff[i0+i : i0+i+16]); d > 0 {
+						microProg16(kcb, &a.data[a.rowOff[i0+i]], d, &a.colOff[p0], bPanel, dst, ldc, acc)
+						step = 16
+						break
+					}
+				}
 				table := microTable
 				if panels == 2 {
 					table = microTable2
@@ -72,6 +81,7 @@ func directMacroKernel(a matrix, ap, bp, c []float32, n, i0, mcb, p0, kcb, colLo
 			if cols < nr {
 				storeTile(c, tile[:], cOff, n, mr, cols, accumulate)
 			}
+			i += step
 		}
 		j += panels
 	}

@@ -900,3 +900,140 @@ ustore:
 	VMOVUPS Z15, 64(DX)
 	VZEROUPPER
 	RET
+
+// func kernel16x16Prog(k int, a *float32, rowStride int, colOff *int, b, c *float32, ldc int, accumulate bool)
+//
+// kernel8x16Table for 16 rows that are an arithmetic progression: row r, step p at a +
+// r*rowStride + colOff[p] floats (the rows of an implicit im2col operand within one image
+// row, a kernel gradient's input channels). Sixteen accumulators (Z0-Z15) share each load of
+// B (Z16). Each step the rows' addresses come from five pointers, T = a + colOff[p] and T
+// plus 3, 6, 9 and 12 rows, each with the row stride (R10) times 1, 2, 4 or 8 or three rows
+// (R9) as index.
+TEXT ·kernel16x16Prog(SB), NOSPLIT, $0-57
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ rowStride+16(FP), R10
+	SHLQ $2, R10
+	LEAQ (R10)(R10*2), R9
+	MOVQ colOff+24(FP), R11
+	MOVQ b+32(FP), DI
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+	TESTQ CX, CX
+	JE    gdone
+gloop:
+	MOVQ (R11), AX
+	LEAQ (SI)(AX*4), BX
+	LEAQ (BX)(R9*1), R12
+	LEAQ (BX)(R9*2), R13
+	LEAQ (R12)(R9*2), DX
+	LEAQ (BX)(R9*4), R8
+	VMOVUPS (DI), Z16
+	VFMADD231PS.BCST (BX), Z16, Z0
+	VFMADD231PS.BCST (BX)(R10*1), Z16, Z1
+	VFMADD231PS.BCST (BX)(R10*2), Z16, Z2
+	VFMADD231PS.BCST (R12), Z16, Z3
+	VFMADD231PS.BCST (BX)(R10*4), Z16, Z4
+	VFMADD231PS.BCST (R12)(R10*2), Z16, Z5
+	VFMADD231PS.BCST (R13), Z16, Z6
+	VFMADD231PS.BCST (R12)(R10*4), Z16, Z7
+	VFMADD231PS.BCST (BX)(R10*8), Z16, Z8
+	VFMADD231PS.BCST (DX), Z16, Z9
+	VFMADD231PS.BCST (R13)(R10*4), Z16, Z10
+	VFMADD231PS.BCST (R12)(R10*8), Z16, Z11
+	VFMADD231PS.BCST (R8), Z16, Z12
+	VFMADD231PS.BCST (DX)(R10*4), Z16, Z13
+	VFMADD231PS.BCST (R13)(R10*8), Z16, Z14
+	VFMADD231PS.BCST (R8)(R9*1), Z16, Z15
+	ADDQ $8, R11
+	ADDQ $64, DI
+	DECQ CX
+	JNE  gloop
+gdone:
+	MOVQ    c+40(FP), DX
+	MOVQ    ldc+48(FP), R8
+	SHLQ    $2, R8
+	MOVBLZX accumulate+56(FP), AX
+	TESTL   AX, AX
+	JE      gstore
+	VADDPS  (DX), Z0, Z0
+	ADDQ    R8, DX
+	VADDPS  (DX), Z1, Z1
+	ADDQ    R8, DX
+	VADDPS  (DX), Z2, Z2
+	ADDQ    R8, DX
+	VADDPS  (DX), Z3, Z3
+	ADDQ    R8, DX
+	VADDPS  (DX), Z4, Z4
+	ADDQ    R8, DX
+	VADDPS  (DX), Z5, Z5
+	ADDQ    R8, DX
+	VADDPS  (DX), Z6, Z6
+	ADDQ    R8, DX
+	VADDPS  (DX), Z7, Z7
+	ADDQ    R8, DX
+	VADDPS  (DX), Z8, Z8
+	ADDQ    R8, DX
+	VADDPS  (DX), Z9, Z9
+	ADDQ    R8, DX
+	VADDPS  (DX), Z10, Z10
+	ADDQ    R8, DX
+	VADDPS  (DX), Z11, Z11
+	ADDQ    R8, DX
+	VADDPS  (DX), Z12, Z12
+	ADDQ    R8, DX
+	VADDPS  (DX), Z13, Z13
+	ADDQ    R8, DX
+	VADDPS  (DX), Z14, Z14
+	ADDQ    R8, DX
+	VADDPS  (DX), Z15, Z15
+	MOVQ    c+40(FP), DX
+
+gstore:
+	VMOVUPS Z0, (DX)
+	ADDQ    R8, DX
+	VMOVUPS Z1, (DX)
+	ADDQ    R8, DX
+	VMOVUPS Z2, (DX)
+	ADDQ    R8, DX
+	VMOVUPS Z3, (DX)
+	ADDQ    R8, DX
+	VMOVUPS Z4, (DX)
+	ADDQ    R8, DX
+	VMOVUPS Z5, (DX)
+	ADDQ    R8, DX
+	VMOVUPS Z6, (DX)
+	ADDQ    R8, DX
+	VMOVUPS Z7, (DX)
+	ADDQ    R8, DX
+	VMOVUPS Z8, (DX)
+	ADDQ    R8, DX
+	VMOVUPS Z9, (DX)
+	ADDQ    R8, DX
+	VMOVUPS Z10, (DX)
+	ADDQ    R8, DX
+	VMOVUPS Z11, (DX)
+	ADDQ    R8, DX
+	VMOVUPS Z12, (DX)
+	ADDQ    R8, DX
+	VMOVUPS Z13, (DX)
+	ADDQ    R8, DX
+	VMOVUPS Z14, (DX)
+	ADDQ    R8, DX
+	VMOVUPS Z15, (DX)
+	VZEROUPPER
+	RET

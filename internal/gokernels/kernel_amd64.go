@@ -75,3 +75,9 @@ func kernel8x32Direct(k int, a *float32, rowStride, kStride int, b, c *float32, 
 //
 //go:noescape
 func kernel8x32Table(k int, a *float32, rowOff, colOff *int, b, c *float32, ldc int, accumulate bool)
+
+// kernel16x16Prog is kernel8x16Table for 16 rows at a constant stride (kernel512_amd64.s):
+// row r, step p at a[r*rowStride + colOff[p]].
+//
+//go:noescape
+func kernel16x16Prog(k int, a *float32, rowStride int, colOff *int, b, c *float32, ldc int, accumulate bool)

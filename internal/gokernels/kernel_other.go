@@ -54,3 +54,7 @@ func kernel8x32Table(k int, a *float32, rowOff, colOff *int, b, c *float32, ldc 
 func kernel8x32Rows(k int, a *float32, rowStride int, b, c *float32, ldc int, accumulate bool) {
 	panic("gokernels: no micro-kernel on this architecture")
 }
+
+func kernel16x16Prog(k int, a *float32, rowStride int, colOff *int, b, c *float32, ldc int, accumulate bool) {
+	panic("gokernels: no micro-kernel on this architecture")
+}

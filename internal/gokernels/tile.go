@@ -31,6 +31,10 @@ var (
 	microRows2   rowsKernel
 	microDirect2 directKernel
 	microTable2  tableKernel
+
+	// microProg16 computes 16 rows of one column panel whose offsets are an arithmetic
+	// progression, A's columns through their table (nil: none).
+	microProg16 func(k int, a *float32, rowStride int, colOff *int, b, c *float32, ldc int, accumulate bool)
 )
 
 func init() { useWideTile(avx512Supported) }
@@ -41,10 +45,26 @@ func useWideTile(on bool) {
 	if on {
 		mr, microPacked, microRows, microDirect, microTable = 8, kernel8x16, kernel8x16Rows, kernel8x16Direct, kernel8x16Table
 		microPacked2, microRows2, microDirect2, microTable2 = kernel8x32, kernel8x32Rows, kernel8x32Direct, kernel8x32Table
+		microProg16 = kernel16x16Prog
 		return
 	}
 	mr, microPacked, microRows, microDirect, microTable = 6, kernel6x16, kernel6x16Rows, kernel6x16Direct, kernel6x16Table
 	microPacked2, microRows2, microDirect2, microTable2 = nil, nil, nil, nil
+	microProg16 = nil
+}
+
+// progressionStep returns d when off[i] = off[0] + i*d for every i with d > 0, else 0.
+func progressionStep(off []int) int {
+	d := off[1] - off[0]
+	if d <= 0 {
+		return 0
+	}
+	for i := 2; i < len(off); i++ {
+		if off[i]-off[i-1] != d {
+			return 0
+		}
+	}
+	return d
 }
 
 // panelsAt is how many column panels one micro-kernel call covers from panel j, below
@@ -59,7 +79,7 @@ func panelsAt(j, colHi, n int) int {
 // kernelName names the micro-kernel in use for `runner version` and the runs' provenance.
 func kernelName() string {
 	if mr == 8 {
-		return "avx512 8x16, 8x32"
+		return "avx512 8x16, 8x32, 16x16"
 	}
 	return "avx2-fma 6x16"
 }

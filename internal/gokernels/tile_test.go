@@ -8,8 +8,9 @@ import (
 )
 
 // TestWideTileEqualsNarrow runs every access path of the product (A packed, its rows read in
-// place, A a progression both ways, A through offset tables) with the AVX-512 kernels (8 x 16
-// and, over two full panels, 8 x 32) and with the AVX2 6 x 16 one: the bits must be the same, edge tiles, several kc blocks and one
+// place, A a progression both ways, A through offset tables) with the AVX-512 kernels (8 x 16;
+// 8 x 32 over two full panels; 16 x 16 over rows at a constant stride) and with the AVX2
+// 6 x 16 one: the bits must be the same, edge tiles, several kc blocks and one
 // or two workers included, and within float32 rounding of the float64 reference.
 func TestWideTileEqualsNarrow(t *testing.T) {
 	requireKernel(t)
@@ -38,6 +39,26 @@ func TestWideTileEqualsNarrow(t *testing.T) {
 			}
 		}
 	}
+	// A wider image, whose 16-row tiles are progressions (48 rows per image row): the forward
+	// operand's rows (stride cin) and, with 16 channels, the kernel gradient's (stride 1).
+	const h2, w2, bsz2, cin2 = 3, 6, 8, 16
+	img2 := randomData(rng, []int{(h2 + 2) * (w2 + 2) * bsz2 * cin2})
+	pixel2 := func(y, x int) int { return (y*(w2+2) + x) * bsz2 * cin2 }
+	var rows2, cols2 []int
+	for y := range h2 {
+		for x := range w2 {
+			for b := range bsz2 {
+				rows2 = append(rows2, pixel2(y, x)+b*cin2)
+			}
+		}
+	}
+	for ty := range 3 {
+		for tx := range 3 {
+			for c := range cin2 {
+				cols2 = append(cols2, pixel2(ty, tx)+c)
+			}
+		}
+	}
 	dense := func(m, k int) matrix { return stridedMatrix(randomData(rng, []int{m * k}), 0, m, k, k, 1) }
 	cases := []struct {
 		name string
@@ -56,6 +77,9 @@ func TestWideTileEqualsNarrow(t *testing.T) {
 		{"table/kernel gradient n=48", newMatrix(img, patchCols, patchRows), 48},
 		{"table/forward n=40", newMatrix(img, patchRows, patchCols), 40},
 		{"table/forward n=200", newMatrix(img, patchRows, patchCols), 200},
+		{"table/forward, 16-row progressions n=16", newMatrix(img2, rows2, cols2), 16},
+		{"table/forward, 16-row progressions n=24", newMatrix(img2, rows2, cols2), 24},
+		{"table/kernel gradient, 16-row progressions n=16", newMatrix(img2, cols2, rows2), 16},
 	}
 	for _, tc := range cases {
 		for _, workers := range []int{1, 2} {
