@@ -13,7 +13,7 @@
 // The float32 ConvGeneral (conv.go; the U-Net's 3x3 convolutions and, through
 // internal/conv, their gradients) runs as an implicit-im2col product: the input is copied
 // once, padded and dilated, and the kernel reads each output pixel's patch through offset
-// tables (kernel6x16Table), so no nine-fold patch tensor exists. Its sums run in another
+// tables (the Table kernels), so no nine-fold patch tensor exists. Its sums run in another
 // order than simplego's convolution loops, so like the matmul it is checked against the stock
 // path within Tolerance (tests check it against float64 loops on every stride and padding the
 // U-Net uses). The one switch turns all of these on or off together.
@@ -35,13 +35,12 @@
 //     they differ by more than Tolerance (relative to the largest output) or anything above
 //     fails, one warning line goes to standard error and the stock kernel stays in use.
 //
-// Products with at most four 16-wide column panels (the convolutions', whose outputs have 16
-// to 64 channels) read A in place instead of packing it (kernel6x16Direct when A's rows and
-// columns are arithmetic progressions, kernel6x16Table through both offset tables
-// otherwise): a packed A panel pays for itself only when several B panels reuse it. An A
-// whose rows are contiguous (an activation matrix) is read in place for up to 16 panels
-// (kernel6x16Rows). The FMAs are the same, in the same order, so the result is bit for bit
-// that of the packed path (TestDirectKernelEqualsPacked, TestTableKernelEqualsPacked).
+// Products with few 16-wide column panels read A in place instead of packing it (the Direct
+// kernels when A's rows and columns are arithmetic progressions, the Table kernels through
+// both offset tables otherwise, the Rows kernels when A's rows are contiguous): a packed A
+// panel pays for itself only when enough B panels reuse it (direct.go says how many). The
+// FMAs are the same, in the same order, so the result is bit for bit that of the packed
+// path (TestDirectKernelEqualsPacked, TestTableKernelEqualsPacked).
 //
 // The fast kernel is on by default where the CPU has AVX2 and FMA; $DDPM_FAST_MATMUL=0 or
 // the runner's --backend go:stock or --fast-matmul=false turns it off, and `runner version`
@@ -51,14 +50,20 @@
 //
 // # The kernel
 //
-// A GotoBLAS/BLIS-style product: B is packed into 16-wide panels and A into 6-tall panels,
-// kc = 256 deep, and an assembly micro-kernel (kernel_amd64.s) keeps a 6 x 16 tile of C in
-// twelve YMM registers, one FMA chain per element. Operands are described by offset tables
+// A GotoBLAS/BLIS-style product: B is packed into 16-wide panels and A into mr-tall panels,
+// kc = 256 deep, and an assembly micro-kernel keeps a tile of C in registers, one FMA chain
+// per element. With AVX2 (kernel_amd64.s) the tile is 6 x 16 in twelve YMM registers; where
+// the CPU has AVX-512F (kernel512_amd64.s) it is 8 x 16 in eight ZMM registers, 8 x 32 over
+// two full panels (each broadcast of A feeding two FMAs), and 16 x 16 for offset-table rows
+// at a constant stride. Every tile runs each element's FMA chain in the same order and adds
+// it to C the same way, so the AVX-512 kernels change speed, not bits
+// (TestWideTileEqualsNarrow runs every path on both). Operands are described by offset tables
 // (the flat offset of each free and each contracted index), so any DotGeneral layout,
 // including the U-Net's im2col patches with non-adjacent contracting axes, is read in place
 // without a transpose. Rows (or, for short products, columns) of C are split between
 // GOMAXPROCS goroutines; every element is summed in the same order whatever the split, so
-// results are bit-identical for any number of workers and on any AVX2/FMA machine.
+// results are bit-identical for any number of workers and on any AVX2/FMA machine, with or
+// without AVX-512.
 //
 // # Why assembly and not OpenBLAS
 //
