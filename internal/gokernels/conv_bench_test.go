@@ -21,25 +21,9 @@ func cpuSeconds() float64 {
 func BenchmarkConvProducts(b *testing.B) {
 	for _, s := range [][3]int{{28, 16, 16}, {28, 32, 32}, {14, 64, 64}} {
 		h, cin, cout := s[0], s[1], s[2]
-		w, bsz := h, 32
 		rng := rand.New(rand.NewPCG(1, 2))
-		img := randomData(rng, []int{(h + 2) * (w + 2) * bsz * cin})
-		pixel := func(y, x int) int { return (y*(w+2) + x) * bsz * cin }
-		var rows, cols []int
-		for y := range h {
-			for x := range w {
-				for bb := range bsz {
-					rows = append(rows, pixel(y, x)+bb*cin)
-				}
-			}
-		}
-		for ty := range 3 {
-			for tx := range 3 {
-				for c := range cin {
-					cols = append(cols, pixel(ty, tx)+c)
-				}
-			}
-		}
+		rows, cols, size := im2colOffsets(h, h, 32, cin)
+		img := randomData(rng, []int{size})
 		for _, kind := range []string{"forward", "kgrad"} {
 			var a, bm matrix
 			var m, n, k int
@@ -52,7 +36,7 @@ func BenchmarkConvProducts(b *testing.B) {
 			}
 			bm = stridedMatrix(randomData(rng, []int{k * n}), 0, k, n, n, 1)
 			c := make([]float32, m*n)
-			b.Run(fmt.Sprintf("%dx%dx%d->%d/%s", h, w, cin, cout, kind), func(b *testing.B) {
+			b.Run(fmt.Sprintf("%dx%dx%d->%d/%s", h, h, cin, cout, kind), func(b *testing.B) {
 				t0 := cpuSeconds()
 				for range b.N {
 					gemm(m, n, k, a, bm, c, 1)

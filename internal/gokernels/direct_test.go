@@ -65,25 +65,8 @@ func TestTableKernelEqualsPacked(t *testing.T) {
 	requireKernel(t)
 	rng := rand.New(rand.NewPCG(7, 8))
 	// A padded 7x5 image of 3 examples with 4 channels, laid out [y, x, b, c].
-	const h, w, bsz, cin = 7, 5, 3, 4
-	wp := w + 2
-	data := randomData(rng, []int{(h + 2) * wp * bsz * cin})
-	pixel := func(y, x int) int { return (y*wp + x) * bsz * cin }
-	var rows, cols []int
-	for y := range h {
-		for x := range w {
-			for b := range bsz {
-				rows = append(rows, pixel(y, x)+b*cin)
-			}
-		}
-	}
-	for ty := range 3 {
-		for tx := range 3 {
-			for c := range cin {
-				cols = append(cols, pixel(ty, tx)+c)
-			}
-		}
-	}
+	rows, cols, size := im2colOffsets(7, 5, 3, 4)
+	data := randomData(rng, []int{size})
 	for _, tc := range []struct {
 		name       string
 		rows, cols []int
@@ -121,4 +104,26 @@ func TestTableKernelEqualsPacked(t *testing.T) {
 			}
 		})
 	}
+}
+
+// im2colOffsets returns the offset tables of the implicit im2col operand of a 3x3 "same"
+// convolution over a padded [h+2, w+2, bsz, cin] buffer (size floats): rows (y, x, b), columns
+// (tap, c). Its transpose, rows and columns swapped, is a kernel gradient's operand.
+func im2colOffsets(h, w, bsz, cin int) (rows, cols []int, size int) {
+	pixel := func(y, x int) int { return (y*(w+2) + x) * bsz * cin }
+	for y := range h {
+		for x := range w {
+			for b := range bsz {
+				rows = append(rows, pixel(y, x)+b*cin)
+			}
+		}
+	}
+	for ty := range 3 {
+		for tx := range 3 {
+			for c := range cin {
+				cols = append(cols, pixel(ty, tx)+c)
+			}
+		}
+	}
+	return rows, cols, (h + 2) * (w + 2) * bsz * cin
 }

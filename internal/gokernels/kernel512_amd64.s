@@ -1,386 +1,230 @@
 #include "textflag.h"
 
-// The AVX-512 micro-kernels: 8 rows of C by one 16-float panel of B, each row one zmm
-// accumulator (Z0-Z7), A broadcast straight from memory into the FMA. Every output element is
-// the same chain of FMAs in p order as in the AVX2 6x16 kernels (kernel_amd64.s), and C is
-// added to the chain's sum the same way, so both give the same bits; only the tiling of C
-// differs. Z8 holds B's row.
+// The AVX-512 micro-kernels. Each keeps its tile of C in zmm accumulators, one per row and
+// 16-column panel, and runs every output element as the same chain of FMAs in p order as the
+// AVX2 6x16 kernels (kernel_amd64.s), then adds C to the chain's sum the same way, so both
+// give the same bits; only the tiling of C differs (tile.go).
+//
+// Register use: the accumulators from Z0 up; B's rows in Z16 (and Z17 for a second panel);
+// the broadcasts of A in Z18 and Z19 where one feeds two FMAs. At the end DX walks C's rows
+// (R8: the row stride in bytes).
 
-// ZPACKED_STEP(a, b) is one step p of kernel8x16: B's 16 floats at b(DI) times each of the
-// 8 floats of A's packed panel at a(SI).
+// ZERO8 and ZERO16 clear the accumulators; ADD_RxC adds the R x C tile of C at DX to them,
+// STORE_RxC writes them there.
+#define ZERO8 \
+	VPXORD Z0, Z0, Z0 \
+	VPXORD Z1, Z1, Z1 \
+	VPXORD Z2, Z2, Z2 \
+	VPXORD Z3, Z3, Z3 \
+	VPXORD Z4, Z4, Z4 \
+	VPXORD Z5, Z5, Z5 \
+	VPXORD Z6, Z6, Z6 \
+	VPXORD Z7, Z7, Z7
+
+#define ZERO16 \
+	VPXORD Z0, Z0, Z0 \
+	VPXORD Z1, Z1, Z1 \
+	VPXORD Z2, Z2, Z2 \
+	VPXORD Z3, Z3, Z3 \
+	VPXORD Z4, Z4, Z4 \
+	VPXORD Z5, Z5, Z5 \
+	VPXORD Z6, Z6, Z6 \
+	VPXORD Z7, Z7, Z7 \
+	VPXORD Z8, Z8, Z8 \
+	VPXORD Z9, Z9, Z9 \
+	VPXORD Z10, Z10, Z10 \
+	VPXORD Z11, Z11, Z11 \
+	VPXORD Z12, Z12, Z12 \
+	VPXORD Z13, Z13, Z13 \
+	VPXORD Z14, Z14, Z14 \
+	VPXORD Z15, Z15, Z15
+
+#define ADD_8x16 \
+	VADDPS  (DX), Z0, Z0 \
+	ADDQ    R8, DX \
+	VADDPS  (DX), Z1, Z1 \
+	ADDQ    R8, DX \
+	VADDPS  (DX), Z2, Z2 \
+	ADDQ    R8, DX \
+	VADDPS  (DX), Z3, Z3 \
+	ADDQ    R8, DX \
+	VADDPS  (DX), Z4, Z4 \
+	ADDQ    R8, DX \
+	VADDPS  (DX), Z5, Z5 \
+	ADDQ    R8, DX \
+	VADDPS  (DX), Z6, Z6 \
+	ADDQ    R8, DX \
+	VADDPS  (DX), Z7, Z7
+
+#define STORE_8x16 \
+	VMOVUPS Z0, (DX) \
+	ADDQ    R8, DX \
+	VMOVUPS Z1, (DX) \
+	ADDQ    R8, DX \
+	VMOVUPS Z2, (DX) \
+	ADDQ    R8, DX \
+	VMOVUPS Z3, (DX) \
+	ADDQ    R8, DX \
+	VMOVUPS Z4, (DX) \
+	ADDQ    R8, DX \
+	VMOVUPS Z5, (DX) \
+	ADDQ    R8, DX \
+	VMOVUPS Z6, (DX) \
+	ADDQ    R8, DX \
+	VMOVUPS Z7, (DX)
+
+#define ADD_8x32 \
+	VADDPS  (DX), Z0, Z0 \
+	VADDPS  64(DX), Z1, Z1 \
+	ADDQ    R8, DX \
+	VADDPS  (DX), Z2, Z2 \
+	VADDPS  64(DX), Z3, Z3 \
+	ADDQ    R8, DX \
+	VADDPS  (DX), Z4, Z4 \
+	VADDPS  64(DX), Z5, Z5 \
+	ADDQ    R8, DX \
+	VADDPS  (DX), Z6, Z6 \
+	VADDPS  64(DX), Z7, Z7 \
+	ADDQ    R8, DX \
+	VADDPS  (DX), Z8, Z8 \
+	VADDPS  64(DX), Z9, Z9 \
+	ADDQ    R8, DX \
+	VADDPS  (DX), Z10, Z10 \
+	VADDPS  64(DX), Z11, Z11 \
+	ADDQ    R8, DX \
+	VADDPS  (DX), Z12, Z12 \
+	VADDPS  64(DX), Z13, Z13 \
+	ADDQ    R8, DX \
+	VADDPS  (DX), Z14, Z14 \
+	VADDPS  64(DX), Z15, Z15
+
+#define STORE_8x32 \
+	VMOVUPS Z0, (DX) \
+	VMOVUPS Z1, 64(DX) \
+	ADDQ    R8, DX \
+	VMOVUPS Z2, (DX) \
+	VMOVUPS Z3, 64(DX) \
+	ADDQ    R8, DX \
+	VMOVUPS Z4, (DX) \
+	VMOVUPS Z5, 64(DX) \
+	ADDQ    R8, DX \
+	VMOVUPS Z6, (DX) \
+	VMOVUPS Z7, 64(DX) \
+	ADDQ    R8, DX \
+	VMOVUPS Z8, (DX) \
+	VMOVUPS Z9, 64(DX) \
+	ADDQ    R8, DX \
+	VMOVUPS Z10, (DX) \
+	VMOVUPS Z11, 64(DX) \
+	ADDQ    R8, DX \
+	VMOVUPS Z12, (DX) \
+	VMOVUPS Z13, 64(DX) \
+	ADDQ    R8, DX \
+	VMOVUPS Z14, (DX) \
+	VMOVUPS Z15, 64(DX)
+
+#define ADD_16x16 \
+	VADDPS  (DX), Z0, Z0 \
+	ADDQ    R8, DX \
+	VADDPS  (DX), Z1, Z1 \
+	ADDQ    R8, DX \
+	VADDPS  (DX), Z2, Z2 \
+	ADDQ    R8, DX \
+	VADDPS  (DX), Z3, Z3 \
+	ADDQ    R8, DX \
+	VADDPS  (DX), Z4, Z4 \
+	ADDQ    R8, DX \
+	VADDPS  (DX), Z5, Z5 \
+	ADDQ    R8, DX \
+	VADDPS  (DX), Z6, Z6 \
+	ADDQ    R8, DX \
+	VADDPS  (DX), Z7, Z7 \
+	ADDQ    R8, DX \
+	VADDPS  (DX), Z8, Z8 \
+	ADDQ    R8, DX \
+	VADDPS  (DX), Z9, Z9 \
+	ADDQ    R8, DX \
+	VADDPS  (DX), Z10, Z10 \
+	ADDQ    R8, DX \
+	VADDPS  (DX), Z11, Z11 \
+	ADDQ    R8, DX \
+	VADDPS  (DX), Z12, Z12 \
+	ADDQ    R8, DX \
+	VADDPS  (DX), Z13, Z13 \
+	ADDQ    R8, DX \
+	VADDPS  (DX), Z14, Z14 \
+	ADDQ    R8, DX \
+	VADDPS  (DX), Z15, Z15
+
+#define STORE_16x16 \
+	VMOVUPS Z0, (DX) \
+	ADDQ    R8, DX \
+	VMOVUPS Z1, (DX) \
+	ADDQ    R8, DX \
+	VMOVUPS Z2, (DX) \
+	ADDQ    R8, DX \
+	VMOVUPS Z3, (DX) \
+	ADDQ    R8, DX \
+	VMOVUPS Z4, (DX) \
+	ADDQ    R8, DX \
+	VMOVUPS Z5, (DX) \
+	ADDQ    R8, DX \
+	VMOVUPS Z6, (DX) \
+	ADDQ    R8, DX \
+	VMOVUPS Z7, (DX) \
+	ADDQ    R8, DX \
+	VMOVUPS Z8, (DX) \
+	ADDQ    R8, DX \
+	VMOVUPS Z9, (DX) \
+	ADDQ    R8, DX \
+	VMOVUPS Z10, (DX) \
+	ADDQ    R8, DX \
+	VMOVUPS Z11, (DX) \
+	ADDQ    R8, DX \
+	VMOVUPS Z12, (DX) \
+	ADDQ    R8, DX \
+	VMOVUPS Z13, (DX) \
+	ADDQ    R8, DX \
+	VMOVUPS Z14, (DX) \
+	ADDQ    R8, DX \
+	VMOVUPS Z15, (DX)
+
+// The steps p of the kernels, by how A is read: PACKED from a packed panel at a(SI); ROWS in
+// place, rows 0-2 at a(SI) + 0, 1, 2 times the row stride R10, rows 3-5 the same from BX,
+// rows 6-7 from R12; TABLE at row pointer r plus the step's column offset AX. The ...2
+// variants cover two panels (B's second at R15), each broadcast feeding two FMAs.
 #define ZPACKED_STEP(a, b) \
-	VMOVUPS b(DI), Z8 \
-	VFMADD231PS.BCST a(SI), Z8, Z0 \
-	VFMADD231PS.BCST a+4(SI), Z8, Z1 \
-	VFMADD231PS.BCST a+8(SI), Z8, Z2 \
-	VFMADD231PS.BCST a+12(SI), Z8, Z3 \
-	VFMADD231PS.BCST a+16(SI), Z8, Z4 \
-	VFMADD231PS.BCST a+20(SI), Z8, Z5 \
-	VFMADD231PS.BCST a+24(SI), Z8, Z6 \
-	VFMADD231PS.BCST a+28(SI), Z8, Z7
+	VMOVUPS b(DI), Z16 \
+	VFMADD231PS.BCST a(SI), Z16, Z0 \
+	VFMADD231PS.BCST a+4(SI), Z16, Z1 \
+	VFMADD231PS.BCST a+8(SI), Z16, Z2 \
+	VFMADD231PS.BCST a+12(SI), Z16, Z3 \
+	VFMADD231PS.BCST a+16(SI), Z16, Z4 \
+	VFMADD231PS.BCST a+20(SI), Z16, Z5 \
+	VFMADD231PS.BCST a+24(SI), Z16, Z6 \
+	VFMADD231PS.BCST a+28(SI), Z16, Z7
 
-// ZROWS_STEP(a, b) is ZPACKED_STEP with A read in place: rows 0-2 at a(SI), a(SI)(R10*1),
-// a(SI)(R10*2), rows 3-5 the same from BX, rows 6-7 from R12 (R10: the row stride in bytes).
 #define ZROWS_STEP(a, b) \
-	VMOVUPS b(DI), Z8 \
-	VFMADD231PS.BCST a(SI), Z8, Z0 \
-	VFMADD231PS.BCST a(SI)(R10*1), Z8, Z1 \
-	VFMADD231PS.BCST a(SI)(R10*2), Z8, Z2 \
-	VFMADD231PS.BCST a(BX), Z8, Z3 \
-	VFMADD231PS.BCST a(BX)(R10*1), Z8, Z4 \
-	VFMADD231PS.BCST a(BX)(R10*2), Z8, Z5 \
-	VFMADD231PS.BCST a(R12), Z8, Z6 \
-	VFMADD231PS.BCST a(R12)(R10*1), Z8, Z7
+	VMOVUPS b(DI), Z16 \
+	VFMADD231PS.BCST a(SI), Z16, Z0 \
+	VFMADD231PS.BCST a(SI)(R10*1), Z16, Z1 \
+	VFMADD231PS.BCST a(SI)(R10*2), Z16, Z2 \
+	VFMADD231PS.BCST a(BX), Z16, Z3 \
+	VFMADD231PS.BCST a(BX)(R10*1), Z16, Z4 \
+	VFMADD231PS.BCST a(BX)(R10*2), Z16, Z5 \
+	VFMADD231PS.BCST a(R12), Z16, Z6 \
+	VFMADD231PS.BCST a(R12)(R10*1), Z16, Z7
 
-// func kernel8x16(k int, a, b, c *float32, ldc int, accumulate bool)
-//
-// C[0:8, 0:16] (row stride ldc floats) = or += sum over p < k of a[8p:8p+8] (outer)
-// b[16p:16p+16], a and b packed panels; unrolled four steps deep as kernel6x16 is.
-TEXT ·kernel8x16(SB), NOSPLIT, $0-41
-	MOVQ k+0(FP), CX
-	MOVQ a+8(FP), SI
-	MOVQ b+16(FP), DI
-	MOVQ c+24(FP), DX
-	MOVQ ldc+32(FP), R8
-	SHLQ $2, R8
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
-	TESTQ CX, CX
-	JE    pdone
-	MOVQ CX, BX
-	SHRQ $2, BX
-	JE   ptail
-ploop4:
-	ZPACKED_STEP(0, 0)
-	ZPACKED_STEP(32, 64)
-	ZPACKED_STEP(64, 128)
-	ZPACKED_STEP(96, 192)
-	ADDQ $128, SI
-	ADDQ $256, DI
-	DECQ BX
-	JNE  ploop4
-ptail:
-	ANDQ $3, CX
-	JE   pdone
-ploop1:
-	ZPACKED_STEP(0, 0)
-	ADDQ $32, SI
-	ADDQ $64, DI
-	DECQ CX
-	JNE  ploop1
-pdone:
-	MOVBLZX accumulate+40(FP), AX
-	TESTL   AX, AX
-	JE      pstore
-	VADDPS  (DX), Z0, Z0
-	ADDQ    R8, DX
-	VADDPS  (DX), Z1, Z1
-	ADDQ    R8, DX
-	VADDPS  (DX), Z2, Z2
-	ADDQ    R8, DX
-	VADDPS  (DX), Z3, Z3
-	ADDQ    R8, DX
-	VADDPS  (DX), Z4, Z4
-	ADDQ    R8, DX
-	VADDPS  (DX), Z5, Z5
-	ADDQ    R8, DX
-	VADDPS  (DX), Z6, Z6
-	ADDQ    R8, DX
-	VADDPS  (DX), Z7, Z7
-	MOVQ    c+24(FP), DX
-
-pstore:
-	VMOVUPS Z0, (DX)
-	ADDQ    R8, DX
-	VMOVUPS Z1, (DX)
-	ADDQ    R8, DX
-	VMOVUPS Z2, (DX)
-	ADDQ    R8, DX
-	VMOVUPS Z3, (DX)
-	ADDQ    R8, DX
-	VMOVUPS Z4, (DX)
-	ADDQ    R8, DX
-	VMOVUPS Z5, (DX)
-	ADDQ    R8, DX
-	VMOVUPS Z6, (DX)
-	ADDQ    R8, DX
-	VMOVUPS Z7, (DX)
-	VZEROUPPER
-	RET
-
-// func kernel8x16Rows(k int, a *float32, rowStride int, b, c *float32, ldc int, accumulate bool)
-//
-// kernel8x16 with A's contiguous rows read in place: row r, step p at a + r*rowStride + p
-// floats (kernel6x16Rows' eight-row twin).
-TEXT ·kernel8x16Rows(SB), NOSPLIT, $0-49
-	MOVQ k+0(FP), CX
-	MOVQ a+8(FP), SI
-	MOVQ rowStride+16(FP), R10
-	SHLQ $2, R10
-	MOVQ b+24(FP), DI
-	MOVQ c+32(FP), DX
-	MOVQ ldc+40(FP), R8
-	SHLQ $2, R8
-	LEAQ (R10)(R10*2), BX
-	ADDQ SI, BX // BX: row 3
-	LEAQ (BX)(R10*2), R12
-	ADDQ R10, R12 // R12: row 6
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
-	TESTQ CX, CX
-	JE    rdone
-	MOVQ CX, R11
-	SHRQ $2, R11
-	JE   rtail
-rloop4:
-	ZROWS_STEP(0, 0)
-	ZROWS_STEP(4, 64)
-	ZROWS_STEP(8, 128)
-	ZROWS_STEP(12, 192)
-	ADDQ $16, SI
-	ADDQ $16, BX
-	ADDQ $16, R12
-	ADDQ $256, DI
-	DECQ R11
-	JNE  rloop4
-rtail:
-	ANDQ $3, CX
-	JE   rdone
-rloop1:
-	ZROWS_STEP(0, 0)
-	ADDQ $4, SI
-	ADDQ $4, BX
-	ADDQ $4, R12
-	ADDQ $64, DI
-	DECQ CX
-	JNE  rloop1
-rdone:
-	MOVBLZX accumulate+48(FP), AX
-	TESTL   AX, AX
-	JE      rstore
-	VADDPS  (DX), Z0, Z0
-	ADDQ    R8, DX
-	VADDPS  (DX), Z1, Z1
-	ADDQ    R8, DX
-	VADDPS  (DX), Z2, Z2
-	ADDQ    R8, DX
-	VADDPS  (DX), Z3, Z3
-	ADDQ    R8, DX
-	VADDPS  (DX), Z4, Z4
-	ADDQ    R8, DX
-	VADDPS  (DX), Z5, Z5
-	ADDQ    R8, DX
-	VADDPS  (DX), Z6, Z6
-	ADDQ    R8, DX
-	VADDPS  (DX), Z7, Z7
-	MOVQ    c+32(FP), DX
-
-rstore:
-	VMOVUPS Z0, (DX)
-	ADDQ    R8, DX
-	VMOVUPS Z1, (DX)
-	ADDQ    R8, DX
-	VMOVUPS Z2, (DX)
-	ADDQ    R8, DX
-	VMOVUPS Z3, (DX)
-	ADDQ    R8, DX
-	VMOVUPS Z4, (DX)
-	ADDQ    R8, DX
-	VMOVUPS Z5, (DX)
-	ADDQ    R8, DX
-	VMOVUPS Z6, (DX)
-	ADDQ    R8, DX
-	VMOVUPS Z7, (DX)
-	VZEROUPPER
-	RET
-
-// func kernel8x16Direct(k int, a *float32, rowStride, kStride int, b, c *float32, ldc int, accumulate bool)
-//
-// kernel8x16 with A read in place: row r, step p at a + r*rowStride + p*kStride floats.
-TEXT ·kernel8x16Direct(SB), NOSPLIT, $0-57
-	MOVQ k+0(FP), CX
-	MOVQ a+8(FP), SI
-	MOVQ rowStride+16(FP), R10
-	SHLQ $2, R10
-	MOVQ kStride+24(FP), R11
-	SHLQ $2, R11
-	MOVQ b+32(FP), DI
-	MOVQ c+40(FP), DX
-	MOVQ ldc+48(FP), R8
-	SHLQ $2, R8
-	LEAQ (R10)(R10*2), BX
-	ADDQ SI, BX // BX: row 3
-	LEAQ (BX)(R10*2), R12
-	ADDQ R10, R12 // R12: row 6
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
-	TESTQ CX, CX
-	JE    ddone
-dloop:
-	ZROWS_STEP(0, 0)
-	ADDQ R11, SI
-	ADDQ R11, BX
-	ADDQ R11, R12
-	ADDQ $64, DI
-	DECQ CX
-	JNE  dloop
-ddone:
-	MOVBLZX accumulate+56(FP), AX
-	TESTL   AX, AX
-	JE      dstore
-	VADDPS  (DX), Z0, Z0
-	ADDQ    R8, DX
-	VADDPS  (DX), Z1, Z1
-	ADDQ    R8, DX
-	VADDPS  (DX), Z2, Z2
-	ADDQ    R8, DX
-	VADDPS  (DX), Z3, Z3
-	ADDQ    R8, DX
-	VADDPS  (DX), Z4, Z4
-	ADDQ    R8, DX
-	VADDPS  (DX), Z5, Z5
-	ADDQ    R8, DX
-	VADDPS  (DX), Z6, Z6
-	ADDQ    R8, DX
-	VADDPS  (DX), Z7, Z7
-	MOVQ    c+40(FP), DX
-
-dstore:
-	VMOVUPS Z0, (DX)
-	ADDQ    R8, DX
-	VMOVUPS Z1, (DX)
-	ADDQ    R8, DX
-	VMOVUPS Z2, (DX)
-	ADDQ    R8, DX
-	VMOVUPS Z3, (DX)
-	ADDQ    R8, DX
-	VMOVUPS Z4, (DX)
-	ADDQ    R8, DX
-	VMOVUPS Z5, (DX)
-	ADDQ    R8, DX
-	VMOVUPS Z6, (DX)
-	ADDQ    R8, DX
-	VMOVUPS Z7, (DX)
-	VZEROUPPER
-	RET
-
-// func kernel8x16Table(k int, a *float32, rowOff, colOff *int, b, c *float32, ldc int, accumulate bool)
-//
-// kernel8x16 with A's rows and steps from tables: row r, step p at a + rowOff[r] +
-// colOff[p] floats (kernel6x16Table's eight-row twin).
-TEXT ·kernel8x16Table(SB), NOSPLIT, $0-57
-	MOVQ k+0(FP), CX
-	MOVQ a+8(FP), AX
-	MOVQ rowOff+16(FP), R11
-	MOVQ 0(R11), SI
-	LEAQ (AX)(SI*4), SI
-	MOVQ 8(R11), R9
-	LEAQ (AX)(R9*4), R9
-	MOVQ 16(R11), R10
-	LEAQ (AX)(R10*4), R10
-	MOVQ 24(R11), R12
-	LEAQ (AX)(R12*4), R12
-	MOVQ 32(R11), R13
-	LEAQ (AX)(R13*4), R13
-	MOVQ 40(R11), BX
-	LEAQ (AX)(BX*4), BX
-	MOVQ 48(R11), DX
-	LEAQ (AX)(DX*4), DX
-	MOVQ 56(R11), R8
-	LEAQ (AX)(R8*4), R8
-	MOVQ colOff+24(FP), R11
-	MOVQ b+32(FP), DI
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
-	TESTQ CX, CX
-	JE    tdone
-tloop:
-	MOVQ (R11), AX
-	VMOVUPS (DI), Z8
-	VFMADD231PS.BCST (SI)(AX*4), Z8, Z0
-	VFMADD231PS.BCST (R9)(AX*4), Z8, Z1
-	VFMADD231PS.BCST (R10)(AX*4), Z8, Z2
-	VFMADD231PS.BCST (R12)(AX*4), Z8, Z3
-	VFMADD231PS.BCST (R13)(AX*4), Z8, Z4
-	VFMADD231PS.BCST (BX)(AX*4), Z8, Z5
-	VFMADD231PS.BCST (DX)(AX*4), Z8, Z6
-	VFMADD231PS.BCST (R8)(AX*4), Z8, Z7
-	ADDQ $8, R11
-	ADDQ $64, DI
-	DECQ CX
-	JNE  tloop
-tdone:
-	MOVQ    c+40(FP), DX
-	MOVQ    ldc+48(FP), R8
-	SHLQ    $2, R8
-	MOVBLZX accumulate+56(FP), AX
-	TESTL   AX, AX
-	JE      tstore
-	VADDPS  (DX), Z0, Z0
-	ADDQ    R8, DX
-	VADDPS  (DX), Z1, Z1
-	ADDQ    R8, DX
-	VADDPS  (DX), Z2, Z2
-	ADDQ    R8, DX
-	VADDPS  (DX), Z3, Z3
-	ADDQ    R8, DX
-	VADDPS  (DX), Z4, Z4
-	ADDQ    R8, DX
-	VADDPS  (DX), Z5, Z5
-	ADDQ    R8, DX
-	VADDPS  (DX), Z6, Z6
-	ADDQ    R8, DX
-	VADDPS  (DX), Z7, Z7
-	MOVQ    c+40(FP), DX
-
-tstore:
-	VMOVUPS Z0, (DX)
-	ADDQ    R8, DX
-	VMOVUPS Z1, (DX)
-	ADDQ    R8, DX
-	VMOVUPS Z2, (DX)
-	ADDQ    R8, DX
-	VMOVUPS Z3, (DX)
-	ADDQ    R8, DX
-	VMOVUPS Z4, (DX)
-	ADDQ    R8, DX
-	VMOVUPS Z5, (DX)
-	ADDQ    R8, DX
-	VMOVUPS Z6, (DX)
-	ADDQ    R8, DX
-	VMOVUPS Z7, (DX)
-	VZEROUPPER
-	RET
-
-// The two-panel kernels: 8 rows of C by two adjacent 16-float panels of B (32 columns), Z0-Z15
-// the accumulators (row r in Z2r, Z2r+1), each broadcast of A feeding two FMAs. They halve
-// the loads of A per FMA where a product has two or more column panels; each output element
-// is still the same chain of FMAs. Z16, Z17 hold B's rows, Z18, Z19 the broadcasts; R15 points
-// at the second panel (kcb x 16 floats after the first).
+#define ZTABLE_STEP \
+	VMOVUPS (DI), Z16 \
+	VFMADD231PS.BCST (SI)(AX*4), Z16, Z0 \
+	VFMADD231PS.BCST (R9)(AX*4), Z16, Z1 \
+	VFMADD231PS.BCST (R10)(AX*4), Z16, Z2 \
+	VFMADD231PS.BCST (R12)(AX*4), Z16, Z3 \
+	VFMADD231PS.BCST (R13)(AX*4), Z16, Z4 \
+	VFMADD231PS.BCST (BX)(AX*4), Z16, Z5 \
+	VFMADD231PS.BCST (DX)(AX*4), Z16, Z6 \
+	VFMADD231PS.BCST (R8)(AX*4), Z16, Z7
 
 #define ZPACKED2_STEP(a, b) \
 	VMOVUPS b(DI), Z16 \
@@ -438,6 +282,226 @@ tstore:
 	VFMADD231PS Z16, Z19, Z14 \
 	VFMADD231PS Z17, Z19, Z15
 
+#define ZTABLE2_STEP \
+	VMOVUPS (DI), Z16 \
+	VMOVUPS (R15), Z17 \
+	VBROADCASTSS (SI)(AX*4), Z18 \
+	VFMADD231PS Z16, Z18, Z0 \
+	VFMADD231PS Z17, Z18, Z1 \
+	VBROADCASTSS (R9)(AX*4), Z19 \
+	VFMADD231PS Z16, Z19, Z2 \
+	VFMADD231PS Z17, Z19, Z3 \
+	VBROADCASTSS (R10)(AX*4), Z18 \
+	VFMADD231PS Z16, Z18, Z4 \
+	VFMADD231PS Z17, Z18, Z5 \
+	VBROADCASTSS (R12)(AX*4), Z19 \
+	VFMADD231PS Z16, Z19, Z6 \
+	VFMADD231PS Z17, Z19, Z7 \
+	VBROADCASTSS (R13)(AX*4), Z18 \
+	VFMADD231PS Z16, Z18, Z8 \
+	VFMADD231PS Z17, Z18, Z9 \
+	VBROADCASTSS (BX)(AX*4), Z19 \
+	VFMADD231PS Z16, Z19, Z10 \
+	VFMADD231PS Z17, Z19, Z11 \
+	VBROADCASTSS (DX)(AX*4), Z18 \
+	VFMADD231PS Z16, Z18, Z12 \
+	VFMADD231PS Z17, Z18, Z13 \
+	VBROADCASTSS (R8)(AX*4), Z19 \
+	VFMADD231PS Z16, Z19, Z14 \
+	VFMADD231PS Z17, Z19, Z15
+
+// func kernel8x16(k int, a, b, c *float32, ldc int, accumulate bool)
+//
+// C[0:8, 0:16] (row stride ldc floats) = or += sum over p < k of a[8p:8p+8] (outer)
+// b[16p:16p+16], a and b packed panels; unrolled four steps deep as kernel6x16 is.
+TEXT ·kernel8x16(SB), NOSPLIT, $0-41
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $2, R8
+	ZERO8
+	TESTQ CX, CX
+	JE    pdone
+	MOVQ CX, BX
+	SHRQ $2, BX
+	JE   ptail
+ploop4:
+	ZPACKED_STEP(0, 0)
+	ZPACKED_STEP(32, 64)
+	ZPACKED_STEP(64, 128)
+	ZPACKED_STEP(96, 192)
+	ADDQ $128, SI
+	ADDQ $256, DI
+	DECQ BX
+	JNE  ploop4
+ptail:
+	ANDQ $3, CX
+	JE   pdone
+ploop1:
+	ZPACKED_STEP(0, 0)
+	ADDQ $32, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNE  ploop1
+pdone:
+	MOVBLZX accumulate+40(FP), AX
+	TESTL   AX, AX
+	JE      pstore
+	ADD_8x16
+	MOVQ    c+24(FP), DX
+pstore:
+	STORE_8x16
+	VZEROUPPER
+	RET
+
+// func kernel8x16Rows(k int, a *float32, rowStride int, b, c *float32, ldc int, accumulate bool)
+//
+// kernel8x16 with A's contiguous rows read in place: row r, step p at a + r*rowStride + p
+// floats (kernel6x16Rows' eight-row twin), unrolled four steps deep.
+TEXT ·kernel8x16Rows(SB), NOSPLIT, $0-49
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ rowStride+16(FP), R10
+	SHLQ $2, R10
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $2, R8
+	LEAQ (R10)(R10*2), BX
+	ADDQ SI, BX // BX: row 3
+	LEAQ (BX)(R10*2), R12
+	ADDQ R10, R12 // R12: row 6
+	ZERO8
+	TESTQ CX, CX
+	JE    rdone
+	MOVQ CX, R11
+	SHRQ $2, R11
+	JE   rtail
+rloop4:
+	ZROWS_STEP(0, 0)
+	ZROWS_STEP(4, 64)
+	ZROWS_STEP(8, 128)
+	ZROWS_STEP(12, 192)
+	ADDQ $16, SI
+	ADDQ $16, BX
+	ADDQ $16, R12
+	ADDQ $256, DI
+	DECQ R11
+	JNE  rloop4
+rtail:
+	ANDQ $3, CX
+	JE   rdone
+rloop1:
+	ZROWS_STEP(0, 0)
+	ADDQ $4, SI
+	ADDQ $4, BX
+	ADDQ $4, R12
+	ADDQ $64, DI
+	DECQ CX
+	JNE  rloop1
+rdone:
+	MOVBLZX accumulate+48(FP), AX
+	TESTL   AX, AX
+	JE      rstore
+	ADD_8x16
+	MOVQ    c+32(FP), DX
+rstore:
+	STORE_8x16
+	VZEROUPPER
+	RET
+
+// func kernel8x16Direct(k int, a *float32, rowStride, kStride int, b, c *float32, ldc int, accumulate bool)
+//
+// kernel8x16 with A read in place: row r, step p at a + r*rowStride + p*kStride floats.
+TEXT ·kernel8x16Direct(SB), NOSPLIT, $0-57
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ rowStride+16(FP), R10
+	SHLQ $2, R10
+	MOVQ kStride+24(FP), R11
+	SHLQ $2, R11
+	MOVQ b+32(FP), DI
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	SHLQ $2, R8
+	LEAQ (R10)(R10*2), BX
+	ADDQ SI, BX // BX: row 3
+	LEAQ (BX)(R10*2), R12
+	ADDQ R10, R12 // R12: row 6
+	ZERO8
+	TESTQ CX, CX
+	JE    ddone
+dloop:
+	ZROWS_STEP(0, 0)
+	ADDQ R11, SI
+	ADDQ R11, BX
+	ADDQ R11, R12
+	ADDQ $64, DI
+	DECQ CX
+	JNE  dloop
+ddone:
+	MOVBLZX accumulate+56(FP), AX
+	TESTL   AX, AX
+	JE      dstore
+	ADD_8x16
+	MOVQ    c+40(FP), DX
+dstore:
+	STORE_8x16
+	VZEROUPPER
+	RET
+
+// func kernel8x16Table(k int, a *float32, rowOff, colOff *int, b, c *float32, ldc int, accumulate bool)
+//
+// kernel8x16 with A's rows and steps from tables: row r, step p at a + rowOff[r] +
+// colOff[p] floats (kernel6x16Table's eight-row twin).
+TEXT ·kernel8x16Table(SB), NOSPLIT, $0-57
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), AX
+	MOVQ rowOff+16(FP), R11
+	MOVQ 0(R11), SI
+	LEAQ (AX)(SI*4), SI
+	MOVQ 8(R11), R9
+	LEAQ (AX)(R9*4), R9
+	MOVQ 16(R11), R10
+	LEAQ (AX)(R10*4), R10
+	MOVQ 24(R11), R12
+	LEAQ (AX)(R12*4), R12
+	MOVQ 32(R11), R13
+	LEAQ (AX)(R13*4), R13
+	MOVQ 40(R11), BX
+	LEAQ (AX)(BX*4), BX
+	MOVQ 48(R11), DX
+	LEAQ (AX)(DX*4), DX
+	MOVQ 56(R11), R8
+	LEAQ (AX)(R8*4), R8
+	MOVQ colOff+24(FP), R11
+	MOVQ b+32(FP), DI
+	ZERO8
+	TESTQ CX, CX
+	JE    tdone
+tloop:
+	MOVQ (R11), AX
+	ZTABLE_STEP
+	ADDQ $8, R11
+	ADDQ $64, DI
+	DECQ CX
+	JNE  tloop
+tdone:
+	MOVQ    c+40(FP), DX
+	MOVQ    ldc+48(FP), R8
+	SHLQ    $2, R8
+	MOVBLZX accumulate+56(FP), AX
+	TESTL   AX, AX
+	JE      tstore
+	ADD_8x16
+	MOVQ    c+40(FP), DX
+tstore:
+	STORE_8x16
+	VZEROUPPER
+	RET
+
 // func kernel8x32(k int, a, b, c *float32, ldc int, accumulate bool)
 //
 // kernel8x16 over two adjacent packed panels of B (b, then b + 16k floats) into C[0:8, 0:32].
@@ -450,52 +514,12 @@ TEXT ·kernel8x32(SB), NOSPLIT, $0-41
 	SHLQ $2, R8
 	MOVQ CX, R15
 	SHLQ $6, R15
-	ADDQ DI, R15
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
-	VPXORD Z8, Z8, Z8
-	VPXORD Z9, Z9, Z9
-	VPXORD Z10, Z10, Z10
-	VPXORD Z11, Z11, Z11
-	VPXORD Z12, Z12, Z12
-	VPXORD Z13, Z13, Z13
-	VPXORD Z14, Z14, Z14
-	VPXORD Z15, Z15, Z15
+	ADDQ DI, R15 // R15: the second panel, k rows of 16 floats on
+	ZERO16
 	TESTQ CX, CX
 	JE    qdone
 qloop:
-	VMOVUPS (DI), Z16
-	VMOVUPS (R15), Z17
-	VBROADCASTSS (SI), Z18
-	VFMADD231PS Z16, Z18, Z0
-	VFMADD231PS Z17, Z18, Z1
-	VBROADCASTSS 4(SI), Z19
-	VFMADD231PS Z16, Z19, Z2
-	VFMADD231PS Z17, Z19, Z3
-	VBROADCASTSS 8(SI), Z18
-	VFMADD231PS Z16, Z18, Z4
-	VFMADD231PS Z17, Z18, Z5
-	VBROADCASTSS 12(SI), Z19
-	VFMADD231PS Z16, Z19, Z6
-	VFMADD231PS Z17, Z19, Z7
-	VBROADCASTSS 16(SI), Z18
-	VFMADD231PS Z16, Z18, Z8
-	VFMADD231PS Z17, Z18, Z9
-	VBROADCASTSS 20(SI), Z19
-	VFMADD231PS Z16, Z19, Z10
-	VFMADD231PS Z17, Z19, Z11
-	VBROADCASTSS 24(SI), Z18
-	VFMADD231PS Z16, Z18, Z12
-	VFMADD231PS Z17, Z18, Z13
-	VBROADCASTSS 28(SI), Z19
-	VFMADD231PS Z16, Z19, Z14
-	VFMADD231PS Z17, Z19, Z15
+	ZPACKED2_STEP(0, 0)
 	ADDQ $32, SI
 	ADDQ $64, DI
 	ADDQ $64, R15
@@ -505,55 +529,10 @@ qdone:
 	MOVBLZX accumulate+40(FP), AX
 	TESTL   AX, AX
 	JE      qstore
-	VADDPS  (DX), Z0, Z0
-	VADDPS  64(DX), Z1, Z1
-	ADDQ    R8, DX
-	VADDPS  (DX), Z2, Z2
-	VADDPS  64(DX), Z3, Z3
-	ADDQ    R8, DX
-	VADDPS  (DX), Z4, Z4
-	VADDPS  64(DX), Z5, Z5
-	ADDQ    R8, DX
-	VADDPS  (DX), Z6, Z6
-	VADDPS  64(DX), Z7, Z7
-	ADDQ    R8, DX
-	VADDPS  (DX), Z8, Z8
-	VADDPS  64(DX), Z9, Z9
-	ADDQ    R8, DX
-	VADDPS  (DX), Z10, Z10
-	VADDPS  64(DX), Z11, Z11
-	ADDQ    R8, DX
-	VADDPS  (DX), Z12, Z12
-	VADDPS  64(DX), Z13, Z13
-	ADDQ    R8, DX
-	VADDPS  (DX), Z14, Z14
-	VADDPS  64(DX), Z15, Z15
+	ADD_8x32
 	MOVQ    c+24(FP), DX
-
 qstore:
-	VMOVUPS Z0, (DX)
-	VMOVUPS Z1, 64(DX)
-	ADDQ    R8, DX
-	VMOVUPS Z2, (DX)
-	VMOVUPS Z3, 64(DX)
-	ADDQ    R8, DX
-	VMOVUPS Z4, (DX)
-	VMOVUPS Z5, 64(DX)
-	ADDQ    R8, DX
-	VMOVUPS Z6, (DX)
-	VMOVUPS Z7, 64(DX)
-	ADDQ    R8, DX
-	VMOVUPS Z8, (DX)
-	VMOVUPS Z9, 64(DX)
-	ADDQ    R8, DX
-	VMOVUPS Z10, (DX)
-	VMOVUPS Z11, 64(DX)
-	ADDQ    R8, DX
-	VMOVUPS Z12, (DX)
-	VMOVUPS Z13, 64(DX)
-	ADDQ    R8, DX
-	VMOVUPS Z14, (DX)
-	VMOVUPS Z15, 64(DX)
+	STORE_8x32
 	VZEROUPPER
 	RET
 
@@ -575,23 +554,8 @@ TEXT ·kernel8x32Rows(SB), NOSPLIT, $0-49
 	ADDQ R10, R12 // R12: row 6
 	MOVQ CX, R15
 	SHLQ $6, R15
-	ADDQ DI, R15
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
-	VPXORD Z8, Z8, Z8
-	VPXORD Z9, Z9, Z9
-	VPXORD Z10, Z10, Z10
-	VPXORD Z11, Z11, Z11
-	VPXORD Z12, Z12, Z12
-	VPXORD Z13, Z13, Z13
-	VPXORD Z14, Z14, Z14
-	VPXORD Z15, Z15, Z15
+	ADDQ DI, R15 // R15: the second panel, k rows of 16 floats on
+	ZERO16
 	TESTQ CX, CX
 	JE    sdone
 sloop:
@@ -607,55 +571,10 @@ sdone:
 	MOVBLZX accumulate+48(FP), AX
 	TESTL   AX, AX
 	JE      sstore
-	VADDPS  (DX), Z0, Z0
-	VADDPS  64(DX), Z1, Z1
-	ADDQ    R8, DX
-	VADDPS  (DX), Z2, Z2
-	VADDPS  64(DX), Z3, Z3
-	ADDQ    R8, DX
-	VADDPS  (DX), Z4, Z4
-	VADDPS  64(DX), Z5, Z5
-	ADDQ    R8, DX
-	VADDPS  (DX), Z6, Z6
-	VADDPS  64(DX), Z7, Z7
-	ADDQ    R8, DX
-	VADDPS  (DX), Z8, Z8
-	VADDPS  64(DX), Z9, Z9
-	ADDQ    R8, DX
-	VADDPS  (DX), Z10, Z10
-	VADDPS  64(DX), Z11, Z11
-	ADDQ    R8, DX
-	VADDPS  (DX), Z12, Z12
-	VADDPS  64(DX), Z13, Z13
-	ADDQ    R8, DX
-	VADDPS  (DX), Z14, Z14
-	VADDPS  64(DX), Z15, Z15
+	ADD_8x32
 	MOVQ    c+32(FP), DX
-
 sstore:
-	VMOVUPS Z0, (DX)
-	VMOVUPS Z1, 64(DX)
-	ADDQ    R8, DX
-	VMOVUPS Z2, (DX)
-	VMOVUPS Z3, 64(DX)
-	ADDQ    R8, DX
-	VMOVUPS Z4, (DX)
-	VMOVUPS Z5, 64(DX)
-	ADDQ    R8, DX
-	VMOVUPS Z6, (DX)
-	VMOVUPS Z7, 64(DX)
-	ADDQ    R8, DX
-	VMOVUPS Z8, (DX)
-	VMOVUPS Z9, 64(DX)
-	ADDQ    R8, DX
-	VMOVUPS Z10, (DX)
-	VMOVUPS Z11, 64(DX)
-	ADDQ    R8, DX
-	VMOVUPS Z12, (DX)
-	VMOVUPS Z13, 64(DX)
-	ADDQ    R8, DX
-	VMOVUPS Z14, (DX)
-	VMOVUPS Z15, 64(DX)
+	STORE_8x32
 	VZEROUPPER
 	RET
 
@@ -679,23 +598,8 @@ TEXT ·kernel8x32Direct(SB), NOSPLIT, $0-57
 	ADDQ R10, R12 // R12: row 6
 	MOVQ CX, R15
 	SHLQ $6, R15
-	ADDQ DI, R15
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
-	VPXORD Z8, Z8, Z8
-	VPXORD Z9, Z9, Z9
-	VPXORD Z10, Z10, Z10
-	VPXORD Z11, Z11, Z11
-	VPXORD Z12, Z12, Z12
-	VPXORD Z13, Z13, Z13
-	VPXORD Z14, Z14, Z14
-	VPXORD Z15, Z15, Z15
+	ADDQ DI, R15 // R15: the second panel, k rows of 16 floats on
+	ZERO16
 	TESTQ CX, CX
 	JE    edone
 eloop:
@@ -711,55 +615,10 @@ edone:
 	MOVBLZX accumulate+56(FP), AX
 	TESTL   AX, AX
 	JE      estore
-	VADDPS  (DX), Z0, Z0
-	VADDPS  64(DX), Z1, Z1
-	ADDQ    R8, DX
-	VADDPS  (DX), Z2, Z2
-	VADDPS  64(DX), Z3, Z3
-	ADDQ    R8, DX
-	VADDPS  (DX), Z4, Z4
-	VADDPS  64(DX), Z5, Z5
-	ADDQ    R8, DX
-	VADDPS  (DX), Z6, Z6
-	VADDPS  64(DX), Z7, Z7
-	ADDQ    R8, DX
-	VADDPS  (DX), Z8, Z8
-	VADDPS  64(DX), Z9, Z9
-	ADDQ    R8, DX
-	VADDPS  (DX), Z10, Z10
-	VADDPS  64(DX), Z11, Z11
-	ADDQ    R8, DX
-	VADDPS  (DX), Z12, Z12
-	VADDPS  64(DX), Z13, Z13
-	ADDQ    R8, DX
-	VADDPS  (DX), Z14, Z14
-	VADDPS  64(DX), Z15, Z15
+	ADD_8x32
 	MOVQ    c+40(FP), DX
-
 estore:
-	VMOVUPS Z0, (DX)
-	VMOVUPS Z1, 64(DX)
-	ADDQ    R8, DX
-	VMOVUPS Z2, (DX)
-	VMOVUPS Z3, 64(DX)
-	ADDQ    R8, DX
-	VMOVUPS Z4, (DX)
-	VMOVUPS Z5, 64(DX)
-	ADDQ    R8, DX
-	VMOVUPS Z6, (DX)
-	VMOVUPS Z7, 64(DX)
-	ADDQ    R8, DX
-	VMOVUPS Z8, (DX)
-	VMOVUPS Z9, 64(DX)
-	ADDQ    R8, DX
-	VMOVUPS Z10, (DX)
-	VMOVUPS Z11, 64(DX)
-	ADDQ    R8, DX
-	VMOVUPS Z12, (DX)
-	VMOVUPS Z13, 64(DX)
-	ADDQ    R8, DX
-	VMOVUPS Z14, (DX)
-	VMOVUPS Z15, 64(DX)
+	STORE_8x32
 	VZEROUPPER
 	RET
 
@@ -790,53 +649,13 @@ TEXT ·kernel8x32Table(SB), NOSPLIT, $0-57
 	MOVQ b+32(FP), DI
 	MOVQ CX, R15
 	SHLQ $6, R15
-	ADDQ DI, R15
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
-	VPXORD Z8, Z8, Z8
-	VPXORD Z9, Z9, Z9
-	VPXORD Z10, Z10, Z10
-	VPXORD Z11, Z11, Z11
-	VPXORD Z12, Z12, Z12
-	VPXORD Z13, Z13, Z13
-	VPXORD Z14, Z14, Z14
-	VPXORD Z15, Z15, Z15
+	ADDQ DI, R15 // R15: the second panel, k rows of 16 floats on
+	ZERO16
 	TESTQ CX, CX
 	JE    udone
 uloop:
 	MOVQ (R11), AX
-	VMOVUPS (DI), Z16
-	VMOVUPS (R15), Z17
-	VBROADCASTSS (SI)(AX*4), Z18
-	VFMADD231PS Z16, Z18, Z0
-	VFMADD231PS Z17, Z18, Z1
-	VBROADCASTSS (R9)(AX*4), Z19
-	VFMADD231PS Z16, Z19, Z2
-	VFMADD231PS Z17, Z19, Z3
-	VBROADCASTSS (R10)(AX*4), Z18
-	VFMADD231PS Z16, Z18, Z4
-	VFMADD231PS Z17, Z18, Z5
-	VBROADCASTSS (R12)(AX*4), Z19
-	VFMADD231PS Z16, Z19, Z6
-	VFMADD231PS Z17, Z19, Z7
-	VBROADCASTSS (R13)(AX*4), Z18
-	VFMADD231PS Z16, Z18, Z8
-	VFMADD231PS Z17, Z18, Z9
-	VBROADCASTSS (BX)(AX*4), Z19
-	VFMADD231PS Z16, Z19, Z10
-	VFMADD231PS Z17, Z19, Z11
-	VBROADCASTSS (DX)(AX*4), Z18
-	VFMADD231PS Z16, Z18, Z12
-	VFMADD231PS Z17, Z18, Z13
-	VBROADCASTSS (R8)(AX*4), Z19
-	VFMADD231PS Z16, Z19, Z14
-	VFMADD231PS Z17, Z19, Z15
+	ZTABLE2_STEP
 	ADDQ $8, R11
 	ADDQ $64, DI
 	ADDQ $64, R15
@@ -849,55 +668,10 @@ udone:
 	MOVBLZX accumulate+56(FP), AX
 	TESTL   AX, AX
 	JE      ustore
-	VADDPS  (DX), Z0, Z0
-	VADDPS  64(DX), Z1, Z1
-	ADDQ    R8, DX
-	VADDPS  (DX), Z2, Z2
-	VADDPS  64(DX), Z3, Z3
-	ADDQ    R8, DX
-	VADDPS  (DX), Z4, Z4
-	VADDPS  64(DX), Z5, Z5
-	ADDQ    R8, DX
-	VADDPS  (DX), Z6, Z6
-	VADDPS  64(DX), Z7, Z7
-	ADDQ    R8, DX
-	VADDPS  (DX), Z8, Z8
-	VADDPS  64(DX), Z9, Z9
-	ADDQ    R8, DX
-	VADDPS  (DX), Z10, Z10
-	VADDPS  64(DX), Z11, Z11
-	ADDQ    R8, DX
-	VADDPS  (DX), Z12, Z12
-	VADDPS  64(DX), Z13, Z13
-	ADDQ    R8, DX
-	VADDPS  (DX), Z14, Z14
-	VADDPS  64(DX), Z15, Z15
+	ADD_8x32
 	MOVQ    c+40(FP), DX
-
 ustore:
-	VMOVUPS Z0, (DX)
-	VMOVUPS Z1, 64(DX)
-	ADDQ    R8, DX
-	VMOVUPS Z2, (DX)
-	VMOVUPS Z3, 64(DX)
-	ADDQ    R8, DX
-	VMOVUPS Z4, (DX)
-	VMOVUPS Z5, 64(DX)
-	ADDQ    R8, DX
-	VMOVUPS Z6, (DX)
-	VMOVUPS Z7, 64(DX)
-	ADDQ    R8, DX
-	VMOVUPS Z8, (DX)
-	VMOVUPS Z9, 64(DX)
-	ADDQ    R8, DX
-	VMOVUPS Z10, (DX)
-	VMOVUPS Z11, 64(DX)
-	ADDQ    R8, DX
-	VMOVUPS Z12, (DX)
-	VMOVUPS Z13, 64(DX)
-	ADDQ    R8, DX
-	VMOVUPS Z14, (DX)
-	VMOVUPS Z15, 64(DX)
+	STORE_8x32
 	VZEROUPPER
 	RET
 
@@ -917,22 +691,7 @@ TEXT ·kernel16x16Prog(SB), NOSPLIT, $0-57
 	LEAQ (R10)(R10*2), R9
 	MOVQ colOff+24(FP), R11
 	MOVQ b+32(FP), DI
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
-	VPXORD Z8, Z8, Z8
-	VPXORD Z9, Z9, Z9
-	VPXORD Z10, Z10, Z10
-	VPXORD Z11, Z11, Z11
-	VPXORD Z12, Z12, Z12
-	VPXORD Z13, Z13, Z13
-	VPXORD Z14, Z14, Z14
-	VPXORD Z15, Z15, Z15
+	ZERO16
 	TESTQ CX, CX
 	JE    gdone
 gloop:
@@ -970,70 +729,9 @@ gdone:
 	MOVBLZX accumulate+56(FP), AX
 	TESTL   AX, AX
 	JE      gstore
-	VADDPS  (DX), Z0, Z0
-	ADDQ    R8, DX
-	VADDPS  (DX), Z1, Z1
-	ADDQ    R8, DX
-	VADDPS  (DX), Z2, Z2
-	ADDQ    R8, DX
-	VADDPS  (DX), Z3, Z3
-	ADDQ    R8, DX
-	VADDPS  (DX), Z4, Z4
-	ADDQ    R8, DX
-	VADDPS  (DX), Z5, Z5
-	ADDQ    R8, DX
-	VADDPS  (DX), Z6, Z6
-	ADDQ    R8, DX
-	VADDPS  (DX), Z7, Z7
-	ADDQ    R8, DX
-	VADDPS  (DX), Z8, Z8
-	ADDQ    R8, DX
-	VADDPS  (DX), Z9, Z9
-	ADDQ    R8, DX
-	VADDPS  (DX), Z10, Z10
-	ADDQ    R8, DX
-	VADDPS  (DX), Z11, Z11
-	ADDQ    R8, DX
-	VADDPS  (DX), Z12, Z12
-	ADDQ    R8, DX
-	VADDPS  (DX), Z13, Z13
-	ADDQ    R8, DX
-	VADDPS  (DX), Z14, Z14
-	ADDQ    R8, DX
-	VADDPS  (DX), Z15, Z15
+	ADD_16x16
 	MOVQ    c+40(FP), DX
-
 gstore:
-	VMOVUPS Z0, (DX)
-	ADDQ    R8, DX
-	VMOVUPS Z1, (DX)
-	ADDQ    R8, DX
-	VMOVUPS Z2, (DX)
-	ADDQ    R8, DX
-	VMOVUPS Z3, (DX)
-	ADDQ    R8, DX
-	VMOVUPS Z4, (DX)
-	ADDQ    R8, DX
-	VMOVUPS Z5, (DX)
-	ADDQ    R8, DX
-	VMOVUPS Z6, (DX)
-	ADDQ    R8, DX
-	VMOVUPS Z7, (DX)
-	ADDQ    R8, DX
-	VMOVUPS Z8, (DX)
-	ADDQ    R8, DX
-	VMOVUPS Z9, (DX)
-	ADDQ    R8, DX
-	VMOVUPS Z10, (DX)
-	ADDQ    R8, DX
-	VMOVUPS Z11, (DX)
-	ADDQ    R8, DX
-	VMOVUPS Z12, (DX)
-	ADDQ    R8, DX
-	VMOVUPS Z13, (DX)
-	ADDQ    R8, DX
-	VMOVUPS Z14, (DX)
-	ADDQ    R8, DX
-	VMOVUPS Z15, (DX)
+	STORE_16x16
 	VZEROUPPER
 	RET

@@ -21,44 +21,12 @@ func TestWideTileEqualsNarrow(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
 	// A padded 6x5 image of 3 examples with 4 channels, laid out [y, x, b, c]: an implicit
 	// im2col operand, and its transpose (a kernel gradient's).
-	const h, w, bsz, cin = 6, 5, 3, 4
-	img := randomData(rng, []int{(h + 2) * (w + 2) * bsz * cin})
-	pixel := func(y, x int) int { return (y*(w+2) + x) * bsz * cin }
-	var patchRows, patchCols []int
-	for y := range h {
-		for x := range w {
-			for b := range bsz {
-				patchRows = append(patchRows, pixel(y, x)+b*cin)
-			}
-		}
-	}
-	for ty := range 3 {
-		for tx := range 3 {
-			for c := range cin {
-				patchCols = append(patchCols, pixel(ty, tx)+c)
-			}
-		}
-	}
+	patchRows, patchCols, size := im2colOffsets(6, 5, 3, 4)
+	img := randomData(rng, []int{size})
 	// A wider image, whose 16-row tiles are progressions (48 rows per image row): the forward
 	// operand's rows (stride cin) and, with 16 channels, the kernel gradient's (stride 1).
-	const h2, w2, bsz2, cin2 = 3, 6, 8, 16
-	img2 := randomData(rng, []int{(h2 + 2) * (w2 + 2) * bsz2 * cin2})
-	pixel2 := func(y, x int) int { return (y*(w2+2) + x) * bsz2 * cin2 }
-	var rows2, cols2 []int
-	for y := range h2 {
-		for x := range w2 {
-			for b := range bsz2 {
-				rows2 = append(rows2, pixel2(y, x)+b*cin2)
-			}
-		}
-	}
-	for ty := range 3 {
-		for tx := range 3 {
-			for c := range cin2 {
-				cols2 = append(cols2, pixel2(ty, tx)+c)
-			}
-		}
-	}
+	rows2, cols2, size2 := im2colOffsets(3, 6, 8, 16)
+	img2 := randomData(rng, []int{size2})
 	dense := func(m, k int) matrix { return stridedMatrix(randomData(rng, []int{m * k}), 0, m, k, k, 1) }
 	cases := []struct {
 		name string
@@ -67,6 +35,10 @@ func TestWideTileEqualsNarrow(t *testing.T) {
 	}{
 		{"packed/100x600 n=200", dense(100, 600), 200},
 		{"packed/7x3 n=33", dense(7, 3), 33},
+		// A transposed operand with more than maxDirectPanels panels is packed: pairs of full
+		// panels, then one full panel (n=208) or an edge panel (n=200).
+		{"packed/100x300 transposed n=200", stridedMatrix(randomData(rng, []int{100 * 300}), 0, 100, 300, 1, 100), 200},
+		{"packed/100x300 transposed n=208", stridedMatrix(randomData(rng, []int{100 * 300}), 0, 100, 300, 1, 100), 208},
 		{"rows/97x300 n=32", dense(97, 300), 32},
 		{"rows/61x259 n=250", stridedMatrix(randomData(rng, []int{61 * 300}), 1, 61, 259, 300, 1), 250},
 		{"direct/144x700 n=16 (transposed)", stridedMatrix(randomData(rng, []int{144 * 700}), 0, 144, 700, 1, 144), 16},
