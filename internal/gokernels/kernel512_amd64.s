@@ -123,23 +123,7 @@
 	VMOVUPS Z14, (DX) \
 	VMOVUPS Z15, 64(DX)
 
-#define ADD_16x16 \
-	VADDPS  (DX), Z0, Z0 \
-	ADDQ    R8, DX \
-	VADDPS  (DX), Z1, Z1 \
-	ADDQ    R8, DX \
-	VADDPS  (DX), Z2, Z2 \
-	ADDQ    R8, DX \
-	VADDPS  (DX), Z3, Z3 \
-	ADDQ    R8, DX \
-	VADDPS  (DX), Z4, Z4 \
-	ADDQ    R8, DX \
-	VADDPS  (DX), Z5, Z5 \
-	ADDQ    R8, DX \
-	VADDPS  (DX), Z6, Z6 \
-	ADDQ    R8, DX \
-	VADDPS  (DX), Z7, Z7 \
-	ADDQ    R8, DX \
+#define ADD_8x16_HI \
 	VADDPS  (DX), Z8, Z8 \
 	ADDQ    R8, DX \
 	VADDPS  (DX), Z9, Z9 \
@@ -156,23 +140,7 @@
 	ADDQ    R8, DX \
 	VADDPS  (DX), Z15, Z15
 
-#define STORE_16x16 \
-	VMOVUPS Z0, (DX) \
-	ADDQ    R8, DX \
-	VMOVUPS Z1, (DX) \
-	ADDQ    R8, DX \
-	VMOVUPS Z2, (DX) \
-	ADDQ    R8, DX \
-	VMOVUPS Z3, (DX) \
-	ADDQ    R8, DX \
-	VMOVUPS Z4, (DX) \
-	ADDQ    R8, DX \
-	VMOVUPS Z5, (DX) \
-	ADDQ    R8, DX \
-	VMOVUPS Z6, (DX) \
-	ADDQ    R8, DX \
-	VMOVUPS Z7, (DX) \
-	ADDQ    R8, DX \
+#define STORE_8x16_HI \
 	VMOVUPS Z8, (DX) \
 	ADDQ    R8, DX \
 	VMOVUPS Z9, (DX) \
@@ -188,6 +156,10 @@
 	VMOVUPS Z14, (DX) \
 	ADDQ    R8, DX \
 	VMOVUPS Z15, (DX)
+
+#define ADD_16x16 ADD_8x16; ADDQ R8, DX; ADD_8x16_HI
+
+#define STORE_16x16 STORE_8x16; ADDQ R8, DX; STORE_8x16_HI
 
 // The steps p of the kernels, by how A is read: PACKED from a packed panel at a(SI); ROWS in
 // place, rows 0-2 at a(SI) + 0, 1, 2 times the row stride R10, rows 3-5 the same from BX,

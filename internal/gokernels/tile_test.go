@@ -23,9 +23,10 @@ func TestWideTileEqualsNarrow(t *testing.T) {
 	// im2col operand, and its transpose (a kernel gradient's).
 	patchRows, patchCols, size := im2colOffsets(6, 5, 3, 4)
 	img := randomData(rng, []int{size})
-	// A wider image, whose 16-row tiles are progressions (48 rows per image row): the forward
-	// operand's rows (stride cin) and, with 16 channels, the kernel gradient's (stride 1).
-	rows2, cols2, size2 := im2colOffsets(3, 6, 8, 16)
+	// A wider image, whose 16-row tiles are progressions (96 rows per image row): the forward
+	// operand's rows (stride cin) and the kernel gradient's (stride 1); both contract over
+	// more than kc, so the 16 x 16 kernel also adds to C.
+	rows2, cols2, size2 := im2colOffsets(3, 6, 16, 32)
 	img2 := randomData(rng, []int{size2})
 	dense := func(m, k int) matrix { return stridedMatrix(randomData(rng, []int{m * k}), 0, m, k, k, 1) }
 	cases := []struct {
