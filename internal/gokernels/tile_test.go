@@ -28,6 +28,10 @@ func TestWideTileEqualsNarrow(t *testing.T) {
 	// more than kc, so the 16 x 16 kernel also adds to C.
 	rows2, cols2, size2 := im2colOffsets(3, 6, 16, 32)
 	img2 := randomData(rng, []int{size2})
+	// Rows that are not progressions (15 to an image row) and more than kc columns: the 8-row
+	// table kernels adding to C.
+	rows3, cols3, size3 := im2colOffsets(6, 5, 3, 32)
+	img3 := randomData(rng, []int{size3})
 	dense := func(m, k int) matrix { return stridedMatrix(randomData(rng, []int{m * k}), 0, m, k, k, 1) }
 	cases := []struct {
 		name string
@@ -53,6 +57,8 @@ func TestWideTileEqualsNarrow(t *testing.T) {
 		{"table/forward, 16-row progressions n=16", newMatrix(img2, rows2, cols2), 16},
 		{"table/forward, 16-row progressions n=24", newMatrix(img2, rows2, cols2), 24},
 		{"table/kernel gradient, 16-row progressions n=16", newMatrix(img2, cols2, rows2), 16},
+		{"table/forward, k > kc n=16", newMatrix(img3, rows3, cols3), 16},
+		{"table/forward, k > kc n=48", newMatrix(img3, rows3, cols3), 48},
 	}
 	for _, tc := range cases {
 		for _, workers := range []int{1, 2} {
