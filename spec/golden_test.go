@@ -29,6 +29,7 @@ func TestShippedSpecHashesUnchanged(t *testing.T) {
 		"iddpm_cifar10.toml":   {1, "54781957703aed8e", "46fef530c3e72118", "726ffbd3abb3d655"},
 		"iddpm_hybrid.toml":    {18, "4b56faa01ce43994", "9398a84284a768e9", "dd2214ad6dc63fa1"},
 		"linear_beta.toml":     {1, "89737a6cb7e64458", "122c76147bd4384f", "e618c80935e63484"}, // 10000 steps since issue 30 (7500 before: df28e1472160ef87)
+		"linear_beta_28.toml":  {1, "b4f389cf7928d9d4", "a60719f447782e97", "3159532e280ee676"}, // issue 30: the 28x28 candidate for the main job
 		"mnist_cfg.toml":       {1, "dd78d43be393a055", "d5a03f8e1186f211", "ddb4b354349801ca"},
 		"mnist_unet_gpu.toml":  {1, "c9079de9fa00b9fd", "018d417bc4ed22ec", "8973582f052b97ac"},
 		"quick_2d.toml":        {1, "bf0442b49d5c8456", "b50a7fb7c3cc07b6", "327cfa19cc98300e"},
