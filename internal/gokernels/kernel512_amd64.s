@@ -282,17 +282,82 @@
 	VFMADD231PS Z16, Z19, Z14 \
 	VFMADD231PS Z17, Z19, Z15
 
+// The kernels' arguments, by how A is read: ARGS_PACKED, ARGS_ROWS (and row pointers BX for
+// row 3, R12 for row 6), ARGS_DIRECT (the same and the step stride R11) and ARGS_TABLE (the
+// eight row pointers from rowOff, R11 at colOff); SECOND_PANEL points R15 at B's second
+// panel.
+#define ARGS_PACKED \
+	MOVQ k+0(FP), CX \
+	MOVQ a+8(FP), SI \
+	MOVQ b+16(FP), DI \
+	MOVQ c+24(FP), DX \
+	MOVQ ldc+32(FP), R8 \
+	SHLQ $2, R8
+
+#define ARGS_ROWS \
+	MOVQ k+0(FP), CX \
+	MOVQ a+8(FP), SI \
+	MOVQ rowStride+16(FP), R10 \
+	SHLQ $2, R10 \
+	MOVQ b+24(FP), DI \
+	MOVQ c+32(FP), DX \
+	MOVQ ldc+40(FP), R8 \
+	SHLQ $2, R8 \
+	LEAQ (R10)(R10*2), BX \
+	ADDQ SI, BX \
+	LEAQ (BX)(R10*2), R12 \
+	ADDQ R10, R12
+
+#define ARGS_DIRECT \
+	MOVQ k+0(FP), CX \
+	MOVQ a+8(FP), SI \
+	MOVQ rowStride+16(FP), R10 \
+	SHLQ $2, R10 \
+	MOVQ kStride+24(FP), R11 \
+	SHLQ $2, R11 \
+	MOVQ b+32(FP), DI \
+	MOVQ c+40(FP), DX \
+	MOVQ ldc+48(FP), R8 \
+	SHLQ $2, R8 \
+	LEAQ (R10)(R10*2), BX \
+	ADDQ SI, BX \
+	LEAQ (BX)(R10*2), R12 \
+	ADDQ R10, R12
+
+#define ARGS_TABLE \
+	MOVQ k+0(FP), CX \
+	MOVQ a+8(FP), AX \
+	MOVQ rowOff+16(FP), R11 \
+	MOVQ 0(R11), SI \
+	LEAQ (AX)(SI*4), SI \
+	MOVQ 8(R11), R9 \
+	LEAQ (AX)(R9*4), R9 \
+	MOVQ 16(R11), R10 \
+	LEAQ (AX)(R10*4), R10 \
+	MOVQ 24(R11), R12 \
+	LEAQ (AX)(R12*4), R12 \
+	MOVQ 32(R11), R13 \
+	LEAQ (AX)(R13*4), R13 \
+	MOVQ 40(R11), BX \
+	LEAQ (AX)(BX*4), BX \
+	MOVQ 48(R11), DX \
+	LEAQ (AX)(DX*4), DX \
+	MOVQ 56(R11), R8 \
+	LEAQ (AX)(R8*4), R8 \
+	MOVQ colOff+24(FP), R11 \
+	MOVQ b+32(FP), DI
+
+#define SECOND_PANEL \
+	MOVQ CX, R15 \
+	SHLQ $6, R15 \
+	ADDQ DI, R15
+
 // func kernel8x16(k int, a, b, c *float32, ldc int, accumulate bool)
 //
 // C[0:8, 0:16] (row stride ldc floats) = or += sum over p < k of a[8p:8p+8] (outer)
 // b[16p:16p+16], a and b packed panels; unrolled four steps deep as kernel6x16 is.
 TEXT ·kernel8x16(SB), NOSPLIT, $0-41
-	MOVQ k+0(FP), CX
-	MOVQ a+8(FP), SI
-	MOVQ b+16(FP), DI
-	MOVQ c+24(FP), DX
-	MOVQ ldc+32(FP), R8
-	SHLQ $2, R8
+	ARGS_PACKED
 	ZERO8
 	TESTQ CX, CX
 	JE    pdone
@@ -333,18 +398,7 @@ pstore:
 // kernel8x16 with A's contiguous rows read in place: row r, step p at a + r*rowStride + p
 // floats (kernel6x16Rows' eight-row twin), unrolled four steps deep.
 TEXT ·kernel8x16Rows(SB), NOSPLIT, $0-49
-	MOVQ k+0(FP), CX
-	MOVQ a+8(FP), SI
-	MOVQ rowStride+16(FP), R10
-	SHLQ $2, R10
-	MOVQ b+24(FP), DI
-	MOVQ c+32(FP), DX
-	MOVQ ldc+40(FP), R8
-	SHLQ $2, R8
-	LEAQ (R10)(R10*2), BX
-	ADDQ SI, BX // BX: row 3
-	LEAQ (BX)(R10*2), R12
-	ADDQ R10, R12 // R12: row 6
+	ARGS_ROWS
 	ZERO8
 	TESTQ CX, CX
 	JE    rdone
@@ -388,20 +442,7 @@ rstore:
 //
 // kernel8x16 with A read in place: row r, step p at a + r*rowStride + p*kStride floats.
 TEXT ·kernel8x16Direct(SB), NOSPLIT, $0-57
-	MOVQ k+0(FP), CX
-	MOVQ a+8(FP), SI
-	MOVQ rowStride+16(FP), R10
-	SHLQ $2, R10
-	MOVQ kStride+24(FP), R11
-	SHLQ $2, R11
-	MOVQ b+32(FP), DI
-	MOVQ c+40(FP), DX
-	MOVQ ldc+48(FP), R8
-	SHLQ $2, R8
-	LEAQ (R10)(R10*2), BX
-	ADDQ SI, BX // BX: row 3
-	LEAQ (BX)(R10*2), R12
-	ADDQ R10, R12 // R12: row 6
+	ARGS_DIRECT
 	ZERO8
 	TESTQ CX, CX
 	JE    ddone
@@ -429,27 +470,7 @@ dstore:
 // kernel8x16 with A's rows and steps from tables: row r, step p at a + rowOff[r] +
 // colOff[p] floats (kernel6x16Table's eight-row twin).
 TEXT ·kernel8x16Table(SB), NOSPLIT, $0-57
-	MOVQ k+0(FP), CX
-	MOVQ a+8(FP), AX
-	MOVQ rowOff+16(FP), R11
-	MOVQ 0(R11), SI
-	LEAQ (AX)(SI*4), SI
-	MOVQ 8(R11), R9
-	LEAQ (AX)(R9*4), R9
-	MOVQ 16(R11), R10
-	LEAQ (AX)(R10*4), R10
-	MOVQ 24(R11), R12
-	LEAQ (AX)(R12*4), R12
-	MOVQ 32(R11), R13
-	LEAQ (AX)(R13*4), R13
-	MOVQ 40(R11), BX
-	LEAQ (AX)(BX*4), BX
-	MOVQ 48(R11), DX
-	LEAQ (AX)(DX*4), DX
-	MOVQ 56(R11), R8
-	LEAQ (AX)(R8*4), R8
-	MOVQ colOff+24(FP), R11
-	MOVQ b+32(FP), DI
+	ARGS_TABLE
 	ZERO8
 	TESTQ CX, CX
 	JE    tdone
@@ -478,15 +499,8 @@ tstore:
 //
 // kernel8x16 over two adjacent packed panels of B (b, then b + 16k floats) into C[0:8, 0:32].
 TEXT ·kernel8x32(SB), NOSPLIT, $0-41
-	MOVQ k+0(FP), CX
-	MOVQ a+8(FP), SI
-	MOVQ b+16(FP), DI
-	MOVQ c+24(FP), DX
-	MOVQ ldc+32(FP), R8
-	SHLQ $2, R8
-	MOVQ CX, R15
-	SHLQ $6, R15
-	ADDQ DI, R15 // R15: the second panel, k rows of 16 floats on
+	ARGS_PACKED
+	SECOND_PANEL
 	ZERO16
 	TESTQ CX, CX
 	JE    qdone
@@ -512,21 +526,8 @@ qstore:
 //
 // kernel8x16Rows over two adjacent panels of B.
 TEXT ·kernel8x32Rows(SB), NOSPLIT, $0-49
-	MOVQ k+0(FP), CX
-	MOVQ a+8(FP), SI
-	MOVQ rowStride+16(FP), R10
-	SHLQ $2, R10
-	MOVQ b+24(FP), DI
-	MOVQ c+32(FP), DX
-	MOVQ ldc+40(FP), R8
-	SHLQ $2, R8
-	LEAQ (R10)(R10*2), BX
-	ADDQ SI, BX // BX: row 3
-	LEAQ (BX)(R10*2), R12
-	ADDQ R10, R12 // R12: row 6
-	MOVQ CX, R15
-	SHLQ $6, R15
-	ADDQ DI, R15 // R15: the second panel, k rows of 16 floats on
+	ARGS_ROWS
+	SECOND_PANEL
 	ZERO16
 	TESTQ CX, CX
 	JE    sdone
@@ -554,23 +555,8 @@ sstore:
 //
 // kernel8x16Direct over two adjacent panels of B.
 TEXT ·kernel8x32Direct(SB), NOSPLIT, $0-57
-	MOVQ k+0(FP), CX
-	MOVQ a+8(FP), SI
-	MOVQ rowStride+16(FP), R10
-	SHLQ $2, R10
-	MOVQ kStride+24(FP), R11
-	SHLQ $2, R11
-	MOVQ b+32(FP), DI
-	MOVQ c+40(FP), DX
-	MOVQ ldc+48(FP), R8
-	SHLQ $2, R8
-	LEAQ (R10)(R10*2), BX
-	ADDQ SI, BX // BX: row 3
-	LEAQ (BX)(R10*2), R12
-	ADDQ R10, R12 // R12: row 6
-	MOVQ CX, R15
-	SHLQ $6, R15
-	ADDQ DI, R15 // R15: the second panel, k rows of 16 floats on
+	ARGS_DIRECT
+	SECOND_PANEL
 	ZERO16
 	TESTQ CX, CX
 	JE    edone
@@ -598,30 +584,8 @@ estore:
 //
 // kernel8x16Table over two adjacent panels of B.
 TEXT ·kernel8x32Table(SB), NOSPLIT, $0-57
-	MOVQ k+0(FP), CX
-	MOVQ a+8(FP), AX
-	MOVQ rowOff+16(FP), R11
-	MOVQ 0(R11), SI
-	LEAQ (AX)(SI*4), SI
-	MOVQ 8(R11), R9
-	LEAQ (AX)(R9*4), R9
-	MOVQ 16(R11), R10
-	LEAQ (AX)(R10*4), R10
-	MOVQ 24(R11), R12
-	LEAQ (AX)(R12*4), R12
-	MOVQ 32(R11), R13
-	LEAQ (AX)(R13*4), R13
-	MOVQ 40(R11), BX
-	LEAQ (AX)(BX*4), BX
-	MOVQ 48(R11), DX
-	LEAQ (AX)(DX*4), DX
-	MOVQ 56(R11), R8
-	LEAQ (AX)(R8*4), R8
-	MOVQ colOff+24(FP), R11
-	MOVQ b+32(FP), DI
-	MOVQ CX, R15
-	SHLQ $6, R15
-	ADDQ DI, R15 // R15: the second panel, k rows of 16 floats on
+	ARGS_TABLE
+	SECOND_PANEL
 	ZERO16
 	TESTQ CX, CX
 	JE    udone
