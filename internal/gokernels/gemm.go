@@ -154,14 +154,24 @@ func gemm(m, n, k int, a, b matrix, c []float32, maxWorkers int) {
 	// All of B is packed first (kc-deep blocks one after another), so that the workers then
 	// run through every block without meeting again.
 	kBlocks := (k + kc - 1) / kc
-	bufB := getPanel(k * nPanels * nr)
-	defer panelPool.Put(bufB)
-	blockB := func(q int) []float32 {
-		return (*bufB)[q*kc*nPanels*nr : (q*kc+min(kc, k-q*kc))*nPanels*nr]
-	}
-	packAllB := func(lo, hi int) {
-		for q := range kBlocks {
-			packB(blockB(q), b, q*kc, min(kc, k-q*kc), n, lo, hi)
+	var blockB func(q int) []float32
+	var packAllB func(lo, hi int)
+	if n == nr && b.unitCols && b.rowStep == nr {
+		// B is one full panel whose rows are contiguous and adjacent (16 output channels): it
+		// is already in packed form, and is read where it is.
+		base := b.rowOff[0] + b.colOff[0]
+		blockB = func(q int) []float32 { return b.data[base+q*kc*nr : base+(q*kc+min(kc, k-q*kc))*nr] }
+		packAllB = func(lo, hi int) {}
+	} else {
+		bufB := getPanel(k * nPanels * nr)
+		defer panelPool.Put(bufB)
+		blockB = func(q int) []float32 {
+			return (*bufB)[q*kc*nPanels*nr : (q*kc+min(kc, k-q*kc))*nPanels*nr]
+		}
+		packAllB = func(lo, hi int) {
+			for q := range kBlocks {
+				packB(blockB(q), b, q*kc, min(kc, k-q*kc), n, lo, hi)
+			}
 		}
 	}
 	// With few column panels A is read in place (direct.go): through its strides when they
