@@ -65,6 +65,21 @@
 // results are bit-identical for any number of workers and on any AVX2/FMA machine, with or
 // without AVX-512.
 //
+// # Subnormal numbers
+//
+// The micro-kernels run with denormals-are-zero and flush-to-zero set (flush_amd64.h): a
+// subnormal float32 in A, B or C is read as zero and a subnormal sum is written as zero,
+// and the edge tiles that are added to C in Go are flushed the same way. Without it, every
+// FMA that meets a subnormal takes a microcode assist of a hundred cycles or more, and the
+// kernels reuse each row of B in up to 16 FMAs: a U-Net whose activations reach the SiLU's
+// far negative tail (where the logistic is subnormal) has a few hundred subnormals in each
+// output gradient, which made its kernel-gradient products several times slower and the
+// training step's time depend on how far training had gone. The mode is set and restored
+// inside each assembly function, so no Go code runs with it, and it is the same on every
+// tiling, so the bits still do not depend on the CPU (TestSubnormalsReadAsZero). Values
+// below 2^-126 are dropped from sums whose terms are of order one; PyTorch users get the
+// same with torch.set_flush_denormal(True).
+//
 // # Why assembly and not OpenBLAS
 //
 // Both were measured on this project's 2-core machine (AMD EPYC, AVX2/FMA/AVX-512):

@@ -1,6 +1,7 @@
 package gokernels
 
 import (
+	"math"
 	"runtime"
 	"sync"
 )
@@ -324,6 +325,16 @@ func packA(ap []float32, a matrix, i0, mcb, p0, kcb int) {
 	}
 }
 
+// flushSubnormal returns x, or a zero of x's sign when x is subnormal: what the
+// micro-kernels' flush-to-zero mode (flush_amd64.h) writes, applied to the sums of the edge
+// tiles that are added to C here in Go.
+func flushSubnormal(x float32) float32 {
+	if b := math.Float32bits(x); b&0x7f800000 == 0 {
+		return math.Float32frombits(b & 0x80000000)
+	}
+	return x
+}
+
 // storeTile writes (or adds) the valid rows x cols part of an edge tile computed into a
 // scratch tile to c at cOff (row stride n).
 func storeTile(c, tile []float32, cOff, n, rows, cols int, accumulate bool) {
@@ -332,7 +343,7 @@ func storeTile(c, tile []float32, cOff, n, rows, cols int, accumulate bool) {
 		src := tile[r*nr : r*nr+cols]
 		if accumulate {
 			for x := range dst {
-				dst[x] += src[x]
+				dst[x] = flushSubnormal(dst[x] + src[x])
 			}
 		} else {
 			copy(dst, src)

@@ -1,4 +1,5 @@
 #include "textflag.h"
+#include "flush_amd64.h"
 
 // The AVX-512 micro-kernels. Each keeps its tile of C in zmm accumulators, one per row and
 // 16-column panel, and runs every output element as the same chain of FMAs in p order as the
@@ -356,7 +357,8 @@
 //
 // C[0:8, 0:16] (row stride ldc floats) = or += sum over p < k of a[8p:8p+8] (outer)
 // b[16p:16p+16], a and b packed panels; unrolled four steps deep as kernel6x16 is.
-TEXT ·kernel8x16(SB), NOSPLIT, $0-41
+TEXT ·kernel8x16(SB), NOSPLIT, $8-41
+	FLUSH_ON
 	ARGS_PACKED
 	ZERO8
 	TESTQ CX, CX
@@ -390,6 +392,7 @@ pdone:
 	MOVQ    c+24(FP), DX
 pstore:
 	STORE_8x16
+	FLUSH_OFF
 	VZEROUPPER
 	RET
 
@@ -397,7 +400,8 @@ pstore:
 //
 // kernel8x16 with A's contiguous rows read in place: row r, step p at a + r*rowStride + p
 // floats (kernel6x16Rows' eight-row twin), unrolled four steps deep.
-TEXT ·kernel8x16Rows(SB), NOSPLIT, $0-49
+TEXT ·kernel8x16Rows(SB), NOSPLIT, $8-49
+	FLUSH_ON
 	ARGS_ROWS
 	ZERO8
 	TESTQ CX, CX
@@ -435,13 +439,15 @@ rdone:
 	MOVQ    c+32(FP), DX
 rstore:
 	STORE_8x16
+	FLUSH_OFF
 	VZEROUPPER
 	RET
 
 // func kernel8x16Direct(k int, a *float32, rowStride, kStride int, b, c *float32, ldc int, accumulate bool)
 //
 // kernel8x16 with A read in place: row r, step p at a + r*rowStride + p*kStride floats.
-TEXT ·kernel8x16Direct(SB), NOSPLIT, $0-57
+TEXT ·kernel8x16Direct(SB), NOSPLIT, $8-57
+	FLUSH_ON
 	ARGS_DIRECT
 	ZERO8
 	TESTQ CX, CX
@@ -462,6 +468,7 @@ ddone:
 	MOVQ    c+40(FP), DX
 dstore:
 	STORE_8x16
+	FLUSH_OFF
 	VZEROUPPER
 	RET
 
@@ -469,7 +476,8 @@ dstore:
 //
 // kernel8x16 with A's rows and steps from tables: row r, step p at a + rowOff[r] +
 // colOff[p] floats (kernel6x16Table's eight-row twin).
-TEXT ·kernel8x16Table(SB), NOSPLIT, $0-57
+TEXT ·kernel8x16Table(SB), NOSPLIT, $8-57
+	FLUSH_ON
 	ARGS_TABLE
 	ZERO8
 	TESTQ CX, CX
@@ -492,13 +500,15 @@ tdone:
 	MOVQ    c+40(FP), DX
 tstore:
 	STORE_8x16
+	FLUSH_OFF
 	VZEROUPPER
 	RET
 
 // func kernel8x32(k int, a, b, c *float32, ldc int, accumulate bool)
 //
 // kernel8x16 over two adjacent packed panels of B (b, then b + 16k floats) into C[0:8, 0:32].
-TEXT ·kernel8x32(SB), NOSPLIT, $0-41
+TEXT ·kernel8x32(SB), NOSPLIT, $8-41
+	FLUSH_ON
 	ARGS_PACKED
 	SECOND_PANEL
 	ZERO16
@@ -519,13 +529,15 @@ qdone:
 	MOVQ    c+24(FP), DX
 qstore:
 	STORE_8x32
+	FLUSH_OFF
 	VZEROUPPER
 	RET
 
 // func kernel8x32Rows(k int, a *float32, rowStride int, b, c *float32, ldc int, accumulate bool)
 //
 // kernel8x16Rows over two adjacent panels of B.
-TEXT ·kernel8x32Rows(SB), NOSPLIT, $0-49
+TEXT ·kernel8x32Rows(SB), NOSPLIT, $8-49
+	FLUSH_ON
 	ARGS_ROWS
 	SECOND_PANEL
 	ZERO16
@@ -548,13 +560,15 @@ sdone:
 	MOVQ    c+32(FP), DX
 sstore:
 	STORE_8x32
+	FLUSH_OFF
 	VZEROUPPER
 	RET
 
 // func kernel8x32Direct(k int, a *float32, rowStride, kStride int, b, c *float32, ldc int, accumulate bool)
 //
 // kernel8x16Direct over two adjacent panels of B.
-TEXT ·kernel8x32Direct(SB), NOSPLIT, $0-57
+TEXT ·kernel8x32Direct(SB), NOSPLIT, $8-57
+	FLUSH_ON
 	ARGS_DIRECT
 	SECOND_PANEL
 	ZERO16
@@ -577,13 +591,15 @@ edone:
 	MOVQ    c+40(FP), DX
 estore:
 	STORE_8x32
+	FLUSH_OFF
 	VZEROUPPER
 	RET
 
 // func kernel8x32Table(k int, a *float32, rowOff, colOff *int, b, c *float32, ldc int, accumulate bool)
 //
 // kernel8x16Table over two adjacent panels of B.
-TEXT ·kernel8x32Table(SB), NOSPLIT, $0-57
+TEXT ·kernel8x32Table(SB), NOSPLIT, $8-57
+	FLUSH_ON
 	ARGS_TABLE
 	SECOND_PANEL
 	ZERO16
@@ -608,6 +624,7 @@ udone:
 	MOVQ    c+40(FP), DX
 ustore:
 	STORE_8x32
+	FLUSH_OFF
 	VZEROUPPER
 	RET
 
@@ -619,7 +636,8 @@ ustore:
 // B (Z16). Each step the rows' addresses come from five pointers, T = a + colOff[p] and T
 // plus 3, 6, 9 and 12 rows, each with the row stride (R10) times 1, 2, 4 or 8 or three rows
 // (R9) as index.
-TEXT ·kernel16x16Prog(SB), NOSPLIT, $0-57
+TEXT ·kernel16x16Prog(SB), NOSPLIT, $8-57
+	FLUSH_ON
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ rowStride+16(FP), R10
@@ -669,5 +687,6 @@ gdone:
 	MOVQ    c+40(FP), DX
 gstore:
 	STORE_16x16
+	FLUSH_OFF
 	VZEROUPPER
 	RET

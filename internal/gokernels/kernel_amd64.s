@@ -1,4 +1,5 @@
 #include "textflag.h"
+#include "flush_amd64.h"
 
 // PACKED_STEP(a, b) is one step p of kernel6x16: the 16 floats of B's panel at b(DI) times
 // each of the 6 floats of A's packed panel at a(SI), added into the accumulators Y0-Y11
@@ -57,7 +58,8 @@
 // caller splits the matrix. The loop is unrolled four steps deep (then single steps for the
 // rest of k): the same FMAs in the same order, with a quarter of the loop overhead, which
 // raised the kernel alone from about 92 to 103 GFLOP/s on one core here.
-TEXT ·kernel6x16(SB), NOSPLIT, $0-41
+TEXT ·kernel6x16(SB), NOSPLIT, $8-41
+	FLUSH_ON
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
@@ -144,6 +146,7 @@ store:
 	ADDQ    R8, DX
 	VMOVUPS Y10, (DX)
 	VMOVUPS Y11, 32(DX)
+	FLUSH_OFF
 	VZEROUPPER
 	RET
 
@@ -159,7 +162,8 @@ store:
 // a + r*rowStride + p*kStride floats. The FMAs are the same, in the same order, so the result
 // is bit for bit that of packing A first. It saves the packing when A is used once (a
 // product with at most two column panels, as the convolutions' are).
-TEXT ·kernel6x16Direct(SB), NOSPLIT, $0-57
+TEXT ·kernel6x16Direct(SB), NOSPLIT, $8-57
+	FLUSH_ON
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ rowStride+16(FP), R10
@@ -258,6 +262,7 @@ dstore:
 	ADDQ    R8, DX
 	VMOVUPS Y10, (DX)
 	VMOVUPS Y11, 32(DX)
+	FLUSH_OFF
 	VZEROUPPER
 	RET
 
@@ -267,7 +272,8 @@ dstore:
 // a + rowOff[r] + colOff[p] floats (an implicit im2col operand, whose steps jump from one
 // kernel tap to the next and whose rows jump at image rows; a kernel gradient's, whose rows
 // jump from tap to tap). The FMAs are the same, in the same order, as with A packed.
-TEXT ·kernel6x16Table(SB), NOSPLIT, $0-57
+TEXT ·kernel6x16Table(SB), NOSPLIT, $8-57
+	FLUSH_ON
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), AX
 	MOVQ rowOff+16(FP), R11
@@ -374,6 +380,7 @@ tstore:
 	ADDQ    R8, DX
 	VMOVUPS Y10, (DX)
 	VMOVUPS Y11, 32(DX)
+	FLUSH_OFF
 	VZEROUPPER
 	RET
 
@@ -382,7 +389,8 @@ tstore:
 // kernel6x16Direct for the common case of an A whose rows are contiguous (row r, step p at
 // a + r*rowStride + p floats: an activation matrix), unrolled four steps deep like
 // kernel6x16. The FMAs are the same, in the same order, as with A packed.
-TEXT ·kernel6x16Rows(SB), NOSPLIT, $0-49
+TEXT ·kernel6x16Rows(SB), NOSPLIT, $8-49
+	FLUSH_ON
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ rowStride+16(FP), R10
@@ -476,5 +484,6 @@ rstore:
 	ADDQ    R8, DX
 	VMOVUPS Y10, (DX)
 	VMOVUPS Y11, 32(DX)
+	FLUSH_OFF
 	VZEROUPPER
 	RET
