@@ -4,8 +4,10 @@
 // loops over contiguous blocks: whole-row Gather and ScatterSum (the U-Net's im2col
 // convolution, its upsampling and their gradients; rows.go), element-wise Add, Sub, Mul and Div with a
 // broadcast or scalar operand (binary.go), unit-stride Slice and ReduceSum over leading or
-// trailing axes (memops.go), BroadcastInDim in runs (broadcast.go), and the logistic as an
-// AVX loop of the Go runtime's own exp (logistic.go). Those give simplego's results bit for
+// trailing axes (memops.go), BroadcastInDim in runs (broadcast.go), the logistic as an
+// AVX loop of the Go runtime's own exp (logistic.go), and the random bits of RandomUniform a
+// uint64 at a time (random.go) with the ops that make them a dropout mask: ConvertDType from
+// uint32 and bool, Abs, and Min and GreaterOrEqual with a scalar (unary.go). Those give simplego's results bit for
 // bit (the same copies, the same sums in the same order, the same float64 exp), which tests
 // check case by case and the self-check checks at start-up; other cases go to simplego's own
 // executors.

@@ -45,6 +45,8 @@ func installMemHooks() {
 	installConvHook()
 	installBroadcastHook()
 	installPoolHooks()
+	installRNGHook()
+	installUnaryHooks()
 }
 
 // MemCalls is how many element-wise ops, Slices and ReduceSums ran on the fast paths.

@@ -269,17 +269,21 @@ func execOn(fast bool, exec *graph.Exec, inputs ...any) ([][]float32, error) {
 	return vals, nil
 }
 
-// selfCheckRows runs a row gather, a row scatter-sum and a logistic on the fast path and on
-// simplego's, which must agree bit for bit (both copy, both add in index order, both evaluate
-// the same float64 formula).
+// selfCheckRows runs a row gather, a row scatter-sum, a logistic and a dropout mask (a
+// RandomUniform's bits, their conversion, Abs and Min, a comparison and the mask's
+// conversion) on the fast path and on simplego's, which must agree bit for bit (both copy,
+// both add in index order, both evaluate the same float64 formula, both draw the same bits
+// and convert and compare them the same way).
 func selfCheckRows(backend backends.Backend, rng *rand.Rand) error {
 	const rows, width, n = 7, 5, 23
 	idx := make([]int32, n)
 	for i := range idx {
 		idx[i] = int32(rng.IntN(rows))
 	}
-	exec, err := graph.NewExecAny(backend, func(x, ix, u *graph.Node) (*graph.Node, *graph.Node, *graph.Node) {
-		return graph.Gather(x, ix), graph.ScatterSum(x, ix, u, false, false), graph.Logistic(u)
+	exec, err := graph.NewExecAny(backend, func(x, ix, u, state *graph.Node) []*graph.Node {
+		_, uniform := graph.RandomUniform(state, u.Shape())
+		mask := graph.ConvertDType(graph.GreaterOrEqual(uniform, graph.Scalar(u.Graph(), u.DType(), 0.1)), u.DType())
+		return []*graph.Node{graph.Gather(x, ix), graph.ScatterSum(x, ix, u, false, false), graph.Logistic(u), graph.Mul(mask, u)}
 	})
 	if err != nil {
 		return err
@@ -288,30 +292,39 @@ func selfCheckRows(backend backends.Backend, rng *rand.Rand) error {
 	x := tensors.FromFlatDataAndDimensions(randomData(rng, []int{rows, 2, width}), rows, 2, width)
 	ix := tensors.FromFlatDataAndDimensions(idx, n, 1)
 	u := tensors.FromFlatDataAndDimensions(randomData(rng, []int{n, 2, width}), n, 2, width)
-	run := func(fast bool) ([]float32, []float32, []float32, error) {
+	state, err := graph.RNGStateFromSeed(rng.Int64())
+	if err != nil {
+		return err
+	}
+	run := func(fast bool) ([][]float32, error) {
 		active.Store(fast)
 		defer active.Store(false)
-		out, err := exec.Exec(x, ix, u)
+		out, err := exec.Exec(x, ix, u, state)
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, err
 		}
-		return tensors.MustCopyFlatData[float32](out[0]), tensors.MustCopyFlatData[float32](out[1]),
-			tensors.MustCopyFlatData[float32](out[2]), nil
+		vals := make([][]float32, len(out))
+		for i, t := range out {
+			vals[i] = tensors.MustCopyFlatData[float32](t)
+		}
+		return vals, nil
 	}
-	g0, s0, l0, err := run(false)
+	stock, err := run(false)
 	if err != nil {
 		return err
 	}
-	before, beforeMem := RowCalls(), MemCalls()
-	g1, s1, l1, err := run(true)
+	before, beforeMem, beforeRNG := RowCalls(), MemCalls(), RNGCalls()
+	fast, err := run(true)
 	if err != nil {
 		return err
 	}
-	if RowCalls() != before+2 || MemCalls() == beforeMem {
-		return fmt.Errorf("a row gather, scatter or logistic did not reach the fast path")
+	if RowCalls() != before+2 || MemCalls() == beforeMem || RNGCalls() != beforeRNG+1 {
+		return fmt.Errorf("a row gather, scatter, logistic or random draw did not reach the fast path")
 	}
-	if !slices.Equal(g0, g1) || !slices.Equal(s0, s1) || !slices.Equal(l0, l1) {
-		return fmt.Errorf("row gather, scatter-sum or logistic differs from simplego's")
+	for i := range stock {
+		if !slices.EqualFunc(stock[i], fast[i], func(a, b float32) bool { return math.Float32bits(a) == math.Float32bits(b) }) {
+			return fmt.Errorf("row gather, scatter-sum, logistic or dropout mask differs from simplego's")
+		}
 	}
 	return nil
 }

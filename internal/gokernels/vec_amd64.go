@@ -37,6 +37,12 @@ func vrdivScalarAsm(dst, a []float32, s float32, n int)
 func vsqrtAsm(dst, a []float32, n int)
 
 //go:noescape
+func vminScalarAsm(dst, a []float32, s float32, n int)
+
+//go:noescape
+func vabsAsm(dst, a []float32, n int)
+
+//go:noescape
 func gatherRowsAsm(dst, src []float32, idx []int32, row int)
 
 //go:noescape

@@ -263,3 +263,53 @@ TEXT ·vrsubScalarAsm(SB), NOSPLIT, $0-64
 // func vrdivScalarAsm(dst, a []float32, s float32, n int): dst = s / a
 TEXT ·vrdivScalarAsm(SB), NOSPLIT, $0-64
 	RLOOP(VDIVPS)
+
+// func vminScalarAsm(dst, a []float32, s float32, n int): dst = Go's min(a, s), which the Go
+// compiler makes on amd64 as the OR of the two MINPS orders: a value where they agree, the OR
+// of both operands' bits where either is NaN.
+TEXT ·vminScalarAsm(SB), NOSPLIT, $0-64
+	MOVQ dst+0(FP), DI
+	MOVQ a+24(FP), SI
+	VBROADCASTSS s+48(FP), Y4
+	MOVQ n+56(FP), CX
+	SHRQ $3, CX
+	JZ   mdone
+mloop:
+	VMOVUPS (SI), Y0
+	VMINPS  Y0, Y4, Y1
+	VMINPS  Y4, Y0, Y2
+	VORPS   Y2, Y1, Y1
+	VMOVUPS Y1, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ  mloop
+mdone:
+	VZEROUPPER
+	RET
+
+// func vabsAsm(dst, a []float32, n int): each value whose sign is to be flipped, the ones
+// below zero, has its sign bit flipped; NaNs and -0 stay as they are (simplego's "if v < 0
+// { -v } else { v }").
+TEXT ·vabsAsm(SB), NOSPLIT, $0-56
+	MOVQ dst+0(FP), DI
+	MOVQ a+24(FP), SI
+	MOVQ n+48(FP), CX
+	SHRQ $3, CX
+	JZ   adone
+	VPCMPEQD Y5, Y5, Y5
+	VPSLLD   $31, Y5, Y5
+	VXORPS   Y6, Y6, Y6
+aloop:
+	VMOVUPS (SI), Y0
+	VCMPPS  $0x11, Y6, Y0, Y1
+	VANDPS  Y5, Y1, Y1
+	VXORPS  Y1, Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ  aloop
+adone:
+	VZEROUPPER
+	RET

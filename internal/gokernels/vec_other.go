@@ -15,7 +15,9 @@ func vdivScalarAsm(dst, a []float32, s float32, n int)  {}
 func vrsubScalarAsm(dst, a []float32, s float32, n int) {}
 func vrdivScalarAsm(dst, a []float32, s float32, n int) {}
 
-func vsqrtAsm(dst, a []float32, n int) {}
+func vsqrtAsm(dst, a []float32, n int)                 {}
+func vminScalarAsm(dst, a []float32, s float32, n int) {}
+func vabsAsm(dst, a []float32, n int)                  {}
 
 func gatherRowsAsm(dst, src []float32, idx []int32, row int)             {}
 func scatterAddRowsAsm(dst, upd []float32, idx []int32, row, lo, hi int) {}
