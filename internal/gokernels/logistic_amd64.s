@@ -1,94 +1,321 @@
 #include "textflag.h"
 
-// vlogisticAsm computes float32(1/(1+exp(-x))) for x >= 0 and float32(e/(1+e)), e = exp(x),
-// for x < 0, eight values per iteration in two halves of four float64 lanes. The exponential
-// is the Go runtime's own (math/exp_amd64.s, its FMA path) step for step: the same
-// argument reduction, the same Taylor polynomial with the same fused multiply-adds in the
-// same order, the same squaring and scaling by 2^k, so every value is the bits that
-// simplego's float64 math.Exp loop gives. The argument -|x| is clamped at -120: below it
-// both formulas round to exactly 1 or 0 in float32 whatever tiny exp they use, and the
-// clamp keeps every lane on the runtime's normal (not denormal, not underflow) path. NaN
-// lanes are set to the input with its quiet bit, as the float64 round trip makes them.
+// The float32 logistic, sigma(x) = 1/(1 + exp(-x)), evaluated in float32 with the same
+// instructions in the same order on every lane, eight lanes at a time with AVX2 and sixteen
+// with AVX-512, so both loops give the same bits:
+//
+//	t = max(-|x|, -87.5)                            (exp(t) stays a normal float32)
+//	n = round(t log2 e); r = t - n c1 - n c2         (Cody and Waite's two-part ln 2)
+//	exp(t) = 2^n (1 + r + r^2 P(r))                  (Cephes' degree-5 P for expf)
+//	sigma = 1/(1 + e) for x >= 0, e/(1 + e) for x < 0, with e = exp(t)
+//
+// Below x = -87.5 the logistic is under 2^-126 and is returned as 0; a NaN comes back as
+// itself with its quiet bit set. TestLogisticAgainstFloat64 bounds the error against the
+// float64 formula.
 
-DATA logisticdata<>+0(SB)/8, $0.5
-DATA logisticdata<>+8(SB)/8, $1.0
-DATA logisticdata<>+16(SB)/8, $2.0
-DATA logisticdata<>+24(SB)/8, $1.6666666666666666667e-1
-DATA logisticdata<>+32(SB)/8, $4.1666666666666666667e-2
-DATA logisticdata<>+40(SB)/8, $8.3333333333333333333e-3
-DATA logisticdata<>+48(SB)/8, $1.3888888888888888889e-3
-DATA logisticdata<>+56(SB)/8, $1.9841269841269841270e-4
-DATA logisticdata<>+64(SB)/8, $2.4801587301587301587e-5
-DATA logisticdata<>+72(SB)/8, $1.4426950408889634073599246810018920     // log2(e)
-DATA logisticdata<>+80(SB)/8, $0.69314718055966295651160180568695068359375 // ln 2, upper part
-DATA logisticdata<>+88(SB)/8, $0.28235290563031577122588448175013436025525412068e-12 // ln 2, lower part
-DATA logisticdata<>+96(SB)/8, $0.0625
-DATA logisticdata<>+104(SB)/8, $-120.0
-DATA logisticdata<>+112(SB)/8, $0x8000000000000000 // float64 sign bit
-DATA logisticdata<>+120(SB)/4, $1023
-DATA logisticdata<>+124(SB)/4, $0x00400000          // float32 quiet-NaN bit
-GLOBL logisticdata<>+0(SB), RODATA|NOPTR, $128
+DATA sigmoid32<>+0(SB)/4, $0x80000000
+DATA sigmoid32<>+4(SB)/4, $0x80000000
+DATA sigmoid32<>+8(SB)/4, $0x80000000
+DATA sigmoid32<>+12(SB)/4, $0x80000000
+DATA sigmoid32<>+16(SB)/4, $0x80000000
+DATA sigmoid32<>+20(SB)/4, $0x80000000
+DATA sigmoid32<>+24(SB)/4, $0x80000000
+DATA sigmoid32<>+28(SB)/4, $0x80000000
+DATA sigmoid32<>+32(SB)/4, $0x80000000
+DATA sigmoid32<>+36(SB)/4, $0x80000000
+DATA sigmoid32<>+40(SB)/4, $0x80000000
+DATA sigmoid32<>+44(SB)/4, $0x80000000
+DATA sigmoid32<>+48(SB)/4, $0x80000000
+DATA sigmoid32<>+52(SB)/4, $0x80000000
+DATA sigmoid32<>+56(SB)/4, $0x80000000
+DATA sigmoid32<>+60(SB)/4, $0x80000000
+DATA sigmoid32<>+64(SB)/4, $0xc2af0000
+DATA sigmoid32<>+68(SB)/4, $0xc2af0000
+DATA sigmoid32<>+72(SB)/4, $0xc2af0000
+DATA sigmoid32<>+76(SB)/4, $0xc2af0000
+DATA sigmoid32<>+80(SB)/4, $0xc2af0000
+DATA sigmoid32<>+84(SB)/4, $0xc2af0000
+DATA sigmoid32<>+88(SB)/4, $0xc2af0000
+DATA sigmoid32<>+92(SB)/4, $0xc2af0000
+DATA sigmoid32<>+96(SB)/4, $0xc2af0000
+DATA sigmoid32<>+100(SB)/4, $0xc2af0000
+DATA sigmoid32<>+104(SB)/4, $0xc2af0000
+DATA sigmoid32<>+108(SB)/4, $0xc2af0000
+DATA sigmoid32<>+112(SB)/4, $0xc2af0000
+DATA sigmoid32<>+116(SB)/4, $0xc2af0000
+DATA sigmoid32<>+120(SB)/4, $0xc2af0000
+DATA sigmoid32<>+124(SB)/4, $0xc2af0000
+DATA sigmoid32<>+128(SB)/4, $0x3fb8aa3b
+DATA sigmoid32<>+132(SB)/4, $0x3fb8aa3b
+DATA sigmoid32<>+136(SB)/4, $0x3fb8aa3b
+DATA sigmoid32<>+140(SB)/4, $0x3fb8aa3b
+DATA sigmoid32<>+144(SB)/4, $0x3fb8aa3b
+DATA sigmoid32<>+148(SB)/4, $0x3fb8aa3b
+DATA sigmoid32<>+152(SB)/4, $0x3fb8aa3b
+DATA sigmoid32<>+156(SB)/4, $0x3fb8aa3b
+DATA sigmoid32<>+160(SB)/4, $0x3fb8aa3b
+DATA sigmoid32<>+164(SB)/4, $0x3fb8aa3b
+DATA sigmoid32<>+168(SB)/4, $0x3fb8aa3b
+DATA sigmoid32<>+172(SB)/4, $0x3fb8aa3b
+DATA sigmoid32<>+176(SB)/4, $0x3fb8aa3b
+DATA sigmoid32<>+180(SB)/4, $0x3fb8aa3b
+DATA sigmoid32<>+184(SB)/4, $0x3fb8aa3b
+DATA sigmoid32<>+188(SB)/4, $0x3fb8aa3b
+DATA sigmoid32<>+192(SB)/4, $0x3f318000
+DATA sigmoid32<>+196(SB)/4, $0x3f318000
+DATA sigmoid32<>+200(SB)/4, $0x3f318000
+DATA sigmoid32<>+204(SB)/4, $0x3f318000
+DATA sigmoid32<>+208(SB)/4, $0x3f318000
+DATA sigmoid32<>+212(SB)/4, $0x3f318000
+DATA sigmoid32<>+216(SB)/4, $0x3f318000
+DATA sigmoid32<>+220(SB)/4, $0x3f318000
+DATA sigmoid32<>+224(SB)/4, $0x3f318000
+DATA sigmoid32<>+228(SB)/4, $0x3f318000
+DATA sigmoid32<>+232(SB)/4, $0x3f318000
+DATA sigmoid32<>+236(SB)/4, $0x3f318000
+DATA sigmoid32<>+240(SB)/4, $0x3f318000
+DATA sigmoid32<>+244(SB)/4, $0x3f318000
+DATA sigmoid32<>+248(SB)/4, $0x3f318000
+DATA sigmoid32<>+252(SB)/4, $0x3f318000
+DATA sigmoid32<>+256(SB)/4, $0xb95e8083
+DATA sigmoid32<>+260(SB)/4, $0xb95e8083
+DATA sigmoid32<>+264(SB)/4, $0xb95e8083
+DATA sigmoid32<>+268(SB)/4, $0xb95e8083
+DATA sigmoid32<>+272(SB)/4, $0xb95e8083
+DATA sigmoid32<>+276(SB)/4, $0xb95e8083
+DATA sigmoid32<>+280(SB)/4, $0xb95e8083
+DATA sigmoid32<>+284(SB)/4, $0xb95e8083
+DATA sigmoid32<>+288(SB)/4, $0xb95e8083
+DATA sigmoid32<>+292(SB)/4, $0xb95e8083
+DATA sigmoid32<>+296(SB)/4, $0xb95e8083
+DATA sigmoid32<>+300(SB)/4, $0xb95e8083
+DATA sigmoid32<>+304(SB)/4, $0xb95e8083
+DATA sigmoid32<>+308(SB)/4, $0xb95e8083
+DATA sigmoid32<>+312(SB)/4, $0xb95e8083
+DATA sigmoid32<>+316(SB)/4, $0xb95e8083
+DATA sigmoid32<>+320(SB)/4, $0x39506967
+DATA sigmoid32<>+324(SB)/4, $0x39506967
+DATA sigmoid32<>+328(SB)/4, $0x39506967
+DATA sigmoid32<>+332(SB)/4, $0x39506967
+DATA sigmoid32<>+336(SB)/4, $0x39506967
+DATA sigmoid32<>+340(SB)/4, $0x39506967
+DATA sigmoid32<>+344(SB)/4, $0x39506967
+DATA sigmoid32<>+348(SB)/4, $0x39506967
+DATA sigmoid32<>+352(SB)/4, $0x39506967
+DATA sigmoid32<>+356(SB)/4, $0x39506967
+DATA sigmoid32<>+360(SB)/4, $0x39506967
+DATA sigmoid32<>+364(SB)/4, $0x39506967
+DATA sigmoid32<>+368(SB)/4, $0x39506967
+DATA sigmoid32<>+372(SB)/4, $0x39506967
+DATA sigmoid32<>+376(SB)/4, $0x39506967
+DATA sigmoid32<>+380(SB)/4, $0x39506967
+DATA sigmoid32<>+384(SB)/4, $0x3ab743ce
+DATA sigmoid32<>+388(SB)/4, $0x3ab743ce
+DATA sigmoid32<>+392(SB)/4, $0x3ab743ce
+DATA sigmoid32<>+396(SB)/4, $0x3ab743ce
+DATA sigmoid32<>+400(SB)/4, $0x3ab743ce
+DATA sigmoid32<>+404(SB)/4, $0x3ab743ce
+DATA sigmoid32<>+408(SB)/4, $0x3ab743ce
+DATA sigmoid32<>+412(SB)/4, $0x3ab743ce
+DATA sigmoid32<>+416(SB)/4, $0x3ab743ce
+DATA sigmoid32<>+420(SB)/4, $0x3ab743ce
+DATA sigmoid32<>+424(SB)/4, $0x3ab743ce
+DATA sigmoid32<>+428(SB)/4, $0x3ab743ce
+DATA sigmoid32<>+432(SB)/4, $0x3ab743ce
+DATA sigmoid32<>+436(SB)/4, $0x3ab743ce
+DATA sigmoid32<>+440(SB)/4, $0x3ab743ce
+DATA sigmoid32<>+444(SB)/4, $0x3ab743ce
+DATA sigmoid32<>+448(SB)/4, $0x3c088908
+DATA sigmoid32<>+452(SB)/4, $0x3c088908
+DATA sigmoid32<>+456(SB)/4, $0x3c088908
+DATA sigmoid32<>+460(SB)/4, $0x3c088908
+DATA sigmoid32<>+464(SB)/4, $0x3c088908
+DATA sigmoid32<>+468(SB)/4, $0x3c088908
+DATA sigmoid32<>+472(SB)/4, $0x3c088908
+DATA sigmoid32<>+476(SB)/4, $0x3c088908
+DATA sigmoid32<>+480(SB)/4, $0x3c088908
+DATA sigmoid32<>+484(SB)/4, $0x3c088908
+DATA sigmoid32<>+488(SB)/4, $0x3c088908
+DATA sigmoid32<>+492(SB)/4, $0x3c088908
+DATA sigmoid32<>+496(SB)/4, $0x3c088908
+DATA sigmoid32<>+500(SB)/4, $0x3c088908
+DATA sigmoid32<>+504(SB)/4, $0x3c088908
+DATA sigmoid32<>+508(SB)/4, $0x3c088908
+DATA sigmoid32<>+512(SB)/4, $0x3d2aa9c1
+DATA sigmoid32<>+516(SB)/4, $0x3d2aa9c1
+DATA sigmoid32<>+520(SB)/4, $0x3d2aa9c1
+DATA sigmoid32<>+524(SB)/4, $0x3d2aa9c1
+DATA sigmoid32<>+528(SB)/4, $0x3d2aa9c1
+DATA sigmoid32<>+532(SB)/4, $0x3d2aa9c1
+DATA sigmoid32<>+536(SB)/4, $0x3d2aa9c1
+DATA sigmoid32<>+540(SB)/4, $0x3d2aa9c1
+DATA sigmoid32<>+544(SB)/4, $0x3d2aa9c1
+DATA sigmoid32<>+548(SB)/4, $0x3d2aa9c1
+DATA sigmoid32<>+552(SB)/4, $0x3d2aa9c1
+DATA sigmoid32<>+556(SB)/4, $0x3d2aa9c1
+DATA sigmoid32<>+560(SB)/4, $0x3d2aa9c1
+DATA sigmoid32<>+564(SB)/4, $0x3d2aa9c1
+DATA sigmoid32<>+568(SB)/4, $0x3d2aa9c1
+DATA sigmoid32<>+572(SB)/4, $0x3d2aa9c1
+DATA sigmoid32<>+576(SB)/4, $0x3e2aaaaa
+DATA sigmoid32<>+580(SB)/4, $0x3e2aaaaa
+DATA sigmoid32<>+584(SB)/4, $0x3e2aaaaa
+DATA sigmoid32<>+588(SB)/4, $0x3e2aaaaa
+DATA sigmoid32<>+592(SB)/4, $0x3e2aaaaa
+DATA sigmoid32<>+596(SB)/4, $0x3e2aaaaa
+DATA sigmoid32<>+600(SB)/4, $0x3e2aaaaa
+DATA sigmoid32<>+604(SB)/4, $0x3e2aaaaa
+DATA sigmoid32<>+608(SB)/4, $0x3e2aaaaa
+DATA sigmoid32<>+612(SB)/4, $0x3e2aaaaa
+DATA sigmoid32<>+616(SB)/4, $0x3e2aaaaa
+DATA sigmoid32<>+620(SB)/4, $0x3e2aaaaa
+DATA sigmoid32<>+624(SB)/4, $0x3e2aaaaa
+DATA sigmoid32<>+628(SB)/4, $0x3e2aaaaa
+DATA sigmoid32<>+632(SB)/4, $0x3e2aaaaa
+DATA sigmoid32<>+636(SB)/4, $0x3e2aaaaa
+DATA sigmoid32<>+640(SB)/4, $0x3f000000
+DATA sigmoid32<>+644(SB)/4, $0x3f000000
+DATA sigmoid32<>+648(SB)/4, $0x3f000000
+DATA sigmoid32<>+652(SB)/4, $0x3f000000
+DATA sigmoid32<>+656(SB)/4, $0x3f000000
+DATA sigmoid32<>+660(SB)/4, $0x3f000000
+DATA sigmoid32<>+664(SB)/4, $0x3f000000
+DATA sigmoid32<>+668(SB)/4, $0x3f000000
+DATA sigmoid32<>+672(SB)/4, $0x3f000000
+DATA sigmoid32<>+676(SB)/4, $0x3f000000
+DATA sigmoid32<>+680(SB)/4, $0x3f000000
+DATA sigmoid32<>+684(SB)/4, $0x3f000000
+DATA sigmoid32<>+688(SB)/4, $0x3f000000
+DATA sigmoid32<>+692(SB)/4, $0x3f000000
+DATA sigmoid32<>+696(SB)/4, $0x3f000000
+DATA sigmoid32<>+700(SB)/4, $0x3f000000
+DATA sigmoid32<>+704(SB)/4, $0x3f800000
+DATA sigmoid32<>+708(SB)/4, $0x3f800000
+DATA sigmoid32<>+712(SB)/4, $0x3f800000
+DATA sigmoid32<>+716(SB)/4, $0x3f800000
+DATA sigmoid32<>+720(SB)/4, $0x3f800000
+DATA sigmoid32<>+724(SB)/4, $0x3f800000
+DATA sigmoid32<>+728(SB)/4, $0x3f800000
+DATA sigmoid32<>+732(SB)/4, $0x3f800000
+DATA sigmoid32<>+736(SB)/4, $0x3f800000
+DATA sigmoid32<>+740(SB)/4, $0x3f800000
+DATA sigmoid32<>+744(SB)/4, $0x3f800000
+DATA sigmoid32<>+748(SB)/4, $0x3f800000
+DATA sigmoid32<>+752(SB)/4, $0x3f800000
+DATA sigmoid32<>+756(SB)/4, $0x3f800000
+DATA sigmoid32<>+760(SB)/4, $0x3f800000
+DATA sigmoid32<>+764(SB)/4, $0x3f800000
+DATA sigmoid32<>+768(SB)/4, $0x0000007f
+DATA sigmoid32<>+772(SB)/4, $0x0000007f
+DATA sigmoid32<>+776(SB)/4, $0x0000007f
+DATA sigmoid32<>+780(SB)/4, $0x0000007f
+DATA sigmoid32<>+784(SB)/4, $0x0000007f
+DATA sigmoid32<>+788(SB)/4, $0x0000007f
+DATA sigmoid32<>+792(SB)/4, $0x0000007f
+DATA sigmoid32<>+796(SB)/4, $0x0000007f
+DATA sigmoid32<>+800(SB)/4, $0x0000007f
+DATA sigmoid32<>+804(SB)/4, $0x0000007f
+DATA sigmoid32<>+808(SB)/4, $0x0000007f
+DATA sigmoid32<>+812(SB)/4, $0x0000007f
+DATA sigmoid32<>+816(SB)/4, $0x0000007f
+DATA sigmoid32<>+820(SB)/4, $0x0000007f
+DATA sigmoid32<>+824(SB)/4, $0x0000007f
+DATA sigmoid32<>+828(SB)/4, $0x0000007f
+DATA sigmoid32<>+832(SB)/4, $0x00400000
+DATA sigmoid32<>+836(SB)/4, $0x00400000
+DATA sigmoid32<>+840(SB)/4, $0x00400000
+DATA sigmoid32<>+844(SB)/4, $0x00400000
+DATA sigmoid32<>+848(SB)/4, $0x00400000
+DATA sigmoid32<>+852(SB)/4, $0x00400000
+DATA sigmoid32<>+856(SB)/4, $0x00400000
+DATA sigmoid32<>+860(SB)/4, $0x00400000
+DATA sigmoid32<>+864(SB)/4, $0x00400000
+DATA sigmoid32<>+868(SB)/4, $0x00400000
+DATA sigmoid32<>+872(SB)/4, $0x00400000
+DATA sigmoid32<>+876(SB)/4, $0x00400000
+DATA sigmoid32<>+880(SB)/4, $0x00400000
+DATA sigmoid32<>+884(SB)/4, $0x00400000
+DATA sigmoid32<>+888(SB)/4, $0x00400000
+DATA sigmoid32<>+892(SB)/4, $0x00400000
+DATA sigmoid32<>+896(SB)/4, $0x00000000
+DATA sigmoid32<>+900(SB)/4, $0x00000000
+DATA sigmoid32<>+904(SB)/4, $0x00000000
+DATA sigmoid32<>+908(SB)/4, $0x00000000
+DATA sigmoid32<>+912(SB)/4, $0x00000000
+DATA sigmoid32<>+916(SB)/4, $0x00000000
+DATA sigmoid32<>+920(SB)/4, $0x00000000
+DATA sigmoid32<>+924(SB)/4, $0x00000000
+DATA sigmoid32<>+928(SB)/4, $0x00000000
+DATA sigmoid32<>+932(SB)/4, $0x00000000
+DATA sigmoid32<>+936(SB)/4, $0x00000000
+DATA sigmoid32<>+940(SB)/4, $0x00000000
+DATA sigmoid32<>+944(SB)/4, $0x00000000
+DATA sigmoid32<>+948(SB)/4, $0x00000000
+DATA sigmoid32<>+952(SB)/4, $0x00000000
+DATA sigmoid32<>+956(SB)/4, $0x00000000
+GLOBL sigmoid32<>(SB), RODATA|NOPTR, $960
 
-// HALF computes four sigmoids, the float32 values in IN to float32 results in OUT, with Y0-Y6
-// as scratch and the constants in Y8-Y15 (1, the sign bit, -120, log2 e, ln 2 upper and
-// lower, 1/16, 2). In order: x to float64; a = max(-|x|, -120); k = round(a log2 e) as
-// int32; a -= k ln2u and a -= k ln2l (fused); r = a/16; p = the Taylor polynomial by
-// fused multiply-adds from 1/8! down to 1; r *= p; r *= r + 2 three times, then
-// r = (r + 2) r + 1 (fused); e = r * 2^k from the bits (k + 1023) << 52; the quotient of
-// e (x < 0) or 1 (x >= 0, -0 included) by 1 + e; rounded to float32.
-#define HALF(IN, OUT) \
-	VCVTPS2PD IN, Y0 \
-	VORPD     Y9, Y0, Y1 \
-	VMAXPD    Y10, Y1, Y1 \
-	VMULPD    Y11, Y1, Y2 \
-	VCVTPD2DQY Y2, X3 \
-	VCVTDQ2PD X3, Y2 \
-	VFNMADD231PD Y12, Y2, Y1 \
-	VFNMADD231PD Y13, Y2, Y1 \
-	VMULPD    Y14, Y1, Y1 \
-	VBROADCASTSD logisticdata<>+64(SB), Y4 \
-	VBROADCASTSD logisticdata<>+56(SB), Y5 \
-	VFMADD213PD Y5, Y1, Y4 \
-	VBROADCASTSD logisticdata<>+48(SB), Y5 \
-	VFMADD213PD Y5, Y1, Y4 \
-	VBROADCASTSD logisticdata<>+40(SB), Y5 \
-	VFMADD213PD Y5, Y1, Y4 \
-	VBROADCASTSD logisticdata<>+32(SB), Y5 \
-	VFMADD213PD Y5, Y1, Y4 \
-	VBROADCASTSD logisticdata<>+24(SB), Y5 \
-	VFMADD213PD Y5, Y1, Y4 \
-	VBROADCASTSD logisticdata<>+0(SB), Y5 \
-	VFMADD213PD Y5, Y1, Y4 \
-	VFMADD213PD Y8, Y1, Y4 \
-	VMULPD    Y4, Y1, Y1 \
-	VADDPD    Y15, Y1, Y4 \
-	VMULPD    Y4, Y1, Y1 \
-	VADDPD    Y15, Y1, Y4 \
-	VMULPD    Y4, Y1, Y1 \
-	VADDPD    Y15, Y1, Y4 \
-	VMULPD    Y4, Y1, Y1 \
-	VADDPD    Y15, Y1, Y4 \
-	VFMADD213PD Y8, Y4, Y1 \
-	VPBROADCASTD logisticdata<>+120(SB), X5 \
-	VPADDD    X5, X3, X3 \
-	VPMOVZXDQ X3, Y3 \
-	VPSLLQ    $52, Y3, Y3 \
-	VMULPD    Y3, Y1, Y1 \
-	VADDPD    Y8, Y1, Y2 \
-	VXORPD    Y4, Y4, Y4 \
-	VCMPPD    $0x11, Y4, Y0, Y5 \
-	VBLENDVPD Y5, Y1, Y8, Y6 \
-	VDIVPD    Y2, Y6, Y6 \
-	VCVTPD2PSY Y6, OUT
+// SIGMOID computes the logistic of the eight values in Y0 into Y5 (Y1-Y7 scratch, Y8 = 1).
+#define SIGMOID \
+	VORPS     sigmoid32<>+0(SB), Y0, Y1 \
+	VMAXPS    sigmoid32<>+64(SB), Y1, Y1 \
+	VMULPS    sigmoid32<>+128(SB), Y1, Y2 \
+	VCVTPS2DQ Y2, Y3 \
+	VCVTDQ2PS Y3, Y2 \
+	VFNMADD231PS sigmoid32<>+192(SB), Y2, Y1 \
+	VFNMADD231PS sigmoid32<>+256(SB), Y2, Y1 \
+	VMULPS    Y1, Y1, Y4 \
+	VMOVUPS   sigmoid32<>+320(SB), Y5 \
+	VFMADD213PS sigmoid32<>+384(SB), Y1, Y5 \
+	VFMADD213PS sigmoid32<>+448(SB), Y1, Y5 \
+	VFMADD213PS sigmoid32<>+512(SB), Y1, Y5 \
+	VFMADD213PS sigmoid32<>+576(SB), Y1, Y5 \
+	VFMADD213PS sigmoid32<>+640(SB), Y1, Y5 \
+	VFMADD213PS Y1, Y4, Y5 \
+	VADDPS    Y8, Y5, Y5 \
+	VPADDD    sigmoid32<>+768(SB), Y3, Y3 \
+	VPSLLD    $23, Y3, Y3 \
+	VMULPS    Y3, Y5, Y5 \
+	VADDPS    Y8, Y5, Y6 \
+	VCMPPS    $0x11, sigmoid32<>+896(SB), Y0, Y7 \
+	VBLENDVPS Y7, Y5, Y8, Y5 \
+	VDIVPS    Y6, Y5, Y5 \
+	VCMPPS    $0x11, sigmoid32<>+64(SB), Y0, Y7 \
+	VANDNPS   Y5, Y7, Y5 \
+	VCMPPS    $3, Y0, Y0, Y7 \
+	VORPS     sigmoid32<>+832(SB), Y0, Y6 \
+	VBLENDVPS Y7, Y6, Y5, Y5
 
-// NANFIX sets the lanes of OUT whose input in IN is NaN to that input with its quiet bit,
-// as the float64 round trip makes them; it reads the input from IN, not from memory, so that
-// dst may be the source. X0 and X1 are scratch.
-#define NANFIX(IN, OUT) \
-	VCMPPS       $3, IN, IN, X0 \
-	VPBROADCASTD logisticdata<>+124(SB), X1 \
-	VORPS        X1, IN, X1 \
-	VBLENDVPS    X0, X1, OUT, OUT
+// SIGMOID512 is SIGMOID on sixteen values in Z0, the masks in K1-K3 (Z8 = 1).
+#define SIGMOID512 \
+	VORPS     sigmoid32<>+0(SB), Z0, Z1 \
+	VMAXPS    sigmoid32<>+64(SB), Z1, Z1 \
+	VMULPS    sigmoid32<>+128(SB), Z1, Z2 \
+	VCVTPS2DQ Z2, Z3 \
+	VCVTDQ2PS Z3, Z2 \
+	VFNMADD231PS sigmoid32<>+192(SB), Z2, Z1 \
+	VFNMADD231PS sigmoid32<>+256(SB), Z2, Z1 \
+	VMULPS    Z1, Z1, Z4 \
+	VMOVUPS   sigmoid32<>+320(SB), Z5 \
+	VFMADD213PS sigmoid32<>+384(SB), Z1, Z5 \
+	VFMADD213PS sigmoid32<>+448(SB), Z1, Z5 \
+	VFMADD213PS sigmoid32<>+512(SB), Z1, Z5 \
+	VFMADD213PS sigmoid32<>+576(SB), Z1, Z5 \
+	VFMADD213PS sigmoid32<>+640(SB), Z1, Z5 \
+	VFMADD213PS Z1, Z4, Z5 \
+	VADDPS    Z8, Z5, Z5 \
+	VPADDD    sigmoid32<>+768(SB), Z3, Z3 \
+	VPSLLD    $23, Z3, Z3 \
+	VMULPS    Z3, Z5, Z5 \
+	VADDPS    Z8, Z5, Z6 \
+	VCMPPS    $0x11, sigmoid32<>+896(SB), Z0, K1 \
+	VBLENDMPS Z5, Z8, K1, Z5 \
+	VDIVPS    Z6, Z5, Z5 \
+	VCMPPS    $0x11, sigmoid32<>+64(SB), Z0, K2 \
+	VXORPS    Z5, Z5, K2, Z5 \
+	VCMPPS    $3, Z0, Z0, K3 \
+	VORPS     sigmoid32<>+832(SB), Z0, Z6 \
+	VMOVAPS   Z6, K3, Z5
 
 // func vlogisticAsm(dst, a []float32, n int)
 TEXT ·vlogisticAsm(SB), NOSPLIT, $0-56
@@ -97,23 +324,11 @@ TEXT ·vlogisticAsm(SB), NOSPLIT, $0-56
 	MOVQ n+48(FP), CX
 	SHRQ $3, CX
 	JZ   ldone
-	VBROADCASTSD logisticdata<>+8(SB), Y8
-	VBROADCASTSD logisticdata<>+112(SB), Y9
-	VBROADCASTSD logisticdata<>+104(SB), Y10
-	VBROADCASTSD logisticdata<>+72(SB), Y11
-	VBROADCASTSD logisticdata<>+80(SB), Y12
-	VBROADCASTSD logisticdata<>+88(SB), Y13
-	VBROADCASTSD logisticdata<>+96(SB), Y14
-	VBROADCASTSD logisticdata<>+16(SB), Y15
+	VMOVUPS sigmoid32<>+704(SB), Y8
 lloop:
-	VMOVUPS (SI), X7
-	HALF(X7, X6)
-	NANFIX(X7, X6)
-	VMOVUPS X6, (DI)
-	VMOVUPS 16(SI), X7
-	HALF(X7, X6)
-	NANFIX(X7, X6)
-	VMOVUPS X6, 16(DI)
+	VMOVUPS (SI), Y0
+	SIGMOID
+	VMOVUPS Y5, (DI)
 	ADDQ $32, SI
 	ADDQ $32, DI
 	DECQ CX
@@ -122,94 +337,22 @@ ldone:
 	VZEROUPPER
 	RET
 
-// vlogistic512Asm is vlogisticAsm (logistic_amd64.s) on ZMM registers: sixteen values per
-// iteration in two halves of eight float64 lanes, every lane through the same instructions in
-// the same order (the Go runtime's exp, its FMA path, then the same division and rounding),
-// so the bits are vlogisticAsm's and simplego's. It uses the constants of logistic_amd64.s
-// (above), all held in registers. It processes the first n - n%16 values.
-
-// HALF512 computes eight sigmoids, float32 values in the YMM register IN to float32 results
-// in the YMM register OUT, with Z0-Z6 as scratch; see HALF in logistic_amd64.s for the steps.
-// Constants: Z8 1, Z9 the sign bit, Z10 -120, Z11 log2 e, Z12 ln 2 upper, Z13 ln 2 lower,
-// Z14 1/16, Z15 2, Z16-Z22 the Taylor coefficients 1/8! .. 1/3!, 1/2, Y23 1023 as int32.
-#define HALF512(IN, OUT) \
-	VCVTPS2PD IN, Z0 \
-	VPORQ     Z9, Z0, Z1 \
-	VMAXPD    Z10, Z1, Z1 \
-	VMULPD    Z11, Z1, Z2 \
-	VCVTPD2DQ Z2, Y3 \
-	VCVTDQ2PD Y3, Z2 \
-	VFNMADD231PD Z12, Z2, Z1 \
-	VFNMADD231PD Z13, Z2, Z1 \
-	VMULPD    Z14, Z1, Z1 \
-	VMOVAPD   Z16, Z4 \
-	VFMADD213PD Z17, Z1, Z4 \
-	VFMADD213PD Z18, Z1, Z4 \
-	VFMADD213PD Z19, Z1, Z4 \
-	VFMADD213PD Z20, Z1, Z4 \
-	VFMADD213PD Z21, Z1, Z4 \
-	VFMADD213PD Z22, Z1, Z4 \
-	VFMADD213PD Z8, Z1, Z4 \
-	VMULPD    Z4, Z1, Z1 \
-	VADDPD    Z15, Z1, Z4 \
-	VMULPD    Z4, Z1, Z1 \
-	VADDPD    Z15, Z1, Z4 \
-	VMULPD    Z4, Z1, Z1 \
-	VADDPD    Z15, Z1, Z4 \
-	VMULPD    Z4, Z1, Z1 \
-	VADDPD    Z15, Z1, Z4 \
-	VFMADD213PD Z8, Z4, Z1 \
-	VPADDD    Y23, Y3, Y3 \
-	VPMOVZXDQ Y3, Z3 \
-	VPSLLQ    $52, Z3, Z3 \
-	VMULPD    Z3, Z1, Z1 \
-	VADDPD    Z8, Z1, Z2 \
-	VPXORQ    Z4, Z4, Z4 \
-	VCMPPD    $0x11, Z4, Z0, K1 \
-	VBLENDMPD Z1, Z8, K1, Z6 \
-	VDIVPD    Z2, Z6, Z6 \
-	VCVTPD2PS Z6, OUT
-
 // func vlogistic512Asm(dst, a []float32, n int)
 TEXT ·vlogistic512Asm(SB), NOSPLIT, $0-56
 	MOVQ dst+0(FP), DI
 	MOVQ a+24(FP), SI
 	MOVQ n+48(FP), CX
 	SHRQ $4, CX
-	JZ   zldone
-	VBROADCASTSD logisticdata<>+8(SB), Z8
-	VBROADCASTSD logisticdata<>+112(SB), Z9
-	VBROADCASTSD logisticdata<>+104(SB), Z10
-	VBROADCASTSD logisticdata<>+72(SB), Z11
-	VBROADCASTSD logisticdata<>+80(SB), Z12
-	VBROADCASTSD logisticdata<>+88(SB), Z13
-	VBROADCASTSD logisticdata<>+96(SB), Z14
-	VBROADCASTSD logisticdata<>+16(SB), Z15
-	VBROADCASTSD logisticdata<>+64(SB), Z16
-	VBROADCASTSD logisticdata<>+56(SB), Z17
-	VBROADCASTSD logisticdata<>+48(SB), Z18
-	VBROADCASTSD logisticdata<>+40(SB), Z19
-	VBROADCASTSD logisticdata<>+32(SB), Z20
-	VBROADCASTSD logisticdata<>+24(SB), Z21
-	VBROADCASTSD logisticdata<>+0(SB), Z22
-	VPBROADCASTD logisticdata<>+120(SB), Y23
-	VPBROADCASTD logisticdata<>+124(SB), Z24
-zlloop:
-	// All sixteen inputs are read before anything is written: dst may be the source.
-	VMOVUPS (SI), Z7
-	VEXTRACTF64X4 $1, Z7, Y25
-	// NaN lanes: the input with its quiet bit.
-	VCMPPS  $3, Z7, Z7, K2
-	VPORD   Z24, Z7, Z26
-	HALF512(Y7, Y6)
-	VMOVUPS Y6, (DI)
-	HALF512(Y25, Y6)
-	VMOVUPS Y6, 32(DI)
-	VMOVUPS Z26, K2, (DI)
+	JZ   zdone
+	VMOVUPS sigmoid32<>+704(SB), Z8
+zloop:
+	VMOVUPS (SI), Z0
+	SIGMOID512
+	VMOVUPS Z5, (DI)
 	ADDQ $64, SI
 	ADDQ $64, DI
 	DECQ CX
-	JNZ  zlloop
-zldone:
+	JNZ  zloop
+zdone:
 	VZEROUPPER
 	RET
