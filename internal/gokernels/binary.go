@@ -66,13 +66,7 @@ func execSqrt(backend *simplego.Backend, node *simplego.Node, inputs []*simplego
 		return stockSqrt(backend, node, inputs, inputsOwned)
 	}
 	src, dst := x.flat.([]float32), (*bufferLayout)(unsafe.Pointer(out)).flat.([]float32)
-	inChunks(len(dst), func(lo, hi int) {
-		d, s := dst[lo:hi], src[lo:hi]
-		vsqrtAsm(d, s, len(d))
-		for i := len(d) - len(d)%8; i < len(d); i++ {
-			d[i] = float32(math.Sqrt(float64(s[i])))
-		}
-	})
+	mapFloat32(dst, src, vsqrtAsm, func(v float32) float32 { return float32(math.Sqrt(float64(v))) })
 	memCalls.Add(1)
 	return out, nil
 }

@@ -31,6 +31,23 @@ func installUnaryHooks() {
 	}
 }
 
+// mapFloat32 sets dst[i] = one(src[i]) on all cores: the AVX loop vec, where there is one,
+// does the first n - n%8 values of each part with the same arithmetic as one, which does the
+// rest.
+func mapFloat32(dst, src []float32, vec func(dst, a []float32, n int), one func(float32) float32) {
+	inChunks(len(dst), func(lo, hi int) {
+		d, a := dst[lo:hi], src[lo:hi]
+		done := 0
+		if vecSupported && kernelSupported {
+			vec(d, a, len(d))
+			done = len(d) - len(d)%8
+		}
+		for i := done; i < len(d); i++ {
+			d[i] = one(a[i])
+		}
+	})
+}
+
 // outputFor returns the buffer an element-wise op writes: the operand's own when the op owns
 // it and it has the output's dtype and size (as simplego does), else a new one (nil when the
 // pool has none).
@@ -57,20 +74,11 @@ func execAbs(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.
 		return stockAbs(backend, node, inputs, inputsOwned)
 	}
 	dst := (*bufferLayout)(unsafe.Pointer(out)).flat.([]float32)
-	inChunks(len(dst), func(lo, hi int) {
-		d, s := dst[lo:hi], src[lo:hi]
-		done := 0
-		if vecSupported && kernelSupported {
-			vabsAsm(d, s, len(d))
-			done = len(d) - len(d)%8
+	mapFloat32(dst, src, vabsAsm, func(v float32) float32 {
+		if v < 0 {
+			return -v
 		}
-		for i := done; i < len(d); i++ {
-			if v := s[i]; v < 0 {
-				d[i] = -v
-			} else {
-				d[i] = v
-			}
-		}
+		return v
 	})
 	memCalls.Add(1)
 	return out, nil
@@ -108,17 +116,8 @@ func execMinScalar(backend *simplego.Backend, node *simplego.Node, inputs []*sim
 		return stockMin(backend, node, inputs, inputsOwned)
 	}
 	dst := (*bufferLayout)(unsafe.Pointer(out)).flat.([]float32)
-	inChunks(len(dst), func(lo, hi int) {
-		d, a := dst[lo:hi], src[lo:hi]
-		done := 0
-		if vecSupported && kernelSupported {
-			vminScalarAsm(d, a, s, len(d))
-			done = len(d) - len(d)%8
-		}
-		for i := done; i < len(d); i++ {
-			d[i] = min(a[i], s)
-		}
-	})
+	mapFloat32(dst, src, func(d, a []float32, n int) { vminScalarAsm(d, a, s, n) },
+		func(v float32) float32 { return min(v, s) })
 	memCalls.Add(1)
 	return out, nil
 }
