@@ -162,6 +162,30 @@ func copySlice(src, dst []float32, dims, starts, limits []int) {
 	}
 }
 
+// addRows adds the rows of x (each len(dst) values) into dst one after another, so each
+// element's sum runs in row order. Strips of 32 and then 8 columns keep their sums in
+// registers over all the rows; the last columns, and CPUs without the AVX loops, add in Go.
+func addRows(dst, x []float32) {
+	w := len(dst)
+	rows := len(x) / max(1, w)
+	j := 0
+	if vecSupported && kernelSupported && rows > 0 {
+		for ; j+32 <= w; j += 32 {
+			vaccRows32Asm(dst[j:j+32], x[j:], w, rows)
+		}
+		for ; j+8 <= w; j += 8 {
+			vaccRows8Asm(dst[j:j+8], x[j:], w, rows)
+		}
+	}
+	if j < w {
+		for i := 0; i < len(x); i += w {
+			for c := j; c < w; c++ {
+				dst[c] += x[i+c]
+			}
+		}
+	}
+}
+
 // execReduceSumOuter sums a float32 tensor over its leading axes or over its trailing axes,
 // in simplego's order (flat order into zeroed accumulators); other reductions go to
 // simplego's.
@@ -176,6 +200,12 @@ func execReduceSumOuter(backend *simplego.Backend, node *simplego.Node, inputs [
 		return stockReduceSum(backend, node, inputs, inputsOwned)
 	}
 	dims := operand.shape.Dimensions
+	// Summing over an axis of one value adds nothing and changes no order: GroupNorm's
+	// groups of one channel then sum over leading axes only.
+	axes = slices.DeleteFunc(slices.Clone(axes), func(ax int) bool { return ax >= 0 && ax < len(dims) && dims[ax] == 1 })
+	if len(axes) == 0 {
+		return stockReduceSum(backend, node, inputs, inputsOwned)
+	}
 	leading, trailing := true, true
 	for i, ax := range axes {
 		leading = leading && ax == i
@@ -212,11 +242,7 @@ func execReduceSumOuter(backend *simplego.Backend, node *simplego.Node, inputs [
 		}
 		dst[0] = sum
 	case leading:
-		// Row by row, each element's sum in the same order: an AVX add of the row into dst.
-		w := len(dst)
-		for i := 0; i < len(x); i += w {
-			opAdd.vecN(dst, dst, x[i:i+w])
-		}
+		addRows(dst, x)
 	default:
 		w := len(x) / max(1, len(dst))
 		for o := range dst {

@@ -172,6 +172,12 @@ func TestMemoryOpsMatchSimplego(t *testing.T) {
 		// GroupNorm with C/G of 2 to 4 (the written-out row loops), odd widths, one split between workers.
 		{[]int{9, 3, 7, 2}, []int{0, 3}, true}, {[]int{9, 5, 7, 3}, []int{0, 3}, true},
 		{[]int{300, 8, 16, 4}, []int{0, 3}, true}, {[]int{3, 9, 1, 2}, []int{0, 3}, true},
+		// Leading axes into widths that take the 32- and 8-column register loops and a Go tail:
+		// a bias gradient (16), 48, 64 and 77 columns.
+		{[]int{300, 32, 16}, []int{0, 1}, true}, {[]int{70, 3, 48}, []int{0}, true},
+		{[]int{9, 64}, []int{0}, true}, {[]int{40, 77}, []int{0}, true},
+		// GroupNorm with one channel a group: the axis of one value drops out.
+		{[]int{50, 4, 32, 1}, []int{0, 3}, true}, {[]int{5, 1, 1}, []int{1, 2}, false},
 		// The attention's parts: a middle axis of three.
 		{[]int{7, 2, 1, 3, 16}, []int{3}, true},
 	}
@@ -260,4 +266,29 @@ func TestRowOpsSplitAcrossWorkersMatchSimplego(t *testing.T) {
 	sameBits(t, b, RowCalls, true, func(xs []*graph.Node) *graph.Node {
 		return graph.ScatterSum(xs[0], xs[1], xs[2], false, false)
 	}, randTensor(rng, rows, width), ix, randTensor(rng, n, width))
+}
+
+// BenchmarkReduceSumLeading sums a U-Net bias gradient ([784 32 16] over its first two axes)
+// and a GroupNorm statistic of one channel a group ([784 32 32 1] over axes 0 and 3) on the
+// fast path.
+func BenchmarkReduceSumLeading(b *testing.B) {
+	backend := enabledBackend(b)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, c := range []struct{ dims, axes []int }{{[]int{784, 32, 16}, []int{0, 1}}, {[]int{784, 32, 32, 1}, []int{0, 3}}} {
+		exec, err := graph.NewExec(backend, func(x *graph.Node) *graph.Node { return graph.ReduceSum(x, c.axes...) })
+		if err != nil {
+			b.Fatal(err)
+		}
+		x := randTensor(rng, c.dims...)
+		b.Run(fmt.Sprintf("%v/%v", c.dims, c.axes), func(b *testing.B) {
+			for range b.N {
+				out, err := exec.Exec(x)
+				if err != nil {
+					b.Fatal(err)
+				}
+				out[0].FinalizeAll()
+			}
+		})
+		exec.Finalize()
+	}
 }

@@ -43,6 +43,12 @@ func vminScalarAsm(dst, a []float32, s float32, n int)
 func vabsAsm(dst, a []float32, n int)
 
 //go:noescape
+func vaccRows32Asm(dst, x []float32, stride, rows int)
+
+//go:noescape
+func vaccRows8Asm(dst, x []float32, stride, rows int)
+
+//go:noescape
 func gatherRowsAsm(dst, src []float32, idx []int32, row int)
 
 //go:noescape

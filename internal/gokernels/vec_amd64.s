@@ -313,3 +313,54 @@ aloop:
 adone:
 	VZEROUPPER
 	RET
+
+// func vaccRows32Asm(dst, x []float32, stride, rows int): dst[0:32] += x[r*stride : r*stride+32]
+// for r = 0, 1, ..., rows-1 in turn, the 32 sums held in Y0-Y3 throughout; each element's
+// additions happen in row order, as in a loop over the rows.
+TEXT ·vaccRows32Asm(SB), NOSPLIT, $0-64
+	MOVQ dst+0(FP), DI
+	MOVQ x+24(FP), SI
+	MOVQ stride+48(FP), DX
+	SHLQ $2, DX
+	MOVQ rows+56(FP), CX
+	VMOVUPS (DI), Y0
+	VMOVUPS 32(DI), Y1
+	VMOVUPS 64(DI), Y2
+	VMOVUPS 96(DI), Y3
+	TESTQ CX, CX
+	JZ    r32done
+r32loop:
+	VADDPS (SI), Y0, Y0
+	VADDPS 32(SI), Y1, Y1
+	VADDPS 64(SI), Y2, Y2
+	VADDPS 96(SI), Y3, Y3
+	ADDQ DX, SI
+	DECQ CX
+	JNZ  r32loop
+r32done:
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	VZEROUPPER
+	RET
+
+// func vaccRows8Asm(dst, x []float32, stride, rows int): vaccRows32Asm for 8 columns.
+TEXT ·vaccRows8Asm(SB), NOSPLIT, $0-64
+	MOVQ dst+0(FP), DI
+	MOVQ x+24(FP), SI
+	MOVQ stride+48(FP), DX
+	SHLQ $2, DX
+	MOVQ rows+56(FP), CX
+	VMOVUPS (DI), Y0
+	TESTQ CX, CX
+	JZ    r8done
+r8loop:
+	VADDPS (SI), Y0, Y0
+	ADDQ DX, SI
+	DECQ CX
+	JNZ  r8loop
+r8done:
+	VMOVUPS Y0, (DI)
+	VZEROUPPER
+	RET

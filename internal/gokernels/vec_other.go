@@ -18,6 +18,8 @@ func vrdivScalarAsm(dst, a []float32, s float32, n int) {}
 func vsqrtAsm(dst, a []float32, n int)                 {}
 func vminScalarAsm(dst, a []float32, s float32, n int) {}
 func vabsAsm(dst, a []float32, n int)                  {}
+func vaccRows32Asm(dst, x []float32, stride, rows int) {}
+func vaccRows8Asm(dst, x []float32, stride, rows int)  {}
 
 func gatherRowsAsm(dst, src []float32, idx []int32, row int)             {}
 func scatterAddRowsAsm(dst, upd []float32, idx []int32, row, lo, hi int) {}
