@@ -134,6 +134,10 @@ func gemm(m, n, k int, a, b matrix, c []float32, maxWorkers int) {
 		clear(c[:m*n])
 		return
 	}
+	if kind, runOff := gemvPlan(m, n, k, a, b); kind != "" {
+		gemv(kind, runOff, m, k, a, b, c, maxWorkers)
+		return
+	}
 	nPanels := (n + nr - 1) / nr
 	mPanels := (m + mr - 1) / mr
 	workers := maxWorkers

@@ -81,3 +81,12 @@ func kernel8x32Table(k int, a *float32, rowOff, colOff *int, b, c *float32, ldc 
 //
 //go:noescape
 func kernel16x16Prog(k int, a *float32, rowStride int, colOff *int, b, c *float32, ldc int, accumulate bool)
+
+// gemvCols16Asm and gemvRows16Asm are the products with one output column (gemv.go,
+// gemv_amd64.s).
+//
+//go:noescape
+func gemvCols16Asm(k int, a *float32, colOff *int, b *float32, c *float32)
+
+//go:noescape
+func gemvRows16Asm(rows int, a *float32, rowOff *int, runs int, runOff *int, b *float32, c *float32)

@@ -58,3 +58,11 @@ func kernel8x32Rows(k int, a *float32, rowStride int, b, c *float32, ldc int, ac
 func kernel16x16Prog(k int, a *float32, rowStride int, colOff *int, b, c *float32, ldc int, accumulate bool) {
 	panic("gokernels: no micro-kernel on this architecture")
 }
+
+func gemvCols16Asm(k int, a *float32, colOff *int, b *float32, c *float32) {
+	panic("gokernels: no AVX2 kernel on this architecture")
+}
+
+func gemvRows16Asm(rows int, a *float32, rowOff *int, runs int, runOff *int, b *float32, c *float32) {
+	panic("gokernels: no AVX2 kernel on this architecture")
+}

@@ -54,6 +54,9 @@ func accessPaths(rng *rand.Rand) []accessPath {
 		{"table/kernel gradient, 16-row progressions n=16", newMatrix(img2, cols2, rows2), 16},
 		{"table/forward, k > kc n=16", newMatrix(img3, rows3, cols3), 16},
 		{"table/forward, k > kc n=48", newMatrix(img3, rows3, cols3), 48},
+		// One output column: the gemv kernels, whatever the tiling.
+		{"gemv/forward n=1", newMatrix(img2, rows2, cols2), 1},
+		{"gemv/kernel gradient n=1", newMatrix(img2, cols2, rows2), 1},
 	}
 }
 
