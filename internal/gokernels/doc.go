@@ -40,6 +40,10 @@
 //     they differ by more than Tolerance (relative to the largest output) or anything above
 //     fails, one warning line goes to standard error and the stock kernel stays in use.
 //
+// Products with one output column (a convolution to one channel, its kernel gradient) run
+// on two AVX2 matrix-vector kernels instead (gemv.go), in a fixed order of their own,
+// checked against float64 like the tiles.
+//
 // Products with few 16-wide column panels read A in place instead of packing it (the Direct
 // kernels when A's rows and columns are arithmetic progressions, the Table kernels through
 // both offset tables otherwise, the Rows kernels when A's rows are contiguous): a packed A
