@@ -70,20 +70,25 @@ cvdone:
 // c[i] = sum over r < runs of a[rowOff[i]+runOff[r] : +16] . b[16r : 16r+16] for i < rows:
 // rows of A read through offset tables whose columns come in runs of 16 neighbours (an
 // implicit im2col's taps) times a contiguous column b. Each row's sixteen lanes sum the runs
-// in order, then HSUM adds the lanes; two rows at a time.
+// in order, then HSUM adds the lanes; two rows at a time, the last of an odd count twice
+// (the second result not stored).
 TEXT ·gemvRows16Asm(SB), NOSPLIT, $8-56
 	FLUSH_ON
 	MOVQ rows+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ rowOff+16(FP), R8
 	MOVQ c+48(FP), DX
-grow2:
-	CMPQ CX, $2
-	JL   grow1
+grow:
+	TESTQ CX, CX
+	JZ    gdone
 	MOVQ (R8), R9
 	LEAQ (SI)(R9*4), R9
+	MOVQ R9, R10
+	CMPQ CX, $1
+	JE   gpair
 	MOVQ 8(R8), R10
 	LEAQ (SI)(R10*4), R10
+gpair:
 	MOVQ runOff+32(FP), R11
 	MOVQ b+40(FP), DI
 	MOVQ runs+24(FP), BX
@@ -91,7 +96,7 @@ grow2:
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
 	VXORPS Y3, Y3, Y3
-grun2:
+grun:
 	MOVQ (R11), AX
 	VMOVUPS (DI), Y4
 	VMOVUPS 32(DI), Y5
@@ -102,37 +107,17 @@ grun2:
 	ADDQ $8, R11
 	ADDQ $64, DI
 	DECQ BX
-	JNZ  grun2
+	JNZ  grun
 	HSUM(Y0, Y1, X0, X0)
 	HSUM(Y2, Y3, X2, X2)
 	VMOVSS X0, (DX)
+	CMPQ   CX, $1
+	JE     gdone
 	VMOVSS X2, 4(DX)
 	ADDQ $16, R8
 	ADDQ $8, DX
 	SUBQ $2, CX
-	JMP  grow2
-grow1:
-	TESTQ CX, CX
-	JZ    gdone
-	MOVQ (R8), R9
-	LEAQ (SI)(R9*4), R9
-	MOVQ runOff+32(FP), R11
-	MOVQ b+40(FP), DI
-	MOVQ runs+24(FP), BX
-	VXORPS Y0, Y0, Y0
-	VXORPS Y1, Y1, Y1
-grun1:
-	MOVQ (R11), AX
-	VMOVUPS (DI), Y4
-	VMOVUPS 32(DI), Y5
-	VFMADD231PS (R9)(AX*4), Y4, Y0
-	VFMADD231PS 32(R9)(AX*4), Y5, Y1
-	ADDQ $8, R11
-	ADDQ $64, DI
-	DECQ BX
-	JNZ  grun1
-	HSUM(Y0, Y1, X0, X0)
-	VMOVSS X0, (DX)
+	JMP  grow
 gdone:
 	FLUSH_OFF
 	VZEROUPPER
