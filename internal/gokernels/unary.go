@@ -18,7 +18,7 @@ import (
 
 var stockAbs, stockMin, stockGreaterOrEqual, stockConvert executor
 
-// installUnaryHooks puts the five executors in simplego's table (once).
+// installUnaryHooks puts the four executors in simplego's table (once).
 func installUnaryHooks() {
 	if stockAbs == nil {
 		stockAbs, stockMin = nodeExecutors[backends.OpTypeAbs], nodeExecutors[backends.OpTypeMin]
