@@ -63,7 +63,8 @@ type convPlan struct {
 	lo, dil         []int // per input axis: zeros before, and the input dilation (1 off the spatial axes)
 	direct          bool  // the input needs no padded copy
 	m, n, k         int
-	a, b            matrix // the product's operands without their data: offsets into the (padded) input and the kernel
+	a, b            matrix       // the product's operands without their data: offsets into the (padded) input and the kernel
+	split           *borderSplit // the same product without most of the padded copy (border.go), or nil
 }
 
 // newConvPlan works out the plan, or says why the fast path cannot run it.
@@ -142,11 +143,16 @@ func newConvPlan(inDims, kerDims, outDims []int, p *convLayout) (*convPlan, erro
 	if outDims[rank-1] != pl.n || pl.m*pl.n != product(outDims) || inDims[ax.InputChannels] != kerDims[ax.KernelInputChannels] {
 		return nil, fmt.Errorf("shapes do not agree")
 	}
+	pl.split = newBorderSplit(pl, inDims, kerDims, outDims, p)
 	return pl, nil
 }
 
 // run computes the convolution of in by ker into out.
 func (pl *convPlan) run(in, ker, out []float32, workers int) {
+	if pl.split != nil && !padEverything {
+		pl.split.run(pl, in, ker, out, workers)
+		return
+	}
 	src := in
 	if !pl.direct {
 		buf := getPanel(product(pl.padDims))
