@@ -18,7 +18,8 @@
 // The float32 ConvGeneral (conv.go; the U-Net's 3x3 convolutions and, through
 // internal/conv, their gradients) runs as an implicit-im2col product: the input is copied
 // once, padded and dilated, and the kernel reads each output pixel's patch through offset
-// tables (the Table kernels), so no nine-fold patch tensor exists. Its sums run in another
+// tables (the Table kernels), so no nine-fold patch tensor exists; a same-size 3x3
+// convolution pads only what its border pixels read (border.go). Its sums run in another
 // order than simplego's convolution loops, so like the matmul it is checked against the stock
 // path within Tolerance (tests check it against float64 loops on every stride and padding the
 // U-Net uses). The one switch turns all of these on or off together.
