@@ -7,6 +7,16 @@ import (
 	"testing"
 )
 
+// hwbcConv is the convolution layout of the U-Nets, [H, W, B, C] in and out and [3, 3, C_in,
+// C_out] kernels, with the given strides and paddings.
+func hwbcConv(strides []int, pads [][2]int) *convLayout {
+	p := &convLayout{strides: strides, paddings: pads, inputDilations: []int{1, 1}}
+	p.axes.InputBatch, p.axes.InputChannels, p.axes.InputSpatial = 2, 3, []int{0, 1}
+	p.axes.KernelInputChannels, p.axes.KernelOutputChannels, p.axes.KernelSpatial = 2, 3, []int{0, 1}
+	p.axes.OutputBatch, p.axes.OutputChannels, p.axes.OutputSpatial = 2, 3, []int{0, 1}
+	return p
+}
+
 // TestBorderSplitEqualsPadded runs same-size 3x3 convolutions ([H, W, B, C] input, one pixel
 // of padding) through the border split and through the fully padded copy: the same bits,
 // for the smallest image the split takes, odd sizes, one output channel (the matrix-vector
@@ -15,19 +25,13 @@ import (
 func TestBorderSplitEqualsPadded(t *testing.T) {
 	requireKernel(t)
 	t.Cleanup(func() { padEverything = false })
-	axes := func(p *convLayout) {
-		p.axes.InputBatch, p.axes.InputChannels, p.axes.InputSpatial = 2, 3, []int{0, 1}
-		p.axes.KernelInputChannels, p.axes.KernelOutputChannels, p.axes.KernelSpatial = 2, 3, []int{0, 1}
-		p.axes.OutputBatch, p.axes.OutputChannels, p.axes.OutputSpatial = 2, 3, []int{0, 1}
-	}
 	rng := rand.New(rand.NewPCG(31, 32))
 	for _, s := range []struct{ h, w, b, cin, cout int }{
 		{3, 3, 2, 16, 16}, {5, 4, 3, 16, 1}, {7, 9, 2, 3, 24}, {28, 28, 4, 16, 16}, {14, 14, 8, 32, 48},
 	} {
 		for _, workers := range []int{1, 2} {
 			t.Run(fmt.Sprintf("%dx%dx%dx%d->%d/workers=%d", s.h, s.w, s.b, s.cin, s.cout, workers), func(t *testing.T) {
-				p := &convLayout{strides: []int{1, 1}, paddings: [][2]int{{1, 1}, {1, 1}}, inputDilations: []int{1, 1}}
-				axes(p)
+				p := hwbcConv([]int{1, 1}, [][2]int{{1, 1}, {1, 1}})
 				in, ker, outDims := []int{s.h, s.w, s.b, s.cin}, []int{3, 3, s.cin, s.cout}, []int{s.h, s.w, s.b, s.cout}
 				pl, err := newConvPlan(in, ker, outDims, p)
 				if err != nil {
@@ -60,8 +64,7 @@ func TestBorderSplitEqualsPadded(t *testing.T) {
 		{"strided", []int{2, 2}, [][2]int{{1, 1}, {1, 1}}, []int{4, 4, 2, 16}},
 		{"unpadded", []int{1, 1}, [][2]int{{0, 0}, {0, 0}}, []int{6, 6, 2, 16}},
 	} {
-		p := &convLayout{strides: c.strides, paddings: c.pads, inputDilations: []int{1, 1}}
-		axes(p)
+		p := hwbcConv(c.strides, c.pads)
 		pl, err := newConvPlan([]int{8, 8, 2, 16}, []int{3, 3, 16, 16}, c.out, p)
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
@@ -78,10 +81,7 @@ func BenchmarkBorderSplit(b *testing.B) {
 	defer func() { padEverything = false }()
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, c := range []int{16, 32} {
-		p := &convLayout{strides: []int{1, 1}, paddings: [][2]int{{1, 1}, {1, 1}}, inputDilations: []int{1, 1}}
-		p.axes.InputBatch, p.axes.InputChannels, p.axes.InputSpatial = 2, 3, []int{0, 1}
-		p.axes.KernelInputChannels, p.axes.KernelOutputChannels, p.axes.KernelSpatial = 2, 3, []int{0, 1}
-		p.axes.OutputBatch, p.axes.OutputChannels, p.axes.OutputSpatial = 2, 3, []int{0, 1}
+		p := hwbcConv([]int{1, 1}, [][2]int{{1, 1}, {1, 1}})
 		in, ker := []int{28, 28, 32, c}, []int{3, 3, c, c}
 		pl, err := newConvPlan(in, ker, in, p)
 		if err != nil {

@@ -104,10 +104,7 @@ func TestConvMatchesFloat64(t *testing.T) {
 // TestConvIndependentOfWorkers: one worker and three give the same bits, and so does a rerun.
 func TestConvIndependentOfWorkers(t *testing.T) {
 	requireKernel(t)
-	p := &convLayout{strides: []int{1, 1}, paddings: [][2]int{{1, 1}, {1, 1}}, inputDilations: []int{1, 1}}
-	p.axes.InputBatch, p.axes.InputChannels, p.axes.InputSpatial = 2, 3, []int{0, 1}
-	p.axes.KernelInputChannels, p.axes.KernelOutputChannels, p.axes.KernelSpatial = 2, 3, []int{0, 1}
-	p.axes.OutputBatch, p.axes.OutputChannels, p.axes.OutputSpatial = 2, 3, []int{0, 1}
+	p := hwbcConv([]int{1, 1}, [][2]int{{1, 1}, {1, 1}})
 	in, ker, outDims := []int{14, 14, 8, 32}, []int{3, 3, 32, 32}, []int{14, 14, 8, 32}
 	pl, err := newConvPlan(in, ker, outDims, p)
 	if err != nil {
