@@ -66,7 +66,7 @@ func directMacroKernel(a matrix, ap, bp, c []float32, n, i0, mcb, p0, kcb, colLo
 			default:
 				if panels == 1 && cols == nr && microProg16 != nil && i+16 <= full {
 					// Sixteen rows at a constant stride share each load of B.
-					if d := progressionStep(a.rowOff[i0+i : i0+i+16]); d > 0 {
+					if d := stepOf(a.rowOff[i0+i : i0+i+16]); d > 0 {
 						microProg16(kcb, &a.data[a.rowOff[i0+i]], d, &a.colOff[p0], bPanel, dst, ldc, acc)
 						step = 16
 						break

@@ -24,7 +24,7 @@ func gemvPlan(m, n, k int, a, b matrix) (kind string, runOff []int) {
 	if m%16 == 0 {
 		groups := true
 		for i := 0; i < m && groups; i += 16 {
-			groups = progressionStep(a.rowOff[i:i+16]) == 1
+			groups = isUnit(a.rowOff[i : i+16])
 		}
 		if groups {
 			return "cols", nil
@@ -32,7 +32,7 @@ func gemvPlan(m, n, k int, a, b matrix) (kind string, runOff []int) {
 	}
 	if k%16 == 0 {
 		for p := 0; p < k; p += 16 {
-			if progressionStep(a.colOff[p:p+16]) != 1 {
+			if !isUnit(a.colOff[p : p+16]) {
 				return "", nil
 			}
 			runOff = append(runOff, a.colOff[p])

@@ -323,11 +323,11 @@ func selfCheckRows(backend backends.Backend, rng *rand.Rand) error {
 		return fmt.Errorf("a row gather, scatter, logistic or random draw did not reach the fast path")
 	}
 	same := func(a, b float32) bool { return math.Float32bits(a) == math.Float32bits(b) }
-	close := func(a, b float32) bool { return math.Abs(float64(a)-float64(b)) <= logisticTolerance }
+	near := func(a, b float32) bool { return math.Abs(float64(a)-float64(b)) <= logisticTolerance }
 	for i := range stock {
 		eq := same
-		if i == 2 {
-			eq = close
+		if i == 2 { // the logistic
+			eq = near
 		}
 		if !slices.EqualFunc(stock[i], fast[i], eq) {
 			return fmt.Errorf("row gather, scatter-sum, logistic or dropout mask differs from simplego's")

@@ -53,20 +53,6 @@ func useWideTile(on bool) {
 	microProg16 = nil
 }
 
-// progressionStep returns d when off[i] = off[0] + i*d for every i with d > 0, else 0.
-func progressionStep(off []int) int {
-	d := off[1] - off[0]
-	if d <= 0 {
-		return 0
-	}
-	for i := 2; i < len(off); i++ {
-		if off[i]-off[i-1] != d {
-			return 0
-		}
-	}
-	return d
-}
-
 // panelsAt is how many column panels one micro-kernel call covers from panel j, below
 // colHi, of a product n columns wide: two where a two-panel kernel exists and both are full.
 func panelsAt(j, colHi, n int) int {
