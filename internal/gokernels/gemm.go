@@ -222,10 +222,14 @@ func partRange(total, parts, i int) (lo, hi int) {
 	return total * i / parts, total * (i + 1) / parts
 }
 
-// run calls f(0) ... f(parts-1), concurrently when parts > 1.
+// run calls f(0) ... f(parts-1), concurrently when parts > 1: on the team (team.go), or on
+// goroutines of their own while the team is busy.
 func run(parts int, f func(int)) {
 	if parts == 1 {
 		f(0)
+		return
+	}
+	if runOnTeam(parts, f) {
 		return
 	}
 	var wg sync.WaitGroup
