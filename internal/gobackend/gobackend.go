@@ -1,13 +1,14 @@
 // Package gobackend creates GoMLX's pure-Go backend ("go", package simplego) the way
 // ddpm-runner needs it.
 //
-// GoMLX v0.26.0's simplego runs independent graph nodes on a bounded worker pool, and some
-// ops (DotGeneral) wait on the same pool for their own sub-tasks. When every worker holds an
-// op that waits for a worker, execution deadlocks: seen here with a U-Net's gradient on 2
-// cores (about 1 run in 30 of its gradient test). With unlimited parallelism
-// ("parallelism=-1") tasks never wait for a worker; the training-step benchmarks run as fast
-// as with the default (20 vs 19.7 steps/s on the reference MLP), while "ops_sequential", the
-// other way out, costs about 15%.
+// The graph's ops run one after another on the calling goroutine ("ops_sequential"), and each
+// op spreads its own work over the cores (internal/gokernels runs its parts on a team of
+// spinning goroutines). simplego's other mode starts a goroutine per op so that independent
+// ops overlap; with the team, that overlap gained less than the goroutines and the cache
+// misses cost (docs/performance.md). Stock ops that split their own work still use simplego's
+// worker pool, which is unbounded ("parallelism=-1"): with GoMLX v0.26.0's bounded pool, ops
+// that wait on the pool for their own sub-tasks deadlocked when every worker held such an op
+// (seen with a U-Net's gradient on 2 cores, about 1 run in 30 of its gradient test).
 package gobackend
 
 import (
@@ -21,16 +22,16 @@ import (
 	"github.com/ddpm-runner/ddpm-runner/internal/gokernels"
 )
 
-// DefaultConfig is added to every "go" backend configuration that does not set
-// parallelism or ops_sequential itself.
-const DefaultConfig = "parallelism=-1"
+// DefaultConfig is added to every "go" backend configuration that does not choose the
+// parallelism or the ops' execution itself.
+const DefaultConfig = "parallelism=-1,ops_sequential"
 
 var stdoutMu sync.Mutex
 
 // New creates the pure-Go backend from a configuration (the part after "go:", possibly
 // empty), with DefaultConfig applied unless the configuration says otherwise.
 func New(config string) (backends.Backend, error) {
-	if !strings.Contains(config, "parallelism") && !strings.Contains(config, "ops_sequential") {
+	if !strings.Contains(config, "parallelism") && !strings.Contains(config, "ops_") {
 		if config == "" {
 			config = DefaultConfig
 		} else {
