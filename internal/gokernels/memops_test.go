@@ -172,6 +172,8 @@ func TestMemoryOpsMatchSimplego(t *testing.T) {
 		// GroupNorm with C/G of 2 to 4 (the written-out row loops), odd widths, one split between workers.
 		{[]int{9, 3, 7, 2}, []int{0, 3}, true}, {[]int{9, 5, 7, 3}, []int{0, 3}, true},
 		{[]int{300, 8, 16, 4}, []int{0, 3}, true}, {[]int{3, 9, 1, 2}, []int{0, 3}, true},
+		// Groups of 9 channels (one running sum per row), with the rows split between workers.
+		{[]int{300, 5, 7, 9}, []int{0, 3}, true},
 		// Leading axes into widths that take the 32- and 8-column register loops and a Go tail:
 		// a bias gradient (16), 48, 64 and 77 columns.
 		{[]int{300, 32, 16}, []int{0, 1}, true}, {[]int{70, 3, 48}, []int{0}, true},

@@ -272,35 +272,45 @@ func (op binaryOp) loop(d, a, b []float32, oa, sa1, sa0, ob, sb1, sb0, n1, n0 in
 
 // reduceSumStrided adds every value of x (walked in flat order) into dst at operand 0's
 // strides (0 along the reduced axes): dst must start at zero. Each output receives its
-// values in flat order, one float32 addition at a time, as simplego's ReduceSum does.
+// values in flat order, one float32 addition at a time, as simplego's ReduceSum does. When the
+// second innermost axis is kept (GroupNorm's statistics: [P, B*G, C/G] summed over P and C/G)
+// its rows, each an output of its own, are shared between workers, every worker walking all
+// the blocks for its rows; the order of each output's additions stays the same.
 func reduceSumStrided(w *walk, dst, x []float32) {
 	n1, n0, s1, s0 := w.inner(0)
 	blk := w.block()
-	w.each(0, w.outer(), func(i, od, _ int) {
-		xb := x[i*blk : (i+1)*blk]
-		switch {
-		case s0 == 0 && s1 == 1 && n0 >= 2 && n0 <= 4: // GroupNorm's C/G channels of a group
-			sumShortRows(dst[od:od+n1], xb, n0)
-		case s0 == 0: // the inner axis is reduced: one running sum per row
-			for j := range n1 {
-				s := dst[od+j*s1]
-				for _, v := range xb[j*n0 : (j+1)*n0] {
-					s += v
+	rows := func(lo, hi int) {
+		w.each(0, w.outer(), func(i, od, _ int) {
+			xb := x[i*blk : (i+1)*blk]
+			switch {
+			case s0 == 0 && s1 == 1 && n0 >= 2 && n0 <= 4: // GroupNorm's C/G channels of a group
+				sumShortRows(dst[od+lo:od+hi], xb[lo*n0:hi*n0], n0)
+			case s0 == 0: // the inner axis is reduced: one running sum per row
+				for j := lo; j < hi; j++ {
+					s := dst[od+j*s1]
+					for _, v := range xb[j*n0 : (j+1)*n0] {
+						s += v
+					}
+					dst[od+j*s1] = s
 				}
-				dst[od+j*s1] = s
-			}
-		case s0 == 1 && s1 == 0 && n0 >= 8: // rows added into one contiguous run of dst
-			for j := range n1 {
-				opAdd.vecN(dst[od:od+n0], dst[od:od+n0], xb[j*n0:(j+1)*n0])
-			}
-		default:
-			for j := range n1 {
-				for c, v := range xb[j*n0 : (j+1)*n0] {
-					dst[od+j*s1+c*s0] += v
+			case s0 == 1 && s1 == 0 && n0 >= 8: // rows added into one contiguous run of dst
+				for j := lo; j < hi; j++ {
+					opAdd.vecN(dst[od:od+n0], dst[od:od+n0], xb[j*n0:(j+1)*n0])
+				}
+			default:
+				for j := lo; j < hi; j++ {
+					for c, v := range xb[j*n0 : (j+1)*n0] {
+						dst[od+j*s1+c*s0] += v
+					}
 				}
 			}
-		}
-	})
+		})
+	}
+	if s1 == 0 {
+		rows(0, n1)
+		return
+	}
+	inRowChunks(n1, len(x)/n1, rows)
 }
 
 // sumShortRows adds row j of x (len(d) rows of n0 values, n0 from 2 to 4) into d[j], value
