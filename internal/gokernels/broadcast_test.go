@@ -37,6 +37,10 @@ func TestBroadcastMatchesSimplego(t *testing.T) {
 		{"repeat-outer-two", []int{1, 1, 5, 7, 1}, []int{3, 4, 5, 7, 2}, false},
 		{"repeat-inner-only", []int{3, 1, 5, 1}, []int{3, 4, 5, 2}, false},
 		{"inner-copy-outer-fill", []int{1, 3, 1, 20}, []int{4, 3, 2, 20}, false},
+		// Large enough to be shared between workers: GroupNorm's statistics spread over every
+		// position (one block of rows), and blocks repeated along an outer axis.
+		{"groups-1-large", []int{1, 32, 32, 1}, []int{196, 32, 32, 1}, false},
+		{"groups-2-large", []int{1, 32, 32, 1}, []int{196, 32, 32, 2}, false},
 		{"prefix", []int{784}, []int{512, 784}, true},
 		{"prefix-two", []int{2, 3}, []int{4, 5, 2, 3}, true},
 	}

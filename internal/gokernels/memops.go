@@ -44,6 +44,7 @@ func installMemHooks() {
 	installLogisticHook()
 	installConvHook()
 	installBroadcastHook()
+	installTransposeHook()
 	installPoolHooks()
 	installRNGHook()
 	installUnaryHooks()

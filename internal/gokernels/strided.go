@@ -350,26 +350,20 @@ func sumShortRows(d, x []float32, n0 int) {
 }
 
 // broadcastStrided fills dst (walked) with src read at operand 0's strides. A block read
-// from the same place as the block before it is a copy of that block.
+// from the same place as the block before it is a copy of that block. Large outputs share
+// their blocks between workers, or the rows of their one block.
 func broadcastStrided(w *walk, dst, src []float32) {
 	n1, n0, s1, s0 := w.inner(0)
 	blk := w.block()
-	prev, prevOff := []float32(nil), 0
-	w.each(0, w.outer(), func(i, os, _ int) {
-		d := dst[i*blk : (i+1)*blk]
-		if prev != nil && os == prevOff {
-			copy(d, prev)
-			prev = d
-			return
-		}
-		prev, prevOff = d, os
+	// rows fills rows lo .. hi-1 of the block at d, read from src at os.
+	rows := func(d []float32, os, lo, hi int) {
 		switch {
 		case s0 == 1:
-			for j := range n1 {
+			for j := lo; j < hi; j++ {
 				copy(d[j*n0:(j+1)*n0], src[os+j*s1:os+j*s1+n0])
 			}
 		case s0 == 0:
-			for j := range n1 {
+			for j := lo; j < hi; j++ {
 				v := src[os+j*s1]
 				r := d[j*n0 : (j+1)*n0]
 				for c := range r {
@@ -377,12 +371,28 @@ func broadcastStrided(w *walk, dst, src []float32) {
 				}
 			}
 		default:
-			for j := range n1 {
+			for j := lo; j < hi; j++ {
 				r := d[j*n0 : (j+1)*n0]
 				for c := range r {
 					r[c] = src[os+j*s1+c*s0]
 				}
 			}
 		}
+	}
+	if w.outer() == 1 {
+		inRowChunks(n1, n0, func(lo, hi int) { rows(dst, 0, lo, hi) })
+		return
+	}
+	inRowChunks(w.outer(), blk, func(lo, hi int) {
+		prev, prevOff := []float32(nil), 0
+		w.each(lo, hi, func(i, os, _ int) {
+			d := dst[i*blk : (i+1)*blk]
+			if prev != nil && os == prevOff {
+				copy(d, prev)
+			} else {
+				rows(d, os, 0, n1)
+			}
+			prev, prevOff = d, os
+		})
 	})
 }
