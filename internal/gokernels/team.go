@@ -31,6 +31,10 @@ const (
 	teamSpin = 200 * time.Microsecond
 	// maxTeamParts bounds the parts of one op the team takes (one bit each in a mask).
 	maxTeamParts = 64
+	// spinCheck and spinYield are how many turns of a spin pass between two looks at the
+	// clock and between two yields.
+	spinCheck = 256
+	spinYield = 16 * spinCheck
 )
 
 // teamJob is one op's parts.
@@ -80,8 +84,8 @@ func runOnTeam(parts int, part func(int)) bool {
 		}
 	}
 	job.work()
-	for i := 0; job.left.Load() > 0; i++ {
-		if i%64 == 63 {
+	for i := 1; job.left.Load() > 0; i++ {
+		if i%spinYield == 0 {
 			runtime.Gosched()
 		}
 	}
@@ -113,23 +117,26 @@ func startHelpers(n int) {
 }
 
 // loop takes part in every op it sees, spins for teamSpin after each and then sleeps until an
-// op wakes it. It yields at every turn of the spin so that other goroutines keep their share
-// of the cores.
+// op wakes it. The spin reads one atomic pointer; it looks at the clock every spinCheck
+// turns and yields every spinYield turns, so that other goroutines keep a share of the core
+// and the spin itself stays off the scheduler's locks.
 func (h *helper) loop() {
 	var seen *teamJob
 	idleSince := time.Now()
-	for i := 0; ; i++ {
+	for i := 1; ; i++ {
 		if job := team.current.Load(); job != seen {
 			seen = job
 			job.work()
-			idleSince = time.Now()
+			idleSince, i = time.Now(), 0
 			continue
 		}
-		if i%64 != 63 {
+		if i%spinCheck != 0 {
 			continue
 		}
 		if time.Since(idleSince) < teamSpin {
-			runtime.Gosched()
+			if i%spinYield == 0 {
+				runtime.Gosched()
+			}
 			continue
 		}
 		h.asleep.Store(true)
@@ -137,6 +144,6 @@ func (h *helper) loop() {
 			continue // an op came before anyone saw this helper asleep
 		}
 		<-h.wake
-		idleSince = time.Now()
+		idleSince, i = time.Now(), 0
 	}
 }
