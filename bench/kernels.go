@@ -148,19 +148,18 @@ func BareLoop(b *backend.Backend, j *engine.Job, steps int) (time.Duration, erro
 }
 
 // timedRounds times rounds rounds of stepsPerRound training steps of a job on b, after one
-// untimed step that compiles the graph, and returns each round's steps per second.
+// untimed round (its first step compiles the graph; the rest fill the buffer pools and let
+// the batches drawn ahead catch up, as PyTorch's replicas warm up before timing), and
+// returns each round's steps per second.
 func timedRounds(b *backend.Backend, j *engine.Job, rounds, stepsPerRound int) ([]float64, error) {
 	stepper, err := engine.NewStepper(b, j)
 	if err != nil {
 		return nil, err
 	}
 	defer stepper.Close()
-	if err := stepper.Step(1, false); err != nil {
-		return nil, err
-	}
-	step := 1
+	step := 0
 	var rates []float64
-	for range rounds {
+	for round := range rounds + 1 {
 		start := time.Now()
 		for range stepsPerRound {
 			step++
@@ -168,7 +167,9 @@ func timedRounds(b *backend.Backend, j *engine.Job, rounds, stepsPerRound int) (
 				return nil, err
 			}
 		}
-		rates = append(rates, float64(stepsPerRound)/time.Since(start).Seconds())
+		if round > 0 {
+			rates = append(rates, float64(stepsPerRound)/time.Since(start).Seconds())
+		}
 	}
 	return rates, nil
 }
