@@ -71,9 +71,19 @@
 // (the flat offset of each free and each contracted index), so any DotGeneral layout,
 // including the U-Net's im2col patches with non-adjacent contracting axes, is read in place
 // without a transpose. Rows (or, for short products, columns) of C are split between
-// GOMAXPROCS goroutines; every element is summed in the same order whatever the split, so
+// GOMAXPROCS workers; every element is summed in the same order whatever the split, so
 // results are bit-identical for any number of workers and on any AVX2/FMA machine, with or
 // without AVX-512.
+//
+// # The team
+//
+// Every op that splits its work (products, element-wise passes, sums, copies) hands its parts
+// to a team (team.go): the calling goroutine and GOMAXPROCS-1 helpers that spin for a moment
+// after each op, so that the next op's hand-off costs an atomic store instead of waking a
+// thread. Core k takes part k first (its number read with RDPID on amd64), so an op finds the
+// part of its operand that it reads where the op before wrote it, in the same core's cache,
+// as OpenMP's static schedules give PyTorch. The graph's ops themselves run one after another
+// (internal/gobackend), each spread over the team.
 //
 // # Subnormal numbers
 //

@@ -225,6 +225,9 @@ func partRange(total, parts, i int) (lo, hi int) {
 // run calls f(0) ... f(parts-1), concurrently when parts > 1: on the team (team.go), or on
 // goroutines of their own while the team is busy.
 func run(parts int, f func(int)) {
+	if parts <= 0 {
+		return
+	}
 	if parts == 1 {
 		f(0)
 		return

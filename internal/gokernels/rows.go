@@ -114,8 +114,9 @@ func execGather(backend *simplego.Backend, node *simplego.Node, inputs []*simple
 	rows := dims[0]
 	row := len(dst) / max(1, len(idx))
 	vector := row > 0 && row%8 == 0 && vecSupported && kernelSupported && inRange(idx, rows)
-	run(rowWorkers(len(dst)), func(part int) {
-		lo, hi := partRange(len(idx), rowWorkers(len(dst)), part)
+	workers := rowWorkers(len(dst))
+	run(workers, func(part int) {
+		lo, hi := partRange(len(idx), workers, part)
 		if vector {
 			gatherRowsAsm(dst[lo*row:hi*row], src, idx[lo:hi], row)
 			return

@@ -1,6 +1,7 @@
 package gokernels
 
 import (
+	"math/bits"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -60,16 +61,31 @@ var team struct {
 }
 
 // runOnTeam runs part(0) ... part(parts-1) on the team and reports true, or reports false when
-// the team is busy with another op or parts is too large.
+// the team is busy with another op or parts is not between 2 and maxTeamParts.
 func runOnTeam(parts int, part func(int)) bool {
-	if parts > maxTeamParts || !team.busy.TryLock() {
+	if parts < 2 || parts > maxTeamParts || !team.busy.TryLock() {
 		return false
 	}
-	defer team.busy.Unlock()
+	var job *teamJob
+	finished := false
+	defer func() {
+		if !finished && job != nil {
+			// A part of the caller's panicked (and may be recovered above): the helpers must
+			// not start any part after this returns, nor still be running one, since the
+			// caller's buffers go back to their pools.
+			all := uint64(1)<<parts - 1
+			unclaimed := all &^ job.claimed.Or(all)
+			job.left.Add(-int32(bits.OnesCount64(unclaimed)))
+			for job.left.Load() > 1 { // the panicking part never counted down
+				runtime.Gosched()
+			}
+		}
+		team.busy.Unlock()
+	}()
 	if int(team.started.Load()) < parts-1 {
 		startHelpers(parts - 1)
 	}
-	job := &teamJob{part: part, parts: parts}
+	job = &teamJob{part: part, parts: parts}
 	job.left.Store(int32(parts))
 	team.current.Store(job)
 	team.mu.Lock()
@@ -89,6 +105,10 @@ func runOnTeam(parts int, part func(int)) bool {
 			runtime.Gosched()
 		}
 	}
+	// Every part is claimed, so no helper calls part again; dropping it lets the op's
+	// operands go while the job stays current.
+	job.part = nil
+	finished = true
 	return true
 }
 

@@ -2,6 +2,8 @@ package gokernels
 
 import (
 	"fmt"
+	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -79,4 +81,70 @@ func allHelpersAsleep() bool {
 		}
 	}
 	return len(team.helpers) > 0
+}
+
+// TestTeamNoPartsRunsNothing: an op of no parts (a product with no rows) returns at once.
+func TestTeamNoPartsRunsNothing(t *testing.T) {
+	ran := false
+	run(0, func(int) { ran = true })
+	if ran {
+		t.Fatal("run(0) ran a part")
+	}
+}
+
+// TestTeamPanicStopsTheOtherParts: when a part panics on the calling goroutine and the panic
+// is recovered above run (as GoMLX's executor does), no part is running or starts after run
+// has unwound, and the team takes the next op.
+func TestTeamPanicStopsTheOtherParts(t *testing.T) {
+	if runtime.GOMAXPROCS(0) == 1 {
+		t.Skip("one core: the parts of an op run one after another")
+	}
+	const parts = 16
+	var running, done atomic.Int32
+	var panicked atomic.Bool
+	func() {
+		defer func() {
+			if r := recover(); r == nil {
+				t.Fatal("the part's panic did not reach the caller")
+			}
+		}()
+		run(parts, func(k int) {
+			if !onHelper() && panicked.CompareAndSwap(false, true) {
+				panic("a part failed")
+			}
+			running.Add(1)
+			time.Sleep(time.Millisecond)
+			running.Add(-1)
+			done.Add(1)
+		})
+	}()
+	if n := running.Load(); n != 0 {
+		t.Fatalf("%d parts still running after run unwound", n)
+	}
+	before := done.Load()
+	time.Sleep(20 * time.Millisecond)
+	if after := done.Load(); after != before {
+		t.Fatalf("%d parts ran after run unwound", after-before)
+	}
+	var next atomic.Int32
+	run(2, func(int) { next.Add(1) })
+	if next.Load() != 2 || !team.busy.TryLock() {
+		t.Fatal("the team did not take the next op")
+	}
+	team.busy.Unlock()
+}
+
+// onHelper reports whether the calling goroutine is one of the team's helpers.
+func onHelper() bool {
+	pc := make([]uintptr, 64)
+	frames := runtime.CallersFrames(pc[:runtime.Callers(1, pc)])
+	for {
+		f, more := frames.Next()
+		if strings.HasSuffix(f.Function, "(*helper).loop") {
+			return true
+		}
+		if !more {
+			return false
+		}
+	}
 }
