@@ -6,7 +6,6 @@ import (
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/backends/simplego"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
 )
 
 // A BroadcastInDim (a bias added to every row, a per-example scale spread over its values)
@@ -29,14 +28,8 @@ func installBroadcastHook() {
 }
 
 func execBroadcastInDim(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, inputsOwned []bool) (*simplego.Buffer, error) {
-	if !active.Load() {
-		return stockBroadcastInDim(backend, node, inputs, inputsOwned)
-	}
-	n := (*nodeLayout)(unsafe.Pointer(node))
-	operand := (*bufferLayout)(unsafe.Pointer(inputs[0]))
-	axes, ok := n.data.([]int)
-	if !ok || operand.shape.DType != dtypes.Float32 || n.shape.DType != dtypes.Float32 ||
-		len(axes) != operand.shape.Rank() {
+	n, operand, axes, ok := axesOp(node, inputs)
+	if !ok || len(axes) != operand.shape.Rank() {
 		return stockBroadcastInDim(backend, node, inputs, inputsOwned)
 	}
 	outDims := n.shape.Dimensions

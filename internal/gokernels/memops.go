@@ -50,6 +50,19 @@ func installMemHooks() {
 	installUnaryHooks()
 }
 
+// axesOp reads a node whose data is a list of axes (a ReduceSum's axes, a BroadcastInDim's,
+// a Transpose's permutation) and whose one operand and output are float32; ok is false
+// when the fast paths are off or the node is anything else, for simplego's executor.
+func axesOp(node *simplego.Node, inputs []*simplego.Buffer) (n *nodeLayout, operand *bufferLayout, axes []int, ok bool) {
+	if !active.Load() {
+		return nil, nil, nil, false
+	}
+	n = (*nodeLayout)(unsafe.Pointer(node))
+	operand = (*bufferLayout)(unsafe.Pointer(inputs[0]))
+	axes, ok = n.data.([]int)
+	return n, operand, axes, ok && operand.shape.DType == dtypes.Float32 && n.shape.DType == dtypes.Float32
+}
+
 // MemCalls is how many element-wise ops, Slices and ReduceSums ran on the fast paths.
 func MemCalls() int64 { return memCalls.Load() }
 
@@ -191,13 +204,8 @@ func addRows(dst, x []float32) {
 // in simplego's order (flat order into zeroed accumulators); other reductions go to
 // simplego's.
 func execReduceSumOuter(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, inputsOwned []bool) (*simplego.Buffer, error) {
-	if !active.Load() {
-		return stockReduceSum(backend, node, inputs, inputsOwned)
-	}
-	n := (*nodeLayout)(unsafe.Pointer(node))
-	operand := (*bufferLayout)(unsafe.Pointer(inputs[0]))
-	axes, ok := n.data.([]int)
-	if !ok || len(axes) == 0 || operand.shape.DType != dtypes.Float32 || n.shape.DType != dtypes.Float32 {
+	n, operand, axes, ok := axesOp(node, inputs)
+	if !ok || len(axes) == 0 {
 		return stockReduceSum(backend, node, inputs, inputsOwned)
 	}
 	dims := operand.shape.Dimensions

@@ -6,7 +6,6 @@ import (
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/backends/simplego"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
 )
 
 // A Transpose (the attention's heads moved next to the batch and back, a kernel's axes
@@ -29,13 +28,8 @@ func installTransposeHook() {
 }
 
 func execTranspose(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, inputsOwned []bool) (*simplego.Buffer, error) {
-	if !active.Load() {
-		return stockTranspose(backend, node, inputs, inputsOwned)
-	}
-	n := (*nodeLayout)(unsafe.Pointer(node))
-	operand := (*bufferLayout)(unsafe.Pointer(inputs[0]))
-	perm, ok := n.data.([]int)
-	if !ok || operand.shape.DType != dtypes.Float32 || n.shape.DType != dtypes.Float32 || len(perm) != operand.shape.Rank() {
+	n, operand, perm, ok := axesOp(node, inputs)
+	if !ok || len(perm) != operand.shape.Rank() {
 		return stockTranspose(backend, node, inputs, inputsOwned)
 	}
 	for _, ax := range perm {
