@@ -24,7 +24,7 @@ import (
 //
 // Which goroutine runs a part never changes what the part computes, so the results stay the
 // same bits whatever the schedule. One op uses the team at a time; an op that finds it busy
-// (simplego runs independent ops at once) starts goroutines as before.
+// (two graphs running at once, or simplego's parallel mode) starts goroutines of its own.
 
 const (
 	// teamSpin is how long a helper keeps looking for the next op before it sleeps; the ops
