@@ -45,6 +45,7 @@ func installMemHooks() {
 	installConvHook()
 	installBroadcastHook()
 	installTransposeHook()
+	installConcatenateHook()
 	installPoolHooks()
 	installRNGHook()
 	installUnaryHooks()

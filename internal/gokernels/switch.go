@@ -271,7 +271,7 @@ func execOn(fast bool, exec *graph.Exec, inputs ...any) ([][]float32, error) {
 
 // selfCheckRows runs a row gather, a row scatter-sum, a logistic, a dropout mask (a
 // RandomUniform's bits, their conversion, Abs and Min, a comparison and the mask's
-// conversion) and a transpose on the fast path and on simplego's. They must agree bit for bit
+// conversion), a transpose and a concatenation on the fast path and on simplego's. They must agree bit for bit
 // (both copy, both add in index order, both draw the same bits and convert and compare them
 // the same way), except the logistic, which the fast path evaluates in float32: within
 // logisticTolerance.
@@ -285,7 +285,7 @@ func selfCheckRows(backend backends.Backend, rng *rand.Rand) error {
 		_, uniform := graph.RandomUniform(state, u.Shape())
 		mask := graph.ConvertDType(graph.GreaterOrEqual(uniform, graph.Scalar(u.Graph(), u.DType(), 0.1)), u.DType())
 		return []*graph.Node{graph.Gather(x, ix), graph.ScatterSum(x, ix, u, false, false), graph.Logistic(u), graph.Mul(mask, u),
-			graph.TransposeAllAxes(u, 2, 0, 1)}
+			graph.TransposeAllAxes(u, 2, 0, 1), graph.Concatenate([]*graph.Node{u, graph.Neg(u)}, 1)}
 	})
 	if err != nil {
 		return err
@@ -315,13 +315,15 @@ func selfCheckRows(backend backends.Backend, rng *rand.Rand) error {
 	if err != nil {
 		return err
 	}
-	before, beforeMem, beforeRNG, beforeTranspose := RowCalls(), MemCalls(), RNGCalls(), TransposeCalls()
+	before, beforeMem, beforeRNG := RowCalls(), MemCalls(), RNGCalls()
+	beforeTranspose, beforeConcat := TransposeCalls(), ConcatenateCalls()
 	fast, err := run(true)
 	if err != nil {
 		return err
 	}
-	if RowCalls() != before+2 || MemCalls() == beforeMem || RNGCalls() != beforeRNG+1 || TransposeCalls() != beforeTranspose+1 {
-		return fmt.Errorf("a row gather, scatter, logistic, random draw or transpose did not reach the fast path")
+	if RowCalls() != before+2 || MemCalls() == beforeMem || RNGCalls() != beforeRNG+1 ||
+		TransposeCalls() != beforeTranspose+1 || ConcatenateCalls() != beforeConcat+1 {
+		return fmt.Errorf("a row gather, scatter, logistic, random draw, transpose or concatenation did not reach the fast path")
 	}
 	same := func(a, b float32) bool { return math.Float32bits(a) == math.Float32bits(b) }
 	near := func(a, b float32) bool { return math.Abs(float64(a)-float64(b)) <= logisticTolerance }
@@ -331,7 +333,7 @@ func selfCheckRows(backend backends.Backend, rng *rand.Rand) error {
 			eq = near
 		}
 		if !slices.EqualFunc(stock[i], fast[i], eq) {
-			return fmt.Errorf("row gather, scatter-sum, logistic, dropout mask or transpose differs from simplego's")
+			return fmt.Errorf("row gather, scatter-sum, logistic, dropout mask, transpose or concatenation differs from simplego's")
 		}
 	}
 	return nil
