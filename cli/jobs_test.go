@@ -18,7 +18,9 @@ import (
 )
 
 // jobsSpec trains two seeds of a small 2-D model for long enough (seconds) that a
-// signal can land in training, with a checkpoint every 40 steps.
+// signal can land in training, with a checkpoint every 40 steps. At 600 steps, once the go
+// backend ran its ops in sequence, a run could finish between the poll that saw both runs
+// training and the signal (once in five runs of the suite).
 const jobsSpec = `name = "jobsig"
 seeds = [0, 1]
 [data]
@@ -30,7 +32,7 @@ T = 20
 hidden = [32, 32]
 embed = 8
 [train]
-steps = 600
+steps = 2400
 batch = 32
 log_every = 1
 checkpoint_every = 40
