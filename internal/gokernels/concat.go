@@ -37,10 +37,7 @@ func execConcatenate(backend *simplego.Backend, node *simplego.Node, inputs []*s
 		return stockConcatenate(backend, node, inputs, inputsOwned)
 	}
 	// Each input's piece of an output row: its values from the joined axis inwards.
-	rows := 1
-	for _, d := range dims[:axis] {
-		rows *= d
-	}
+	rows := product(dims[:axis])
 	srcs := make([][]float32, len(inputs))
 	widths := make([]int, len(inputs))
 	for i, in := range inputs {
