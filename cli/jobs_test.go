@@ -20,7 +20,7 @@ import (
 // jobsSpec trains two seeds of a small 2-D model for long enough (seconds) that a
 // signal can land in training, with a checkpoint every 40 steps. At 600 steps, once the go
 // backend ran its ops in sequence, a run could finish between the poll that saw both runs
-// training and the signal (once in five runs of the suite).
+// training and the signal (twice in six runs of the suite).
 const jobsSpec = `name = "jobsig"
 seeds = [0, 1]
 [data]
