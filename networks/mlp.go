@@ -72,9 +72,6 @@ func Dense(ctx *context.Context, x *Node, out int) *Node {
 	return Add(y, ExpandLeftToRank(b, y.Rank()))
 }
 
-// SiLU is x * sigmoid(x).
-func SiLU(x *Node) *Node { return Mul(x, Sigmoid(x)) }
-
 // Apply implements plugins.Network.
 func (m MLP) Apply(ctx *context.Context, xt, t *Node, outDim int) *Node {
 	return m.apply(ctx, xt, t, nil, outDim)

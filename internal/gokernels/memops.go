@@ -136,7 +136,8 @@ func execSliceBlocks(backend *simplego.Backend, node *simplego.Node, inputs []*s
 }
 
 // copySlice copies src[starts:limits] (row-major, dims) into dst: the trailing axes that are
-// taken whole, with the innermost one that is not, form contiguous blocks.
+// taken whole, with the innermost one that is not, form contiguous blocks, shared out between
+// the workers.
 func copySlice(src, dst []float32, dims, starts, limits []int) {
 	rank := len(dims)
 	// inner: the axes from which on the source block is contiguous.
@@ -150,31 +151,29 @@ func copySlice(src, dst []float32, dims, starts, limits []int) {
 			break
 		}
 	}
-	strides := make([]int, rank)
-	s := 1
-	for ax := rank - 1; ax >= 0; ax-- {
-		strides[ax] = s
-		s *= dims[ax]
+	if block == 0 {
+		return
 	}
-	idx := append([]int(nil), starts[:inner]...)
+	strides := rowMajorStrides(dims)
 	base := 0
-	for ax := inner; ax < rank; ax++ {
+	for ax := range rank {
 		base += starts[ax] * strides[ax]
 	}
-	for o := 0; o < len(dst); o += block {
-		off := base
-		for ax, i := range idx {
-			off += i * strides[ax]
-		}
-		copy(dst[o:o+block], src[off:off+block])
-		for ax := inner - 1; ax >= 0; ax-- { // next index of the outer axes, last fastest
-			idx[ax]++
-			if idx[ax] < limits[ax] {
-				break
-			}
-			idx[ax] = starts[ax]
-		}
+	outer := make([]int, inner) // the sizes of the outer axes in dst
+	for ax := range outer {
+		outer[ax] = limits[ax] - starts[ax]
 	}
+	inRowChunks(len(dst)/block, block, func(lo, hi int) {
+		idx := unravel(lo, outer)
+		for o := lo * block; o < hi*block; o += block {
+			off := base
+			for ax, i := range idx {
+				off += i * strides[ax]
+			}
+			copy(dst[o:o+block], src[off:off+block])
+			next(idx, outer)
+		}
+	})
 }
 
 // addRows adds the rows of x (each len(dst) values) into dst one after another, so each

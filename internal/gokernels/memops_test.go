@@ -152,6 +152,11 @@ func TestMemoryOpsMatchSimplego(t *testing.T) {
 		{[]int{6, 5, 4}, []graph.SliceAxisSpec{graph.AxisRange(), graph.AxisRange(), graph.AxisRange(1, 3)}, true},
 		{[]int{6, 5, 4}, []graph.SliceAxisSpec{graph.AxisRange(2, 3), graph.AxisRange(1, 4), graph.AxisRange(0, 2)}, true},
 		{[]int{6, 5}, []graph.SliceAxisSpec{graph.AxisRange(0, 6).Stride(2)}, false},
+		// The concatenations' gradients in the U-Net, large enough to be shared between workers.
+		{[]int{196, 32, 48}, []graph.SliceAxisSpec{graph.AxisRange(), graph.AxisRange(), graph.AxisRange(0, 32)}, true},
+		{[]int{196, 32, 48}, []graph.SliceAxisSpec{graph.AxisRange(), graph.AxisRange(), graph.AxisRange(32, 48)}, true},
+		{[]int{50, 40, 3, 21}, []graph.SliceAxisSpec{graph.AxisRange(3, 47), graph.AxisRange(1, 39), graph.AxisRange(), graph.AxisRange(2, 19)}, true},
+		{[]int{400, 300}, []graph.SliceAxisSpec{graph.AxisRange(10, 390)}, true},
 	}
 	for _, c := range slicesCases {
 		t.Run(fmt.Sprintf("slice/%v/%v", c.dims, c.specs), func(t *testing.T) {
