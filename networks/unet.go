@@ -204,14 +204,16 @@ func in(ctx *context.Context, path string) *context.Context {
 // convolution starts at zero. With scale-shift, the dense layer gives 2*cout values, scale
 // then shift, and the second norm's output becomes norm(h) (1 + scale) + shift instead.
 func (c *convCtx) resBlock(ctx *context.Context, s blockScopes, x, temb *Node, h, w, cout int) *Node {
-	y := c.conv(in(ctx, s.conv1), SiLU(c.normalise(in(ctx, s.norm1), x)), h, w, 1, cout)
+	y, bias := c.convTerms(in(ctx, s.conv1), SiLU(c.normalise(in(ctx, s.norm1), x)), h, w, 1, cout)
 	if c.scaleShift {
 		e := Dense(in(ctx, s.emb), SiLU(temb), 2*cout) // [B, 2*cout]
 		scale, shift := ExpandAxes(part(e, 0, 2), 0), ExpandAxes(part(e, 1, 2), 0)
-		y = GroupNormModulated(in(ctx, s.norm2), y, c.groups, scale, shift)
+		y = GroupNormModulated(in(ctx, s.norm2), Add(y, bias), c.groups, scale, shift)
 	} else {
-		y = Add(y, ExpandAxes(Dense(in(ctx, s.emb), SiLU(temb), cout), 0)) // [1, B, cout]
-		y = c.normalise(in(ctx, s.norm2), y)
+		// The convolution's bias and the timestep's term are added to each other first, so
+		// that the activation takes one pass (and its gradient one sum over positions).
+		e := ExpandAxes(Dense(in(ctx, s.emb), SiLU(temb), cout), 0) // [1, B, cout]
+		y = c.normalise(in(ctx, s.norm2), Add(y, Add(bias, e)))
 	}
 	y = c.conv(c.zeroed(in(ctx, s.conv2)), c.drop(SiLU(y)), h, w, 1, cout)
 	if x.Shape().Dimensions[2] != cout {
@@ -277,20 +279,26 @@ func (c *convCtx) zeroed(ctx *context.Context) *context.Context {
 // [h*w, B, cin] map, returning [ceil(h/s)*ceil(w/s), B, cout]. The kernel is stored as
 // [9, cin, cout] whatever the implementation.
 func (c *convCtx) conv(ctx *context.Context, x *Node, h, w, stride, cout int) *Node {
+	y, bias := c.convTerms(ctx, x, h, w, stride, cout)
+	return Add(y, bias)
+}
+
+// convTerms is conv without its bias: the convolution's output and the bias, [1, 1, cout],
+// for the caller to add.
+func (c *convCtx) convTerms(ctx *context.Context, x *Node, h, w, stride, cout int) (y, bias *Node) {
 	g := x.Graph()
 	cin := x.Shape().Dimensions[2]
 	b := x.Shape().Dimensions[1]
 	kernel := ctx.VariableWithShape("kernel", shapes.Make(x.DType(), 9, cin, cout)).ValueGraph(g)
-	bias := ctx.VariableWithShape("bias", shapes.Make(x.DType(), cout)).ValueGraph(g)
+	bias = ctx.VariableWithShape("bias", shapes.Make(x.DType(), cout)).ValueGraph(g)
 	oh, ow := (h+stride-1)/stride, (w+stride-1)/stride
-	var y *Node
 	if c.impl == plugins.ConvNative {
 		out := conv.Same3x3(Reshape(x, h, w, b, cin), Reshape(kernel, 3, 3, cin, cout), stride) // [oh, ow, B, cout]
 		y = Reshape(out, oh*ow, b, cout)
 	} else {
 		y = Im2ColConv(x, kernel, h, w, stride)
 	}
-	return Add(y, ExpandLeftToRank(bias, 3))
+	return y, ExpandLeftToRank(bias, 3)
 }
 
 // Im2ColConv is a 3x3 "same" convolution of x [h*w, B, cin] with kernel [9, cin, cout] as a
