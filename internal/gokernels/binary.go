@@ -144,16 +144,31 @@ func (op binaryOp) exec(backend *simplego.Backend, node *simplego.Node, inputs [
 		if rFull {
 			big, small = b, a
 		}
+		// A narrow bias (a convolution's 16 channels) is repeated to a few hundred values, so
+		// that the vector loop runs over many rows per call.
 		w := len(small)
+		rep := small
+		if reps := biasRun / w; reps > 1 {
+			buf := getPanel(reps * w)
+			defer panelPool.Put(buf)
+			for r := range reps {
+				copy((*buf)[r*w:], small)
+			}
+			rep = *buf
+		}
 		inRowChunks(len(big)/w, w, func(lo, hi int) {
-			for i := lo * w; i < hi*w; i += w {
-				op.vecN(dst[i:i+w], big[i:i+w], small) // a + b and b + a are the same float32
+			for i := lo * w; i < hi*w; i += len(rep) {
+				n := min(len(rep), hi*w-i)
+				op.vecN(dst[i:i+n], big[i:i+n], rep[:n]) // a + b and b + a are the same float32
 			}
 		})
 	}
 	memCalls.Add(1)
 	return out, nil
 }
+
+// biasRun is about how many values of a repeated bias one call of the vector loop adds.
+const biasRun = 512
 
 // vecN applies the op to whole vectors: the AVX loop, then the last values in Go.
 func (op binaryOp) vecN(dst, a, b []float32) {

@@ -74,6 +74,11 @@ func TestMemoryOpsMatchSimplego(t *testing.T) {
 		{"bias-lhs", []int{1, 3, 4}, []int{5, 3, 4}, true, true},
 		{"bias-rhs-wide", []int{5, 3, 40}, []int{1, 1, 40}, true, true},
 		{"bias-lhs-wide", []int{1, 1, 40}, []int{5, 3, 40}, true, true},
+		// Biases repeated to a run of many rows: narrow (the run ends inside the last rows),
+		// a convolution's 16 channels shared between workers, and wider than the run.
+		{"bias-rhs-narrow", []int{101, 7, 3}, []int{1, 1, 3}, true, true},
+		{"bias-lhs-conv", []int{1, 1, 16}, []int{784, 32, 16}, true, true},
+		{"bias-rhs-wider-than-run", []int{70, 3, 600}, []int{1, 1, 600}, true, true},
 		{"row-scale-rhs", []int{6, 50}, []int{6, 1}, true, true},
 		{"row-scale-lhs", []int{6, 1}, []int{6, 50}, true, true},
 		{"middle-broadcast", []int{5, 3, 4}, []int{5, 1, 4}, true, true},
