@@ -27,9 +27,11 @@ import (
 // (two graphs running at once, or simplego's parallel mode) starts goroutines of its own.
 
 const (
-	// teamSpin is how long a helper keeps looking for the next op before it sleeps; the ops
-	// of a training step follow each other well within it.
-	teamSpin = 200 * time.Microsecond
+	// teamSpin is how long a helper keeps looking for the next op before it sleeps. It
+	// covers the runs of small ops that one core does alone (the optimizer's dozen ops per
+	// weight): a helper woken from sleep can come later than the caller takes long to run
+	// its own part and then the helper's too.
+	teamSpin = 2 * time.Millisecond
 	// maxTeamParts bounds the parts of one op the team takes (one bit each in a mask).
 	maxTeamParts = 64
 	// spinCheck and spinYield are how many turns of a spin pass between two looks at the
