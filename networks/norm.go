@@ -46,8 +46,9 @@ func GroupNormN(ctx *context.Context, x *Node, groups int) *Node {
 // coefficient and one offset, [1, B, G, C/G], computed on those small tensors: 1/sqrt(var +
 // eps), the learned scale and shift and the modulation. The full-size map then sees four
 // passes, (x - mean), its square (for the variance), a product and a sum, instead of
-// eight; its gradient shrinks likewise. The value is the same function (the rounding
-// differs from dividing by the deviation and then scaling: within float32's precision).
+// eight; its gradient is written by hand (gradients.go). The value is the same function (the
+// rounding differs from dividing by the deviation and then scaling: within float32's
+// precision).
 func GroupNormModulated(ctx *context.Context, x *Node, groups int, modScale, modShift *Node) *Node {
 	dims := x.Shape().Dimensions
 	p, b, c := dims[0], dims[1], dims[2]
@@ -59,17 +60,16 @@ func GroupNormModulated(ctx *context.Context, x *Node, groups int, modScale, mod
 		panic(fmt.Sprintf("unet: %d GroupNorm groups do not divide %d channels", g, c))
 	}
 	grouped := Reshape(x, p, b, g, c/g)
-	mean := ReduceAndKeep(grouped, ReduceMean, 0, 3)
-	centred := Sub(grouped, mean)
-	variance := ReduceAndKeep(Square(centred), ReduceMean, 0, 3)
-	inv := Reciprocal(Sqrt(AddScalar(variance, normEpsilon))) // [1, B, G, 1]
 	scale := ctx.WithInitializer(initializers.One).VariableWithShape("scale", shapes.Make(x.DType(), c)).ValueGraph(x.Graph())
 	shift := ctx.WithInitializer(initializers.Zero).VariableWithShape("shift", shapes.Make(x.DType(), c)).ValueGraph(x.Graph())
-	coef := Mul(inv, Reshape(scale, 1, 1, g, c/g))                        // [1, B, G, C/G]
-	offset := BroadcastToDims(Reshape(shift, 1, 1, g, c/g), 1, b, g, c/g) // [1, B, G, C/G]
-	if modScale != nil {
-		m := Reshape(AddScalar(modScale, 1), 1, b, g, c/g)
-		coef, offset = Mul(coef, m), Add(Mul(offset, m), Reshape(modShift, 1, b, g, c/g))
-	}
-	return Reshape(Add(Mul(centred, coef), offset), p, b, c)
+	out := groupNorm(grouped, func(inv *Node) (coef, offset *Node) {
+		coef = Mul(inv, Reshape(scale, 1, 1, g, c/g))                        // [1, B, G, C/G]
+		offset = BroadcastToDims(Reshape(shift, 1, 1, g, c/g), 1, b, g, c/g) // [1, B, G, C/G]
+		if modScale != nil {
+			m := Reshape(AddScalar(modScale, 1), 1, b, g, c/g)
+			coef, offset = Mul(coef, m), Add(Mul(offset, m), Reshape(modShift, 1, b, g, c/g))
+		}
+		return coef, offset
+	})
+	return Reshape(out, p, b, c)
 }
