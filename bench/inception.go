@@ -67,7 +67,7 @@ func CompareInception(w io.Writer, rounds int, choice backend.Choice) (Inception
 	if !choice.IsGo() {
 		device = "cuda"
 	}
-	best, note := benchTorch("bench/torch_inception.py", InceptionBatch, 0, device, min(rounds, torchRuns))
+	best, note := benchTorch("bench/torch_inception.py", InceptionBatch, 0, device, min(rounds, torchRuns), nil)
 	if best.stepsPerSec > 0 {
 		perSec := best.stepsPerSec * InceptionBatch
 		ratio := row.ImagesPerSec / perSec

@@ -100,16 +100,15 @@ func CompareSteps(w io.Writer, rounds int, choice backend.Choice) ([]StepRow, er
 		if sized, ok := job.Net.(plugins.SizedNetwork); ok {
 			row.Params, _ = sized.Size(job.Data.Dim(), job.Data.Dim()*job.Diffusion.OutputMultiplier())
 		}
+		var best torchResult
+		var note string
 		if onGo {
-			// Ours alone, as PyTorch's replica times itself: after a warm-up round, rounds
-			// one after another, and their median. The rounds alternating with the stock
-			// kernel read the U-Net's step 20-30% below its Go benchmark: each of those
-			// two-step rounds starts after seconds of the stock kernel's work and garbage.
-			rates, err := timedRounds(b, job, rounds, cfg.steps)
-			if err != nil {
-				return nil, err
-			}
-			row.StepsPerSec = Median(rates)
+			// Ours in rounds after a warm-up round, as PyTorch's replica times itself, in a
+			// block before each of the replica's runs: this shared machine's load changes
+			// from minute to minute, and both sides then see the same minutes. The rounds
+			// alternating with the stock kernel read the U-Net's step 20-30% below its Go
+			// benchmark: each of those two-step rounds starts after seconds of the stock
+			// kernel's work and garbage.
 			if b.Fast() && !cfg.fastOnly {
 				rs := rounds
 				if strings.HasPrefix(cfg.name, "mnist_unet") {
@@ -121,14 +120,32 @@ func CompareSteps(w io.Writer, rounds int, choice backend.Choice) ([]StepRow, er
 				}
 				row.StockPerSec = &res.StockStepsPerSec
 			}
+			runs := min(rounds, torchRuns)
+			var rates []float64
+			var roundsErr error
+			block := func(n int) {
+				if roundsErr == nil {
+					var r []float64
+					r, roundsErr = timedRounds(b, job, n, cfg.steps)
+					rates = append(rates, r...)
+				}
+			}
+			best, note = benchTorch(cfg.torchScript, cfg.batch, row.Params, device, runs, func() { block((rounds + runs - 1) / runs) })
+			if len(rates) < rounds { // no PyTorch here, or its replica failed
+				block(rounds - len(rates))
+			}
+			if roundsErr != nil {
+				return nil, roundsErr
+			}
+			row.StepsPerSec = Median(rates)
 		} else {
 			d, err := BareLoop(b, job, rounds*cfg.steps)
 			if err != nil {
 				return nil, err
 			}
 			row.StepsPerSec = float64(rounds*cfg.steps) / d.Seconds()
+			best, note = benchTorch(cfg.torchScript, cfg.batch, row.Params, device, min(rounds, torchRuns), nil)
 		}
-		best, note := benchTorch(cfg.torchScript, cfg.batch, row.Params, device, min(rounds, torchRuns))
 		if best.stepsPerSec > 0 {
 			ratio := row.StepsPerSec / best.stepsPerSec
 			row.TorchPerSec, row.TorchThreads, row.RatioToTorch = &best.stepsPerSec, best.threads, &ratio
@@ -140,7 +157,7 @@ func CompareSteps(w io.Writer, rounds int, choice backend.Choice) ([]StepRow, er
 		rows = append(rows, row)
 	}
 	if onGo {
-		fmt.Fprintf(w, "\ntraining step: ours (medians of %d rounds; the stock kernel in alternating rounds with the fast one) and PyTorch's replica\n", rounds)
+		fmt.Fprintf(w, "\ntraining step: ours (medians of %d rounds or more, in blocks before each of PyTorch's runs; the stock kernel in alternating rounds with the fast one) and PyTorch's replica\n", rounds)
 	} else {
 		fmt.Fprintf(w, "\ntraining step on %s (%d rounds) and PyTorch's replica on %s\n", backendConfig, rounds, device)
 	}
@@ -204,11 +221,13 @@ func pythons() []string {
 // benchTorch runs a PyTorch replica script (bench/torch_*.py) at one batch size, runs
 // times, with the first python that can import torch (pythons: $DDPM_BENCH_PYTHON, or the
 // one on PATH, or Debian's /usr/bin/python3) on the given device ("cpu", or "cuda", where
-// torch must see a GPU). It returns the thread setting with the best median over the
-// runs and a note on what ran. A replica whose parameter count differs from params (when
-// known) is an error in the note. Several runs, because one 3-second window of this shared
-// machine varied from 42.7 to 58.6 steps/s between three runs of the MLP at batch 512.
-func benchTorch(script string, batch int, params int64, device string, runs int) (torchResult, string) {
+// torch must see a GPU), calling before (when not nil) ahead of each run. It returns the
+// thread setting with the best median over the runs and a note on what ran. A replica whose
+// parameter count differs from params (when known) is an error in the note. Several runs,
+// because one 3-second window of this shared machine varied from 42.7 to 58.6 steps/s
+// between three runs of the MLP at batch 512; before lets the caller time its own step in
+// the same minutes, between them. before is not called when no python here has torch.
+func benchTorch(script string, batch int, params int64, device string, runs int, before func()) (torchResult, string) {
 	var best torchResult
 	for _, py := range pythons() {
 		probe := "import torch"
@@ -228,6 +247,9 @@ func benchTorch(script string, batch int, params int64, device string, runs int)
 		byThreads := map[int][]float64{}
 		var notes []string
 		for range max(1, runs) {
+			if before != nil {
+				before()
+			}
 			out, err := exec.Command(py, append(args, strconv.Itoa(batch))...).CombinedOutput()
 			if err != nil {
 				return torchResult{}, fmt.Sprintf("%s failed: %v: %s", script, err, strings.TrimSpace(string(out)))

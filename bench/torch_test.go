@@ -35,12 +35,48 @@ esac
 		t.Fatal(err)
 	}
 	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
-	best, note := benchTorch("bench/torch_mlp.py", 512, 0, "cpu", 3)
+	best, note := benchTorch("bench/torch_mlp.py", 512, 0, "cpu", 3, nil)
 	if best.threads != 2 || best.stepsPerSec != 55 {
 		t.Fatalf("best = %d threads at %g steps/s, want 2 threads at 55 (the best median); note %q", best.threads, best.stepsPerSec, note)
 	}
 	if !strings.Contains(note, "medians of 3 runs") || !strings.Contains(note, "blas fake") {
 		t.Fatalf("note %q", note)
+	}
+}
+
+// TestBenchTorchCallsBeforeEachRun: the caller's function runs before each of the replica's
+// runs, so that the two are timed in the same minutes, and not at all without torch.
+func TestBenchTorchCallsBeforeEachRun(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "log")
+	script := "#!/bin/sh\nif [ \"$1\" = \"-c\" ]; then exit 0; fi\necho torch >> " + log + "\necho \"batch 32 threads 2: 9 steps/s\"\n"
+	if err := os.WriteFile(filepath.Join(dir, "python3"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	before := func() {
+		f, err := os.OpenFile(log, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintln(f, "ours")
+		f.Close()
+	}
+	if best, note := benchTorch("bench/torch_unet.py", 32, 0, "cpu", 3, before); best.stepsPerSec != 9 {
+		t.Fatalf("best %+v, note %q", best, note)
+	}
+	got, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := strings.Repeat("ours\ntorch\n", 3); string(got) != want {
+		t.Fatalf("order of runs:\n%s\nwant\n%s", got, want)
+	}
+	t.Setenv(PythonEnv, filepath.Join(dir, "absent"))
+	called := false
+	benchTorch("bench/torch_unet.py", 32, 0, "cpu", 3, func() { called = true })
+	if called {
+		t.Fatal("before ran although no python here has torch")
 	}
 }
 
@@ -59,12 +95,12 @@ func TestBenchTorchUsesThePythonNamed(t *testing.T) {
 	}
 	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
 	t.Setenv(PythonEnv, named)
-	best, note := benchTorch("bench/torch_unet_ddpm.py", 32, 0, "cpu", 1)
+	best, note := benchTorch("bench/torch_unet_ddpm.py", 32, 0, "cpu", 1, nil)
 	if best.threads != 1 || best.stepsPerSec != 7 {
 		t.Fatalf("best = %d threads at %g steps/s, want 1 thread at 7 (from %s); note %q", best.threads, best.stepsPerSec, named, note)
 	}
 	t.Setenv(PythonEnv, filepath.Join(dir, "absent"))
-	if best, note := benchTorch("bench/torch_unet_ddpm.py", 32, 0, "cpu", 1); best.stepsPerSec != 0 ||
+	if best, note := benchTorch("bench/torch_unet_ddpm.py", 32, 0, "cpu", 1, nil); best.stepsPerSec != 0 ||
 		!strings.Contains(note, "absent") || !strings.Contains(note, PythonEnv) {
 		t.Fatalf("with an absent interpreter: %+v, note %q", best, note)
 	}

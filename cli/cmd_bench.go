@@ -24,7 +24,8 @@ func benchCommand() *urfave.Command {
 			"as runs of spec \"bench\". Then (--kernels) the fast and the stock matmul kernel: GFLOP/s of the MNIST MLP's\n" +
 			"products and of 1024^3 through the go backend, and the MNIST MLP step (batch 128 and 512), the U-Net step\n" +
 			"and the papers' U-Net blocks' step (mnist_unet_ddpm; batch 32) timed in rounds after a warm-up round\n" +
-			"(medians), and with the stock kernel in rounds alternating with the fast one; with python3 and torch\n" +
+			"(medians; with PyTorch, in a block before each of its runs, so that both see the same minutes of the\n" +
+			"machine), and with the stock kernel in rounds alternating with the fast one; with python3 and torch\n" +
 			"available ($DDPM_BENCH_PYTHON names the interpreter; otherwise python3\n" +
 			"on PATH, then /usr/bin/python3), bench/torch_mlp.py, bench/torch_unet.py and bench/torch_unet_ddpm.py time\n" +
 			"the same steps in PyTorch at 1 and 2 threads, three runs each, and the setting with the best median is\n" +
