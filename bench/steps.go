@@ -68,11 +68,11 @@ var (
 		{"mnist_unet", "bench/torch_unet.py", 32, 20, 0, false}, {"mnist_unet", "bench/torch_unet.py", 256, 20, 0, false}}
 )
 
-// CompareSteps times each reference step and PyTorch's replica of it, prints the table to w
-// and returns the rows. On the go backend, ours runs with the fast and the stock kernel in
+// CompareSteps times each reference step (only those of the configs named in only, when it
+// is not empty) and PyTorch's replica of it, prints the table to w and returns the rows. On the go backend, ours runs with the fast and the stock kernel in
 // alternating rounds (only the fast one when it is off) and PyTorch on the CPU; on another
 // backend (xla:cuda), ours runs there and PyTorch on the GPU (--device cuda).
-func CompareSteps(w io.Writer, rounds int, choice backend.Choice) ([]StepRow, error) {
+func CompareSteps(w io.Writer, rounds int, choice backend.Choice, only ...string) ([]StepRow, error) {
 	b, err := backend.New(choice)
 	if err != nil {
 		return nil, err
@@ -87,6 +87,9 @@ func CompareSteps(w io.Writer, rounds int, choice backend.Choice) ([]StepRow, er
 	var rows []StepRow
 	var torchNotes []string
 	for _, cfg := range configs {
+		if len(only) > 0 && !slices.Contains(only, cfg.name) {
+			continue
+		}
 		trials, err := spec.Parse(cfg.name+".toml", []byte(Named(cfg.name)), []string{fmt.Sprintf("train.batch=%d", cfg.batch)})
 		if err != nil {
 			return nil, err

@@ -5,6 +5,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"text/tabwriter"
 
 	urfave "github.com/urfave/cli/v2"
@@ -80,6 +82,14 @@ func runBench(opts benchOptions, gopts globalOptions) error {
 		return usagef("%v", err)
 	}
 	choice.Kernel = kernel
+	for _, name := range opts.configs {
+		if !slices.Contains(benchConfigNames(), name) {
+			return usagef("--config %q: want one of %s", name, strings.Join(benchConfigNames(), ", "))
+		}
+		if name == "inception" && len(opts.configs) > 1 {
+			return usagef("--config inception times the Inception's forward pass alone: give it on its own")
+		}
+	}
 	if len(opts.configs) == 1 && opts.configs[0] == "inception" {
 		row, err := bench.CompareInception(gopts.stdout, min(opts.rounds, 3), choice)
 		if err != nil {
@@ -93,11 +103,11 @@ func runBench(opts benchOptions, gopts globalOptions) error {
 	switch opts.format {
 	case "table":
 		if !choice.IsGo() {
-			_, err := bench.CompareSteps(gopts.stdout, opts.rounds, choice)
+			_, err := bench.CompareSteps(gopts.stdout, opts.rounds, choice, opts.configs...)
 			return err
 		}
 	case "json":
-		rows, err := bench.CompareSteps(io.Discard, opts.rounds, choice)
+		rows, err := bench.CompareSteps(io.Discard, opts.rounds, choice, opts.configs...)
 		if err != nil {
 			return err
 		}
@@ -140,6 +150,15 @@ func runBench(opts benchOptions, gopts globalOptions) error {
 	if err := bench.WriteKernels(gopts.stdout, kernel); err != nil {
 		return err
 	}
-	_, err = bench.CompareSteps(gopts.stdout, opts.rounds, choice)
+	_, err = bench.CompareSteps(gopts.stdout, opts.rounds, choice, opts.configs...)
 	return err
+}
+
+// benchConfigNames are the names --config accepts: the reference configs and "inception".
+func benchConfigNames() []string {
+	var names []string
+	for _, c := range bench.Configs {
+		names = append(names, c.Name)
+	}
+	return append(names, "inception")
 }

@@ -54,3 +54,24 @@ func TestBenchFormatIsChecked(t *testing.T) {
 		t.Errorf("exit %d: %s", code, errOut)
 	}
 }
+
+// TestBenchConfigIsChecked: an unknown --config, or the Inception's with others, is a usage
+// error that names what is valid, before anything runs.
+func TestBenchConfigIsChecked(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--config", "mnist_unet", "--config", "unet"}, `--config "unet": want one of 2d_mlp, mnist_mlp, mnist_unet, mnist_unet_ddpm, inception`},
+		{[]string{"--config", "inception", "--config", "mnist_mlp"}, "--config inception times the Inception's forward pass alone"},
+	} {
+		dbPath := filepath.Join(t.TempDir(), "b.db")
+		code, _, errOut := runCLI(t, append([]string{"bench", "--db", dbPath}, c.args...)...)
+		if code != 2 || !strings.Contains(errOut, c.want) {
+			t.Errorf("%v: exit %d: %s", c.args, code, errOut)
+		}
+		if _, err := os.Stat(dbPath); err == nil {
+			t.Errorf("%v: the database was created", c.args)
+		}
+	}
+}
