@@ -82,6 +82,9 @@ func runBench(opts benchOptions, gopts globalOptions) error {
 		return usagef("%v", err)
 	}
 	choice.Kernel = kernel
+	if opts.format != "table" && opts.format != "json" {
+		return usagef("--format %q: want table or json", opts.format)
+	}
 	for _, name := range opts.configs {
 		if !slices.Contains(benchConfigNames(), name) {
 			return usagef("--config %q: want one of %s", name, strings.Join(benchConfigNames(), ", "))
@@ -91,7 +94,11 @@ func runBench(opts benchOptions, gopts globalOptions) error {
 		}
 	}
 	if len(opts.configs) == 1 && opts.configs[0] == "inception" {
-		row, err := bench.CompareInception(gopts.stdout, min(opts.rounds, 3), choice)
+		table := gopts.stdout
+		if opts.format == "json" { // only the JSON, as for the steps
+			table = io.Discard
+		}
+		row, err := bench.CompareInception(table, min(opts.rounds, 3), choice)
 		if err != nil {
 			return err
 		}

@@ -55,8 +55,9 @@ func TestBenchFormatIsChecked(t *testing.T) {
 	}
 }
 
-// TestBenchConfigIsChecked: an unknown --config, or the Inception's with others, is a usage
-// error that names what is valid, before anything runs.
+// TestBenchConfigIsChecked: an unknown --config, the Inception's with others, or the
+// Inception's with an unknown --format, is a usage error that names what is valid, before
+// anything runs.
 func TestBenchConfigIsChecked(t *testing.T) {
 	for _, c := range []struct {
 		args []string
@@ -64,6 +65,7 @@ func TestBenchConfigIsChecked(t *testing.T) {
 	}{
 		{[]string{"--config", "mnist_unet", "--config", "unet"}, `--config "unet": want one of 2d_mlp, mnist_mlp, mnist_unet, mnist_unet_ddpm, inception`},
 		{[]string{"--config", "inception", "--config", "mnist_mlp"}, "--config inception times the Inception's forward pass alone"},
+		{[]string{"--config", "inception", "--format", "xml"}, `--format "xml": want table or json`},
 	} {
 		dbPath := filepath.Join(t.TempDir(), "b.db")
 		code, _, errOut := runCLI(t, append([]string{"bench", "--db", dbPath}, c.args...)...)
