@@ -32,6 +32,10 @@ import (
 //     (the terms through v and through the mean; the sum of c over a group, zero, is left
 //     out), seven passes where the rules of the ops took eleven.
 //
+// These are first derivatives: differentiating the gradient again (a Hessian-vector product,
+// a gradient penalty) through GroupNorm would miss the terms the marks cut off, and nothing
+// here does it.
+//
 // Each such node carries a graph alias, "/gradient/<rule>/<node id>", that the gradients of
 // Mul and Sub (registered in init, before any graph is built) look up; the nodes a rule needs
 // besides the node's inputs carry the same alias with a suffix. Graphs that take no
@@ -44,13 +48,18 @@ func gradientAlias(rule string, node *Node, suffix string) string {
 	return fmt.Sprintf("%s%s/%d%s", gradientAliasPrefix, rule, node.Id(), suffix)
 }
 
-// ruleOf returns the rule a node was marked with, or "".
+// ruleOf returns the rule a node was marked with, or "". Only the node's own mark counts,
+// not a companion's alias nor one a caller gave it afterwards (which replaces the mark: the
+// node then gets GoMLX's rule, the same gradient, slower).
 func ruleOf(node *Node) string {
 	rest, ok := strings.CutPrefix(node.GetAlias(), gradientAliasPrefix)
 	if !ok {
 		return ""
 	}
 	rule, _, _ := strings.Cut(rest, "/")
+	if node.GetAlias() != gradientAlias(rule, node, "") {
+		return ""
+	}
 	return rule
 }
 
@@ -111,18 +120,18 @@ func markGradient(rule string, node *Node) *Node {
 	return node.WithAlias(gradientAlias(rule, node, ""))
 }
 
-// groupNorm returns c k + o for the groups [P, B, G, C/G] of a map centred, c, with k and o
-// ([1, B, G, C/G] each) from terms, given 1/sqrt(v + eps) ([1, B, G, 1]); the nodes are
-// marked so that the gradient is groupNormVJP's.
-func groupNorm(grouped *Node, terms func(inv *Node) (k, o *Node)) *Node {
+// groupNorm returns c k + o for the groups [P, B, G, C/G] of a map, grouped: c the groups
+// centred, k = scale / sqrt(v + eps) with v their variance, and o = offset (scale and
+// offset [1, B or 1, G, C/G], not computed from grouped's statistics). The nodes are marked
+// so that the gradient is groupNormVJP's.
+func groupNorm(grouped, scale, offset *Node) *Node {
 	mean := ReduceAndKeep(grouped, ReduceMean, 0, 3)
 	centred := markGradient(ruleCentred, Sub(grouped, mean))
 	variance := ReduceAndKeep(markGradient(ruleNone, Mul(centred, centred)), ReduceMean, 0, 3)
 	inv := Reciprocal(Sqrt(AddScalar(variance, normEpsilon))) // [1, B, G, 1]
-	coef, off := terms(inv)
-	scaled := markGradient(ruleGroupNorm, Mul(centred, coef))
+	scaled := markGradient(ruleGroupNorm, Mul(centred, Mul(inv, scale)))
 	inv.WithAlias(gradientAlias(ruleGroupNorm, scaled, "/inv"))
-	return Add(scaled, off)
+	return Add(scaled, offset)
 }
 
 // groupNormVJP is the gradient of GroupNorm's c k (node), given g = dL/d(c k): dL/dx to c

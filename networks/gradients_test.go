@@ -125,7 +125,7 @@ func TestGroupNormGradient(t *testing.T) {
 		exec := MustNewExec(backend, func(x, w, k, o *Node) []*Node {
 			var y *Node
 			if handWritten {
-				y = groupNorm(x, func(inv *Node) (*Node, *Node) { return Mul(inv, k), o })
+				y = groupNorm(x, k, o)
 			} else {
 				c := Sub(x, ReduceAndKeep(x, ReduceMean, 0, 3))
 				inv := Reciprocal(Sqrt(AddScalar(ReduceAndKeep(Mul(c, c), ReduceMean, 0, 3), normEpsilon)))
@@ -158,5 +158,29 @@ func TestGroupNormGradient(t *testing.T) {
 	if saved := bigNodes[false] - bigNodes[true]; saved < 4 {
 		t.Errorf("the hand-written gradient builds %d activation-sized nodes, automatic differentiation %d: %d fewer, want 4",
 			bigNodes[true], bigNodes[false], saved)
+	}
+}
+
+// TestRenamedSiLUKeepsAGradient: an alias that a caller gives SiLU's output replaces the
+// mark; the product then gets GoMLX's rule, the same gradient.
+func TestRenamedSiLUKeepsAGradient(t *testing.T) {
+	backend, err := gobackend.New("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec := MustNewExec(backend, func(x *Node) *Node {
+		y := SiLU(x).WithAlias("activation")
+		if ruleOf(y) != "" {
+			t.Errorf("the renamed product still has rule %q", ruleOf(y))
+		}
+		return Gradient(ReduceAllSum(y), x)[0]
+	})
+	xs := []float64{-3, -0.5, 0, 2}
+	got := exec.MustExec(xs)[0].Value().([]float64)
+	for i, x := range xs {
+		s := 1 / (1 + math.Exp(-x))
+		if want := s + x*s*(1-s); math.Abs(got[i]-want) > 1e-14 {
+			t.Errorf("x = %g: gradient %.17g, want %.17g", x, got[i], want)
+		}
 	}
 }

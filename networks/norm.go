@@ -62,14 +62,12 @@ func GroupNormModulated(ctx *context.Context, x *Node, groups int, modScale, mod
 	grouped := Reshape(x, p, b, g, c/g)
 	scale := ctx.WithInitializer(initializers.One).VariableWithShape("scale", shapes.Make(x.DType(), c)).ValueGraph(x.Graph())
 	shift := ctx.WithInitializer(initializers.Zero).VariableWithShape("shift", shapes.Make(x.DType(), c)).ValueGraph(x.Graph())
-	out := groupNorm(grouped, func(inv *Node) (coef, offset *Node) {
-		coef = Mul(inv, Reshape(scale, 1, 1, g, c/g))                        // [1, B, G, C/G]
-		offset = BroadcastToDims(Reshape(shift, 1, 1, g, c/g), 1, b, g, c/g) // [1, B, G, C/G]
-		if modScale != nil {
-			m := Reshape(AddScalar(modScale, 1), 1, b, g, c/g)
-			coef, offset = Mul(coef, m), Add(Mul(offset, m), Reshape(modShift, 1, b, g, c/g))
-		}
-		return coef, offset
-	})
+	k := Reshape(scale, 1, 1, g, c/g)                                     // [1, 1, G, C/G]
+	offset := BroadcastToDims(Reshape(shift, 1, 1, g, c/g), 1, b, g, c/g) // [1, B, G, C/G]
+	if modScale != nil {
+		m := Reshape(AddScalar(modScale, 1), 1, b, g, c/g)
+		k, offset = Mul(k, m), Add(Mul(offset, m), Reshape(modShift, 1, b, g, c/g))
+	}
+	out := groupNorm(grouped, k, offset)
 	return Reshape(out, p, b, c)
 }
