@@ -69,9 +69,10 @@ var (
 )
 
 // CompareSteps times each reference step (only those of the configs named in only, when it
-// is not empty) and PyTorch's replica of it, prints the table to w and returns the rows. On the go backend, ours runs with the fast and the stock kernel in
-// alternating rounds (only the fast one when it is off) and PyTorch on the CPU; on another
-// backend (xla:cuda), ours runs there and PyTorch on the GPU (--device cuda).
+// is not empty) and PyTorch's replica of it, prints the table to w and returns the rows. On
+// the go backend, ours runs with the fast and the stock kernel in alternating rounds (only
+// the fast one when it is off) and PyTorch on the CPU; on another backend (xla:cuda), ours
+// runs there and PyTorch on the GPU (--device cuda).
 func CompareSteps(w io.Writer, rounds int, choice backend.Choice, only ...string) ([]StepRow, error) {
 	b, err := backend.New(choice)
 	if err != nil {
