@@ -147,23 +147,18 @@ func BareLoop(b *backend.Backend, j *engine.Job, steps int) (time.Duration, erro
 	return time.Since(start), nil
 }
 
-// timedRounds times rounds rounds of stepsPerRound training steps of a job on b, after one
-// untimed round (its first step compiles the graph; the rest fill the buffer pools and let
-// the batches drawn ahead catch up, as PyTorch's replicas warm up before timing), and
-// returns each round's steps per second.
-func timedRounds(b *backend.Backend, j *engine.Job, rounds, stepsPerRound int) ([]float64, error) {
-	stepper, err := engine.NewStepper(b, j)
-	if err != nil {
-		return nil, err
-	}
-	defer stepper.Close()
-	step := 0
+// timedRounds times rounds rounds of stepsPerRound training steps on a stepper, after one
+// untimed round (the first one's first step compiles the graph; the rest fill the buffer
+// pools and let the batches drawn ahead catch up, as PyTorch's replicas warm up before
+// timing), and returns each round's steps per second. *step is the last step taken, and
+// advances.
+func timedRounds(stepper *engine.Stepper, step *int, rounds, stepsPerRound int) ([]float64, error) {
 	var rates []float64
 	for round := range rounds + 1 {
 		start := time.Now()
 		for range stepsPerRound {
-			step++
-			if err := stepper.Step(step, false); err != nil {
+			*step++
+			if err := stepper.Step(*step, false); err != nil {
 				return nil, err
 			}
 		}

@@ -124,13 +124,18 @@ func CompareSteps(w io.Writer, rounds int, choice backend.Choice, only ...string
 				}
 				row.StockPerSec = &res.StockStepsPerSec
 			}
+			stepper, err := engine.NewStepper(b, job)
+			if err != nil {
+				return nil, err
+			}
 			runs := min(rounds, torchRuns)
 			var rates []float64
 			var roundsErr error
+			step := 0
 			block := func(n int) {
 				if roundsErr == nil {
 					var r []float64
-					r, roundsErr = timedRounds(b, job, n, cfg.steps)
+					r, roundsErr = timedRounds(stepper, &step, n, cfg.steps)
 					rates = append(rates, r...)
 				}
 			}
@@ -138,6 +143,7 @@ func CompareSteps(w io.Writer, rounds int, choice backend.Choice, only ...string
 			if len(rates) < rounds { // no PyTorch here, or its replica failed
 				block(rounds - len(rates))
 			}
+			stepper.Close()
 			if roundsErr != nil {
 				return nil, roundsErr
 			}
