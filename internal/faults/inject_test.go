@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -26,6 +27,10 @@ type aim struct {
 	// pause makes the runner sleep this long right after announcing the phase's start
 	// ($DDPM_TRACE_PAUSE), for phases too short to be hit otherwise.
 	pause time.Duration
+	// hold pauses other phases as pause does, in the command and in the children it
+	// starts: it keeps the children of --jobs in a phase while the fault is aimed at the
+	// parent, however fast their work is.
+	hold map[string]time.Duration
 }
 
 func (a aim) String() string {
@@ -86,8 +91,16 @@ func fire(t *testing.T, dir string, args []string, a aim) landing {
 	cmd := exec.Command(runnerBin, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "DDPM_TRACE_PHASES="+traceDir)
+	var pauses []string
 	if a.pause > 0 {
-		cmd.Env = append(cmd.Env, fmt.Sprintf("DDPM_TRACE_PAUSE=%s=%d", a.phase, a.pause.Milliseconds()))
+		pauses = append(pauses, fmt.Sprintf("%s=%d", a.phase, a.pause.Milliseconds()))
+	}
+	for name, d := range a.hold {
+		pauses = append(pauses, fmt.Sprintf("%s=%d", name, d.Milliseconds()))
+	}
+	if len(pauses) > 0 {
+		sort.Strings(pauses)
+		cmd.Env = append(cmd.Env, "DDPM_TRACE_PAUSE="+strings.Join(pauses, ","))
 	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	var out bytes.Buffer

@@ -190,7 +190,10 @@ var jobsRecoverScenario = scenario{
 			prepare: func(t *testing.T, dir string) []string {
 				db := filepath.Join(dir, "runs.db")
 				pre := filepath.Join(dir, "killed")
-				l := fire(t, pre, args(db), aim{phase: "jobs.start", nth: 1, sig: syscall.SIGKILL, group: true, delay: 150 * time.Millisecond})
+				// The children pause at each start of training, so that the kill finds them
+				// training however fast the tiny spec's steps are.
+				l := fire(t, pre, args(db), aim{phase: "jobs.start", nth: 1, sig: syscall.SIGKILL, group: true,
+					delay: 300 * time.Millisecond, hold: map[string]time.Duration{"train": 400 * time.Millisecond}})
 				if !l.hit || len(shardsIn(dir)) == 0 {
 					t.Fatalf("killing run --jobs with its children left no scratch folder (%s, %s):\n%s", l.exit, l.why, l.output)
 				}
