@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -37,6 +39,9 @@ func (a aim) String() string {
 	s := fmt.Sprintf("%s to the %s at %s#%d+%v", sigName(a.sig), target(a.group), a.phase, a.nth, a.delay)
 	if a.pause > 0 {
 		s += fmt.Sprintf(" (paused %v)", a.pause)
+	}
+	for _, name := range slices.Sorted(maps.Keys(a.hold)) {
+		s += fmt.Sprintf(" (%s held %v)", name, a.hold[name])
 	}
 	return s
 }
