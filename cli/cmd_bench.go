@@ -119,8 +119,6 @@ func runBench(opts benchOptions, gopts globalOptions) error {
 			return err
 		}
 		return bench.WriteStepsJSON(gopts.stdout, rows)
-	default:
-		return usagef("--format %q: want table or json", opts.format)
 	}
 	store, err := results.Open(opts.db)
 	if err != nil {
@@ -130,12 +128,8 @@ func runBench(opts benchOptions, gopts globalOptions) error {
 	w := tabwriter.NewWriter(gopts.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "config\trunner steps/s\tbare steps/s\toverhead\tsamples/s\tpeak RSS")
 	steps := opts.steps
-	only := map[string]bool{}
-	for _, n := range opts.configs {
-		only[n] = true
-	}
 	for _, cfg := range bench.Configs {
-		if len(only) > 0 && !only[cfg.Name] {
+		if len(opts.configs) > 0 && !slices.Contains(opts.configs, cfg.Name) {
 			continue
 		}
 		res, err := bench.RecordConfig(store, cfg.Name, cfg.Spec, steps, kernel)
